@@ -1,0 +1,1 @@
+//! ndis-sim: placeholder.

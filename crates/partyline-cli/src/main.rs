@@ -1,0 +1,3 @@
+fn main() {
+    println!("partyline.sys: {} ({} bytes)", partyline_image::SYS_PATH, partyline_image::IMAGE.len());
+}
