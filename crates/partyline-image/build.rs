@@ -13,7 +13,8 @@ use std::process::Command;
 const KERNEL_TARGET: &str = "x86_64-pc-windows-msvc";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.join("../..").canonicalize().expect("workspace root exists");
     for input in [
         "src",
@@ -68,10 +69,8 @@ fn ensure_target_installed() {
         .ok()
         .filter(|output| output.status.success())
         .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
-    let installed = libdir
-        .as_deref()
-        .and_then(|dir| std::fs::read_dir(dir).ok())
-        .is_some_and(|mut entries| {
+    let installed =
+        libdir.as_deref().and_then(|dir| std::fs::read_dir(dir).ok()).is_some_and(|mut entries| {
             entries.any(|entry| entry.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
         });
     if installed {
@@ -102,7 +101,12 @@ fn scrub_environment(command: &mut Command) {
         let cargo_var = key.starts_with("CARGO_") && !KEEP.contains(&key.as_str());
         let flags = matches!(
             key.as_str(),
-            "RUSTFLAGS" | "RUSTDOCFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "MAKEFLAGS" | "MFLAGS"
+            "RUSTFLAGS"
+                | "RUSTDOCFLAGS"
+                | "RUSTC_WRAPPER"
+                | "RUSTC_WORKSPACE_WRAPPER"
+                | "MAKEFLAGS"
+                | "MFLAGS"
         ) || key.starts_with("CLIPPY");
         if cargo_var || flags {
             command.env_remove(&key);

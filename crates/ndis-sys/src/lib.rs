@@ -5,18 +5,12 @@
 pub type NDIS_STATUS = i32;
 pub type NDIS_HANDLE = *mut core::ffi::c_void;
 
-#[cfg_attr(
-    target_os = "windows",
-    link(name = "ndis.sys", kind = "raw-dylib", modifiers = "+verbatim")
-)]
+#[cfg_attr(target_os = "windows", link(name = "ndis.sys", kind = "raw-dylib", modifiers = "+verbatim"))]
 extern "system" {
     pub fn NdisGetVersion() -> u32;
 }
 
-#[cfg_attr(
-    target_os = "windows",
-    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
-)]
+#[cfg_attr(target_os = "windows", link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
 extern "system" {
     pub fn KeGetCurrentIrql() -> u8;
     pub fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
