@@ -1,1 +1,21 @@
-//! ndis-sim: placeholder.
+//! ndis-sim: loads `partyline.sys` into a Linux process and runs it against simulated kernel
+//! services.
+//!
+//! - [`loader`]: maps a PE32+ kernel image, relocates it and binds its imports.
+//! - [`exports`]: the `(dll, name) -> host function` table imports are bound from, and the
+//!   [`export!`] macro that registers a host implementation checked against the import's signature.
+//! - [`kernel`]: the simulated world (processors, IRQL, virtual time, call log, stops) and the
+//!   ntoskrnl.exe foundation exports (`KeGetCurrentIrql`, `KeBugCheckEx`, `__chkstk`, `memcpy`...).
+//!
+//! Only x86-64 Linux hosts are supported: the image is x86-64 machine code run in place.
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 Linux host");
+
+pub mod exports;
+pub mod kernel;
+pub mod loader;
+
+pub use exports::{Export, ExportKind, ExportTable, Win64Fn};
+pub use kernel::{Irql, World};
+pub use loader::{Image, LoadError};

@@ -1,0 +1,538 @@
+//! The kernel foundation: the simulated world, per-processor IRQL, virtual time, the call log, and
+//! the host side of a few ntoskrnl.exe exports (`KeGetCurrentIrql`, `KeBugCheckEx`,
+//! `KeQueryPerformanceCounter`) plus the compiler-support imports (`__chkstk`, `memcpy`, ...).
+//!
+//! Read: "KeGetCurrentIrql", "KeBugCheckEx", "KeQueryPerformanceCounter" and "Managing Hardware
+//! Priorities" (IRQL) on Microsoft Learn.
+//!
+//! Flow: a [`World`] is one simulation, shared behind `Arc`. A host thread that calls into an
+//! image first [`World::enter`]s it on a simulated processor; while the returned guard lives, the
+//! thread's *current world* and *current processor* are set, and every export finds its world
+//! through [`with_current`]. Further DDI families (the simulated NDIS) keep their own state as a
+//! world extension ([`World::insert_extension`]) and log through [`World::log_call`].
+//!
+//! # How a run stops: bugchecks and not-implemented imports
+//! The driver's frames carry Windows unwind data only, so nothing can unwind through them: neither a
+//! Rust panic nor `pthread_exit`. A bugcheck, a call to a not-implemented import, or an export
+//! called with no current world therefore ends the **process**, as a bugcheck ends the machine:
+//! the stop is recorded in the world ([`World::stop`]), a report is written straight to the
+//! process's stderr (past any test-harness capture), and the process exits with a distinctive
+//! code: [`BUGCHECK_EXIT_CODE`], [`NOT_IMPLEMENTED_EXIT_CODE`] or [`SIMULATOR_FAULT_EXIT_CODE`].
+//! A test that expects a stop runs the scenario in a child process (see the crate's tests).
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::export;
+use crate::exports::{ExportTable, TrapRecord};
+
+/// Exit code of a process whose run ended in `KeBugCheckEx` (0xBC, "BugCheck").
+pub const BUGCHECK_EXIT_CODE: i32 = 0xBC;
+/// Exit code of a process whose run ended in a call to a not-implemented import.
+pub const NOT_IMPLEMENTED_EXIT_CODE: i32 = 0xBD;
+/// Exit code of a process whose run ended because an export was misused by the simulator itself
+/// (e.g. called on a thread with no current world).
+pub const SIMULATOR_FAULT_EXIT_CODE: i32 = 0xBE;
+
+/// Signatures of the kernel imports this module implements, as the driver declares them. They
+/// match `ndis_sys`'s declarations; when `ndis_sys::signatures` lands, registrations switch to it.
+#[allow(non_camel_case_types)]
+pub mod signatures {
+    use core::ffi::c_void;
+    /// `KIRQL KeGetCurrentIrql(void)`
+    pub type KeGetCurrentIrql = unsafe extern "win64" fn() -> u8;
+    /// `void KeBugCheckEx(ULONG, ULONG_PTR, ULONG_PTR, ULONG_PTR, ULONG_PTR)`, does not return.
+    pub type KeBugCheckEx = unsafe extern "win64" fn(u32, usize, usize, usize, usize) -> !;
+    /// `LARGE_INTEGER KeQueryPerformanceCounter(PLARGE_INTEGER PerformanceFrequency)`
+    pub type KeQueryPerformanceCounter = unsafe extern "win64" fn(*mut i64) -> i64;
+    /// `__chkstk`: not a C function (frame size in RAX, preserves all but R10/R11).
+    pub type __chkstk = unsafe extern "win64" fn();
+    /// `void *memcpy(void *, const void *, size_t)`
+    pub type memcpy = unsafe extern "win64" fn(*mut c_void, *const c_void, usize) -> *mut c_void;
+    /// `void *memmove(void *, const void *, size_t)`
+    pub type memmove = unsafe extern "win64" fn(*mut c_void, *const c_void, usize) -> *mut c_void;
+    /// `void *memset(void *, int, size_t)`
+    pub type memset = unsafe extern "win64" fn(*mut c_void, i32, usize) -> *mut c_void;
+    /// `int memcmp(const void *, const void *, size_t)`
+    pub type memcmp = unsafe extern "win64" fn(*const c_void, *const c_void, usize) -> i32;
+}
+
+/// Registers this module's exports.
+pub fn register(table: &mut ExportTable) {
+    use signatures as sig;
+    export!(table, "ntoskrnl.exe", KeGetCurrentIrql: sig::KeGetCurrentIrql = ke_get_current_irql);
+    export!(table, "ntoskrnl.exe", KeBugCheckEx: sig::KeBugCheckEx = ndis_sim_KeBugCheckEx);
+    export!(table, "ntoskrnl.exe", KeQueryPerformanceCounter: sig::KeQueryPerformanceCounter = ke_query_performance_counter);
+    export!(table, "ntoskrnl.exe", __chkstk: sig::__chkstk = ndis_sim___chkstk);
+    export!(table, "ntoskrnl.exe", memcpy: sig::memcpy = crt_memcpy);
+    export!(table, "ntoskrnl.exe", memmove: sig::memmove = crt_memmove);
+    export!(table, "ntoskrnl.exe", memset: sig::memset = crt_memset);
+    export!(table, "ntoskrnl.exe", memcmp: sig::memcmp = crt_memcmp);
+}
+
+/// An interrupt request level of a simulated processor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Irql(pub u8);
+
+/// `PASSIVE_LEVEL` (0): threads run here; paged memory and waits allowed.
+pub const PASSIVE_LEVEL: Irql = Irql(0);
+/// `APC_LEVEL` (1).
+pub const APC_LEVEL: Irql = Irql(1);
+/// `DISPATCH_LEVEL` (2): DPCs and spin-lock holders; no waits, no paged memory.
+pub const DISPATCH_LEVEL: Irql = Irql(2);
+
+impl fmt::Display for Irql {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PASSIVE_LEVEL => f.write_str("PASSIVE_LEVEL"),
+            APC_LEVEL => f.write_str("APC_LEVEL"),
+            DISPATCH_LEVEL => f.write_str("DISPATCH_LEVEL"),
+            Irql(level) => write!(f, "IRQL {level}"),
+        }
+    }
+}
+
+/// One entry of a world's call log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the log, from 0.
+    pub sequence: u64,
+    /// Virtual time of the call, in 100 ns ticks.
+    pub time: u64,
+    /// The simulated processor the call was made on.
+    pub processor: usize,
+    /// That processor's IRQL when the call was logged.
+    pub irql: Irql,
+    /// The DLL of the export (`ntoskrnl.exe`, `ndis.sys`), or `"sim"` for simulator events.
+    pub dll: &'static str,
+    /// The export or callback name.
+    pub name: &'static str,
+    /// Arguments and result, as the logging module chose to render them.
+    pub detail: String,
+}
+
+impl fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{} t={} cpu{} {} {}!{}({})",
+            self.sequence, self.time, self.processor, self.irql, self.dll, self.name, self.detail
+        )
+    }
+}
+
+/// A recorded `KeBugCheckEx`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BugCheck {
+    /// The bugcheck code.
+    pub code: u32,
+    /// The four parameters.
+    pub parameters: [usize; 4],
+    /// The return address of the `KeBugCheckEx` call.
+    pub caller: usize,
+    /// The processor it was raised on.
+    pub processor: usize,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The driver called `KeBugCheckEx`.
+    BugCheck(BugCheck),
+    /// The driver called an import the simulator registered as not implemented.
+    NotImplemented {
+        /// The DLL of the import.
+        dll: String,
+        /// The import.
+        name: String,
+        /// The return address of the call.
+        caller: usize,
+    },
+    /// The simulator itself misused an export.
+    SimulatorFault(String),
+}
+
+impl Stop {
+    /// The process exit code this stop ends the run with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Stop::BugCheck(_) => BUGCHECK_EXIT_CODE,
+            Stop::NotImplemented { .. } => NOT_IMPLEMENTED_EXIT_CODE,
+            Stop::SimulatorFault(_) => SIMULATOR_FAULT_EXIT_CODE,
+        }
+    }
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::BugCheck(b) => write!(
+                f,
+                "*** STOP: KeBugCheckEx(0x{:08X}, 0x{:016X}, 0x{:016X}, 0x{:016X}, 0x{:016X}) on processor {}, called from {}",
+                b.code,
+                b.parameters[0],
+                b.parameters[1],
+                b.parameters[2],
+                b.parameters[3],
+                b.processor,
+                crate::loader::describe_address(b.caller)
+            ),
+            Stop::NotImplemented { dll, name, caller } => write!(
+                f,
+                "*** STOP: {dll}!{name} is not implemented by the simulator (called from {})",
+                crate::loader::describe_address(*caller)
+            ),
+            Stop::SimulatorFault(message) => write!(f, "*** STOP: simulator fault: {message}"),
+        }
+    }
+}
+
+/// One simulation: simulated processors with their IRQL, virtual time, the call log, how the run
+/// stopped if it did, and extensions that further DDI families hang their state on.
+pub struct World {
+    irqls: Box<[AtomicU8]>,
+    time: AtomicU64,
+    log: Mutex<Vec<LogEntry>>,
+    stop: Mutex<Option<Stop>>,
+    extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field("processors", &self.irqls.len())
+            .field("time", &self.now())
+            .field("log_len", &lock(&self.log).len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl World {
+    /// A world with `processor_count` simulated processors, all at `PASSIVE_LEVEL`, at time 0.
+    ///
+    /// # Panics
+    /// If `processor_count` is 0.
+    pub fn new(processor_count: usize) -> Arc<World> {
+        assert!(processor_count > 0, "a world needs at least one processor");
+        Arc::new(World {
+            irqls: (0..processor_count).map(|_| AtomicU8::new(PASSIVE_LEVEL.0)).collect(),
+            time: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+            stop: Mutex::new(None),
+            extensions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The number of simulated processors.
+    pub fn processor_count(&self) -> usize {
+        self.irqls.len()
+    }
+
+    /// The IRQL of `processor`.
+    ///
+    /// # Panics
+    /// If `processor` is not one of this world's.
+    pub fn irql(&self, processor: usize) -> Irql {
+        Irql(self.irqls[processor].load(Ordering::SeqCst))
+    }
+
+    /// Sets the IRQL of `processor`, returning the previous one. Checking that raises and lowers
+    /// pair up is the business of the DDI that changes IRQL (spin locks, `KeRaiseIrql`).
+    ///
+    /// # Panics
+    /// If `processor` is not one of this world's.
+    pub fn set_irql(&self, processor: usize, irql: Irql) -> Irql {
+        Irql(self.irqls[processor].swap(irql.0, Ordering::SeqCst))
+    }
+
+    /// Virtual time in 100 ns ticks.
+    pub fn now(&self) -> u64 {
+        self.time.load(Ordering::SeqCst)
+    }
+
+    /// Advances virtual time by `ticks` (100 ns each). Time moves only when the simulation says.
+    pub fn advance_time(&self, ticks: u64) {
+        self.time.fetch_add(ticks, Ordering::SeqCst);
+    }
+
+    /// Appends a call to the log, stamped with the time and `processor`'s IRQL.
+    pub fn log_call(&self, processor: usize, dll: &'static str, name: &'static str, detail: String) {
+        let mut log = lock(&self.log);
+        let entry = LogEntry {
+            sequence: log.len() as u64,
+            time: self.now(),
+            processor,
+            irql: self.irql(processor),
+            dll,
+            name,
+            detail,
+        };
+        log.push(entry);
+    }
+
+    /// A copy of the whole log.
+    pub fn log(&self) -> Vec<LogEntry> {
+        lock(&self.log).clone()
+    }
+
+    /// How many logged calls were to `name` (from any DLL).
+    pub fn call_count(&self, name: &str) -> usize {
+        lock(&self.log).iter().filter(|entry| entry.name == name).count()
+    }
+
+    /// How the run stopped, if it did. (The process ends right after a stop is recorded; this is
+    /// for reports and for a future scheduler that stops other processors.)
+    pub fn stop(&self) -> Option<Stop> {
+        lock(&self.stop).clone()
+    }
+
+    /// Stores `extension` as this world's `T`, replacing any previous one, which is returned.
+    pub fn insert_extension<T: Any + Send + Sync>(&self, extension: Arc<T>) -> Option<Arc<T>> {
+        lock(&self.extensions)
+            .insert(TypeId::of::<T>(), extension)
+            .map(|old| old.downcast::<T>().expect("extensions are keyed by their TypeId"))
+    }
+
+    /// This world's `T`, if one was inserted.
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        lock(&self.extensions)
+            .get(&TypeId::of::<T>())
+            .cloned()
+            .map(|any| any.downcast::<T>().expect("extensions are keyed by their TypeId"))
+    }
+
+    /// Makes this world and `processor` current on the calling thread until the guard drops
+    /// (which restores what was current before, so entries nest).
+    ///
+    /// # Panics
+    /// If `processor` is not one of this world's.
+    pub fn enter(self: &Arc<Self>, processor: usize) -> Entered {
+        assert!(
+            processor < self.processor_count(),
+            "processor {processor} out of range (world has {})",
+            self.processor_count()
+        );
+        let previous = CURRENT.with(|current| current.replace(Some((Arc::clone(self), processor))));
+        Entered { previous, _not_send: std::marker::PhantomData }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<(Arc<World>, usize)>> = const { RefCell::new(None) };
+}
+
+/// Guard returned by [`World::enter`]; restores the previous current world when dropped. Not
+/// `Send`: it belongs to the thread that entered.
+#[must_use = "the world is current only while the guard lives"]
+pub struct Entered {
+    previous: Option<(Arc<World>, usize)>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
+/// The calling thread's current world and processor, if it entered one.
+pub fn current() -> Option<(Arc<World>, usize)> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Runs `f` with the current world and processor. For exports: an export called on a thread with
+/// no current world is a simulator bug, and stops the run with a report naming `export`.
+pub fn with_current<R>(export: &str, f: impl FnOnce(&Arc<World>, usize) -> R) -> R {
+    match current() {
+        Some((world, processor)) => f(&world, processor),
+        None => fatal(
+            None,
+            Stop::SimulatorFault(format!("{export} was called on a thread with no current world")),
+        ),
+    }
+}
+
+/// Records `stop` in `world` (if any), writes the report to the process's stderr (bypassing
+/// test-harness capture, since the process is about to end), and exits with the stop's code.
+pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
+    let current = current();
+    let world = world.or(current.as_ref().map(|(world, _)| &**world));
+    let mut report = format!("\n{stop}\n");
+    if let Some(world) = world {
+        *lock(&world.stop) = Some(stop.clone());
+        let log = lock(&world.log);
+        let tail = log.len().saturating_sub(20);
+        if !log.is_empty() {
+            report.push_str(&format!("last {} of {} logged calls:\n", log.len() - tail, log.len()));
+        }
+        for entry in &log[tail..] {
+            report.push_str(&format!("  {entry}\n"));
+        }
+    }
+    let mut stderr = std::io::stderr().lock();
+    // Nothing useful can be done if stderr is gone; the exit code still tells.
+    let _ = stderr.write_all(report.as_bytes());
+    let _ = stderr.flush();
+    std::process::exit(stop.exit_code())
+}
+
+/// `KeGetCurrentIrql`: the IRQL of the current simulated processor. Any IRQL.
+extern "win64" fn ke_get_current_irql() -> u8 {
+    with_current("ntoskrnl.exe!KeGetCurrentIrql", |world, processor| {
+        let irql = world.irql(processor);
+        world.log_call(processor, "ntoskrnl.exe", "KeGetCurrentIrql", format!("-> {}", irql.0));
+        irql.0
+    })
+}
+
+/// `KeQueryPerformanceCounter`: virtual time in 100 ns ticks, frequency 10 MHz. Any IRQL.
+///
+/// # Safety
+/// `frequency` is null or points to a writable `LARGE_INTEGER` (the driver's obligation).
+unsafe extern "win64" fn ke_query_performance_counter(frequency: *mut i64) -> i64 {
+    with_current("ntoskrnl.exe!KeQueryPerformanceCounter", |world, processor| {
+        if !frequency.is_null() {
+            // SAFETY: the caller passes null or a writable LARGE_INTEGER, as the DDI requires.
+            unsafe { frequency.write_unaligned(10_000_000) };
+        }
+        let now = world.now();
+        world.log_call(processor, "ntoskrnl.exe", "KeQueryPerformanceCounter", format!("-> {now}"));
+        now as i64
+    })
+}
+
+/// The Rust half of `KeBugCheckEx`, reached from the assembly entry `ndis_sim_KeBugCheckEx`,
+/// which adds the caller's return address as a sixth argument.
+extern "win64" fn ke_bug_check_ex_report(
+    code: u32,
+    p1: usize,
+    p2: usize,
+    p3: usize,
+    p4: usize,
+    caller: usize,
+) -> ! {
+    let (world, processor) = match current() {
+        Some((world, processor)) => (Some(world), processor),
+        None => (None, 0),
+    };
+    let bugcheck = BugCheck { code, parameters: [p1, p2, p3, p4], caller, processor };
+    if let Some(world) = &world {
+        world.log_call(processor, "ntoskrnl.exe", "KeBugCheckEx", format!("0x{code:08X}"));
+    }
+    fatal(world.as_deref(), Stop::BugCheck(bugcheck))
+}
+
+/// Where a not-implemented trap lands (see `exports::not_implemented_traps`).
+pub(crate) extern "win64" fn not_implemented_trap(record: &TrapRecord, caller: usize) -> ! {
+    let world = current().map(|(world, _)| world);
+    fatal(
+        world.as_deref(),
+        Stop::NotImplemented { dll: record.dll.clone(), name: record.name.clone(), caller },
+    )
+}
+
+// `KeBugCheckEx` entry: passes the caller's return address on to the Rust half. At entry RSP is
+// 8 mod 16 (return address on top), the fifth argument is at [rsp+0x28]. The new frame keeps the
+// 32-byte shadow area, places the fifth and sixth arguments at [rsp+0x20] and [rsp+0x28], and
+// leaves RSP 16-byte aligned at the call.
+//
+// `__chkstk`: RAX holds the frame size the caller is about to allocate; every register but R10
+// and R11 (and flags) must be preserved. The host stack is committed on demand by Linux, so
+// nothing needs committing, but the pages are touched from the top down, as Windows does, so that
+// an overflowing frame faults on the guard page instead of jumping past it.
+std::arch::global_asm!(
+    ".pushsection .text.ndis_sim_kernel,\"ax\",@progbits",
+    ".globl ndis_sim_KeBugCheckEx",
+    ".type ndis_sim_KeBugCheckEx,@function",
+    "ndis_sim_KeBugCheckEx:",
+    "    mov r10, [rsp]",
+    "    mov r11, [rsp + 0x28]",
+    "    sub rsp, 0x38",
+    "    mov [rsp + 0x20], r11",
+    "    mov [rsp + 0x28], r10",
+    "    call {report}",
+    "    ud2",
+    ".size ndis_sim_KeBugCheckEx, . - ndis_sim_KeBugCheckEx",
+    "",
+    ".globl ndis_sim___chkstk",
+    ".type ndis_sim___chkstk,@function",
+    "ndis_sim___chkstk:",
+    "    lea r10, [rsp + 8]",
+    "    mov r11, r10",
+    "    sub r11, rax",
+    "    jae 2f",
+    "    xor r11, r11",
+    "2:",
+    "    sub r10, 0x1000",
+    "    cmp r10, r11",
+    "    jb 3f",
+    "    test byte ptr [r10], 0",
+    "    jmp 2b",
+    "3:",
+    "    test byte ptr [r11], 0",
+    "    ret",
+    ".size ndis_sim___chkstk, . - ndis_sim___chkstk",
+    ".popsection",
+    report = sym ke_bug_check_ex_report,
+);
+
+extern "win64" {
+    /// `KeBugCheckEx` as the image sees it (assembly entry above).
+    fn ndis_sim_KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
+    /// `__chkstk` (assembly above). Not callable from Rust: it reads RAX.
+    fn ndis_sim___chkstk();
+}
+
+/// `memcpy` for the image: the host's own, behind the image's calling convention.
+///
+/// # Safety
+/// As C's `memcpy`: both ranges valid for `count` bytes and not overlapping.
+unsafe extern "win64" fn crt_memcpy(
+    destination: *mut libc::c_void,
+    source: *const libc::c_void,
+    count: usize,
+) -> *mut libc::c_void {
+    // SAFETY: forwarded unchanged; the caller upholds memcpy's contract.
+    unsafe { libc::memcpy(destination, source, count) }
+}
+
+/// `memmove` for the image.
+///
+/// # Safety
+/// As C's `memmove`: both ranges valid for `count` bytes.
+unsafe extern "win64" fn crt_memmove(
+    destination: *mut libc::c_void,
+    source: *const libc::c_void,
+    count: usize,
+) -> *mut libc::c_void {
+    // SAFETY: forwarded unchanged; the caller upholds memmove's contract.
+    unsafe { libc::memmove(destination, source, count) }
+}
+
+/// `memset` for the image.
+///
+/// # Safety
+/// As C's `memset`: `destination` valid for `count` bytes.
+unsafe extern "win64" fn crt_memset(destination: *mut libc::c_void, value: i32, count: usize) -> *mut libc::c_void {
+    // SAFETY: forwarded unchanged; the caller upholds memset's contract.
+    unsafe { libc::memset(destination, value, count) }
+}
+
+/// `memcmp` for the image.
+///
+/// # Safety
+/// As C's `memcmp`: both ranges valid for `count` bytes.
+unsafe extern "win64" fn crt_memcmp(a: *const libc::c_void, b: *const libc::c_void, count: usize) -> i32 {
+    // SAFETY: forwarded unchanged; the caller upholds memcmp's contract.
+    unsafe { libc::memcmp(a, b, count) }
+}
