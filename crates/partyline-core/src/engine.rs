@@ -1,0 +1,1548 @@
+//! The engine: bindings, address families, point-to-multipoint calls and their parties.
+//!
+//! DDI pages: NdisClMakeCall, NdisClAddParty, NdisClDropParty, NdisClCloseCall,
+//! ProtocolClIncomingDropParty, ProtocolClIncomingCloseCall, ProtocolClNotifyCloseAf,
+//! NdisClCloseAddressFamily, ProtocolUnbindAdapterEx, NdisCoDeleteVc
+//! (https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/).
+//!
+//! Flow. The glue holds one spin lock around every engine method. A method records the new state
+//! and queues the object for work; the glue then calls [`Engine::poll`] repeatedly, and each
+//! call does O(1) work and returns at most one [`Action`] — a request to make of NDIS — whose
+//! *pending state is already recorded*. The glue releases the lock, makes the request, and if NDIS
+//! returns anything but `NDIS_STATUS_PENDING` feeds the status back through the same `on_*`
+//! method NDIS would have called, because NDIS will not call the completion handler itself
+//! (NdisClDropParty: "the client should make an internal call to its ProtocolClDropPartyComplete").
+//! A completion may therefore arrive before the request returns, on another processor: the state
+//! never depends on code that runs after the request.
+//!
+//! Party bookkeeping per call is O(1): counts by state, an intrusive list of connected parties
+//! (the teardown pops its head), and one deferred drop slot (see [`Call`]).
+
+use crate::model::{AtmAddress, Handle, Status, TrafficProfile};
+use crate::slab::{Exhausted, Id, Returned, Slab};
+
+/// Memory lent to (or given back by) one of the engine's tables.
+pub enum LentMemory {
+    Bindings(Returned<Binding>),
+    AddressFamilies(Returned<AddressFamily>),
+    Calls(Returned<Call>),
+    Parties(Returned<Party>),
+}
+
+use crate::slab::Returned as Lent;
+use crate::trace::{Counters, ObjectKind, Trace, TraceEvent};
+
+/// Which table an allocation request is for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Table {
+    Bindings,
+    AddressFamilies,
+    Calls,
+    Parties,
+}
+
+/// An event the engine refused. Counted and traced; the driver answers with a status.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Error {
+    /// A table is full: the glue must lend memory (outside the lock) and try again.
+    NeedMemory(Table, Exhausted),
+    /// No live object has this id (never existed, already freed, or a stale NDIS context).
+    UnknownId(ObjectKind),
+    /// The event is not legal in the object's state.
+    InvalidState(ObjectKind),
+    /// The object is being torn down.
+    Closing,
+    /// The address family is not the one partyline uses (Q.2931, UNI 3.1).
+    UnsupportedAddressFamily,
+    /// A call needs at least one leaf.
+    NoLeaves,
+}
+
+impl Error {
+    /// The status a request that failed this way is answered with.
+    pub fn status(self) -> Status {
+        match self {
+            Error::NeedMemory(..) => Status::RESOURCES,
+            Error::UnknownId(_) => Status::FAILURE,
+            Error::InvalidState(_) => Status::INVALID_STATE,
+            Error::Closing => Status::CLOSING,
+            Error::UnsupportedAddressFamily => Status::NOT_SUPPORTED,
+            Error::NoLeaves => Status::INVALID_ADDRESS,
+        }
+    }
+}
+
+/// A request the glue makes of NDIS, with the lock released.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// `NdisCoCreateVc(binding, af, call, &vc)`; answer with [`Engine::on_vc_created`].
+    CreateVc { call: Id, binding: Handle, af: Handle },
+    /// `NdisClMakeCall(vc, params, party, &handle)` with `MULTIPOINT_VC` and a SETUP for `leaf`.
+    MakeCall { call: Id, party: Id, vc: Handle, leaf: AtmAddress, profile: TrafficProfile },
+    /// `NdisClAddParty(vc, party, params, &handle)` with ADD PARTY IEs for `leaf`.
+    AddParty { call: Id, party: Id, vc: Handle, leaf: AtmAddress, profile: TrafficProfile },
+    /// `NdisClDropParty(handle, NULL, 0)`. The handle is dead from this moment.
+    DropParty { party: Id, handle: Handle },
+    /// `NdisClCloseCall(vc, party handle or NULL, NULL, 0)`.
+    CloseCall { call: Id, vc: Handle, party: Option<(Id, Handle)> },
+    /// `NdisCoDeleteVc(vc)`; answer with [`Engine::on_vc_deleted`].
+    DeleteVc { call: Id, vc: Handle },
+    /// `NdisClCloseAddressFamily(handle)`.
+    CloseAf { af: Id, handle: Handle },
+    /// `NdisClNotifyCloseAddressFamilyComplete(handle, SUCCESS)` after a pended ProtocolClNotifyCloseAf.
+    NotifyCloseAfComplete { handle: Handle },
+    /// Every address family of an unbinding binding is closed: wake the unbind thread.
+    BindingQuiet { binding: Id, cookie: usize },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+/// `ProtocolBindAdapterEx` → `NdisOpenAdapterEx` → … → `NdisCloseAdapterEx`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BindingState {
+    /// `NdisOpenAdapterEx` pended.
+    Opening,
+    Open {
+        handle: Handle,
+    },
+    /// `ProtocolUnbindAdapterEx` ran: address families are being closed.
+    Unbinding {
+        handle: Handle,
+    },
+    /// `NdisCloseAdapterEx` was called; the handle is dead.
+    Closing,
+}
+
+/// A binding to a CoNDIS miniport.
+#[derive(Debug)]
+pub struct Binding {
+    state: BindingState,
+    /// Opaque glue value (its per-binding I/O block), returned in [`Action::BindingQuiet`].
+    cookie: usize,
+    afs: u32,
+}
+
+/// `ProtocolCoAfRegisterNotify` → `NdisClOpenAddressFamilyEx` → … → `NdisClCloseAddressFamily`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AfState {
+    /// `NdisClOpenAddressFamilyEx` pended.
+    Opening,
+    Open {
+        handle: Handle,
+    },
+    /// Closing every call before `NdisClCloseAddressFamily`.
+    Closing {
+        handle: Handle,
+    },
+    /// `NdisClCloseAddressFamily` was called; the handle is dead (but for the notify completion).
+    CloseAfPending {
+        handle: Handle,
+    },
+}
+
+/// An opened address family.
+#[derive(Debug)]
+pub struct AddressFamily {
+    binding: Id,
+    state: AfState,
+    /// ProtocolClNotifyCloseAf returned PENDING: complete it once the AF is closed.
+    notify_pending: bool,
+    /// Calls on this AF that are not yet closing (doubly linked through `Call::af_prev/af_next`).
+    open_calls: List,
+    /// Calls on this AF, closing or not.
+    calls: u32,
+    in_work: bool,
+    next_work: u32,
+}
+
+/// The life of a client-created multipoint VC and its call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CallState {
+    /// Waiting for `NdisCoCreateVc`.
+    NeedVc,
+    /// `NdisCoCreateVc` issued (it never pends).
+    CreatingVc,
+    /// VC created; `NdisClMakeCall` not issued yet.
+    Created,
+    MakeCallPending,
+    Active,
+    /// `NdisClCloseCall` issued.
+    CloseCallPending,
+    /// The call is gone (closed, or MakeCall failed): `NdisCoDeleteVc` is next.
+    NeedDelete,
+    /// `NdisCoDeleteVc` issued.
+    Deleting,
+}
+
+/// Why a call is being closed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CloseReason {
+    /// A control-device request.
+    Local,
+    /// `ProtocolClIncomingCloseCall` with this status.
+    Remote(Status),
+    /// The address family or the binding is going away.
+    Teardown,
+}
+
+/// A point-to-multipoint call on a VC the client created.
+#[derive(Debug)]
+pub struct Call {
+    af: Id,
+    state: CallState,
+    vc: Handle,
+    profile: TrafficProfile,
+    close: Option<CloseReason>,
+    /// Parties waiting for MakeCall to complete before their AddParty.
+    queued: List,
+    /// Parties whose MakeCall/AddParty is pending.
+    adding: u32,
+    /// Connected parties, linked for O(1) removal and teardown.
+    connected: List,
+    /// Parties whose NdisClDropParty is pending.
+    dropping: u32,
+    /// A local drop of the only connected party, asked while AddParty requests were pending:
+    /// carried out (as a drop, or as the close of the call) once they complete.
+    deferred_drop: Option<u32>,
+    /// The party in the SETUP while `NdisClMakeCall` is pending.
+    make_call_party: u32,
+    af_linked: bool,
+    af_prev: u32,
+    af_next: u32,
+    in_work: bool,
+    next_work: u32,
+    parameters_changed: bool,
+}
+
+/// The life of one party of a multipoint call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PartyState {
+    /// Waiting for the call's MakeCall to complete.
+    Queued,
+    /// `NdisClMakeCall` (the first party) or `NdisClAddParty` pended.
+    AddPending {
+        drop_requested: bool,
+    },
+    Connected {
+        handle: Handle,
+    },
+    /// Chosen for dropping; `NdisClDropParty` is issued by the next poll.
+    DropQueued {
+        handle: Handle,
+    },
+    /// `NdisClDropParty` issued: the handle is dead.
+    DropPending,
+    /// This party's handle went to `NdisClCloseCall`.
+    Closing,
+}
+
+/// One leaf of a point-to-multipoint call.
+#[derive(Debug)]
+pub struct Party {
+    call: Id,
+    state: PartyState,
+    remote_drop: bool,
+    prev: u32,
+    next: u32,
+    address: AtmAddress,
+}
+
+/// Intrusive doubly linked list of slot indices.
+#[derive(Clone, Copy, Debug, Default)]
+struct List {
+    head: u32,
+    tail: u32,
+    len: u32,
+}
+
+const NIL: u32 = u32::MAX;
+
+impl List {
+    const EMPTY: List = List { head: NIL, tail: NIL, len: 0 };
+}
+
+/// What a query returns about a call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CallInfo {
+    pub state: CallState,
+    pub af: Id,
+    pub profile: TrafficProfile,
+    pub closing: Option<CloseReason>,
+    pub queued: u32,
+    pub adding: u32,
+    pub connected: u32,
+    pub dropping: u32,
+    pub parameters_changed: bool,
+}
+
+/// What a query returns about a party.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PartyInfo {
+    pub call: Id,
+    pub state: PartyState,
+    pub address: AtmAddress,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Every object partyline owns, and the work queue that drives them.
+pub struct Engine {
+    bindings: Slab<Binding>,
+    afs: Slab<AddressFamily>,
+    calls: Slab<Call>,
+    parties: Slab<Party>,
+    call_work: Fifo,
+    af_work: Fifo,
+    party_work: Fifo,
+    deferred: Deferred,
+    pub counters: Counters,
+    pub trace: Trace,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Shorthand for the result of an event.
+pub type Result<T = ()> = core::result::Result<T, Error>;
+
+impl Engine {
+    pub fn new() -> Self {
+        Engine {
+            bindings: Slab::new(),
+            afs: Slab::new(),
+            calls: Slab::new(),
+            parties: Slab::new(),
+            call_work: Fifo::EMPTY,
+            af_work: Fifo::EMPTY,
+            party_work: Fifo::EMPTY,
+            deferred: Deferred::EMPTY,
+            counters: Counters::default(),
+            trace: Trace::new(),
+        }
+    }
+
+    // ----- memory -----
+
+    /// Lends a chunk to a table (see [`crate::slab::Slab::add_chunk`]).
+    pub fn lend(&mut self, table: Table, memory: LentMemory) -> core::result::Result<(), LentMemory> {
+        macro_rules! lend_to {
+            ($slab:expr, $variant:ident) => {
+                match memory {
+                    LentMemory::$variant(Lent::Chunk(chunk)) => {
+                        $slab.add_chunk(chunk).map_err(|c| LentMemory::$variant(Lent::Chunk(c)))
+                    }
+                    LentMemory::$variant(Lent::Directory(dir)) => {
+                        let old = $slab.replace_directory(dir);
+                        if old.is_empty() {
+                            Ok(())
+                        } else {
+                            Err(LentMemory::$variant(Lent::Directory(old)))
+                        }
+                    }
+                    other => Err(other),
+                }
+            };
+        }
+        match table {
+            Table::Bindings => lend_to!(self.bindings, Bindings),
+            Table::AddressFamilies => lend_to!(self.afs, AddressFamilies),
+            Table::Calls => lend_to!(self.calls, Calls),
+            Table::Parties => lend_to!(self.parties, Parties),
+        }
+    }
+
+    /// Live objects per table: bindings, address families, calls, parties.
+    pub fn population(&self) -> [usize; 4] {
+        [self.bindings.len(), self.afs.len(), self.calls.len(), self.parties.len()]
+    }
+
+    /// Gives back all memory; call only when every table is empty (else objects are lost).
+    pub fn take_memory(&mut self, mut give_back: impl FnMut(LentMemory)) {
+        self.bindings.take_memory(|m| give_back(LentMemory::Bindings(m)));
+        self.afs.take_memory(|m| give_back(LentMemory::AddressFamilies(m)));
+        self.calls.take_memory(|m| give_back(LentMemory::Calls(m)));
+        self.parties.take_memory(|m| give_back(LentMemory::Parties(m)));
+    }
+
+    fn reject<T>(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) -> Result<T> {
+        if !matches!(error, Error::NeedMemory(..)) {
+            self.counters.refused += 1;
+            self.trace.push(TraceEvent::Refused { kind, id, error });
+        }
+        Err(error)
+    }
+
+    // ----- bindings -----
+
+    /// `ProtocolBindAdapterEx`: a new binding, about to call `NdisOpenAdapterEx`.
+    pub fn bind(&mut self, cookie: usize) -> Result<Id> {
+        match self.bindings.insert(Binding { state: BindingState::Opening, cookie, afs: 0 }) {
+            Ok(id) => {
+                self.trace.push(TraceEvent::Binding { id, state: BindingState::Opening });
+                Ok(id)
+            }
+            Err((need, _)) => Err(Error::NeedMemory(Table::Bindings, need)),
+        }
+    }
+
+    /// `NdisOpenAdapterEx` completed (synchronously or through ProtocolOpenAdapterCompleteEx).
+    /// On failure the binding is gone.
+    pub fn on_open_adapter_complete(&mut self, id: Id, status: Status, handle: Handle) -> Result {
+        let Some(binding) = self.bindings.get_mut(id) else {
+            return self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding));
+        };
+        if binding.state != BindingState::Opening {
+            return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
+        }
+        if status.is_success() && !handle.is_null() {
+            binding.state = BindingState::Open { handle };
+            self.trace.push(TraceEvent::Binding { id, state: binding.state });
+        } else {
+            self.bindings.remove(id);
+            self.trace.push(TraceEvent::BindingGone { id, status });
+        }
+        Ok(())
+    }
+
+    pub fn binding_handle(&self, id: Id) -> Option<Handle> {
+        match self.bindings.get(id)?.state {
+            BindingState::Open { handle } | BindingState::Unbinding { handle } => Some(handle),
+            _ => None,
+        }
+    }
+
+    /// `ProtocolUnbindAdapterEx`: close every address family of the binding (which closes every
+    /// call), then the adapter. Returns whether it is already quiet (no AF left), in which case
+    /// the glue may call `NdisCloseAdapterEx` at once.
+    pub fn unbind(&mut self, id: Id) -> Result<bool> {
+        let Some(binding) = self.bindings.get_mut(id) else {
+            return self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding));
+        };
+        let BindingState::Open { handle } = binding.state else {
+            return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
+        };
+        binding.state = BindingState::Unbinding { handle };
+        let quiet = binding.afs == 0;
+        self.trace.push(TraceEvent::Binding { id, state: binding.state });
+        // Address families are few (one per call manager); walking them here is not on any
+        // party path.
+        for index in 0..self.afs.capacity() as u32 {
+            if let Some(af) = self.afs.id_at(index) {
+                if self.afs.get(af).is_some_and(|a| a.binding == id) {
+                    self.begin_af_close(af);
+                }
+            }
+        }
+        Ok(quiet)
+    }
+
+    /// Whether an unbinding binding has no address family left.
+    pub fn binding_quiet(&self, id: Id) -> bool {
+        self.bindings.get(id).is_some_and(|b| b.afs == 0)
+    }
+
+    /// About to call `NdisCloseAdapterEx`: returns the handle, dead from now on.
+    pub fn begin_close_adapter(&mut self, id: Id) -> Result<Handle> {
+        let Some(binding) = self.bindings.get_mut(id) else {
+            return self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding));
+        };
+        match binding.state {
+            BindingState::Unbinding { handle } if binding.afs == 0 => {
+                binding.state = BindingState::Closing;
+                self.trace.push(TraceEvent::Binding { id, state: BindingState::Closing });
+                Ok(handle)
+            }
+            _ => self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding)),
+        }
+    }
+
+    /// `NdisCloseAdapterEx` completed: the binding is gone.
+    pub fn on_close_adapter_complete(&mut self, id: Id) -> Result {
+        match self.bindings.get(id).map(|b| b.state) {
+            Some(BindingState::Closing) => {
+                self.bindings.remove(id);
+                self.trace.push(TraceEvent::BindingGone { id, status: Status::SUCCESS });
+                Ok(())
+            }
+            Some(_) => self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding)),
+            None => self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding)),
+        }
+    }
+
+    /// Ids of live bindings, for listing (O(capacity); control path only).
+    pub fn bindings(&self) -> impl Iterator<Item = (Id, BindingState, u32)> + '_ {
+        (0..self.bindings.capacity() as u32).filter_map(move |i| {
+            let id = self.bindings.id_at(i)?;
+            let b = self.bindings.get(id)?;
+            Some((id, b.state, b.afs))
+        })
+    }
+
+    // ----- address families -----
+
+    /// `ProtocolCoAfRegisterNotify`: a call manager registered an address family on the binding.
+    /// partyline opens only Q.2931 UNI 3.1 (`CO_ADDRESS_FAMILY_Q2931`, version 3.1). Returns the
+    /// new AF's id; the glue calls `NdisClOpenAddressFamilyEx` with it as the context.
+    pub fn on_af_register_notify(&mut self, binding: Id, family: u32, major: u32, minor: u32) -> Result<Id> {
+        if family != 1 || major != 3 || minor != 1 {
+            self.trace.push(TraceEvent::AfIgnored { binding, family, major, minor });
+            return Err(Error::UnsupportedAddressFamily);
+        }
+        match self.bindings.get(binding).map(|b| b.state) {
+            Some(BindingState::Open { .. }) => {}
+            Some(_) => return self.reject(ObjectKind::Binding, Some(binding), Error::Closing),
+            None => {
+                return self.reject(ObjectKind::Binding, Some(binding), Error::UnknownId(ObjectKind::Binding))
+            }
+        }
+        let af = AddressFamily {
+            binding,
+            state: AfState::Opening,
+            notify_pending: false,
+            open_calls: List::EMPTY,
+            calls: 0,
+            in_work: false,
+            next_work: NIL,
+        };
+        let id = match self.afs.insert(af) {
+            Ok(id) => id,
+            Err((need, _)) => return Err(Error::NeedMemory(Table::AddressFamilies, need)),
+        };
+        if let Some(b) = self.bindings.get_mut(binding) {
+            b.afs += 1;
+        }
+        self.trace.push(TraceEvent::Af { id, state: AfState::Opening });
+        Ok(id)
+    }
+
+    /// `NdisClOpenAddressFamilyEx` completed. On failure the AF is gone (and the glue should ask
+    /// NDIS to unbind, per NdisClOpenAddressFamilyEx).
+    pub fn on_open_af_complete(&mut self, id: Id, status: Status, handle: Handle) -> Result {
+        let Some(af) = self.afs.get_mut(id) else {
+            return self.reject(ObjectKind::Af, Some(id), Error::UnknownId(ObjectKind::Af));
+        };
+        if af.state != AfState::Opening {
+            return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
+        }
+        if status.is_success() && !handle.is_null() {
+            af.state = AfState::Open { handle };
+            let binding = af.binding;
+            self.trace.push(TraceEvent::Af { id, state: af.state });
+            // An unbind that began while the open was pending closes it now.
+            if matches!(self.bindings.get(binding).map(|b| b.state), Some(BindingState::Unbinding { .. })) {
+                self.begin_af_close(id);
+            }
+        } else {
+            self.free_af(id, status);
+        }
+        Ok(())
+    }
+
+    pub fn af_handle(&self, id: Id) -> Option<Handle> {
+        match self.afs.get(id)?.state {
+            AfState::Open { handle } => Some(handle),
+            _ => None,
+        }
+    }
+
+    /// Live address families: id, binding, state, calls.
+    pub fn address_families(&self) -> impl Iterator<Item = (Id, Id, AfState, u32)> + '_ {
+        (0..self.afs.capacity() as u32).filter_map(move |i| {
+            let id = self.afs.id_at(i)?;
+            let af = self.afs.get(id)?;
+            Some((id, af.binding, af.state, af.calls))
+        })
+    }
+
+    /// `ProtocolClNotifyCloseAf`: the call manager is closing the AF. partyline answers
+    /// `NDIS_STATUS_PENDING`, closes every call, calls `NdisClCloseAddressFamily`, and completes
+    /// with `NdisClNotifyCloseAddressFamilyComplete` once that close completed; it never waits
+    /// inside this handler (ProtocolClNotifyCloseAf: waiting there deadlocks).
+    pub fn on_notify_close_af(&mut self, id: Id) -> Result<Status> {
+        let Some(af) = self.afs.get_mut(id) else {
+            return self.reject(ObjectKind::Af, Some(id), Error::UnknownId(ObjectKind::Af));
+        };
+        if af.notify_pending || af.state == AfState::Opening {
+            return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
+        }
+        af.notify_pending = true;
+        self.begin_af_close(id);
+        Ok(Status::PENDING)
+    }
+
+    fn begin_af_close(&mut self, id: Id) {
+        let Some(af) = self.afs.get_mut(id) else { return };
+        if let AfState::Open { handle } = af.state {
+            af.state = AfState::Closing { handle };
+            self.trace.push(TraceEvent::Af { id, state: af.state });
+            self.push_af_work(id);
+        }
+    }
+
+    /// `NdisClCloseAddressFamily` completed: the AF is gone.
+    pub fn on_close_af_complete(&mut self, id: Id, status: Status) -> Result {
+        let Some(af) = self.afs.get(id) else {
+            return self.reject(ObjectKind::Af, Some(id), Error::UnknownId(ObjectKind::Af));
+        };
+        let AfState::CloseAfPending { handle } = af.state else {
+            return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
+        };
+        if af.notify_pending {
+            self.defer(Action::NotifyCloseAfComplete { handle });
+        }
+        self.free_af(id, status);
+        Ok(())
+    }
+
+    fn free_af(&mut self, id: Id, status: Status) {
+        let Some(af) = self.afs.remove(id) else { return };
+        self.trace.push(TraceEvent::AfGone { id, status });
+        if let Some(binding) = self.bindings.get_mut(af.binding) {
+            binding.afs = binding.afs.saturating_sub(1);
+            if binding.afs == 0 {
+                if let BindingState::Unbinding { .. } = binding.state {
+                    let cookie = binding.cookie;
+                    self.defer(Action::BindingQuiet { binding: af.binding, cookie });
+                }
+            }
+        }
+    }
+
+    // ----- calls -----
+
+    /// A control-device request: make a point-to-multipoint call on `af` to `leaves` (the first
+    /// in the SETUP, the others by AddParty once the call is up). Fails without side effects.
+    pub fn make_call(&mut self, af: Id, profile: TrafficProfile, leaves: &[AtmAddress]) -> Result<Id> {
+        if leaves.is_empty() {
+            return self.reject(ObjectKind::Call, None, Error::NoLeaves);
+        }
+        match self.afs.get(af).map(|a| a.state) {
+            Some(AfState::Open { .. }) => {}
+            Some(_) => return self.reject(ObjectKind::Af, Some(af), Error::Closing),
+            None => return self.reject(ObjectKind::Af, Some(af), Error::UnknownId(ObjectKind::Af)),
+        }
+        if let Some(need) = self.calls.needs() {
+            return Err(Error::NeedMemory(Table::Calls, need));
+        }
+        if self.parties.capacity() - self.parties.len() < leaves.len() {
+            let need = self.parties.needs().unwrap_or(Exhausted::Chunk);
+            return Err(Error::NeedMemory(Table::Parties, need));
+        }
+        let call = Call {
+            af,
+            state: CallState::NeedVc,
+            vc: Handle::NULL,
+            profile,
+            close: None,
+            queued: List::EMPTY,
+            adding: 0,
+            connected: List::EMPTY,
+            dropping: 0,
+            deferred_drop: None,
+            make_call_party: NIL,
+            af_linked: false,
+            af_prev: NIL,
+            af_next: NIL,
+            in_work: false,
+            next_work: NIL,
+            parameters_changed: false,
+        };
+        let Ok(id) = self.calls.insert(call) else {
+            return Err(Error::NeedMemory(Table::Calls, Exhausted::Chunk));
+        };
+        for leaf in leaves {
+            let party = Party {
+                call: id,
+                state: PartyState::Queued,
+                remote_drop: false,
+                prev: NIL,
+                next: NIL,
+                address: *leaf,
+            };
+            // Capacity was checked above.
+            if let Ok(pid) = self.parties.insert(party) {
+                self.list_push(ListOf::Queued(id), pid);
+            }
+        }
+        if let Some(a) = self.afs.get_mut(af) {
+            a.calls += 1;
+        }
+        self.af_link(af, id);
+        self.counters.calls_requested += 1;
+        self.trace.push(TraceEvent::Call { id, state: CallState::NeedVc });
+        self.push_call_work(id);
+        Ok(id)
+    }
+
+    /// `NdisCoCreateVc` returned (it never pends).
+    pub fn on_vc_created(&mut self, id: Id, status: Status, vc: Handle) -> Result {
+        let Some(call) = self.calls.get_mut(id) else {
+            return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
+        };
+        if call.state != CallState::CreatingVc {
+            return self.reject(ObjectKind::Call, Some(id), Error::InvalidState(ObjectKind::Call));
+        }
+        if status.is_success() && !vc.is_null() {
+            call.vc = vc;
+            self.set_call_state(id, CallState::Created);
+        } else {
+            // No VC: the call never existed for NDIS. Its parties never reached NDIS either.
+            self.counters.calls_failed += 1;
+            self.free_call(id, status);
+            return Ok(());
+        }
+        self.push_call_work(id);
+        Ok(())
+    }
+
+    /// `NdisClMakeCall` completed. `party_handle` is the first party's handle on success.
+    pub fn on_make_call_complete(
+        &mut self,
+        id: Id,
+        status: Status,
+        party_handle: Handle,
+        changed: bool,
+    ) -> Result {
+        let Some(call) = self.calls.get_mut(id) else {
+            return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
+        };
+        if call.state != CallState::MakeCallPending {
+            return self.reject(ObjectKind::Call, Some(id), Error::InvalidState(ObjectKind::Call));
+        }
+        call.adding = call.adding.saturating_sub(1);
+        call.parameters_changed |= changed;
+        let first = self.first_adding_party(id);
+        if status.is_success() && !party_handle.is_null() {
+            self.set_call_state(id, CallState::Active);
+            self.counters.calls_made += 1;
+            if let Some(party) = first {
+                self.party_connected(party, party_handle);
+            }
+        } else {
+            // ProtocolClMakeCallComplete: on failure release the party context and delete the VC.
+            self.counters.calls_failed += 1;
+            if let Some(party) = first {
+                self.free_party(party, status);
+            }
+            self.discard_queued(id);
+            self.set_call_state(id, CallState::NeedDelete);
+        }
+        self.push_call_work(id);
+        Ok(())
+    }
+
+    /// A control-device request: add a leaf to a call.
+    pub fn add_party(&mut self, call: Id, leaf: AtmAddress) -> Result<Id> {
+        let Some(c) = self.calls.get(call) else {
+            return self.reject(ObjectKind::Call, Some(call), Error::UnknownId(ObjectKind::Call));
+        };
+        if c.close.is_some() {
+            return self.reject(ObjectKind::Call, Some(call), Error::Closing);
+        }
+        if !matches!(
+            c.state,
+            CallState::NeedVc
+                | CallState::CreatingVc
+                | CallState::Created
+                | CallState::MakeCallPending
+                | CallState::Active
+        ) {
+            return self.reject(ObjectKind::Call, Some(call), Error::InvalidState(ObjectKind::Call));
+        }
+        let party = Party {
+            call,
+            state: PartyState::Queued,
+            remote_drop: false,
+            prev: NIL,
+            next: NIL,
+            address: leaf,
+        };
+        let id = match self.parties.insert(party) {
+            Ok(id) => id,
+            Err((need, _)) => return Err(Error::NeedMemory(Table::Parties, need)),
+        };
+        self.list_push(ListOf::Queued(call), id);
+        self.trace.push(TraceEvent::Party { id, state: PartyState::Queued });
+        self.push_call_work(call);
+        Ok(id)
+    }
+
+    /// `NdisClAddParty` completed.
+    pub fn on_add_party_complete(&mut self, id: Id, status: Status, handle: Handle, changed: bool) -> Result {
+        let Some(party) = self.parties.get(id) else {
+            return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
+        };
+        let PartyState::AddPending { drop_requested } = party.state else {
+            return self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party));
+        };
+        let call_id = party.call;
+        if let Some(call) = self.calls.get_mut(call_id) {
+            call.adding = call.adding.saturating_sub(1);
+            call.parameters_changed |= changed;
+        }
+        if status.is_success() && !handle.is_null() {
+            self.counters.parties_added += 1;
+            self.party_connected(id, handle);
+            if drop_requested {
+                self.request_drop(id);
+            }
+        } else {
+            // ProtocolClAddPartyComplete: on failure the handle is invalid; free the context.
+            self.counters.parties_failed += 1;
+            self.free_party(id, status);
+        }
+        self.after_add_settled(call_id);
+        self.push_call_work(call_id);
+        Ok(())
+    }
+
+    /// A control-device request: drop one party. Dropping the only party closes the call.
+    pub fn drop_party(&mut self, id: Id) -> Result {
+        let Some(party) = self.parties.get_mut(id) else {
+            return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
+        };
+        let call = party.call;
+        match party.state {
+            PartyState::Queued => {
+                // Never reached NDIS: just forget it.
+                self.list_remove(ListOf::Queued(call), id);
+                self.free_party(id, Status::SUCCESS);
+                self.counters.parties_dropped_local += 1;
+                self.push_call_work(call);
+                Ok(())
+            }
+            PartyState::AddPending { drop_requested: false } => {
+                // "A drop requested while that party's AddParty is pending is carried out when
+                // it completes": the handle does not exist yet.
+                party.state = PartyState::AddPending { drop_requested: true };
+                self.trace.push(TraceEvent::Party { id, state: party.state });
+                Ok(())
+            }
+            PartyState::Connected { .. } => {
+                if self.calls.get(call).is_some_and(|c| c.close.is_some()) {
+                    return self.reject(ObjectKind::Party, Some(id), Error::Closing);
+                }
+                self.request_drop(id);
+                self.push_call_work(call);
+                Ok(())
+            }
+            _ => self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party)),
+        }
+    }
+
+    /// A connected party is to go: drop it now if another party stays connected, defer it while
+    /// AddParty requests are pending, or close the call when it is the last party
+    /// (NdisClDropParty: drop all but the last; the last goes with NdisClCloseCall).
+    fn request_drop(&mut self, id: Id) {
+        let Some(party) = self.parties.get(id) else { return };
+        let call_id = party.call;
+        let Some(call) = self.calls.get_mut(call_id) else { return };
+        if call.connected.len >= 2 {
+            self.issue_drop_later(id);
+        } else if call.adding > 0 || call.queued.len > 0 {
+            call.deferred_drop = Some(id.index());
+            self.trace.push(TraceEvent::DropDeferred { party: id });
+        } else {
+            self.begin_call_close(call_id, CloseReason::Local);
+        }
+    }
+
+    /// Marks a connected party for dropping: taken out of the connected list now (so the close
+    /// never picks it), `NdisClDropParty` issued by the next poll.
+    fn issue_drop_later(&mut self, id: Id) {
+        let Some(party) = self.parties.get_mut(id) else { return };
+        let PartyState::Connected { handle } = party.state else { return };
+        let call = party.call;
+        self.list_remove(ListOf::Connected(call), id);
+        if let Some(party) = self.parties.get_mut(id) {
+            party.state = PartyState::DropQueued { handle };
+            self.trace.push(TraceEvent::Party { id, state: party.state });
+        }
+        if let Some(c) = self.calls.get_mut(call) {
+            c.dropping += 1;
+        }
+        self.push_party_work(id);
+    }
+
+    /// The call's adds all settled: carry out a deferred drop.
+    fn after_add_settled(&mut self, call_id: Id) {
+        let Some(call) = self.calls.get_mut(call_id) else { return };
+        if call.adding > 0 || call.queued.len > 0 {
+            return;
+        }
+        let Some(index) = call.deferred_drop.take() else { return };
+        if let Some(party) = self.parties.id_at(index) {
+            if matches!(self.parties.get(party).map(|p| p.state), Some(PartyState::Connected { .. })) {
+                self.request_drop(party);
+            }
+        }
+    }
+
+    /// `NdisClDropParty` completed. SUCCESS: the party is gone. FAILURE means the call manager
+    /// took it for the last party (ProtocolClDropPartyComplete); partyline never drops the last
+    /// one, so that is counted as an error, and the party is gone all the same (its handle died
+    /// when it was passed to NdisClDropParty).
+    pub fn on_drop_party_complete(&mut self, id: Id, status: Status) -> Result {
+        let Some(party) = self.parties.get(id) else {
+            return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
+        };
+        if party.state != PartyState::DropPending {
+            return self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party));
+        }
+        let call = party.call;
+        if party.remote_drop {
+            self.counters.parties_dropped_remote += 1;
+        } else {
+            self.counters.parties_dropped_local += 1;
+        }
+        if !status.is_success() {
+            self.counters.drop_failures += 1;
+        }
+        if let Some(c) = self.calls.get_mut(call) {
+            c.dropping = c.dropping.saturating_sub(1);
+        }
+        self.free_party(id, status);
+        self.push_call_work(call);
+        Ok(())
+    }
+
+    /// `ProtocolClIncomingDropParty`: the remote leaf (or the network) dropped a party that is
+    /// not the last. The handle must not be used except to answer with `NdisClDropParty`
+    /// (or `NdisClCloseCall` if it is the last party).
+    pub fn on_incoming_drop_party(&mut self, id: Id, status: Status) -> Result {
+        let Some(party) = self.parties.get_mut(id) else {
+            return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
+        };
+        party.remote_drop = true;
+        let call_id = party.call;
+        let state = party.state;
+        self.trace.push(TraceEvent::IncomingDrop { party: id, status });
+        match state {
+            PartyState::Connected { .. } => {
+                let Some(call) = self.calls.get(call_id) else { return Ok(()) };
+                if call.connected.len >= 2 || call.adding > 0 {
+                    if call.deferred_drop == Some(id.index()) {
+                        if let Some(c) = self.calls.get_mut(call_id) {
+                            c.deferred_drop = None;
+                        }
+                    }
+                    self.issue_drop_later(id);
+                } else {
+                    self.begin_call_close(call_id, CloseReason::Remote(status));
+                }
+                self.push_call_work(call_id);
+                Ok(())
+            }
+            // Our own drop or close of this party crossed the remote one: already on its way.
+            PartyState::DropQueued { .. } | PartyState::DropPending | PartyState::Closing => Ok(()),
+            _ => self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party)),
+        }
+    }
+
+    /// A control-device request: close a call (drop all parties but one, then close with it).
+    pub fn close_call(&mut self, id: Id) -> Result {
+        let Some(call) = self.calls.get(id) else {
+            return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
+        };
+        if call.close.is_some() {
+            return self.reject(ObjectKind::Call, Some(id), Error::Closing);
+        }
+        self.begin_call_close(id, CloseReason::Local);
+        Ok(())
+    }
+
+    /// `ProtocolClIncomingCloseCall`: the network released the call (or its last party left).
+    /// partyline drops all parties but one, closes with it, and deletes the VC (mandatory when
+    /// `status` is not SUCCESS, ProtocolClIncomingCloseCall).
+    pub fn on_incoming_close_call(&mut self, id: Id, status: Status) -> Result {
+        let Some(call) = self.calls.get(id) else {
+            return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
+        };
+        self.trace.push(TraceEvent::IncomingClose { call: id, status });
+        match call.state {
+            CallState::Active => {
+                self.begin_call_close(id, CloseReason::Remote(status));
+                if let Some(c) = self.calls.get_mut(id) {
+                    c.close = Some(CloseReason::Remote(status));
+                }
+                Ok(())
+            }
+            // Our close crossed the remote one.
+            CallState::CloseCallPending | CallState::NeedDelete | CallState::Deleting => Ok(()),
+            _ => self.reject(ObjectKind::Call, Some(id), Error::InvalidState(ObjectKind::Call)),
+        }
+    }
+
+    fn begin_call_close(&mut self, id: Id, reason: CloseReason) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        if call.close.is_some() {
+            return;
+        }
+        call.close = Some(reason);
+        call.deferred_drop = None;
+        let af = call.af;
+        self.trace.push(TraceEvent::CloseRequested { call: id, reason });
+        self.af_unlink(af, id);
+        self.discard_queued(id);
+        self.push_call_work(id);
+    }
+
+    /// `NdisClCloseCall` completed. The last party (if any) is gone with the call.
+    pub fn on_close_call_complete(&mut self, id: Id, status: Status) -> Result {
+        let Some(call) = self.calls.get(id) else {
+            return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
+        };
+        if call.state != CallState::CloseCallPending {
+            return self.reject(ObjectKind::Call, Some(id), Error::InvalidState(ObjectKind::Call));
+        }
+        if !status.is_success() {
+            self.counters.close_failures += 1;
+        }
+        // The party that went with the close.
+        for index in [call.connected.head] {
+            if let Some(party) = self.parties.id_at(index) {
+                self.list_remove(ListOf::Connected(id), party);
+                self.free_party(party, status);
+            }
+        }
+        self.counters.calls_closed += 1;
+        self.set_call_state(id, CallState::NeedDelete);
+        self.push_call_work(id);
+        Ok(())
+    }
+
+    /// `NdisCoDeleteVc` returned. The call and its context are gone either way: a refused
+    /// delete is a driver bug, counted, and the simulator reports it.
+    pub fn on_vc_deleted(&mut self, id: Id, status: Status) -> Result {
+        let Some(call) = self.calls.get(id) else {
+            return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
+        };
+        if call.state != CallState::Deleting {
+            return self.reject(ObjectKind::Call, Some(id), Error::InvalidState(ObjectKind::Call));
+        }
+        if !status.is_success() {
+            self.counters.delete_failures += 1;
+        }
+        self.free_call(id, status);
+        Ok(())
+    }
+
+    fn free_call(&mut self, id: Id, status: Status) {
+        self.discard_queued(id);
+        let Some(call) = self.calls.remove(id) else { return };
+        self.trace.push(TraceEvent::CallGone { id, status });
+        let af = call.af;
+        self.af_unlink(af, id);
+        if let Some(a) = self.afs.get_mut(af) {
+            a.calls = a.calls.saturating_sub(1);
+            if matches!(a.state, AfState::Closing { .. }) {
+                self.push_af_work(af);
+            }
+        }
+    }
+
+    fn discard_queued(&mut self, call: Id) {
+        while let Some(index) = self.calls.get(call).map(|c| c.queued.head).filter(|&h| h != NIL) {
+            let Some(party) = self.parties.id_at(index) else { break };
+            self.list_remove(ListOf::Queued(call), party);
+            self.free_party(party, Status::CLOSING);
+        }
+    }
+
+    fn first_adding_party(&mut self, call: Id) -> Option<Id> {
+        let c = self.calls.get_mut(call)?;
+        let index = core::mem::replace(&mut c.make_call_party, NIL);
+        self.parties.id_at(index)
+    }
+
+    fn party_connected(&mut self, id: Id, handle: Handle) {
+        let Some(party) = self.parties.get_mut(id) else { return };
+        let call = party.call;
+        let drop_requested = matches!(party.state, PartyState::AddPending { drop_requested: true });
+        party.state = PartyState::Connected { handle };
+        self.trace.push(TraceEvent::Party { id, state: party.state });
+        self.list_push(ListOf::Connected(call), id);
+        let closing = self.calls.get(call).is_some_and(|c| c.close.is_some());
+        if drop_requested && !closing {
+            self.request_drop(id);
+        }
+    }
+
+    fn free_party(&mut self, id: Id, status: Status) {
+        if self.parties.remove(id).is_some() {
+            self.trace.push(TraceEvent::PartyGone { id, status });
+        }
+    }
+
+    fn set_call_state(&mut self, id: Id, state: CallState) {
+        if let Some(call) = self.calls.get_mut(id) {
+            call.state = state;
+            self.trace.push(TraceEvent::Call { id, state });
+        }
+    }
+
+    // ----- queries -----
+
+    pub fn call_info(&self, id: Id) -> Option<CallInfo> {
+        let c = self.calls.get(id)?;
+        Some(CallInfo {
+            state: c.state,
+            af: c.af,
+            profile: c.profile,
+            closing: c.close,
+            queued: c.queued.len,
+            adding: c.adding,
+            connected: c.connected.len,
+            dropping: c.dropping,
+            parameters_changed: c.parameters_changed,
+        })
+    }
+
+    pub fn party_info(&self, id: Id) -> Option<PartyInfo> {
+        let p = self.parties.get(id)?;
+        Some(PartyInfo { call: p.call, state: p.state, address: p.address })
+    }
+
+    /// The parties of a call, connected first then queued, from `start` (a slot index cursor),
+    /// at most `max`. Control path only.
+    pub fn parties_of(&self, call: Id) -> impl Iterator<Item = Id> + '_ {
+        (0..self.parties.capacity() as u32)
+            .filter_map(move |i| self.parties.id_at(i))
+            .filter(move |&p| self.parties.get(p).is_some_and(|p| p.call == call))
+    }
+
+    /// Live calls: id and AF.
+    pub fn calls(&self) -> impl Iterator<Item = (Id, Id)> + '_ {
+        (0..self.calls.capacity() as u32).filter_map(move |i| {
+            let id = self.calls.id_at(i)?;
+            Some((id, self.calls.get(id)?.af))
+        })
+    }
+
+    // ----- the work queue -----
+
+    /// The next request to make of NDIS, its pending state recorded. O(1) amortised.
+    pub fn poll(&mut self) -> Option<Action> {
+        loop {
+            if let Some(action) = self.deferred.pop() {
+                return Some(action);
+            }
+            if let Some(index) = self.pop_party_work() {
+                if let Some(action) = self.advance_party(index) {
+                    return Some(action);
+                }
+                continue;
+            }
+            if let Some(index) = self.pop_call_work() {
+                if let Some(action) = self.advance_call(index) {
+                    return Some(action);
+                }
+                continue;
+            }
+            if let Some(index) = self.pop_af_work() {
+                if let Some(action) = self.advance_af(index) {
+                    return Some(action);
+                }
+                continue;
+            }
+            return None;
+        }
+    }
+
+    fn advance_call(&mut self, index: u32) -> Option<Action> {
+        let id = self.calls.id_at(index)?;
+        let (binding, af_handle) = {
+            let call = self.calls.get(id)?;
+            let af = self.afs.get(call.af)?;
+            let binding = self.binding_handle(af.binding).unwrap_or(Handle::NULL);
+            let af_handle = match af.state {
+                AfState::Open { handle } | AfState::Closing { handle } => handle,
+                _ => Handle::NULL,
+            };
+            (binding, af_handle)
+        };
+        let call = self.calls.get_mut(id)?;
+        match call.state {
+            CallState::NeedVc => {
+                if call.close.is_some() {
+                    // Nothing reached NDIS yet.
+                    self.free_call(id, Status::CLOSING);
+                    return None;
+                }
+                self.set_call_state(id, CallState::CreatingVc);
+                Some(Action::CreateVc { call: id, binding, af: af_handle })
+            }
+            CallState::Created => {
+                if call.close.is_some() {
+                    self.set_call_state(id, CallState::NeedDelete);
+                    return self.advance_call(index);
+                }
+                // The first queued party goes into the SETUP.
+                let first = self.parties.id_at(call.queued.head)?;
+                let vc = call.vc;
+                let profile = call.profile;
+                self.list_remove(ListOf::Queued(id), first);
+                let party = self.parties.get_mut(first)?;
+                party.state = PartyState::AddPending { drop_requested: false };
+                let leaf = party.address;
+                self.trace.push(TraceEvent::Party { id: first, state: party.state });
+                let call = self.calls.get_mut(id)?;
+                call.adding += 1;
+                call.make_call_party = first.index();
+                self.set_call_state(id, CallState::MakeCallPending);
+                Some(Action::MakeCall { call: id, party: first, vc, leaf, profile })
+            }
+            CallState::Active => {
+                let vc = call.vc;
+                let profile = call.profile;
+                if call.close.is_none() {
+                    // One AddParty per poll; the call stays queued while leaves wait.
+                    let first = self.parties.id_at(call.queued.head)?;
+                    self.list_remove(ListOf::Queued(id), first);
+                    let call = self.calls.get_mut(id)?;
+                    call.adding += 1;
+                    let more = call.queued.len > 0;
+                    let party = self.parties.get_mut(first)?;
+                    party.state = PartyState::AddPending { drop_requested: false };
+                    let leaf = party.address;
+                    self.trace.push(TraceEvent::Party { id: first, state: party.state });
+                    if more {
+                        self.push_call_work(id);
+                    }
+                    return Some(Action::AddParty { call: id, party: first, vc, leaf, profile });
+                }
+                // Closing: drop all but one party, one per poll; close once nothing is pending.
+                if call.connected.len >= 2 {
+                    let head = self.parties.id_at(call.connected.head)?;
+                    self.issue_drop_later(head);
+                    self.push_call_work(id);
+                    return None; // the party work list issues the drop
+                }
+                if call.adding > 0 || call.dropping > 0 {
+                    return None; // their completions re-queue the call
+                }
+                let party = self.parties.id_at(call.connected.head).and_then(|p| {
+                    let PartyState::Connected { handle } = self.parties.get(p)?.state else { return None };
+                    Some((p, handle))
+                });
+                if let Some((p, _)) = party {
+                    if let Some(party) = self.parties.get_mut(p) {
+                        party.state = PartyState::Closing;
+                        self.trace.push(TraceEvent::Party { id: p, state: PartyState::Closing });
+                    }
+                }
+                self.set_call_state(id, CallState::CloseCallPending);
+                Some(Action::CloseCall { call: id, vc, party })
+            }
+            CallState::NeedDelete => {
+                if call.adding > 0 || call.dropping > 0 {
+                    return None;
+                }
+                let vc = call.vc;
+                self.set_call_state(id, CallState::Deleting);
+                Some(Action::DeleteVc { call: id, vc })
+            }
+            CallState::CreatingVc
+            | CallState::MakeCallPending
+            | CallState::CloseCallPending
+            | CallState::Deleting => None,
+        }
+    }
+
+    fn advance_af(&mut self, index: u32) -> Option<Action> {
+        let id = self.afs.id_at(index)?;
+        let af = self.afs.get(id)?;
+        let AfState::Closing { handle } = af.state else { return None };
+        if af.open_calls.head != NIL {
+            // One call per poll is told to close; the AF stays queued until none is left.
+            let call = self.calls.id_at(af.open_calls.head)?;
+            self.begin_call_close(call, CloseReason::Teardown);
+            self.push_af_work(id);
+            return None;
+        }
+        if af.calls > 0 {
+            return None; // each call's deletion re-queues the AF
+        }
+        let af = self.afs.get_mut(id)?;
+        af.state = AfState::CloseAfPending { handle };
+        self.trace.push(TraceEvent::Af { id, state: af.state });
+        Some(Action::CloseAf { af: id, handle })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists and work queues (all O(1))
+
+#[derive(Clone, Copy)]
+enum ListOf {
+    /// A call's parties waiting for MakeCall.
+    Queued(Id),
+    /// A call's connected parties.
+    Connected(Id),
+}
+
+/// A FIFO of slot indices, linked through the objects themselves.
+#[derive(Clone, Copy, Debug)]
+struct Fifo {
+    head: u32,
+    tail: u32,
+}
+
+impl Fifo {
+    const EMPTY: Fifo = Fifo { head: NIL, tail: NIL };
+}
+
+/// AF- and binding-level requests that outlive the object that produced them
+/// (`NdisClNotifyCloseAddressFamilyComplete` after the AF is freed, the unbind wake-up).
+/// At most two per address family, and address families are few.
+struct Deferred {
+    items: [Option<Action>; DEFERRED_CAPACITY],
+    len: usize,
+}
+
+const DEFERRED_CAPACITY: usize = 64;
+
+impl Deferred {
+    const EMPTY: Deferred = Deferred { items: [None; DEFERRED_CAPACITY], len: 0 };
+
+    fn push(&mut self, action: Action) -> bool {
+        if self.len == DEFERRED_CAPACITY {
+            return false;
+        }
+        self.items[self.len] = Some(action);
+        self.len += 1;
+        true
+    }
+
+    fn pop(&mut self) -> Option<Action> {
+        if self.len == 0 {
+            return None;
+        }
+        let first = self.items[0].take();
+        self.items.copy_within(1..self.len, 0);
+        self.len -= 1;
+        self.items[self.len] = None;
+        first
+    }
+}
+
+impl Engine {
+    fn defer(&mut self, action: Action) {
+        if !self.deferred.push(action) {
+            self.counters.lost_actions += 1;
+            self.trace.push(TraceEvent::Lost { action });
+        }
+    }
+
+    fn list_mut(&mut self, which: ListOf) -> Option<&mut List> {
+        match which {
+            ListOf::Queued(call) => self.calls.get_mut(call).map(|c| &mut c.queued),
+            ListOf::Connected(call) => self.calls.get_mut(call).map(|c| &mut c.connected),
+        }
+    }
+
+    fn party_at_mut(&mut self, index: u32) -> Option<&mut Party> {
+        let id = self.parties.id_at(index)?;
+        self.parties.get_mut(id)
+    }
+
+    fn list_push(&mut self, which: ListOf, party: Id) {
+        let index = party.index();
+        let Some(list) = self.list_mut(which) else { return };
+        let tail = list.tail;
+        list.tail = index;
+        if list.head == NIL {
+            list.head = index;
+        }
+        list.len += 1;
+        if let Some(p) = self.parties.get_mut(party) {
+            p.prev = tail;
+            p.next = NIL;
+        }
+        if tail != NIL {
+            if let Some(t) = self.party_at_mut(tail) {
+                t.next = index;
+            }
+        }
+    }
+
+    fn list_remove(&mut self, which: ListOf, party: Id) {
+        let Some(p) = self.parties.get_mut(party) else { return };
+        let (prev, next) = (p.prev, p.next);
+        p.prev = NIL;
+        p.next = NIL;
+        if prev != NIL {
+            if let Some(q) = self.party_at_mut(prev) {
+                q.next = next;
+            }
+        }
+        if next != NIL {
+            if let Some(q) = self.party_at_mut(next) {
+                q.prev = prev;
+            }
+        }
+        let index = party.index();
+        let Some(list) = self.list_mut(which) else { return };
+        if list.head == index {
+            list.head = next;
+        }
+        if list.tail == index {
+            list.tail = prev;
+        }
+        list.len = list.len.saturating_sub(1);
+    }
+
+    fn af_link(&mut self, af: Id, call: Id) {
+        let index = call.index();
+        let Some(a) = self.afs.get_mut(af) else { return };
+        let tail = a.open_calls.tail;
+        a.open_calls.tail = index;
+        if a.open_calls.head == NIL {
+            a.open_calls.head = index;
+        }
+        a.open_calls.len += 1;
+        if let Some(c) = self.calls.get_mut(call) {
+            c.af_prev = tail;
+            c.af_next = NIL;
+            c.af_linked = true;
+        }
+        if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
+            t.af_next = index;
+        }
+    }
+
+    fn af_unlink(&mut self, af: Id, call: Id) {
+        let Some(c) = self.calls.get_mut(call) else { return };
+        if !c.af_linked {
+            return;
+        }
+        c.af_linked = false;
+        let (prev, next) = (c.af_prev, c.af_next);
+        c.af_prev = NIL;
+        c.af_next = NIL;
+        if let Some(q) = self.calls.id_at(prev).and_then(|q| self.calls.get_mut(q)) {
+            q.af_next = next;
+        }
+        if let Some(q) = self.calls.id_at(next).and_then(|q| self.calls.get_mut(q)) {
+            q.af_prev = prev;
+        }
+        let index = call.index();
+        let Some(a) = self.afs.get_mut(af) else { return };
+        if a.open_calls.head == index {
+            a.open_calls.head = next;
+        }
+        if a.open_calls.tail == index {
+            a.open_calls.tail = prev;
+        }
+        a.open_calls.len = a.open_calls.len.saturating_sub(1);
+    }
+
+    fn push_call_work(&mut self, id: Id) {
+        let tail = self.call_work.tail;
+        let Some(call) = self.calls.get_mut(id) else { return };
+        if call.in_work {
+            return;
+        }
+        call.in_work = true;
+        call.next_work = NIL;
+        if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
+            t.next_work = id.index();
+        } else {
+            self.call_work.head = id.index();
+        }
+        self.call_work.tail = id.index();
+    }
+
+    fn pop_call_work(&mut self) -> Option<u32> {
+        let index = self.call_work.head;
+        if index == NIL {
+            return None;
+        }
+        let next = match self.calls.id_at(index).and_then(|c| self.calls.get_mut(c)) {
+            Some(call) => {
+                call.in_work = false;
+                core::mem::replace(&mut call.next_work, NIL)
+            }
+            None => NIL,
+        };
+        self.call_work.head = next;
+        if next == NIL {
+            self.call_work.tail = NIL;
+        }
+        Some(index)
+    }
+
+    fn push_af_work(&mut self, id: Id) {
+        let tail = self.af_work.tail;
+        let Some(af) = self.afs.get_mut(id) else { return };
+        if af.in_work {
+            return;
+        }
+        af.in_work = true;
+        af.next_work = NIL;
+        if let Some(t) = self.afs.id_at(tail).and_then(|t| self.afs.get_mut(t)) {
+            t.next_work = id.index();
+        } else {
+            self.af_work.head = id.index();
+        }
+        self.af_work.tail = id.index();
+    }
+
+    fn pop_af_work(&mut self) -> Option<u32> {
+        let index = self.af_work.head;
+        if index == NIL {
+            return None;
+        }
+        let next = match self.afs.id_at(index).and_then(|a| self.afs.get_mut(a)) {
+            Some(af) => {
+                af.in_work = false;
+                core::mem::replace(&mut af.next_work, NIL)
+            }
+            None => NIL,
+        };
+        self.af_work.head = next;
+        if next == NIL {
+            self.af_work.tail = NIL;
+        }
+        Some(index)
+    }
+
+    /// Parties chosen for dropping are linked through `Party::next` (they are in no other list).
+    fn push_party_work(&mut self, id: Id) {
+        let tail = self.party_work.tail;
+        let Some(party) = self.parties.get_mut(id) else { return };
+        party.next = NIL;
+        if let Some(t) = self.party_at_mut(tail) {
+            t.next = id.index();
+        } else {
+            self.party_work.head = id.index();
+        }
+        self.party_work.tail = id.index();
+    }
+
+    fn pop_party_work(&mut self) -> Option<u32> {
+        let index = self.party_work.head;
+        if index == NIL {
+            return None;
+        }
+        let next = self.party_at_mut(index).map(|p| core::mem::replace(&mut p.next, NIL)).unwrap_or(NIL);
+        self.party_work.head = next;
+        if next == NIL {
+            self.party_work.tail = NIL;
+        }
+        Some(index)
+    }
+
+    fn advance_party(&mut self, index: u32) -> Option<Action> {
+        let id = self.parties.id_at(index)?;
+        let party = self.parties.get_mut(id)?;
+        let PartyState::DropQueued { handle } = party.state else { return None };
+        party.state = PartyState::DropPending;
+        self.trace.push(TraceEvent::Party { id, state: PartyState::DropPending });
+        Some(Action::DropParty { party: id, handle })
+    }
+}

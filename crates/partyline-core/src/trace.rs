@@ -1,0 +1,96 @@
+//! Counters and a fixed ring of recent trace events, readable through the control device.
+
+use crate::engine::{Action, AfState, BindingState, CallState, CloseReason, Error, PartyState};
+use crate::model::Status;
+use crate::slab::Id;
+
+/// The kind of object an event concerns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum ObjectKind {
+    Binding = 1,
+    Af = 2,
+    Call = 3,
+    Party = 4,
+}
+
+/// What happened, in order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TraceEvent {
+    Binding { id: Id, state: BindingState },
+    BindingGone { id: Id, status: Status },
+    Af { id: Id, state: AfState },
+    AfGone { id: Id, status: Status },
+    AfIgnored { binding: Id, family: u32, major: u32, minor: u32 },
+    Call { id: Id, state: CallState },
+    CallGone { id: Id, status: Status },
+    CloseRequested { call: Id, reason: CloseReason },
+    IncomingClose { call: Id, status: Status },
+    Party { id: Id, state: PartyState },
+    PartyGone { id: Id, status: Status },
+    IncomingDrop { party: Id, status: Status },
+    DropDeferred { party: Id },
+    Refused { kind: ObjectKind, id: Option<Id>, error: Error },
+    Lost { action: Action },
+}
+
+/// Running totals since the driver loaded.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Counters {
+    pub calls_requested: u64,
+    pub calls_made: u64,
+    pub calls_failed: u64,
+    pub calls_closed: u64,
+    pub parties_added: u64,
+    pub parties_failed: u64,
+    pub parties_dropped_local: u64,
+    pub parties_dropped_remote: u64,
+    pub drop_failures: u64,
+    pub close_failures: u64,
+    pub delete_failures: u64,
+    /// Events refused as illegal in their object's state, or naming unknown objects.
+    pub refused: u64,
+    /// Deferred actions that found no room (never expected; a non-zero value is a bug).
+    pub lost_actions: u64,
+}
+
+/// Entries in the trace ring.
+pub const TRACE_LEN: usize = 128;
+
+/// The last [`TRACE_LEN`] events with their sequence numbers.
+pub struct Trace {
+    events: [(u64, Option<TraceEvent>); TRACE_LEN],
+    next: u64,
+}
+
+impl Trace {
+    pub const fn new() -> Self {
+        Trace { events: [(0, None); TRACE_LEN], next: 0 }
+    }
+
+    pub fn push(&mut self, event: TraceEvent) {
+        let slot = (self.next % TRACE_LEN as u64) as usize;
+        self.events[slot] = (self.next, Some(event));
+        self.next += 1;
+    }
+
+    /// Sequence number the next event will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.next
+    }
+
+    /// Events with sequence number `>= from`, oldest first (those still in the ring).
+    pub fn since(&self, from: u64) -> impl Iterator<Item = (u64, TraceEvent)> + '_ {
+        let first = self.next.saturating_sub(TRACE_LEN as u64).max(from);
+        (first..self.next).filter_map(move |seq| {
+            let (s, event) = self.events[(seq % TRACE_LEN as u64) as usize];
+            event.filter(|_| s == seq).map(|e| (seq, e))
+        })
+    }
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
