@@ -379,6 +379,17 @@ impl Image {
     /// Loads `bytes` as the image `name` (used in reports, e.g. `partyline.sys`), binding its
     /// imports from `exports`.
     pub fn load(name: &str, bytes: &[u8], exports: &ExportTable) -> Result<Image, LoadError> {
+        // The `object` crate reads header structures in place and needs them aligned; an
+        // `include_bytes!` slice is only byte-aligned, so parse an 8-byte-aligned copy.
+        let mut aligned = vec![0_u64; bytes.len().div_ceil(8)];
+        // SAFETY: `aligned` owns at least `bytes.len()` initialized bytes; viewing u64s as bytes
+        // is always valid, and the view lives only within this function.
+        let copy = unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast::<u8>(), bytes.len()) };
+        copy.copy_from_slice(bytes);
+        Self::load_aligned(name, copy, exports)
+    }
+
+    fn load_aligned(name: &str, bytes: &[u8], exports: &ExportTable) -> Result<Image, LoadError> {
         let magic = object::read::pe::optional_header_magic(bytes).map_err(malformed("headers"))?;
         if magic != pe::IMAGE_NT_OPTIONAL_HDR64_MAGIC {
             return Err(LoadError::NotPe32Plus { magic });
@@ -530,7 +541,18 @@ impl Image {
 
         // The image's own exports.
         let mut own_exports = HashMap::new();
-        if let Some(export_table) = file.export_table().map_err(malformed("exports"))? {
+        let export_directory = directories.get(pe::IMAGE_DIRECTORY_ENTRY_EXPORT).filter(|d| d.size.get(LE) > 0);
+        if let Some(directory) = export_directory {
+            // Linkers may place the export directory at an address that is not 4-aligned, which
+            // `object` refuses to read in place: parse an aligned copy of it.
+            let data = directory.data(bytes, &section_table).map_err(malformed("exports"))?;
+            let mut aligned = vec![0_u64; data.len().div_ceil(8)];
+            // SAFETY: `aligned` owns at least `data.len()` initialized bytes; viewing u64s as
+            // bytes is always valid, and the view lives only within this block.
+            let copy = unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast::<u8>(), data.len()) };
+            copy.copy_from_slice(data);
+            let export_table = object::read::pe::ExportTable::parse(copy, directory.virtual_address.get(LE))
+                .map_err(malformed("exports"))?;
             for export in export_table.exports().map_err(malformed("exports"))? {
                 if let (Some(name), ExportTarget::Address(rva)) = (export.name, export.target) {
                     if rva < size_of_image {
