@@ -233,10 +233,12 @@ fn check_imports(image: &[u8], expected: &str) -> Vec<Finding> {
         Err(finding) => return vec![finding],
     };
     let mut findings = Vec::new();
-    let dlls: BTreeSet<&str> = actual.iter().filter_map(|line| line.split_once('!')).map(|(dll, _)| dll).collect();
+    let dlls: BTreeSet<&str> =
+        actual.iter().filter_map(|line| line.split_once('!')).map(|(dll, _)| dll).collect();
     for dll in dlls {
         if !ALLOWED_DLLS.iter().any(|allowed| allowed.eq_ignore_ascii_case(dll)) {
-            findings.push(finding(Check::ImportDll, format!("imports from {dll}; allowed: {ALLOWED_DLLS:?}")));
+            findings
+                .push(finding(Check::ImportDll, format!("imports from {dll}; allowed: {ALLOWED_DLLS:?}")));
         }
     }
     for line in actual.iter().filter(|line| line.contains("!#")) {
@@ -392,7 +394,9 @@ fn check_entry_point(image: &[u8], pdb: &[u8]) -> Vec<Finding> {
             Check::EntryPoint,
             format!("entry point {entry:#x} lies in non-executable section {}", section_name(section)),
         )),
-        None => findings.push(finding(Check::EntryPoint, format!("entry point {entry:#x} lies in no section"))),
+        None => {
+            findings.push(finding(Check::EntryPoint, format!("entry point {entry:#x} lies in no section")))
+        }
     }
     let driver_entry: Vec<u32> = pdb
         .publics
@@ -504,7 +508,11 @@ fn pdb_lies_beside_the_image() {
     let pdb = sys.with_extension("pdb");
     assert!(pdb.is_file(), "{} is missing", pdb.display());
     assert_eq!(pdb, Path::new(partyline_image::PDB_PATH));
-    assert_eq!(std::fs::read(sys).expect("read partyline.sys"), partyline_image::IMAGE, "stale embedded image");
+    assert_eq!(
+        std::fs::read(sys).expect("read partyline.sys"),
+        partyline_image::IMAGE,
+        "stale embedded image"
+    );
 }
 
 #[test]
@@ -711,7 +719,11 @@ mod catches {
         let (name, _) = first_import(&image);
         image[name] ^= 0x20; // flip the case of the first letter: a different, unreviewed import
         let detail = only(&image, Check::Imports);
-        assert!(detail.contains("\n  - ") && detail.contains("\n  + ") && detail.contains("PARTYLINE_BLESS_IMPORTS"));
+        assert!(
+            detail.contains("\n  - ")
+                && detail.contains("\n  + ")
+                && detail.contains("PARTYLINE_BLESS_IMPORTS")
+        );
     }
 
     #[test]

@@ -245,7 +245,8 @@ fn check_sections(text: &str) -> Vec<Finding> {
         required.push(install.clone());
         required.push(format!("{install}.Services"));
         required.extend(inf.referenced(&install, "AddReg"));
-        required.extend(inf.referenced(&install, "CopyFiles").into_iter().filter(|name| !name.starts_with('@')));
+        required
+            .extend(inf.referenced(&install, "CopyFiles").into_iter().filter(|name| !name.starts_with('@')));
         for fields in inf.values(&format!("{install}.Services"), "AddService") {
             if let Some(service) = fields.get(2) {
                 required.push(service.clone());
@@ -285,7 +286,9 @@ fn check_version(text: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut expect = |key: &str, expected: &str| match inf.value("Version", key) {
         Some(value) if value.eq_ignore_ascii_case(expected) => {}
-        Some(value) => findings.push(finding(Check::Version, format!("{key} is {value:?}, not {expected:?}"))),
+        Some(value) => {
+            findings.push(finding(Check::Version, format!("{key} is {value:?}, not {expected:?}")))
+        }
         None => findings.push(finding(Check::Version, format!("[Version] has no {key}"))),
     };
     expect("Signature", "$Windows NT$");
@@ -318,11 +321,17 @@ fn check_models(text: &str) -> Vec<Finding> {
     for (decoration, _) in &models {
         let architecture = decoration.split('.').next().unwrap_or_default();
         if !architecture.eq_ignore_ascii_case("NTamd64") {
-            findings.push(finding(Check::Models, format!("decoration {decoration:?} is not NTamd64: the image is x64 only")));
+            findings.push(finding(
+                Check::Models,
+                format!("decoration {decoration:?} is not NTamd64: the image is x64 only"),
+            ));
         }
     }
     if !models.iter().any(|(decoration, _)| decoration.eq_ignore_ascii_case("NTamd64")) {
-        findings.push(finding(Check::Models, "no plain NTamd64 models section for builds before the versioned ones"));
+        findings.push(finding(
+            Check::Models,
+            "no plain NTamd64 models section for builds before the versioned ones",
+        ));
     }
     for (_, section) in &models {
         for entry in inf.entries(section) {
@@ -345,7 +354,10 @@ fn copy_dirid(inf: &Inf, install: &str, file: &str) -> Option<String> {
             entry.key.is_none() && entry.fields.first().is_some_and(|name| name.eq_ignore_ascii_case(file))
         });
         if copies {
-            let dirid = inf.values("DestinationDirs", &copy).next().or_else(|| inf.values("DestinationDirs", "DefaultDestDir").next());
+            let dirid = inf
+                .values("DestinationDirs", &copy)
+                .next()
+                .or_else(|| inf.values("DestinationDirs", "DefaultDestDir").next());
             return dirid.and_then(|fields| fields.first().cloned());
         }
     }
@@ -368,12 +380,18 @@ fn check_service(text: &str) -> Vec<Finding> {
         }
         let added: Vec<&[String]> = inf.values(&services, "AddService").collect();
         let [fields] = added.as_slice() else {
-            findings.push(finding(Check::Service, format!("[{services}] has {} AddService entries, not 1", added.len())));
+            findings.push(finding(
+                Check::Service,
+                format!("[{services}] has {} AddService entries, not 1", added.len()),
+            ));
             continue;
         };
         let name = fields.first().map(String::as_str).unwrap_or_default();
         if name != SERVICE_NAME {
-            findings.push(finding(Check::Service, format!("[{services}] adds service {name:?}, not {SERVICE_NAME:?}")));
+            findings.push(finding(
+                Check::Service,
+                format!("[{services}] adds service {name:?}, not {SERVICE_NAME:?}"),
+            ));
         }
         let Some(section) = fields.get(2).filter(|section| inf.section(section).is_some()) else {
             continue; // check_sections reports it
@@ -381,7 +399,8 @@ fn check_service(text: &str) -> Vec<Finding> {
         for (key, expected) in [("ServiceType", "1"), ("StartType", "3"), ("ErrorControl", "1")] {
             let value = inf.value(section, key);
             if value.as_deref() != Some(expected) {
-                findings.push(finding(Check::Service, format!("[{section}] {key} is {value:?}, not {expected}")));
+                findings
+                    .push(finding(Check::Service, format!("[{section}] {key} is {value:?}, not {expected}")));
             }
         }
         let binary = inf.value(section, "ServiceBinary").unwrap_or_default();
@@ -398,7 +417,9 @@ fn check_service(text: &str) -> Vec<Finding> {
             }
             _ => findings.push(finding(
                 Check::Service,
-                format!("[{section}] ServiceBinary is {binary:?}, not %13%\\{IMAGE_FILE} or %12%\\{IMAGE_FILE}"),
+                format!(
+                    "[{section}] ServiceBinary is {binary:?}, not %13%\\{IMAGE_FILE} or %12%\\{IMAGE_FILE}"
+                ),
             )),
         }
     }
@@ -464,7 +485,8 @@ fn check_files(text: &str) -> Vec<Finding> {
         Err(findings) => return findings,
     };
     let mut findings = Vec::new();
-    let disks: Vec<String> = inf.entries("SourceDisksNames").iter().filter_map(|entry| entry.key.clone()).collect();
+    let disks: Vec<String> =
+        inf.entries("SourceDisksNames").iter().filter_map(|entry| entry.key.clone()).collect();
     let source_disk = |file: &str| {
         inf.entries("SourceDisksFiles")
             .iter()
@@ -478,8 +500,11 @@ fn check_files(text: &str) -> Vec<Finding> {
                 files.insert(file.to_ascii_lowercase());
                 continue;
             }
-            let has_destination =
-                inf.values("DestinationDirs", &copy).next().or_else(|| inf.values("DestinationDirs", "DefaultDestDir").next()).is_some();
+            let has_destination = inf
+                .values("DestinationDirs", &copy)
+                .next()
+                .or_else(|| inf.values("DestinationDirs", "DefaultDestDir").next())
+                .is_some();
             if !has_destination && inf.section(&copy).is_some() {
                 findings.push(finding(Check::Files, format!("[{copy}] has no entry in [DestinationDirs]")));
             }
@@ -595,8 +620,11 @@ mod catches {
 
     #[test]
     fn unbalanced_quote() {
-        assert!(only(&mutated("\"partyline installation disk\"", "\"partyline installation disk"), Check::Syntax)
-            .contains("quote"));
+        assert!(only(
+            &mutated("\"partyline installation disk\"", "\"partyline installation disk"),
+            Check::Syntax
+        )
+        .contains("quote"));
     }
 
     #[test]
@@ -606,7 +634,8 @@ mod catches {
 
     #[test]
     fn services_section_missing() {
-        let detail = only(&mutated("[Partyline.Install.Services]", "[Partyline.Install.Servicez]"), Check::Sections);
+        let detail =
+            only(&mutated("[Partyline.Install.Services]", "[Partyline.Install.Servicez]"), Check::Sections);
         assert!(detail.contains("[Partyline.Install.Services]"));
     }
 
@@ -615,18 +644,24 @@ mod catches {
         let text = mutated("[Partyline.Ndi]", "[Partyline.Ndx]");
         let found = check_inf(&text);
         // Without the section, the Ndi keys are gone too: Sections names the cause, Binding the effect.
-        assert!(found.iter().any(|f| f.check == Check::Sections && f.detail.contains("[Partyline.Ndi]")), "{found:#?}");
+        assert!(
+            found.iter().any(|f| f.check == Check::Sections && f.detail.contains("[Partyline.Ndi]")),
+            "{found:#?}"
+        );
         assert!(found.iter().all(|f| matches!(f.check, Check::Sections | Check::Binding)), "{found:#?}");
     }
 
     #[test]
     fn net_class_instead_of_nettrans() {
-        assert!(only(&mutated("Class       = NetTrans", "Class       = Net"), Check::Version).contains("Class"));
+        assert!(
+            only(&mutated("Class       = NetTrans", "Class       = Net"), Check::Version).contains("Class")
+        );
     }
 
     #[test]
     fn wrong_class_guid() {
-        let text = mutated("{4d36e975-e325-11ce-bfc1-08002be10318}", "{4d36e972-e325-11ce-bfc1-08002be10318}");
+        let text =
+            mutated("{4d36e975-e325-11ce-bfc1-08002be10318}", "{4d36e972-e325-11ce-bfc1-08002be10318}");
         assert!(only(&text, Check::Version).contains("ClassGuid"));
     }
 
@@ -642,8 +677,11 @@ mod catches {
 
     #[test]
     fn malformed_driver_ver() {
-        assert!(only(&mutated("DriverVer   = 11/24/2025,0.1.0.0", "DriverVer   = 2025-11-24,0.1"), Check::Version)
-            .contains("DriverVer"));
+        assert!(only(
+            &mutated("DriverVer   = 11/24/2025,0.1.0.0", "DriverVer   = 2025-11-24,0.1"),
+            Check::Version
+        )
+        .contains("DriverVer"));
     }
 
     #[test]
@@ -669,7 +707,10 @@ mod catches {
 
     #[test]
     fn other_service_name() {
-        let text = mutated("AddService = partyline, , Partyline.Service.Drivers", "AddService = partylin, , Partyline.Service.Drivers");
+        let text = mutated(
+            "AddService = partyline, , Partyline.Service.Drivers",
+            "AddService = partylin, , Partyline.Service.Drivers",
+        );
         assert!(only(&text, Check::Service).contains("\"partylin\""));
     }
 
@@ -744,7 +785,10 @@ mod catches {
 
     #[test]
     fn extra_copied_file_not_on_disk() {
-        let text = mutated("[Partyline.Files.Drivers]\npartyline.sys,,,2\n", "[Partyline.Files.Drivers]\npartyline.sys,,,2\npartyline.pdb,,,2\n");
+        let text = mutated(
+            "[Partyline.Files.Drivers]\npartyline.sys,,,2\n",
+            "[Partyline.Files.Drivers]\npartyline.sys,,,2\npartyline.pdb,,,2\n",
+        );
         assert!(only(&text, Check::Files).contains("partyline.pdb"));
     }
 

@@ -83,7 +83,8 @@ fn aligned_copy(bytes: &[u8]) -> (Vec<u8>, usize) {
 
 #[test]
 fn linux_signing_script_signs_a_copy_of_the_image() {
-    let missing: Vec<&str> = ["openssl", "osslsigncode"].into_iter().filter(|tool| !tool_present(tool)).collect();
+    let missing: Vec<&str> =
+        ["openssl", "osslsigncode"].into_iter().filter(|tool| !tool_present(tool)).collect();
     if !missing.is_empty() {
         let message = format!(
             "\n\n*** the Linux signing path is NOT TESTED: {} missing (apt-get install -y osslsigncode openssl) ***\n",
@@ -112,7 +113,8 @@ fn linux_signing_script_signs_a_copy_of_the_image() {
         .arg(scratch.0.join("cert"))
         .output()
         .expect("run bash");
-    let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let log =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{} failed:\n{log}", script.display());
     assert!(log.contains("Signature verification: ok"), "osslsigncode verify did not confirm:\n{log}");
     assert!(scratch.0.join("cert/partyline-test.cer").is_file(), "no DER certificate for the test machine");
@@ -125,7 +127,10 @@ fn linux_signing_script_signs_a_copy_of_the_image() {
     // WIN_CERTIFICATE with a PKCS#7 SignedData.
     let security = file.data_directory(pe::IMAGE_DIRECTORY_ENTRY_SECURITY).expect("a security directory");
     let (offset, size) = (security.virtual_address.get(LE) as usize, security.size.get(LE) as usize);
-    assert!(size > 8 && offset >= unsigned.len() && offset + size <= signed.len(), "certificate table {offset:#x}+{size:#x}");
+    assert!(
+        size > 8 && offset >= unsigned.len() && offset + size <= signed.len(),
+        "certificate table {offset:#x}+{size:#x}"
+    );
     assert_eq!(u32_at(&signed, offset) as usize, size, "WIN_CERTIFICATE.dwLength");
     assert_eq!(u16_at(&signed, offset + 4), WIN_CERT_REVISION_2_0);
     assert_eq!(u16_at(&signed, offset + 6), WIN_CERT_TYPE_PKCS_SIGNED_DATA);
@@ -137,7 +142,10 @@ fn linux_signing_script_signs_a_copy_of_the_image() {
     let security_entry = optional + 112 + 8 * pe::IMAGE_DIRECTORY_ENTRY_SECURITY;
     let changed: Vec<usize> = (0..unsigned.len())
         .filter(|&at| unsigned[at] != signed[at])
-        .filter(|&at| !(optional + 64..optional + 68).contains(&at) && !(security_entry..security_entry + 8).contains(&at))
+        .filter(|&at| {
+            !(optional + 64..optional + 68).contains(&at)
+                && !(security_entry..security_entry + 8).contains(&at)
+        })
         .collect();
     assert!(changed.is_empty(), "signing changed image bytes at {changed:#x?}");
 }
