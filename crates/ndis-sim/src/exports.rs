@@ -83,7 +83,7 @@ macro_rules! export {
         $table.insert($dll, stringify!($name), implementation)
     }};
     ($table:expr, $dll:literal, $name:ident = $implementation:expr) => {
-        $crate::export!($table, $dll, $name: ::ndis_sys::signatures::$name = $implementation)
+        $crate::export!($table, $dll, $name: $crate::__ndis_sys::signatures::$name = $implementation)
     };
 }
 
@@ -285,8 +285,8 @@ fn not_implemented_traps(imports: &[(&str, &str)]) -> Vec<usize> {
             code[14..16].copy_from_slice(&[0x48, 0xB8]); // mov rax, imm64
             code[16..24].copy_from_slice(&(handler as usize as u64).to_le_bytes());
             code[24..26].copy_from_slice(&[0xFF, 0xE0]); // jmp rax
-            // SAFETY: `index * TRAP_SIZE + TRAP_SIZE <= len`, inside the read-write mapping made
-            // above, which nothing else references yet.
+                                                         // SAFETY: `index * TRAP_SIZE + TRAP_SIZE <= len`, inside the read-write mapping made
+                                                         // above, which nothing else references yet.
             unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), area.add(index * TRAP_SIZE), TRAP_SIZE) };
             traps.insert((dll_key.clone(), name.clone()), area as usize + index * TRAP_SIZE);
         }

@@ -523,7 +523,11 @@ unsafe extern "win64" fn crt_memmove(
 ///
 /// # Safety
 /// As C's `memset`: `destination` valid for `count` bytes.
-unsafe extern "win64" fn crt_memset(destination: *mut libc::c_void, value: i32, count: usize) -> *mut libc::c_void {
+unsafe extern "win64" fn crt_memset(
+    destination: *mut libc::c_void,
+    value: i32,
+    count: usize,
+) -> *mut libc::c_void {
     // SAFETY: forwarded unchanged; the caller upholds memset's contract.
     unsafe { libc::memset(destination, value, count) }
 }

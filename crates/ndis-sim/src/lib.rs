@@ -16,6 +16,9 @@ pub mod exports;
 pub mod kernel;
 pub mod loader;
 
+#[doc(hidden)]
+pub use ndis_sys as __ndis_sys;
+
 pub use exports::{Export, ExportKind, ExportTable, Win64Fn};
 pub use kernel::{Irql, World};
 pub use loader::{Image, LoadError};

@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use object::pe::{self, ImageNtHeaders64};
-use object::read::pe::{ExportTarget, Import, ImageNtHeaders, ImageOptionalHeader, PeFile64};
+use object::read::pe::{ExportTarget, ImageNtHeaders, ImageOptionalHeader, Import, PeFile64};
 use object::LittleEndian as LE;
 
 use crate::exports::{ExportKind, ExportTable};
@@ -312,9 +312,8 @@ impl Mapping {
         if area == libc::MAP_FAILED {
             return Err(LoadError::Map(std::io::Error::last_os_error()));
         }
-        let base = NonNull::new(area.cast::<u8>()).ok_or_else(|| {
-            LoadError::Map(std::io::Error::other("mmap returned a null mapping"))
-        })?;
+        let base = NonNull::new(area.cast::<u8>())
+            .ok_or_else(|| LoadError::Map(std::io::Error::other("mmap returned a null mapping")))?;
         Ok(Mapping { base, len })
     }
 
@@ -407,7 +406,7 @@ impl Image {
         }
         let page_size = crate::exports::libc_page_size();
         let alignment = optional.section_alignment();
-        if alignment == 0 || alignment as usize % page_size != 0 {
+        if alignment == 0 || !(alignment as usize).is_multiple_of(page_size) {
             return Err(LoadError::UnsupportedSectionAlignment { alignment, page_size });
         }
         let size_of_image = optional.size_of_image();
@@ -511,7 +510,9 @@ impl Image {
                 };
                 let mut thunks = import_table.thunks(lookup).map_err(malformed("import thunks"))?;
                 let mut index = 0_u32;
-                while let Some(thunk) = thunks.next::<ImageNtHeaders64>().map_err(malformed("import thunks"))? {
+                while let Some(thunk) =
+                    thunks.next::<ImageNtHeaders64>().map_err(malformed("import thunks"))?
+                {
                     let symbol = match import_table
                         .import::<ImageNtHeaders64>(thunk)
                         .map_err(malformed("import name"))?
@@ -541,7 +542,8 @@ impl Image {
 
         // The image's own exports.
         let mut own_exports = HashMap::new();
-        let export_directory = directories.get(pe::IMAGE_DIRECTORY_ENTRY_EXPORT).filter(|d| d.size.get(LE) > 0);
+        let export_directory =
+            directories.get(pe::IMAGE_DIRECTORY_ENTRY_EXPORT).filter(|d| d.size.get(LE) > 0);
         if let Some(directory) = export_directory {
             // Linkers may place the export directory at an address that is not 4-aligned, which
             // `object` refuses to read in place: parse an aligned copy of it.
@@ -549,7 +551,8 @@ impl Image {
             let mut aligned = vec![0_u64; data.len().div_ceil(8)];
             // SAFETY: `aligned` owns at least `data.len()` initialized bytes; viewing u64s as
             // bytes is always valid, and the view lives only within this block.
-            let copy = unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast::<u8>(), data.len()) };
+            let copy =
+                unsafe { std::slice::from_raw_parts_mut(aligned.as_mut_ptr().cast::<u8>(), data.len()) };
             copy.copy_from_slice(data);
             let export_table = object::read::pe::ExportTable::parse(copy, directory.virtual_address.get(LE))
                 .map_err(malformed("exports"))?;

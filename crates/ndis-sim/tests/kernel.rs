@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use ndis_sim::kernel::{self, signatures, Stop, BUGCHECK_EXIT_CODE, NOT_IMPLEMENTED_EXIT_CODE};
+use ndis_sim::kernel::{
+    self, signatures, Stop, BUGCHECK_EXIT_CODE, NOT_IMPLEMENTED_EXIT_CODE, SIMULATOR_FAULT_EXIT_CODE,
+};
 use ndis_sim::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL};
 use ndis_sim::{ExportKind, ExportTable, Image, World};
 
@@ -174,4 +176,21 @@ fn stop_exit_codes_are_distinct() {
     assert_eq!(bugcheck.exit_code(), BUGCHECK_EXIT_CODE);
     assert_eq!(not_implemented.exit_code(), NOT_IMPLEMENTED_EXIT_CODE);
     assert_ne!(BUGCHECK_EXIT_CODE, NOT_IMPLEMENTED_EXIT_CODE);
+}
+
+#[test]
+fn export_called_with_no_current_world_stops_the_run() {
+    let output = in_child_process("export_called_with_no_current_world_stops_the_run", || {
+        let table = ExportTable::with_kernel();
+        let ke_get_current_irql: signatures::KeGetCurrentIrql =
+            bound(&table, "ntoskrnl.exe", "KeGetCurrentIrql");
+        // SAFETY: a host export; calling it with no world entered is the misuse under test.
+        unsafe { ke_get_current_irql() };
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(SIMULATOR_FAULT_EXIT_CODE), "{stderr}");
+    assert!(
+        stderr.contains("ntoskrnl.exe!KeGetCurrentIrql was called on a thread with no current world"),
+        "{stderr}"
+    );
 }

@@ -143,15 +143,23 @@ fn writable_code_section_is_refused() {
         section_headers(&bytes).into_iter().find(|s| s.0 == ".text").unwrap();
     bytes[characteristics + 3] |= 0x80; // IMAGE_SCN_MEM_WRITE
     let error = load(&bytes).unwrap_err();
-    assert!(matches!(&error, LoadError::WritableExecutableSection { section } if section == ".text"), "{error:?}");
+    assert!(
+        matches!(&error, LoadError::WritableExecutableSection { section } if section == ".text"),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn relocation_of_unknown_kind_is_refused() {
     let (bytes, slot_rva) = image_with_relocated_pointer(3); // IMAGE_REL_BASED_HIGHLOW
     let error = load(&bytes).unwrap_err();
-    assert!(matches!(error, LoadError::UnsupportedRelocation { kind: 3, rva } if rva == slot_rva), "{error:?}");
-    assert!(error.to_string().starts_with(&format!("unsupported base relocation type 3 at RVA 0x{slot_rva:x}")));
+    assert!(
+        matches!(error, LoadError::UnsupportedRelocation { kind: 3, rva } if rva == slot_rva),
+        "{error:?}"
+    );
+    assert!(error
+        .to_string()
+        .starts_with(&format!("unsupported base relocation type 3 at RVA 0x{slot_rva:x}")));
 }
 
 #[test]

@@ -38,7 +38,8 @@ pub fn table() -> ndis_sim::ExportTable {
 /// `UNICODE_STRING` registry path.
 pub struct DriverEntryArguments {
     driver_object: Vec<u64>,
-    path: Vec<u16>,
+    /// Kept alive for `registry_path.Buffer`.
+    _path: Vec<u16>,
     registry_path: Box<[u64; 2]>,
 }
 
@@ -49,7 +50,7 @@ impl DriverEntryArguments {
         let bytes = (path.len() * 2) as u64;
         // UNICODE_STRING { USHORT Length; USHORT MaximumLength; PWSTR Buffer; }
         let registry_path = Box::new([bytes | (bytes << 16), path.as_ptr() as u64]);
-        DriverEntryArguments { driver_object: vec![0; 0x150 / 8], path, registry_path }
+        DriverEntryArguments { driver_object: vec![0; 0x150 / 8], _path: path, registry_path }
     }
 
     /// Calls `DriverEntry` at `entry`.
@@ -60,13 +61,9 @@ impl DriverEntryArguments {
         // SAFETY: the caller guarantees `entry` is a live image's DriverEntry, whose type is
         // `DriverEntry` (win64, two pointers, NTSTATUS).
         let driver_entry: DriverEntry = unsafe { std::mem::transmute::<usize, DriverEntry>(entry) };
-        let _ = &self.path;
         // SAFETY: both arguments are live host allocations of the sizes the driver may touch.
         unsafe {
-            driver_entry(
-                self.driver_object.as_mut_ptr().cast(),
-                self.registry_path.as_mut_ptr().cast(),
-            )
+            driver_entry(self.driver_object.as_mut_ptr().cast(), self.registry_path.as_mut_ptr().cast())
         }
     }
 }
@@ -134,7 +131,14 @@ pub fn section_headers(bytes: &[u8]) -> Vec<(String, u32, u32, u32, u32, usize)>
         .map(|i| {
             let at = l.sections + i * SECTION_HEADER_SIZE;
             let name = String::from_utf8_lossy(&bytes[at..at + 8]).trim_end_matches('\0').to_owned();
-            (name, u32_at(bytes, at + 12), u32_at(bytes, at + 8), u32_at(bytes, at + 20), u32_at(bytes, at + 16), at + 36)
+            (
+                name,
+                u32_at(bytes, at + 12),
+                u32_at(bytes, at + 8),
+                u32_at(bytes, at + 20),
+                u32_at(bytes, at + 16),
+                at + 36,
+            )
         })
         .collect()
 }
