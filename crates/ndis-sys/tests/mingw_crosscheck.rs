@@ -174,7 +174,9 @@ fn require_toolchain() -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("{message}(CI is set, so this is a failure)");
     }
-    eprintln!("{message}");
+    // Written to the stderr handle directly: the test harness captures `eprintln!` of passing
+    // tests, and this message must be seen.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
     false
 }
 
