@@ -629,8 +629,7 @@ impl Engine {
             return Err(Error::NeedMemory(Table::Calls, need));
         }
         if self.parties.capacity() - self.parties.len() < leaves.len() {
-            let need = self.parties.needs().unwrap_or(Exhausted::Chunk);
-            return Err(Error::NeedMemory(Table::Parties, need));
+            return Err(Error::NeedMemory(Table::Parties, self.parties.growth()));
         }
         let call = Call {
             af,
@@ -776,7 +775,7 @@ impl Engine {
         let Some(party) = self.parties.get(id) else {
             return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
         };
-        let PartyState::AddPending { drop_requested } = party.state else {
+        let PartyState::AddPending { .. } = party.state else {
             return self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party));
         };
         let call_id = party.call;
@@ -785,11 +784,9 @@ impl Engine {
             call.parameters_changed |= changed;
         }
         if status.is_success() && !handle.is_null() {
+            // A drop requested meanwhile is carried out by `party_connected`.
             self.counters.parties_added += 1;
             self.party_connected(id, handle);
-            if drop_requested {
-                self.request_drop(id);
-            }
         } else {
             // ProtocolClAddPartyComplete: on failure the handle is invalid; free the context.
             self.counters.parties_failed += 1;

@@ -124,23 +124,31 @@ impl<T> Slab<T> {
     pub fn needs(&self) -> Option<Exhausted> {
         if self.free_head != NONE {
             None
-        } else if self.chunks < self.directory.len() {
-            Some(Exhausted::Chunk)
         } else {
-            Some(Exhausted::Directory { len: (self.directory.len() * 2).max(4) })
+            Some(self.growth())
         }
     }
 
-    /// Lends a chunk (every slot [`Slot::VACANT`], length [`CHUNK_LEN`]). Gives it back when the
-    /// slab has no room for it in its directory or it has the wrong length.
+    /// What the slab needs to grow, whether or not it is full.
+    pub fn growth(&self) -> Exhausted {
+        if self.chunks < self.directory.len() {
+            Exhausted::Chunk
+        } else {
+            Exhausted::Directory { len: (self.directory.len() * 2).max(4) }
+        }
+    }
+
+    /// Lends a chunk (length [`CHUNK_LEN`]); its slots join the free list. Gives it back when
+    /// the slab has no room for it in its directory or it has the wrong length.
     pub fn add_chunk(&mut self, chunk: Chunk<T>) -> Result<(), Chunk<T>> {
-        if self.chunks >= self.directory.len() || chunk.len() != CHUNK_LEN || self.free_head != NONE {
+        if self.chunks >= self.directory.len() || chunk.len() != CHUNK_LEN {
             return Err(chunk);
         }
         let base = (self.chunks * CHUNK_LEN) as u32;
+        let free_head = self.free_head;
         for (offset, slot) in chunk.iter_mut().enumerate() {
             slot.value = None;
-            slot.next_free = if offset + 1 < CHUNK_LEN { base + offset as u32 + 1 } else { NONE };
+            slot.next_free = if offset + 1 < CHUNK_LEN { base + offset as u32 + 1 } else { free_head };
         }
         self.directory[self.chunks] = Some(chunk);
         self.chunks += 1;

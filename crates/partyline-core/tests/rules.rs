@@ -1,0 +1,388 @@
+//! One test per documented NDIS rule the engine relies on, each citing its Microsoft Learn page
+//! (https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/<page> or .../network/<page>).
+
+mod support;
+
+use partyline_core::engine::{CallState, PartyState};
+use partyline_core::{Action, Error, Id, Status};
+use support::{leaf, profile, Fake, Outcome, Policy};
+
+fn synchronous() -> Fake {
+    Fake::new(Policy::synchronous())
+}
+
+fn all(outcome: Outcome) -> Fake {
+    let mut policy = Policy::synchronous();
+    match outcome {
+        Outcome::Pending => policy.pending = 1000,
+        Outcome::CompleteBeforeReturn => policy.early = 1000,
+        Outcome::SyncFailure => policy.failure = 1000,
+        Outcome::SyncSuccess => {}
+    }
+    Fake::new(policy)
+}
+
+fn make_call(fake: &mut Fake, af: Id, leaves: u32) -> Id {
+    let leaves: Vec<_> = (1..=leaves).map(leaf).collect();
+    let call = fake.with_memory(|e| e.make_call(af, profile(), &leaves)).expect("make call");
+    fake.settle();
+    call
+}
+
+fn parties(fake: &Fake, call: Id) -> Vec<Id> {
+    fake.engine.parties_of(call).collect()
+}
+
+fn kinds(actions: &[Action]) -> Vec<&'static str> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::CreateVc { .. } => "CreateVc",
+            Action::MakeCall { .. } => "MakeCall",
+            Action::AddParty { .. } => "AddParty",
+            Action::DropParty { .. } => "DropParty",
+            Action::CloseCall { .. } => "CloseCall",
+            Action::DeleteVc { .. } => "DeleteVc",
+            Action::CloseAf { .. } => "CloseAf",
+            Action::NotifyCloseAfComplete { .. } => "NotifyCloseAfComplete",
+            Action::BindingQuiet { .. } => "BindingQuiet",
+        })
+        .collect()
+}
+
+fn assert_clean(fake: &mut Fake) {
+    fake.check_consistency();
+    assert!(fake.violations.is_empty(), "violations: {:#?}", fake.violations);
+}
+
+/// nf-ndis-ndisclmakecall, network/adding-a-party-to-a-multipoint-call: a multipoint call is made
+/// with a party context on a VC the client created; further parties are added only once the
+/// call is up.
+#[test]
+fn multipoint_call_creates_vc_makes_call_then_adds_each_further_leaf() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall"], "no AddParty before MakeCall completes");
+    fake.deliver_all();
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall", "AddParty", "AddParty"]);
+    let info = fake.engine.call_info(call).expect("call");
+    assert_eq!((info.state, info.connected, info.adding), (CallState::Active, 3, 0));
+    assert_clean(&mut fake);
+}
+
+/// nf-ndis-ndisclclosecall, network/client-initiated-request-to-close-a-call: drop every party
+/// but one with NdisClDropParty, then NdisClCloseCall with the last party's handle, then
+/// NdisCoDeleteVc (nf-ndis-ndiscodeletevc).
+#[test]
+fn close_drops_all_but_one_party_then_closes_with_the_last_then_deletes_the_vc() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 4);
+    fake.requests.clear();
+    fake.engine.close_call(call).expect("close");
+    fake.settle();
+    assert_eq!(kinds(&fake.requests), ["DropParty", "DropParty", "DropParty", "CloseCall", "DeleteVc"]);
+    let Some(Action::CloseCall { party: Some((last, _)), .. }) = fake.requests.get(3).copied() else {
+        panic!("the close carries the last party: {:?}", fake.requests);
+    };
+    assert!(fake.requests[..3]
+        .iter()
+        .all(|a| !matches!(a, Action::DropParty { party, .. } if *party == last)));
+    assert!(fake.engine.call_info(call).is_none(), "the call is gone");
+    assert_eq!(fake.engine.population()[3], 0, "every party context released");
+    assert_clean(&mut fake);
+}
+
+/// nf-ndis-ndiscldropparty: parties may be dropped in any order, and the party handed to
+/// NdisClCloseCall can be any remaining one (here the first leaf is dropped first, and a later
+/// leaf closes the call).
+#[test]
+fn parties_drop_in_any_order_and_any_party_can_carry_the_close() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    let ids = parties(&fake, call);
+    fake.engine.drop_party(ids[0]).expect("drop the MakeCall party");
+    fake.settle();
+    fake.engine.drop_party(ids[2]).expect("drop the last added");
+    fake.settle();
+    fake.requests.clear();
+    fake.engine.close_call(call).expect("close");
+    fake.settle();
+    assert_eq!(kinds(&fake.requests), ["CloseCall", "DeleteVc"]);
+    assert!(matches!(fake.requests[0], Action::CloseCall { party: Some((p, _)), .. } if p == ids[1]));
+    assert_clean(&mut fake);
+}
+
+/// Issue #3: a close requested while drops are pending waits, and the final close is issued when
+/// the last drop completes (NdisClCloseCall fails while a DropParty is pending).
+#[test]
+fn close_requested_while_drops_pend_waits_for_the_last_drop() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    fake.deliver_all();
+    let ids = parties(&fake, call);
+    fake.engine.drop_party(ids[1]).expect("drop");
+    fake.settle();
+    fake.requests.clear();
+    fake.engine.close_call(call).expect("close");
+    fake.settle();
+    assert_eq!(kinds(&fake.requests), ["DropParty"], "one more drop; no close while drops pend");
+    fake.deliver_one(0);
+    assert!(!kinds(&fake.requests).contains(&"CloseCall"), "still one drop pending");
+    fake.deliver_one(0);
+    assert_eq!(kinds(&fake.requests), ["DropParty", "CloseCall"]);
+    fake.deliver_all();
+    assert!(fake.engine.call_info(call).is_none());
+    assert_clean(&mut fake);
+}
+
+/// Issue #3 and nf-ndis-ndiscladdparty: a party handle exists only once AddParty completed, so a
+/// drop requested while that AddParty pends is carried out when it completes.
+#[test]
+fn drop_requested_while_add_pends_is_carried_out_at_completion() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    fake.deliver_all();
+    let added = fake.with_memory(|e| e.add_party(call, leaf(9))).expect("add");
+    fake.settle();
+    fake.engine.drop_party(added).expect("drop while adding");
+    fake.settle();
+    assert!(matches!(
+        fake.engine.party_info(added).map(|p| p.state),
+        Some(PartyState::AddPending { drop_requested: true })
+    ));
+    assert!(!kinds(&fake.requests).contains(&"DropParty"), "no handle to drop yet");
+    fake.deliver_one(0); // AddParty completes
+    assert_eq!(kinds(&fake.requests).last(), Some(&"DropParty"));
+    fake.deliver_all();
+    assert!(fake.engine.party_info(added).is_none());
+    assert_eq!(fake.engine.call_info(call).map(|c| c.connected), Some(1));
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_drop_party_complete: NdisClDropParty fails for the last party, which must
+/// go with NdisClCloseCall instead. Dropping the only party therefore closes the call.
+#[test]
+fn dropping_the_only_party_closes_the_call() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    let only = parties(&fake, call)[0];
+    fake.requests.clear();
+    fake.engine.drop_party(only).expect("drop");
+    fake.settle();
+    assert_eq!(kinds(&fake.requests), ["CloseCall", "DeleteVc"]);
+    assert_clean(&mut fake);
+}
+
+/// Dropping the only connected party while another AddParty pends is deferred: if the add
+/// succeeds the party is dropped, and if it fails the call is closed with it.
+#[test]
+fn dropping_the_only_connected_party_while_an_add_pends_waits_for_the_add() {
+    for add_succeeds in [true, false] {
+        let mut fake = all(Outcome::Pending);
+        let (_, af) = fake.open_binding();
+        let call = make_call(&mut fake, af, 1);
+        fake.deliver_all();
+        let first = parties(&fake, call)[0];
+        fake.with_memory(|e| e.add_party(call, leaf(2))).expect("add");
+        fake.settle();
+        fake.requests.clear();
+        fake.engine.drop_party(first).expect("drop");
+        fake.settle();
+        assert!(fake.requests.is_empty(), "deferred: {:?}", fake.requests);
+        if !add_succeeds {
+            if let Some(support::Owed::AddParty { status, .. }) = fake.owed.first_mut() {
+                *status = Status::FAILURE;
+            }
+        }
+        fake.deliver_one(0);
+        let expected: &[&str] = if add_succeeds { &["DropParty"] } else { &["CloseCall"] };
+        assert_eq!(kinds(&fake.requests), expected);
+        fake.deliver_all();
+        assert_clean(&mut fake);
+    }
+}
+
+/// nc-ndis-protocol_cl_incoming_drop_party: the client answers a remote drop with
+/// NdisClDropParty on that party.
+#[test]
+fn remote_drop_is_answered_with_drop_party() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    fake.requests.clear();
+    fake.remote_drop(1);
+    assert_eq!(kinds(&fake.requests), ["DropParty"]);
+    assert_eq!(fake.engine.counters.parties_dropped_remote, 1);
+    assert_eq!(fake.engine.call_info(call).map(|c| c.connected), Some(2));
+    assert_clean(&mut fake);
+}
+
+/// nf-ndis-ndiscldropparty: the handle is invalid the moment it is passed to NdisClDropParty. A
+/// remote drop that crosses a local one must not make the client use the handle again.
+#[test]
+fn remote_drop_crossing_a_local_drop_does_not_reuse_the_handle() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    fake.deliver_all();
+    let target = parties(&fake, call)[2];
+    fake.engine.drop_party(target).expect("drop");
+    fake.settle();
+    fake.requests.clear();
+    fake.engine.on_incoming_drop_party(target, Status::SUCCESS).expect("crossing remote drop");
+    fake.settle();
+    assert!(fake.requests.is_empty(), "no second use of a dead handle: {:?}", fake.requests);
+    fake.deliver_all();
+    assert!(fake.engine.party_info(target).is_none());
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_incoming_close_call and network/incoming-request-to-close-a-call: the
+/// client drops parties until one remains, calls NdisClCloseCall with it, and deletes its VC
+/// (mandatory when CloseStatus is not SUCCESS).
+#[test]
+fn incoming_close_drops_down_to_one_closes_and_deletes_the_vc() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    fake.requests.clear();
+    fake.remote_close(0, Status(0xC001_0024_u32 as i32));
+    assert_eq!(kinds(&fake.requests), ["DropParty", "DropParty", "CloseCall", "DeleteVc"]);
+    assert!(fake.engine.call_info(call).is_none());
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_make_call_complete: on failure, release the party context and delete the
+/// VC; queued leaves never reach NDIS.
+#[test]
+fn failed_make_call_releases_the_parties_and_deletes_the_vc() {
+    let mut fake = all(Outcome::SyncFailure);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall", "DeleteVc"]);
+    assert!(fake.engine.call_info(call).is_none());
+    assert_eq!(fake.engine.population()[2..], [0, 0]);
+    assert_eq!(fake.engine.counters.calls_failed, 1);
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_notify_close_af, network/closing-an-address-family-in-a-condis-client:
+/// answer PENDING, close every call, NdisClCloseAddressFamily, then
+/// NdisClNotifyCloseAddressFamilyComplete — never waiting inside the notification.
+#[test]
+fn notify_close_af_closes_calls_then_the_af_then_completes_the_notification() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 2);
+    fake.deliver_all();
+    make_call(&mut fake, af, 1);
+    fake.deliver_all();
+    fake.requests.clear();
+    fake.notify_close_af(af);
+    fake.deliver_all();
+    let k = kinds(&fake.requests);
+    let close_af = k.iter().position(|a| *a == "CloseAf").expect("CloseAf");
+    assert!(k[..close_af].iter().filter(|a| **a == "DeleteVc").count() == 2, "calls gone first: {k:?}");
+    assert_eq!(k.last(), Some(&"NotifyCloseAfComplete"));
+    assert_eq!(fake.engine.population()[1..], [0, 0, 0]);
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_unbind_adapter_ex, network/unbinding-from-an-adapter: before
+/// NdisCloseAdapterEx, every call is closed and every address family closed.
+#[test]
+fn unbind_tears_everything_down_before_the_adapter_closes() {
+    let mut fake = Fake::new(Policy::new(7));
+    let (binding, af) = fake.open_binding();
+    for n in 1..=5 {
+        make_call(&mut fake, af, n);
+    }
+    fake.unbind(binding);
+    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+    assert!(fake.vcs.is_empty());
+    assert_eq!(fake.quiet_bindings, [binding]);
+    assert_clean(&mut fake);
+}
+
+/// A context NDIS (or a user-mode id) names after its object was freed is refused, not followed.
+#[test]
+fn stale_ids_are_refused() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 2);
+    let party = parties(&fake, call)[1];
+    fake.engine.drop_party(party).expect("drop");
+    fake.settle();
+    assert_eq!(
+        fake.engine.drop_party(party),
+        Err(Error::UnknownId(partyline_core::trace::ObjectKind::Party))
+    );
+    assert!(fake.engine.on_drop_party_complete(party, Status::SUCCESS).is_err());
+    // A new party reuses the slot with a new generation: the old id still fails.
+    let again = fake.with_memory(|e| e.add_party(call, leaf(7))).expect("add");
+    fake.settle();
+    assert_eq!(again.index(), party.index());
+    assert_ne!(again, party);
+    assert!(fake.engine.party_info(party).is_none());
+    assert!(fake.engine.party_info(again).is_some());
+}
+
+/// nf-ndis-ndiscldropparty ("the client should make an internal call to its
+/// ProtocolClDropPartyComplete"): synchronous results and completions that run before the
+/// request returns take the same path as pended ones, so the outcome is the same.
+#[test]
+fn every_outcome_reaches_the_same_end_state() {
+    for outcome in [Outcome::SyncSuccess, Outcome::Pending, Outcome::CompleteBeforeReturn] {
+        let mut fake = all(outcome);
+        let (binding, af) = fake.open_binding();
+        let call = make_call(&mut fake, af, 4);
+        fake.deliver_all();
+        let ids = parties(&fake, call);
+        fake.engine.drop_party(ids[3]).expect("drop");
+        fake.settle();
+        fake.deliver_all();
+        fake.remote_drop(0);
+        fake.deliver_all();
+        let info = fake.engine.call_info(call).expect("call");
+        assert_eq!((info.connected, info.adding, info.dropping), (2, 0, 0), "{outcome:?}");
+        fake.unbind(binding);
+        assert_eq!(fake.engine.population(), [0, 0, 0, 0], "{outcome:?}");
+        assert_clean(&mut fake);
+    }
+}
+
+/// Issue #3: at least 65,535 parties on one VC, every operation O(1).
+#[test]
+fn a_call_holds_65535_parties() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 65_535);
+    assert_eq!(fake.engine.call_info(call).map(|c| c.connected), Some(65_535));
+    fake.unbind(binding);
+    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+    assert_eq!(fake.engine.counters.parties_dropped_local, 65_534);
+    assert_clean(&mut fake);
+}
+
+/// Control requests are validated: no leaves, closing calls, unknown objects.
+#[test]
+fn bad_requests_are_refused_with_a_reason() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    assert_eq!(fake.engine.make_call(af, profile(), &[]), Err(Error::NoLeaves));
+    let call = make_call(&mut fake, af, 2);
+    fake.engine.close_call(call).expect("close");
+    assert_eq!(fake.engine.close_call(call), Err(Error::Closing));
+    fake.settle();
+    assert!(matches!(fake.engine.add_party(call, leaf(3)), Err(Error::UnknownId(_))));
+    assert_eq!(
+        fake.engine.on_af_register_notify(Id::from_u64(1 << 32 | 1).unwrap(), 1, 4, 0),
+        Err(Error::UnsupportedAddressFamily)
+    );
+}
