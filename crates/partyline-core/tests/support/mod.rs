@@ -192,7 +192,7 @@ impl Fake {
     fn perform(&mut self, action: Action) {
         match action {
             Action::CreateVc { call, binding, af } => {
-                if binding.is_null() || af.is_null() || !self.afs.get(&af.0).is_some_and(|a| !a.2) {
+                if binding.is_null() || af.is_null() || self.afs.get(&af.0).is_none_or(|a| a.2) {
                     self.violation("NdisCoCreateVc", format!("bad binding/af handle {binding:?}/{af:?}"));
                 }
                 let vc = self.handle();
