@@ -310,7 +310,7 @@ impl Default for Engine {
 pub type Result<T = ()> = core::result::Result<T, Error>;
 
 impl Engine {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Engine {
             bindings: Slab::new(),
             afs: Slab::new(),
@@ -320,7 +320,7 @@ impl Engine {
             af_work: Fifo::EMPTY,
             party_work: Fifo::EMPTY,
             deferred: Deferred::EMPTY,
-            counters: Counters::default(),
+            counters: Counters::ZERO,
             trace: Trace::new(),
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod model;
+pub mod params;
 pub mod slab;
 pub mod trace;
 

@@ -101,7 +101,7 @@ pub struct Slab<T: 'static> {
 
 impl<T> Slab<T> {
     /// An empty slab with no memory; the first insert asks for a directory.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Slab { directory: &mut [], chunks: 0, free_head: NONE, len: 0 }
     }
 

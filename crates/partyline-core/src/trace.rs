@@ -54,6 +54,24 @@ pub struct Counters {
     pub lost_actions: u64,
 }
 
+impl Counters {
+    pub const ZERO: Counters = Counters {
+        calls_requested: 0,
+        calls_made: 0,
+        calls_failed: 0,
+        calls_closed: 0,
+        parties_added: 0,
+        parties_failed: 0,
+        parties_dropped_local: 0,
+        parties_dropped_remote: 0,
+        drop_failures: 0,
+        close_failures: 0,
+        delete_failures: 0,
+        refused: 0,
+        lost_actions: 0,
+    };
+}
+
 /// Entries in the trace ring.
 pub const TRACE_LEN: usize = 128;
 
