@@ -139,6 +139,19 @@ pub enum AfState {
     CloseAfPending {
         handle: Handle,
     },
+    /// Closed while ProtocolClNotifyCloseAf was still running: kept until the handler returns,
+    /// which then answers SUCCESS instead of PENDING.
+    Closed,
+}
+
+/// Where a ProtocolClNotifyCloseAf stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Notify {
+    None,
+    /// The handler is running (it has not returned yet).
+    InHandler,
+    /// The handler returned PENDING: NdisClNotifyCloseAddressFamilyComplete is owed.
+    Pending,
 }
 
 /// An opened address family.
@@ -146,8 +159,7 @@ pub enum AfState {
 pub struct AddressFamily {
     binding: Id,
     state: AfState,
-    /// ProtocolClNotifyCloseAf returned PENDING: complete it once the AF is closed.
-    notify_pending: bool,
+    notify: Notify,
     /// Calls on this AF that are not yet closing (doubly linked through `Call::af_prev/af_next`).
     open_calls: List,
     /// Calls on this AF, closing or not.
@@ -408,6 +420,11 @@ impl Engine {
         Ok(())
     }
 
+    /// The glue's value recorded by [`Engine::bind`].
+    pub fn binding_cookie(&self, id: Id) -> Option<usize> {
+        self.bindings.get(id).map(|b| b.cookie)
+    }
+
     pub fn binding_handle(&self, id: Id) -> Option<Handle> {
         match self.bindings.get(id)?.state {
             BindingState::Open { handle } | BindingState::Unbinding { handle } => Some(handle),
@@ -502,7 +519,7 @@ impl Engine {
         let af = AddressFamily {
             binding,
             state: AfState::Opening,
-            notify_pending: false,
+            notify: Notify::None,
             open_calls: List::EMPTY,
             calls: 0,
             in_work: false,
@@ -558,20 +575,34 @@ impl Engine {
         })
     }
 
-    /// `ProtocolClNotifyCloseAf`: the call manager is closing the AF. partyline answers
-    /// `NDIS_STATUS_PENDING`, closes every call, calls `NdisClCloseAddressFamily`, and completes
-    /// with `NdisClNotifyCloseAddressFamilyComplete` once that close completed; it never waits
-    /// inside this handler (ProtocolClNotifyCloseAf: waiting there deadlocks).
-    pub fn on_notify_close_af(&mut self, id: Id) -> Result<Status> {
+    /// `ProtocolClNotifyCloseAf`: the call manager is closing the AF. partyline closes every
+    /// call, then calls `NdisClCloseAddressFamily`; it never waits inside the handler
+    /// (ProtocolClNotifyCloseAf: waiting there deadlocks). The glue drives the teardown, then
+    /// calls [`Engine::finish_notify_close_af`] for the status the handler returns.
+    pub fn on_notify_close_af(&mut self, id: Id) -> Result {
         let Some(af) = self.afs.get_mut(id) else {
             return self.reject(ObjectKind::Af, Some(id), Error::UnknownId(ObjectKind::Af));
         };
-        if af.notify_pending || af.state == AfState::Opening {
+        if af.notify != Notify::None || af.state == AfState::Opening {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         }
-        af.notify_pending = true;
+        af.notify = Notify::InHandler;
         self.begin_af_close(id);
-        Ok(Status::PENDING)
+        Ok(())
+    }
+
+    /// The ProtocolClNotifyCloseAf handler is about to return: SUCCESS if the AF already closed
+    /// (it is released now), else PENDING, and `NdisClNotifyCloseAddressFamilyComplete` follows
+    /// when the close completes.
+    pub fn finish_notify_close_af(&mut self, id: Id) -> Status {
+        let Some(af) = self.afs.get_mut(id) else { return Status::SUCCESS };
+        if af.state == AfState::Closed {
+            self.free_af(id, Status::SUCCESS);
+            Status::SUCCESS
+        } else {
+            af.notify = Notify::Pending;
+            Status::PENDING
+        }
     }
 
     fn begin_af_close(&mut self, id: Id) {
@@ -591,8 +622,16 @@ impl Engine {
         let AfState::CloseAfPending { handle } = af.state else {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         };
-        if af.notify_pending {
-            self.defer(Action::NotifyCloseAfComplete { handle });
+        match af.notify {
+            Notify::InHandler => {
+                if let Some(af) = self.afs.get_mut(id) {
+                    af.state = AfState::Closed;
+                    self.trace.push(TraceEvent::Af { id, state: AfState::Closed });
+                }
+                return Ok(());
+            }
+            Notify::Pending => self.defer(Action::NotifyCloseAfComplete { handle }),
+            Notify::None => {}
         }
         self.free_af(id, status);
         Ok(())

@@ -289,7 +289,7 @@ fn notify_close_af_closes_calls_then_the_af_then_completes_the_notification() {
     let k = kinds(&fake.requests);
     let close_af = k.iter().position(|a| *a == "CloseAf").expect("CloseAf");
     assert!(k[..close_af].iter().filter(|a| **a == "DeleteVc").count() == 2, "calls gone first: {k:?}");
-    assert_eq!(k.last(), Some(&"NotifyCloseAfComplete"));
+    assert_eq!(k.last(), Some(&"NotifyCloseAfComplete"), "the pended notification is completed last");
     assert_eq!(fake.engine.population()[1..], [0, 0, 0]);
     assert_clean(&mut fake);
 }
@@ -308,6 +308,24 @@ fn unbind_tears_everything_down_before_the_adapter_closes() {
     assert!(fake.vcs.is_empty());
     assert_eq!(fake.quiet_bindings, [binding]);
     assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_notify_close_af: when everything closes synchronously inside the handler,
+/// the handler returns SUCCESS and no completion is called (none is owed).
+#[test]
+fn notify_close_af_that_finishes_inside_the_handler_returns_success() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 3);
+    fake.requests.clear();
+    fake.engine.on_notify_close_af(af).expect("notify");
+    fake.settle();
+    assert_eq!(fake.engine.finish_notify_close_af(af), Status::SUCCESS);
+    fake.settle();
+    let k = kinds(&fake.requests);
+    assert_eq!(k.last(), Some(&"CloseAf"));
+    assert!(!k.contains(&"NotifyCloseAfComplete"), "{k:?}");
+    assert_eq!(fake.engine.population()[1..], [0, 0, 0]);
 }
 
 /// A context NDIS (or a user-mode id) names after its object was freed is refused, not followed.

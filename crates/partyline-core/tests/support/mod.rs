@@ -411,11 +411,8 @@ impl Fake {
                 }
                 self.engine.on_close_call_complete(call, Status::SUCCESS)
             }
-            Owed::CloseAf { af, handle } => {
-                let notify = self.afs.get(&handle).is_some_and(|a| a.1);
-                if !notify {
-                    self.afs.remove(&handle);
-                }
+            Owed::CloseAf { af, .. } => {
+                // Kept while a notification is (or may still be) pending on it.
                 self.engine.on_close_af_complete(af, Status::SUCCESS)
             }
         };
@@ -492,14 +489,22 @@ impl Fake {
     pub fn notify_close_af(&mut self, af: Id) {
         let handle = self.afs.iter().find(|(_, a)| a.0 == af && !a.2).map(|(h, _)| *h);
         let Some(handle) = handle else { return };
-        match self.engine.on_notify_close_af(af) {
-            Ok(status) => {
-                assert_eq!(status, Status::PENDING);
+        if let Err(e) = self.engine.on_notify_close_af(af) {
+            self.violation("ProtocolClNotifyCloseAf", format!("{af:?} refused: {e:?}"));
+            return;
+        }
+        // The handler drives the teardown before it returns, as the glue does.
+        self.settle();
+        match self.engine.finish_notify_close_af(af) {
+            Status::PENDING => {
                 if let Some(a) = self.afs.get_mut(&handle) {
                     a.1 = true;
                 }
             }
-            Err(e) => self.violation("ProtocolClNotifyCloseAf", format!("{af:?} refused: {e:?}")),
+            _ => {
+                // Closed inside the handler: no completion is owed.
+                self.afs.remove(&handle);
+            }
         }
         self.settle();
     }
