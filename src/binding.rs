@@ -1,0 +1,240 @@
+//! Binding to ATM CoNDIS miniports: ProtocolBindAdapterEx, ProtocolUnbindAdapterEx and their
+//! completions, PnP events, and the connectionless handlers a protocol must supply.
+//!
+//! Pages: nc-ndis-protocol_bind_adapter_ex, nf-ndis-ndisopenadapterex (only inside Bind; the
+//! binding handle and selected medium are written later when the open pends, so they live in
+//! per-binding storage), nc-ndis-protocol_unbind_adapter_ex (an unbind cannot fail; everything
+//! CoNDIS is released before NdisCloseAdapterEx; the binding context lives until the close
+//! completes), nf-ndis-ndiscloseadapterex, nc-ndis-protocol_net_pnp_event (NDIS 6 drivers must
+//! not return NOT_SUPPORTED).
+
+use crate::global::{context, drive, id, with_engine, with_memory};
+use crate::pool::{self, tag};
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+use ndis_sys::*;
+use partyline_core::{Handle, Id, Status};
+
+/// What NDIS writes to (and what an unbind waits on) for one binding, in nonpaged pool until the
+/// adapter is closed. The engine keeps its address as the binding's cookie.
+#[repr(C)]
+struct BindingIo {
+    /// NdisOpenAdapterEx's NdisBindingHandle out-parameter.
+    binding_handle: NDIS_HANDLE,
+    /// NdisOpenAdapterEx's SelectedMediumIndex out-parameter.
+    selected_medium: u32,
+    /// NdisClOpenAddressFamilyEx's NdisAfHandle out-parameter.
+    af_handle: NDIS_HANDLE,
+    /// Set when every address family of an unbinding binding is closed.
+    quiet: NDIS_EVENT,
+    bind_context: NDIS_HANDLE,
+    unbind_context: NDIS_HANDLE,
+}
+
+/// partyline binds only to ATM (the INF binds it below `ndisatm` adapters).
+static MEDIA: [NDIS_MEDIUM; 1] = [NdisMediumAtm];
+
+fn io(cookie: usize) -> *mut BindingIo {
+    cookie as *mut BindingIo
+}
+
+fn free_io(io: *mut BindingIo) {
+    if let Some(block) = NonNull::new(io.cast::<u8>()) {
+        // SAFETY: allocated in `bind_adapter`; the engine no longer knows the binding and NDIS
+        // has finished with the out-parameters inside it.
+        unsafe { pool::free(block) }
+    }
+}
+
+/// ProtocolBindAdapterEx (PASSIVE_LEVEL).
+pub unsafe extern "win64" fn bind_adapter(
+    _driver_context: NDIS_HANDLE,
+    bind_context: NDIS_HANDLE,
+    parameters: *mut NDIS_BIND_PARAMETERS,
+) -> NDIS_STATUS {
+    // SAFETY: NDIS passes valid bind parameters for the duration of the call.
+    let Some(parameters) = (unsafe { parameters.as_ref() }) else { return NDIS_STATUS_INVALID_PARAMETER };
+    if parameters.MediaType != NdisMediumAtm {
+        return NDIS_STATUS_UNSUPPORTED_MEDIA;
+    }
+    let Some(block) = pool::allocate(size_of::<BindingIo>(), tag::BINDING) else {
+        return NDIS_STATUS_RESOURCES;
+    };
+    let io = block.as_ptr().cast::<BindingIo>();
+    // SAFETY: fresh, suitably aligned pool memory of the right size.
+    unsafe {
+        io.write(BindingIo {
+            binding_handle: ptr::null_mut(),
+            selected_medium: 0,
+            af_handle: ptr::null_mut(),
+            quiet: core::mem::zeroed(),
+            bind_context,
+            unbind_context: ptr::null_mut(),
+        });
+        NdisInitializeEvent(&raw mut (*io).quiet);
+    }
+    let binding = match with_memory(|e| e.bind(io as usize)) {
+        Ok(binding) => binding,
+        Err(_) => {
+            free_io(io);
+            return NDIS_STATUS_RESOURCES;
+        }
+    };
+    let mut open = NDIS_OPEN_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+            Revision: NDIS_OPEN_PARAMETERS_REVISION_1,
+            Size: NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1,
+        },
+        AdapterName: parameters.AdapterName,
+        MediumArray: MEDIA.as_ptr().cast_mut(),
+        MediumArraySize: MEDIA.len() as u32,
+        // SAFETY (of the pointers): both live in `io` until the adapter is closed.
+        SelectedMediumIndex: unsafe { &raw mut (*io).selected_medium },
+        FrameTypeArray: ptr::null_mut(),
+        FrameTypeArraySize: 0,
+    };
+    // SAFETY: inside ProtocolBindAdapterEx at PASSIVE (the only place NdisOpenAdapterEx is
+    // valid); the open parameters live for the call; the out-pointer lives in `io`.
+    let status = unsafe {
+        NdisOpenAdapterEx(
+            crate::global::protocol_handle(),
+            context(binding),
+            &mut open,
+            bind_context,
+            &raw mut (*io).binding_handle,
+        )
+    };
+    if status == NDIS_STATUS_PENDING {
+        // ProtocolOpenAdapterCompleteEx completes the bind.
+        return NDIS_STATUS_PENDING;
+    }
+    // SAFETY: the open did not pend: NDIS has written the handle (or not) already.
+    let handle = unsafe { (*io).binding_handle };
+    let _ = with_engine(|e| e.on_open_adapter_complete(binding, Status(status), Handle(handle as usize)));
+    if status != NDIS_STATUS_SUCCESS {
+        free_io(io);
+    }
+    status
+}
+
+/// ProtocolOpenAdapterCompleteEx (PASSIVE_LEVEL): a pended open finished; complete the bind.
+pub unsafe extern "win64" fn open_adapter_complete(binding_context: NDIS_HANDLE, status: NDIS_STATUS) {
+    let Some(binding) = id(binding_context) else { return };
+    let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return };
+    let io = io(cookie);
+    // SAFETY: `io` lives until the adapter is closed; NDIS wrote the handle before calling us.
+    let (handle, bind_context) = unsafe { ((*io).binding_handle, (*io).bind_context) };
+    let _ = with_engine(|e| e.on_open_adapter_complete(binding, Status(status), Handle(handle as usize)));
+    if status != NDIS_STATUS_SUCCESS {
+        free_io(io);
+    }
+    // SAFETY: Bind returned PENDING for this bind context (nf-ndis-ndiscompletebindadapterex).
+    unsafe { NdisCompleteBindAdapterEx(bind_context, status) };
+}
+
+/// ProtocolUnbindAdapterEx (PASSIVE_LEVEL): close every address family (and so every call),
+/// wait for that at PASSIVE, then close the adapter. Never fails.
+pub unsafe extern "win64" fn unbind_adapter(
+    unbind_context: NDIS_HANDLE,
+    binding_context: NDIS_HANDLE,
+) -> NDIS_STATUS {
+    let Some(binding) = id(binding_context) else { return NDIS_STATUS_SUCCESS };
+    let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return NDIS_STATUS_SUCCESS };
+    let io = io(cookie);
+    // SAFETY: `io` lives until the adapter is closed, which only this path does.
+    unsafe { (*io).unbind_context = unbind_context };
+    if with_engine(|e| e.unbind(binding)).is_err() {
+        return NDIS_STATUS_SUCCESS;
+    }
+    drive();
+    loop {
+        // Reset before checking, so a wake-up between the check and the wait is not lost.
+        // SAFETY: the event was initialised at bind; PASSIVE_LEVEL here.
+        unsafe { NdisResetEvent(&raw mut (*io).quiet) };
+        if with_engine(|e| e.binding_quiet(binding)) {
+            break;
+        }
+        // SAFETY: PASSIVE_LEVEL (ProtocolUnbindAdapterEx), no lock held; the completions that
+        // make the binding quiet run on other threads or inside NDIS.
+        unsafe { NdisWaitEvent(&raw mut (*io).quiet, 0) };
+    }
+    let Ok(handle) = with_engine(|e| e.begin_close_adapter(binding)) else { return NDIS_STATUS_SUCCESS };
+    // SAFETY: inside ProtocolUnbindAdapterEx with every CoNDIS object released; the binding
+    // handle is dead from this call on.
+    let status = unsafe { NdisCloseAdapterEx(handle.0 as NDIS_HANDLE) };
+    if status == NDIS_STATUS_PENDING {
+        return NDIS_STATUS_PENDING;
+    }
+    let _ = with_engine(|e| e.on_close_adapter_complete(binding));
+    free_io(io);
+    NDIS_STATUS_SUCCESS
+}
+
+/// ProtocolCloseAdapterCompleteEx (PASSIVE_LEVEL): a pended close finished; complete the unbind.
+pub unsafe extern "win64" fn close_adapter_complete(binding_context: NDIS_HANDLE) {
+    let Some(binding) = id(binding_context) else { return };
+    let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return };
+    let io = io(cookie);
+    // SAFETY: `io` is still allocated; only this handler frees it on the pended path.
+    let unbind_context = unsafe { (*io).unbind_context };
+    let _ = with_engine(|e| e.on_close_adapter_complete(binding));
+    free_io(io);
+    // SAFETY: Unbind returned PENDING for this context (nf-ndis-ndiscompleteunbindadapterex).
+    unsafe { NdisCompleteUnbindAdapterEx(unbind_context) };
+}
+
+/// The engine says an unbinding binding has no address family left.
+pub fn wake_unbind(cookie: usize) {
+    // SAFETY: the cookie is a live BindingIo (the binding is unbinding, so not yet freed);
+    // NdisSetEvent is callable at <= DISPATCH.
+    unsafe { NdisSetEvent(&raw mut (*io(cookie)).quiet) };
+}
+
+/// The per-binding NdisClOpenAddressFamilyEx out-parameter.
+pub fn af_handle_slot(binding: Id) -> Option<*mut NDIS_HANDLE> {
+    let cookie = with_engine(|e| e.binding_cookie(binding))?;
+    // SAFETY: a live BindingIo; only a field address is taken.
+    Some(unsafe { &raw mut (*io(cookie)).af_handle })
+}
+
+/// ProtocolNetPnPEvent (PASSIVE_LEVEL). partyline keeps no per-binding send path, so pause and
+/// restart need no work; every event succeeds (NDIS 6 drivers must not answer NOT_SUPPORTED).
+pub unsafe extern "win64" fn net_pnp_event(
+    _binding_context: NDIS_HANDLE,
+    _notification: *mut NET_PNP_EVENT_NOTIFICATION,
+) -> NDIS_STATUS {
+    NDIS_STATUS_SUCCESS
+}
+
+/// ProtocolUninstall (PASSIVE_LEVEL): nothing to clean up beyond DriverUnload.
+pub unsafe extern "win64" fn uninstall() {}
+
+/// ProtocolOidRequestComplete: partyline issues no OID requests.
+pub unsafe extern "win64" fn oid_request_complete(_: NDIS_HANDLE, _: *mut NDIS_OID_REQUEST, _: NDIS_STATUS) {}
+
+/// ProtocolStatusEx: status indications need no action.
+pub unsafe extern "win64" fn status_ex(_: NDIS_HANDLE, _: *mut NDIS_STATUS_INDICATION) {}
+
+/// ProtocolReceiveNetBufferLists: a CoNDIS client receives on VCs only
+/// (ProtocolCoReceiveNetBufferLists); nothing arrives here.
+pub unsafe extern "win64" fn receive_net_buffer_lists(
+    _: NDIS_HANDLE,
+    _: *mut NET_BUFFER_LIST,
+    _: NDIS_PORT_NUMBER,
+    _: u32,
+    _: u32,
+) {
+}
+
+/// ProtocolSendNetBufferListsComplete: partyline sends nothing connectionless.
+pub unsafe extern "win64" fn send_net_buffer_lists_complete(_: NDIS_HANDLE, _: *mut NET_BUFFER_LIST, _: u32) {
+}
+
+/// ProtocolDirectOidRequestComplete: partyline issues no direct OID requests.
+pub unsafe extern "win64" fn direct_oid_request_complete(
+    _: NDIS_HANDLE,
+    _: *mut NDIS_OID_REQUEST,
+    _: NDIS_STATUS,
+) {
+}

@@ -1,0 +1,123 @@
+//! The driver's global state: the engine behind one NDIS spin lock, and the drive loop that makes
+//! the requests the engine asks for with the lock released.
+//!
+//! Pages: nf-ndis-ndisacquirespinlock (raises to DISPATCH_LEVEL; release before returning from
+//! the entry point), and the Microsoft ATM sample's practice, kept by verifier-rules.md §7.18:
+//! never hold a spin lock across a call into NDIS, because the call can re-enter the driver
+//! (a completion can run on another processor, or on this one, before the call returns).
+//!
+//! The state lives in static storage (the image's `.data` is nonpaged): no NDIS handle exists to
+//! allocate with before `NdisRegisterProtocolDriver`, and NDIS may call handlers during it.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use ndis_sys::{NdisAcquireSpinLock, NdisReleaseSpinLock, NDIS_HANDLE, NDIS_SPIN_LOCK};
+use partyline_core::{Engine, Error, Id};
+
+struct Locked {
+    engine: Engine,
+    /// Some thread is in [`drive`]'s loop; others leave their work to it (no recursion when a
+    /// completion runs inside the request that caused it).
+    driving: bool,
+}
+
+pub struct Global {
+    lock: UnsafeCell<NDIS_SPIN_LOCK>,
+    locked: UnsafeCell<Locked>,
+    protocol: AtomicPtr<c_void>,
+}
+
+// SAFETY: `locked` is only reached through `with_engine`, under the NDIS spin lock; `lock` is
+// only handed to the NDIS spin-lock routines; `protocol` is atomic.
+unsafe impl Sync for Global {}
+
+pub static GLOBAL: Global = Global {
+    lock: UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }),
+    locked: UnsafeCell::new(Locked { engine: Engine::new(), driving: false }),
+    protocol: AtomicPtr::new(ptr::null_mut()),
+};
+
+/// The spin lock, for NdisAllocateSpinLock / NdisFreeSpinLock in DriverEntry / DriverUnload.
+pub fn lock_pointer() -> *mut NDIS_SPIN_LOCK {
+    GLOBAL.lock.get()
+}
+
+/// The handle from NdisRegisterProtocolDriver (also passed to ProtocolSetOptions).
+pub fn protocol_handle() -> NDIS_HANDLE {
+    GLOBAL.protocol.load(Ordering::Acquire)
+}
+
+pub fn set_protocol_handle(handle: NDIS_HANDLE) {
+    GLOBAL.protocol.store(handle, Ordering::Release);
+}
+
+fn with_locked<R>(f: impl FnOnce(&mut Locked) -> R) -> R {
+    // SAFETY: the lock was initialised by NdisAllocateSpinLock in DriverEntry before any handler
+    // can run; callers are at <= DISPATCH_LEVEL (every NDIS entry point and IRP dispatch).
+    unsafe { NdisAcquireSpinLock(GLOBAL.lock.get()) };
+    // SAFETY: the spin lock gives this processor exclusive access until it is released; `f`
+    // makes no call into NDIS, so nothing can re-enter and alias it.
+    let result = f(unsafe { &mut *GLOBAL.locked.get() });
+    // SAFETY: acquired above on this processor with NdisAcquireSpinLock (kinds match).
+    unsafe { NdisReleaseSpinLock(GLOBAL.lock.get()) };
+    result
+}
+
+/// Runs `f` on the engine under the spin lock. `f` must not call into NDIS.
+pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    with_locked(|locked| f(&mut locked.engine))
+}
+
+/// Runs an engine request, lending it pool memory (allocated with the lock released) as often
+/// as it asks. Gives up with `Error::NeedMemory` when pool is exhausted.
+pub fn with_memory<R>(mut f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Result<R, Error> {
+    loop {
+        match with_engine(&mut f) {
+            Err(Error::NeedMemory(table, need)) => {
+                let Some(memory) = crate::pool::memory_for(table, need) else {
+                    return Err(Error::NeedMemory(table, need));
+                };
+                if let Err(unused) = with_engine(|engine| engine.lend(table, memory)) {
+                    crate::pool::give_back(unused);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Makes every request the engine has queued, one at a time, with the lock released, feeding
+/// synchronous results back. Only one thread drives at a time; a thread that finds another
+/// driving leaves its work to it (the other only stops once `poll` finds nothing, under the lock,
+/// after this thread's work was queued).
+pub fn drive() {
+    let claimed = with_locked(|locked| !core::mem::replace(&mut locked.driving, true));
+    if !claimed {
+        return;
+    }
+    loop {
+        let action = with_locked(|locked| {
+            let action = locked.engine.poll();
+            if action.is_none() {
+                locked.driving = false;
+            }
+            action
+        });
+        match action {
+            Some(action) => crate::perform::perform(action),
+            None => return,
+        }
+    }
+}
+
+/// An id as the context NDIS holds for us.
+pub fn context(id: Id) -> NDIS_HANDLE {
+    id.to_u64() as usize as NDIS_HANDLE
+}
+
+/// The id behind a context NDIS handed back (NULL or garbage gives `None`).
+pub fn id(context: NDIS_HANDLE) -> Option<Id> {
+    Id::from_u64(context as usize as u64)
+}
