@@ -380,6 +380,21 @@ impl Engine {
         self.parties.take_memory(|m| give_back(LentMemory::Parties(m)));
     }
 
+    /// One block of memory to give back to pool, or `None` when the engine holds none. For
+    /// unload, after every table emptied.
+    pub fn take_one_memory(&mut self) -> Option<LentMemory> {
+        if let Some(m) = self.parties.take_one() {
+            return Some(LentMemory::Parties(m));
+        }
+        if let Some(m) = self.calls.take_one() {
+            return Some(LentMemory::Calls(m));
+        }
+        if let Some(m) = self.afs.take_one() {
+            return Some(LentMemory::AddressFamilies(m));
+        }
+        self.bindings.take_one().map(LentMemory::Bindings)
+    }
+
     fn reject<T>(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) -> Result<T> {
         if !matches!(error, Error::NeedMemory(..)) {
             self.counters.refused += 1;

@@ -239,6 +239,36 @@ impl<T> Slab<T> {
         value
     }
 
+    /// Gives back one block of memory (the last chunk, then the directory), or `None` when the
+    /// slab holds none. Objects in a returned chunk are dropped: the caller checks
+    /// [`Slab::is_empty`] first and reports a leak otherwise.
+    pub fn take_one(&mut self) -> Option<Returned<T>> {
+        if self.chunks > 0 {
+            self.chunks -= 1;
+            let chunk = self.directory[self.chunks].take()?;
+            let base = self.chunks * CHUNK_LEN;
+            self.len = self.len.saturating_sub(chunk.iter().filter(|s| s.value.is_some()).count());
+            // The free list may thread through the chunk: rebuild it from the remaining chunks.
+            self.free_head = NONE;
+            for index in (0..base).rev() {
+                let free_head = self.free_head;
+                if let Some(slot) = self.slot_mut(index as u32) {
+                    if slot.value.is_none() {
+                        slot.next_free = free_head;
+                        self.free_head = index as u32;
+                    }
+                }
+            }
+            return Some(Returned::Chunk(chunk));
+        }
+        if self.directory.is_empty() {
+            return None;
+        }
+        let directory = core::mem::take(&mut self.directory);
+        *self = Slab::new();
+        Some(Returned::Directory(directory))
+    }
+
     /// Gives back every chunk and the directory (the slab is empty and memoryless afterwards).
     /// Objects still inside are dropped: the caller checks [`Slab::is_empty`] first and reports
     /// a leak otherwise.

@@ -404,3 +404,24 @@ fn bad_requests_are_refused_with_a_reason() {
         Err(Error::UnsupportedAddressFamily)
     );
 }
+
+/// At unload every block lent to the engine goes back, one at a time (the glue frees each with
+/// the lock released).
+#[test]
+fn all_memory_is_given_back_after_teardown() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    make_call(&mut fake, af, 600);
+    fake.unbind(binding);
+    let mut blocks = 0;
+    while fake.engine.take_one_memory().is_some() {
+        blocks += 1;
+    }
+    assert!(blocks >= 4, "chunks and directories of four tables: {blocks}");
+    assert!(fake.engine.take_one_memory().is_none());
+    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+    // The engine works again after giving everything back.
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 3);
+    assert_clean(&mut fake);
+}
