@@ -15,6 +15,8 @@ compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 
 pub mod exports;
 pub mod kernel;
 pub mod loader;
+pub mod ndis;
+pub mod sim;
 pub mod verifier;
 
 #[doc(hidden)]

@@ -1,0 +1,985 @@
+//! The CoNDIS client surface: address families, VCs, point-to-multipoint calls and parties, and
+//! the call manager's side of them (completions, remote drops and releases, AF close).
+//!
+//! Read: nf-ndis-ndisclopenaddressfamilyex, nf-ndis-ndiscocreatevc, nf-ndis-ndisclmakecall,
+//! nf-ndis-ndiscladdparty, nf-ndis-ndiscldropparty, nf-ndis-ndisclclosecall,
+//! nf-ndis-ndiscodeletevc, nf-ndis-ndisclcloseaddressfamily, nc-ndis-protocol_cl_notify_close_af;
+//! condis-reference.md §4-§6; verifier-rules.md §7.6-§7.8.
+//!
+//! Flow: each request is checked (IRQL, handle in the tables, object state), its parameters
+//! copied and validated by the call manager ([`super::params`]), the network asked
+//! ([`super::callmgr::answer`]), and the answer given synchronously or pended by the scheduler.
+//! State changes happen when the answer is decided (sync) or when the completion is delivered
+//! (pended), before the driver's completion handler runs.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use ndis_sys::*;
+
+use super::callmgr::{self, AtmAddr};
+use super::params::{self, Parsed, Snapshot};
+use super::{
+    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render, rules,
+    status_name, violation, Kind, Ndis, Outcome, Work,
+};
+use crate::export;
+use crate::exports::ExportTable;
+use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+
+/// Where an address family is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfState {
+    OpenPending,
+    Open,
+    Closing,
+    Closed,
+    Failed,
+}
+
+/// An address family opened by the client.
+pub(crate) struct Af {
+    pub binding: u64,
+    pub context: usize,
+    pub state: AfState,
+    pub notify_close_pending: bool,
+}
+
+impl Af {
+    pub fn is_alive(&self) -> bool {
+        matches!(self.state, AfState::OpenPending | AfState::Open)
+    }
+}
+
+/// Where a VC's call is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcState {
+    Idle,
+    MakeCallPending,
+    Active,
+    Closing,
+    Closed,
+}
+
+/// A VC created by the client.
+pub(crate) struct Vc {
+    pub binding: u64,
+    pub af: u64,
+    pub context: usize,
+    pub state: VcState,
+    pub multipoint: bool,
+    pub deleted: bool,
+    pub closed_by_client: bool,
+    /// ProtocolClIncomingCloseCall was indicated with this status and not yet answered.
+    pub incoming_close: Option<i32>,
+    pub setup: Option<Parsed>,
+    pub params: Option<Snapshot>,
+    pub vci: u32,
+    pub leave: Option<(u64, i32, u8)>,
+}
+
+/// Where a party is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartyState {
+    AddPending,
+    Connected,
+    /// ProtocolClIncomingDropParty was indicated; the client owes NdisClDropParty.
+    IncomingDropped { status: i32 },
+    DropPending,
+    /// Dropped, closed or failed: the handle is dead.
+    Gone,
+}
+
+/// A party of a multipoint call.
+pub(crate) struct Party {
+    pub vc: u64,
+    pub context: usize,
+    pub state: PartyState,
+    pub address: AtmAddr,
+    pub params: Option<Snapshot>,
+    pub leave: Option<(u64, i32, u8)>,
+}
+
+impl Party {
+    pub fn is_alive(&self) -> bool {
+        self.state != PartyState::Gone
+    }
+}
+
+/// Registers the CoNDIS client exports.
+pub fn register(table: &mut ExportTable) {
+    export!(table, "ndis.sys", NdisClOpenAddressFamilyEx = ndis_cl_open_address_family_ex);
+    export!(table, "ndis.sys", NdisClCloseAddressFamily = ndis_cl_close_address_family);
+    export!(table, "ndis.sys", NdisClNotifyCloseAddressFamilyComplete = ndis_cl_notify_close_address_family_complete);
+    export!(table, "ndis.sys", NdisCoCreateVc = ndis_co_create_vc);
+    export!(table, "ndis.sys", NdisCoDeleteVc = ndis_co_delete_vc);
+    export!(table, "ndis.sys", NdisClMakeCall = ndis_cl_make_call);
+    export!(table, "ndis.sys", NdisClCloseCall = ndis_cl_close_call);
+    export!(table, "ndis.sys", NdisClAddParty = ndis_cl_add_party);
+    export!(table, "ndis.sys", NdisClDropParty = ndis_cl_drop_party);
+    export!(table, "ndis.sys", NdisClIncomingCallComplete = ndis_cl_incoming_call_complete);
+}
+
+fn client(ndis: &Ndis) -> Option<NDIS_CO_CLIENT_OPTIONAL_HANDLERS> {
+    ndis.state().protocol.as_ref().and_then(|p| p.client)
+}
+
+fn outcome_and_failure(ndis: &Ndis, min_delay: u64) -> (Outcome, bool) {
+    let mut state = ndis.state();
+    let faults = state.config.faults.clone();
+    let fail = state.rng.chance(faults.request_failure_per_10000);
+    (state.rng.outcome(&faults, min_delay), fail)
+}
+
+/// `NdisClOpenAddressFamilyEx`: PASSIVE; only for the AF the CM registered on this binding.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclopenaddressfamilyex>
+unsafe extern "win64" fn ndis_cl_open_address_family_ex(
+    binding_handle: NDIS_HANDLE,
+    family: *mut CO_ADDRESS_FAMILY,
+    af_context: NDIS_HANDLE,
+    af_handle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisClOpenAddressFamilyEx";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({}, {:#x}, {:#x}, {:#x})", render(&ndis.state(), binding_handle as usize), family as usize, af_context as usize, af_handle as usize));
+    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let binding = decode(Kind::Binding, binding_handle as usize);
+    let registered = {
+        let state = ndis.state();
+        binding.and_then(|id| state.bindings.get(&id)).map(|b| (b.open == super::protocol::OpenState::Open, b.af_registered))
+    };
+    let Some((true, registered)) = registered else {
+        violation(&world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
+        return NDIS_STATUS_FAILURE;
+    };
+    if family.is_null() || af_handle.is_null() {
+        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL AddressFamily or NdisAfHandle");
+        return NDIS_STATUS_FAILURE;
+    }
+    // SAFETY: non-NULL; the driver's CO_ADDRESS_FAMILY.
+    let requested = unsafe { family.read_unaligned() };
+    if !registered || requested.AddressFamily != CO_ADDRESS_FAMILY_Q2931 || requested.MajorVersion != 3 || requested.MinorVersion != 1 {
+        violation(&world, rules::OPEN_AF_UNREGISTERED, EXPORT, format!("AF {:#x} {}.{} was not registered on this binding", requested.AddressFamily, requested.MajorVersion, requested.MinorVersion));
+        return NDIS_STATUS_FAILURE;
+    }
+    let (outcome, fail) = outcome_and_failure(&ndis, 0);
+    if fail {
+        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        return NDIS_STATUS_RESOURCES;
+    }
+    let id = {
+        let mut state = ndis.state();
+        let id = state.new_id();
+        let af_state = if outcome == Outcome::Synchronous { AfState::Open } else { AfState::OpenPending };
+        state.afs.insert(id, Af { binding: binding.unwrap_or_default(), context: af_context as usize, state: af_state, notify_close_pending: false });
+        if outcome == Outcome::Synchronous {
+            state.counters.afs_opened += 1;
+        }
+        id
+    };
+    let status = if outcome == Outcome::Synchronous {
+        // SAFETY: checked non-NULL out-parameter.
+        unsafe { af_handle.write(handle(Kind::Af, id) as NDIS_HANDLE) };
+        NDIS_STATUS_SUCCESS
+    } else {
+        pend(&world, &ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+    };
+    log_export(&world, processor, EXPORT, format!("-> {} (Af#{id})", status_name(status)));
+    status
+}
+
+/// `NdisClCloseAddressFamily`: <= DISPATCH; no VCs may remain; the handle dies with the call.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily>
+extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisClCloseAddressFamily";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), af_handle as usize)));
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let id = decode(Kind::Af, af_handle as usize);
+    let (open, vcs) = {
+        let state = ndis.state();
+        let open = id.and_then(|id| state.afs.get(&id)).is_some_and(|af| af.state == AfState::Open);
+        (open, state.vcs.values().filter(|vc| Some(vc.af) == id && !vc.deleted).count())
+    };
+    if !open {
+        violation(&world, rules::AF_HANDLE_INVALID, EXPORT, "AF handle is not open (closed, pending, or never given)");
+        return NDIS_STATUS_FAILURE;
+    }
+    let id = id.unwrap_or_default();
+    if vcs > 0 {
+        violation(&world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
+        return NDIS_STATUS_FAILURE;
+    }
+    let (outcome, _) = outcome_and_failure(&ndis, 0);
+    {
+        let mut state = ndis.state();
+        let af = state.afs.get_mut(&id).expect("checked");
+        af.state = if outcome == Outcome::Synchronous { AfState::Closed } else { AfState::Closing };
+        state.counters.afs_closed += 1;
+    }
+    let status = if outcome == Outcome::Synchronous {
+        NDIS_STATUS_SUCCESS
+    } else {
+        pend(&world, &ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+    };
+    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    status
+}
+
+/// `NdisClNotifyCloseAddressFamilyComplete`: <= DISPATCH; exactly once after
+/// ProtocolClNotifyCloseAf returned PENDING (the AF handle may already be closed).
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclnotifycloseaddressfamilycomplete>
+extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
+    const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({}, {})", render(&ndis.state(), af_handle as usize), status_name(status)));
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let id = decode(Kind::Af, af_handle as usize);
+    let was_pending = {
+        let mut state = ndis.state();
+        match id.and_then(|id| state.afs.get_mut(&id)) {
+            Some(af) if af.notify_close_pending => {
+                af.notify_close_pending = false;
+                true
+            }
+            _ => false,
+        }
+    };
+    if !was_pending {
+        violation(&world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolClNotifyCloseAf returned PENDING for this AF (or it was already completed)");
+    } else if status == NDIS_STATUS_PENDING {
+        violation(&world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
+    }
+}
+
+/// `NdisCoCreateVc`: <= DISPATCH; `*NdisVcHandle` must be NULL on entry; never pends.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscocreatevc>
+unsafe extern "win64" fn ndis_co_create_vc(
+    binding_handle: NDIS_HANDLE,
+    af_handle: NDIS_HANDLE,
+    vc_context: NDIS_HANDLE,
+    vc_handle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisCoCreateVc";
+    let (world, processor, ndis) = context(EXPORT);
+    {
+        let state = ndis.state();
+        log_export(&world, processor, EXPORT, format!("({}, {}, {:#x}, {:#x})", render(&state, binding_handle as usize), render(&state, af_handle as usize), vc_context as usize, vc_handle as usize));
+    }
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+    if vc_handle.is_null() {
+        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
+        return NDIS_STATUS_FAILURE;
+    }
+    // SAFETY: non-NULL; the driver's in/out handle variable.
+    let previous = unsafe { vc_handle.read_unaligned() };
+    if !previous.is_null() {
+        violation(&world, rules::CREATE_VC_HANDLE_NOT_NULL, EXPORT, format!("*NdisVcHandle is {:#x} on entry (must be NULL)", previous as usize));
+        return NDIS_STATUS_FAILURE;
+    }
+    let binding = decode(Kind::Binding, binding_handle as usize);
+    let af = decode(Kind::Af, af_handle as usize);
+    let valid = {
+        let state = ndis.state();
+        let binding_open = binding.and_then(|id| state.bindings.get(&id)).is_some_and(|b| b.open == super::protocol::OpenState::Open);
+        if !binding_open {
+            Err(rules::BINDING_HANDLE_INVALID)
+        } else if af.and_then(|id| state.afs.get(&id)).is_some_and(|a| a.state == AfState::Open && Some(a.binding) == binding) {
+            Ok(())
+        } else {
+            Err(rules::AF_HANDLE_INVALID)
+        }
+    };
+    if let Err(rule) = valid {
+        violation(&world, rule, EXPORT, "binding or AF handle is not open (or the AF is not on this binding)");
+        return NDIS_STATUS_FAILURE;
+    }
+    let (_, fail) = outcome_and_failure(&ndis, 0);
+    if fail {
+        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        return NDIS_STATUS_RESOURCES;
+    }
+    let id = {
+        let mut state = ndis.state();
+        let id = state.new_id();
+        state.vcs.insert(
+            id,
+            Vc {
+                binding: binding.unwrap_or_default(),
+                af: af.unwrap_or_default(),
+                context: vc_context as usize,
+                state: VcState::Idle,
+                multipoint: false,
+                deleted: false,
+                closed_by_client: false,
+                incoming_close: None,
+                setup: None,
+                params: None,
+                vci: 0,
+                leave: None,
+            },
+        );
+        state.counters.vcs_created += 1;
+        id
+    };
+    // SAFETY: checked non-NULL out-parameter.
+    unsafe { vc_handle.write(handle(Kind::Vc, id) as NDIS_HANDLE) };
+    log_export(&world, processor, EXPORT, format!("-> NDIS_STATUS_SUCCESS (Vc#{id})"));
+    NDIS_STATUS_SUCCESS
+}
+
+fn live_vc(ndis: &Ndis, vc_handle: NDIS_HANDLE) -> Option<u64> {
+    let id = decode(Kind::Vc, vc_handle as usize)?;
+    ndis.state().vcs.get(&id).filter(|vc| !vc.deleted).map(|_| id)
+}
+
+/// `NdisCoDeleteVc`: <= DISPATCH; no call active, pending or closing; the handle dies.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc>
+extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisCoDeleteVc";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), vc_handle as usize)));
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+    let Some(id) = live_vc(&ndis, vc_handle) else {
+        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+        return NDIS_STATUS_FAILURE;
+    };
+    let vc_state = ndis.state().vcs[&id].state;
+    let status = match vc_state {
+        VcState::Active | VcState::MakeCallPending => {
+            violation(&world, rules::DELETE_VC_WITH_CALL, EXPORT, format!("Vc#{id} has a call ({vc_state:?})"));
+            NDIS_STATUS_NOT_ACCEPTED
+        }
+        VcState::Closing => {
+            violation(&world, rules::DELETE_VC_WITH_CALL, EXPORT, format!("Vc#{id}: NdisClCloseCall has not completed"));
+            NDIS_STATUS_CLOSING
+        }
+        VcState::Idle | VcState::Closed => {
+            let mut state = ndis.state();
+            state.vcs.get_mut(&id).expect("live").deleted = true;
+            state.counters.vcs_deleted += 1;
+            NDIS_STATUS_SUCCESS
+        }
+    };
+    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    status
+}
+
+fn reject_parameters(world: &World, ndis: &Ndis, processor: usize, export: &'static str, reject: &params::Reject) {
+    world.log_call(processor, "sim", "CallManager", format!("{export} rejected: UNI cause {} ({})", reject.cause, reject.reason));
+    if ndis.state().config.call_manager.report_invalid_parameters {
+        violation(world, rules::CALL_PARAMETERS_INVALID, export, format!("UNI cause {}: {}", reject.cause, reject.reason));
+    }
+}
+
+/// `NdisClMakeCall`: <= DISPATCH; on an idle client VC; multipoint when ProtocolPartyContext is
+/// non-NULL (the first party's handle goes to `*NdisPartyHandle`).
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclmakecall>
+unsafe extern "win64" fn ndis_cl_make_call(
+    vc_handle: NDIS_HANDLE,
+    call_parameters: *mut CO_CALL_PARAMETERS,
+    party_context: NDIS_HANDLE,
+    party_handle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisClMakeCall";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, {
+        let state = ndis.state();
+        format!("({}, {}, {:#x}, {:#x})", render(&state, vc_handle as usize), render(&state, call_parameters as usize), party_context as usize, party_handle as usize)
+    });
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(&ndis, vc_handle) else {
+        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+        return NDIS_STATUS_FAILURE;
+    };
+    let (vc_state, closed_by_client) = {
+        let state = ndis.state();
+        (state.vcs[&vc].state, state.vcs[&vc].closed_by_client)
+    };
+    if vc_state != VcState::Idle && !(vc_state == VcState::Closed && !closed_by_client) {
+        violation(&world, rules::MAKE_CALL_VC_BUSY, EXPORT, format!("Vc#{vc} is {vc_state:?}{}", if closed_by_client { " (closed by the client: not reusable)" } else { "" }));
+        return NDIS_STATUS_FAILURE;
+    }
+    let multipoint = !party_context.is_null();
+    if call_parameters.is_null() || (multipoint && party_handle.is_null()) {
+        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL CallParameters, or NULL NdisPartyHandle for a multipoint call");
+        return NDIS_STATUS_FAILURE;
+    }
+    let snapshot = {
+        let state = ndis.state();
+        // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
+        unsafe { params::snapshot(&state.pool, call_parameters as usize) }
+    };
+    let snapshot = match snapshot {
+        Ok(snapshot) => snapshot,
+        Err(what) => {
+            violation(&world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
+            return NDIS_STATUS_INVALID_DATA;
+        }
+    };
+    let rfc1755 = ndis.state().config.call_manager.rfc1755_strict;
+    let adapter = { let s = ndis.state(); s.bindings.get(&s.vcs[&vc].binding).map(|b| b.adapter).unwrap_or(0) };
+    let (answer, setup) = match params::validate_setup(&snapshot, multipoint, rfc1755) {
+        Ok(setup) => {
+            for warning in &setup.warnings {
+                world.log_call(processor, "sim", "CallManager", format!("warning: {warning}"));
+            }
+            let behaviour = ndis.state().config.adapters.get(adapter).map(|a| a.behaviour_of(&setup.called)).unwrap_or(callmgr::Behaviour::Accept);
+            (callmgr::answer(&behaviour), Some(setup))
+        }
+        Err(reject) => {
+            reject_parameters(&world, &ndis, processor, EXPORT, &reject);
+            (callmgr::Answer { status: callmgr::reject_status(reject.cause), cause: reject.cause, min_delay: 0, leave: None }, None)
+        }
+    };
+    let (outcome, fail) = outcome_and_failure(&ndis, answer.min_delay);
+    let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS { (NDIS_STATUS_RESOURCES, 47) } else { (answer.status, answer.cause) };
+    let party = {
+        let mut state = ndis.state();
+        state.counters.calls_made += 1;
+        let party = multipoint.then(|| state.new_id());
+        if let Some(party) = party {
+            let address = setup.as_ref().map(|s| s.called.clone()).unwrap_or_default();
+            state.parties.insert(party, Party { vc, context: party_context as usize, state: PartyState::AddPending, address, params: None, leave: answer.leave });
+        }
+        let entry = state.vcs.get_mut(&vc).expect("live");
+        entry.state = VcState::MakeCallPending;
+        entry.multipoint = multipoint;
+        entry.closed_by_client = false;
+        entry.incoming_close = None;
+        entry.setup = setup;
+        entry.params = Some(snapshot);
+        entry.leave = if multipoint { None } else { answer.leave };
+        party
+    };
+    if !party_handle.is_null() {
+        // SAFETY: checked non-NULL out-parameter.
+        unsafe { party_handle.write(party.map_or(0, |p| handle(Kind::Party, p)) as NDIS_HANDLE) };
+    }
+    let result = if outcome == Outcome::Synchronous {
+        make_call_settled(&world, &ndis, vc, status, cause);
+        status
+    } else {
+        pend(&world, &ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
+    };
+    log_export(&world, processor, EXPORT, format!("-> {}", status_name(result)));
+    result
+}
+
+/// Applies the CM's answer to a MakeCall: Active (VPI/VCI assigned) or back to Idle.
+fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8) {
+    let mut state = ndis.state();
+    let now = world.now();
+    let binding = state.vcs[&vc].binding;
+    let vci = state.bindings.get_mut(&binding).map_or(32, |b| {
+        b.next_vci += 1;
+        b.next_vci - 1
+    });
+    let parties: Vec<u64> = state.parties.iter().filter(|(_, p)| p.vc == vc && p.state == PartyState::AddPending).map(|(id, _)| *id).collect();
+    let entry = state.vcs.get_mut(&vc).expect("live");
+    let leave = entry.leave;
+    if status == NDIS_STATUS_SUCCESS {
+        entry.state = VcState::Active;
+        entry.vci = vci;
+        state.counters.calls_connected += 1;
+        drop(state);
+        world.log_call(0, "sim", "CallManager", format!("Vc#{vc} connected on VPI/VCI 0/{vci}"));
+        let mut state = ndis.state();
+        for party in parties {
+            let p = state.parties.get_mut(&party).expect("party");
+            p.state = PartyState::Connected;
+            if let Some((ticks, status, cause)) = p.leave {
+                state.schedule(now, ticks, Work::RemoteDrop { party, status, cause });
+            }
+        }
+        if let Some((ticks, status, _)) = leave {
+            state.schedule(now, ticks, Work::RemoteRelease { vc, status });
+        }
+    } else {
+        entry.state = VcState::Idle;
+        entry.params = None;
+        state.counters.calls_rejected += 1;
+        for party in parties {
+            state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
+        }
+        drop(state);
+        world.log_call(0, "sim", "CallManager", format!("Vc#{vc} call failed: {} (UNI cause {cause})", status_name(status)));
+    }
+}
+
+/// Compares the parameters of a pended request with its snapshot (verifier-rules.md §7.30).
+fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, export: &str) {
+    let problem = {
+        let state = ndis.state();
+        let pointers = [snapshot.address, params_pointer(snapshot, 8), params_pointer(snapshot, 16)];
+        if pointers.iter().any(|p| *p != 0 && state.pool.is_freed(*p) && state.pool.live_block(*p).is_none()) {
+            Some("CO_CALL_PARAMETERS (or what it points to) was freed before the completion".to_owned())
+        } else {
+            // SAFETY: the driver must keep the parameters alive until the completion; pool
+            // memory was checked not to be freed above.
+            match unsafe { params::snapshot(&state.pool, snapshot.address) } {
+                Ok(now) if &now == snapshot => None,
+                Ok(_) => Some("CO_CALL_PARAMETERS changed before the completion".to_owned()),
+                Err(what) => Some(what),
+            }
+        }
+    };
+    if let Some(problem) = problem {
+        violation(world, rules::CALL_PARAMETERS_MODIFIED, export, problem);
+    }
+}
+
+fn params_pointer(snapshot: &Snapshot, at: usize) -> usize {
+    snapshot.call.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")) as usize)
+}
+
+/// `NdisClAddParty`: <= DISPATCH; only on an active multipoint call of this client.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscladdparty>
+unsafe extern "win64" fn ndis_cl_add_party(
+    vc_handle: NDIS_HANDLE,
+    party_context: NDIS_HANDLE,
+    call_parameters: *mut CO_CALL_PARAMETERS,
+    party_handle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisClAddParty";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, {
+        let state = ndis.state();
+        format!("({}, {:#x}, {}, {:#x})", render(&state, vc_handle as usize), party_context as usize, render(&state, call_parameters as usize), party_handle as usize)
+    });
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(&ndis, vc_handle) else {
+        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+        return NDIS_STATUS_FAILURE;
+    };
+    if party_context.is_null() || party_handle.is_null() || call_parameters.is_null() {
+        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL ProtocolPartyContext, CallParameters or NdisPartyHandle");
+        return NDIS_STATUS_FAILURE;
+    }
+    let (vc_state, multipoint, closing, setup, adapter) = {
+        let state = ndis.state();
+        let entry = &state.vcs[&vc];
+        let adapter = state.bindings.get(&entry.binding).map_or(0, |b| b.adapter);
+        (entry.state, entry.multipoint, entry.incoming_close.is_some(), entry.setup.clone(), adapter)
+    };
+    if vc_state != VcState::Active || !multipoint || closing {
+        violation(&world, rules::ADD_PARTY_NOT_MULTIPOINT_ACTIVE, EXPORT, format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}, closing {closing}"));
+        return NDIS_STATUS_FAILURE;
+    }
+    let snapshot = {
+        let state = ndis.state();
+        // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
+        unsafe { params::snapshot(&state.pool, call_parameters as usize) }
+    };
+    let snapshot = match snapshot {
+        Ok(snapshot) => snapshot,
+        Err(what) => {
+            violation(&world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
+            return NDIS_STATUS_INVALID_DATA;
+        }
+    };
+    let setup = setup.unwrap_or(Parsed { called: AtmAddr::default(), ies: Vec::new(), warnings: Vec::new() });
+    let answer = match params::validate_add_party(&snapshot, &setup) {
+        Ok(parsed) => {
+            let (duplicate, leaves, pending_adds, config, behaviour) = {
+                let state = ndis.state();
+                let on_call: Vec<&Party> = state.parties.values().filter(|p| p.vc == vc && p.is_alive()).collect();
+                let duplicate = on_call.iter().any(|p| p.address == parsed.called);
+                let pending = on_call.iter().filter(|p| p.state == PartyState::AddPending).count() as u32;
+                let behaviour = state.config.adapters.get(adapter).map(|a| a.behaviour_of(&parsed.called)).unwrap_or(callmgr::Behaviour::Accept);
+                (duplicate, on_call.len() as u32, pending, state.config.call_manager.clone(), behaviour)
+            };
+            let cm_reject = |cause: u8, why: &str| callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }.with_log(&world, processor, why);
+            if duplicate {
+                cm_reject(21, "the leaf is already on this call")
+            } else if config.max_leaves > 0 && leaves >= config.max_leaves {
+                cm_reject(47, "too many leaves")
+            } else if config.max_pending_adds > 0 && pending_adds >= config.max_pending_adds {
+                cm_reject(92, "too many pending ADD PARTY requests")
+            } else {
+                callmgr::answer(&behaviour)
+            }
+            .with_address(parsed.called)
+        }
+        Err(reject) => {
+            reject_parameters(&world, &ndis, processor, EXPORT, &reject);
+            (callmgr::Answer { status: callmgr::reject_status(reject.cause), cause: reject.cause, min_delay: 0, leave: None }, AtmAddr::default())
+        }
+    };
+    let (answer, address) = answer;
+    let (outcome, fail) = outcome_and_failure(&ndis, answer.min_delay);
+    let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS { (NDIS_STATUS_RESOURCES, 47) } else { (answer.status, answer.cause) };
+    let party = {
+        let mut state = ndis.state();
+        let party = state.new_id();
+        state.parties.insert(party, Party { vc, context: party_context as usize, state: PartyState::AddPending, address, params: Some(snapshot), leave: answer.leave });
+        party
+    };
+    // SAFETY: checked non-NULL out-parameter.
+    unsafe { party_handle.write(handle(Kind::Party, party) as NDIS_HANDLE) };
+    let result = if outcome == Outcome::Synchronous {
+        add_party_settled(&world, &ndis, party, status, cause);
+        status
+    } else {
+        pend(&world, &ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
+    };
+    log_export(&world, processor, EXPORT, format!("-> {} (Pt#{party})", status_name(result)));
+    result
+}
+
+trait AnswerExt: Sized {
+    fn with_log(self, world: &World, processor: usize, why: &str) -> Self;
+    fn with_address(self, address: AtmAddr) -> (Self, AtmAddr) {
+        (self, address)
+    }
+}
+
+impl AnswerExt for callmgr::Answer {
+    fn with_log(self, world: &World, processor: usize, why: &str) -> Self {
+        world.log_call(processor, "sim", "CallManager", format!("ADD PARTY rejected: UNI cause {} ({why})", self.cause));
+        self
+    }
+}
+
+fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause: u8) {
+    let mut state = ndis.state();
+    let now = world.now();
+    let Some(p) = state.parties.get_mut(&party) else { return };
+    if status == NDIS_STATUS_SUCCESS {
+        p.state = PartyState::Connected;
+        let leave = p.leave;
+        state.counters.parties_added += 1;
+        if let Some((ticks, status, cause)) = leave {
+            state.schedule(now, ticks, Work::RemoteDrop { party, status, cause });
+        }
+    } else {
+        p.state = PartyState::Gone;
+        state.counters.parties_rejected += 1;
+        drop(state);
+        world.log_call(0, "sim", "CallManager", format!("Pt#{party} ADD PARTY failed: {} (UNI cause {cause})", status_name(status)));
+    }
+}
+
+/// `NdisClDropParty`: <= DISPATCH; the handle is dead from this call on; never the last party
+/// (use NdisClCloseCall); not before the party's AddParty completed.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty>
+extern "win64" fn ndis_cl_drop_party(party_handle: NDIS_HANDLE, buffer: *mut c_void, size: u32) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisClDropParty";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({}, {:#x}, {size})", render(&ndis.state(), party_handle as usize), buffer as usize));
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let id = decode(Kind::Party, party_handle as usize);
+    let found = {
+        let state = ndis.state();
+        id.and_then(|id| state.parties.get(&id)).map(|p| {
+            let others = state.parties.iter().filter(|(other, q)| Some(**other) != id && q.vc == p.vc && !matches!(q.state, PartyState::Gone | PartyState::DropPending)).count();
+            (p.state, others)
+        })
+    };
+    let (party_state, others) = match found {
+        None | Some((PartyState::Gone | PartyState::DropPending, _)) => {
+            violation(&world, rules::PARTY_HANDLE_AFTER_DROP, EXPORT, "party handle was dropped, closed, failed, or never given");
+            return NDIS_STATUS_FAILURE;
+        }
+        Some(found) => found,
+    };
+    let id = id.unwrap_or_default();
+    if party_state == PartyState::AddPending {
+        violation(&world, rules::DROP_BEFORE_ADD_COMPLETE, EXPORT, format!("Pt#{id}: its NdisClAddParty has not completed"));
+        return NDIS_STATUS_FAILURE;
+    }
+    if others == 0 {
+        violation(&world, rules::DROP_LAST_PARTY, EXPORT, format!("Pt#{id} is the last party of its call: use NdisClCloseCall"));
+        return NDIS_STATUS_FAILURE;
+    }
+    let (outcome, _) = outcome_and_failure(&ndis, 0);
+    {
+        let mut state = ndis.state();
+        state.parties.get_mut(&id).expect("party").state = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
+        if party_state == PartyState::Connected {
+            state.counters.parties_dropped_locally += 1;
+        }
+    }
+    let status = if outcome == Outcome::Synchronous {
+        NDIS_STATUS_SUCCESS
+    } else {
+        pend(&world, &ndis, processor, outcome, Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS })
+    };
+    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    status
+}
+
+/// `NdisClCloseCall`: <= DISPATCH; on a multipoint call only with exactly one party left, nothing
+/// pending, and that party's handle.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclclosecall>
+extern "win64" fn ndis_cl_close_call(vc_handle: NDIS_HANDLE, party_handle: NDIS_HANDLE, buffer: *mut c_void, size: u32) -> NDIS_STATUS {
+    const EXPORT: &str = "NdisClCloseCall";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, {
+        let state = ndis.state();
+        format!("({}, {}, {:#x}, {size})", render(&state, vc_handle as usize), render(&state, party_handle as usize), buffer as usize)
+    });
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(&ndis, vc_handle) else {
+        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+        return NDIS_STATUS_FAILURE;
+    };
+    let (vc_state, multipoint) = { let s = ndis.state(); (s.vcs[&vc].state, s.vcs[&vc].multipoint) };
+    if vc_state != VcState::Active {
+        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, format!("Vc#{vc} has no active call ({vc_state:?})"));
+        return NDIS_STATUS_FAILURE;
+    }
+    let party = decode(Kind::Party, party_handle as usize);
+    if multipoint {
+        let (belongs, alive) = {
+            let state = ndis.state();
+            let belongs = party.and_then(|id| state.parties.get(&id)).is_some_and(|p| p.vc == vc && matches!(p.state, PartyState::Connected | PartyState::IncomingDropped { .. }));
+            (belongs, state.parties.values().filter(|p| p.vc == vc && p.is_alive()).count())
+        };
+        if !belongs {
+            violation(&world, rules::CLOSE_CALL_PARTY_HANDLE, EXPORT, format!("{} is not a live party handle of Vc#{vc}", render(&ndis.state(), party_handle as usize)));
+            return NDIS_STATUS_FAILURE;
+        }
+        if alive > 1 {
+            violation(&world, rules::CLOSE_CALL_WITH_PARTIES, EXPORT, format!("Vc#{vc} still has {alive} parties (or an add/drop pending); drop all but one first"));
+            return NDIS_STATUS_FAILURE;
+        }
+    }
+    let (outcome, _) = outcome_and_failure(&ndis, 0);
+    {
+        let mut state = ndis.state();
+        let entry = state.vcs.get_mut(&vc).expect("live");
+        entry.closed_by_client = entry.incoming_close != Some(NDIS_STATUS_SUCCESS);
+        entry.incoming_close = None;
+        entry.state = if outcome == Outcome::Synchronous { VcState::Closed } else { VcState::Closing };
+        state.counters.calls_closed += 1;
+        if let Some(party) = party.filter(|_| multipoint) {
+            if outcome == Outcome::Synchronous {
+                state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
+            }
+        }
+    }
+    let status = if outcome == Outcome::Synchronous {
+        NDIS_STATUS_SUCCESS
+    } else {
+        pend(&world, &ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
+    };
+    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    status
+}
+
+/// `NdisClIncomingCallComplete`: this simulated CM never offers incoming calls (the client
+/// registers no SAP), so any call is a violation and is refused.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclincomingcallcomplete>
+extern "win64" fn ndis_cl_incoming_call_complete(status: NDIS_STATUS, vc_handle: NDIS_HANDLE, _parameters: *mut CO_CALL_PARAMETERS) {
+    const EXPORT: &str = "NdisClIncomingCallComplete";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({}, {})", status_name(status), render(&ndis.state(), vc_handle as usize)));
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    violation(&world, rules::INCOMING_CALL_COMPLETE_UNEXPECTED, EXPORT, "no incoming call was offered to this client");
+}
+
+/// Delivers a CoNDIS completion or network event at (`processor`, `irql`).
+pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: usize, irql: Irql) {
+    let Some(client) = client(ndis) else { return };
+    match work {
+        Work::OpenAfComplete { af, status } => {
+            let context = {
+                let mut state = ndis.state();
+                let Some(entry) = state.afs.get_mut(&af) else { return };
+                entry.state = if status == NDIS_STATUS_SUCCESS { AfState::Open } else { AfState::Failed };
+                let context = entry.context;
+                if status == NDIS_STATUS_SUCCESS {
+                    state.counters.afs_opened += 1;
+                }
+                context
+            };
+            let af_handle = if status == NDIS_STATUS_SUCCESS { handle(Kind::Af, af) } else { 0 };
+            if let Some(complete) = client.ClOpenAfCompleteHandlerEx {
+                call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolClOpenAfCompleteEx", format!("({context:#x}, Af#{af}, {})", status_name(status)), || {
+                    // SAFETY: the driver's ProtocolClOpenAfCompleteEx at PASSIVE.
+                    unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
+                });
+            }
+        }
+        Work::CloseAfComplete { af, status } => {
+            let context = {
+                let mut state = ndis.state();
+                let Some(entry) = state.afs.get_mut(&af) else { return };
+                entry.state = AfState::Closed;
+                entry.context
+            };
+            if let Some(complete) = client.ClCloseAfCompleteHandler {
+                call_driver(world, ndis, processor, irql, "ProtocolClCloseAfComplete", format!("({}, {context:#x})", status_name(status)), || {
+                    // SAFETY: the driver's ProtocolClCloseAfComplete at <= DISPATCH.
+                    unsafe { complete(status, context as NDIS_HANDLE) }
+                });
+            }
+        }
+        Work::MakeCallComplete { vc, status, cause } => {
+            let (context, snapshot, party) = {
+                let state = ndis.state();
+                let Some(entry) = state.vcs.get(&vc) else { return };
+                let party = state.parties.iter().find(|(_, p)| p.vc == vc && p.state == PartyState::AddPending).map(|(id, _)| *id);
+                (entry.context, entry.params.clone(), party)
+            };
+            if let Some(snapshot) = &snapshot {
+                check_parameters(world, ndis, snapshot, "ProtocolClMakeCallComplete");
+            }
+            make_call_settled(world, ndis, vc, status, cause);
+            let party_handle = party.filter(|_| status == NDIS_STATUS_SUCCESS).map_or(0, |p| handle(Kind::Party, p));
+            let parameters = snapshot.map_or(0, |s| s.address);
+            if let Some(complete) = client.ClMakeCallCompleteHandler {
+                call_driver(world, ndis, processor, irql, "ProtocolClMakeCallComplete", format!("({}, {context:#x}, {}, {parameters:#x})", status_name(status), render(&ndis.state(), party_handle)), || {
+                    // SAFETY: the driver's ProtocolClMakeCallComplete at <= DISPATCH, with its own parameters.
+                    unsafe { complete(status, context as NDIS_HANDLE, party_handle as NDIS_HANDLE, parameters as *mut CO_CALL_PARAMETERS) }
+                });
+            }
+        }
+        Work::AddPartyComplete { party, status, cause } => {
+            let (context, snapshot) = {
+                let state = ndis.state();
+                let Some(entry) = state.parties.get(&party) else { return };
+                (entry.context, entry.params.clone())
+            };
+            if let Some(snapshot) = &snapshot {
+                check_parameters(world, ndis, snapshot, "ProtocolClAddPartyComplete");
+            }
+            add_party_settled(world, ndis, party, status, cause);
+            let party_handle = if status == NDIS_STATUS_SUCCESS { handle(Kind::Party, party) } else { 0 };
+            let parameters = snapshot.map_or(0, |s| s.address);
+            if let Some(complete) = client.ClAddPartyCompleteHandler {
+                call_driver(world, ndis, processor, irql, "ProtocolClAddPartyComplete", format!("({}, {context:#x}, Pt#{party}, {parameters:#x})", status_name(status)), || {
+                    // SAFETY: the driver's ProtocolClAddPartyComplete at <= DISPATCH.
+                    unsafe { complete(status, context as NDIS_HANDLE, party_handle as NDIS_HANDLE, parameters as *mut CO_CALL_PARAMETERS) }
+                });
+            }
+        }
+        Work::DropPartyComplete { party, status } => {
+            let context = {
+                let mut state = ndis.state();
+                let Some(entry) = state.parties.get_mut(&party) else { return };
+                entry.state = PartyState::Gone;
+                entry.context
+            };
+            if let Some(complete) = client.ClDropPartyCompleteHandler {
+                call_driver(world, ndis, processor, irql, "ProtocolClDropPartyComplete", format!("({}, {context:#x})", status_name(status)), || {
+                    // SAFETY: the driver's ProtocolClDropPartyComplete at <= DISPATCH.
+                    unsafe { complete(status, context as NDIS_HANDLE) }
+                });
+            }
+        }
+        Work::CloseCallComplete { vc, status } => {
+            let (context, party_context) = {
+                let mut state = ndis.state();
+                let Some(entry) = state.vcs.get_mut(&vc) else { return };
+                entry.state = VcState::Closed;
+                let context = entry.context;
+                let multipoint = entry.multipoint;
+                let last = state.parties.iter_mut().find(|(_, p)| p.vc == vc && p.is_alive());
+                let party_context = match (multipoint, last) {
+                    (true, Some((_, p))) => {
+                        p.state = PartyState::Gone;
+                        p.context
+                    }
+                    _ => 0,
+                };
+                (context, party_context)
+            };
+            if let Some(complete) = client.ClCloseCallCompleteHandler {
+                call_driver(world, ndis, processor, irql, "ProtocolClCloseCallComplete", format!("({}, {context:#x}, {party_context:#x})", status_name(status)), || {
+                    // SAFETY: the driver's ProtocolClCloseCallComplete at <= DISPATCH.
+                    unsafe { complete(status, context as NDIS_HANDLE, party_context as NDIS_HANDLE) }
+                });
+            }
+        }
+        Work::RemoteDrop { party, status, cause } => {
+            let decision = {
+                let mut state = ndis.state();
+                let Some(p) = state.parties.get(&party) else { return };
+                if p.state != PartyState::Connected {
+                    return;
+                }
+                let vc = p.vc;
+                let context = p.context;
+                let others = state.parties.iter().filter(|(id, q)| **id != party && q.vc == vc && q.is_alive()).count();
+                if others > 0 {
+                    state.parties.get_mut(&party).expect("party").state = PartyState::IncomingDropped { status };
+                    state.counters.parties_dropped_remotely += 1;
+                    Some((true, context))
+                } else {
+                    let Some(entry) = state.vcs.get_mut(&vc) else { return };
+                    if entry.state != VcState::Active || entry.incoming_close.is_some() {
+                        return;
+                    }
+                    entry.incoming_close = Some(status);
+                    state.counters.parties_dropped_remotely += 1;
+                    Some((false, state.vcs[&vc].context))
+                }
+            };
+            world.log_call(processor, "sim", "Network", format!("Pt#{party} leaves: UNI cause {cause}, {}", status_name(status)));
+            match decision {
+                Some((true, context)) => {
+                    if let Some(incoming) = client.ClIncomingDropPartyHandler {
+                        call_driver(world, ndis, processor, irql, "ProtocolClIncomingDropParty", format!("({}, {context:#x}, NULL, 0)", status_name(status)), || {
+                            // SAFETY: the driver's ProtocolClIncomingDropParty at <= DISPATCH.
+                            unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
+                        });
+                    }
+                }
+                Some((false, context)) => incoming_close(world, ndis, &client, processor, irql, status, context),
+                None => {}
+            }
+        }
+        Work::RemoteRelease { vc, status } => {
+            let context = {
+                let mut state = ndis.state();
+                let Some(entry) = state.vcs.get_mut(&vc) else { return };
+                if entry.state != VcState::Active || entry.incoming_close.is_some() || entry.deleted {
+                    return;
+                }
+                entry.incoming_close = Some(status);
+                state.counters.remote_releases += 1;
+                state.vcs[&vc].context
+            };
+            world.log_call(processor, "sim", "Network", format!("Vc#{vc} released by the network: {}", status_name(status)));
+            incoming_close(world, ndis, &client, processor, irql, status, context);
+        }
+        Work::NotifyCloseAf { af } => {
+            let context = {
+                let state = ndis.state();
+                match state.afs.get(&af) {
+                    Some(entry) if entry.state == AfState::Open => entry.context,
+                    _ => return,
+                }
+            };
+            if let Some(notify) = client.ClNotifyCloseAfHandler {
+                let status = call_driver(world, ndis, processor, irql, "ProtocolClNotifyCloseAf", format!("({context:#x})"), || {
+                    // SAFETY: the driver's ProtocolClNotifyCloseAf at <= DISPATCH.
+                    unsafe { notify(context as NDIS_HANDLE) }
+                });
+                world.log_call(processor, super::DRIVER_DLL, "ProtocolClNotifyCloseAf", format!("returned {}", status_name(status)));
+                if status == NDIS_STATUS_PENDING {
+                    if let Some(entry) = ndis.state().afs.get_mut(&af) {
+                        entry.notify_close_pending = true;
+                    }
+                }
+            }
+        }
+        other => world.log_call(processor, "sim", "Scheduler", format!("unexpected work {other:?}")),
+    }
+}
+
+fn incoming_close(world: &Arc<World>, ndis: &Ndis, client: &NDIS_CO_CLIENT_OPTIONAL_HANDLERS, processor: usize, irql: Irql, status: i32, context: usize) {
+    if let Some(incoming) = client.ClIncomingCloseCallHandler {
+        call_driver(world, ndis, processor, irql, "ProtocolClIncomingCloseCall", format!("({}, {context:#x}, NULL, 0)", status_name(status)), || {
+            // SAFETY: the driver's ProtocolClIncomingCloseCall at <= DISPATCH.
+            unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
+        });
+    }
+}
+
+#[allow(dead_code)]
+fn _irql(_: Irql) -> Irql {
+    DISPATCH_LEVEL
+}

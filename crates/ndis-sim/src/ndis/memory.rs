@@ -1,0 +1,242 @@
+//! Non-paged pool: `NdisAllocateMemoryWithTagPriority` / `NdisFreeMemory`, tracked per tag.
+//!
+//! Read: nf-ndis-ndisallocatememorywithtagpriority, nf-ndis-ndisfreememory; verifier-rules.md §7.3.
+//!
+//! Flow: every block is recorded with its tag, length and allocation number; bytes held are kept
+//! exactly per tag. Blocks are filled with 0xCD (NDIS does not zero), and on free poisoned with
+//! 0xDD and kept in quarantine, so a double free or a use after free is detected instead of
+//! reusing the memory. Leaks are reported by tag at unload. Failures can be injected by rate and
+//! tag filter.
+
+use std::alloc::Layout;
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+
+use super::{check_irql_at_most, context, log_export, render, rules, violation};
+use crate::export;
+use crate::exports::ExportTable;
+use crate::kernel::DISPATCH_LEVEL;
+
+/// Statistics of one pool tag.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagStats {
+    /// Bytes currently allocated.
+    pub bytes_held: u64,
+    /// Blocks currently allocated.
+    pub blocks_held: u64,
+    /// Allocations ever made.
+    pub allocations: u64,
+    /// Frees ever made.
+    pub frees: u64,
+    /// Injected failures.
+    pub failures: u64,
+    /// Highest `bytes_held` seen.
+    pub peak_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub length: usize,
+    pub tag: u32,
+    pub number: u64,
+}
+
+/// Blocks kept poisoned after free before their memory is really released.
+const QUARANTINE: usize = 4096;
+
+/// The pool of one simulation.
+#[derive(Default)]
+pub struct Pool {
+    live: BTreeMap<usize, Block>,
+    freed: BTreeMap<usize, Block>,
+    freed_order: std::collections::VecDeque<usize>,
+    stats: BTreeMap<u32, TagStats>,
+    number: u64,
+}
+
+/// A tag as its four characters (`PlBd`).
+pub fn tag_name(tag: u32) -> String {
+    tag.to_le_bytes().iter().map(|b| if b.is_ascii_graphic() { *b as char } else { '?' }).collect()
+}
+
+fn layout(length: usize) -> Layout {
+    Layout::from_size_align(length.max(1), 16).expect("pool block layout")
+}
+
+impl Pool {
+    fn allocate(&mut self, length: usize, tag: u32) -> usize {
+        // SAFETY: the layout has a non-zero size.
+        let pointer = unsafe { std::alloc::alloc(layout(length)) };
+        if pointer.is_null() {
+            return 0;
+        }
+        // SAFETY: `pointer` is a fresh allocation of `length` (at least 1) bytes.
+        unsafe { std::ptr::write_bytes(pointer, 0xCD, length) };
+        self.number += 1;
+        let block = Block { length, tag, number: self.number };
+        self.live.insert(pointer as usize, block);
+        let stats = self.stats.entry(tag).or_default();
+        stats.allocations += 1;
+        stats.blocks_held += 1;
+        stats.bytes_held += length as u64;
+        stats.peak_bytes = stats.peak_bytes.max(stats.bytes_held);
+        pointer as usize
+    }
+
+    /// Frees `address`; `Err` says what was wrong.
+    fn free(&mut self, address: usize) -> Result<Block, String> {
+        if let Some(block) = self.live.remove(&address) {
+            let stats = self.stats.entry(block.tag).or_default();
+            stats.frees += 1;
+            stats.blocks_held -= 1;
+            stats.bytes_held -= block.length as u64;
+            // SAFETY: the block was allocated by `allocate` with this length and is still ours.
+            unsafe { std::ptr::write_bytes(address as *mut u8, 0xDD, block.length) };
+            self.freed.insert(address, block);
+            self.freed_order.push_back(address);
+            if self.freed_order.len() > QUARANTINE {
+                if let Some(oldest) = self.freed_order.pop_front() {
+                    if let Some(old) = self.freed.remove(&oldest) {
+                        // SAFETY: allocated by `allocate` with `old.length`, freed once, out of quarantine.
+                        unsafe { std::alloc::dealloc(oldest as *mut u8, layout(old.length)) };
+                    }
+                }
+            }
+            return Ok(block);
+        }
+        if let Some(block) = self.freed.get(&address) {
+            return Err(format!("double free of {} block #{} ({} bytes)", tag_name(block.tag), block.number, block.length));
+        }
+        if let Some((start, block)) = self.containing(address) {
+            return Err(format!(
+                "interior pointer {:#x} = {} block #{} + {:#x}",
+                address,
+                tag_name(block.tag),
+                block.number,
+                address - start
+            ));
+        }
+        Err(format!("{address:#x} was not returned by NdisAllocateMemoryWithTagPriority"))
+    }
+
+    fn containing(&self, address: usize) -> Option<(usize, Block)> {
+        self.live
+            .range(..=address)
+            .next_back()
+            .filter(|(start, block)| address < *start + block.length.max(1))
+            .map(|(start, block)| (*start, *block))
+    }
+
+    /// The live block containing `address`: (start, length).
+    pub fn live_block(&self, address: usize) -> Option<(usize, usize)> {
+        self.containing(address).map(|(start, block)| (start, block.length))
+    }
+
+    /// Whether `address` lies in a block that has been freed.
+    pub fn is_freed(&self, address: usize) -> bool {
+        self.freed
+            .range(..=address)
+            .next_back()
+            .is_some_and(|(start, block)| address < start + block.length.max(1))
+    }
+
+    /// `PlBd#3` or `PlBd#3+0x10` for an address inside a live block.
+    pub fn describe(&self, address: usize) -> Option<String> {
+        self.containing(address).map(|(start, block)| {
+            if address == start {
+                format!("{}#{}", tag_name(block.tag), block.number)
+            } else {
+                format!("{}#{}+{:#x}", tag_name(block.tag), block.number, address - start)
+            }
+        })
+    }
+
+    /// Bytes held per tag.
+    pub fn bytes_held_per_tag(&self) -> BTreeMap<u32, u64> {
+        self.stats.iter().map(|(tag, stats)| (*tag, stats.bytes_held)).collect()
+    }
+
+    /// All tag statistics.
+    pub fn stats(&self) -> BTreeMap<u32, TagStats> {
+        self.stats.clone()
+    }
+
+    /// Live blocks grouped by tag: (tag, blocks, bytes).
+    pub fn leaks(&self) -> Vec<(u32, u64, u64)> {
+        self.stats
+            .iter()
+            .filter(|(_, stats)| stats.blocks_held > 0)
+            .map(|(tag, stats)| (*tag, stats.blocks_held, stats.bytes_held))
+            .collect()
+    }
+}
+
+/// Registers the pool exports.
+pub fn register(table: &mut ExportTable) {
+    export!(table, "ndis.sys", NdisAllocateMemoryWithTagPriority = ndis_allocate_memory_with_tag_priority);
+    export!(table, "ndis.sys", NdisFreeMemory = ndis_free_memory);
+}
+
+/// `NdisAllocateMemoryWithTagPriority`: <= DISPATCH; tag must be non-zero.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatememorywithtagpriority>
+extern "win64" fn ndis_allocate_memory_with_tag_priority(
+    ndis_handle: *mut c_void,
+    length: u32,
+    tag: u32,
+    priority: u32,
+) -> *mut c_void {
+    const EXPORT: &str = "NdisAllocateMemoryWithTagPriority";
+    let (world, processor, ndis) = context(EXPORT);
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    if tag == 0 {
+        // A pool tag is required so that blocks can be attributed (SDV NdisAllocateMemoryWithTagPriority).
+        violation(&world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
+    }
+    let mut state = ndis.state();
+    let handle = render(&state, ndis_handle as usize);
+    let faults = &state.config.faults;
+    let filtered = faults.allocation_failure_tags.is_empty() || faults.allocation_failure_tags.contains(&tag);
+    let rate = faults.allocation_failure_per_10000;
+    let fail = filtered && state.rng.chance(rate);
+    let address = if fail || length == 0 {
+        state.stats_failure(tag);
+        0
+    } else {
+        state.pool.allocate(length as usize, tag)
+    };
+    let rendered = render(&state, address);
+    drop(state);
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!("({handle}, {length}, '{}', {priority}) -> {rendered}{}", tag_name(tag), if fail { " (injected failure)" } else { "" }),
+    );
+    address as *mut c_void
+}
+
+impl super::State {
+    fn stats_failure(&mut self, tag: u32) {
+        self.pool.stats.entry(tag).or_default().failures += 1;
+        self.counters.allocations_failed += 1;
+    }
+}
+
+/// `NdisFreeMemory`: <= DISPATCH with MemoryFlags 0 (the only kind this pool hands out).
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory>
+extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32) {
+    const EXPORT: &str = "NdisFreeMemory";
+    let (world, processor, ndis) = context(EXPORT);
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    let mut state = ndis.state();
+    let rendered = render(&state, address as usize);
+    let result = state.pool.free(address as usize);
+    drop(state);
+    log_export(&world, processor, EXPORT, format!("({rendered}, {length}, {flags:#x})"));
+    if flags != 0 {
+        violation(&world, rules::NDIS_FREE_MEMORY, EXPORT, format!("MemoryFlags {flags:#x} for NdisAllocateMemoryWithTagPriority memory (must be 0)"));
+    }
+    if let Err(what) = result {
+        violation(&world, rules::NDIS_FREE_MEMORY, EXPORT, what);
+    }
+}

@@ -1,0 +1,552 @@
+//! The simulated `ndis.sys`: every export `partyline.sys` imports from it, the simulated ATM
+//! miniport and Q.2931 call manager behind them, the network of remote parties, the deterministic
+//! scheduler and the verifier's NDIS rules.
+//!
+//! Read: `shared/ndis/condis-reference.md` (every routine), `shared/ndis/verifier-rules.md` §7
+//! (the invariants), `shared/ndis/atm-call-params.md` §12 (what the call manager validates).
+//!
+//! Flow: [`install`] hangs an [`Ndis`] on a [`World`] as an extension; [`register`] puts every
+//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world through
+//! [`kernel::with_current`], checks IRQL for the current simulated processor, looks every handle
+//! up in this module's tables (a pointer from the driver is an allegation), reports violations
+//! with [`verifier::report`], and acts as NDIS documents. Answers are chosen by the seeded
+//! [`sched::Rng`]: synchronous, PENDING with a completion queued on virtual time, or a completion
+//! delivered on another processor before the request returns. The state lock is never held while
+//! the driver runs: every callback goes through [`call_driver`], which releases it first.
+//!
+//! Modules: [`memory`] (pool, tags, leaks), [`sync`] (spin locks, events), [`protocol`]
+//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), [`callmgr`] (the Q.2931 CM
+//! and the network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
+//! [`rules`] (the rule catalogue).
+
+pub mod callmgr;
+pub mod condis;
+pub mod memory;
+pub mod params;
+pub mod protocol;
+pub mod rules;
+pub mod sched;
+pub mod sync;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::exports::ExportTable;
+use crate::kernel::{self, Irql, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::verifier::{self, Rule};
+
+pub use callmgr::{AdapterConfig, AtmAddr, Behaviour, CallManagerConfig, RemoteParty};
+pub use sched::{FaultPolicy, Outcome, Rng, Work};
+
+/// The DLL name exports are registered and logged under.
+pub const NDIS_DLL: &str = "ndis.sys";
+/// The name callbacks into the driver are logged under.
+pub const DRIVER_DLL: &str = "partyline.sys";
+
+/// What the simulated NDIS needs to know: the seed, the fault policy, the adapters (each with its
+/// network), and the call manager's knobs. A plain struct a scenario file can map onto.
+#[derive(Clone, Debug, Default)]
+pub struct NdisConfig {
+    /// Seed of the one generator every random choice comes from.
+    pub seed: u64,
+    /// How requests are answered and what is injected.
+    pub faults: FaultPolicy,
+    /// One simulated ATM miniport per entry.
+    pub adapters: Vec<AdapterConfig>,
+    /// The call manager's limits and strictness.
+    pub call_manager: CallManagerConfig,
+}
+
+/// What happened, counted (for summaries and benchmarks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub bindings_opened: u64,
+    pub bindings_closed: u64,
+    pub afs_opened: u64,
+    pub afs_closed: u64,
+    pub vcs_created: u64,
+    pub vcs_deleted: u64,
+    pub calls_made: u64,
+    pub calls_connected: u64,
+    pub calls_rejected: u64,
+    pub calls_closed: u64,
+    pub parties_added: u64,
+    pub parties_rejected: u64,
+    pub parties_dropped_locally: u64,
+    pub parties_dropped_remotely: u64,
+    pub remote_releases: u64,
+    pub allocations_failed: u64,
+}
+
+/// Kinds of handle this NDIS gives out; encoded in the handle value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Protocol = 1,
+    BindContext = 2,
+    Binding = 3,
+    UnbindContext = 4,
+    Af = 5,
+    Vc = 6,
+    Party = 7,
+}
+
+const HANDLE_TAG: usize = 0x4E00_0000_0000_0000;
+
+/// The handle value of object `id` of `kind`: a non-canonical address, so a driver that
+/// dereferences an NDIS handle faults at once.
+pub fn handle(kind: Kind, id: u64) -> usize {
+    HANDLE_TAG | ((kind as usize) << 40) | (id as usize & 0xFF_FFFF_FFFF)
+}
+
+/// The object id behind `value` if it is a handle of `kind` (the object may still be dead).
+pub fn decode(kind: Kind, value: usize) -> Option<u64> {
+    if value & 0xFF00_0000_0000_0000 == HANDLE_TAG && (value >> 40) & 0xFF == kind as usize {
+        Some((value & 0xFF_FFFF_FFFF) as u64)
+    } else {
+        None
+    }
+}
+
+/// Renders a pointer-sized argument for the log: NDIS handles by kind and id, pool blocks by tag
+/// and allocation number, image addresses by offset, anything else in hex. Deterministic for a
+/// given seed.
+pub(crate) fn render(state: &State, value: usize) -> String {
+    if value == 0 {
+        return "NULL".into();
+    }
+    for (kind, prefix) in [
+        (Kind::Protocol, "Proto"),
+        (Kind::BindContext, "BindCtx"),
+        (Kind::Binding, "Bd"),
+        (Kind::UnbindContext, "UnbindCtx"),
+        (Kind::Af, "Af"),
+        (Kind::Vc, "Vc"),
+        (Kind::Party, "Pt"),
+    ] {
+        if let Some(id) = decode(kind, value) {
+            return format!("{prefix}#{id}");
+        }
+    }
+    if let Some(name) = state.pool.describe(value) {
+        return name;
+    }
+    let described = crate::loader::describe_address(value);
+    if described.contains("outside every loaded image") {
+        format!("{value:#x}")
+    } else {
+        described
+    }
+}
+
+/// A name for an NDIS status.
+pub fn status_name(status: i32) -> String {
+    use ndis_sys::*;
+    let name = match status {
+        NDIS_STATUS_SUCCESS => "SUCCESS",
+        NDIS_STATUS_PENDING => "PENDING",
+        NDIS_STATUS_NOT_ACCEPTED => "NOT_ACCEPTED",
+        NDIS_STATUS_FAILURE => "FAILURE",
+        NDIS_STATUS_RESOURCES => "RESOURCES",
+        NDIS_STATUS_NOT_SUPPORTED => "NOT_SUPPORTED",
+        NDIS_STATUS_CLOSING => "CLOSING",
+        NDIS_STATUS_BAD_VERSION => "BAD_VERSION",
+        NDIS_STATUS_BAD_CHARACTERISTICS => "BAD_CHARACTERISTICS",
+        NDIS_STATUS_ADAPTER_NOT_FOUND => "ADAPTER_NOT_FOUND",
+        NDIS_STATUS_UNSUPPORTED_MEDIA => "UNSUPPORTED_MEDIA",
+        NDIS_STATUS_INVALID_DATA => "INVALID_DATA",
+        NDIS_STATUS_INVALID_ADDRESS => "INVALID_ADDRESS",
+        NDIS_STATUS_DEST_OUT_OF_ORDER => "DEST_OUT_OF_ORDER",
+        NDIS_STATUS_VC_NOT_AVAILABLE => "VC_NOT_AVAILABLE",
+        NDIS_STATUS_CELLRATE_NOT_AVAILABLE => "CELLRATE_NOT_AVAILABLE",
+        NDIS_STATUS_INCOMPATIBLE_QOS => "INCOMPATIBLE_QOS",
+        NDIS_STATUS_AAL_PARAMS_UNSUPPORTED => "AAL_PARAMS_UNSUPPORTED",
+        NDIS_STATUS_NO_ROUTE_TO_DESTINATION => "NO_ROUTE_TO_DESTINATION",
+        NDIS_STATUS_INVALID_PARAMETER => "INVALID_PARAMETER",
+        NDIS_STATUS_INVALID_STATE => "INVALID_STATE",
+        _ => return format!("{status:#010x}"),
+    };
+    format!("NDIS_STATUS_{name}")
+}
+
+/// The simulated NDIS of one world (a [`World`] extension).
+pub struct Ndis {
+    state: Mutex<State>,
+}
+
+/// Everything the simulated NDIS tracks. Held only briefly, never across a call into the driver.
+pub(crate) struct State {
+    pub config: NdisConfig,
+    pub rng: Rng,
+    pub next_id: u64,
+    pub queue: BTreeMap<(u64, u64), Work>,
+    pub queue_sequence: u64,
+    pub callbacks: Vec<&'static str>,
+    pub protocol: Option<protocol::Protocol>,
+    pub set_options_active: bool,
+    pub bindings: BTreeMap<u64, protocol::Binding>,
+    pub afs: BTreeMap<u64, condis::Af>,
+    pub vcs: BTreeMap<u64, condis::Vc>,
+    pub parties: BTreeMap<u64, condis::Party>,
+    pub pool: memory::Pool,
+    pub locks: HashMap<usize, sync::LockState>,
+    pub events: HashMap<usize, bool>,
+    pub pnp_pending: Option<u64>,
+    pub counters: Counters,
+}
+
+impl State {
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Queues `work` `delay` ticks from `now`.
+    pub fn schedule(&mut self, now: u64, delay: u64, work: Work) {
+        self.queue_sequence += 1;
+        self.queue.insert((now + delay, self.queue_sequence), work);
+    }
+
+    /// IRQL for a callback NDIS may call at <= DISPATCH, chosen by the policy.
+    pub fn callback_irql(&mut self) -> Irql {
+        let rate = self.config.faults.dispatch_delivery_per_10000;
+        if self.rng.chance(rate) {
+            DISPATCH_LEVEL
+        } else {
+            PASSIVE_LEVEL
+        }
+    }
+}
+
+impl Ndis {
+    /// The simulated NDIS of `world`, if installed.
+    pub fn of(world: &World) -> Option<Arc<Ndis>> {
+        world.extension::<Ndis>()
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> Counters {
+        self.state().counters.clone()
+    }
+
+    /// Bytes currently held per pool tag (tags as stored, e.g. `u32::from_le_bytes(*b"PlBd")`).
+    pub fn bytes_held_per_tag(&self) -> BTreeMap<u32, u64> {
+        self.state().pool.bytes_held_per_tag()
+    }
+
+    /// Per-tag allocation statistics.
+    pub fn pool_stats(&self) -> BTreeMap<u32, memory::TagStats> {
+        self.state().pool.stats()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_idle(&self) -> bool {
+        self.state().queue.is_empty()
+    }
+
+    /// Whether the protocol is registered.
+    pub fn is_registered(&self) -> bool {
+        self.state().protocol.is_some()
+    }
+
+    /// The ids of the bindings and whether each is bound (open and bound).
+    pub fn bindings(&self) -> Vec<(u64, usize, bool)> {
+        self.state()
+            .bindings
+            .iter()
+            .map(|(id, b)| (*id, b.adapter, b.state == protocol::BindingState::Bound))
+            .collect()
+    }
+
+    /// A summary of live CoNDIS objects: (open AFs, live VCs, live parties).
+    pub fn live_objects(&self) -> (usize, usize, usize) {
+        let state = self.state();
+        (
+            state.afs.values().filter(|af| af.is_alive()).count(),
+            state.vcs.values().filter(|vc| !vc.deleted).count(),
+            state.parties.values().filter(|p| p.is_alive()).count(),
+        )
+    }
+}
+
+/// Installs a simulated NDIS in `world` with `config`, replacing any previous one.
+pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
+    let state = State {
+        rng: Rng::new(config.seed),
+        config,
+        next_id: 0,
+        queue: BTreeMap::new(),
+        queue_sequence: 0,
+        callbacks: Vec::new(),
+        protocol: None,
+        set_options_active: false,
+        bindings: BTreeMap::new(),
+        afs: BTreeMap::new(),
+        vcs: BTreeMap::new(),
+        parties: BTreeMap::new(),
+        pool: memory::Pool::default(),
+        locks: HashMap::new(),
+        events: HashMap::new(),
+        pnp_pending: None,
+        counters: Counters::default(),
+    };
+    let ndis = Arc::new(Ndis { state: Mutex::new(state) });
+    world.insert_extension(ndis.clone());
+    ndis
+}
+
+/// Registers every `ndis.sys` export.
+pub fn register(table: &mut ExportTable) {
+    protocol::register(table);
+    memory::register(table);
+    sync::register(table);
+    condis::register(table);
+}
+
+/// The world, processor and NDIS an export runs in. An export called with no current world, or
+/// in a world without a simulated NDIS, stops the run (a simulator bug, not a driver bug).
+pub(crate) fn context(export: &'static str) -> (Arc<World>, usize, Arc<Ndis>) {
+    let (world, processor) = kernel::with_current(export, |world, processor| (world.clone(), processor));
+    match Ndis::of(&world) {
+        Some(ndis) => (world, processor, ndis),
+        None => kernel::fatal(
+            Some(&world),
+            Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
+        ),
+    }
+}
+
+/// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
+pub(crate) fn check_irql_at_most(world: &World, processor: usize, export: &str, max: Irql, rule: Rule) -> bool {
+    let irql = world.irql(processor);
+    if irql > max {
+        verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), format!("called at {irql}; allowed at most {max}"));
+        false
+    } else {
+        true
+    }
+}
+
+/// Reports `rule` against `export` if the current IRQL is not exactly `required`.
+pub(crate) fn check_irql_exactly(world: &World, processor: usize, export: &str, required: Irql, rule: Rule) -> bool {
+    let irql = world.irql(processor);
+    if irql != required {
+        verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), format!("called at {irql}; must be called at {required}"));
+        false
+    } else {
+        true
+    }
+}
+
+/// Reports a violation of `rule` by `export`.
+pub(crate) fn violation(world: &World, rule: Rule, export: &str, detail: impl Into<String>) {
+    let call = if export.contains('!') { export.to_owned() } else { format!("{NDIS_DLL}!{export}") };
+    verifier::report(world, rule, call, detail);
+}
+
+/// Logs an export call.
+pub(crate) fn log_export(world: &World, processor: usize, export: &'static str, detail: String) {
+    world.log_call(processor, NDIS_DLL, export, detail);
+}
+
+/// Calls into the driver: makes `processor` current at `irql`, logs the callback, runs `f` with
+/// the state lock released, then checks the driver returned at the same IRQL and released every
+/// spin lock it took (verifier-rules.md §7.1 item 4, §7.2 item 15), and restores the processor.
+pub(crate) fn call_driver<R>(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    processor: usize,
+    irql: Irql,
+    name: &'static str,
+    detail: String,
+    f: impl FnOnce() -> R,
+) -> R {
+    let _entered = world.enter(processor);
+    let previous = world.set_irql(processor, irql);
+    world.log_call(processor, DRIVER_DLL, name, detail);
+    let held_before: Vec<usize> = {
+        let mut state = ndis.state();
+        state.callbacks.push(name);
+        sync::held_by(&state, processor)
+    };
+    let result = f();
+    let leaked: Vec<usize> = {
+        let mut state = ndis.state();
+        state.callbacks.pop();
+        let held_after = sync::held_by(&state, processor);
+        let leaked: Vec<usize> = held_after.into_iter().filter(|l| !held_before.contains(l)).collect();
+        for lock in &leaked {
+            if let Some(lock_state) = state.locks.get_mut(lock) {
+                lock_state.holder = None;
+            }
+        }
+        leaked
+    };
+    for lock in leaked {
+        violation(
+            world,
+            rules::SPIN_LOCK,
+            &format!("{DRIVER_DLL}!{name}"),
+            format!("returned still holding spin lock {lock:#x} (released by the simulator)"),
+        );
+    }
+    let after = world.irql(processor);
+    if after != irql {
+        violation(world, rules::IRQL_RETURN, &format!("{DRIVER_DLL}!{name}"), format!("entered at {irql}, returned at {after}"));
+    }
+    world.set_irql(processor, previous);
+    result
+}
+
+/// Answers a request whose completion is `work` under `outcome`: queues it (PENDING) or delivers
+/// it on the next processor before returning PENDING. `Synchronous` is the caller's business.
+pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: Outcome, work: Work) -> i32 {
+    match outcome {
+        Outcome::Synchronous | Outcome::Pending { .. } => {
+            let delay = match outcome {
+                Outcome::Pending { delay } => delay,
+                _ => 1,
+            };
+            ndis.state().schedule(world.now(), delay, work);
+        }
+        Outcome::CrossProcessor => {
+            let other = (processor + 1) % world.processor_count();
+            deliver(world, ndis, work, Some((other, DISPATCH_LEVEL)));
+        }
+    }
+    ndis_sys::NDIS_STATUS_PENDING
+}
+
+/// Runs the earliest queued work item, moving virtual time to its due time. False if idle.
+pub fn run_one(world: &Arc<World>) -> bool {
+    let Some(ndis) = Ndis::of(world) else { return false };
+    let next = {
+        let mut state = ndis.state();
+        let key = state.queue.keys().next().copied();
+        key.and_then(|key| state.queue.remove(&key).map(|work| (key.0, work)))
+    };
+    let Some((due, work)) = next else { return false };
+    let now = world.now();
+    if due > now {
+        world.advance_time(due - now);
+    }
+    deliver(world, &ndis, work, None);
+    true
+}
+
+/// The due time of the earliest queued work.
+pub fn next_due(world: &World) -> Option<u64> {
+    Ndis::of(world).and_then(|ndis| ndis.state().queue.keys().next().map(|key| key.0))
+}
+
+/// Runs queued work until none is left, then checks for completions the driver still owes.
+pub fn run_until_idle(world: &Arc<World>) {
+    while run_one(world) {}
+    check_obligations(world);
+}
+
+/// Runs queued work due within `ticks`, then moves time to now + `ticks`.
+pub fn advance(world: &Arc<World>, ticks: u64) {
+    let end = world.now() + ticks;
+    while next_due(world).is_some_and(|due| due <= end) {
+        run_one(world);
+    }
+    let now = world.now();
+    if end > now {
+        world.advance_time(end - now);
+    }
+}
+
+/// Queues host work (for other DDI modules, e.g. I/O work items) to run at PASSIVE after `delay`.
+pub fn queue_host_work(world: &World, delay: u64, name: &'static str, run: Box<dyn FnOnce() + Send>) {
+    if let Some(ndis) = Ndis::of(world) {
+        ndis.state().schedule(world.now(), delay, Work::Host { name, run });
+    }
+}
+
+/// Reports every completion or answer the driver owes and has not given, with nothing left that
+/// could make it (verifier-rules.md §7.5 item 35, §7.8 item 66).
+pub fn check_obligations(world: &World) {
+    let Some(ndis) = Ndis::of(world) else { return };
+    let mut owed = Vec::new();
+    {
+        let state = ndis.state();
+        for (id, binding) in &state.bindings {
+            if binding.bind_pending {
+                owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisCompleteBindAdapterEx", format!("Bind of Bd#{id} returned PENDING and was never completed")));
+            }
+            if binding.unbind_pending {
+                owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisCompleteUnbindAdapterEx", format!("Unbind of Bd#{id} returned PENDING and was never completed")));
+            }
+        }
+        if let Some(binding) = state.pnp_pending {
+            owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisCompleteNetPnPEvent", format!("a NetPnPEvent for Bd#{binding} returned PENDING and was never completed")));
+        }
+        for (id, af) in &state.afs {
+            if af.notify_close_pending {
+                owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisClNotifyCloseAddressFamilyComplete", format!("ProtocolClNotifyCloseAf for Af#{id} returned PENDING and was never completed")));
+            }
+        }
+        for (id, party) in &state.parties {
+            if let condis::PartyState::IncomingDropped { .. } = party.state {
+                owed.push((rules::INCOMING_UNANSWERED, "NdisClDropParty", format!("ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty")));
+            }
+        }
+        for (id, vc) in &state.vcs {
+            if vc.incoming_close.is_some() && vc.state == condis::VcState::Active {
+                owed.push((rules::INCOMING_UNANSWERED, "NdisClCloseCall", format!("ProtocolClIncomingCloseCall for Vc#{id} was never answered with NdisClCloseCall")));
+            }
+        }
+    }
+    for (rule, export, detail) in owed {
+        violation(world, rule, export, format!("{detail} (the simulation went idle)"));
+    }
+}
+
+/// Delivers one work item: to `on` (processor, IRQL) if given, else to a processor and IRQL the
+/// generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only).
+pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, on: Option<(usize, Irql)>) {
+    let passive_only = matches!(
+        work,
+        Work::AfRegisterNotify { .. }
+            | Work::OpenAdapterComplete { .. }
+            | Work::CloseAdapterComplete { .. }
+            | Work::OpenAfComplete { .. }
+            | Work::Unbind { .. }
+            | Work::Host { .. }
+    );
+    let (processor, irql) = {
+        let mut state = ndis.state();
+        let processor = match on {
+            Some((processor, _)) => processor,
+            None => state.rng.below(world.processor_count() as u64) as usize,
+        };
+        let irql = if passive_only {
+            PASSIVE_LEVEL
+        } else {
+            match on {
+                Some((_, irql)) => irql,
+                None => state.callback_irql(),
+            }
+        };
+        (processor, irql)
+    };
+    match work {
+        Work::AfRegisterNotify { binding } => protocol::deliver_af_register_notify(world, ndis, binding, processor),
+        Work::OpenAdapterComplete { binding, status } => protocol::deliver_open_complete(world, ndis, binding, status, processor),
+        Work::CloseAdapterComplete { binding } => protocol::deliver_close_complete(world, ndis, binding, processor),
+        Work::Unbind { binding } => protocol::unbind_binding(world, ndis, binding, processor),
+        Work::Host { name, run } => {
+            let _entered = world.enter(processor);
+            let previous = world.set_irql(processor, PASSIVE_LEVEL);
+            world.log_call(processor, "sim", name, String::new());
+            run();
+            world.set_irql(processor, previous);
+        }
+        other => condis::deliver(world, ndis, other, processor, irql),
+    }
+}

@@ -1,0 +1,294 @@
+//! The catalogue of every rule the simulated NDIS checks: one [`Rule`] per documented rule, with
+//! the Microsoft Learn page that states it. [`ALL`] lists them; the crate's `ndis_rules` test
+//! asserts that each has a test named `proves_<rule name in lower case>` that makes it fire.
+//!
+//! Names: Driver Verifier / Static Driver Verifier rule names where one exists (verifier-rules.md
+//! §2), otherwise `Ddi_<what>` after the DDI page whose prose states the rule (§4, §7).
+
+use crate::verifier::Rule;
+
+const fn devtest(name: &'static str, page: &'static str) -> Rule {
+    Rule::new(name, page)
+}
+
+// ---- IRQL (verifier-rules.md §7.1) ----------------------------------------------------------------
+pub const IRQL_PROTOCOL_DRIVER_FUNCTION: Rule = devtest(
+    "Irql_Protocol_Driver_Function",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-protocol-driver-function",
+);
+pub const IRQL_CONNECTION_FUNCTION: Rule = devtest(
+    "Irql_Connection_Function",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-connection-function",
+);
+pub const IRQL_MISCELLANEOUS_FUNCTION: Rule = devtest(
+    "Irql_Miscellaneous_Function",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-miscellaneous-function",
+);
+pub const IRQL_SYNCH_FUNCTION: Rule = devtest(
+    "Irql_Synch_Function",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-synch-function",
+);
+/// A callback returned at another IRQL than NDIS called it at (§7.1 item 4).
+pub const IRQL_RETURN: Rule =
+    devtest("IrqlReturn", "https://learn.microsoft.com/windows-hardware/drivers/devtest/wdm-irqlreturn");
+
+// ---- Locking (§7.2) ---------------------------------------------------------------------------------
+pub const SPIN_LOCK: Rule =
+    devtest("SpinLock", "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-spinlock");
+pub const SPIN_LOCK_DPR: Rule =
+    devtest("SpinLockDpr", "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-spinlockdpr");
+pub const SPIN_LOCK_RELEASE: Rule = devtest(
+    "SpinLockRelease",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-spinlockrelease",
+);
+/// Acquire and release must be paired by kind (NdisAcquire/NdisRelease, NdisDprAcquire/NdisDprRelease).
+pub const SPIN_LOCK_KIND: Rule = devtest(
+    "Ddi_SpinLockKindMismatch",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisacquirespinlock",
+);
+/// A lock used before NdisAllocateSpinLock, after NdisFreeSpinLock, or freed while held.
+pub const SPIN_LOCK_LIFETIME: Rule = devtest(
+    "Ddi_SpinLockLifetime",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock",
+);
+/// A lock held on one processor is acquired on another while the holder waits for that code to
+/// return (a lock held across a re-entrant NDIS call): a deadlock on real hardware.
+pub const DEADLOCK: Rule =
+    devtest("Deadlock", "https://learn.microsoft.com/windows-hardware/drivers/devtest/deadlock-detection");
+
+// ---- Memory (§7.3) ----------------------------------------------------------------------------------
+pub const NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY: Rule = devtest(
+    "NdisAllocateMemoryWithTagPriority",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-ndisallocatememorywithtagpriority",
+);
+/// Double free, foreign or interior pointer, or non-zero MemoryFlags for pool memory.
+pub const NDIS_FREE_MEMORY: Rule = devtest(
+    "Ddi_NdisFreeMemory",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory",
+);
+/// Pool still allocated when the driver unloads (Pool Tracking, 0xC4/0x62), grouped by tag.
+pub const POOL_LEAK: Rule =
+    devtest("PoolTracking_Leak", "https://learn.microsoft.com/windows-hardware/drivers/devtest/pool-tracking");
+
+// ---- Events (§7.2 item 21) -----------------------------------------------------------------------------
+/// NdisWaitEvent waiting forever with nothing left that could set the event.
+pub const WAIT_DEADLOCK: Rule = devtest(
+    "Ddi_NdisWaitEvent_Deadlock",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent",
+);
+/// An event used before NdisInitializeEvent.
+pub const EVENT_UNINITIALIZED: Rule = devtest(
+    "Ddi_NdisEvent_Uninitialized",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisinitializeevent",
+);
+
+// ---- Registration (§7.1 item 10, §4 item 16) ------------------------------------------------------------
+pub const REGISTER_CHARACTERISTICS: Rule = devtest(
+    "Ddi_NdisRegisterProtocolDriver_Characteristics",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/ns-ndis-_ndis_protocol_driver_characteristics",
+);
+pub const SET_OPTIONAL_HANDLERS: Rule = devtest(
+    "Ddi_NdisSetOptionalHandlers",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndissetoptionalhandlers",
+);
+pub const DEREGISTER_FROM_CALLBACK: Rule = devtest(
+    "Ddi_NdisDeregisterProtocolDriver_FromCallback",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisderegisterprotocoldriver",
+);
+/// DriverUnload returned with the protocol still registered or objects still alive (§7.47).
+pub const UNLOAD_WITH_OBJECTS: Rule = devtest(
+    "Ddi_DriverUnload_ObjectsAlive",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/initializing-a-protocol-driver",
+);
+
+// ---- Binding (§7.1 items 6-8, §7.5, §7.6) ------------------------------------------------------------------
+pub const OPEN_ADAPTER_OUTSIDE_BIND: Rule = devtest(
+    "Ddi_NdisOpenAdapterEx_OutsideBind",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisopenadapterex",
+);
+pub const CLOSE_ADAPTER_OUTSIDE_BIND_UNBIND: Rule = devtest(
+    "Ddi_NdisCloseAdapterEx_OutsideBindUnbind",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscloseadapterex",
+);
+pub const UNBIND_ADAPTER_INSIDE_BIND_UNBIND: Rule = devtest(
+    "Ddi_NdisUnbindAdapter_InsideBindUnbind",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisunbindadapter",
+);
+/// Any use of a binding handle after NdisCloseAdapterEx, or a handle NDIS never gave out.
+pub const BINDING_HANDLE_INVALID: Rule = devtest(
+    "Ddi_BindingHandleAfterClose",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscloseadapterex",
+);
+/// NdisCloseAdapterEx while an address family is still open on the binding (§7.40, §7.41).
+pub const CLOSE_ADAPTER_WITH_RESOURCES: Rule = devtest(
+    "Ddi_NdisCloseAdapterEx_ResourcesAlive",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_unbind_adapter_ex",
+);
+/// ProtocolUnbindAdapterEx failed, or the unbind completed without closing the adapter (§7.38).
+pub const UNBIND_FAILED: Rule = devtest(
+    "Ddi_ProtocolUnbindAdapterEx",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_unbind_adapter_ex",
+);
+/// NDIS 6 drivers must not return NDIS_STATUS_NOT_SUPPORTED from ProtocolNetPnPEvent.
+pub const NET_PNP_NOT_SUPPORTED: Rule = devtest(
+    "Ddi_ProtocolNetPnPEvent_NotSupported",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_net_pnp_event",
+);
+/// Every PENDING gets exactly one completion: a completion without a pending request, a second
+/// completion, or one that never comes (§7.5 items 34-35, §7.8 item 66).
+pub const EXACTLY_ONCE_COMPLETION: Rule = devtest(
+    "Ddi_ExactlyOnceCompletion",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompletebindadapterex",
+);
+/// A completion routine called with NDIS_STATUS_PENDING as the final status (§7.36).
+pub const COMPLETION_WITH_PENDING: Rule = devtest(
+    "Ddi_CompletionWithPending",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompletebindadapterex",
+);
+
+// ---- Address families (§7.6) -------------------------------------------------------------------------------
+/// NdisClCloseAddressFamily while VCs remain on the AF (§7.42).
+pub const CLOSE_AF_WITH_VCS: Rule = devtest(
+    "Ddi_CloseAfWithVcs",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily",
+);
+/// An AF handle used after NdisClCloseAddressFamily, before its open completed, or never given (§7.43-44).
+pub const AF_HANDLE_INVALID: Rule = devtest(
+    "Ddi_AfHandleAfterClose",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily",
+);
+/// NdisClOpenAddressFamilyEx for an AF the call manager did not register on this binding.
+pub const OPEN_AF_UNREGISTERED: Rule = devtest(
+    "Ddi_NdisClOpenAddressFamilyEx_Unregistered",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_co_af_register_notify",
+);
+
+// ---- VCs (§7.7) -------------------------------------------------------------------------------------------
+pub const CREATE_VC_HANDLE_NOT_NULL: Rule = devtest(
+    "Ddi_NdisCoCreateVc_HandleNotNull",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscocreatevc",
+);
+/// NdisClMakeCall on a VC that has (or had, closed by the client) a call (§7.50, §7.56).
+pub const MAKE_CALL_VC_BUSY: Rule = devtest(
+    "Ddi_NdisClMakeCall_VcBusy",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclmakecall",
+);
+/// NdisCoDeleteVc while a call is active, pending or closing (§7.51).
+pub const DELETE_VC_WITH_CALL: Rule = devtest(
+    "Ddi_NdisCoDeleteVc_CallActive",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc",
+);
+/// A VC handle used after NdisCoDeleteVc, or never given out (§7.53).
+pub const VC_HANDLE_INVALID: Rule = devtest(
+    "Ddi_VcHandleAfterDelete",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc",
+);
+
+// ---- Calls and parties (§7.8, the NdisClDropParty page) ----------------------------------------------------------
+/// NdisClCloseCall on a multipoint VC with more than one party or an add/drop pending (§7.57).
+pub const CLOSE_CALL_WITH_PARTIES: Rule = devtest(
+    "Ddi_CloseCallWithParties",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclclosecall",
+);
+/// NdisClCloseCall on a multipoint VC without the (last) party handle of that VC (§7.58).
+pub const CLOSE_CALL_PARTY_HANDLE: Rule = devtest(
+    "Ddi_CloseCallPartyHandle",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclclosecall",
+);
+/// NdisClDropParty on the last party: the client must use NdisClCloseCall (§7.59).
+pub const DROP_LAST_PARTY: Rule = devtest(
+    "Ddi_NdisClDropParty_LastParty",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty",
+);
+/// A party handle used after NdisClDropParty / close / failed add, or never given out (§7.60).
+pub const PARTY_HANDLE_AFTER_DROP: Rule = devtest(
+    "Ddi_PartyHandleAfterDrop",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty",
+);
+/// NdisClDropParty on a party whose NdisClAddParty has not completed (§7.61).
+pub const DROP_BEFORE_ADD_COMPLETE: Rule = devtest(
+    "Ddi_NdisClDropParty_BeforeAddComplete",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty",
+);
+/// NdisClAddParty on a point-to-point call, or before/after the multipoint call is active (§7.62-63).
+pub const ADD_PARTY_NOT_MULTIPOINT_ACTIVE: Rule = devtest(
+    "Ddi_NdisClAddParty_CallNotActiveMultipoint",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscladdparty",
+);
+/// NdisClAddParty / NdisClMakeCall with a required argument NULL (§7.64).
+pub const NULL_ARGUMENT: Rule = devtest(
+    "Ddi_RequiredArgumentNull",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscladdparty",
+);
+/// CO_CALL_PARAMETERS freed or modified before the completion of a pended request (§7.30).
+pub const CALL_PARAMETERS_MODIFIED: Rule = devtest(
+    "Ddi_CallParametersModified",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclmakecall",
+);
+/// ProtocolClIncomingDropParty / ProtocolClIncomingCloseCall never answered with
+/// NdisClDropParty / NdisClCloseCall (§7.66).
+pub const INCOMING_UNANSWERED: Rule = devtest(
+    "Ddi_IncomingDropOrCloseUnanswered",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_cl_incoming_drop_party",
+);
+/// Call parameters the Q.2931 call manager rejects (atm-call-params.md §12, verifier §7.72).
+pub const CALL_PARAMETERS_INVALID: Rule = devtest(
+    "Ddi_CallParametersInvalid",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/ns-ndis-_co_call_parameters",
+);
+/// NdisClIncomingCallComplete with no incoming call offered (this client registers no SAP).
+pub const INCOMING_CALL_COMPLETE_UNEXPECTED: Rule = devtest(
+    "Ddi_NdisClIncomingCallComplete_Unexpected",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclincomingcallcomplete",
+);
+
+/// Every rule, for reports and for the test that checks each has a proving test.
+pub const ALL: &[Rule] = &[
+    IRQL_PROTOCOL_DRIVER_FUNCTION,
+    IRQL_CONNECTION_FUNCTION,
+    IRQL_MISCELLANEOUS_FUNCTION,
+    IRQL_SYNCH_FUNCTION,
+    IRQL_RETURN,
+    SPIN_LOCK,
+    SPIN_LOCK_DPR,
+    SPIN_LOCK_RELEASE,
+    SPIN_LOCK_KIND,
+    SPIN_LOCK_LIFETIME,
+    DEADLOCK,
+    NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY,
+    NDIS_FREE_MEMORY,
+    POOL_LEAK,
+    WAIT_DEADLOCK,
+    EVENT_UNINITIALIZED,
+    REGISTER_CHARACTERISTICS,
+    SET_OPTIONAL_HANDLERS,
+    DEREGISTER_FROM_CALLBACK,
+    UNLOAD_WITH_OBJECTS,
+    OPEN_ADAPTER_OUTSIDE_BIND,
+    CLOSE_ADAPTER_OUTSIDE_BIND_UNBIND,
+    UNBIND_ADAPTER_INSIDE_BIND_UNBIND,
+    BINDING_HANDLE_INVALID,
+    CLOSE_ADAPTER_WITH_RESOURCES,
+    UNBIND_FAILED,
+    NET_PNP_NOT_SUPPORTED,
+    EXACTLY_ONCE_COMPLETION,
+    COMPLETION_WITH_PENDING,
+    CLOSE_AF_WITH_VCS,
+    AF_HANDLE_INVALID,
+    OPEN_AF_UNREGISTERED,
+    CREATE_VC_HANDLE_NOT_NULL,
+    MAKE_CALL_VC_BUSY,
+    DELETE_VC_WITH_CALL,
+    VC_HANDLE_INVALID,
+    CLOSE_CALL_WITH_PARTIES,
+    CLOSE_CALL_PARTY_HANDLE,
+    DROP_LAST_PARTY,
+    PARTY_HANDLE_AFTER_DROP,
+    DROP_BEFORE_ADD_COMPLETE,
+    ADD_PARTY_NOT_MULTIPOINT_ACTIVE,
+    NULL_ARGUMENT,
+    CALL_PARAMETERS_MODIFIED,
+    INCOMING_UNANSWERED,
+    CALL_PARAMETERS_INVALID,
+    INCOMING_CALL_COMPLETE_UNEXPECTED,
+];

@@ -1,0 +1,275 @@
+//! Spin locks and events: `NdisAllocateSpinLock` … `NdisDprReleaseSpinLock`, `NdisInitializeEvent`
+//! … `NdisWaitEvent`.
+//!
+//! Read: nf-ndis-ndisacquirespinlock, nf-ndis-ndisdpracquirespinlock, nf-ndis-ndiswaitevent;
+//! verifier-rules.md §7.2 (SpinLock, SpinLockDpr, SpinLockRelease).
+//!
+//! Flow: a lock is known by the address of its `NDIS_SPIN_LOCK`; the simulator records which
+//! processor holds it and how it was taken. Acquire raises the processor to DISPATCH and saves the
+//! old IRQL (also into `OldIrql`, as Windows does); release restores it. Every processor runs on
+//! one host thread, so a lock held by another processor cannot be waited for: that is reported as
+//! a deadlock (a lock held across an NDIS call whose completion re-enters the driver). An event is
+//! known by its address; `NdisWaitEvent` runs the scheduler until it is set.
+
+use std::ffi::c_void;
+
+use ndis_sys::{NDIS_EVENT, NDIS_SPIN_LOCK};
+
+use super::{check_irql_at_most, check_irql_exactly, context, log_export, rules, violation, State};
+use crate::export;
+use crate::exports::ExportTable;
+use crate::kernel::{Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
+
+/// How a held lock was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    /// `NdisAcquireSpinLock` (raised IRQL, saved the old one).
+    Raise,
+    /// `NdisDprAcquireSpinLock` (already at DISPATCH).
+    Dpr,
+}
+
+/// What the simulator knows about one spin lock.
+#[derive(Clone, Copy, Debug)]
+pub struct LockState {
+    /// Holder processor and how it took the lock.
+    pub holder: Option<(usize, LockKind)>,
+    /// IRQL to restore on `NdisReleaseSpinLock`.
+    pub old_irql: Irql,
+}
+
+/// The locks `processor` holds.
+pub(crate) fn held_by(state: &State, processor: usize) -> Vec<usize> {
+    let mut held: Vec<usize> =
+        state.locks.iter().filter(|(_, lock)| lock.holder.is_some_and(|(p, _)| p == processor)).map(|(a, _)| *a).collect();
+    held.sort_unstable();
+    held
+}
+
+/// Registers the lock and event exports.
+pub fn register(table: &mut ExportTable) {
+    export!(table, "ndis.sys", NdisAllocateSpinLock = ndis_allocate_spin_lock);
+    export!(table, "ndis.sys", NdisFreeSpinLock = ndis_free_spin_lock);
+    export!(table, "ndis.sys", NdisAcquireSpinLock = ndis_acquire_spin_lock);
+    export!(table, "ndis.sys", NdisReleaseSpinLock = ndis_release_spin_lock);
+    export!(table, "ndis.sys", NdisDprAcquireSpinLock = ndis_dpr_acquire_spin_lock);
+    export!(table, "ndis.sys", NdisDprReleaseSpinLock = ndis_dpr_release_spin_lock);
+    export!(table, "ndis.sys", NdisInitializeEvent = ndis_initialize_event);
+    export!(table, "ndis.sys", NdisSetEvent = ndis_set_event);
+    export!(table, "ndis.sys", NdisResetEvent = ndis_reset_event);
+    export!(table, "ndis.sys", NdisWaitEvent = ndis_wait_event);
+}
+
+/// `NdisAllocateSpinLock`: any IRQL. Re-initialising a held lock is a violation.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock>
+unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
+    const EXPORT: &str = "NdisAllocateSpinLock";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
+    if lock.is_null() {
+        violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
+        return;
+    }
+    let previous = ndis.state().locks.insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL });
+    if previous.is_some_and(|p| p.holder.is_some()) {
+        violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
+    }
+    // SAFETY: the driver passes resident storage for an NDIS_SPIN_LOCK (checked non-NULL above).
+    unsafe { lock.write(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }) };
+}
+
+/// `NdisFreeSpinLock`: any IRQL; the lock must be allocated and not held.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreespinlock>
+extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
+    const EXPORT: &str = "NdisFreeSpinLock";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
+    let removed = ndis.state().locks.remove(&(lock as usize));
+    match removed {
+        None => violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a spin lock that was never allocated (or freed twice)"),
+        Some(state) if state.holder.is_some() => violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock"),
+        Some(_) => {}
+    }
+}
+
+fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+    let (world, processor, ndis) = context(export);
+    log_export(&world, processor, export, format!("({:#x})", lock as usize));
+    match kind {
+        LockKind::Raise => check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION),
+        LockKind::Dpr => check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION),
+    };
+    let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
+    let old_irql = world.irql(processor);
+    let mut state = ndis.state();
+    let problem = match state.locks.get_mut(&(lock as usize)) {
+        None => Some((rules::SPIN_LOCK_LIFETIME, "acquired a spin lock that was not allocated (or was freed)".to_owned())),
+        Some(lock_state) => match lock_state.holder {
+            Some((holder, _)) if holder == processor => {
+                Some((recursion, "acquired a spin lock this processor already holds (recursion)".to_owned()))
+            }
+            Some((holder, _)) => {
+                lock_state.holder = Some((processor, kind));
+                lock_state.old_irql = old_irql;
+                Some((
+                    rules::DEADLOCK,
+                    format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
+                ))
+            }
+            None => {
+                lock_state.holder = Some((processor, kind));
+                lock_state.old_irql = old_irql;
+                None
+            }
+        },
+    };
+    drop(state);
+    if let Some((rule, detail)) = problem {
+        violation(&world, rule, export, detail);
+    }
+    if kind == LockKind::Raise {
+        world.set_irql(processor, DISPATCH_LEVEL);
+        if !lock.is_null() {
+            // SAFETY: the driver's NDIS_SPIN_LOCK storage; OldIrql is where Windows saves the IRQL.
+            unsafe { (*lock).OldIrql = old_irql.0 };
+        }
+    }
+}
+
+fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+    let (world, processor, ndis) = context(export);
+    log_export(&world, processor, export, format!("({:#x})", lock as usize));
+    check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    let mut state = ndis.state();
+    let (problem, restore) = match state.locks.get_mut(&(lock as usize)) {
+        None => (Some((rules::SPIN_LOCK_LIFETIME, "released a spin lock that was not allocated".to_owned())), None),
+        Some(lock_state) => match lock_state.holder {
+            Some((holder, held_kind)) if holder == processor => {
+                lock_state.holder = None;
+                let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
+                if held_kind != kind {
+                    (
+                        Some((rules::SPIN_LOCK_KIND, format!("lock taken with {held_kind:?} acquire released with {kind:?} release"))),
+                        restore,
+                    )
+                } else {
+                    (None, restore)
+                }
+            }
+            _ => (Some((rules::SPIN_LOCK_RELEASE, "released a spin lock this processor does not hold".to_owned())), None),
+        },
+    };
+    drop(state);
+    if let Some((rule, detail)) = problem {
+        violation(&world, rule, export, detail);
+    }
+    if let Some(irql) = restore {
+        world.set_irql(processor, irql);
+    }
+}
+
+/// `NdisAcquireSpinLock`: <= DISPATCH; raises to DISPATCH.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisacquirespinlock>
+extern "win64" fn ndis_acquire_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
+    acquire("NdisAcquireSpinLock", lock, LockKind::Raise);
+}
+
+/// `NdisReleaseSpinLock`: DISPATCH; restores the IRQL saved by the acquire.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisreleasespinlock>
+extern "win64" fn ndis_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
+    release("NdisReleaseSpinLock", lock, LockKind::Raise);
+}
+
+/// `NdisDprAcquireSpinLock`: DISPATCH only.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisdpracquirespinlock>
+extern "win64" fn ndis_dpr_acquire_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
+    acquire("NdisDprAcquireSpinLock", lock, LockKind::Dpr);
+}
+
+/// `NdisDprReleaseSpinLock`: DISPATCH only.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisdprreleasespinlock>
+extern "win64" fn ndis_dpr_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
+    release("NdisDprReleaseSpinLock", lock, LockKind::Dpr);
+}
+
+/// `NdisInitializeEvent`: <= DISPATCH; not signaled.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisinitializeevent>
+extern "win64" fn ndis_initialize_event(event: *mut NDIS_EVENT) {
+    const EXPORT: &str = "NdisInitializeEvent";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({:#x})", event as usize));
+    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    ndis.state().events.insert(event as usize, false);
+}
+
+fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
+    let (world, processor, ndis) = context(export);
+    log_export(&world, processor, export, format!("({:#x})", event as usize));
+    check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    let known = match ndis.state().events.get_mut(&(event as usize)) {
+        Some(state) => {
+            *state = signaled;
+            true
+        }
+        None => false,
+    };
+    if !known {
+        violation(&world, rules::EVENT_UNINITIALIZED, export, "event was not initialised with NdisInitializeEvent");
+    }
+}
+
+/// `NdisSetEvent`: <= DISPATCH.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndissetevent>
+extern "win64" fn ndis_set_event(event: *mut NDIS_EVENT) {
+    set_event("NdisSetEvent", event, true);
+}
+
+/// `NdisResetEvent`: <= DISPATCH.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisresetevent>
+extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
+    set_event("NdisResetEvent", event, false);
+}
+
+/// `NdisWaitEvent`: PASSIVE only. Runs the scheduler (delivering due work, moving virtual time)
+/// until the event is set; with nothing left to deliver an infinite wait is a deadlock.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
+extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8 {
+    const EXPORT: &str = "NdisWaitEvent";
+    let (world, processor, ndis) = context(EXPORT);
+    log_export(&world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
+    if !check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION) {
+        return 0;
+    }
+    if !ndis.state().events.contains_key(&(event as usize)) {
+        violation(&world, rules::EVENT_UNINITIALIZED, EXPORT, "event was not initialised with NdisInitializeEvent");
+        return 0;
+    }
+    let deadline = (ms_to_wait != 0).then(|| world.now() + u64::from(ms_to_wait) * 10_000);
+    loop {
+        if ndis.state().events.get(&(event as usize)).copied().unwrap_or(false) {
+            return 1;
+        }
+        match super::next_due(&world) {
+            Some(due) if deadline.is_none_or(|d| due <= d) => {
+                super::run_one(&world);
+            }
+            _ => {
+                if let Some(deadline) = deadline {
+                    let now = world.now();
+                    world.advance_time(deadline.saturating_sub(now));
+                    return 0;
+                }
+                violation(
+                    &world,
+                    rules::WAIT_DEADLOCK,
+                    EXPORT,
+                    "waits forever for an event that nothing left to run can set",
+                );
+                return 0;
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_types(_: *mut c_void) {}
