@@ -13,6 +13,7 @@
 compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 Linux host");
 
 pub mod exports;
+pub mod io;
 pub mod kernel;
 pub mod loader;
 pub mod ndis;
@@ -23,5 +24,6 @@ pub mod verifier;
 pub use ndis_sys as __ndis_sys;
 
 pub use exports::{Export, ExportKind, ExportTable, Win64Fn};
+pub use io::{Caller, IoError, IoManager};
 pub use kernel::{Irql, World};
 pub use loader::{Image, LoadError};
