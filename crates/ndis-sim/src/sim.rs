@@ -32,13 +32,24 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { seed: 1, processors: 2, faults: FaultPolicy::default(), adapters: Vec::new(), call_manager: CallManagerConfig::default() }
+        SimConfig {
+            seed: 1,
+            processors: 2,
+            faults: FaultPolicy::default(),
+            adapters: Vec::new(),
+            call_manager: CallManagerConfig::default(),
+        }
     }
 }
 
 impl SimConfig {
     fn ndis(&self) -> NdisConfig {
-        NdisConfig { seed: self.seed, faults: self.faults.clone(), adapters: self.adapters.clone(), call_manager: self.call_manager.clone() }
+        NdisConfig {
+            seed: self.seed,
+            faults: self.faults.clone(),
+            adapters: self.adapters.clone(),
+            call_manager: self.call_manager.clone(),
+        }
     }
 }
 
@@ -47,7 +58,7 @@ impl SimConfig {
 pub fn export_table() -> ExportTable {
     let mut table = ExportTable::with_kernel();
     ndis::register(&mut table);
-    // TODO: crate::io::register(&mut table) once the I/O-manager exports land (crates/ndis-sim/src/io.rs).
+    crate::io::register(&mut table);
     table.insert_not_implemented_for_missing(ndis_sys::IMPORTS.iter().map(|i| (i.dll, i.name)));
     table
 }
@@ -69,10 +80,19 @@ impl Simulation {
     pub fn without_image(config: SimConfig) -> Simulation {
         let world = World::new(config.processors.max(1));
         let ndis = ndis::install(&world, config.ndis());
-        let path: Vec<u16> = r"\Registry\Machine\System\CurrentControlSet\Services\partyline".encode_utf16().collect();
+        let path: Vec<u16> =
+            r"\Registry\Machine\System\CurrentControlSet\Services\partyline".encode_utf16().collect();
         let bytes = (path.len() * 2) as u64;
         let registry = Box::new([bytes | (bytes << 16), path.as_ptr() as u64]);
-        Simulation { config, world, ndis, image: None, driver_object: Box::new([0; 0x150 / 8]), _registry_path: (path, registry), driver_entry_status: None }
+        Simulation {
+            config,
+            world,
+            ndis,
+            image: None,
+            driver_object: Box::new([0; 0x150 / 8]),
+            _registry_path: (path, registry),
+            driver_entry_status: None,
+        }
     }
 
     /// Loads `image` and runs DriverEntry at PASSIVE on processor 0.
@@ -89,6 +109,7 @@ impl Simulation {
         // long as `sim`.
         let driver_entry: DriverEntry = unsafe { std::mem::transmute::<usize, DriverEntry>(entry) };
         let driver_object = sim.driver_object.as_mut_ptr();
+        crate::io::IoManager::of(&sim.world).set_driver_object(driver_object.cast());
         let registry = sim._registry_path.1.as_mut_ptr();
         // SAFETY: both arguments are live host allocations of the sizes the driver may touch.
         let status = unsafe { driver_entry(driver_object, registry) };
@@ -135,7 +156,7 @@ impl Simulation {
     }
 
     fn binding_of(&self, adapter: usize) -> Option<u64> {
-        self.ndis.bindings().into_iter().filter(|(_, a, _)| *a == adapter).map(|(id, _, _)| id).last()
+        self.ndis.bindings().into_iter().filter(|(_, a, _)| *a == adapter).map(|(id, _, _)| id).next_back()
     }
 
     /// NDIS unbinds `adapter` (NetEventPause, then ProtocolUnbindAdapterEx) and runs until idle.
@@ -152,7 +173,12 @@ impl Simulation {
         let Some(binding) = self.binding_of(adapter) else { return };
         let afs: Vec<u64> = {
             let state = self.ndis.state();
-            state.afs.iter().filter(|(_, af)| af.binding == binding && af.is_alive()).map(|(id, _)| *id).collect()
+            state
+                .afs
+                .iter()
+                .filter(|(_, af)| af.binding == binding && af.is_alive())
+                .map(|(id, _)| *id)
+                .collect()
         };
         let now = self.world.now();
         for af in afs {
@@ -163,7 +189,11 @@ impl Simulation {
     /// Party `party` (a `Pt#` id) leaves: remote DROP PARTY with DropStatus SUCCESS.
     pub fn remote_drop(&self, party: u64) {
         let now = self.world.now();
-        self.ndis.state().schedule(now, 0, Work::RemoteDrop { party, status: ndis_sys::NDIS_STATUS_SUCCESS, cause: 16 });
+        self.ndis.state().schedule(
+            now,
+            0,
+            Work::RemoteDrop { party, status: ndis_sys::NDIS_STATUS_SUCCESS, cause: 16 },
+        );
     }
 
     /// The network releases call `vc` (a `Vc#` id) with `status` (SUCCESS: remote release).
@@ -175,13 +205,23 @@ impl Simulation {
     /// Live parties (ids) of every call, for choosing whom to drop.
     pub fn live_parties(&self) -> Vec<u64> {
         let state = self.ndis.state();
-        state.parties.iter().filter(|(_, p)| p.state == ndis::condis::PartyState::Connected).map(|(id, _)| *id).collect()
+        state
+            .parties
+            .iter()
+            .filter(|(_, p)| p.state == ndis::condis::PartyState::Connected)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Active calls (VC ids).
     pub fn active_calls(&self) -> Vec<u64> {
         let state = self.ndis.state();
-        state.vcs.iter().filter(|(_, vc)| vc.state == ndis::condis::VcState::Active).map(|(id, _)| *id).collect()
+        state
+            .vcs
+            .iter()
+            .filter(|(_, vc)| vc.state == ndis::condis::VcState::Active)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Calls DriverUnload (PASSIVE), then checks registration, live objects and pool leaks by tag.
@@ -193,7 +233,8 @@ impl Simulation {
                 type DriverUnload = unsafe extern "win64" fn(*mut u64);
                 // SAFETY: DRIVER_OBJECT.DriverUnload as DriverEntry set it: a DRIVER_UNLOAD in the
                 // loaded image, called at PASSIVE with the same driver object.
-                let unload: DriverUnload = unsafe { std::mem::transmute::<usize, DriverUnload>(unload as usize) };
+                let unload: DriverUnload =
+                    unsafe { std::mem::transmute::<usize, DriverUnload>(unload as usize) };
                 self.world.log_call(0, crate::ndis::DRIVER_DLL, "DriverUnload", String::new());
                 // SAFETY: see above.
                 unsafe { unload(self.driver_object.as_mut_ptr()) };
@@ -201,6 +242,7 @@ impl Simulation {
             ndis::run_until_idle(&self.world);
         }
         check_unload(&self.world, &self.ndis);
+        crate::io::check_unload(&self.world);
     }
 
     /// Every violation so far.
@@ -240,13 +282,28 @@ impl Simulation {
 pub fn check_unload(world: &World, ndis: &Ndis) {
     use crate::ndis::rules;
     if ndis.is_registered() {
-        crate::ndis::violation(world, rules::UNLOAD_WITH_OBJECTS, "partyline.sys!DriverUnload", "returned with the protocol still registered");
+        crate::ndis::violation(
+            world,
+            rules::UNLOAD_WITH_OBJECTS,
+            "partyline.sys!DriverUnload",
+            "returned with the protocol still registered",
+        );
     }
     let (afs, vcs, parties) = ndis.live_objects();
     if afs + vcs + parties > 0 {
-        crate::ndis::violation(world, rules::UNLOAD_WITH_OBJECTS, "partyline.sys!DriverUnload", format!("{afs} AF(s), {vcs} VC(s), {parties} part(ies) still alive"));
+        crate::ndis::violation(
+            world,
+            rules::UNLOAD_WITH_OBJECTS,
+            "partyline.sys!DriverUnload",
+            format!("{afs} AF(s), {vcs} VC(s), {parties} part(ies) still alive"),
+        );
     }
     for (tag, blocks, bytes) in ndis.state().pool.leaks() {
-        crate::verifier::report(world, rules::POOL_LEAK, "partyline.sys!DriverUnload", format!("pool tag '{}': {blocks} block(s), {bytes} bytes not freed", ndis::memory::tag_name(tag)));
+        crate::verifier::report(
+            world,
+            rules::POOL_LEAK,
+            "partyline.sys!DriverUnload",
+            format!("pool tag '{}': {blocks} block(s), {bytes} bytes not freed", ndis::memory::tag_name(tag)),
+        );
     }
 }

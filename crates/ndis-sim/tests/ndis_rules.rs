@@ -61,13 +61,21 @@ extern "win64" fn set_options(handle: NDIS_HANDLE, _context: NDIS_HANDLE) -> NDI
     NDIS_STATUS_SUCCESS
 }
 
-extern "win64" fn bind(_context: NDIS_HANDLE, bind_context: NDIS_HANDLE, _parameters: *mut NDIS_BIND_PARAMETERS) -> NDIS_STATUS {
+extern "win64" fn bind(
+    _context: NDIS_HANDLE,
+    bind_context: NDIS_HANDLE,
+    _parameters: *mut NDIS_BIND_PARAMETERS,
+) -> NDIS_STATUS {
     let open: sig::NdisOpenAdapterEx = export("NdisOpenAdapterEx");
     let mut media = [NdisMedium802_3, NdisMediumAtm];
     let index: *mut u32 = drv(|d| &raw mut d.medium_index);
     let binding: *mut NDIS_HANDLE = drv(|d| (&raw mut d.binding).cast());
     let mut parameters = NDIS_OPEN_PARAMETERS {
-        Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS, Revision: 1, Size: NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1 },
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_OPEN_PARAMETERS,
+            Revision: 1,
+            Size: NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1,
+        },
         AdapterName: null_mut(),
         MediumArray: media.as_mut_ptr(),
         MediumArraySize: 2,
@@ -77,7 +85,8 @@ extern "win64" fn bind(_context: NDIS_HANDLE, bind_context: NDIS_HANDLE, _parame
     };
     let protocol = drv(|d| d.protocol);
     // SAFETY: the simulator's export, called inside Bind with storage that outlives the open.
-    let status = unsafe { open(protocol as NDIS_HANDLE, 0xB1 as NDIS_HANDLE, &mut parameters, bind_context, binding) };
+    let status =
+        unsafe { open(protocol as NDIS_HANDLE, 0xB1 as NDIS_HANDLE, &mut parameters, bind_context, binding) };
     if status == NDIS_STATUS_PENDING || drv(|d| d.bind_pending) {
         drv(|d| d.bind_pending = true);
         DRIVER.with(|_| ());
@@ -175,10 +184,22 @@ extern "win64" fn client_create_vc(_: NDIS_HANDLE, _: NDIS_HANDLE, _: *mut NDIS_
 extern "win64" fn client_delete_vc(_: NDIS_HANDLE) -> NDIS_STATUS {
     NDIS_STATUS_NOT_SUPPORTED
 }
-extern "win64" fn oid_request(_: NDIS_HANDLE, _: NDIS_HANDLE, _: NDIS_HANDLE, _: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+extern "win64" fn oid_request(
+    _: NDIS_HANDLE,
+    _: NDIS_HANDLE,
+    _: NDIS_HANDLE,
+    _: *mut NDIS_OID_REQUEST,
+) -> NDIS_STATUS {
     NDIS_STATUS_NOT_SUPPORTED
 }
-extern "win64" fn oid_complete(_: NDIS_HANDLE, _: NDIS_HANDLE, _: NDIS_HANDLE, _: *mut NDIS_OID_REQUEST, _: NDIS_STATUS) {}
+extern "win64" fn oid_complete(
+    _: NDIS_HANDLE,
+    _: NDIS_HANDLE,
+    _: NDIS_HANDLE,
+    _: *mut NDIS_OID_REQUEST,
+    _: NDIS_STATUS,
+) {
+}
 extern "win64" fn open_af_complete(_context: NDIS_HANDLE, af: NDIS_HANDLE, status: NDIS_STATUS) {
     event(format!("OpenAfComplete {status:#x}"));
     drv(|d| d.af = af as usize);
@@ -188,14 +209,24 @@ extern "win64" fn close_af_complete(status: NDIS_STATUS, _: NDIS_HANDLE) {
 }
 extern "win64" fn reg_sap_complete(_: NDIS_STATUS, _: NDIS_HANDLE, _: *mut CO_SAP, _: NDIS_HANDLE) {}
 extern "win64" fn dereg_sap_complete(_: NDIS_STATUS, _: NDIS_HANDLE) {}
-extern "win64" fn make_call_complete(status: NDIS_STATUS, vc: NDIS_HANDLE, party: NDIS_HANDLE, _: *mut CO_CALL_PARAMETERS) {
+extern "win64" fn make_call_complete(
+    status: NDIS_STATUS,
+    vc: NDIS_HANDLE,
+    party: NDIS_HANDLE,
+    _: *mut CO_CALL_PARAMETERS,
+) {
     event(format!("MakeCallComplete {status:#x} vc {:#x} party {:#x}", vc as usize, party as usize));
 }
 extern "win64" fn modify_qos_complete(_: NDIS_STATUS, _: NDIS_HANDLE, _: *mut CO_CALL_PARAMETERS) {}
 extern "win64" fn close_call_complete(status: NDIS_STATUS, vc: NDIS_HANDLE, party: NDIS_HANDLE) {
     event(format!("CloseCallComplete {status:#x} vc {:#x} party {:#x}", vc as usize, party as usize));
 }
-extern "win64" fn add_party_complete(status: NDIS_STATUS, context: NDIS_HANDLE, party: NDIS_HANDLE, _: *mut CO_CALL_PARAMETERS) {
+extern "win64" fn add_party_complete(
+    status: NDIS_STATUS,
+    context: NDIS_HANDLE,
+    party: NDIS_HANDLE,
+    _: *mut CO_CALL_PARAMETERS,
+) {
     event(format!("AddPartyComplete {status:#x} ctx {:#x} party {:#x}", context as usize, party as usize));
 }
 extern "win64" fn drop_party_complete(status: NDIS_STATUS, context: NDIS_HANDLE) {
@@ -234,7 +265,11 @@ extern "win64" fn notify_close_af(_context: NDIS_HANDLE) -> NDIS_STATUS {
 }
 
 static CO_CHARACTERISTICS: NDIS_PROTOCOL_CO_CHARACTERISTICS = NDIS_PROTOCOL_CO_CHARACTERISTICS {
-    Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_CO_PROTOCOL_CHARACTERISTICS, Revision: 1, Size: NDIS_SIZEOF_PROTOCOL_CO_CHARACTERISTICS_REVISION_1 },
+    Header: NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_CO_PROTOCOL_CHARACTERISTICS,
+        Revision: 1,
+        Size: NDIS_SIZEOF_PROTOCOL_CO_CHARACTERISTICS_REVISION_1,
+    },
     Flags: 0,
     CoStatusHandlerEx: Some(co_status),
     CoAfRegisterNotifyHandler: Some(af_register_notify),
@@ -243,7 +278,11 @@ static CO_CHARACTERISTICS: NDIS_PROTOCOL_CO_CHARACTERISTICS = NDIS_PROTOCOL_CO_C
 };
 
 static CLIENT: NDIS_CO_CLIENT_OPTIONAL_HANDLERS = NDIS_CO_CLIENT_OPTIONAL_HANDLERS {
-    Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_CO_CLIENT_OPTIONAL_HANDLERS, Revision: 1, Size: NDIS_SIZEOF_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1 },
+    Header: NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_CO_CLIENT_OPTIONAL_HANDLERS,
+        Revision: 1,
+        Size: NDIS_SIZEOF_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1,
+    },
     Reserved: 0,
     ClCreateVcHandler: Some(client_create_vc),
     ClDeleteVcHandler: Some(client_delete_vc),
@@ -268,7 +307,11 @@ static CLIENT: NDIS_CO_CLIENT_OPTIONAL_HANDLERS = NDIS_CO_CLIENT_OPTIONAL_HANDLE
 
 fn characteristics() -> NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
     NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
-        Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS, Revision: 2, Size: NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2 },
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
+            Revision: 2,
+            Size: NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        },
         MajorNdisVersion: 6,
         MinorNdisVersion: 30,
         MajorDriverVersion: 1,
@@ -291,7 +334,12 @@ fn characteristics() -> NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
 }
 
 fn leaf(n: u8) -> AtmAddr {
-    AtmAddr { address_type: ATM_NSAP, digits: vec![0x47, 0, 5, 0x80, 0xFF, 0xE1, 0, 0, 0, 0xF2, 0x1A, 0x2B, 0x3C, 0, 0x20, 0x48, 0x1A, 0x2B, n, 0] }
+    AtmAddr {
+        address_type: ATM_NSAP,
+        digits: vec![
+            0x47, 0, 5, 0x80, 0xFF, 0xE1, 0, 0, 0, 0xF2, 0x1A, 0x2B, 0x3C, 0, 0x20, 0x48, 0x1A, 0x2B, n, 0,
+        ],
+    }
 }
 
 fn config(seed: u64, faults: FaultPolicy) -> SimConfig {
@@ -379,7 +427,13 @@ fn setup_ies() -> Vec<(u32, Vec<u8>)> {
     td[4..8].copy_from_slice(&353_207_u32.to_le_bytes());
     td[56] = 1;
     let bbc = vec![BCOB_X, TT_NOIND, TR_NOIND, CLIP_NOT, UP_P2MP, 0, 0, 0];
-    vec![aal(), (IE_TrafficDescriptor, td), (IE_BroadbandBearerCapability, bbc), blli(), (IE_QOSClass, vec![0, 0, 0, 0])]
+    vec![
+        aal(),
+        (IE_TrafficDescriptor, td),
+        (IE_BroadbandBearerCapability, bbc),
+        blli(),
+        (IE_QOSClass, vec![0, 0, 0, 0]),
+    ]
 }
 
 fn create_vc_on(sim: &Simulation) -> usize {
@@ -388,7 +442,8 @@ fn create_vc_on(sim: &Simulation) -> usize {
     let (binding, af) = drv(|d| (d.binding, d.af));
     let mut vc: NDIS_HANDLE = null_mut();
     // SAFETY: the simulator's export.
-    assert_eq!(unsafe { create(binding as NDIS_HANDLE, af as NDIS_HANDLE, 0x7C as NDIS_HANDLE, &mut vc) }, NDIS_STATUS_SUCCESS);
+    let status = unsafe { create(binding as NDIS_HANDLE, af as NDIS_HANDLE, 0x7C as NDIS_HANDLE, &mut vc) };
+    assert_eq!(status, NDIS_STATUS_SUCCESS);
     vc as usize
 }
 
@@ -439,7 +494,13 @@ fn fired(sim: &Simulation, rule: ndis_sim::verifier::Rule) -> bool {
 }
 
 fn assert_fired(sim: &Simulation, rule: ndis_sim::verifier::Rule) {
-    assert!(fired(sim, rule), "{} did not fire; violations: {:#?}\n{}", rule.name, sim.violations(), sim.timeline());
+    assert!(
+        fired(sim, rule),
+        "{} did not fire; violations: {:#?}\n{}",
+        rule.name,
+        sim.violations(),
+        sim.timeline()
+    );
 }
 
 fn at_irql<R>(sim: &Simulation, irql: Irql, f: impl FnOnce() -> R) -> R {
@@ -460,7 +521,10 @@ fn multipoint_call_add_drop_close_is_clean() {
     assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
     sim.run_until_idle();
     let counters = sim.counters();
-    assert_eq!((counters.calls_connected, counters.parties_added, counters.parties_dropped_locally), (1, 1, 1));
+    assert_eq!(
+        (counters.calls_connected, counters.parties_added, counters.parties_dropped_locally),
+        (1, 1, 1)
+    );
     sim.unbind(0);
     assert!(sim.violations().is_empty(), "{:#?}\n{}", sim.violations(), sim.timeline());
     assert!(sim.log().iter().any(|e| e.name == "ProtocolUnbindAdapterEx"));
@@ -491,7 +555,11 @@ fn leaf_that_leaves_is_indicated_as_incoming_drop_party() {
     });
     sim.advance(100);
     sim.run_until_idle();
-    assert!(drv(|d| d.events.iter().any(|e| e.starts_with("IncomingDropParty 0x0 ctx 0x1003"))), "{}", sim.timeline());
+    assert!(
+        drv(|d| d.events.iter().any(|e| e.starts_with("IncomingDropParty 0x0 ctx 0x1003"))),
+        "{}",
+        sim.timeline()
+    );
     assert_eq!(sim.counters().parties_dropped_remotely, 1);
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
@@ -570,7 +638,9 @@ fn proves_irql_miscellaneous_function() {
     let allocate: sig::NdisAllocateMemoryWithTagPriority = export("NdisAllocateMemoryWithTagPriority");
     let free: sig::NdisFreeMemory = export("NdisFreeMemory");
     // SAFETY: the simulator's exports.
-    let p = at_irql(&sim, Irql(3), || unsafe { allocate(null_mut(), 16, u32::from_le_bytes(*b"PlTs"), NormalPoolPriority) });
+    let p = at_irql(&sim, Irql(3), || unsafe {
+        allocate(null_mut(), 16, u32::from_le_bytes(*b"PlTs"), NormalPoolPriority)
+    });
     // SAFETY: as above.
     unsafe { free(p, 0, 0) };
     assert_fired(&sim, rules::IRQL_MISCELLANEOUS_FUNCTION);
@@ -908,7 +978,8 @@ fn proves_ddi_completionwithpending() {
     drv(|d| d.notify_close_pending = true);
     sim.notify_close_af(0);
     sim.run_until_idle();
-    let complete: sig::NdisClNotifyCloseAddressFamilyComplete = export("NdisClNotifyCloseAddressFamilyComplete");
+    let complete: sig::NdisClNotifyCloseAddressFamilyComplete =
+        export("NdisClNotifyCloseAddressFamilyComplete");
     // SAFETY: the simulator's export, completing with PENDING.
     unsafe { complete(drv(|d| d.af) as NDIS_HANDLE, NDIS_STATUS_PENDING) };
     assert_fired(&sim, rules::COMPLETION_WITH_PENDING);
@@ -936,7 +1007,8 @@ fn proves_ddi_afhandleafterclose() {
 fn proves_ddi_ndisclopenaddressfamilyex_unregistered() {
     let (sim, _entered) = started(FaultPolicy::synchronous());
     let open: sig::NdisClOpenAddressFamilyEx = export("NdisClOpenAddressFamilyEx");
-    let mut family = CO_ADDRESS_FAMILY { AddressFamily: CO_ADDRESS_FAMILY_PSCHED, MajorVersion: 1, MinorVersion: 0 };
+    let mut family =
+        CO_ADDRESS_FAMILY { AddressFamily: CO_ADDRESS_FAMILY_PSCHED, MajorVersion: 1, MinorVersion: 0 };
     let mut af: NDIS_HANDLE = null_mut();
     // SAFETY: the simulator's export with an AF the CM never registered.
     unsafe { open(drv(|d| d.binding) as NDIS_HANDLE, &mut family, null_mut(), &mut af) };

@@ -30,7 +30,8 @@ impl AtmAddr {
     pub fn nsap(hex: &str) -> AtmAddr {
         let clean: String = hex.chars().filter(|c| c.is_ascii_hexdigit()).collect();
         assert_eq!(clean.len(), 40, "an NSAP address is 20 octets: {hex}");
-        let digits = (0..20).map(|i| u8::from_str_radix(&clean[2 * i..2 * i + 2], 16).expect("hex")).collect();
+        let digits =
+            (0..20).map(|i| u8::from_str_radix(&clean[2 * i..2 * i + 2], 16).expect("hex")).collect();
         AtmAddr { address_type: ATM_NSAP, digits }
     }
 
@@ -47,7 +48,11 @@ impl AtmAddr {
 
     /// To an `ATM_ADDRESS`.
     pub fn to_raw(&self) -> ATM_ADDRESS {
-        let mut raw = ATM_ADDRESS { AddressType: self.address_type, NumberOfDigits: self.digits.len() as u32, Address: [0; 20] };
+        let mut raw = ATM_ADDRESS {
+            AddressType: self.address_type,
+            NumberOfDigits: self.digits.len() as u32,
+            Address: [0; 20],
+        };
         raw.Address[..self.digits.len().min(20)].copy_from_slice(&self.digits[..self.digits.len().min(20)]);
         raw
     }
@@ -112,7 +117,12 @@ pub struct AdapterConfig {
 impl AdapterConfig {
     /// An adapter named `name` whose network accepts every call.
     pub fn new(name: &str, local_address: AtmAddr) -> AdapterConfig {
-        AdapterConfig { name: name.into(), local_address, remotes: Vec::new(), default_behaviour: Behaviour::Accept }
+        AdapterConfig {
+            name: name.into(),
+            local_address,
+            remotes: Vec::new(),
+            default_behaviour: Behaviour::Accept,
+        }
     }
 
     /// Adds a leaf with `behaviour`.
@@ -146,7 +156,12 @@ pub struct CallManagerConfig {
 
 impl Default for CallManagerConfig {
     fn default() -> Self {
-        CallManagerConfig { max_leaves: 0, max_pending_adds: 0, rfc1755_strict: true, report_invalid_parameters: true }
+        CallManagerConfig {
+            max_leaves: 0,
+            max_pending_adds: 0,
+            rfc1755_strict: true,
+            report_invalid_parameters: true,
+        }
     }
 }
 
@@ -186,8 +201,12 @@ pub fn answer(behaviour: &Behaviour) -> Answer {
         Behaviour::Accept => accept,
         Behaviour::Reject { cause } => Answer { status: reject_status(cause), cause, ..accept },
         Behaviour::AnswerAfter { ticks } => Answer { min_delay: ticks.max(1), ..accept },
-        Behaviour::LeaveAfter { ticks } => Answer { leave: Some((ticks.max(1), NDIS_STATUS_SUCCESS, 16)), ..accept },
-        Behaviour::VanishAfter { ticks } => Answer { leave: Some((ticks.max(1), NDIS_STATUS_DEST_OUT_OF_ORDER, 27)), ..accept },
+        Behaviour::LeaveAfter { ticks } => {
+            Answer { leave: Some((ticks.max(1), NDIS_STATUS_SUCCESS, 16)), ..accept }
+        }
+        Behaviour::VanishAfter { ticks } => {
+            Answer { leave: Some((ticks.max(1), NDIS_STATUS_DEST_OUT_OF_ORDER, 27)), ..accept }
+        }
     }
 }
 

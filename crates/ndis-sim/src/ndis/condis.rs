@@ -20,8 +20,8 @@ use ndis_sys::*;
 use super::callmgr::{self, AtmAddr};
 use super::params::{self, Parsed, Snapshot};
 use super::{
-    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render, rules,
-    status_name, violation, Kind, Ndis, Outcome, Work,
+    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
+    rules, status_name, violation, Kind, Ndis, Outcome, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
@@ -84,7 +84,9 @@ pub enum PartyState {
     AddPending,
     Connected,
     /// ProtocolClIncomingDropParty was indicated; the client owes NdisClDropParty.
-    IncomingDropped { status: i32 },
+    IncomingDropped {
+        status: i32,
+    },
     DropPending,
     /// Dropped, closed or failed: the handle is dead.
     Gone,
@@ -110,7 +112,11 @@ impl Party {
 pub fn register(table: &mut ExportTable) {
     export!(table, "ndis.sys", NdisClOpenAddressFamilyEx = ndis_cl_open_address_family_ex);
     export!(table, "ndis.sys", NdisClCloseAddressFamily = ndis_cl_close_address_family);
-    export!(table, "ndis.sys", NdisClNotifyCloseAddressFamilyComplete = ndis_cl_notify_close_address_family_complete);
+    export!(
+        table,
+        "ndis.sys",
+        NdisClNotifyCloseAddressFamilyComplete = ndis_cl_notify_close_address_family_complete
+    );
     export!(table, "ndis.sys", NdisCoCreateVc = ndis_co_create_vc);
     export!(table, "ndis.sys", NdisCoDeleteVc = ndis_co_delete_vc);
     export!(table, "ndis.sys", NdisClMakeCall = ndis_cl_make_call);
@@ -141,12 +147,25 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClOpenAddressFamilyEx";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({}, {:#x}, {:#x}, {:#x})", render(&ndis.state(), binding_handle as usize), family as usize, af_context as usize, af_handle as usize));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!(
+            "({}, {:#x}, {:#x}, {:#x})",
+            render(&ndis.state(), binding_handle as usize),
+            family as usize,
+            af_context as usize,
+            af_handle as usize
+        ),
+    );
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let binding = decode(Kind::Binding, binding_handle as usize);
     let registered = {
         let state = ndis.state();
-        binding.and_then(|id| state.bindings.get(&id)).map(|b| (b.open == super::protocol::OpenState::Open, b.af_registered))
+        binding
+            .and_then(|id| state.bindings.get(&id))
+            .map(|b| (b.open == super::protocol::OpenState::Open, b.af_registered))
     };
     let Some((true, registered)) = registered else {
         violation(&world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
@@ -158,8 +177,20 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     }
     // SAFETY: non-NULL; the driver's CO_ADDRESS_FAMILY.
     let requested = unsafe { family.read_unaligned() };
-    if !registered || requested.AddressFamily != CO_ADDRESS_FAMILY_Q2931 || requested.MajorVersion != 3 || requested.MinorVersion != 1 {
-        violation(&world, rules::OPEN_AF_UNREGISTERED, EXPORT, format!("AF {:#x} {}.{} was not registered on this binding", requested.AddressFamily, requested.MajorVersion, requested.MinorVersion));
+    if !registered
+        || requested.AddressFamily != CO_ADDRESS_FAMILY_Q2931
+        || requested.MajorVersion != 3
+        || requested.MinorVersion != 1
+    {
+        violation(
+            &world,
+            rules::OPEN_AF_UNREGISTERED,
+            EXPORT,
+            format!(
+                "AF {:#x} {}.{} was not registered on this binding",
+                requested.AddressFamily, requested.MajorVersion, requested.MinorVersion
+            ),
+        );
         return NDIS_STATUS_FAILURE;
     }
     let (outcome, fail) = outcome_and_failure(&ndis, 0);
@@ -171,7 +202,15 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         let mut state = ndis.state();
         let id = state.new_id();
         let af_state = if outcome == Outcome::Synchronous { AfState::Open } else { AfState::OpenPending };
-        state.afs.insert(id, Af { binding: binding.unwrap_or_default(), context: af_context as usize, state: af_state, notify_close_pending: false });
+        state.afs.insert(
+            id,
+            Af {
+                binding: binding.unwrap_or_default(),
+                context: af_context as usize,
+                state: af_state,
+                notify_close_pending: false,
+            },
+        );
         if outcome == Outcome::Synchronous {
             state.counters.afs_opened += 1;
         }
@@ -202,7 +241,12 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         (open, state.vcs.values().filter(|vc| Some(vc.af) == id && !vc.deleted).count())
     };
     if !open {
-        violation(&world, rules::AF_HANDLE_INVALID, EXPORT, "AF handle is not open (closed, pending, or never given)");
+        violation(
+            &world,
+            rules::AF_HANDLE_INVALID,
+            EXPORT,
+            "AF handle is not open (closed, pending, or never given)",
+        );
         return NDIS_STATUS_FAILURE;
     }
     let id = id.unwrap_or_default();
@@ -232,7 +276,12 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
 extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({}, {})", render(&ndis.state(), af_handle as usize), status_name(status)));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!("({}, {})", render(&ndis.state(), af_handle as usize), status_name(status)),
+    );
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let was_pending = {
@@ -246,7 +295,12 @@ extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_H
         }
     };
     if !was_pending {
-        violation(&world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolClNotifyCloseAf returned PENDING for this AF (or it was already completed)");
+        violation(
+            &world,
+            rules::EXACTLY_ONCE_COMPLETION,
+            EXPORT,
+            "no ProtocolClNotifyCloseAf returned PENDING for this AF (or it was already completed)",
+        );
     } else if status == NDIS_STATUS_PENDING {
         violation(&world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
     }
@@ -264,7 +318,18 @@ unsafe extern "win64" fn ndis_co_create_vc(
     let (world, processor, ndis) = context(EXPORT);
     {
         let state = ndis.state();
-        log_export(&world, processor, EXPORT, format!("({}, {}, {:#x}, {:#x})", render(&state, binding_handle as usize), render(&state, af_handle as usize), vc_context as usize, vc_handle as usize));
+        log_export(
+            &world,
+            processor,
+            EXPORT,
+            format!(
+                "({}, {}, {:#x}, {:#x})",
+                render(&state, binding_handle as usize),
+                render(&state, af_handle as usize),
+                vc_context as usize,
+                vc_handle as usize
+            ),
+        );
     }
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
     if vc_handle.is_null() {
@@ -274,24 +339,39 @@ unsafe extern "win64" fn ndis_co_create_vc(
     // SAFETY: non-NULL; the driver's in/out handle variable.
     let previous = unsafe { vc_handle.read_unaligned() };
     if !previous.is_null() {
-        violation(&world, rules::CREATE_VC_HANDLE_NOT_NULL, EXPORT, format!("*NdisVcHandle is {:#x} on entry (must be NULL)", previous as usize));
+        violation(
+            &world,
+            rules::CREATE_VC_HANDLE_NOT_NULL,
+            EXPORT,
+            format!("*NdisVcHandle is {:#x} on entry (must be NULL)", previous as usize),
+        );
         return NDIS_STATUS_FAILURE;
     }
     let binding = decode(Kind::Binding, binding_handle as usize);
     let af = decode(Kind::Af, af_handle as usize);
     let valid = {
         let state = ndis.state();
-        let binding_open = binding.and_then(|id| state.bindings.get(&id)).is_some_and(|b| b.open == super::protocol::OpenState::Open);
+        let binding_open = binding
+            .and_then(|id| state.bindings.get(&id))
+            .is_some_and(|b| b.open == super::protocol::OpenState::Open);
         if !binding_open {
             Err(rules::BINDING_HANDLE_INVALID)
-        } else if af.and_then(|id| state.afs.get(&id)).is_some_and(|a| a.state == AfState::Open && Some(a.binding) == binding) {
+        } else if af
+            .and_then(|id| state.afs.get(&id))
+            .is_some_and(|a| a.state == AfState::Open && Some(a.binding) == binding)
+        {
             Ok(())
         } else {
             Err(rules::AF_HANDLE_INVALID)
         }
     };
     if let Err(rule) = valid {
-        violation(&world, rule, EXPORT, "binding or AF handle is not open (or the AF is not on this binding)");
+        violation(
+            &world,
+            rule,
+            EXPORT,
+            "binding or AF handle is not open (or the AF is not on this binding)",
+        );
         return NDIS_STATUS_FAILURE;
     }
     let (_, fail) = outcome_and_failure(&ndis, 0);
@@ -347,11 +427,21 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     let vc_state = ndis.state().vcs[&id].state;
     let status = match vc_state {
         VcState::Active | VcState::MakeCallPending => {
-            violation(&world, rules::DELETE_VC_WITH_CALL, EXPORT, format!("Vc#{id} has a call ({vc_state:?})"));
+            violation(
+                &world,
+                rules::DELETE_VC_WITH_CALL,
+                EXPORT,
+                format!("Vc#{id} has a call ({vc_state:?})"),
+            );
             NDIS_STATUS_NOT_ACCEPTED
         }
         VcState::Closing => {
-            violation(&world, rules::DELETE_VC_WITH_CALL, EXPORT, format!("Vc#{id}: NdisClCloseCall has not completed"));
+            violation(
+                &world,
+                rules::DELETE_VC_WITH_CALL,
+                EXPORT,
+                format!("Vc#{id}: NdisClCloseCall has not completed"),
+            );
             NDIS_STATUS_CLOSING
         }
         VcState::Idle | VcState::Closed => {
@@ -365,10 +455,26 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     status
 }
 
-fn reject_parameters(world: &World, ndis: &Ndis, processor: usize, export: &'static str, reject: &params::Reject) {
-    world.log_call(processor, "sim", "CallManager", format!("{export} rejected: UNI cause {} ({})", reject.cause, reject.reason));
+fn reject_parameters(
+    world: &World,
+    ndis: &Ndis,
+    processor: usize,
+    export: &'static str,
+    reject: &params::Reject,
+) {
+    world.log_call(
+        processor,
+        "sim",
+        "CallManager",
+        format!("{export} rejected: UNI cause {} ({})", reject.cause, reject.reason),
+    );
     if ndis.state().config.call_manager.report_invalid_parameters {
-        violation(world, rules::CALL_PARAMETERS_INVALID, export, format!("UNI cause {}: {}", reject.cause, reject.reason));
+        violation(
+            world,
+            rules::CALL_PARAMETERS_INVALID,
+            export,
+            format!("UNI cause {}: {}", reject.cause, reject.reason),
+        );
     }
 }
 
@@ -385,7 +491,13 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let (world, processor, ndis) = context(EXPORT);
     log_export(&world, processor, EXPORT, {
         let state = ndis.state();
-        format!("({}, {}, {:#x}, {:#x})", render(&state, vc_handle as usize), render(&state, call_parameters as usize), party_context as usize, party_handle as usize)
+        format!(
+            "({}, {}, {:#x}, {:#x})",
+            render(&state, vc_handle as usize),
+            render(&state, call_parameters as usize),
+            party_context as usize,
+            party_handle as usize
+        )
     });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(&ndis, vc_handle) else {
@@ -396,13 +508,27 @@ unsafe extern "win64" fn ndis_cl_make_call(
         let state = ndis.state();
         (state.vcs[&vc].state, state.vcs[&vc].closed_by_client)
     };
-    if vc_state != VcState::Idle && !(vc_state == VcState::Closed && !closed_by_client) {
-        violation(&world, rules::MAKE_CALL_VC_BUSY, EXPORT, format!("Vc#{vc} is {vc_state:?}{}", if closed_by_client { " (closed by the client: not reusable)" } else { "" }));
+    let reusable = vc_state == VcState::Idle || (vc_state == VcState::Closed && !closed_by_client);
+    if !reusable {
+        violation(
+            &world,
+            rules::MAKE_CALL_VC_BUSY,
+            EXPORT,
+            format!(
+                "Vc#{vc} is {vc_state:?}{}",
+                if closed_by_client { " (closed by the client: not reusable)" } else { "" }
+            ),
+        );
         return NDIS_STATUS_FAILURE;
     }
     let multipoint = !party_context.is_null();
     if call_parameters.is_null() || (multipoint && party_handle.is_null()) {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL CallParameters, or NULL NdisPartyHandle for a multipoint call");
+        violation(
+            &world,
+            rules::NULL_ARGUMENT,
+            EXPORT,
+            "NULL CallParameters, or NULL NdisPartyHandle for a multipoint call",
+        );
         return NDIS_STATUS_FAILURE;
     }
     let snapshot = {
@@ -418,29 +544,60 @@ unsafe extern "win64" fn ndis_cl_make_call(
         }
     };
     let rfc1755 = ndis.state().config.call_manager.rfc1755_strict;
-    let adapter = { let s = ndis.state(); s.bindings.get(&s.vcs[&vc].binding).map(|b| b.adapter).unwrap_or(0) };
+    let adapter = {
+        let s = ndis.state();
+        s.bindings.get(&s.vcs[&vc].binding).map(|b| b.adapter).unwrap_or(0)
+    };
     let (answer, setup) = match params::validate_setup(&snapshot, multipoint, rfc1755) {
         Ok(setup) => {
             for warning in &setup.warnings {
                 world.log_call(processor, "sim", "CallManager", format!("warning: {warning}"));
             }
-            let behaviour = ndis.state().config.adapters.get(adapter).map(|a| a.behaviour_of(&setup.called)).unwrap_or(callmgr::Behaviour::Accept);
+            let behaviour = ndis
+                .state()
+                .config
+                .adapters
+                .get(adapter)
+                .map(|a| a.behaviour_of(&setup.called))
+                .unwrap_or(callmgr::Behaviour::Accept);
             (callmgr::answer(&behaviour), Some(setup))
         }
         Err(reject) => {
             reject_parameters(&world, &ndis, processor, EXPORT, &reject);
-            (callmgr::Answer { status: callmgr::reject_status(reject.cause), cause: reject.cause, min_delay: 0, leave: None }, None)
+            (
+                callmgr::Answer {
+                    status: callmgr::reject_status(reject.cause),
+                    cause: reject.cause,
+                    min_delay: 0,
+                    leave: None,
+                },
+                None,
+            )
         }
     };
     let (outcome, fail) = outcome_and_failure(&ndis, answer.min_delay);
-    let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS { (NDIS_STATUS_RESOURCES, 47) } else { (answer.status, answer.cause) };
+    let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
+        (NDIS_STATUS_RESOURCES, 47)
+    } else {
+        (answer.status, answer.cause)
+    };
     let party = {
         let mut state = ndis.state();
         state.counters.calls_made += 1;
         let party = multipoint.then(|| state.new_id());
         if let Some(party) = party {
             let address = setup.as_ref().map(|s| s.called.clone()).unwrap_or_default();
-            state.parties.insert(party, Party { vc, context: party_context as usize, state: PartyState::AddPending, address, params: None, leave: answer.leave });
+            state.parties.insert(
+                party,
+                Party {
+                    vc,
+                    context: party_context as usize,
+                    state: PartyState::AddPending,
+                    address,
+                    params: None,
+                    leave: answer.leave,
+                },
+            );
         }
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.state = VcState::MakeCallPending;
@@ -475,7 +632,12 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         b.next_vci += 1;
         b.next_vci - 1
     });
-    let parties: Vec<u64> = state.parties.iter().filter(|(_, p)| p.vc == vc && p.state == PartyState::AddPending).map(|(id, _)| *id).collect();
+    let parties: Vec<u64> = state
+        .parties
+        .iter()
+        .filter(|(_, p)| p.vc == vc && p.state == PartyState::AddPending)
+        .map(|(id, _)| *id)
+        .collect();
     let entry = state.vcs.get_mut(&vc).expect("live");
     let leave = entry.leave;
     if status == NDIS_STATUS_SUCCESS {
@@ -503,7 +665,12 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
             state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
         }
         drop(state);
-        world.log_call(0, "sim", "CallManager", format!("Vc#{vc} call failed: {} (UNI cause {cause})", status_name(status)));
+        world.log_call(
+            0,
+            "sim",
+            "CallManager",
+            format!("Vc#{vc} call failed: {} (UNI cause {cause})", status_name(status)),
+        );
     }
 }
 
@@ -512,7 +679,8 @@ fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, export: &st
     let problem = {
         let state = ndis.state();
         let pointers = [snapshot.address, params_pointer(snapshot, 8), params_pointer(snapshot, 16)];
-        if pointers.iter().any(|p| *p != 0 && state.pool.is_freed(*p) && state.pool.live_block(*p).is_none()) {
+        if pointers.iter().any(|p| *p != 0 && state.pool.is_freed(*p) && state.pool.live_block(*p).is_none())
+        {
             Some("CO_CALL_PARAMETERS (or what it points to) was freed before the completion".to_owned())
         } else {
             // SAFETY: the driver must keep the parameters alive until the completion; pool
@@ -545,7 +713,13 @@ unsafe extern "win64" fn ndis_cl_add_party(
     let (world, processor, ndis) = context(EXPORT);
     log_export(&world, processor, EXPORT, {
         let state = ndis.state();
-        format!("({}, {:#x}, {}, {:#x})", render(&state, vc_handle as usize), party_context as usize, render(&state, call_parameters as usize), party_handle as usize)
+        format!(
+            "({}, {:#x}, {}, {:#x})",
+            render(&state, vc_handle as usize),
+            party_context as usize,
+            render(&state, call_parameters as usize),
+            party_handle as usize
+        )
     });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(&ndis, vc_handle) else {
@@ -553,7 +727,12 @@ unsafe extern "win64" fn ndis_cl_add_party(
         return NDIS_STATUS_FAILURE;
     };
     if party_context.is_null() || party_handle.is_null() || call_parameters.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL ProtocolPartyContext, CallParameters or NdisPartyHandle");
+        violation(
+            &world,
+            rules::NULL_ARGUMENT,
+            EXPORT,
+            "NULL ProtocolPartyContext, CallParameters or NdisPartyHandle",
+        );
         return NDIS_STATUS_FAILURE;
     }
     let (vc_state, multipoint, closing, setup, adapter) = {
@@ -563,7 +742,12 @@ unsafe extern "win64" fn ndis_cl_add_party(
         (entry.state, entry.multipoint, entry.incoming_close.is_some(), entry.setup.clone(), adapter)
     };
     if vc_state != VcState::Active || !multipoint || closing {
-        violation(&world, rules::ADD_PARTY_NOT_MULTIPOINT_ACTIVE, EXPORT, format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}, closing {closing}"));
+        violation(
+            &world,
+            rules::ADD_PARTY_NOT_MULTIPOINT_ACTIVE,
+            EXPORT,
+            format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}, closing {closing}"),
+        );
         return NDIS_STATUS_FAILURE;
     }
     let snapshot = {
@@ -583,13 +767,22 @@ unsafe extern "win64" fn ndis_cl_add_party(
         Ok(parsed) => {
             let (duplicate, leaves, pending_adds, config, behaviour) = {
                 let state = ndis.state();
-                let on_call: Vec<&Party> = state.parties.values().filter(|p| p.vc == vc && p.is_alive()).collect();
+                let on_call: Vec<&Party> =
+                    state.parties.values().filter(|p| p.vc == vc && p.is_alive()).collect();
                 let duplicate = on_call.iter().any(|p| p.address == parsed.called);
                 let pending = on_call.iter().filter(|p| p.state == PartyState::AddPending).count() as u32;
-                let behaviour = state.config.adapters.get(adapter).map(|a| a.behaviour_of(&parsed.called)).unwrap_or(callmgr::Behaviour::Accept);
+                let behaviour = state
+                    .config
+                    .adapters
+                    .get(adapter)
+                    .map(|a| a.behaviour_of(&parsed.called))
+                    .unwrap_or(callmgr::Behaviour::Accept);
                 (duplicate, on_call.len() as u32, pending, state.config.call_manager.clone(), behaviour)
             };
-            let cm_reject = |cause: u8, why: &str| callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }.with_log(&world, processor, why);
+            let cm_reject = |cause: u8, why: &str| {
+                callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
+                    .with_log(&world, processor, why)
+            };
             if duplicate {
                 cm_reject(21, "the leaf is already on this call")
             } else if config.max_leaves > 0 && leaves >= config.max_leaves {
@@ -603,16 +796,38 @@ unsafe extern "win64" fn ndis_cl_add_party(
         }
         Err(reject) => {
             reject_parameters(&world, &ndis, processor, EXPORT, &reject);
-            (callmgr::Answer { status: callmgr::reject_status(reject.cause), cause: reject.cause, min_delay: 0, leave: None }, AtmAddr::default())
+            (
+                callmgr::Answer {
+                    status: callmgr::reject_status(reject.cause),
+                    cause: reject.cause,
+                    min_delay: 0,
+                    leave: None,
+                },
+                AtmAddr::default(),
+            )
         }
     };
     let (answer, address) = answer;
     let (outcome, fail) = outcome_and_failure(&ndis, answer.min_delay);
-    let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS { (NDIS_STATUS_RESOURCES, 47) } else { (answer.status, answer.cause) };
+    let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
+        (NDIS_STATUS_RESOURCES, 47)
+    } else {
+        (answer.status, answer.cause)
+    };
     let party = {
         let mut state = ndis.state();
         let party = state.new_id();
-        state.parties.insert(party, Party { vc, context: party_context as usize, state: PartyState::AddPending, address, params: Some(snapshot), leave: answer.leave });
+        state.parties.insert(
+            party,
+            Party {
+                vc,
+                context: party_context as usize,
+                state: PartyState::AddPending,
+                address,
+                params: Some(snapshot),
+                leave: answer.leave,
+            },
+        );
         party
     };
     // SAFETY: checked non-NULL out-parameter.
@@ -636,7 +851,12 @@ trait AnswerExt: Sized {
 
 impl AnswerExt for callmgr::Answer {
     fn with_log(self, world: &World, processor: usize, why: &str) -> Self {
-        world.log_call(processor, "sim", "CallManager", format!("ADD PARTY rejected: UNI cause {} ({why})", self.cause));
+        world.log_call(
+            processor,
+            "sim",
+            "CallManager",
+            format!("ADD PARTY rejected: UNI cause {} ({why})", self.cause),
+        );
         self
     }
 }
@@ -656,46 +876,84 @@ fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause:
         p.state = PartyState::Gone;
         state.counters.parties_rejected += 1;
         drop(state);
-        world.log_call(0, "sim", "CallManager", format!("Pt#{party} ADD PARTY failed: {} (UNI cause {cause})", status_name(status)));
+        world.log_call(
+            0,
+            "sim",
+            "CallManager",
+            format!("Pt#{party} ADD PARTY failed: {} (UNI cause {cause})", status_name(status)),
+        );
     }
 }
 
 /// `NdisClDropParty`: <= DISPATCH; the handle is dead from this call on; never the last party
 /// (use NdisClCloseCall); not before the party's AddParty completed.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty>
-extern "win64" fn ndis_cl_drop_party(party_handle: NDIS_HANDLE, buffer: *mut c_void, size: u32) -> NDIS_STATUS {
+extern "win64" fn ndis_cl_drop_party(
+    party_handle: NDIS_HANDLE,
+    buffer: *mut c_void,
+    size: u32,
+) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClDropParty";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({}, {:#x}, {size})", render(&ndis.state(), party_handle as usize), buffer as usize));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!("({}, {:#x}, {size})", render(&ndis.state(), party_handle as usize), buffer as usize),
+    );
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
         let state = ndis.state();
         id.and_then(|id| state.parties.get(&id)).map(|p| {
-            let others = state.parties.iter().filter(|(other, q)| Some(**other) != id && q.vc == p.vc && !matches!(q.state, PartyState::Gone | PartyState::DropPending)).count();
+            let others = state
+                .parties
+                .iter()
+                .filter(|(other, q)| {
+                    Some(**other) != id
+                        && q.vc == p.vc
+                        && !matches!(q.state, PartyState::Gone | PartyState::DropPending)
+                })
+                .count();
             (p.state, others)
         })
     };
     let (party_state, others) = match found {
         None | Some((PartyState::Gone | PartyState::DropPending, _)) => {
-            violation(&world, rules::PARTY_HANDLE_AFTER_DROP, EXPORT, "party handle was dropped, closed, failed, or never given");
+            violation(
+                &world,
+                rules::PARTY_HANDLE_AFTER_DROP,
+                EXPORT,
+                "party handle was dropped, closed, failed, or never given",
+            );
             return NDIS_STATUS_FAILURE;
         }
         Some(found) => found,
     };
     let id = id.unwrap_or_default();
     if party_state == PartyState::AddPending {
-        violation(&world, rules::DROP_BEFORE_ADD_COMPLETE, EXPORT, format!("Pt#{id}: its NdisClAddParty has not completed"));
+        violation(
+            &world,
+            rules::DROP_BEFORE_ADD_COMPLETE,
+            EXPORT,
+            format!("Pt#{id}: its NdisClAddParty has not completed"),
+        );
         return NDIS_STATUS_FAILURE;
     }
     if others == 0 {
-        violation(&world, rules::DROP_LAST_PARTY, EXPORT, format!("Pt#{id} is the last party of its call: use NdisClCloseCall"));
+        violation(
+            &world,
+            rules::DROP_LAST_PARTY,
+            EXPORT,
+            format!("Pt#{id} is the last party of its call: use NdisClCloseCall"),
+        );
         return NDIS_STATUS_FAILURE;
     }
     let (outcome, _) = outcome_and_failure(&ndis, 0);
     {
         let mut state = ndis.state();
-        state.parties.get_mut(&id).expect("party").state = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
+        state.parties.get_mut(&id).expect("party").state =
+            if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
         if party_state == PartyState::Connected {
             state.counters.parties_dropped_locally += 1;
         }
@@ -703,7 +961,13 @@ extern "win64" fn ndis_cl_drop_party(party_handle: NDIS_HANDLE, buffer: *mut c_v
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS })
+        pend(
+            &world,
+            &ndis,
+            processor,
+            outcome,
+            Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS },
+        )
     };
     log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
     status
@@ -712,36 +976,69 @@ extern "win64" fn ndis_cl_drop_party(party_handle: NDIS_HANDLE, buffer: *mut c_v
 /// `NdisClCloseCall`: <= DISPATCH; on a multipoint call only with exactly one party left, nothing
 /// pending, and that party's handle.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclclosecall>
-extern "win64" fn ndis_cl_close_call(vc_handle: NDIS_HANDLE, party_handle: NDIS_HANDLE, buffer: *mut c_void, size: u32) -> NDIS_STATUS {
+extern "win64" fn ndis_cl_close_call(
+    vc_handle: NDIS_HANDLE,
+    party_handle: NDIS_HANDLE,
+    buffer: *mut c_void,
+    size: u32,
+) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseCall";
     let (world, processor, ndis) = context(EXPORT);
     log_export(&world, processor, EXPORT, {
         let state = ndis.state();
-        format!("({}, {}, {:#x}, {size})", render(&state, vc_handle as usize), render(&state, party_handle as usize), buffer as usize)
+        format!(
+            "({}, {}, {:#x}, {size})",
+            render(&state, vc_handle as usize),
+            render(&state, party_handle as usize),
+            buffer as usize
+        )
     });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(&ndis, vc_handle) else {
         violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
-    let (vc_state, multipoint) = { let s = ndis.state(); (s.vcs[&vc].state, s.vcs[&vc].multipoint) };
+    let (vc_state, multipoint) = {
+        let s = ndis.state();
+        (s.vcs[&vc].state, s.vcs[&vc].multipoint)
+    };
     if vc_state != VcState::Active {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, format!("Vc#{vc} has no active call ({vc_state:?})"));
+        violation(
+            &world,
+            rules::VC_HANDLE_INVALID,
+            EXPORT,
+            format!("Vc#{vc} has no active call ({vc_state:?})"),
+        );
         return NDIS_STATUS_FAILURE;
     }
     let party = decode(Kind::Party, party_handle as usize);
     if multipoint {
         let (belongs, alive) = {
             let state = ndis.state();
-            let belongs = party.and_then(|id| state.parties.get(&id)).is_some_and(|p| p.vc == vc && matches!(p.state, PartyState::Connected | PartyState::IncomingDropped { .. }));
+            let belongs = party.and_then(|id| state.parties.get(&id)).is_some_and(|p| {
+                p.vc == vc && matches!(p.state, PartyState::Connected | PartyState::IncomingDropped { .. })
+            });
             (belongs, state.parties.values().filter(|p| p.vc == vc && p.is_alive()).count())
         };
         if !belongs {
-            violation(&world, rules::CLOSE_CALL_PARTY_HANDLE, EXPORT, format!("{} is not a live party handle of Vc#{vc}", render(&ndis.state(), party_handle as usize)));
+            violation(
+                &world,
+                rules::CLOSE_CALL_PARTY_HANDLE,
+                EXPORT,
+                format!(
+                    "{} is not a live party handle of Vc#{vc}",
+                    render(&ndis.state(), party_handle as usize)
+                ),
+            );
             return NDIS_STATUS_FAILURE;
         }
         if alive > 1 {
-            violation(&world, rules::CLOSE_CALL_WITH_PARTIES, EXPORT, format!("Vc#{vc} still has {alive} parties (or an add/drop pending); drop all but one first"));
+            violation(
+                &world,
+                rules::CLOSE_CALL_WITH_PARTIES,
+                EXPORT,
+                format!("Vc#{vc} still has {alive} parties (or an add/drop pending); drop all but one first"),
+            );
             return NDIS_STATUS_FAILURE;
         }
     }
@@ -771,12 +1068,26 @@ extern "win64" fn ndis_cl_close_call(vc_handle: NDIS_HANDLE, party_handle: NDIS_
 /// `NdisClIncomingCallComplete`: this simulated CM never offers incoming calls (the client
 /// registers no SAP), so any call is a violation and is refused.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclincomingcallcomplete>
-extern "win64" fn ndis_cl_incoming_call_complete(status: NDIS_STATUS, vc_handle: NDIS_HANDLE, _parameters: *mut CO_CALL_PARAMETERS) {
+extern "win64" fn ndis_cl_incoming_call_complete(
+    status: NDIS_STATUS,
+    vc_handle: NDIS_HANDLE,
+    _parameters: *mut CO_CALL_PARAMETERS,
+) {
     const EXPORT: &str = "NdisClIncomingCallComplete";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({}, {})", status_name(status), render(&ndis.state(), vc_handle as usize)));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!("({}, {})", status_name(status), render(&ndis.state(), vc_handle as usize)),
+    );
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    violation(&world, rules::INCOMING_CALL_COMPLETE_UNEXPECTED, EXPORT, "no incoming call was offered to this client");
+    violation(
+        &world,
+        rules::INCOMING_CALL_COMPLETE_UNEXPECTED,
+        EXPORT,
+        "no incoming call was offered to this client",
+    );
 }
 
 /// Delivers a CoNDIS completion or network event at (`processor`, `irql`).
@@ -796,10 +1107,18 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             };
             let af_handle = if status == NDIS_STATUS_SUCCESS { handle(Kind::Af, af) } else { 0 };
             if let Some(complete) = client.ClOpenAfCompleteHandlerEx {
-                call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolClOpenAfCompleteEx", format!("({context:#x}, Af#{af}, {})", status_name(status)), || {
-                    // SAFETY: the driver's ProtocolClOpenAfCompleteEx at PASSIVE.
-                    unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
-                });
+                call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    PASSIVE_LEVEL,
+                    "ProtocolClOpenAfCompleteEx",
+                    format!("({context:#x}, Af#{af}, {})", status_name(status)),
+                    || {
+                        // SAFETY: the driver's ProtocolClOpenAfCompleteEx at PASSIVE.
+                        unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
+                    },
+                );
             }
         }
         Work::CloseAfComplete { af, status } => {
@@ -810,30 +1129,62 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 entry.context
             };
             if let Some(complete) = client.ClCloseAfCompleteHandler {
-                call_driver(world, ndis, processor, irql, "ProtocolClCloseAfComplete", format!("({}, {context:#x})", status_name(status)), || {
-                    // SAFETY: the driver's ProtocolClCloseAfComplete at <= DISPATCH.
-                    unsafe { complete(status, context as NDIS_HANDLE) }
-                });
+                call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    irql,
+                    "ProtocolClCloseAfComplete",
+                    format!("({}, {context:#x})", status_name(status)),
+                    || {
+                        // SAFETY: the driver's ProtocolClCloseAfComplete at <= DISPATCH.
+                        unsafe { complete(status, context as NDIS_HANDLE) }
+                    },
+                );
             }
         }
         Work::MakeCallComplete { vc, status, cause } => {
             let (context, snapshot, party) = {
                 let state = ndis.state();
                 let Some(entry) = state.vcs.get(&vc) else { return };
-                let party = state.parties.iter().find(|(_, p)| p.vc == vc && p.state == PartyState::AddPending).map(|(id, _)| *id);
+                let party = state
+                    .parties
+                    .iter()
+                    .find(|(_, p)| p.vc == vc && p.state == PartyState::AddPending)
+                    .map(|(id, _)| *id);
                 (entry.context, entry.params.clone(), party)
             };
             if let Some(snapshot) = &snapshot {
                 check_parameters(world, ndis, snapshot, "ProtocolClMakeCallComplete");
             }
             make_call_settled(world, ndis, vc, status, cause);
-            let party_handle = party.filter(|_| status == NDIS_STATUS_SUCCESS).map_or(0, |p| handle(Kind::Party, p));
+            let party_handle =
+                party.filter(|_| status == NDIS_STATUS_SUCCESS).map_or(0, |p| handle(Kind::Party, p));
             let parameters = snapshot.map_or(0, |s| s.address);
             if let Some(complete) = client.ClMakeCallCompleteHandler {
-                call_driver(world, ndis, processor, irql, "ProtocolClMakeCallComplete", format!("({}, {context:#x}, {}, {parameters:#x})", status_name(status), render(&ndis.state(), party_handle)), || {
-                    // SAFETY: the driver's ProtocolClMakeCallComplete at <= DISPATCH, with its own parameters.
-                    unsafe { complete(status, context as NDIS_HANDLE, party_handle as NDIS_HANDLE, parameters as *mut CO_CALL_PARAMETERS) }
-                });
+                call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    irql,
+                    "ProtocolClMakeCallComplete",
+                    format!(
+                        "({}, {context:#x}, {}, {parameters:#x})",
+                        status_name(status),
+                        render(&ndis.state(), party_handle)
+                    ),
+                    || {
+                        // SAFETY: the driver's ProtocolClMakeCallComplete at <= DISPATCH, with its own parameters.
+                        unsafe {
+                            complete(
+                                status,
+                                context as NDIS_HANDLE,
+                                party_handle as NDIS_HANDLE,
+                                parameters as *mut CO_CALL_PARAMETERS,
+                            )
+                        }
+                    },
+                );
             }
         }
         Work::AddPartyComplete { party, status, cause } => {
@@ -849,10 +1200,25 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             let party_handle = if status == NDIS_STATUS_SUCCESS { handle(Kind::Party, party) } else { 0 };
             let parameters = snapshot.map_or(0, |s| s.address);
             if let Some(complete) = client.ClAddPartyCompleteHandler {
-                call_driver(world, ndis, processor, irql, "ProtocolClAddPartyComplete", format!("({}, {context:#x}, Pt#{party}, {parameters:#x})", status_name(status)), || {
-                    // SAFETY: the driver's ProtocolClAddPartyComplete at <= DISPATCH.
-                    unsafe { complete(status, context as NDIS_HANDLE, party_handle as NDIS_HANDLE, parameters as *mut CO_CALL_PARAMETERS) }
-                });
+                call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    irql,
+                    "ProtocolClAddPartyComplete",
+                    format!("({}, {context:#x}, Pt#{party}, {parameters:#x})", status_name(status)),
+                    || {
+                        // SAFETY: the driver's ProtocolClAddPartyComplete at <= DISPATCH.
+                        unsafe {
+                            complete(
+                                status,
+                                context as NDIS_HANDLE,
+                                party_handle as NDIS_HANDLE,
+                                parameters as *mut CO_CALL_PARAMETERS,
+                            )
+                        }
+                    },
+                );
             }
         }
         Work::DropPartyComplete { party, status } => {
@@ -863,10 +1229,18 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 entry.context
             };
             if let Some(complete) = client.ClDropPartyCompleteHandler {
-                call_driver(world, ndis, processor, irql, "ProtocolClDropPartyComplete", format!("({}, {context:#x})", status_name(status)), || {
-                    // SAFETY: the driver's ProtocolClDropPartyComplete at <= DISPATCH.
-                    unsafe { complete(status, context as NDIS_HANDLE) }
-                });
+                call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    irql,
+                    "ProtocolClDropPartyComplete",
+                    format!("({}, {context:#x})", status_name(status)),
+                    || {
+                        // SAFETY: the driver's ProtocolClDropPartyComplete at <= DISPATCH.
+                        unsafe { complete(status, context as NDIS_HANDLE) }
+                    },
+                );
             }
         }
         Work::CloseCallComplete { vc, status } => {
@@ -887,10 +1261,18 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 (context, party_context)
             };
             if let Some(complete) = client.ClCloseCallCompleteHandler {
-                call_driver(world, ndis, processor, irql, "ProtocolClCloseCallComplete", format!("({}, {context:#x}, {party_context:#x})", status_name(status)), || {
-                    // SAFETY: the driver's ProtocolClCloseCallComplete at <= DISPATCH.
-                    unsafe { complete(status, context as NDIS_HANDLE, party_context as NDIS_HANDLE) }
-                });
+                call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    irql,
+                    "ProtocolClCloseCallComplete",
+                    format!("({}, {context:#x}, {party_context:#x})", status_name(status)),
+                    || {
+                        // SAFETY: the driver's ProtocolClCloseCallComplete at <= DISPATCH.
+                        unsafe { complete(status, context as NDIS_HANDLE, party_context as NDIS_HANDLE) }
+                    },
+                );
             }
         }
         Work::RemoteDrop { party, status, cause } => {
@@ -902,9 +1284,14 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 }
                 let vc = p.vc;
                 let context = p.context;
-                let others = state.parties.iter().filter(|(id, q)| **id != party && q.vc == vc && q.is_alive()).count();
+                let others = state
+                    .parties
+                    .iter()
+                    .filter(|(id, q)| **id != party && q.vc == vc && q.is_alive())
+                    .count();
                 if others > 0 {
-                    state.parties.get_mut(&party).expect("party").state = PartyState::IncomingDropped { status };
+                    state.parties.get_mut(&party).expect("party").state =
+                        PartyState::IncomingDropped { status };
                     state.counters.parties_dropped_remotely += 1;
                     Some((true, context))
                 } else {
@@ -917,17 +1304,32 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     Some((false, state.vcs[&vc].context))
                 }
             };
-            world.log_call(processor, "sim", "Network", format!("Pt#{party} leaves: UNI cause {cause}, {}", status_name(status)));
+            world.log_call(
+                processor,
+                "sim",
+                "Network",
+                format!("Pt#{party} leaves: UNI cause {cause}, {}", status_name(status)),
+            );
             match decision {
                 Some((true, context)) => {
                     if let Some(incoming) = client.ClIncomingDropPartyHandler {
-                        call_driver(world, ndis, processor, irql, "ProtocolClIncomingDropParty", format!("({}, {context:#x}, NULL, 0)", status_name(status)), || {
-                            // SAFETY: the driver's ProtocolClIncomingDropParty at <= DISPATCH.
-                            unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
-                        });
+                        call_driver(
+                            world,
+                            ndis,
+                            processor,
+                            irql,
+                            "ProtocolClIncomingDropParty",
+                            format!("({}, {context:#x}, NULL, 0)", status_name(status)),
+                            || {
+                                // SAFETY: the driver's ProtocolClIncomingDropParty at <= DISPATCH.
+                                unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
+                            },
+                        );
                     }
                 }
-                Some((false, context)) => incoming_close(world, ndis, &client, processor, irql, status, context),
+                Some((false, context)) => {
+                    incoming_close(world, ndis, &client, processor, irql, status, context)
+                }
                 None => {}
             }
         }
@@ -942,7 +1344,12 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 state.counters.remote_releases += 1;
                 state.vcs[&vc].context
             };
-            world.log_call(processor, "sim", "Network", format!("Vc#{vc} released by the network: {}", status_name(status)));
+            world.log_call(
+                processor,
+                "sim",
+                "Network",
+                format!("Vc#{vc} released by the network: {}", status_name(status)),
+            );
             incoming_close(world, ndis, &client, processor, irql, status, context);
         }
         Work::NotifyCloseAf { af } => {
@@ -954,11 +1361,24 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 }
             };
             if let Some(notify) = client.ClNotifyCloseAfHandler {
-                let status = call_driver(world, ndis, processor, irql, "ProtocolClNotifyCloseAf", format!("({context:#x})"), || {
-                    // SAFETY: the driver's ProtocolClNotifyCloseAf at <= DISPATCH.
-                    unsafe { notify(context as NDIS_HANDLE) }
-                });
-                world.log_call(processor, super::DRIVER_DLL, "ProtocolClNotifyCloseAf", format!("returned {}", status_name(status)));
+                let status = call_driver(
+                    world,
+                    ndis,
+                    processor,
+                    irql,
+                    "ProtocolClNotifyCloseAf",
+                    format!("({context:#x})"),
+                    || {
+                        // SAFETY: the driver's ProtocolClNotifyCloseAf at <= DISPATCH.
+                        unsafe { notify(context as NDIS_HANDLE) }
+                    },
+                );
+                world.log_call(
+                    processor,
+                    super::DRIVER_DLL,
+                    "ProtocolClNotifyCloseAf",
+                    format!("returned {}", status_name(status)),
+                );
                 if status == NDIS_STATUS_PENDING {
                     if let Some(entry) = ndis.state().afs.get_mut(&af) {
                         entry.notify_close_pending = true;
@@ -970,12 +1390,28 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
     }
 }
 
-fn incoming_close(world: &Arc<World>, ndis: &Ndis, client: &NDIS_CO_CLIENT_OPTIONAL_HANDLERS, processor: usize, irql: Irql, status: i32, context: usize) {
+fn incoming_close(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    client: &NDIS_CO_CLIENT_OPTIONAL_HANDLERS,
+    processor: usize,
+    irql: Irql,
+    status: i32,
+    context: usize,
+) {
     if let Some(incoming) = client.ClIncomingCloseCallHandler {
-        call_driver(world, ndis, processor, irql, "ProtocolClIncomingCloseCall", format!("({}, {context:#x}, NULL, 0)", status_name(status)), || {
-            // SAFETY: the driver's ProtocolClIncomingCloseCall at <= DISPATCH.
-            unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
-        });
+        call_driver(
+            world,
+            ndis,
+            processor,
+            irql,
+            "ProtocolClIncomingCloseCall",
+            format!("({}, {context:#x}, NULL, 0)", status_name(status)),
+            || {
+                // SAFETY: the driver's ProtocolClIncomingCloseCall at <= DISPATCH.
+                unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
+            },
+        );
     }
 }
 

@@ -105,7 +105,12 @@ impl Pool {
             return Ok(block);
         }
         if let Some(block) = self.freed.get(&address) {
-            return Err(format!("double free of {} block #{} ({} bytes)", tag_name(block.tag), block.number, block.length));
+            return Err(format!(
+                "double free of {} block #{} ({} bytes)",
+                tag_name(block.tag),
+                block.number,
+                block.length
+            ));
         }
         if let Some((start, block)) = self.containing(address) {
             return Err(format!(
@@ -210,7 +215,11 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
         &world,
         processor,
         EXPORT,
-        format!("({handle}, {length}, '{}', {priority}) -> {rendered}{}", tag_name(tag), if fail { " (injected failure)" } else { "" }),
+        format!(
+            "({handle}, {length}, '{}', {priority}) -> {rendered}{}",
+            tag_name(tag),
+            if fail { " (injected failure)" } else { "" }
+        ),
     );
     address as *mut c_void
 }
@@ -234,7 +243,12 @@ extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32
     drop(state);
     log_export(&world, processor, EXPORT, format!("({rendered}, {length}, {flags:#x})"));
     if flags != 0 {
-        violation(&world, rules::NDIS_FREE_MEMORY, EXPORT, format!("MemoryFlags {flags:#x} for NdisAllocateMemoryWithTagPriority memory (must be 0)"));
+        violation(
+            &world,
+            rules::NDIS_FREE_MEMORY,
+            EXPORT,
+            format!("MemoryFlags {flags:#x} for NdisAllocateMemoryWithTagPriority memory (must be 0)"),
+        );
     }
     if let Err(what) = result {
         violation(&world, rules::NDIS_FREE_MEMORY, EXPORT, what);

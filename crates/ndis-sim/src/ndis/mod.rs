@@ -321,10 +321,21 @@ pub(crate) fn context(export: &'static str) -> (Arc<World>, usize, Arc<Ndis>) {
 }
 
 /// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
-pub(crate) fn check_irql_at_most(world: &World, processor: usize, export: &str, max: Irql, rule: Rule) -> bool {
+pub(crate) fn check_irql_at_most(
+    world: &World,
+    processor: usize,
+    export: &str,
+    max: Irql,
+    rule: Rule,
+) -> bool {
     let irql = world.irql(processor);
     if irql > max {
-        verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), format!("called at {irql}; allowed at most {max}"));
+        verifier::report(
+            world,
+            rule,
+            format!("{NDIS_DLL}!{export}"),
+            format!("called at {irql}; allowed at most {max}"),
+        );
         false
     } else {
         true
@@ -332,10 +343,21 @@ pub(crate) fn check_irql_at_most(world: &World, processor: usize, export: &str, 
 }
 
 /// Reports `rule` against `export` if the current IRQL is not exactly `required`.
-pub(crate) fn check_irql_exactly(world: &World, processor: usize, export: &str, required: Irql, rule: Rule) -> bool {
+pub(crate) fn check_irql_exactly(
+    world: &World,
+    processor: usize,
+    export: &str,
+    required: Irql,
+    rule: Rule,
+) -> bool {
     let irql = world.irql(processor);
     if irql != required {
-        verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), format!("called at {irql}; must be called at {required}"));
+        verifier::report(
+            world,
+            rule,
+            format!("{NDIS_DLL}!{export}"),
+            format!("called at {irql}; must be called at {required}"),
+        );
         false
     } else {
         true
@@ -396,7 +418,12 @@ pub(crate) fn call_driver<R>(
     }
     let after = world.irql(processor);
     if after != irql {
-        violation(world, rules::IRQL_RETURN, &format!("{DRIVER_DLL}!{name}"), format!("entered at {irql}, returned at {after}"));
+        violation(
+            world,
+            rules::IRQL_RETURN,
+            &format!("{DRIVER_DLL}!{name}"),
+            format!("entered at {irql}, returned at {after}"),
+        );
     }
     world.set_irql(processor, previous);
     result
@@ -477,28 +504,56 @@ pub fn check_obligations(world: &World) {
         let state = ndis.state();
         for (id, binding) in &state.bindings {
             if binding.bind_pending {
-                owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisCompleteBindAdapterEx", format!("Bind of Bd#{id} returned PENDING and was never completed")));
+                owed.push((
+                    rules::EXACTLY_ONCE_COMPLETION,
+                    "NdisCompleteBindAdapterEx",
+                    format!("Bind of Bd#{id} returned PENDING and was never completed"),
+                ));
             }
             if binding.unbind_pending {
-                owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisCompleteUnbindAdapterEx", format!("Unbind of Bd#{id} returned PENDING and was never completed")));
+                owed.push((
+                    rules::EXACTLY_ONCE_COMPLETION,
+                    "NdisCompleteUnbindAdapterEx",
+                    format!("Unbind of Bd#{id} returned PENDING and was never completed"),
+                ));
             }
         }
         if let Some(binding) = state.pnp_pending {
-            owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisCompleteNetPnPEvent", format!("a NetPnPEvent for Bd#{binding} returned PENDING and was never completed")));
+            owed.push((
+                rules::EXACTLY_ONCE_COMPLETION,
+                "NdisCompleteNetPnPEvent",
+                format!("a NetPnPEvent for Bd#{binding} returned PENDING and was never completed"),
+            ));
         }
         for (id, af) in &state.afs {
             if af.notify_close_pending {
-                owed.push((rules::EXACTLY_ONCE_COMPLETION, "NdisClNotifyCloseAddressFamilyComplete", format!("ProtocolClNotifyCloseAf for Af#{id} returned PENDING and was never completed")));
+                owed.push((
+                    rules::EXACTLY_ONCE_COMPLETION,
+                    "NdisClNotifyCloseAddressFamilyComplete",
+                    format!("ProtocolClNotifyCloseAf for Af#{id} returned PENDING and was never completed"),
+                ));
             }
         }
         for (id, party) in &state.parties {
             if let condis::PartyState::IncomingDropped { .. } = party.state {
-                owed.push((rules::INCOMING_UNANSWERED, "NdisClDropParty", format!("ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty")));
+                owed.push((
+                    rules::INCOMING_UNANSWERED,
+                    "NdisClDropParty",
+                    format!(
+                        "ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty"
+                    ),
+                ));
             }
         }
         for (id, vc) in &state.vcs {
             if vc.incoming_close.is_some() && vc.state == condis::VcState::Active {
-                owed.push((rules::INCOMING_UNANSWERED, "NdisClCloseCall", format!("ProtocolClIncomingCloseCall for Vc#{id} was never answered with NdisClCloseCall")));
+                owed.push((
+                    rules::INCOMING_UNANSWERED,
+                    "NdisClCloseCall",
+                    format!(
+                        "ProtocolClIncomingCloseCall for Vc#{id} was never answered with NdisClCloseCall"
+                    ),
+                ));
             }
         }
     }
@@ -536,9 +591,15 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, on: Option<(u
         (processor, irql)
     };
     match work {
-        Work::AfRegisterNotify { binding } => protocol::deliver_af_register_notify(world, ndis, binding, processor),
-        Work::OpenAdapterComplete { binding, status } => protocol::deliver_open_complete(world, ndis, binding, status, processor),
-        Work::CloseAdapterComplete { binding } => protocol::deliver_close_complete(world, ndis, binding, processor),
+        Work::AfRegisterNotify { binding } => {
+            protocol::deliver_af_register_notify(world, ndis, binding, processor)
+        }
+        Work::OpenAdapterComplete { binding, status } => {
+            protocol::deliver_open_complete(world, ndis, binding, status, processor)
+        }
+        Work::CloseAdapterComplete { binding } => {
+            protocol::deliver_close_complete(world, ndis, binding, processor)
+        }
         Work::Unbind { binding } => protocol::unbind_binding(world, ndis, binding, processor),
         Work::Host { name, run } => {
             let _entered = world.enter(processor);

@@ -49,7 +49,12 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 ///
 /// # Safety
 /// `address` must be readable for what is read (the driver's obligation); pool blocks are bounded.
-unsafe fn read_variable(pool: &Pool, address: usize, header: usize, length_at: usize) -> Result<Vec<u8>, String> {
+unsafe fn read_variable(
+    pool: &Pool,
+    address: usize,
+    header: usize,
+    length_at: usize,
+) -> Result<Vec<u8>, String> {
     let limit = pool.live_block(address).map(|(start, length)| start + length - address);
     if pool.is_freed(address) {
         return Err(format!("{address:#x} points into freed pool"));
@@ -69,7 +74,9 @@ unsafe fn read_variable(pool: &Pool, address: usize, header: usize, length_at: u
     }
     bytes.resize(header + length, 0);
     // SAFETY: as above; the variable part is within the block for pool memory.
-    unsafe { std::ptr::copy_nonoverlapping((address + header) as *const u8, bytes[header..].as_mut_ptr(), length) };
+    unsafe {
+        std::ptr::copy_nonoverlapping((address + header) as *const u8, bytes[header..].as_mut_ptr(), length)
+    };
     Ok(bytes)
 }
 
@@ -163,7 +170,10 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
     let mut warnings = Vec::new();
     let param_type = u32_at(cm, 64);
     if param_type != 0 && param_type != CALLMGR_SPECIFIC_Q2931 {
-        return Err(reject(100, format!("CallMgrSpecific.ParamType {param_type} is not CALLMGR_SPECIFIC_Q2931")));
+        return Err(reject(
+            100,
+            format!("CallMgrSpecific.ParamType {param_type} is not CALLMGR_SPECIFIC_Q2931"),
+        ));
     }
     if param_type == 0 {
         warnings.push("CallMgrSpecific.ParamType 0 (tolerated; CALLMGR_SPECIFIC_Q2931 is 1)".into());
@@ -171,7 +181,10 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
     let length = u32_at(cm, 68) as usize;
     let q = &cm[CM_HEADER..];
     if length < 60 || q.len() < length {
-        return Err(reject(104, format!("CallMgrSpecific.Length {length} is shorter than Q2931_CALLMGR_PARAMETERS (60)")));
+        return Err(reject(
+            104,
+            format!("CallMgrSpecific.Length {length} is shorter than Q2931_CALLMGR_PARAMETERS (60)"),
+        ));
     }
     let q = &q[..length];
     let address = |at: usize| AtmAddr {
@@ -187,7 +200,10 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
     let mut offset = 60;
     for index in 0..count {
         if offset + 8 > length {
-            return Err(reject(104, format!("IE {index} of {count} starts at {offset}, past Length {length}")));
+            return Err(reject(
+                104,
+                format!("IE {index} of {count} starts at {offset}, past Length {length}"),
+            ));
         }
         let ie_type = u32_at(q, offset);
         let ie_length = u32_at(q, offset + 4) as usize;
@@ -195,7 +211,10 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
             return Err(reject(99, format!("IE {index}: unknown IEType {ie_type}")));
         };
         if ie_length < 8 + payload {
-            return Err(reject(104, format!("IE {index} (type {ie_type}): IELength {ie_length} < 8 + payload {payload}")));
+            return Err(reject(
+                104,
+                format!("IE {index} (type {ie_type}): IELength {ie_length} < 8 + payload {payload}"),
+            ));
         }
         if offset + ie_length > length {
             return Err(reject(104, format!("IE {index} (type {ie_type}) runs past CallMgrSpecific.Length")));

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::{
-    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render, rules,
-    status_name, violation, Kind, Ndis, Outcome, Work,
+    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
+    rules, status_name, violation, Kind, Ndis, Outcome, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
@@ -106,18 +106,31 @@ fn characteristics_problem(c: &NDIS_PROTOCOL_DRIVER_CHARACTERISTICS) -> Option<(
         return bad(format!("Header.Type {:#x} (must be 0x95)", c.Header.Type));
     }
     let expected = match c.Header.Revision {
-        NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1 => NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1,
-        NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2 => NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1 => {
+            NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_1
+        }
+        NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2 => {
+            NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2
+        }
         revision => return bad(format!("Header.Revision {revision} (must be 1 or 2)")),
     };
     if c.Header.Size != expected {
-        return bad(format!("Header.Size {:#x} for revision {} (must be {expected:#x})", c.Header.Size, c.Header.Revision));
+        return bad(format!(
+            "Header.Size {:#x} for revision {} (must be {expected:#x})",
+            c.Header.Size, c.Header.Revision
+        ));
     }
     if c.MajorNdisVersion != 6 || !MINOR_VERSIONS.contains(&c.MinorNdisVersion) {
-        return Some((NDIS_STATUS_BAD_VERSION, format!("NDIS version {}.{} is not a valid 6.x", c.MajorNdisVersion, c.MinorNdisVersion)));
+        return Some((
+            NDIS_STATUS_BAD_VERSION,
+            format!("NDIS version {}.{} is not a valid 6.x", c.MajorNdisVersion, c.MinorNdisVersion),
+        ));
     }
     if c.Header.Revision == 1 && c.MinorNdisVersion >= 30 {
-        return bad(format!("revision 1 characteristics with NDIS 6.{} (6.30+ uses revision 2)", c.MinorNdisVersion));
+        return bad(format!(
+            "revision 1 characteristics with NDIS 6.{} (6.30+ uses revision 2)",
+            c.MinorNdisVersion
+        ));
     }
     if c.Flags & !0x6 != 0 {
         return bad(format!("Flags {:#x} (reserved bits set)", c.Flags));
@@ -131,7 +144,10 @@ fn characteristics_problem(c: &NDIS_PROTOCOL_DRIVER_CHARACTERISTICS) -> Option<(
         ("ReceiveNetBufferListsHandler", c.ReceiveNetBufferListsHandler.is_some()),
         ("SendNetBufferListsCompleteHandler", c.SendNetBufferListsCompleteHandler.is_some()),
     ];
-    required.iter().find(|(_, present)| !present).and_then(|(name, _)| bad(format!("required handler {name} is NULL")))
+    required
+        .iter()
+        .find(|(_, present)| !present)
+        .and_then(|(name, _)| bad(format!("required handler {name} is NULL")))
 }
 
 /// `NdisRegisterProtocolDriver`: PASSIVE. Validates and copies the characteristics, then calls
@@ -144,7 +160,15 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisRegisterProtocolDriver";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x}, {:#x}, {:#x})", driver_context as usize, characteristics as usize, protocol_handle as usize));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!(
+            "({:#x}, {:#x}, {:#x})",
+            driver_context as usize, characteristics as usize, protocol_handle as usize
+        ),
+    );
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     if characteristics.is_null() || protocol_handle.is_null() {
         violation(&world, rules::REGISTER_CHARACTERISTICS, EXPORT, "NULL characteristics or handle pointer");
@@ -164,7 +188,8 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
         String::new()
     } else {
         // SAFETY: Name is a UNICODE_STRING of Length bytes the driver owns for this call.
-        let units = unsafe { std::slice::from_raw_parts(copy.Name.Buffer, usize::from(copy.Name.Length) / 2) };
+        let units =
+            unsafe { std::slice::from_raw_parts(copy.Name.Buffer, usize::from(copy.Name.Length) / 2) };
         String::from_utf16_lossy(units)
     };
     copy.Name.Buffer = std::ptr::null_mut();
@@ -185,10 +210,18 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
     unsafe { protocol_handle.write(protocol as NDIS_HANDLE) };
     let mut status = NDIS_STATUS_SUCCESS;
     if let Some(set_options) = set_options {
-        status = call_driver(&world, &ndis, processor, PASSIVE_LEVEL, "ProtocolSetOptions", format!("(Proto#0, {:#x})", driver_context as usize), || {
-            // SAFETY: the driver's ProtocolSetOptions, called as NDIS does at PASSIVE.
-            unsafe { set_options(protocol as NDIS_HANDLE, driver_context) }
-        });
+        status = call_driver(
+            &world,
+            &ndis,
+            processor,
+            PASSIVE_LEVEL,
+            "ProtocolSetOptions",
+            format!("(Proto#0, {:#x})", driver_context as usize),
+            || {
+                // SAFETY: the driver's ProtocolSetOptions, called as NDIS does at PASSIVE.
+                unsafe { set_options(protocol as NDIS_HANDLE, driver_context) }
+            },
+        );
     }
     let mut state = ndis.state();
     state.set_options_active = false;
@@ -212,7 +245,12 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     let (world, processor, ndis) = context(EXPORT);
     {
         let state = ndis.state();
-        log_export(&world, processor, EXPORT, format!("({}, {:#x})", render(&state, ndis_handle as usize), optional as usize));
+        log_export(
+            &world,
+            processor,
+            EXPORT,
+            format!("({}, {:#x})", render(&state, ndis_handle as usize), optional as usize),
+        );
     }
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let allowed = {
@@ -226,7 +264,12 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
         }
     };
     if !allowed {
-        violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, "not called from ProtocolSetOptions (or Bind/OpenAdapterComplete with a binding handle)");
+        violation(
+            &world,
+            rules::SET_OPTIONAL_HANDLERS,
+            EXPORT,
+            "not called from ProtocolSetOptions (or Bind/OpenAdapterComplete with a binding handle)",
+        );
         return NDIS_STATUS_FAILURE;
     }
     if optional.is_null() {
@@ -237,8 +280,18 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     let header = unsafe { (*optional).Header };
     match header.Type {
         NDIS_OBJECT_TYPE_CO_PROTOCOL_CHARACTERISTICS => {
-            if header.Revision != NDIS_PROTOCOL_CO_CHARACTERISTICS_REVISION_1 || header.Size != NDIS_SIZEOF_PROTOCOL_CO_CHARACTERISTICS_REVISION_1 {
-                violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, format!("NDIS_PROTOCOL_CO_CHARACTERISTICS header rev {} size {:#x}", header.Revision, header.Size));
+            if header.Revision != NDIS_PROTOCOL_CO_CHARACTERISTICS_REVISION_1
+                || header.Size != NDIS_SIZEOF_PROTOCOL_CO_CHARACTERISTICS_REVISION_1
+            {
+                violation(
+                    &world,
+                    rules::SET_OPTIONAL_HANDLERS,
+                    EXPORT,
+                    format!(
+                        "NDIS_PROTOCOL_CO_CHARACTERISTICS header rev {} size {:#x}",
+                        header.Revision, header.Size
+                    ),
+                );
                 return NDIS_STATUS_FAILURE;
             }
             // SAFETY: the header says this is an NDIS_PROTOCOL_CO_CHARACTERISTICS of the full size.
@@ -252,17 +305,36 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
             }
         }
         NDIS_OBJECT_TYPE_CO_CLIENT_OPTIONAL_HANDLERS => {
-            if header.Revision != NDIS_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1 || header.Size != NDIS_SIZEOF_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1 {
-                violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, format!("NDIS_CO_CLIENT_OPTIONAL_HANDLERS header rev {} size {:#x}", header.Revision, header.Size));
+            if header.Revision != NDIS_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1
+                || header.Size != NDIS_SIZEOF_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1
+            {
+                violation(
+                    &world,
+                    rules::SET_OPTIONAL_HANDLERS,
+                    EXPORT,
+                    format!(
+                        "NDIS_CO_CLIENT_OPTIONAL_HANDLERS header rev {} size {:#x}",
+                        header.Revision, header.Size
+                    ),
+                );
                 return NDIS_STATUS_FAILURE;
             }
             // SAFETY: the header says this is an NDIS_CO_CLIENT_OPTIONAL_HANDLERS of the full size.
             let client = unsafe { optional.cast::<NDIS_CO_CLIENT_OPTIONAL_HANDLERS>().read_unaligned() };
             // SAFETY: 19 pointer-sized slots follow the 8-byte head; reading them as usize is
             // valid (each is an Option<fn>, NULL = 0).
-            let slots: [usize; 19] = unsafe { optional.cast::<u8>().add(8).cast::<[usize; 19]>().read_unaligned() };
+            let slots: [usize; 19] =
+                unsafe { optional.cast::<u8>().add(8).cast::<[usize; 19]>().read_unaligned() };
             if let Some(index) = slots.iter().position(|slot| *slot == 0) {
-                violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, format!("client handler slot {index} (offset {:#x}) is NULL; every slot must be set", 8 + index * 8));
+                violation(
+                    &world,
+                    rules::SET_OPTIONAL_HANDLERS,
+                    EXPORT,
+                    format!(
+                        "client handler slot {index} (offset {:#x}) is NULL; every slot must be set",
+                        8 + index * 8
+                    ),
+                );
                 return NDIS_STATUS_FAILURE;
             }
             if let Some(protocol) = ndis.state().protocol.as_mut() {
@@ -270,7 +342,12 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
             }
         }
         other => {
-            violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, format!("object type {other:#x} is not a CoNDIS client table"));
+            violation(
+                &world,
+                rules::SET_OPTIONAL_HANDLERS,
+                EXPORT,
+                format!("object type {other:#x} is not a CoNDIS client table"),
+            );
             return NDIS_STATUS_NOT_SUPPORTED;
         }
     }
@@ -292,7 +369,8 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
         let protocol_name = protocol.name.clone();
         let adapter_name = state.config.adapters.get(adapter)?.name.clone();
         let id = state.new_id();
-        let strings = vec![protocol_name.encode_utf16().collect::<Vec<u16>>(), adapter_name.encode_utf16().collect()];
+        let strings =
+            vec![protocol_name.encode_utf16().collect::<Vec<u16>>(), adapter_name.encode_utf16().collect()];
         // NDIS_BIND_PARAMETERS: only the head is filled (condis-reference.md §3.1); the rest is 0.
         let mut block = vec![0_u64; 0x120 / 8];
         let base = block.as_mut_ptr().cast::<u8>();
@@ -335,11 +413,30 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
         (id, bind, driver_context, parameters, processor)
     };
     let bind_context = handle(Kind::BindContext, id);
-    let status = call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolBindAdapterEx", format!("({driver_context:#x}, BindCtx#{id}, adapter {adapter})"), || {
-        // SAFETY: the driver's ProtocolBindAdapterEx at PASSIVE with NDIS-owned bind parameters.
-        unsafe { bind(driver_context as NDIS_HANDLE, bind_context as NDIS_HANDLE, parameters as *mut NDIS_BIND_PARAMETERS) }
-    });
-    world.log_call(processor, super::DRIVER_DLL, "ProtocolBindAdapterEx", format!("returned {}", status_name(status)));
+    let status = call_driver(
+        world,
+        ndis,
+        processor,
+        PASSIVE_LEVEL,
+        "ProtocolBindAdapterEx",
+        format!("({driver_context:#x}, BindCtx#{id}, adapter {adapter})"),
+        || {
+            // SAFETY: the driver's ProtocolBindAdapterEx at PASSIVE with NDIS-owned bind parameters.
+            unsafe {
+                bind(
+                    driver_context as NDIS_HANDLE,
+                    bind_context as NDIS_HANDLE,
+                    parameters as *mut NDIS_BIND_PARAMETERS,
+                )
+            }
+        },
+    );
+    world.log_call(
+        processor,
+        super::DRIVER_DLL,
+        "ProtocolBindAdapterEx",
+        format!("returned {}", status_name(status)),
+    );
     let pending = {
         let mut state = ndis.state();
         let binding = state.bindings.get_mut(&id)?;
@@ -368,7 +465,12 @@ fn finish_bind(world: &World, ndis: &Ndis, id: u64, status: NDIS_STATUS) {
         let still_open = binding.open == OpenState::Open;
         drop(state);
         if still_open {
-            violation(world, rules::CLOSE_ADAPTER_WITH_RESOURCES, "ProtocolBindAdapterEx", format!("Bd#{id}: the bind failed ({}) but left the adapter open", status_name(status)));
+            violation(
+                world,
+                rules::CLOSE_ADAPTER_WITH_RESOURCES,
+                "ProtocolBindAdapterEx",
+                format!("Bd#{id}: the bind failed ({}) but left the adapter open", status_name(status)),
+            );
         }
     }
 }
@@ -386,15 +488,29 @@ pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u6
         (notify, binding.context)
     };
     let Some(notify) = notify else {
-        world.log_call(processor, "sim", "CmRegisterAddressFamily", format!("Bd#{id}: the client registered no NDIS_PROTOCOL_CO_CHARACTERISTICS; AF not offered"));
+        world.log_call(
+            processor,
+            "sim",
+            "CmRegisterAddressFamily",
+            format!("Bd#{id}: the client registered no NDIS_PROTOCOL_CO_CHARACTERISTICS; AF not offered"),
+        );
         return;
     };
-    let mut family = CO_ADDRESS_FAMILY { AddressFamily: CO_ADDRESS_FAMILY_Q2931, MajorVersion: 3, MinorVersion: 1 };
+    let mut family =
+        CO_ADDRESS_FAMILY { AddressFamily: CO_ADDRESS_FAMILY_Q2931, MajorVersion: 3, MinorVersion: 1 };
     let family_pointer: *mut CO_ADDRESS_FAMILY = &mut family;
-    call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolCoAfRegisterNotify", format!("({context:#x}, Q2931 3.1)"), || {
-        // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
-        unsafe { notify(context as NDIS_HANDLE, family_pointer) }
-    });
+    call_driver(
+        world,
+        ndis,
+        processor,
+        PASSIVE_LEVEL,
+        "ProtocolCoAfRegisterNotify",
+        format!("({context:#x}, Q2931 3.1)"),
+        || {
+            // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
+            unsafe { notify(context as NDIS_HANDLE, family_pointer) }
+        },
+    );
 }
 
 /// `NdisOpenAdapterEx`: PASSIVE, only inside ProtocolBindAdapterEx. Selects NdisMediumAtm.
@@ -410,7 +526,19 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     let (world, processor, ndis) = context(EXPORT);
     {
         let state = ndis.state();
-        log_export(&world, processor, EXPORT, format!("({}, {:#x}, {:#x}, {}, {:#x})", render(&state, protocol_handle as usize), binding_context as usize, parameters as usize, render(&state, bind_context as usize), binding_handle as usize));
+        log_export(
+            &world,
+            processor,
+            EXPORT,
+            format!(
+                "({}, {:#x}, {:#x}, {}, {:#x})",
+                render(&state, protocol_handle as usize),
+                binding_context as usize,
+                parameters as usize,
+                render(&state, bind_context as usize),
+                binding_handle as usize
+            ),
+        );
     }
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::BindContext, bind_context as usize);
@@ -418,10 +546,17 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         let state = ndis.state();
         decode(Kind::Protocol, protocol_handle as usize).is_some()
             && state.protocol.is_some()
-            && id.and_then(|id| state.bindings.get(&id)).is_some_and(|b| (b.in_bind || b.bind_pending) && b.open == OpenState::NotOpened)
+            && id
+                .and_then(|id| state.bindings.get(&id))
+                .is_some_and(|b| (b.in_bind || b.bind_pending) && b.open == OpenState::NotOpened)
     };
     if !valid {
-        violation(&world, rules::OPEN_ADAPTER_OUTSIDE_BIND, EXPORT, "not inside ProtocolBindAdapterEx for this BindContext (or already opened)");
+        violation(
+            &world,
+            rules::OPEN_ADAPTER_OUTSIDE_BIND,
+            EXPORT,
+            "not inside ProtocolBindAdapterEx for this BindContext (or already opened)",
+        );
         return NDIS_STATUS_FAILURE;
     }
     let id = id.unwrap_or_default();
@@ -431,8 +566,16 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     }
     // SAFETY: non-NULL; the driver's NDIS_OPEN_PARAMETERS.
     let open = unsafe { parameters.read_unaligned() };
-    if open.Header.Type != NDIS_OBJECT_TYPE_OPEN_PARAMETERS || open.Header.Revision != NDIS_OPEN_PARAMETERS_REVISION_1 || open.Header.Size != NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1 {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, format!("NDIS_OPEN_PARAMETERS header {:?} (must be 0x87/1/0x34)", open.Header));
+    if open.Header.Type != NDIS_OBJECT_TYPE_OPEN_PARAMETERS
+        || open.Header.Revision != NDIS_OPEN_PARAMETERS_REVISION_1
+        || open.Header.Size != NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1
+    {
+        violation(
+            &world,
+            rules::NULL_ARGUMENT,
+            EXPORT,
+            format!("NDIS_OPEN_PARAMETERS header {:?} (must be 0x87/1/0x34)", open.Header),
+        );
         return NDIS_STATUS_INVALID_PARAMETER;
     }
     if open.MediumArray.is_null() || open.SelectedMediumIndex.is_null() {
@@ -454,7 +597,8 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         let binding = state.bindings.get_mut(&id).expect("checked");
         binding.context = binding_context as usize;
         if !fail {
-            binding.open = if outcome == Outcome::Synchronous { OpenState::Open } else { OpenState::OpenPending };
+            binding.open =
+                if outcome == Outcome::Synchronous { OpenState::Open } else { OpenState::OpenPending };
             binding.open_out = (binding_handle as usize, open.SelectedMediumIndex as usize, index as u32);
         }
         (outcome, fail)
@@ -471,14 +615,26 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         }
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::OpenAdapterComplete { binding: id, status: NDIS_STATUS_SUCCESS })
+        pend(
+            &world,
+            &ndis,
+            processor,
+            outcome,
+            Work::OpenAdapterComplete { binding: id, status: NDIS_STATUS_SUCCESS },
+        )
     };
     log_export(&world, processor, EXPORT, format!("-> {} (Bd#{id})", status_name(status)));
     status
 }
 
 /// Completes a pended open: writes the handle and medium index, then ProtocolOpenAdapterCompleteEx.
-pub(crate) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, id: u64, status: NDIS_STATUS, processor: usize) {
+pub(crate) fn deliver_open_complete(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    id: u64,
+    status: NDIS_STATUS,
+    processor: usize,
+) {
     let (complete, context, out) = {
         let mut state = ndis.state();
         let complete = state.protocol.as_ref().and_then(|p| p.characteristics.0.OpenAdapterCompleteHandlerEx);
@@ -498,10 +654,18 @@ pub(crate) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, id: u64, st
         }
     }
     if let Some(complete) = complete {
-        call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolOpenAdapterCompleteEx", format!("({context:#x}, {})", status_name(status)), || {
-            // SAFETY: the driver's ProtocolOpenAdapterCompleteEx at PASSIVE.
-            unsafe { complete(context as NDIS_HANDLE, status) }
-        });
+        call_driver(
+            world,
+            ndis,
+            processor,
+            PASSIVE_LEVEL,
+            "ProtocolOpenAdapterCompleteEx",
+            format!("({context:#x}, {})", status_name(status)),
+            || {
+                // SAFETY: the driver's ProtocolOpenAdapterCompleteEx at PASSIVE.
+                unsafe { complete(context as NDIS_HANDLE, status) }
+            },
+        );
     }
 }
 
@@ -517,20 +681,39 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
     let (open, binding_state, afs_alive) = {
         let state = ndis.state();
         match id.and_then(|id| state.bindings.get(&id)) {
-            Some(b) => (b.open, b.state, state.afs.values().filter(|af| Some(af.binding) == id && af.is_alive()).count()),
+            Some(b) => (
+                b.open,
+                b.state,
+                state.afs.values().filter(|af| Some(af.binding) == id && af.is_alive()).count(),
+            ),
             None => (OpenState::Closed, BindingState::Unbound, 0),
         }
     };
     if open != OpenState::Open {
-        violation(&world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open (closed, never opened, or not an NDIS binding handle)");
+        violation(
+            &world,
+            rules::BINDING_HANDLE_INVALID,
+            EXPORT,
+            "binding handle is not open (closed, never opened, or not an NDIS binding handle)",
+        );
         return NDIS_STATUS_FAILURE;
     }
     let id = id.unwrap_or_default();
     if !matches!(binding_state, BindingState::Binding | BindingState::Unbinding) {
-        violation(&world, rules::CLOSE_ADAPTER_OUTSIDE_BIND_UNBIND, EXPORT, "outside ProtocolBindAdapterEx/ProtocolUnbindAdapterEx: use NdisUnbindAdapter");
+        violation(
+            &world,
+            rules::CLOSE_ADAPTER_OUTSIDE_BIND_UNBIND,
+            EXPORT,
+            "outside ProtocolBindAdapterEx/ProtocolUnbindAdapterEx: use NdisUnbindAdapter",
+        );
     }
     if afs_alive > 0 {
-        violation(&world, rules::CLOSE_ADAPTER_WITH_RESOURCES, EXPORT, format!("{afs_alive} address famil(ies) still open on Bd#{id}"));
+        violation(
+            &world,
+            rules::CLOSE_ADAPTER_WITH_RESOURCES,
+            EXPORT,
+            format!("{afs_alive} address famil(ies) still open on Bd#{id}"),
+        );
     }
     let outcome = {
         let mut state = ndis.state();
@@ -554,7 +737,8 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
 pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize) {
     let (complete, context) = {
         let mut state = ndis.state();
-        let complete = state.protocol.as_ref().and_then(|p| p.characteristics.0.CloseAdapterCompleteHandlerEx);
+        let complete =
+            state.protocol.as_ref().and_then(|p| p.characteristics.0.CloseAdapterCompleteHandlerEx);
         let Some(binding) = state.bindings.get_mut(&id) else { return };
         if binding.open != OpenState::Closing {
             return;
@@ -563,10 +747,18 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
         (complete, binding.context)
     };
     if let Some(complete) = complete {
-        call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolCloseAdapterCompleteEx", format!("({context:#x})"), || {
-            // SAFETY: the driver's ProtocolCloseAdapterCompleteEx at PASSIVE.
-            unsafe { complete(context as NDIS_HANDLE) }
-        });
+        call_driver(
+            world,
+            ndis,
+            processor,
+            PASSIVE_LEVEL,
+            "ProtocolCloseAdapterCompleteEx",
+            format!("({context:#x})"),
+            || {
+                // SAFETY: the driver's ProtocolCloseAdapterCompleteEx at PASSIVE.
+                unsafe { complete(context as NDIS_HANDLE) }
+            },
+        );
     }
 }
 
@@ -575,7 +767,12 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
 extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisCompleteBindAdapterEx";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({}, {})", render(&ndis.state(), bind_context as usize), status_name(status)));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!("({}, {})", render(&ndis.state(), bind_context as usize), status_name(status)),
+    );
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::BindContext, bind_context as usize);
     let was_pending = {
@@ -589,7 +786,12 @@ extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, statu
         }
     };
     if !was_pending {
-        violation(&world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolBindAdapterEx returned PENDING for this BindContext (or it was already completed)");
+        violation(
+            &world,
+            rules::EXACTLY_ONCE_COMPLETION,
+            EXPORT,
+            "no ProtocolBindAdapterEx returned PENDING for this BindContext (or it was already completed)",
+        );
         return;
     }
     if status == NDIS_STATUS_PENDING {
@@ -613,11 +815,24 @@ pub fn unbind_binding(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize
     };
     let Some(unbind) = unbind else { return };
     let unbind_context = handle(Kind::UnbindContext, id);
-    let status = call_driver(world, ndis, processor, PASSIVE_LEVEL, "ProtocolUnbindAdapterEx", format!("(UnbindCtx#{id}, {context:#x})"), || {
-        // SAFETY: the driver's ProtocolUnbindAdapterEx at PASSIVE.
-        unsafe { unbind(unbind_context as NDIS_HANDLE, context as NDIS_HANDLE) }
-    });
-    world.log_call(processor, super::DRIVER_DLL, "ProtocolUnbindAdapterEx", format!("returned {}", status_name(status)));
+    let status = call_driver(
+        world,
+        ndis,
+        processor,
+        PASSIVE_LEVEL,
+        "ProtocolUnbindAdapterEx",
+        format!("(UnbindCtx#{id}, {context:#x})"),
+        || {
+            // SAFETY: the driver's ProtocolUnbindAdapterEx at PASSIVE.
+            unsafe { unbind(unbind_context as NDIS_HANDLE, context as NDIS_HANDLE) }
+        },
+    );
+    world.log_call(
+        processor,
+        super::DRIVER_DLL,
+        "ProtocolUnbindAdapterEx",
+        format!("returned {}", status_name(status)),
+    );
     {
         let mut state = ndis.state();
         if let Some(binding) = state.bindings.get_mut(&id) {
@@ -629,7 +844,12 @@ pub fn unbind_binding(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize
         NDIS_STATUS_PENDING => {}
         NDIS_STATUS_SUCCESS => finish_unbind(world, ndis, id),
         other => {
-            violation(world, rules::UNBIND_FAILED, "partyline.sys!ProtocolUnbindAdapterEx", format!("returned {} (an unbind cannot fail)", status_name(other)));
+            violation(
+                world,
+                rules::UNBIND_FAILED,
+                "partyline.sys!ProtocolUnbindAdapterEx",
+                format!("returned {} (an unbind cannot fail)", status_name(other)),
+            );
             finish_unbind(world, ndis, id);
         }
     }
@@ -643,7 +863,12 @@ fn finish_unbind(world: &World, ndis: &Ndis, id: u64) {
         binding.open
     };
     if matches!(open, OpenState::Open | OpenState::OpenPending) {
-        violation(world, rules::UNBIND_FAILED, "partyline.sys!ProtocolUnbindAdapterEx", format!("Bd#{id}: the unbind completed without NdisCloseAdapterEx"));
+        violation(
+            world,
+            rules::UNBIND_FAILED,
+            "partyline.sys!ProtocolUnbindAdapterEx",
+            format!("Bd#{id}: the unbind completed without NdisCloseAdapterEx"),
+        );
     }
 }
 
@@ -687,7 +912,12 @@ extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATU
     match found {
         Some((OpenState::Open, inside)) => {
             if inside {
-                violation(&world, rules::UNBIND_ADAPTER_INSIDE_BIND_UNBIND, EXPORT, "called from ProtocolBindAdapterEx/ProtocolUnbindAdapterEx");
+                violation(
+                    &world,
+                    rules::UNBIND_ADAPTER_INSIDE_BIND_UNBIND,
+                    EXPORT,
+                    "called from ProtocolBindAdapterEx/ProtocolUnbindAdapterEx",
+                );
                 return NDIS_STATUS_FAILURE;
             }
             let now = world.now();
@@ -703,7 +933,12 @@ extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATU
 
 /// Sends a PnP event to the protocol (`binding` None: a global event with a NULL context) at
 /// PASSIVE; a PENDING answer is waited for by running the scheduler.
-pub fn net_pnp_event(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, event: NET_PNP_EVENT_CODE) -> NDIS_STATUS {
+pub fn net_pnp_event(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    binding: Option<u64>,
+    event: NET_PNP_EVENT_CODE,
+) -> NDIS_STATUS {
     let (handler, context) = {
         let state = ndis.state();
         let handler = state.protocol.as_ref().and_then(|p| p.characteristics.0.NetPnPEventHandler);
@@ -716,17 +951,34 @@ pub fn net_pnp_event(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, even
     let base = block.as_mut_ptr().cast::<u8>();
     // SAFETY: `block` is 0xB0 bytes, 8-aligned; the writes are inside it.
     unsafe {
-        base.cast::<NDIS_OBJECT_HEADER>().write(NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1, Size: 0xB0 });
+        base.cast::<NDIS_OBJECT_HEADER>().write(NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+            Size: 0xB0,
+        });
         base.add(8).cast::<u32>().write(event);
     }
     let notification = base as usize;
-    let status = call_driver(world, ndis, 0, PASSIVE_LEVEL, "ProtocolNetPnPEvent", format!("({context:#x}, event {event})"), || {
-        // SAFETY: the driver's ProtocolNetPnPEvent at PASSIVE with an NDIS-owned notification.
-        unsafe { handler(context as NDIS_HANDLE, notification as *mut NET_PNP_EVENT_NOTIFICATION) }
-    });
+    let status = call_driver(
+        world,
+        ndis,
+        0,
+        PASSIVE_LEVEL,
+        "ProtocolNetPnPEvent",
+        format!("({context:#x}, event {event})"),
+        || {
+            // SAFETY: the driver's ProtocolNetPnPEvent at PASSIVE with an NDIS-owned notification.
+            unsafe { handler(context as NDIS_HANDLE, notification as *mut NET_PNP_EVENT_NOTIFICATION) }
+        },
+    );
     world.log_call(0, super::DRIVER_DLL, "ProtocolNetPnPEvent", format!("returned {}", status_name(status)));
     if status == NDIS_STATUS_NOT_SUPPORTED {
-        violation(world, rules::NET_PNP_NOT_SUPPORTED, "partyline.sys!ProtocolNetPnPEvent", format!("event {event}: NDIS 6 drivers must not return NDIS_STATUS_NOT_SUPPORTED"));
+        violation(
+            world,
+            rules::NET_PNP_NOT_SUPPORTED,
+            "partyline.sys!ProtocolNetPnPEvent",
+            format!("event {event}: NDIS 6 drivers must not return NDIS_STATUS_NOT_SUPPORTED"),
+        );
     }
     if status == NDIS_STATUS_PENDING {
         ndis.state().pnp_pending = Some(binding.unwrap_or(0));
@@ -738,10 +990,24 @@ pub fn net_pnp_event(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, even
 
 /// `NdisCompleteNetPnPEvent`: PASSIVE; exactly once after ProtocolNetPnPEvent returned PENDING.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompletenetpnpevent>
-extern "win64" fn ndis_complete_net_pnp_event(binding_handle: NDIS_HANDLE, notification: *mut NET_PNP_EVENT_NOTIFICATION, status: NDIS_STATUS) {
+extern "win64" fn ndis_complete_net_pnp_event(
+    binding_handle: NDIS_HANDLE,
+    notification: *mut NET_PNP_EVENT_NOTIFICATION,
+    status: NDIS_STATUS,
+) {
     const EXPORT: &str = "NdisCompleteNetPnPEvent";
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({}, {:#x}, {})", render(&ndis.state(), binding_handle as usize), notification as usize, status_name(status)));
+    log_export(
+        &world,
+        processor,
+        EXPORT,
+        format!(
+            "({}, {:#x}, {})",
+            render(&ndis.state(), binding_handle as usize),
+            notification as usize,
+            status_name(status)
+        ),
+    );
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     if ndis.state().pnp_pending.take().is_none() {
         violation(&world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolNetPnPEvent is pending");
@@ -760,14 +1026,25 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let inside = ndis.state().callbacks.last().copied();
     if let Some(callback) = inside {
-        violation(&world, rules::DEREGISTER_FROM_CALLBACK, EXPORT, format!("called from {callback} (deadlocks on Windows); not deregistered"));
+        violation(
+            &world,
+            rules::DEREGISTER_FROM_CALLBACK,
+            EXPORT,
+            format!("called from {callback} (deadlocks on Windows); not deregistered"),
+        );
         return;
     }
     if decode(Kind::Protocol, protocol_handle as usize).is_none() || ndis.state().protocol.is_none() {
         violation(&world, rules::REGISTER_CHARACTERISTICS, EXPORT, "not a registered protocol handle");
         return;
     }
-    let bound: Vec<u64> = ndis.state().bindings.iter().filter(|(_, b)| b.state == BindingState::Bound).map(|(id, _)| *id).collect();
+    let bound: Vec<u64> = ndis
+        .state()
+        .bindings
+        .iter()
+        .filter(|(_, b)| b.state == BindingState::Bound)
+        .map(|(id, _)| *id)
+        .collect();
     for id in bound {
         unbind_binding(&world, &ndis, id, processor);
         while ndis.state().bindings.get(&id).is_some_and(|b| b.unbind_pending) && super::run_one(&world) {}

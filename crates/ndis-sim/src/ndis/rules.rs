@@ -67,8 +67,10 @@ pub const NDIS_FREE_MEMORY: Rule = devtest(
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory",
 );
 /// Pool still allocated when the driver unloads (Pool Tracking, 0xC4/0x62), grouped by tag.
-pub const POOL_LEAK: Rule =
-    devtest("PoolTracking_Leak", "https://learn.microsoft.com/windows-hardware/drivers/devtest/pool-tracking");
+pub const POOL_LEAK: Rule = devtest(
+    "PoolTracking_Leak",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/pool-tracking",
+);
 
 // ---- Events (§7.2 item 21) -----------------------------------------------------------------------------
 /// NdisWaitEvent waiting forever with nothing left that could set the event.

@@ -96,7 +96,12 @@ impl Default for FaultPolicy {
 impl FaultPolicy {
     /// Everything synchronous, nothing injected: the simplest schedule.
     pub fn synchronous() -> Self {
-        FaultPolicy { pending_weight: 0, cross_processor_weight: 0, dispatch_delivery_per_10000: 0, ..Self::default() }
+        FaultPolicy {
+            pending_weight: 0,
+            cross_processor_weight: 0,
+            dispatch_delivery_per_10000: 0,
+            ..Self::default()
+        }
     }
 
     /// Everything pends and completes later.
@@ -174,13 +179,19 @@ impl fmt::Debug for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Work::AfRegisterNotify { binding } => write!(f, "AfRegisterNotify(Bd#{binding})"),
-            Work::OpenAdapterComplete { binding, status } => write!(f, "OpenAdapterComplete(Bd#{binding}, {status:#x})"),
+            Work::OpenAdapterComplete { binding, status } => {
+                write!(f, "OpenAdapterComplete(Bd#{binding}, {status:#x})")
+            }
             Work::CloseAdapterComplete { binding } => write!(f, "CloseAdapterComplete(Bd#{binding})"),
             Work::OpenAfComplete { af, status } => write!(f, "OpenAfComplete(Af#{af}, {status:#x})"),
             Work::CloseAfComplete { af, status } => write!(f, "CloseAfComplete(Af#{af}, {status:#x})"),
             Work::MakeCallComplete { vc, status, .. } => write!(f, "MakeCallComplete(Vc#{vc}, {status:#x})"),
-            Work::AddPartyComplete { party, status, .. } => write!(f, "AddPartyComplete(Pt#{party}, {status:#x})"),
-            Work::DropPartyComplete { party, status } => write!(f, "DropPartyComplete(Pt#{party}, {status:#x})"),
+            Work::AddPartyComplete { party, status, .. } => {
+                write!(f, "AddPartyComplete(Pt#{party}, {status:#x})")
+            }
+            Work::DropPartyComplete { party, status } => {
+                write!(f, "DropPartyComplete(Pt#{party}, {status:#x})")
+            }
             Work::CloseCallComplete { vc, status } => write!(f, "CloseCallComplete(Vc#{vc}, {status:#x})"),
             Work::RemoteDrop { party, status, .. } => write!(f, "RemoteDrop(Pt#{party}, {status:#x})"),
             Work::RemoteRelease { vc, status } => write!(f, "RemoteRelease(Vc#{vc}, {status:#x})"),

@@ -40,8 +40,12 @@ pub struct LockState {
 
 /// The locks `processor` holds.
 pub(crate) fn held_by(state: &State, processor: usize) -> Vec<usize> {
-    let mut held: Vec<usize> =
-        state.locks.iter().filter(|(_, lock)| lock.holder.is_some_and(|(p, _)| p == processor)).map(|(a, _)| *a).collect();
+    let mut held: Vec<usize> = state
+        .locks
+        .iter()
+        .filter(|(_, lock)| lock.holder.is_some_and(|(p, _)| p == processor))
+        .map(|(a, _)| *a)
+        .collect();
     held.sort_unstable();
     held
 }
@@ -70,7 +74,8 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
         violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
         return;
     }
-    let previous = ndis.state().locks.insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL });
+    let previous =
+        ndis.state().locks.insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL });
     if previous.is_some_and(|p| p.holder.is_some()) {
         violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
     }
@@ -86,8 +91,15 @@ extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
     let removed = ndis.state().locks.remove(&(lock as usize));
     match removed {
-        None => violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a spin lock that was never allocated (or freed twice)"),
-        Some(state) if state.holder.is_some() => violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock"),
+        None => violation(
+            &world,
+            rules::SPIN_LOCK_LIFETIME,
+            EXPORT,
+            "freed a spin lock that was never allocated (or freed twice)",
+        ),
+        Some(state) if state.holder.is_some() => {
+            violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock")
+        }
         Some(_) => {}
     }
 }
@@ -96,14 +108,21 @@ fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let (world, processor, ndis) = context(export);
     log_export(&world, processor, export, format!("({:#x})", lock as usize));
     match kind {
-        LockKind::Raise => check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION),
-        LockKind::Dpr => check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION),
+        LockKind::Raise => {
+            check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
+        }
+        LockKind::Dpr => {
+            check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
+        }
     };
     let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
     let old_irql = world.irql(processor);
     let mut state = ndis.state();
     let problem = match state.locks.get_mut(&(lock as usize)) {
-        None => Some((rules::SPIN_LOCK_LIFETIME, "acquired a spin lock that was not allocated (or was freed)".to_owned())),
+        None => Some((
+            rules::SPIN_LOCK_LIFETIME,
+            "acquired a spin lock that was not allocated (or was freed)".to_owned(),
+        )),
         Some(lock_state) => match lock_state.holder {
             Some((holder, _)) if holder == processor => {
                 Some((recursion, "acquired a spin lock this processor already holds (recursion)".to_owned()))
@@ -142,21 +161,33 @@ fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let mut state = ndis.state();
     let (problem, restore) = match state.locks.get_mut(&(lock as usize)) {
-        None => (Some((rules::SPIN_LOCK_LIFETIME, "released a spin lock that was not allocated".to_owned())), None),
+        None => (
+            Some((rules::SPIN_LOCK_LIFETIME, "released a spin lock that was not allocated".to_owned())),
+            None,
+        ),
         Some(lock_state) => match lock_state.holder {
             Some((holder, held_kind)) if holder == processor => {
                 lock_state.holder = None;
                 let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
                 if held_kind != kind {
                     (
-                        Some((rules::SPIN_LOCK_KIND, format!("lock taken with {held_kind:?} acquire released with {kind:?} release"))),
+                        Some((
+                            rules::SPIN_LOCK_KIND,
+                            format!("lock taken with {held_kind:?} acquire released with {kind:?} release"),
+                        )),
                         restore,
                     )
                 } else {
                     (None, restore)
                 }
             }
-            _ => (Some((rules::SPIN_LOCK_RELEASE, "released a spin lock this processor does not hold".to_owned())), None),
+            _ => (
+                Some((
+                    rules::SPIN_LOCK_RELEASE,
+                    "released a spin lock this processor does not hold".to_owned(),
+                )),
+                None,
+            ),
         },
     };
     drop(state);
@@ -214,7 +245,12 @@ fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
         None => false,
     };
     if !known {
-        violation(&world, rules::EVENT_UNINITIALIZED, export, "event was not initialised with NdisInitializeEvent");
+        violation(
+            &world,
+            rules::EVENT_UNINITIALIZED,
+            export,
+            "event was not initialised with NdisInitializeEvent",
+        );
     }
 }
 
@@ -241,7 +277,12 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
         return 0;
     }
     if !ndis.state().events.contains_key(&(event as usize)) {
-        violation(&world, rules::EVENT_UNINITIALIZED, EXPORT, "event was not initialised with NdisInitializeEvent");
+        violation(
+            &world,
+            rules::EVENT_UNINITIALIZED,
+            EXPORT,
+            "event was not initialised with NdisInitializeEvent",
+        );
         return 0;
     }
     let deadline = (ms_to_wait != 0).then(|| world.now() + u64::from(ms_to_wait) * 10_000);
