@@ -1084,10 +1084,13 @@ impl Engine {
 
     fn free_call(&mut self, id: Id, status: Status) {
         self.discard_queued(id);
-        let Some(call) = self.calls.remove(id) else { return };
-        self.trace.push(TraceEvent::CallGone { id, status });
-        let af = call.af;
+        // Unlink while the call is still in its table (the links live in the calls).
+        let Some(af) = self.calls.get(id).map(|c| c.af) else { return };
         self.af_unlink(af, id);
+        if self.calls.remove(id).is_none() {
+            return;
+        }
+        self.trace.push(TraceEvent::CallGone { id, status });
         if let Some(a) = self.afs.get_mut(af) {
             a.calls = a.calls.saturating_sub(1);
             if matches!(a.state, AfState::Closing { .. }) {
@@ -1310,8 +1313,20 @@ impl Engine {
         let AfState::Closing { handle } = af.state else { return None };
         if af.open_calls.head != NIL {
             // One call per poll is told to close; the AF stays queued until none is left.
-            let call = self.calls.id_at(af.open_calls.head)?;
-            self.begin_call_close(call, CloseReason::Teardown);
+            let head = af.open_calls.head;
+            match self.calls.id_at(head) {
+                Some(call) if self.calls.get(call).is_some_and(|c| c.af == id && c.af_linked) => {
+                    self.begin_call_close(call, CloseReason::Teardown);
+                }
+                _ => {
+                    // A link to a slot that is not one of this AF's calls: never expected, but
+                    // the teardown must still make progress. Drop the list and count it.
+                    self.counters.lost_actions += 1;
+                    if let Some(af) = self.afs.get_mut(id) {
+                        af.open_calls = List::EMPTY;
+                    }
+                }
+            }
             self.push_af_work(id);
             return None;
         }
