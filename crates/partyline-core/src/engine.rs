@@ -670,8 +670,13 @@ impl Engine {
 
     /// A control-device request: make a point-to-multipoint call on `af` to `leaves` (the first
     /// in the SETUP, the others by AddParty once the call is up). Fails without side effects.
-    pub fn make_call(&mut self, af: Id, profile: TrafficProfile, leaves: &[AtmAddress]) -> Result<Id> {
-        if leaves.is_empty() {
+    pub fn make_call<L>(&mut self, af: Id, profile: TrafficProfile, leaves: L) -> Result<Id>
+    where
+        L: IntoIterator<Item = AtmAddress>,
+        L::IntoIter: ExactSizeIterator,
+    {
+        let leaves = leaves.into_iter();
+        if leaves.len() == 0 {
             return self.reject(ObjectKind::Call, None, Error::NoLeaves);
         }
         match self.afs.get(af).map(|a| a.state) {
@@ -714,7 +719,7 @@ impl Engine {
                 remote_drop: false,
                 prev: NIL,
                 next: NIL,
-                address: *leaf,
+                address: leaf,
             };
             // Capacity was checked above.
             if let Ok(pid) = self.parties.insert(party) {
@@ -1161,12 +1166,18 @@ impl Engine {
         Some(PartyInfo { call: p.call, state: p.state, address: p.address })
     }
 
-    /// The parties of a call, connected first then queued, from `start` (a slot index cursor),
-    /// at most `max`. Control path only.
+    /// The parties of a call that are connected (the last one may be closing with the call),
+    /// then those queued behind its MakeCall: O(those parties), walking the call's own lists.
+    /// Parties with a request in flight are counted in [`CallInfo`] but not listed.
     pub fn parties_of(&self, call: Id) -> impl Iterator<Item = Id> + '_ {
-        (0..self.parties.capacity() as u32)
-            .filter_map(move |i| self.parties.id_at(i))
-            .filter(move |&p| self.parties.get(p).is_some_and(|p| p.call == call))
+        let (connected, queued) =
+            self.calls.get(call).map_or((NIL, NIL), |c| (c.connected.head, c.queued.head));
+        let walk = move |head: u32| {
+            core::iter::successors(self.parties.id_at(head), move |&p| {
+                self.parties.get(p).and_then(|p| self.parties.id_at(p.next))
+            })
+        };
+        walk(connected).chain(walk(queued))
     }
 
     /// Live calls: id and AF.

@@ -58,7 +58,7 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
                 if let Some(af) = af {
                     let addresses: Vec<_> = (0..*leaves).map(|i| leaf(next_leaf + i as u32)).collect();
                     next_leaf += *leaves as u32;
-                    let _ = fake.with_memory(|e| e.make_call(af, profile(), &addresses));
+                    let _ = fake.with_memory(|e| e.make_call(af, profile(), addresses.iter().copied()));
                     fake.settle();
                 }
             }
@@ -70,7 +70,9 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
                 }
             }
             Op::DropParty { pick: p } => {
-                let parties: Vec<Id> = calls.iter().flat_map(|&c| fake.engine.parties_of(c)).collect();
+                // Listed parties plus those with a request in flight (known to the call manager).
+                let mut parties: Vec<Id> = calls.iter().flat_map(|&c| fake.engine.parties_of(c)).collect();
+                parties.extend(fake.vcs.values().flat_map(|v| v.parties.values().map(|(_, id)| *id)));
                 if let Some(party) = pick(&parties, *p) {
                     let _ = fake.engine.drop_party(party);
                     fake.settle();

@@ -24,7 +24,7 @@ fn all(outcome: Outcome) -> Fake {
 
 fn make_call(fake: &mut Fake, af: Id, leaves: u32) -> Id {
     let leaves: Vec<_> = (1..=leaves).map(leaf).collect();
-    let call = fake.with_memory(|e| e.make_call(af, profile(), &leaves)).expect("make call");
+    let call = fake.with_memory(|e| e.make_call(af, profile(), leaves.iter().copied())).expect("make call");
     fake.settle();
     call
 }
@@ -393,7 +393,7 @@ fn a_call_holds_65535_parties() {
 fn bad_requests_are_refused_with_a_reason() {
     let mut fake = synchronous();
     let (_, af) = fake.open_binding();
-    assert_eq!(fake.engine.make_call(af, profile(), &[]), Err(Error::NoLeaves));
+    assert_eq!(fake.engine.make_call(af, profile(), core::iter::empty()), Err(Error::NoLeaves));
     let call = make_call(&mut fake, af, 2);
     fake.engine.close_call(call).expect("close");
     assert_eq!(fake.engine.close_call(call), Err(Error::Closing));
