@@ -7,6 +7,11 @@
 //! CoNDIS is released before NdisCloseAdapterEx; the binding context lives until the close
 //! completes), nf-ndis-ndiscloseadapterex, nc-ndis-protocol_net_pnp_event (NDIS 6 drivers must
 //! not return NOT_SUPPORTED).
+//!
+//! Bind and unbind never pend: when NdisOpenAdapterEx or NdisCloseAdapterEx pends, the handler
+//! waits at PASSIVE for its completion (as the NDISPROT sample does). Returning PENDING instead
+//! would race: the completion can run on another processor before the handler has returned
+//! PENDING, and NdisCompleteBind/UnbindAdapterEx must not be called before that.
 
 use crate::global::{context, drive, id, with_engine, with_memory};
 use crate::pool::{self, tag};
@@ -27,8 +32,11 @@ struct BindingIo {
     af_handle: NDIS_HANDLE,
     /// Set when every address family of an unbinding binding is closed.
     quiet: NDIS_EVENT,
-    bind_context: NDIS_HANDLE,
-    unbind_context: NDIS_HANDLE,
+    /// Set by ProtocolOpenAdapterCompleteEx; the status it brought.
+    opened: NDIS_EVENT,
+    open_status: NDIS_STATUS,
+    /// Set by ProtocolCloseAdapterCompleteEx.
+    closed: NDIS_EVENT,
 }
 
 /// partyline binds only to ATM (the INF binds it below `ndisatm` adapters).
@@ -68,10 +76,13 @@ pub unsafe extern "win64" fn bind_adapter(
             selected_medium: 0,
             af_handle: ptr::null_mut(),
             quiet: core::mem::zeroed(),
-            bind_context,
-            unbind_context: ptr::null_mut(),
+            opened: core::mem::zeroed(),
+            open_status: NDIS_STATUS_PENDING,
+            closed: core::mem::zeroed(),
         });
         NdisInitializeEvent(&raw mut (*io).quiet);
+        NdisInitializeEvent(&raw mut (*io).opened);
+        NdisInitializeEvent(&raw mut (*io).closed);
     }
     let binding = match with_memory(|e| e.bind(io as usize)) {
         Ok(binding) => binding,
@@ -89,7 +100,7 @@ pub unsafe extern "win64" fn bind_adapter(
         AdapterName: parameters.AdapterName,
         MediumArray: MEDIA.as_ptr().cast_mut(),
         MediumArraySize: MEDIA.len() as u32,
-        // SAFETY (of the pointers): both live in `io` until the adapter is closed.
+        // SAFETY: only a field address is taken; it lives in `io` until the adapter is closed.
         SelectedMediumIndex: unsafe { &raw mut (*io).selected_medium },
         FrameTypeArray: ptr::null_mut(),
         FrameTypeArraySize: 0,
@@ -105,11 +116,17 @@ pub unsafe extern "win64" fn bind_adapter(
             &raw mut (*io).binding_handle,
         )
     };
-    if status == NDIS_STATUS_PENDING {
-        // ProtocolOpenAdapterCompleteEx completes the bind.
-        return NDIS_STATUS_PENDING;
-    }
-    // SAFETY: the open did not pend: NDIS has written the handle (or not) already.
+    let status = if status == NDIS_STATUS_PENDING {
+        // SAFETY: PASSIVE (ProtocolBindAdapterEx), no lock held; ProtocolOpenAdapterCompleteEx
+        // sets the event after storing the status.
+        unsafe {
+            NdisWaitEvent(&raw mut (*io).opened, 0);
+            (*io).open_status
+        }
+    } else {
+        status
+    };
+    // SAFETY: the open is complete: NDIS has written the handle (or not).
     let handle = unsafe { (*io).binding_handle };
     let _ = with_engine(|e| e.on_open_adapter_complete(binding, Status(status), Handle(handle as usize)));
     if status != NDIS_STATUS_SUCCESS {
@@ -118,32 +135,27 @@ pub unsafe extern "win64" fn bind_adapter(
     status
 }
 
-/// ProtocolOpenAdapterCompleteEx (PASSIVE_LEVEL): a pended open finished; complete the bind.
+/// ProtocolOpenAdapterCompleteEx (PASSIVE_LEVEL): a pended open finished; wake the bind.
 pub unsafe extern "win64" fn open_adapter_complete(binding_context: NDIS_HANDLE, status: NDIS_STATUS) {
     let Some(binding) = id(binding_context) else { return };
     let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return };
     let io = io(cookie);
-    // SAFETY: `io` lives until the adapter is closed; NDIS wrote the handle before calling us.
-    let (handle, bind_context) = unsafe { ((*io).binding_handle, (*io).bind_context) };
-    let _ = with_engine(|e| e.on_open_adapter_complete(binding, Status(status), Handle(handle as usize)));
-    if status != NDIS_STATUS_SUCCESS {
-        free_io(io);
+    // SAFETY: `io` lives until the bind that waits on it has read the status.
+    unsafe {
+        (*io).open_status = status;
+        NdisSetEvent(&raw mut (*io).opened);
     }
-    // SAFETY: Bind returned PENDING for this bind context (nf-ndis-ndiscompletebindadapterex).
-    unsafe { NdisCompleteBindAdapterEx(bind_context, status) };
 }
 
 /// ProtocolUnbindAdapterEx (PASSIVE_LEVEL): close every address family (and so every call),
 /// wait for that at PASSIVE, then close the adapter. Never fails.
 pub unsafe extern "win64" fn unbind_adapter(
-    unbind_context: NDIS_HANDLE,
+    _unbind_context: NDIS_HANDLE,
     binding_context: NDIS_HANDLE,
 ) -> NDIS_STATUS {
     let Some(binding) = id(binding_context) else { return NDIS_STATUS_SUCCESS };
     let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return NDIS_STATUS_SUCCESS };
     let io = io(cookie);
-    // SAFETY: `io` lives until the adapter is closed, which only this path does.
-    unsafe { (*io).unbind_context = unbind_context };
     if with_engine(|e| e.unbind(binding)).is_err() {
         return NDIS_STATUS_SUCCESS;
     }
@@ -164,24 +176,20 @@ pub unsafe extern "win64" fn unbind_adapter(
     // handle is dead from this call on.
     let status = unsafe { NdisCloseAdapterEx(handle.0 as NDIS_HANDLE) };
     if status == NDIS_STATUS_PENDING {
-        return NDIS_STATUS_PENDING;
+        // SAFETY: PASSIVE, no lock held; ProtocolCloseAdapterCompleteEx sets the event.
+        unsafe { NdisWaitEvent(&raw mut (*io).closed, 0) };
     }
     let _ = with_engine(|e| e.on_close_adapter_complete(binding));
     free_io(io);
     NDIS_STATUS_SUCCESS
 }
 
-/// ProtocolCloseAdapterCompleteEx (PASSIVE_LEVEL): a pended close finished; complete the unbind.
+/// ProtocolCloseAdapterCompleteEx (PASSIVE_LEVEL): a pended close finished; wake the unbind.
 pub unsafe extern "win64" fn close_adapter_complete(binding_context: NDIS_HANDLE) {
     let Some(binding) = id(binding_context) else { return };
     let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return };
-    let io = io(cookie);
-    // SAFETY: `io` is still allocated; only this handler frees it on the pended path.
-    let unbind_context = unsafe { (*io).unbind_context };
-    let _ = with_engine(|e| e.on_close_adapter_complete(binding));
-    free_io(io);
-    // SAFETY: Unbind returned PENDING for this context (nf-ndis-ndiscompleteunbindadapterex).
-    unsafe { NdisCompleteUnbindAdapterEx(unbind_context) };
+    // SAFETY: `io` lives until the unbind waiting on this event has woken and freed it.
+    unsafe { NdisSetEvent(&raw mut (*io(cookie)).closed) };
 }
 
 /// The engine says an unbinding binding has no address family left.

@@ -135,6 +135,17 @@ pub unsafe extern "win64" fn DriverEntry(
         return status;
     }
     global::set_protocol_handle(handle);
+    // The control device needs pool (hence the protocol handle) for its security descriptor.
+    if let Err(status) = crate::device::create(driver) {
+        // network/initializing-a-protocol-driver: a DriverEntry that fails after registering
+        // deregisters first.
+        // SAFETY: PASSIVE, DriverEntry's error path (not an NDIS handler).
+        unsafe { NdisDeregisterProtocolDriver(handle) };
+        global::set_protocol_handle(ptr::null_mut());
+        // SAFETY: no handler can run after deregistration.
+        unsafe { NdisFreeSpinLock(global::lock_pointer()) };
+        return status;
+    }
     STATUS_SUCCESS
 }
 
@@ -156,6 +167,8 @@ unsafe extern "win64" fn set_options(driver_handle: NDIS_HANDLE, _context: NDIS_
 /// DriverUnload (PASSIVE_LEVEL): NdisDeregisterProtocolDriver unbinds every binding (each
 /// unbind closes its calls and address families), then the engine's memory goes back to pool.
 unsafe extern "win64" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    // No more requests from user mode (as NDISPROT: the device goes before the protocol).
+    crate::device::delete();
     let handle = global::protocol_handle();
     if !handle.is_null() {
         // SAFETY: PASSIVE, from the unload routine (never from an NDIS handler: deadlock).

@@ -13,6 +13,8 @@ mod binding;
 #[cfg(target_os = "windows")]
 mod client;
 #[cfg(target_os = "windows")]
+mod device;
+#[cfg(target_os = "windows")]
 mod entry;
 #[cfg(target_os = "windows")]
 mod global;

@@ -24,7 +24,6 @@ pub mod tag {
     pub const CALL: u32 = tag(b"PlVc");
     pub const PARTY: u32 = tag(b"PlPt");
     pub const CALL_PARAMETERS: u32 = tag(b"PlCp");
-    #[allow(dead_code)] // the control device (next)
     pub const DEVICE: u32 = tag(b"PlDv");
 }
 
@@ -98,7 +97,7 @@ pub fn memory_for(table: Table, need: Exhausted) -> Option<LentMemory> {
 fn free_returned<T>(returned: Returned<T>) {
     let pointer = match returned {
         Returned::Chunk(chunk) => chunk.as_mut_ptr().cast::<u8>(),
-        Returned::Directory(directory) if directory.is_empty() => return,
+        Returned::Directory([]) => return,
         Returned::Directory(directory) => directory.as_mut_ptr().cast::<u8>(),
     };
     if let Some(pointer) = NonNull::new(pointer) {

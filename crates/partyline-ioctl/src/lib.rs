@@ -25,8 +25,8 @@ pub mod request;
 pub mod response;
 mod wire;
 
-pub use error::{core_status, status_message, IdField, IoctlError, Malformed};
-pub use request::{decode_request, Leaves, Request};
+pub use error::{core_status, status_message, IdField, IoctlError, Malformed, STATUS_NOT_FOUND};
+pub use request::{decode_request, LeafIter, Leaves, Request};
 pub use response::*;
 
 /// The wire format version every request and response carries first.

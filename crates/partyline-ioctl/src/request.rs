@@ -88,10 +88,9 @@ impl<'a> Leaves<'a> {
         decode_leaf(bytes, 0).ok()
     }
 
-    /// The leaves in order.
-    pub fn iter(&self) -> impl Iterator<Item = AtmAddress> + 'a {
-        let bytes = self.bytes;
-        bytes.chunks_exact(LEAF_LEN).filter_map(|b| decode_leaf(b, 0).ok())
+    /// The leaves in order (an exact-size iterator: the engine sizes its tables from it).
+    pub fn iter(&self) -> LeafIter<'a> {
+        LeafIter { chunks: self.bytes.chunks_exact(LEAF_LEN) }
     }
 
     /// Copies the leaves into `out` (which must hold [`Leaves::len`] entries); returns how many.
@@ -104,6 +103,34 @@ impl<'a> Leaves<'a> {
         n
     }
 }
+
+/// Iterator over [`Leaves`]. Every leaf was checked by [`decode_request`], so decoding again
+/// cannot fail; if it somehow did, the iteration ends early rather than yield a bad address.
+#[derive(Clone, Debug)]
+pub struct LeafIter<'a> {
+    chunks: core::slice::ChunksExact<'a, u8>,
+}
+
+impl Iterator for LeafIter<'_> {
+    type Item = AtmAddress;
+
+    fn next(&mut self) -> Option<AtmAddress> {
+        let chunk = self.chunks.next()?;
+        match decode_leaf(chunk, 0) {
+            Ok(leaf) => Some(leaf),
+            Err(_) => {
+                self.chunks = [].chunks_exact(LEAF_LEN);
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.chunks.size_hint()
+    }
+}
+
+impl ExactSizeIterator for LeafIter<'_> {}
 
 fn short(minimum: usize, actual: usize) -> IoctlError {
     IoctlError::InputTooShort { minimum, actual }
