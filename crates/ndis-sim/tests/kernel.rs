@@ -96,22 +96,28 @@ fn registering_an_export_twice_is_a_bug() {
     table.insert_not_implemented("ntoskrnl.exe", "memset");
 }
 
+/// Every import of the real image that the kernel foundation lacks, as (dll, name).
+fn ndis_imports() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ndis_sys::IMPORTS.iter().map(|i| (i.dll, i.name))
+}
+
 #[test]
 fn missing_imports_can_be_bound_to_not_implemented_traps() {
     let mut table = ExportTable::with_kernel();
-    table.insert_not_implemented_for_missing([("ndis.sys", "NdisGetVersion"), ("ntoskrnl.exe", "memset")]);
-    assert_eq!(table.get("ndis.sys", "NdisGetVersion").unwrap().kind, ExportKind::NotImplemented);
+    table.insert_not_implemented_for_missing(ndis_imports());
+    assert_eq!(table.get("ndis.sys", "NdisAllocateSpinLock").unwrap().kind, ExportKind::NotImplemented);
     assert_eq!(table.get("ntoskrnl.exe", "memset").unwrap().kind, ExportKind::Function);
     let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).expect("every import binds");
-    let trap = image.imports().iter().find(|i| i.name == "NdisGetVersion").unwrap();
+    let trap = image.imports().iter().find(|i| i.name == "NdisAllocateSpinLock").unwrap();
     assert_eq!(trap.kind, ExportKind::NotImplemented);
 }
 
 #[test]
 fn calling_a_not_implemented_import_stops_the_run_naming_it() {
     let output = in_child_process("calling_a_not_implemented_import_stops_the_run_naming_it", || {
+        // DriverEntry's first call into NDIS is NdisAllocateSpinLock: bound to a trap here.
         let mut table = ExportTable::with_kernel();
-        ndis_sim::export!(table, "ndis.sys", NdisGetVersion: not_implemented);
+        table.insert_not_implemented_for_missing(ndis_imports());
         let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
         let world = World::new(1);
         let _entered = world.enter(0);
@@ -122,7 +128,7 @@ fn calling_a_not_implemented_import_stops_the_run_naming_it() {
     assert_eq!(output.status.code(), Some(NOT_IMPLEMENTED_EXIT_CODE), "{stderr}");
     assert!(
         stderr.contains(
-            "*** STOP: ndis.sys!NdisGetVersion is not implemented by the simulator (called from partyline.sys+0x"
+            "*** STOP: ndis.sys!NdisAllocateSpinLock is not implemented by the simulator (called from partyline.sys+0x"
         ),
         "{stderr}"
     );
@@ -154,10 +160,11 @@ fn bugcheck_reports_code_and_parameters_and_ends_the_process() {
 #[test]
 fn bugcheck_from_the_image_names_the_image_offset_of_the_caller() {
     let output = in_child_process("bugcheck_from_the_image_names_the_image_offset_of_the_caller", || {
-        // Bind the image's NdisGetVersion import to KeBugCheckEx, so the driver's own code calls it.
+        // Bind the image's first NDIS import to KeBugCheckEx, so the driver's own code calls it.
         let mut table = ExportTable::with_kernel();
         let bugcheck: signatures::KeBugCheckEx = bound(&table, "ntoskrnl.exe", "KeBugCheckEx");
-        table.insert("ndis.sys", "NdisGetVersion", bugcheck);
+        table.insert("ndis.sys", "NdisAllocateSpinLock", bugcheck);
+        table.insert_not_implemented_for_missing(ndis_imports());
         let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
         let world = World::new(1);
         let _entered = world.enter(0);

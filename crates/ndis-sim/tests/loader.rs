@@ -24,13 +24,12 @@ fn driver_entry_runs_and_calls_its_imports() {
     let mut arguments = DriverEntryArguments::new();
     // SAFETY: the entry point of `image`, which outlives the call.
     let status = unsafe { arguments.call(image.entry_point()) };
-    // The placeholder DriverEntry returns the IRQL it read (see TEST_NDIS_VERSION): processor 1's.
-    assert_eq!(status, i32::from(APC_LEVEL.0));
-    assert_eq!(world.call_count("NdisGetVersion"), 1);
-    assert_eq!(world.call_count("KeGetCurrentIrql"), 1);
+    // Registration refused: DriverEntry frees its lock and returns NDIS's status.
+    assert_eq!(status, TEST_REGISTER_STATUS);
     let log = world.log();
     let names: Vec<&str> = log.iter().map(|entry| entry.name).collect();
-    assert_eq!(names, ["NdisGetVersion", "KeGetCurrentIrql"], "{log:#?}");
+    assert_eq!(names, ["NdisAllocateSpinLock", "NdisRegisterProtocolDriver", "NdisFreeSpinLock"], "{log:#?}");
+    assert!(log[1].detail.contains("type 0x95 revision 2 size 0x80"), "{log:#?}");
     assert!(log.iter().all(|entry| entry.processor == 1 && entry.irql == APC_LEVEL));
 }
 
@@ -39,10 +38,10 @@ fn imports_are_bound_to_the_table_entries() {
     let table = table();
     let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
     for (dll, name) in [
-        ("ntoskrnl.exe", "KeGetCurrentIrql"),
-        ("ntoskrnl.exe", "__chkstk"),
         ("ntoskrnl.exe", "memset"),
-        ("ndis.sys", "NdisGetVersion"),
+        ("ntoskrnl.exe", "KeBugCheckEx"),
+        ("ndis.sys", "NdisAllocateSpinLock"),
+        ("ndis.sys", "NdisRegisterProtocolDriver"),
     ] {
         let bound = image.imports().iter().find(|i| i.dll == dll && i.name == name).expect(name);
         assert_eq!(bound.address, table.get(dll, name).unwrap().address);
@@ -73,20 +72,26 @@ fn image_exposes_entry_point_exports_sections_and_range() {
 #[test]
 fn unresolved_import_fails_the_load_naming_it() {
     let mut table = table();
-    table.remove("ndis.sys", "NdisGetVersion").unwrap();
+    table.remove("ndis.sys", "NdisRegisterProtocolDriver").unwrap();
     let error = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap_err();
     assert!(
-        matches!(&error, LoadError::UnresolvedImport { dll, symbol } if dll == "ndis.sys" && symbol == "NdisGetVersion"),
+        matches!(&error, LoadError::UnresolvedImport { dll, symbol }
+            if dll == "ndis.sys" && symbol == "NdisRegisterProtocolDriver"),
         "{error:?}"
     );
-    assert_eq!(error.to_string(), "import ndis.sys!NdisGetVersion is not implemented by the simulator");
+    assert_eq!(
+        error.to_string(),
+        "import ndis.sys!NdisRegisterProtocolDriver is not implemented by the simulator"
+    );
 }
 
 #[test]
 fn import_dll_names_match_without_regard_to_case() {
-    let mut table = ndis_sim::ExportTable::with_kernel();
-    ndis_sim::export!(table, "NDIS.SYS", NdisGetVersion: NdisGetVersion = ndis_get_version);
-    Image::load("partyline.sys", partyline_image::IMAGE, &table).expect("NDIS.SYS binds ndis.sys");
+    let table = table_with_dll("NDIS.SYS");
+    let image =
+        Image::load("partyline.sys", partyline_image::IMAGE, &table).expect("NDIS.SYS binds ndis.sys");
+    let bound = image.imports().iter().find(|i| i.name == "NdisRegisterProtocolDriver").unwrap();
+    assert_eq!(bound.kind, ExportKind::Function, "bound to the NDIS.SYS export, not a trap");
 }
 
 #[test]
@@ -186,9 +191,11 @@ fn relocations_are_applied_and_two_instances_run_concurrently() {
                 for _ in 0..200 {
                     // SAFETY: `image` is kept alive by this thread's Arc for the call.
                     let status = unsafe { arguments.call(image.entry_point()) };
-                    assert_eq!(status, i32::from(level.0));
+                    assert_eq!(status, TEST_REGISTER_STATUS);
                 }
-                world.call_count("KeGetCurrentIrql")
+                // Each thread's calls landed in its own world, at its own processor's IRQL.
+                assert!(world.log().iter().all(|entry| entry.irql == level));
+                world.call_count("NdisRegisterProtocolDriver")
             })
         })
         .collect();

@@ -1,5 +1,5 @@
 //! Shared helpers for the simulator's tests: byte-level edits of the real image (so no binary is
-//! checked in), a host `NdisGetVersion`, and running a scenario that ends the process in a child.
+//! checked in), host stubs for the NDIS calls DriverEntry makes first, and running a scenario that ends the process in a child.
 
 #![allow(dead_code)]
 
@@ -8,30 +8,65 @@ use std::process::{Command, Output};
 
 use ndis_sim::kernel;
 
-/// Signature of `ndis.sys!NdisGetVersion` as the driver imports it (local until
-/// `ndis_sys::signatures` lands).
-pub type NdisGetVersion = unsafe extern "win64" fn() -> u32;
 /// Signature of `DriverEntry`.
 pub type DriverEntry = unsafe extern "win64" fn(*mut c_void, *mut c_void) -> i32;
 
-/// What the test `NdisGetVersion` returns. The placeholder `DriverEntry` stores the IRQL at
-/// `buffer[v % 8192]` and returns `buffer[v % 100]`; with 5 both are index 5, so the IRQL the
-/// driver read through `KeGetCurrentIrql` comes back as its return value.
-pub const TEST_NDIS_VERSION: u32 = 5;
+/// What the test `NdisRegisterProtocolDriver` answers: DriverEntry must give up and return it.
+pub const TEST_REGISTER_STATUS: i32 = 0xC001_0004_u32 as i32; // NDIS_STATUS_BAD_VERSION
 
-/// A test `NdisGetVersion` that logs its call.
-pub extern "win64" fn ndis_get_version() -> u32 {
-    kernel::with_current("ndis.sys!NdisGetVersion", |world, processor| {
-        world.log_call(processor, "ndis.sys", "NdisGetVersion", format!("-> {TEST_NDIS_VERSION}"));
-        TEST_NDIS_VERSION
+/// A test `NdisAllocateSpinLock` that logs its call.
+pub extern "win64" fn allocate_spin_lock(_lock: *mut ndis_sys::NDIS_SPIN_LOCK) {
+    kernel::with_current("ndis.sys!NdisAllocateSpinLock", |world, processor| {
+        world.log_call(processor, "ndis.sys", "NdisAllocateSpinLock", String::new());
     })
 }
 
-/// The kernel foundation plus the test `NdisGetVersion`.
-pub fn table() -> ndis_sim::ExportTable {
+/// A test `NdisFreeSpinLock` that logs its call.
+pub extern "win64" fn free_spin_lock(_lock: *mut ndis_sys::NDIS_SPIN_LOCK) {
+    kernel::with_current("ndis.sys!NdisFreeSpinLock", |world, processor| {
+        world.log_call(processor, "ndis.sys", "NdisFreeSpinLock", String::new());
+    })
+}
+
+/// A test `NdisRegisterProtocolDriver` that logs the characteristics' header and refuses them.
+pub extern "win64" fn register_protocol_driver(
+    _context: ndis_sys::NDIS_HANDLE,
+    characteristics: *mut ndis_sys::NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+    _handle: *mut ndis_sys::NDIS_HANDLE,
+) -> ndis_sys::NDIS_STATUS {
+    kernel::with_current("ndis.sys!NdisRegisterProtocolDriver", |world, processor| {
+        // SAFETY: the driver passes its characteristics for the duration of the call.
+        let header = unsafe { (*characteristics).Header };
+        world.log_call(
+            processor,
+            "ndis.sys",
+            "NdisRegisterProtocolDriver",
+            format!("type {:#x} revision {} size {:#x}", header.Type, header.Revision, header.Size),
+        );
+        TEST_REGISTER_STATUS
+    })
+}
+
+/// The kernel foundation, logging stubs for the NDIS calls DriverEntry makes when registration
+/// is refused, and a not-implemented trap for every other import of the image (`dll` spelled as
+/// given, to test case-insensitive binding).
+pub fn table_with_dll(dll: &'static str) -> ndis_sim::ExportTable {
     let mut table = ndis_sim::ExportTable::with_kernel();
-    ndis_sim::export!(table, "ndis.sys", NdisGetVersion: NdisGetVersion = ndis_get_version);
+    use ndis_sys::signatures as sig;
+    table.insert(dll, "NdisAllocateSpinLock", allocate_spin_lock as sig::NdisAllocateSpinLock);
+    table.insert(dll, "NdisFreeSpinLock", free_spin_lock as sig::NdisFreeSpinLock);
+    table.insert(
+        dll,
+        "NdisRegisterProtocolDriver",
+        register_protocol_driver as sig::NdisRegisterProtocolDriver,
+    );
+    table.insert_not_implemented_for_missing(ndis_sys::IMPORTS.iter().map(|i| (i.dll, i.name)));
     table
+}
+
+/// [`table_with_dll`] for `ndis.sys`.
+pub fn table() -> ndis_sim::ExportTable {
+    table_with_dll("ndis.sys")
 }
 
 /// Host-allocated arguments for `DriverEntry`: a zeroed `DRIVER_OBJECT`-sized block and a
