@@ -17,6 +17,7 @@ pub mod io;
 pub mod kernel;
 pub mod loader;
 pub mod ndis;
+pub mod scenario;
 pub mod sim;
 pub mod verifier;
 

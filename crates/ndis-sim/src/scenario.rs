@@ -1,0 +1,314 @@
+//! Scenarios: a TOML file that describes adapters, remote parties and their behaviour, the fault
+//! policy and seed, and the steps to play (requests through the control device, network events,
+//! expectations); and the runner that plays one on the simulator with the real `partyline.sys`.
+//!
+//! Read: the shipped `scenarios/*.toml` (each key is described in `scenarios/default.toml`).
+//!
+//! Flow: [`Scenario::parse`] (in [`portable`], shared with `partyline` on Windows) checks the file;
+//! [`run`] maps it onto a [`SimConfig`], loads the image, binds every adapter, plays the steps
+//! with [`run_steps`] against a [`SimTarget`] (requests go through `\\.\Partyline` as an
+//! administrator, exactly as `DeviceIoControl` would send them), then unloads the driver and
+//! collects the verifier's verdict, the timeline, the counters and the pool left behind.
+
+pub mod portable;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use portable::*;
+
+use partyline_core::model::AtmAddress;
+
+use crate::io::{Caller, IoManager};
+use crate::kernel::LogEntry;
+use crate::loader::LoadError;
+use crate::ndis::condis::{PartyState, VcState};
+use crate::ndis::{self, AdapterConfig, AtmAddr, CallManagerConfig, Counters, FaultPolicy};
+use crate::sim::{SimConfig, Simulation};
+use crate::verifier::Violation;
+
+fn atm_addr(address: &AtmAddress) -> AtmAddr {
+    AtmAddr { address_type: address.kind() as u32, digits: address.as_bytes().to_vec() }
+}
+
+fn behaviour(b: Behaviour) -> ndis::Behaviour {
+    match b {
+        Behaviour::Accept => ndis::Behaviour::Accept,
+        Behaviour::Reject(cause) => ndis::Behaviour::Reject { cause },
+        Behaviour::AnswerAfter(ticks) => ndis::Behaviour::AnswerAfter { ticks },
+        Behaviour::LeaveAfter(ticks) => ndis::Behaviour::LeaveAfter { ticks },
+        Behaviour::VanishAfter(ticks) => ndis::Behaviour::VanishAfter { ticks },
+    }
+}
+
+/// The fault policy of `[faults]`: the preset, then every field given.
+pub fn fault_policy(faults: &Faults) -> FaultPolicy {
+    let mut p = match faults.preset {
+        Preset::Mixed => FaultPolicy::default(),
+        Preset::Synchronous => FaultPolicy::synchronous(),
+        Preset::AlwaysPending => FaultPolicy::always_pending(),
+    };
+    let set = |field: &mut u32, value: Option<u32>| {
+        if let Some(v) = value {
+            *field = v;
+        }
+    };
+    set(&mut p.sync_weight, faults.sync_weight);
+    set(&mut p.pending_weight, faults.pending_weight);
+    set(&mut p.cross_processor_weight, faults.cross_processor_weight);
+    set(&mut p.request_failure_per_10000, faults.request_failure_per_10000);
+    set(&mut p.allocation_failure_per_10000, faults.allocation_failure_per_10000);
+    set(&mut p.dispatch_delivery_per_10000, faults.dispatch_delivery_per_10000);
+    if let Some(ticks) = faults.max_delay_ticks {
+        p.max_delay_ticks = ticks;
+    }
+    p.allocation_failure_tags = faults
+        .allocation_failure_tags
+        .iter()
+        .map(|t| {
+            let mut tag = [0u8; 4];
+            tag.copy_from_slice(&t.as_bytes()[..4]);
+            u32::from_le_bytes(tag)
+        })
+        .collect();
+    p
+}
+
+/// The simulator configuration of `scenario`, with `seed` instead of the scenario's when given.
+pub fn sim_config(scenario: &Scenario, seed: Option<u64>) -> SimConfig {
+    let defaults = CallManagerConfig::default();
+    let cm = &scenario.call_manager;
+    SimConfig {
+        seed: seed.unwrap_or(scenario.seed),
+        processors: scenario.processors,
+        faults: fault_policy(&scenario.faults),
+        adapters: scenario
+            .adapters
+            .iter()
+            .enumerate()
+            .map(|(index, a)| AdapterConfig {
+                name: adapter_name(a, index),
+                local_address: atm_addr(&a.local_address.0),
+                remotes: a
+                    .remotes
+                    .iter()
+                    .map(|r| ndis::callmgr::RemoteParty {
+                        address: atm_addr(&r.address.0),
+                        behaviour: behaviour(r.behaviour),
+                    })
+                    .collect(),
+                default_behaviour: behaviour(a.default_behaviour),
+            })
+            .collect(),
+        call_manager: CallManagerConfig {
+            max_leaves: cm.max_leaves.unwrap_or(defaults.max_leaves),
+            max_pending_adds: cm.max_pending_adds.unwrap_or(defaults.max_pending_adds),
+            rfc1755_strict: cm.rfc1755_strict.unwrap_or(defaults.rfc1755_strict),
+            report_invalid_parameters: cm
+                .report_invalid_parameters
+                .unwrap_or(defaults.report_invalid_parameters),
+        },
+    }
+}
+
+/// The simulator as a [`Target`]: requests through the simulated I/O manager as an
+/// administrator, network events through the simulated call manager.
+pub struct SimTarget<'a> {
+    sim: &'a mut Simulation,
+    /// VCs that existed before the last MAKE_CALL was sent.
+    before_make_call: BTreeSet<u64>,
+    /// Driver call id -> the VCs that existed before its MAKE_CALL (resolved lazily).
+    unresolved: Vec<(u64, BTreeSet<u64>)>,
+    /// Driver call id -> simulator VC id.
+    vcs: BTreeMap<u64, u64>,
+}
+
+impl<'a> SimTarget<'a> {
+    pub fn new(sim: &'a mut Simulation) -> SimTarget<'a> {
+        SimTarget { sim, before_make_call: BTreeSet::new(), unresolved: Vec::new(), vcs: BTreeMap::new() }
+    }
+
+    fn vc_ids(&self) -> BTreeSet<u64> {
+        self.sim.ndis().state().vcs.keys().copied().collect()
+    }
+
+    /// The simulator's VC of the driver's call `call`: the first VC created after its MAKE_CALL
+    /// was sent that no earlier call claimed.
+    fn vc_of(&mut self, call: u64) -> Option<u64> {
+        if let Some(vc) = self.vcs.get(&call) {
+            return Some(*vc);
+        }
+        let all = self.vc_ids();
+        let unresolved = std::mem::take(&mut self.unresolved);
+        for (id, before) in unresolved {
+            let claimed: BTreeSet<u64> = self.vcs.values().copied().collect();
+            match all.iter().find(|vc| !before.contains(vc) && !claimed.contains(vc)) {
+                Some(vc) => {
+                    self.vcs.insert(id, *vc);
+                }
+                None => self.unresolved.push((id, before)),
+            }
+        }
+        self.vcs.get(&call).copied()
+    }
+}
+
+impl Target for SimTarget<'_> {
+    fn device_control(
+        &mut self,
+        code: u32,
+        input: &[u8],
+        output_len: usize,
+    ) -> Result<(i32, Vec<u8>), String> {
+        if code == partyline_ioctl::IOCTL_PARTYLINE_MAKE_CALL {
+            self.before_make_call = self.vc_ids();
+        }
+        let world = self.sim.world().clone();
+        IoManager::of(&world)
+            .device_control(
+                &world,
+                partyline_ioctl::USER_PATH,
+                code,
+                input,
+                output_len,
+                Caller::Administrator,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    fn call_made(&mut self, call: u64) {
+        let before = std::mem::take(&mut self.before_make_call);
+        self.unresolved.push((call, before));
+    }
+
+    fn network(&mut self, event: NetworkEvent<'_>) -> EventOutcome {
+        match event {
+            NetworkEvent::RemoteDrop { call, address } => {
+                let Some(vc) = self.vc_of(call) else {
+                    return EventOutcome::Failed(format!("call {call:#x} has no VC in the simulator"));
+                };
+                let wanted = atm_addr(address);
+                let party = {
+                    let state = self.sim.ndis().state();
+                    let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.address == wanted);
+                    let connected =
+                        of_call.clone().find(|(_, p)| p.state == PartyState::Connected).map(|(id, _)| *id);
+                    match connected {
+                        Some(id) => Ok(id),
+                        None => Err(match of_call.next_back() {
+                            Some((id, p)) => {
+                                format!("party Pt#{id} at {wanted} is {:?}, not connected", p.state)
+                            }
+                            None => format!("no party at {wanted} on Vc#{vc}"),
+                        }),
+                    }
+                };
+                match party {
+                    Ok(id) => {
+                        self.sim.remote_drop(id);
+                        EventOutcome::Done
+                    }
+                    Err(why) => EventOutcome::Failed(why),
+                }
+            }
+            NetworkEvent::RemoteRelease { call } => {
+                let Some(vc) = self.vc_of(call) else {
+                    return EventOutcome::Failed(format!("call {call:#x} has no VC in the simulator"));
+                };
+                let state = self.sim.ndis().state().vcs.get(&vc).map(|v| v.state);
+                if state != Some(VcState::Active) {
+                    return EventOutcome::Failed(format!("Vc#{vc} is {state:?}, not an active call"));
+                }
+                self.sim.remote_release(vc, ndis_sys::NDIS_STATUS_SUCCESS);
+                EventOutcome::Done
+            }
+            NetworkEvent::CloseAf { adapter } => {
+                self.sim.notify_close_af(adapter);
+                EventOutcome::Done
+            }
+            NetworkEvent::Unbind { adapter } => {
+                self.sim.unbind(adapter);
+                EventOutcome::Done
+            }
+            NetworkEvent::Advance { ticks } => {
+                self.sim.advance(ticks);
+                EventOutcome::Done
+            }
+            NetworkEvent::RunUntilIdle => {
+                self.sim.run_until_idle();
+                EventOutcome::Done
+            }
+        }
+    }
+}
+
+/// Everything a simulated run of a scenario produced.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed the run used.
+    pub seed: u64,
+    /// DriverEntry's NTSTATUS.
+    pub driver_entry_status: Option<i32>,
+    /// Each step and how it went.
+    pub steps: Vec<StepRecord>,
+    /// Every documented rule the driver broke.
+    pub violations: Vec<Violation>,
+    /// Every DDI call and callback, in order.
+    pub log: Vec<LogEntry>,
+    /// What the simulated NDIS counted.
+    pub counters: Counters,
+    /// Pool bytes still held after unload, by tag.
+    pub leaks: Vec<(String, u64)>,
+    /// Simulated time at the end (100 ns ticks).
+    pub end_time: u64,
+}
+
+impl Report {
+    /// No violation, no failed step, DriverEntry succeeded.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+            && self.failed_steps().next().is_none()
+            && self.driver_entry_status == Some(0)
+    }
+
+    /// The steps whose expectation or status check failed.
+    pub fn failed_steps(&self) -> impl Iterator<Item = &StepRecord> {
+        self.steps.iter().filter(|s| s.is_failure())
+    }
+
+    /// The timeline, one entry per line.
+    pub fn timeline(&self) -> String {
+        self.log.iter().map(|e| format!("{e}\n")).collect()
+    }
+}
+
+/// Plays `scenario` on the simulator with `image` (with `seed` instead of the scenario's when
+/// given): DriverEntry, bind every adapter, the steps, then DriverUnload and the unload checks.
+pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Report, LoadError> {
+    let config = sim_config(scenario, seed);
+    let seed = config.seed;
+    let mut sim = Simulation::new(config, image)?;
+    sim.bind_all();
+    let steps = run_steps(scenario, &mut SimTarget::new(&mut sim));
+    sim.run_until_idle();
+    sim.unload();
+    let leaks = sim
+        .ndis()
+        .bytes_held_per_tag()
+        .into_iter()
+        .filter(|(_, bytes)| *bytes > 0)
+        .map(|(tag, bytes)| (ndis::memory::tag_name(tag), bytes))
+        .collect();
+    Ok(Report {
+        scenario: scenario.name.clone(),
+        seed,
+        driver_entry_status: sim.driver_entry_status,
+        steps,
+        violations: sim.violations(),
+        log: sim.log(),
+        counters: sim.counters(),
+        leaks,
+        end_time: sim.world().now(),
+    })
+}

@@ -1,0 +1,20 @@
+//! The scenarios that ship with partyline, embedded so `partyline run` works from any directory.
+
+/// `(name, file under scenarios/, text)`, the default first.
+pub const SHIPPED: &[(&str, &str, &str)] = &[
+    ("default", "scenarios/default.toml", include_str!("../../../scenarios/default.toml")),
+    ("rejections", "scenarios/rejections.toml", include_str!("../../../scenarios/rejections.toml")),
+    (
+        "teardown-under-load",
+        "scenarios/teardown-under-load.toml",
+        include_str!("../../../scenarios/teardown-under-load.toml"),
+    ),
+    ("faults", "scenarios/faults.toml", include_str!("../../../scenarios/faults.toml")),
+];
+
+/// The shipped scenario called `name` (with or without `.toml`).
+pub fn find(name: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    let name = name.strip_suffix(".toml").unwrap_or(name);
+    let name = name.strip_prefix("scenarios/").unwrap_or(name);
+    SHIPPED.iter().copied().find(|(n, _, _)| *n == name)
+}
