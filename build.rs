@@ -24,6 +24,8 @@ fn main() {
         "/OPT:REF,ICF",
         "/MANIFEST:NO",
         "/INCREMENTAL:NO",
+        // A valid PE checksum: required for drivers (MSVC /RELEASE page); lld-link computes it.
+        "/RELEASE",
         "/MERGE:.edata=.rdata",
         "/MERGE:.rustc=.data",
         // Resident sections. In lld-link's /SECTION syntax `P` sets IMAGE_SCN_MEM_NOT_PAGED.

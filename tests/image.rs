@@ -14,6 +14,9 @@
 //! `dll!name`, sorted. To accept the current imports after review, run
 //! `PARTYLINE_BLESS_IMPORTS=1 cargo test -p partyline --test image` and commit the file.
 
+#[path = "support/pe.rs"]
+mod pe_bytes;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
@@ -60,6 +63,9 @@ enum Check {
     SectionName,
     /// The CodeView record does not point at the `partyline.pdb` that was built with the image.
     DebugInfo,
+    /// The optional header's CheckSum is not the file's checksum (drivers need a valid one;
+    /// the linker's `/RELEASE` computes it).
+    Checksum,
 }
 
 #[derive(Debug)]
@@ -112,6 +118,7 @@ fn section_name(section: &pe::ImageSectionHeader) -> String {
 /// PE32+ for x86-64, subsystem NATIVE, and the DllCharacteristics of a driver built with
 /// `/DYNAMICBASE /INTEGRITYCHECK /NXCOMPAT`.
 fn check_headers(image: &[u8]) -> Vec<Finding> {
+    let raw = image;
     let image = Aligned::new(image);
     let file = match parse(&image) {
         Ok(file) => file,
@@ -126,6 +133,12 @@ fn check_headers(image: &[u8]) -> Vec<Finding> {
     let subsystem = optional.subsystem();
     if subsystem != pe::IMAGE_SUBSYSTEM_NATIVE {
         findings.push(finding(Check::Subsystem, format!("subsystem is {subsystem}, not NATIVE (1)")));
+    }
+    let stored = pe_bytes::u32_at(raw, pe_bytes::checksum_field(raw));
+    let computed = pe_bytes::pe_checksum(raw);
+    if stored != computed {
+        findings
+            .push(finding(Check::Checksum, format!("CheckSum is {stored:#x}, the file's is {computed:#x}")));
     }
     let characteristics = optional.dll_characteristics();
     for (bit, name) in REQUIRED_DLL_CHARACTERISTICS {
@@ -581,8 +594,18 @@ mod catches {
         found
     }
 
+    /// Recomputes the checksum of a mutated image, so that a mutation shows only its own defect.
+    fn resealed(image: &[u8]) -> Vec<u8> {
+        let mut image = image.to_vec();
+        let field = pe_bytes::checksum_field(&image);
+        let sum = pe_bytes::pe_checksum(&image);
+        image[field..field + 4].copy_from_slice(&sum.to_le_bytes());
+        image
+    }
+
     fn only(image: &[u8], check: Check) -> String {
-        let found = checks(image, &real_pdb());
+        let image = if check == Check::Checksum { image.to_vec() } else { resealed(image) };
+        let found = checks(&image, &real_pdb());
         assert_eq!(found.len(), 1, "expected exactly one {check:?} finding, got {found:#?}");
         assert_eq!(found[0].0, check, "{found:#?}");
         found[0].1.clone()
@@ -591,6 +614,14 @@ mod catches {
     #[test]
     fn the_real_image_is_clean_so_each_case_below_isolates_one_defect() {
         assert!(checks(partyline_image::IMAGE, &real_pdb()).is_empty());
+    }
+
+    #[test]
+    fn stale_checksum() {
+        let mut image = image();
+        let field = pe_bytes::checksum_field(&image);
+        image[field] ^= 1;
+        assert!(only(&image, Check::Checksum).contains("CheckSum is"));
     }
 
     #[test]
@@ -692,7 +723,7 @@ mod catches {
         let offset = layout(&image).optional_header;
         put_u16(&mut image, offset, pe::IMAGE_NT_OPTIONAL_HDR32_MAGIC);
         // Every check needs the headers, so each reports the format once and nothing else.
-        let found = checks(&image, &real_pdb());
+        let found = checks(&resealed(&image), &real_pdb());
         assert!(!found.is_empty() && found.iter().all(|(check, _)| *check == Check::Format), "{found:#?}");
     }
 
@@ -732,7 +763,7 @@ mod catches {
         let (_, dll) = first_import(&image);
         let end = dll + image[dll..].iter().position(|&b| b == 0).unwrap();
         image[end - 3..end].copy_from_slice(b"dll"); // ntoskrnl.exe -> ntoskrnl.dll, ndis.sys -> ndis.dll
-        let found = checks(&image, &real_pdb());
+        let found = checks(&resealed(&image), &real_pdb());
         let kinds: Vec<Check> = found.iter().map(|(check, _)| *check).collect();
         assert_eq!(kinds, [Check::ImportDll, Check::Imports], "{found:#?}");
     }

@@ -9,6 +9,10 @@
 //! the `CI` variable is set (CI installs osslsigncode): then it fails.
 #![cfg(unix)]
 
+#[path = "support/pe.rs"]
+mod pe_bytes;
+use pe_bytes::{optional_header, pe_checksum, u16_at, u32_at};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,37 +45,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn u16_at(data: &[u8], offset: usize) -> u16 {
-    u16::from_le_bytes(data[offset..offset + 2].try_into().unwrap())
-}
-
-fn u32_at(data: &[u8], offset: usize) -> u32 {
-    u32::from_le_bytes(data[offset..offset + 4].try_into().unwrap())
-}
-
-/// The offset of the optional header.
-fn optional_header(image: &[u8]) -> usize {
-    u32_at(image, 0x3c) as usize + 4 + 20
-}
-
-/// The PE image checksum (the algorithm of imagehlp's CheckSumMappedFile): 16-bit one's-complement
-/// style sum of the file with the CheckSum field taken as zero, plus the file length.
-fn pe_checksum(image: &[u8]) -> u32 {
-    let checksum_field = optional_header(image) + 64;
-    let mut sum: u64 = 0;
-    for (index, chunk) in image.chunks(2).enumerate() {
-        let at = index * 2;
-        if (checksum_field..checksum_field + 4).contains(&at) {
-            continue;
-        }
-        let word = u16::from_le_bytes([chunk[0], chunk.get(1).copied().unwrap_or(0)]);
-        sum += u64::from(word);
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum = (sum & 0xffff) + (sum >> 16);
-    (sum as u32) + image.len() as u32
 }
 
 fn aligned_copy(bytes: &[u8]) -> (Vec<u8>, usize) {
