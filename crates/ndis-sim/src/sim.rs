@@ -123,6 +123,11 @@ impl Simulation {
         &self.world
     }
 
+    /// The loaded image, if any (benchmarks use its address range).
+    pub fn image(&self) -> Option<&Image> {
+        self.image.as_ref()
+    }
+
     /// The simulated NDIS.
     pub fn ndis(&self) -> &Arc<Ndis> {
         &self.ndis

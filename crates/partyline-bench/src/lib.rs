@@ -1,0 +1,229 @@
+//! partyline-bench: the numbers issue #6 asks for, measured in one run.
+//!
+//! - **Scaling**: one call, N leaves added and then dropped in random order, N = 10 … 65,535; the
+//!   cost of one add+drop counted in executed x86-64 instructions inside partyline.sys's mapped
+//!   range (and, for context, in the whole process), by valgrind's callgrind over a fixed,
+//!   seeded scenario. Deterministic; needs `valgrind` on PATH, otherwise reported as not measured.
+//! - **Memory**: nonpaged pool held per party and per VC, read from the simulator's pool tracking.
+//! - **Image**: the size of the release partyline.sys.
+//! - **Throughput**: party operations per second through the loaded image, every request
+//!   completing synchronously, with the verifier on and off.
+//! - **Scenario rate**: runs per minute of the default scenario, each with a fresh image instance.
+//!
+//! The scaling figure runs in a child process under callgrind: the child is this same executable
+//! with `PARTYLINE_BENCH_CHILD` set, so any binary that calls [`run`] must call
+//! [`dispatch_child`] first thing in `main`.
+
+pub mod callgrind;
+pub mod harness;
+mod report;
+
+use std::time::{Duration, Instant};
+
+use ndis_sim::ndis::FaultPolicy;
+pub use report::{Machine, Report, ScalingRow, Target};
+
+use harness::{leaf, Harness, Shuffle};
+
+/// What to measure and how hard.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Party counts of the scaling benchmark.
+    pub sizes: Vec<u32>,
+    /// Whether to run the callgrind scaling benchmark at all.
+    pub callgrind: bool,
+    /// Parties in the memory benchmark (a multiple of the slab chunk, 256, for an exact figure).
+    pub memory_parties: u32,
+    /// Calls in the per-VC memory benchmark.
+    pub memory_calls: u32,
+    /// Parties per round of the throughput benchmark.
+    pub throughput_parties: u32,
+    /// Wall time spent on each throughput measurement.
+    pub throughput_time: Duration,
+    /// Wall time spent on the scenario-rate measurement.
+    pub scenario_time: Duration,
+    /// The executable to run under valgrind as the scaling child (default: this one).
+    pub child_exe: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sizes: vec![10, 100, 1_000, 10_000, 65_535],
+            callgrind: true,
+            memory_parties: 4_096,
+            memory_calls: 256,
+            throughput_parties: 1_000,
+            throughput_time: Duration::from_secs(3),
+            scenario_time: Duration::from_secs(5),
+            child_exe: None,
+        }
+    }
+}
+
+impl Options {
+    /// A fast smoke run (seconds, not minutes): small sizes, short timings.
+    pub fn quick() -> Options {
+        Options {
+            sizes: vec![10, 100, 1_000],
+            memory_parties: 512,
+            memory_calls: 16,
+            throughput_parties: 100,
+            throughput_time: Duration::from_millis(300),
+            scenario_time: Duration::from_millis(500),
+            ..Options::default()
+        }
+    }
+}
+
+/// Seed of every simulated run of the benchmarks (scenario runs use 1, 2, 3, …).
+pub const SEED: u64 = 6;
+
+/// Runs every benchmark and returns the figures.
+pub fn run(options: &Options) -> Report {
+    let image_bytes = partyline_image::IMAGE.len() as u64;
+    let scaling = if options.callgrind {
+        callgrind::scaling(options)
+    } else {
+        Err("not measured: disabled with --no-callgrind".into())
+    };
+    let memory = memory(options);
+    let throughput_on = throughput(options, true);
+    let throughput_off = throughput(options, false);
+    let (scenario_runs, scenario_elapsed) = scenario_rate(options);
+    Report {
+        machine: Machine::this(),
+        image_bytes,
+        scaling,
+        party_bytes: memory.0,
+        vc_bytes: memory.1,
+        party_pool_detail: memory.2,
+        throughput_on,
+        throughput_off,
+        scenario_runs,
+        scenario_elapsed,
+    }
+}
+
+/// If this process is a scaling child (`PARTYLINE_BENCH_CHILD` set), runs it and exits.
+pub fn dispatch_child() {
+    if let Ok(value) = std::env::var(callgrind::CHILD_ENV) {
+        let n: u32 = value.parse().expect("PARTYLINE_BENCH_CHILD is a party count");
+        callgrind::child(n);
+        std::process::exit(0);
+    }
+}
+
+/// The scaling scenario's measured part: `leaves` added to `call`, then dropped in a seeded random
+/// order. Not inlined, under a fixed symbol name, so callgrind can collect exactly this.
+#[inline(never)]
+#[no_mangle]
+pub fn partyline_bench_measured_phase(
+    h: &Harness,
+    call: u64,
+    leaves: &[partyline_core::AtmAddress],
+    seed: u64,
+) {
+    let mut parties: Vec<u64> = leaves.iter().map(|l| h.add_party(call, l)).collect();
+    Shuffle::new(seed).shuffle(&mut parties);
+    for party in parties {
+        h.drop_party(party);
+    }
+}
+
+/// Bytes of nonpaged pool per party (all tags), per VC (all tags, a call with one leaf less that
+/// leaf's party), and the per-tag detail of the party figure.
+fn memory(options: &Options) -> (f64, f64, Vec<(String, f64)>) {
+    let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous(), true));
+    let af = h.af();
+    let call = h.make_call(af, &[leaf(0)]);
+    let before = h.sim.ndis().bytes_held_per_tag();
+    let n = options.memory_parties;
+    let parties: Vec<u64> = (1..=n).map(|i| h.add_party(call, &leaf(i))).collect();
+    let after = h.sim.ndis().bytes_held_per_tag();
+    let delta = |a: &std::collections::BTreeMap<u32, u64>, b: &std::collections::BTreeMap<u32, u64>| {
+        let mut per_tag = Vec::new();
+        let mut total = 0i64;
+        for (tag, bytes) in a {
+            let d = *bytes as i64 - *b.get(tag).unwrap_or(&0) as i64;
+            if d != 0 {
+                per_tag.push((ndis_sim::ndis::memory::tag_name(*tag), d));
+                total += d;
+            }
+        }
+        (total, per_tag)
+    };
+    let (party_total, party_tags) = delta(&after, &before);
+    let per_party = party_total as f64 / f64::from(n);
+    for party in parties {
+        h.drop_party(party);
+    }
+    let before_calls = h.sim.ndis().bytes_held_per_tag();
+    let calls: Vec<u64> =
+        (0..options.memory_calls).map(|i| h.make_call(af, &[leaf(1_000_000 + i)])).collect();
+    let after_calls = h.sim.ndis().bytes_held_per_tag();
+    let (calls_total, _) = delta(&after_calls, &before_calls);
+    let per_vc = calls_total as f64 / f64::from(options.memory_calls) - per_party;
+    for c in calls.into_iter().chain([call]) {
+        h.close_call(c);
+    }
+    h.finish();
+    let detail = party_tags.into_iter().map(|(t, d)| (t, d as f64 / f64::from(n))).collect();
+    (per_party, per_vc, detail)
+}
+
+/// Party operations (adds + drops) per second, all synchronous, with the verifier on or off.
+fn throughput(options: &Options, verifier: bool) -> f64 {
+    let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous(), verifier));
+    let af = h.af();
+    let call = h.make_call(af, &[leaf(0)]);
+    let leaves: Vec<_> = (1..=options.throughput_parties).map(leaf).collect();
+    // Warm up once (slab chunks, maps) so the timed rounds measure steady state.
+    partyline_bench_measured_phase(&h, call, &leaves, SEED);
+    let start = Instant::now();
+    let mut ops = 0u64;
+    let mut round = 0;
+    while start.elapsed() < options.throughput_time {
+        round += 1;
+        partyline_bench_measured_phase(&h, call, &leaves, SEED + round);
+        ops += 2 * u64::from(options.throughput_parties);
+    }
+    let rate = ops as f64 / start.elapsed().as_secs_f64();
+    h.close_call(call);
+    h.finish();
+    rate
+}
+
+/// The default scenario, as `tests/driver.rs` plays it: a point-to-multipoint call to four
+/// leaves under the default (mixed sync/pending/cross-processor) fault policy, one party dropped
+/// locally and one by the network, the call closed, the driver unloaded, the verifier clean.
+pub fn default_scenario(seed: u64) {
+    let h = Harness::new(harness::config(seed, FaultPolicy::default(), true));
+    let af = h.af();
+    let call = h.make_call(af, &[leaf(1), leaf(2), leaf(3), leaf(4)]);
+    let (status, out) = h.ioctl(
+        partyline_ioctl::IOCTL_PARTYLINE_QUERY_CALL,
+        &partyline_ioctl::request::encode_query_call(call, 0),
+        1 << 16,
+    );
+    assert_eq!(status, 0);
+    let (_, page) = partyline_ioctl::decode_query_call_response(&out).expect("query");
+    let second = page.iter().nth(1).expect("four parties").id;
+    h.drop_party(second);
+    let victim = *h.sim.live_parties().first().expect("live parties");
+    h.sim.remote_drop(victim);
+    h.sim.run_until_idle();
+    h.close_call(call);
+    h.finish();
+}
+
+/// Runs of the default scenario, each with a fresh image instance, within the time budget.
+fn scenario_rate(options: &Options) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut runs = 0;
+    while start.elapsed() < options.scenario_time {
+        runs += 1;
+        default_scenario(runs);
+    }
+    (runs, start.elapsed())
+}

@@ -1,0 +1,229 @@
+//! The figures of one run and the table they print as.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Where the figures came from.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub valgrind: Option<String>,
+}
+
+impl Machine {
+    /// This machine: CPU model from /proc/cpuinfo, online processors, valgrind version.
+    pub fn this() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Machine { cpu, cores, valgrind: crate::callgrind::valgrind_version() }
+    }
+}
+
+/// Instructions of one scaling run (N adds + N drops).
+#[derive(Clone, Copy, Debug)]
+pub struct ScalingRow {
+    pub parties: u32,
+    /// Executed inside partyline.sys.
+    pub image_instructions: u64,
+    /// Executed by the whole process (driver, simulator, verifier, harness).
+    pub total_instructions: u64,
+}
+
+impl ScalingRow {
+    /// Driver instructions per add+drop.
+    pub fn image_per_op(&self) -> f64 {
+        self.image_instructions as f64 / f64::from(self.parties.max(1))
+    }
+
+    /// Whole-process instructions per add+drop.
+    pub fn total_per_op(&self) -> f64 {
+        self.total_instructions as f64 / f64::from(self.parties.max(1))
+    }
+}
+
+/// Every figure of issue #6.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub machine: Machine,
+    pub image_bytes: u64,
+    pub scaling: Result<Vec<ScalingRow>, String>,
+    pub party_bytes: f64,
+    pub vc_bytes: f64,
+    pub party_pool_detail: Vec<(String, f64)>,
+    /// Party operations per second, verifier on.
+    pub throughput_on: f64,
+    /// Party operations per second, verifier off.
+    pub throughput_off: f64,
+    pub scenario_runs: u64,
+    pub scenario_elapsed: Duration,
+}
+
+/// A target and whether it was met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Met,
+    Missed,
+    NotMeasured,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Met => "met",
+            Target::Missed => "MISSED",
+            Target::NotMeasured => "not measured",
+        })
+    }
+}
+
+fn met(ok: bool) -> Target {
+    if ok {
+        Target::Met
+    } else {
+        Target::Missed
+    }
+}
+
+impl Report {
+    /// Largest-N over smallest-N driver instructions per add+drop.
+    pub fn scaling_ratio(&self) -> Option<f64> {
+        let rows = self.scaling.as_ref().ok()?;
+        let first = rows.iter().min_by_key(|r| r.parties)?;
+        let last = rows.iter().max_by_key(|r| r.parties)?;
+        Some(last.image_per_op() / first.image_per_op())
+    }
+
+    /// Scenario runs per minute.
+    pub fn scenarios_per_minute(&self) -> f64 {
+        self.scenario_runs as f64 * 60.0 / self.scenario_elapsed.as_secs_f64()
+    }
+
+    /// Verifier-on time over verifier-off time for the same work.
+    pub fn verifier_cost(&self) -> f64 {
+        self.throughput_off / self.throughput_on
+    }
+
+    /// The verdict on each target, in table order.
+    pub fn targets(&self) -> Vec<(&'static str, Target)> {
+        vec![
+            (
+                "scaling flat within ±10 %",
+                self.scaling_ratio().map_or(Target::NotMeasured, |r| met((0.9..=1.1).contains(&r))),
+            ),
+            ("pool per party <= 64 B", met(self.party_bytes <= 64.0)),
+            ("image <= 64 KiB", met(self.image_bytes <= 64 * 1024)),
+            ("throughput >= 1,000,000 ops/s (verifier on)", met(self.throughput_on >= 1_000_000.0)),
+            ("verifier cost <= 2x", met(self.verifier_cost() <= 2.0)),
+            ("scenarios >= 5,000/min", met(self.scenarios_per_minute() >= 5_000.0)),
+        ]
+    }
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.machine;
+        writeln!(
+            f,
+            "machine: {} ({} cores), valgrind: {}",
+            m.cpu,
+            m.cores,
+            m.valgrind.as_deref().unwrap_or("missing")
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Scaling: one call, N leaves added then dropped in random order (synchronous, verifier on)"
+        )?;
+        match &self.scaling {
+            Ok(rows) => {
+                writeln!(
+                    f,
+                    "| N | driver instructions per add+drop | whole-process instructions per add+drop |"
+                )?;
+                writeln!(f, "|---:|---:|---:|")?;
+                for row in rows {
+                    writeln!(
+                        f,
+                        "| {} | {} | {} |",
+                        thousands(f64::from(row.parties)),
+                        thousands(row.image_per_op()),
+                        thousands(row.total_per_op())
+                    )?;
+                }
+            }
+            Err(why) => writeln!(f, "{why}")?,
+        }
+        writeln!(f)?;
+        writeln!(f, "| figure | measured | target | |")?;
+        writeln!(f, "|---|---:|---|---|")?;
+        let t = self.targets();
+        let ratio = self.scaling_ratio().map_or("not measured".to_string(), |r| format!("{r:.3}"));
+        writeln!(
+            f,
+            "| driver instructions per add+drop, largest N / smallest N | {ratio} | 0.90–1.10 | {} |",
+            t[0].1
+        )?;
+        let detail: Vec<String> =
+            self.party_pool_detail.iter().map(|(tag, b)| format!("{tag} {b:.1}")).collect();
+        writeln!(
+            f,
+            "| nonpaged pool per party ({}) | {:.1} B | <= 64 B | {} |",
+            detail.join(", "),
+            self.party_bytes,
+            t[1].1
+        )?;
+        writeln!(f, "| nonpaged pool per VC (besides its parties) | {:.1} B | — | |", self.vc_bytes)?;
+        writeln!(
+            f,
+            "| partyline.sys (release) | {} B ({:.1} KiB) | <= 64 KiB | {} |",
+            thousands(self.image_bytes as f64),
+            self.image_bytes as f64 / 1024.0,
+            t[2].1
+        )?;
+        writeln!(
+            f,
+            "| party operations/s, synchronous, verifier on | {} | >= 1,000,000 | {} |",
+            thousands(self.throughput_on),
+            t[3].1
+        )?;
+        writeln!(
+            f,
+            "| party operations/s, synchronous, verifier off | {} | — | |",
+            thousands(self.throughput_off)
+        )?;
+        writeln!(
+            f,
+            "| verifier cost (off rate / on rate) | {:.2}x | <= 2x | {} |",
+            self.verifier_cost(),
+            t[4].1
+        )?;
+        writeln!(
+            f,
+            "| default scenario runs/min, fresh image each run, 1 core | {} | >= 5,000 | {} |",
+            thousands(self.scenarios_per_minute()),
+            t[5].1
+        )?;
+        Ok(())
+    }
+}
