@@ -128,6 +128,12 @@ impl Simulation {
         self.image.as_ref()
     }
 
+    /// Switches the verifier's checks on (the default) or off; see [`Verifier::set_enabled`].
+    /// Only for measuring what the verifier costs: with it off a run proves nothing.
+    pub fn set_verifier(&self, enabled: bool) {
+        Verifier::of(&self.world).set_enabled(enabled);
+    }
+
     /// The simulated NDIS.
     pub fn ndis(&self) -> &Arc<Ndis> {
         &self.ndis

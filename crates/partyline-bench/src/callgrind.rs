@@ -21,7 +21,7 @@ pub const CHILD_ENV: &str = "PARTYLINE_BENCH_CHILD";
 
 /// The child: set up (not counted), run the measured phase (counted), print the image range.
 pub fn child(n: u32) {
-    let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous(), true));
+    let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous()), true);
     let af = h.af();
     let call = h.make_call(af, &[leaf(0)]);
     let leaves: Vec<_> = (1..=n).map(leaf).collect();

@@ -31,16 +31,16 @@ pub fn leaf(n: u32) -> AtmAddress {
 }
 
 /// The simulator configuration every benchmark uses: one adapter whose network accepts all.
-pub fn config(seed: u64, faults: FaultPolicy, verifier: bool) -> SimConfig {
+pub fn config(seed: u64, faults: FaultPolicy) -> SimConfig {
     let adapter =
         AdapterConfig::new(r"\DEVICE\{ATM-0}", AtmAddr::nsap("47.0005.80FFE1000000F21A2B3C.0020481A2B3C.00"));
-    let _ = verifier;
     SimConfig { seed, processors: 2, faults, adapters: vec![adapter], ..SimConfig::default() }
 }
 
 impl Harness {
-    /// Loads a fresh image instance, runs DriverEntry, binds, and opens the control device.
-    pub fn new(config: SimConfig) -> Harness {
+    /// Loads a fresh image instance, runs DriverEntry, binds, and opens the control device; then
+    /// switches the verifier off if `verifier` is false (only to measure what it costs).
+    pub fn new(config: SimConfig, verifier: bool) -> Harness {
         let mut sim = Simulation::new(config, partyline_image::IMAGE).expect("partyline.sys loads");
         assert_eq!(sim.driver_entry_status, Some(0), "DriverEntry failed");
         sim.bind_all();
@@ -49,6 +49,7 @@ impl Harness {
         let access =
             ndis_sim::io::FILE_GENERIC_READ | ndis_sim::io::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
         let handle = io.open(&world, ioctl::USER_PATH, access, Caller::Administrator).expect("open device");
+        sim.set_verifier(verifier);
         Harness { sim, world, io, handle }
     }
 

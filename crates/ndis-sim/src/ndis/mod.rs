@@ -499,6 +499,9 @@ pub fn queue_host_work(world: &World, delay: u64, name: &'static str, run: Box<d
 /// could make it (verifier-rules.md §7.5 item 35, §7.8 item 66).
 pub fn check_obligations(world: &World) {
     let Some(ndis) = Ndis::of(world) else { return };
+    if !verifier::Verifier::of(world).is_enabled() {
+        return;
+    }
     let mut owed = Vec::new();
     {
         let state = ndis.state();
