@@ -281,6 +281,32 @@ impl Report {
     pub fn timeline(&self) -> String {
         self.log.iter().map(|e| format!("{e}\n")).collect()
     }
+
+    /// The timeline with host addresses masked ([`mask_host_addresses`]): what a replay of the
+    /// same seed reproduces exactly, in this process or another.
+    pub fn replay_timeline(&self) -> String {
+        mask_host_addresses(&self.timeline())
+    }
+}
+
+/// `text` with every host address replaced by `0x…`: hex numbers of 11 digits or more, which is
+/// where the loader mapped the image or the simulator allocated a buffer (they change with every
+/// mapping and with ASLR). Driver ids (`0x100000001`) and NDIS handles (`Vc#3`) are kept.
+pub fn mask_host_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 2..].bytes().take_while(u8::is_ascii_hexdigit).count();
+        if digits >= 11 {
+            out.push_str("0x…");
+        } else {
+            out.push_str(&rest[at..at + 2 + digits]);
+        }
+        rest = &rest[at + 2 + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Plays `scenario` on the simulator with `image` (with `seed` instead of the scenario's when

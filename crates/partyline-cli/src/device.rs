@@ -325,7 +325,7 @@ pub fn list() -> ExitCode {
             checked(status, "LIST_CALLS")?;
             let page = ioctl::decode_list_calls_response(&out).map_err(|e| format!("{e:?}"))?;
             for call in page.iter() {
-                println!("call {:#x} on AF {:#x}", call.call, call.af);
+                println!("call {:#x} on AF {:#x}", call.id, call.af);
             }
             if !page.more || page.next == cursor {
                 return Ok(());

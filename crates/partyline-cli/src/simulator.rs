@@ -35,7 +35,7 @@ fn replay_command(source: &Source, seed: u64) -> String {
 }
 
 /// What broke, where, and how to see it again, for someone new to the project.
-fn failure_advice(report: &Report, source: &Source) -> String {
+fn failure_advice(report: &Report, source: &Source, quiet: bool) -> String {
     let mut out = String::new();
     if report.driver_entry_status != Some(0) {
         out.push_str(&format!(
@@ -57,9 +57,16 @@ fn failure_advice(report: &Report, source: &Source) -> String {
             ));
         }
     }
+    if quiet {
+        out.push_str("run without --quiet to see the timeline of every NDIS call and callback.\n");
+    } else {
+        out.push_str(
+            "the timeline above shows every NDIS call and callback in order \
+             (`#seq t=time cpuN IRQL dll!name(args)`); find the time of the violation there.\n",
+        );
+    }
     out.push_str(&format!(
-        "the timeline above shows every NDIS call and callback in order (entries are `#seq t=time cpuN IRQL dll!name(args)`).\n\
-         replay this exact run (same seed, same schedule): {}\n",
+        "replay this exact run (same seed, same schedule): {}\n",
         replay_command(source, report.seed)
     ));
     out
@@ -191,8 +198,47 @@ pub fn run(scenario: &Scenario, source: &Source, args: &RunArgs) -> ExitCode {
             "\nFAIL: scenario '{}' with seed {}: {broken} rule violation(s), {failed} failed step(s)\n{}",
             scenario.name,
             report.seed,
-            failure_advice(&report, source)
+            failure_advice(&report, source, args.quiet || args.json)
         );
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndis_sim::verifier::{Rule, Violation};
+
+    /// A broken rule is reported with its name, its Learn page, the simulated time, the call that
+    /// broke it, and the command that replays the run.
+    #[test]
+    fn a_violation_tells_which_rule_where_and_how_to_replay() {
+        let source = Source {
+            text: crate::shipped::SHIPPED[0].2.into(),
+            origin: "scenarios/default.toml".into(),
+            argument: "default".into(),
+        };
+        let scenario = Scenario::parse(&source.text, &source.origin).expect("parses");
+        let mut report = scenario::run(&scenario, partyline_image::IMAGE, Some(3)).expect("loads");
+        assert!(report.is_clean());
+        report.violations.push(Violation {
+            rule: Rule::new(
+                "Irql_Protocol_Driver_Function",
+                "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-protocol-driver-function",
+            ),
+            time: 1234,
+            call: "ndis.sys!NdisClDropParty".into(),
+            detail: "called at DISPATCH_LEVEL".into(),
+        });
+        assert!(!report.is_clean());
+        let advice = failure_advice(&report, &source, false);
+        for needle in [
+            "rule Irql_Protocol_Driver_Function was broken by ndis.sys!NdisClDropParty at simulated time t=1234",
+            "called at DISPATCH_LEVEL",
+            "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-protocol-driver-function",
+            "cargo run --release -- run default --seed 3",
+        ] {
+            assert!(advice.contains(needle), "{needle} missing from:\n{advice}");
+        }
     }
 }
