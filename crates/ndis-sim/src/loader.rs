@@ -374,6 +374,16 @@ pub fn describe_address(address: usize) -> String {
     }
 }
 
+/// The loaded image `address` lies in: its base and name (for fault-site ids; see
+/// [`crate::ndis::faults`]).
+pub fn image_containing(address: usize) -> Option<(usize, String)> {
+    let loaded = loaded();
+    loaded
+        .iter()
+        .find(|(base, size, _)| (*base..base + size).contains(&address))
+        .map(|(base, _, name)| (*base, name.clone()))
+}
+
 impl Image {
     /// Loads `bytes` as the image `name` (used in reports, e.g. `partyline.sys`), binding its
     /// imports from `exports`.

@@ -130,10 +130,23 @@ fn client(ndis: &Ndis) -> Option<NDIS_CO_CLIENT_OPTIONAL_HANDLERS> {
     ndis.state().protocol.as_ref().and_then(|p| p.client)
 }
 
-fn outcome_and_failure(ndis: &Ndis, min_delay: u64) -> (Outcome, bool) {
+/// The outcome of a request and whether it fails with RESOURCES. `injectable` names the export
+/// when its failure is honoured (so [`super::faults`] may fail it systematically); `None` for
+/// requests that cannot fail, whose draw is ignored.
+fn outcome_and_failure(
+    world: &World,
+    ndis: &Ndis,
+    min_delay: u64,
+    injectable: Option<&'static str>,
+) -> (Outcome, bool) {
     let mut state = ndis.state();
     let faults = state.config.faults.clone();
-    let fail = state.rng.chance(faults.request_failure_per_10000);
+    let fail = match injectable {
+        Some(export) => {
+            super::faults::inject(world, &mut state, export, true, faults.request_failure_per_10000)
+        }
+        None => state.rng.chance(faults.request_failure_per_10000),
+    };
     (state.rng.outcome(&faults, min_delay), fail)
 }
 
@@ -193,7 +206,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, fail) = outcome_and_failure(&ndis, 0);
+    let (outcome, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
     if fail {
         log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
         return NDIS_STATUS_RESOURCES;
@@ -254,7 +267,7 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         violation(&world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(&ndis, 0);
+    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
     {
         let mut state = ndis.state();
         let af = state.afs.get_mut(&id).expect("checked");
@@ -374,7 +387,7 @@ unsafe extern "win64" fn ndis_co_create_vc(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (_, fail) = outcome_and_failure(&ndis, 0);
+    let (_, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
     if fail {
         log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
         return NDIS_STATUS_RESOURCES;
@@ -575,7 +588,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
             )
         }
     };
-    let (outcome, fail) = outcome_and_failure(&ndis, answer.min_delay);
+    let (outcome, fail) = outcome_and_failure(&world, &ndis, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
@@ -808,7 +821,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
         }
     };
     let (answer, address) = answer;
-    let (outcome, fail) = outcome_and_failure(&ndis, answer.min_delay);
+    let (outcome, fail) = outcome_and_failure(&world, &ndis, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
@@ -949,7 +962,7 @@ extern "win64" fn ndis_cl_drop_party(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(&ndis, 0);
+    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
     {
         let mut state = ndis.state();
         state.parties.get_mut(&id).expect("party").state =
@@ -1042,7 +1055,7 @@ extern "win64" fn ndis_cl_close_call(
             return NDIS_STATUS_FAILURE;
         }
     }
-    let (outcome, _) = outcome_and_failure(&ndis, 0);
+    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
     {
         let mut state = ndis.state();
         let entry = state.vcs.get_mut(&vc).expect("live");

@@ -21,6 +21,7 @@
 
 pub mod callmgr;
 pub mod condis;
+pub mod faults;
 pub mod memory;
 pub mod params;
 pub mod protocol;
@@ -404,6 +405,7 @@ pub(crate) fn call_driver<R>(
         for lock in &leaked {
             if let Some(lock_state) = state.locks.get_mut(lock) {
                 lock_state.holder = None;
+                lock_state.thread = None;
             }
         }
         leaked
@@ -462,6 +464,26 @@ pub fn run_one(world: &Arc<World>) -> bool {
         world.advance_time(due - now);
     }
     deliver(world, &ndis, work, None);
+    true
+}
+
+/// Like [`run_one`], but delivers the work on `processor` (the caller's own, entered on this host
+/// thread), so several host threads can each drain the queue on a processor of their own at
+/// once. A processor is never used by two host threads. False if idle.
+pub fn run_one_on(world: &Arc<World>, processor: usize) -> bool {
+    let Some(ndis) = Ndis::of(world) else { return false };
+    let (work, irql) = {
+        let mut state = ndis.state();
+        let Some(key) = state.queue.keys().next().copied() else { return false };
+        let Some(work) = state.queue.remove(&key) else { return false };
+        let now = world.now();
+        if key.0 > now {
+            world.advance_time(key.0 - now);
+        }
+        let irql = state.callback_irql();
+        (work, irql)
+    };
+    deliver(world, &ndis, work, Some((processor, irql)));
     true
 }
 

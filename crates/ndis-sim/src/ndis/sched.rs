@@ -76,6 +76,11 @@ pub struct FaultPolicy {
     pub dispatch_delivery_per_10000: u32,
     /// Pending completions arrive 1..=max_delay_ticks after the request.
     pub max_delay_ticks: u64,
+    /// No failure is injected before this virtual time (Driver Verifier's start delay).
+    pub warmup_ticks: u64,
+    /// Systematic low-resources simulation: fail each distinct call site once
+    /// ([`super::faults`]). `None`: off.
+    pub systematic: Option<super::faults::Systematic>,
 }
 
 impl Default for FaultPolicy {
@@ -89,6 +94,8 @@ impl Default for FaultPolicy {
             allocation_failure_tags: Vec::new(),
             dispatch_delivery_per_10000: 5_000,
             max_delay_ticks: 1_000,
+            warmup_ticks: 0,
+            systematic: None,
         }
     }
 }

@@ -6,9 +6,12 @@
 //!
 //! Flow: a lock is known by the address of its `NDIS_SPIN_LOCK`; the simulator records which
 //! processor holds it and how it was taken. Acquire raises the processor to DISPATCH and saves the
-//! old IRQL (also into `OldIrql`, as Windows does); release restores it. Every processor runs on
-//! one host thread, so a lock held by another processor cannot be waited for: that is reported as
-//! a deadlock (a lock held across an NDIS call whose completion re-enters the driver). An event is
+//! old IRQL (also into `OldIrql`, as Windows does); release restores it. A lock held by a
+//! processor running on *another host thread* (several threads driving one world at once) is
+//! waited for, spinning, as on real hardware: the lock really excludes. A lock held by another
+//! processor on *this* host thread cannot be waited for — that processor is waiting for this code
+//! to return — and is reported as a deadlock (a lock held across an NDIS call whose completion
+//! re-enters the driver). An event is
 //! known by its address; `NdisWaitEvent` runs the scheduler until it is set.
 
 use std::ffi::c_void;
@@ -36,6 +39,8 @@ pub struct LockState {
     pub holder: Option<(usize, LockKind)>,
     /// IRQL to restore on `NdisReleaseSpinLock`.
     pub old_irql: Irql,
+    /// The host thread the holder runs on.
+    pub thread: Option<std::thread::ThreadId>,
 }
 
 /// The locks `processor` holds.
@@ -74,8 +79,10 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
         violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
         return;
     }
-    let previous =
-        ndis.state().locks.insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL });
+    let previous = ndis
+        .state()
+        .locks
+        .insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None });
     if previous.is_some_and(|p| p.holder.is_some()) {
         violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
     }
@@ -117,7 +124,16 @@ fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     };
     let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
     let old_irql = world.irql(processor);
+    let this_thread = std::thread::current().id();
     let mut state = ndis.state();
+    // Spin while another host thread's processor holds the lock (it will release it).
+    while state.locks.get(&(lock as usize)).is_some_and(|l| {
+        l.holder.is_some_and(|(holder, _)| holder != processor) && l.thread.is_some_and(|t| t != this_thread)
+    }) {
+        drop(state);
+        std::thread::yield_now();
+        state = ndis.state();
+    }
     let problem = match state.locks.get_mut(&(lock as usize)) {
         None => Some((
             rules::SPIN_LOCK_LIFETIME,
@@ -130,6 +146,7 @@ fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
             Some((holder, _)) => {
                 lock_state.holder = Some((processor, kind));
                 lock_state.old_irql = old_irql;
+                lock_state.thread = Some(this_thread);
                 Some((
                     rules::DEADLOCK,
                     format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
@@ -138,6 +155,7 @@ fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
             None => {
                 lock_state.holder = Some((processor, kind));
                 lock_state.old_irql = old_irql;
+                lock_state.thread = Some(this_thread);
                 None
             }
         },
@@ -168,6 +186,7 @@ fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
         Some(lock_state) => match lock_state.holder {
             Some((holder, held_kind)) if holder == processor => {
                 lock_state.holder = None;
+                lock_state.thread = None;
                 let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
                 if held_kind != kind {
                     (

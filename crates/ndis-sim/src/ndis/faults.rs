@@ -1,0 +1,223 @@
+//! Fault injection beyond fixed rates: Driver Verifier's warm-up delay and its *systematic*
+//! low-resources simulation (fail each distinct call site once, then let it succeed).
+//!
+//! Read: verifier-rules.md §5 ("Low Resources Simulation", "Systematic low resources
+//! simulation") and §7.9 items 73–74; low-resources-simulation.md,
+//! systematic-low-resource-simulation.md.
+//!
+//! Flow: every export whose failure the driver must handle (`NdisAllocateMemoryWithTagPriority`,
+//! `NdisOpenAdapterEx`, `NdisClOpenAddressFamilyEx`, `NdisCoCreateVc`, `NdisClMakeCall`,
+//! `NdisClAddParty`) asks [`inject`] whether to fail. [`inject`] applies the policy's random rate
+//! (as before) once virtual time has passed [`FaultPolicy::warmup_ticks`]; if the policy carries a
+//! [`Systematic`] registry it also identifies the call [`Site`] — the export, the offset in the
+//! image of the driver's return address (found by scanning the host stack for the first address
+//! in a loaded image that follows a `call`), and the stack of driver callbacks running — and fails
+//! it the first time that site is seen. The registry outlives a simulation, so a campaign runs the
+//! same scenario again and again with one registry until a run meets no new site; with
+//! [`Systematic::one_per_run`] each run fails at most one new site, so every fault is exercised
+//! alone with everything before it succeeding. Off unless a policy asks for it; nothing here
+//! weakens a check.
+//!
+//! [`FaultPolicy::warmup_ticks`]: super::FaultPolicy::warmup_ticks
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::State;
+use crate::kernel::World;
+
+/// One injectable call site: which export, from where in the image, in which driver callback.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Site {
+    /// The export called (`NdisAllocateMemoryWithTagPriority`).
+    pub export: String,
+    /// `partyline.sys+0x1a2b`: the driver's return address, or `?` if none was found.
+    pub caller: String,
+    /// The driver callbacks running, outermost first (`ProtocolClMakeCallComplete`), or `-`.
+    pub context: String,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from {} in {}", self.export, self.caller, self.context)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    seen: BTreeSet<Site>,
+    injected: Vec<Site>,
+    per_run: Option<usize>,
+    this_run: Vec<Site>,
+    excluded: Vec<String>,
+}
+
+/// The systematic-mode registry: sites seen so far and faults injected. Cloning shares it; two
+/// policies are equal if they share the same registry.
+#[derive(Clone, Default)]
+pub struct Systematic(Arc<Mutex<Registry>>);
+
+impl Systematic {
+    /// Fails every new site the first time it is seen (Driver Verifier's behaviour).
+    pub fn new() -> Systematic {
+        Systematic::default()
+    }
+
+    /// Fails at most one new site per run (between [`begin_run`](Self::begin_run) calls): each
+    /// fault is then exercised alone.
+    pub fn one_per_run() -> Systematic {
+        let systematic = Systematic::default();
+        systematic.registry().per_run = Some(1);
+        systematic
+    }
+
+    /// Never fails calls of `export` (Driver Verifier's stack exclusion, by export).
+    pub fn exclude(&self, export: &str) {
+        self.registry().excluded.push(export.to_owned());
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts a run: the per-run budget is restored.
+    pub fn begin_run(&self) {
+        self.registry().this_run.clear();
+    }
+
+    /// Sites failed since [`begin_run`](Self::begin_run).
+    pub fn injected_this_run(&self) -> Vec<Site> {
+        self.registry().this_run.clone()
+    }
+
+    /// Every site failed so far, in order.
+    pub fn injected(&self) -> Vec<Site> {
+        self.registry().injected.clone()
+    }
+
+    /// Every distinct site seen so far.
+    pub fn seen(&self) -> Vec<Site> {
+        self.registry().seen.iter().cloned().collect()
+    }
+
+    /// The seen set, one site per line (`export\tcaller\tcontext`), to persist across processes.
+    pub fn save(&self) -> String {
+        self.registry().seen.iter().map(|s| format!("{}\t{}\t{}\n", s.export, s.caller, s.context)).collect()
+    }
+
+    /// Marks every site in `saved` (from [`save`](Self::save)) as seen.
+    pub fn load(&self, saved: &str) {
+        let mut registry = self.registry();
+        for line in saved.lines() {
+            let mut fields = line.splitn(3, '\t');
+            if let (Some(export), Some(caller), Some(context)) = (fields.next(), fields.next(), fields.next())
+            {
+                registry.seen.insert(Site {
+                    export: export.into(),
+                    caller: caller.into(),
+                    context: context.into(),
+                });
+            }
+        }
+    }
+
+    /// Whether to fail this call at `site`: true the first time it is seen, within the budget.
+    fn first_sight(&self, site: Site) -> bool {
+        let mut registry = self.registry();
+        if registry.excluded.contains(&site.export) || registry.seen.contains(&site) {
+            return false;
+        }
+        if registry.per_run.is_some_and(|budget| registry.this_run.len() >= budget) {
+            // Over budget: not marked seen, so a later run fails it alone.
+            return false;
+        }
+        registry.seen.insert(site.clone());
+        registry.injected.push(site.clone());
+        registry.this_run.push(site);
+        true
+    }
+}
+
+impl PartialEq for Systematic {
+    fn eq(&self, other: &Systematic) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Systematic {}
+
+impl fmt::Debug for Systematic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry = self.registry();
+        write!(f, "Systematic {{ seen: {}, injected: {} }}", registry.seen.len(), registry.injected.len())
+    }
+}
+
+/// Whether the current call of `export` fails: the random rate `per_10000` once past warm-up (if
+/// `eligible`, e.g. the tag passes the filter), else the systematic registry's first sight. With
+/// no warm-up and no registry this consumes the generator exactly as a plain `chance` would, so
+/// existing seeds replay unchanged.
+pub(crate) fn inject(
+    world: &World,
+    state: &mut State,
+    export: &'static str,
+    eligible: bool,
+    per_10000: u32,
+) -> bool {
+    let warm = world.now() >= state.config.faults.warmup_ticks;
+    if !(eligible && warm) {
+        return false;
+    }
+    if state.rng.chance(per_10000) {
+        return true;
+    }
+    let Some(systematic) = state.config.faults.systematic.clone() else { return false };
+    let context = if state.callbacks.is_empty() { "-".to_owned() } else { state.callbacks.join(">") };
+    let caller = driver_return_address()
+        .and_then(|address| {
+            crate::loader::image_containing(address)
+                .map(|(base, name)| format!("{name}+{:#x}", address - base))
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    systematic.first_sight(Site { export: export.to_owned(), caller, context })
+}
+
+/// Bytes of host stack scanned above this frame for the driver's return address.
+const SCAN_BYTES: usize = 16 * 1024;
+
+/// Reads up to `out.len()` bytes at `address` without faulting: fewer if the range is not mapped.
+fn read_memory(address: usize, out: &mut [u8]) -> usize {
+    let local = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: out.len() };
+    let remote = libc::iovec { iov_base: address as *mut libc::c_void, iov_len: out.len() };
+    // SAFETY: process_vm_readv on our own process writes at most `out.len()` bytes into `out` and
+    // reports an unreadable source range as an error or a short count instead of faulting.
+    let read = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    usize::try_from(read).unwrap_or(0)
+}
+
+/// Whether the bytes before `address` end a `call`: `call [rip+disp32]` (FF 15, how imports are
+/// called), `call rel32` (E8), or `call reg` (FF D0+r).
+fn follows_call(address: usize) -> bool {
+    let mut before = [0u8; 6];
+    if address < 6 || read_memory(address - 6, &mut before) != 6 {
+        return false;
+    }
+    (before[0] == 0xFF && before[1] == 0x15)
+        || before[1] == 0xE8
+        || (before[4] == 0xFF && before[5] & 0xF8 == 0xD0)
+}
+
+/// The return address of the driver's call into the export running on this thread: the first
+/// word on the stack above this frame that lies in a loaded image just after a `call`.
+#[inline(never)]
+fn driver_return_address() -> Option<usize> {
+    let marker = 0u8;
+    let start = std::ptr::addr_of!(marker) as usize & !7;
+    let mut stack = vec![0u8; SCAN_BYTES];
+    let read = read_memory(start, &mut stack);
+    stack[..read - read % 8]
+        .chunks_exact(8)
+        .map(|word| usize::from_le_bytes(word.try_into().expect("8 bytes")))
+        .find(|&word| crate::loader::image_containing(word).is_some() && follows_call(word))
+}

@@ -1,0 +1,238 @@
+//! One simulated machine with the real `partyline.sys`, driven through `\\.\Partyline` like the
+//! `partyline` command would, tolerant of every refusal (faults make requests fail), and the
+//! verdict of one run: violations, leaks, hangs.
+
+use ndis_sim::io::{Caller, IoError, IoManager};
+use ndis_sim::ndis::{self, AdapterConfig, AtmAddr, Behaviour, FaultPolicy};
+use ndis_sim::sim::{SimConfig, Simulation};
+use partyline_core::{AtmAddress, TrafficProfile};
+use partyline_ioctl as ioctl;
+
+/// NTSTATUS success.
+pub const STATUS_SUCCESS: i32 = 0;
+
+/// Leaf `n` of the simulated network.
+pub fn leaf(n: u8) -> AtmAddress {
+    AtmAddress::parse(&format!("47.0005.80ffe1000000f21a3f{n:02x}.0020481a3f{n:02x}.00"))
+        .expect("leaf address")
+}
+
+/// The simulator's form of `address`.
+pub fn atm_addr(address: &AtmAddress) -> AtmAddr {
+    AtmAddr { address_type: address.kind() as u32, digits: address.as_bytes().to_vec() }
+}
+
+/// The one adapter every campaign binds, with `behaviours[i]` for leaf `i + 1`.
+pub fn adapter(behaviours: &[Behaviour]) -> AdapterConfig {
+    let mut adapter =
+        AdapterConfig::new(r"\DEVICE\{ATM-0}", AtmAddr::nsap("47.0005.80FFE1000000F21A2B3C.0020481A2B3C.00"));
+    for (i, behaviour) in behaviours.iter().enumerate() {
+        adapter = adapter.with_remote(atm_addr(&leaf(i as u8 + 1)), behaviour.clone());
+    }
+    adapter
+}
+
+/// What one run found.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    /// Rule violations other than leaks, rendered.
+    pub violations: Vec<String>,
+    /// Pool leaks and objects left at unload, rendered.
+    pub leaks: Vec<String>,
+    /// Work that did not settle within the step bound, or an IRP left pending.
+    pub hangs: Vec<String>,
+    /// Faults injected (log entries marked injected).
+    pub faults: u64,
+}
+
+impl Verdict {
+    /// Whether nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty() && self.leaks.is_empty() && self.hangs.is_empty()
+    }
+
+    /// The first problem, for a report.
+    pub fn first_problem(&self) -> Option<&str> {
+        self.violations.first().or(self.leaks.first()).or(self.hangs.first()).map(String::as_str)
+    }
+}
+
+/// The machine under test.
+pub struct Bench {
+    /// The simulation (public for campaigns that schedule network events).
+    pub sim: Simulation,
+    /// Work items each drain may run before the run counts as hung.
+    pub step_bound: u64,
+    hangs: Vec<String>,
+    /// Call ids the driver handed out (live or not).
+    pub calls: Vec<u64>,
+    /// Party ids the driver handed out (live or not).
+    pub parties: Vec<u64>,
+    /// IOCTLs sent.
+    pub ioctls: u64,
+}
+
+impl Bench {
+    /// Loads the image with `faults` and runs DriverEntry; binds if it succeeded.
+    pub fn new(seed: u64, processors: usize, faults: FaultPolicy, behaviours: &[Behaviour]) -> Bench {
+        let config = SimConfig {
+            seed,
+            processors,
+            faults,
+            adapters: vec![adapter(behaviours)],
+            ..SimConfig::default()
+        };
+        let mut sim = Simulation::new(config, partyline_image::IMAGE).expect("partyline.sys loads");
+        if sim.driver_entry_status == Some(0) {
+            sim.bind_all();
+        }
+        Bench {
+            sim,
+            step_bound: 100_000,
+            hangs: Vec::new(),
+            calls: Vec::new(),
+            parties: Vec::new(),
+            ioctls: 0,
+        }
+    }
+
+    /// Whether DriverEntry succeeded.
+    pub fn loaded(&self) -> bool {
+        self.sim.driver_entry_status == Some(0)
+    }
+
+    /// Runs queued work until idle or the step bound (a hang), then checks owed completions.
+    pub fn drain(&mut self) {
+        let world = self.sim.world().clone();
+        let _entered = world.enter(0);
+        let mut steps = 0;
+        while ndis::run_one(&world) {
+            steps += 1;
+            if steps >= self.step_bound {
+                self.hangs.push(format!("work still queued after {steps} steps at t={}", world.now()));
+                return;
+            }
+        }
+        ndis::check_obligations(&world);
+    }
+
+    /// Runs work due within `ticks`.
+    pub fn advance(&self, ticks: u64) {
+        self.sim.advance(ticks);
+    }
+
+    /// Sends one IOCTL as an administrator without draining; `None` if the I/O manager refused it
+    /// before the driver saw it. An IRP left pending is recorded as a hang.
+    pub fn send(&mut self, code: u32, input: &[u8], output_len: usize) -> Option<(i32, Vec<u8>)> {
+        if !self.loaded() {
+            return None;
+        }
+        self.ioctls += 1;
+        let world = self.sim.world().clone();
+        match IoManager::of(&world).device_control(
+            &world,
+            ioctl::USER_PATH,
+            code,
+            input,
+            output_len,
+            Caller::Administrator,
+        ) {
+            Ok(answer) => Some(answer),
+            Err(IoError::Pending { status }) => {
+                self.hangs.push(format!("IOCTL {code:#x} left its IRP pending ({status:#x})"));
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The first open address family, if any.
+    pub fn af(&mut self) -> Option<u64> {
+        let (status, out) =
+            self.send(ioctl::IOCTL_PARTYLINE_LIST_BINDINGS, &ioctl::request::encode_list_bindings(0), 4096)?;
+        if status != STATUS_SUCCESS {
+            return None;
+        }
+        let page = ioctl::decode_list_bindings_response(&out).ok()?;
+        let af = page.iter().find_map(|e| match e {
+            ioctl::ListEntry::AddressFamily { id, .. } => Some(id),
+            _ => None,
+        });
+        af
+    }
+
+    /// Makes a call to `leaves`; the call id if the driver accepted it.
+    pub fn make_call(&mut self, af: u64, leaves: &[AtmAddress]) -> Option<u64> {
+        let mut input = vec![0u8; ioctl::request::make_call_len(leaves.len())];
+        ioctl::request::encode_make_call(&mut input, af, &TrafficProfile::DEFAULT, leaves).ok()?;
+        let (status, out) = self.send(ioctl::IOCTL_PARTYLINE_MAKE_CALL, &input, 64)?;
+        let call =
+            (status == STATUS_SUCCESS).then(|| ioctl::decode_make_call_response(&out).ok()).flatten()?;
+        self.calls.push(call);
+        Some(call)
+    }
+
+    /// Adds `leaf` to `call`.
+    pub fn add_party(&mut self, call: u64, leaf: &AtmAddress) -> Option<u64> {
+        let (status, out) =
+            self.send(ioctl::IOCTL_PARTYLINE_ADD_PARTY, &ioctl::request::encode_add_party(call, leaf), 64)?;
+        let party =
+            (status == STATUS_SUCCESS).then(|| ioctl::decode_add_party_response(&out).ok()).flatten()?;
+        self.parties.push(party);
+        Some(party)
+    }
+
+    /// Drops `party`; the status.
+    pub fn drop_party(&mut self, party: u64) -> Option<i32> {
+        self.send(ioctl::IOCTL_PARTYLINE_DROP_PARTY, &ioctl::request::encode_drop_party(party), 0)
+            .map(|a| a.0)
+    }
+
+    /// Closes `call`; the status.
+    pub fn close_call(&mut self, call: u64) -> Option<i32> {
+        self.send(ioctl::IOCTL_PARTYLINE_CLOSE_CALL, &ioctl::request::encode_close_call(call), 0).map(|a| a.0)
+    }
+
+    /// Queries `call`: connected count and party ids (which are remembered).
+    pub fn query(&mut self, call: u64) -> Option<(u32, Vec<u64>)> {
+        let (status, out) = self.send(
+            ioctl::IOCTL_PARTYLINE_QUERY_CALL,
+            &ioctl::request::encode_query_call(call, 0),
+            1 << 16,
+        )?;
+        if status != STATUS_SUCCESS {
+            return None;
+        }
+        let (summary, page) = ioctl::decode_query_call_response(&out).ok()?;
+        let ids: Vec<u64> = page.iter().map(|p| p.id).collect();
+        for id in &ids {
+            if !self.parties.contains(id) {
+                self.parties.push(*id);
+            }
+        }
+        Some((summary.connected, ids))
+    }
+
+    /// Unloads the driver (or, if DriverEntry failed, checks it left nothing behind) and returns
+    /// the verdict.
+    pub fn finish(mut self) -> Verdict {
+        if self.loaded() {
+            self.drain();
+            self.sim.unload();
+        } else {
+            ndis_sim::sim::check_unload(self.sim.world(), self.sim.ndis());
+            ndis_sim::io::check_unload(self.sim.world());
+        }
+        let mut verdict = Verdict { hangs: std::mem::take(&mut self.hangs), ..Verdict::default() };
+        for violation in self.sim.violations() {
+            let rule = violation.rule.name;
+            if rule == ndis::rules::POOL_LEAK.name || rule == ndis::rules::UNLOAD_WITH_OBJECTS.name {
+                verdict.leaks.push(violation.to_string());
+            } else {
+                verdict.violations.push(violation.to_string());
+            }
+        }
+        verdict.faults = self.sim.log().iter().filter(|e| e.detail.contains("(injected")).count() as u64;
+        verdict
+    }
+}

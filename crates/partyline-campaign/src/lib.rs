@@ -1,0 +1,242 @@
+//! Robustness campaigns for the real `partyline.sys` on ndis-sim (issue #5): nothing a
+//! low-resources kernel, a misbehaving call manager and network, concurrent processors or a
+//! hostile user can do may crash it, leak, hang it or make it break an NDIS rule.
+//!
+//! Read: `shared/ndis/verifier-rules.md` §5 (Driver Verifier's low-resources and systematic
+//! low-resources simulation) and §7.9 (the stress modes), `docs/ROBUSTNESS.md` (figures).
+//!
+//! Campaigns, each over the seeds `1..=seeds`:
+//! - **systematic**: every default scenario under a synchronous and an always-pending schedule is
+//!   replayed with one [`Systematic::one_per_run`] registry until a run meets no new fault site,
+//!   so every allocation and failable request is failed once, alone, at each call site and
+//!   callback context (`ndis_sim::ndis::faults`).
+//! - **low-resources**: Driver Verifier's randomised mode with its knobs (probability per 10 000,
+//!   pool-tag filter, warm-up) during a schedule fuzz.
+//! - **schedule**: random outcome per request (synchronous, pending, cross-processor, failed),
+//!   random delays and remote behaviours, remote drops and releases racing local adds, drops and
+//!   closes, close-AF and unbind at any point, `steps` operations per seed.
+//! - **concurrency**: completions and network events delivered by `threads` host threads at once,
+//!   each on a simulated processor of its own, while IOCTLs run on another.
+//! - **hostile**: malformed, truncated, oversized, unknown-code and stale-id IOCTLs; each refusal
+//!   must carry the status `partyline_ioctl::decode_request` gives for it.
+//!
+//! A crash stops the process (the simulator's bug check); an `atexit` hook then names the run.
+
+pub mod bench;
+mod modes;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+pub use ndis_sim::ndis::Rng;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Seeds `first_seed..first_seed + seeds` for the seeded campaigns.
+    pub seeds: u64,
+    /// The first seed.
+    pub first_seed: u64,
+    /// Operations per schedule-fuzz / low-resources / concurrency run.
+    pub steps: u64,
+    /// Host threads delivering callbacks in the concurrency campaign.
+    pub threads: usize,
+    /// IOCTL inputs per hostile run.
+    pub ioctl_inputs: u64,
+    /// Low-resources failure probability per 10 000 (Driver Verifier's default is 600).
+    pub probability: u32,
+    /// Low-resources pool-tag filter (empty: every tag).
+    pub tags: Vec<u32>,
+    /// Low-resources warm-up in 100 ns ticks of virtual time.
+    pub warmup_ticks: u64,
+    /// Which campaigns (empty: all).
+    pub only: Vec<Campaign>,
+    /// Print each failing run as it is found.
+    pub verbose: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seeds: 200,
+            first_seed: 1,
+            steps: 60,
+            threads: 3,
+            ioctl_inputs: 400,
+            probability: 600,
+            tags: Vec::new(),
+            warmup_ticks: 0,
+            only: Vec::new(),
+            verbose: false,
+        }
+    }
+}
+
+impl Options {
+    /// A short version of every campaign, for the test suite.
+    pub fn short() -> Options {
+        Options { seeds: 6, steps: 30, ioctl_inputs: 150, ..Options::default() }
+    }
+
+    fn runs(&self, campaign: Campaign) -> bool {
+        self.only.is_empty() || self.only.contains(&campaign)
+    }
+}
+
+/// The campaigns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Campaign {
+    Systematic,
+    LowResources,
+    Schedule,
+    Concurrency,
+    Hostile,
+}
+
+impl Campaign {
+    /// Every campaign.
+    pub const ALL: [Campaign; 5] = [
+        Campaign::Systematic,
+        Campaign::LowResources,
+        Campaign::Schedule,
+        Campaign::Concurrency,
+        Campaign::Hostile,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Campaign::Systematic => "systematic",
+            Campaign::LowResources => "low-resources",
+            Campaign::Schedule => "schedule",
+            Campaign::Concurrency => "concurrency",
+            Campaign::Hostile => "hostile",
+        }
+    }
+
+    /// By command-line name.
+    pub fn parse(name: &str) -> Option<Campaign> {
+        Campaign::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// The figures of one campaign.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    pub scenarios: u64,
+    pub seeds: u64,
+    pub runs: u64,
+    pub steps: u64,
+    pub faults: u64,
+    pub sites: u64,
+    pub ioctls: u64,
+    pub violations: u64,
+    pub leaks: u64,
+    pub hangs: u64,
+}
+
+/// A run that found something: enough to replay it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub campaign: Campaign,
+    pub scenario: String,
+    pub seed: u64,
+    pub problem: String,
+}
+
+/// Everything a campaign run measured. `Display` prints the table.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    pub rows: Vec<(Campaign, Row)>,
+    /// Distinct fault sites over every systematic scenario.
+    pub distinct_sites: BTreeSet<String>,
+    pub failures: Vec<Failure>,
+}
+
+impl Figures {
+    /// Violations + leaks + hangs over every campaign.
+    pub fn problems(&self) -> u64 {
+        self.rows.iter().map(|(_, r)| r.violations + r.leaks + r.hangs).sum()
+    }
+
+    /// Whether nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.problems() == 0 && self.failures.is_empty()
+    }
+
+    fn total(&self) -> Row {
+        let mut t = Row::default();
+        for (_, r) in &self.rows {
+            t.scenarios += r.scenarios;
+            t.seeds += r.seeds;
+            t.runs += r.runs;
+            t.steps += r.steps;
+            t.faults += r.faults;
+            t.sites += r.sites;
+            t.ioctls += r.ioctls;
+            t.violations += r.violations;
+            t.leaks += r.leaks;
+            t.hangs += r.hangs;
+        }
+        t.sites = self.distinct_sites.len() as u64;
+        t
+    }
+}
+
+impl fmt::Display for Figures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "| campaign | scenarios | seeds | runs | steps | faults injected | fault sites | IOCTL inputs | violations | leaks | hangs |"
+        )?;
+        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        let total = self.total();
+        for (name, r) in self.rows.iter().map(|(c, r)| (c.name(), r)).chain([("total", &total)]) {
+            writeln!(
+                f,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.scenarios,
+                r.seeds,
+                r.runs,
+                r.steps,
+                r.faults,
+                r.sites,
+                r.ioctls,
+                r.violations,
+                r.leaks,
+                r.hangs
+            )?;
+        }
+        writeln!(f, "crashes: 0 (a crash stops the process and names its run)")?;
+        for failure in &self.failures {
+            writeln!(
+                f,
+                "FAILED {} {} seed {}: {}",
+                failure.campaign.name(),
+                failure.scenario,
+                failure.seed,
+                failure.problem
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the campaigns `options` selects and returns their figures.
+pub fn run(options: &Options) -> Figures {
+    modes::install_crash_reporter();
+    let mut figures = Figures::default();
+    for campaign in Campaign::ALL {
+        if options.runs(campaign) {
+            let row = match campaign {
+                Campaign::Systematic => modes::systematic(options, &mut figures),
+                Campaign::LowResources => modes::fuzz(options, &mut figures, Campaign::LowResources),
+                Campaign::Schedule => modes::fuzz(options, &mut figures, Campaign::Schedule),
+                Campaign::Concurrency => modes::concurrency(options, &mut figures),
+                Campaign::Hostile => modes::hostile(options, &mut figures),
+            };
+            figures.rows.push((campaign, row));
+        }
+    }
+    figures
+}

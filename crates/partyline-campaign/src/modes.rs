@@ -1,0 +1,499 @@
+//! The five campaigns. Each returns its [`Row`] and appends what failed to [`Figures`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ndis_sim::ndis::faults::Systematic;
+use ndis_sim::ndis::{self, Behaviour, FaultPolicy, Rng};
+use partyline_ioctl as ioctl;
+
+use crate::bench::{leaf, Bench, Verdict, STATUS_SUCCESS};
+use crate::{Campaign, Failure, Figures, Options, Row};
+
+// ---------------------------------------------------------------------------------------------
+// Crash reporting: the simulator exits the process on a bug check; name the run that did it.
+
+static CURRENT_RUN: Mutex<String> = Mutex::new(String::new());
+
+extern "C" fn report_crash() {
+    let current = CURRENT_RUN.lock().map(|c| c.clone()).unwrap_or_default();
+    if !current.is_empty() {
+        eprintln!(
+            "partyline-campaign: the simulator stopped during run `{current}` (replay it with that seed)"
+        );
+    }
+}
+
+pub(crate) fn install_crash_reporter() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `report_crash` is an `extern "C" fn()` that lives for the whole process.
+        unsafe { libc::atexit(report_crash) };
+    });
+}
+
+fn set_current(run: String) {
+    if let Ok(mut current) = CURRENT_RUN.lock() {
+        *current = run;
+    }
+}
+
+fn record(
+    figures: &mut Figures,
+    row: &mut Row,
+    options: &Options,
+    failure: (Campaign, &str, u64),
+    verdict: &Verdict,
+) {
+    row.runs += 1;
+    row.faults += verdict.faults;
+    row.violations += verdict.violations.len() as u64;
+    row.leaks += verdict.leaks.len() as u64;
+    row.hangs += verdict.hangs.len() as u64;
+    if let Some(problem) = verdict.first_problem() {
+        let (campaign, scenario, seed) = failure;
+        let failure = Failure { campaign, scenario: scenario.to_owned(), seed, problem: problem.to_owned() };
+        if options.verbose {
+            eprintln!("FAILED {} {} seed {}: {}", campaign.name(), scenario, seed, failure.problem);
+        }
+        figures.failures.push(failure);
+    }
+    set_current(String::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Systematic low-resources simulation over the default scenarios.
+
+type Scenario = fn(&mut Bench);
+
+fn grow_drop_close(bench: &mut Bench) {
+    let Some(af) = bench.af() else { return };
+    let Some(call) = bench.make_call(af, &[leaf(1), leaf(2), leaf(3)]) else { return };
+    bench.drain();
+    bench.add_party(call, &leaf(4));
+    bench.drain();
+    if let Some((_, parties)) = bench.query(call) {
+        if let Some(party) = parties.get(1) {
+            bench.drop_party(*party);
+        }
+    }
+    if let Some(victim) = bench.sim.live_parties().first() {
+        bench.sim.remote_drop(*victim);
+    }
+    bench.drain();
+    bench.close_call(call);
+    bench.drain();
+}
+
+fn unload_with_calls(bench: &mut Bench) {
+    let Some(af) = bench.af() else { return };
+    bench.make_call(af, &[leaf(1), leaf(2)]);
+    bench.make_call(af, &[leaf(3)]);
+    bench.drain();
+}
+
+fn close_af_mid_call(bench: &mut Bench) {
+    let Some(af) = bench.af() else { return };
+    let call = bench.make_call(af, &[leaf(1), leaf(2)]);
+    bench.advance(1);
+    bench.sim.notify_close_af(0);
+    if let Some(call) = call {
+        bench.add_party(call, &leaf(3));
+    }
+    bench.drain();
+}
+
+fn unbind_mid_call(bench: &mut Bench) {
+    let Some(af) = bench.af() else { return };
+    if let Some(call) = bench.make_call(af, &[leaf(1), leaf(2)]) {
+        bench.add_party(call, &leaf(3));
+    }
+    bench.sim.unbind(0);
+    bench.drain();
+}
+
+fn remote_release_mid_add(bench: &mut Bench) {
+    let Some(af) = bench.af() else { return };
+    let Some(call) = bench.make_call(af, &[leaf(1)]) else { return };
+    bench.drain();
+    bench.add_party(call, &leaf(2));
+    for vc in bench.sim.active_calls() {
+        bench.sim.remote_release(vc, ndis_sys::NDIS_STATUS_SUCCESS);
+    }
+    bench.close_call(call);
+    bench.drain();
+}
+
+/// The default scenarios of the systematic campaign.
+pub(crate) const SCENARIOS: [(&str, Scenario); 5] = [
+    ("grow-drop-close", grow_drop_close),
+    ("unload-with-calls", unload_with_calls),
+    ("close-af-mid-call", close_af_mid_call),
+    ("unbind-mid-call", unbind_mid_call),
+    ("remote-release-mid-add", remote_release_mid_add),
+];
+
+pub(crate) fn systematic(options: &Options, figures: &mut Figures) -> Row {
+    let mut row = Row { seeds: 1, ..Row::default() };
+    let policies = [("sync", FaultPolicy::synchronous()), ("pending", FaultPolicy::always_pending())];
+    for (name, scenario) in SCENARIOS {
+        for (policy_name, policy) in &policies {
+            row.scenarios += 1;
+            let label = format!("{name}/{policy_name}");
+            let registry = Systematic::one_per_run();
+            // Each run fails at most one new site; stop when a run meets none (or at a bound).
+            for _ in 0..2_000 {
+                registry.begin_run();
+                set_current(format!("systematic {label} seed 1 (site #{})", registry.injected().len() + 1));
+                let faults = FaultPolicy { systematic: Some(registry.clone()), ..policy.clone() };
+                let mut bench = Bench::new(1, 2, faults, &[]);
+                if bench.loaded() {
+                    scenario(&mut bench);
+                }
+                row.ioctls += bench.ioctls;
+                let verdict = bench.finish();
+                let site = registry.injected_this_run().first().map(|s| s.to_string()).unwrap_or_default();
+                record(
+                    figures,
+                    &mut row,
+                    options,
+                    (Campaign::Systematic, &format!("{label} [{site}]"), 1),
+                    &verdict,
+                );
+                if registry.injected_this_run().is_empty() {
+                    break;
+                }
+            }
+            let seen = registry.seen();
+            row.sites += seen.len() as u64;
+            figures.distinct_sites.extend(seen.iter().map(|s| s.to_string()));
+        }
+    }
+    row
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedule fuzzing and randomised low resources.
+
+fn random_behaviours(rng: &mut Rng) -> Vec<Behaviour> {
+    (0..8)
+        .map(|_| match rng.below(6) {
+            0 => Behaviour::Reject { cause: [17, 21, 3][rng.below(3) as usize] },
+            1 => Behaviour::AnswerAfter { ticks: 1 + rng.below(5_000) },
+            2 => Behaviour::LeaveAfter { ticks: 1 + rng.below(5_000) },
+            3 => Behaviour::VanishAfter { ticks: 1 + rng.below(5_000) },
+            _ => Behaviour::Accept,
+        })
+        .collect()
+}
+
+fn random_schedule(rng: &mut Rng) -> FaultPolicy {
+    let mut policy = FaultPolicy {
+        sync_weight: rng.below(4) as u32,
+        pending_weight: rng.below(4) as u32,
+        cross_processor_weight: rng.below(4) as u32,
+        dispatch_delivery_per_10000: rng.below(10_001) as u32,
+        max_delay_ticks: 1 + rng.below(5_000),
+        ..FaultPolicy::default()
+    };
+    if policy.sync_weight + policy.pending_weight + policy.cross_processor_weight == 0 {
+        policy.pending_weight = 1;
+    }
+    policy
+}
+
+fn pick(rng: &mut Rng, items: &[u64]) -> Option<u64> {
+    (!items.is_empty()).then(|| items[rng.below(items.len() as u64) as usize])
+}
+
+fn random_leaves(rng: &mut Rng) -> Vec<partyline_core::AtmAddress> {
+    (0..1 + rng.below(4)).map(|_| leaf(1 + rng.below(10) as u8)).collect()
+}
+
+/// One random operation: local requests, network events, CM and PnP events, time. `threaded`:
+/// other host threads deliver the work, so this thread never runs the queue itself.
+fn random_operation(bench: &mut Bench, rng: &mut Rng, threaded: bool) {
+    match rng.below(100) {
+        0..=19 => {
+            if let Some(af) = bench.af() {
+                let leaves = random_leaves(rng);
+                bench.make_call(af, &leaves);
+            }
+        }
+        20..=34 => {
+            if let Some(call) = pick(rng, &bench.calls.clone()) {
+                bench.add_party(call, &leaf(1 + rng.below(10) as u8));
+            }
+        }
+        35..=46 => {
+            if let Some(party) = pick(rng, &bench.parties.clone()) {
+                bench.drop_party(party);
+            }
+        }
+        47..=55 => {
+            if let Some(call) = pick(rng, &bench.calls.clone()) {
+                bench.close_call(call);
+            }
+        }
+        56..=65 => {
+            if let Some(party) = pick(rng, &bench.sim.live_parties()) {
+                bench.sim.remote_drop(party);
+            }
+        }
+        66..=71 => {
+            if let Some(vc) = pick(rng, &bench.sim.active_calls()) {
+                let status = if rng.below(2) == 0 {
+                    ndis_sys::NDIS_STATUS_SUCCESS
+                } else {
+                    ndis_sys::NDIS_STATUS_FAILURE
+                };
+                bench.sim.remote_release(vc, status);
+            }
+        }
+        72..=79 => {
+            if let Some(call) = pick(rng, &bench.calls.clone()) {
+                bench.query(call);
+            }
+        }
+        80..=81 => bench.sim.notify_close_af(0),
+        82 if !threaded => bench.sim.unbind(0),
+        83..=94 if !threaded => bench.advance(rng.below(3_000)),
+        _ if !threaded => bench.drain(),
+        _ => std::thread::yield_now(),
+    }
+    if !threaded && rng.below(2) == 0 {
+        bench.advance(rng.below(500));
+    }
+}
+
+pub(crate) fn fuzz(options: &Options, figures: &mut Figures, campaign: Campaign) -> Row {
+    let mut row = Row { scenarios: 1, ..Row::default() };
+    for seed in options.first_seed..options.first_seed + options.seeds {
+        row.seeds += 1;
+        let mut rng = Rng::new(seed ^ 0x5EED_CA3B);
+        let mut policy = random_schedule(&mut rng);
+        if campaign == Campaign::LowResources {
+            policy.allocation_failure_per_10000 = options.probability;
+            policy.request_failure_per_10000 = options.probability;
+            policy.allocation_failure_tags = options.tags.clone();
+            policy.warmup_ticks = options.warmup_ticks;
+        } else if rng.below(3) == 0 {
+            policy.request_failure_per_10000 = 500;
+        }
+        let behaviours = random_behaviours(&mut rng);
+        set_current(format!("{} seed {seed}", campaign.name()));
+        let mut bench = Bench::new(seed, 2, policy, &behaviours);
+        for _ in 0..options.steps {
+            if !bench.loaded() {
+                break;
+            }
+            random_operation(&mut bench, &mut rng, false);
+            row.steps += 1;
+        }
+        row.ioctls += bench.ioctls;
+        let verdict = bench.finish();
+        record(figures, &mut row, options, (campaign, "random-operations", seed), &verdict);
+    }
+    row
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real concurrency: several host threads deliver completions and network events at once.
+
+pub(crate) fn concurrency(options: &Options, figures: &mut Figures) -> Row {
+    let mut row = Row { scenarios: 1, ..Row::default() };
+    let threads = options.threads.max(1);
+    for seed in options.first_seed..options.first_seed + options.seeds.div_ceil(4).max(1) {
+        row.seeds += 1;
+        let mut rng = Rng::new(seed ^ 0xC0C0_BEEF);
+        // Completions come from the other threads, never from a nested cross-processor call.
+        let policy = FaultPolicy {
+            sync_weight: 1,
+            pending_weight: 3,
+            cross_processor_weight: 0,
+            max_delay_ticks: 50,
+            ..FaultPolicy::default()
+        };
+        let behaviours = random_behaviours(&mut rng);
+        set_current(format!("concurrency seed {seed}"));
+        let mut bench = Bench::new(seed, threads + 1, policy, &behaviours);
+        if !bench.loaded() {
+            record(figures, &mut row, options, (Campaign::Concurrency, "threads", seed), &bench.finish());
+            continue;
+        }
+        let world = bench.sim.world().clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let delivered = Arc::new(AtomicU64::new(0));
+        let bound = bench.step_bound;
+        let workers: Vec<_> = (1..=threads)
+            .map(|processor| {
+                let world = world.clone();
+                let stop = stop.clone();
+                let delivered = delivered.clone();
+                std::thread::spawn(move || {
+                    let _entered = world.enter(processor);
+                    loop {
+                        if ndis::run_one_on(&world, processor) {
+                            if delivered.fetch_add(1, Ordering::SeqCst) > bound {
+                                return false;
+                            }
+                        } else if stop.load(Ordering::SeqCst) {
+                            return true;
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..options.steps {
+            random_operation(&mut bench, &mut rng, true);
+            row.steps += 1;
+        }
+        stop.store(true, Ordering::SeqCst);
+        let settled = workers.into_iter().all(|w| w.join().unwrap_or(false));
+        row.ioctls += bench.ioctls;
+        let mut verdict = bench.finish();
+        if !settled {
+            verdict.hangs.push(format!("workers delivered more than {bound} work items"));
+        }
+        record(figures, &mut row, options, (Campaign::Concurrency, "threads", seed), &verdict);
+    }
+    row
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile control input.
+
+fn nt_error(status: i32) -> bool {
+    (status as u32) >> 30 == 3
+}
+
+fn hostile_input(rng: &mut Rng, ids: &[u64], af: u64) -> (u32, Vec<u8>, usize) {
+    let id = |rng: &mut Rng| match rng.below(4) {
+        0 => rng.next_u64(),
+        1 => 0,
+        _ => pick(rng, ids).unwrap_or(1),
+    };
+    let ioctl = ioctl::Ioctl::ALL[rng.below(9) as usize];
+    let mut code = ioctl.code();
+    let mut input: Vec<u8> = match ioctl {
+        ioctl::Ioctl::ListBindings => ioctl::request::encode_list_bindings(rng.below(4)).to_vec(),
+        ioctl::Ioctl::ListCalls => ioctl::request::encode_list_calls(rng.below(4)).to_vec(),
+        ioctl::Ioctl::MakeCall => {
+            let leaves = random_leaves(rng);
+            let mut input = vec![0u8; ioctl::request::make_call_len(leaves.len())];
+            let af = if rng.below(2) == 0 { af } else { id(rng) };
+            let _ = ioctl::request::encode_make_call(
+                &mut input,
+                af,
+                &partyline_core::TrafficProfile::DEFAULT,
+                &leaves,
+            );
+            input
+        }
+        ioctl::Ioctl::AddParty => {
+            ioctl::request::encode_add_party(id(rng), &leaf(1 + rng.below(10) as u8)).to_vec()
+        }
+        ioctl::Ioctl::DropParty => ioctl::request::encode_drop_party(id(rng)).to_vec(),
+        ioctl::Ioctl::CloseCall => ioctl::request::encode_close_call(id(rng)).to_vec(),
+        ioctl::Ioctl::QueryCall => ioctl::request::encode_query_call(id(rng), rng.below(3)).to_vec(),
+        ioctl::Ioctl::ReadCounters => ioctl::request::encode_read_counters().to_vec(),
+        ioctl::Ioctl::ReadTrace => ioctl::request::encode_read_trace(rng.below(50)).to_vec(),
+    };
+    match rng.below(10) {
+        0 => input.truncate(rng.below(input.len() as u64 + 1) as usize),
+        1 => input.extend((0..1 + rng.below(64)).map(|_| rng.next_u64() as u8)),
+        2 => {
+            let at = rng.below(input.len().max(1) as u64) as usize;
+            if let Some(byte) = input.get_mut(at) {
+                *byte ^= 1 << rng.below(8);
+            }
+        }
+        3 => input = (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect(),
+        4 => code = (code & !(0xFFF << 2)) | ((0x800 + rng.below(16) as u32) << 2),
+        5 => code ^= 1 << rng.below(32),
+        6 if input.len() >= 8 => input[4..8].copy_from_slice(&(rng.next_u64() as u32).to_le_bytes()),
+        7 if input.len() >= 2 => input[0..2].copy_from_slice(&(rng.below(4) as u16).to_le_bytes()),
+        _ => {}
+    }
+    let output_len = [0, 1, 3, 16, 63, 4096, 1 << 16][rng.below(7) as usize];
+    (code, input, output_len)
+}
+
+pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
+    let mut row = Row { scenarios: 1, ..Row::default() };
+    for seed in options.first_seed..options.first_seed + options.seeds.div_ceil(4).max(1) {
+        row.seeds += 1;
+        let mut rng = Rng::new(seed ^ 0x4057_11E0);
+        set_current(format!("hostile seed {seed}"));
+        let mut bench = Bench::new(seed, 2, FaultPolicy::default(), &[]);
+        let mut problems = Vec::new();
+        let af = bench.af().unwrap_or(0);
+        // Live, dropped and closed objects whose ids the fuzzer reuses.
+        let live = bench.make_call(af, &[leaf(1), leaf(2), leaf(3)]);
+        bench.drain();
+        if let Some(call) = live {
+            if let Some((_, parties)) = bench.query(call) {
+                bench.drop_party(parties[parties.len() - 1]);
+            }
+        }
+        if let Some(closed) = bench.make_call(af, &[leaf(4)]) {
+            bench.drain();
+            bench.close_call(closed);
+        }
+        bench.drain();
+        for _ in 0..options.ioctl_inputs {
+            let mut ids: Vec<u64> = bench.calls.iter().chain(&bench.parties).copied().collect();
+            ids.push(af);
+            let (code, input, output_len) = hostile_input(&mut rng, &ids, af);
+            let expected = ioctl::decode_request(code, &input);
+            let Some((status, output)) = bench.send(code, &input, output_len) else { continue };
+            match expected {
+                Err(error) if status != error.status() => problems.push(format!(
+                    "IOCTL {code:#x} with {} input bytes: refused with {status:#x}, expected {:#x} ({error:?})",
+                    input.len(),
+                    error.status()
+                )),
+                Ok(_) if status != STATUS_SUCCESS && !nt_error(status) => problems.push(format!(
+                    "IOCTL {code:#x}: answered with {status:#x}, neither success nor an error"
+                )),
+                Ok(_) if status == STATUS_SUCCESS && ioctl::Ioctl::from_code(code) == Some(ioctl::Ioctl::MakeCall) => {
+                    if let Ok(call) = ioctl::decode_make_call_response(&output) {
+                        bench.calls.push(call);
+                    }
+                }
+                _ => {}
+            }
+            if rng.below(8) == 0 {
+                bench.drain();
+            }
+        }
+        bench.drain();
+        // Still consistent: every listed call can be queried, and a new call still connects.
+        let listed =
+            bench.send(ioctl::IOCTL_PARTYLINE_LIST_CALLS, &ioctl::request::encode_list_calls(0), 1 << 16);
+        if let Some((STATUS_SUCCESS, out)) = listed {
+            match ioctl::decode_list_calls_response(&out) {
+                Ok(page) => {
+                    for call in page.iter().map(|c| c.id).collect::<Vec<_>>() {
+                        if bench.query(call).is_none() {
+                            problems.push(format!("listed call {call} cannot be queried"));
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("LIST_CALLS answer does not decode: {e:?}")),
+            }
+        } else {
+            problems.push("LIST_CALLS refused after the fuzzing".into());
+        }
+        if bench.loaded() && bench.af().is_some_and(|af| bench.make_call(af, &[leaf(9)]).is_none()) {
+            problems.push("a valid MAKE_CALL is refused after the fuzzing".into());
+        }
+        row.ioctls += bench.ioctls;
+        let mut verdict = bench.finish();
+        verdict.violations.extend(problems);
+        record(figures, &mut row, options, (Campaign::Hostile, "ioctl-fuzz", seed), &verdict);
+    }
+    row
+}

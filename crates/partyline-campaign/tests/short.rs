@@ -1,0 +1,46 @@
+//! A short version of every campaign (issue #5): the real partyline.sys under systematic and
+//! random low resources, schedule fuzzing, real host-thread concurrency and hostile IOCTLs must
+//! show no violation, no leak and no hang.
+
+use partyline_campaign::{run, Campaign, Options};
+
+fn short(campaign: Campaign) {
+    let figures = run(&Options { only: vec![campaign], ..Options::short() });
+    assert!(figures.is_clean(), "{figures}");
+    let (_, row) = &figures.rows[0];
+    assert!(row.runs > 0, "{figures}");
+}
+
+/// Driver Verifier's systematic low-resources simulation: each fault site fails once, alone.
+#[test]
+fn every_fault_site_fails_once_and_the_driver_recovers() {
+    let figures = run(&Options { only: vec![Campaign::Systematic], ..Options::short() });
+    assert!(figures.is_clean(), "{figures}");
+    let (_, row) = &figures.rows[0];
+    assert!(row.faults >= 10 && figures.distinct_sites.len() >= 10, "{figures}");
+    assert!(
+        figures.distinct_sites.iter().all(|s| s.contains("partyline.sys+0x")),
+        "every site is named by its return address: {:?}",
+        figures.distinct_sites
+    );
+}
+
+#[test]
+fn random_low_resources_leave_nothing_behind() {
+    short(Campaign::LowResources);
+}
+
+#[test]
+fn random_schedules_and_remote_events_break_no_rule() {
+    short(Campaign::Schedule);
+}
+
+#[test]
+fn callbacks_from_several_host_threads_break_no_rule() {
+    short(Campaign::Concurrency);
+}
+
+#[test]
+fn hostile_ioctls_are_refused_with_their_status() {
+    short(Campaign::Hostile);
+}
