@@ -51,6 +51,7 @@ pub fn scaling(options: &Options) -> Result<Vec<ScalingRow>, String> {
 }
 
 fn measure(exe: &PathBuf, n: u32) -> Result<ScalingRow, String> {
+    eprintln!("callgrind: N = {n} …");
     let out_file = std::env::temp_dir().join(format!("partyline-bench-{}-{n}.callgrind", std::process::id()));
     let output = Command::new("valgrind")
         .args([

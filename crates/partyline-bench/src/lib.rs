@@ -8,7 +8,8 @@
 //! - **Image**: the size of the release partyline.sys.
 //! - **Throughput**: party operations per second through the loaded image, every request
 //!   completing synchronously, with the verifier on and off.
-//! - **Scenario rate**: runs per minute of the default scenario, each with a fresh image instance.
+//! - **Scenario rate**: runs per minute of the shipped default scenario (`scenarios/default.toml`),
+//!   each with a fresh image instance, a new seed each run.
 //!
 //! The scaling figure runs in a child process under callgrind: the child is this same executable
 //! with `PARTYLINE_BENCH_CHILD` set, so any binary that calls [`run`] must call
@@ -38,8 +39,10 @@ pub struct Options {
     pub memory_calls: u32,
     /// Parties per round of the throughput benchmark.
     pub throughput_parties: u32,
-    /// Wall time spent on each throughput measurement.
-    pub throughput_time: Duration,
+    /// Timed rounds (each adds and drops `throughput_parties`) of each throughput measurement: a
+    /// fixed amount of work, because the simulator keeps every party it ever saw (see
+    /// docs/BENCHMARKS.md) and so slows down with history.
+    pub throughput_rounds: u32,
     /// Wall time spent on the scenario-rate measurement.
     pub scenario_time: Duration,
     /// The executable to run under valgrind as the scaling child (default: this one).
@@ -54,7 +57,7 @@ impl Default for Options {
             memory_parties: 4_096,
             memory_calls: 256,
             throughput_parties: 1_000,
-            throughput_time: Duration::from_secs(3),
+            throughput_rounds: 10,
             scenario_time: Duration::from_secs(5),
             child_exe: None,
         }
@@ -69,7 +72,7 @@ impl Options {
             memory_parties: 512,
             memory_calls: 256,
             throughput_parties: 100,
-            throughput_time: Duration::from_millis(300),
+            throughput_rounds: 10,
             scenario_time: Duration::from_millis(500),
             ..Options::default()
         }
@@ -184,10 +187,8 @@ fn throughput(options: &Options, verifier: bool) -> f64 {
     partyline_bench_measured_phase(&h, call, &leaves, SEED);
     let start = Instant::now();
     let mut ops = 0u64;
-    let mut round = 0;
-    while start.elapsed() < options.throughput_time {
-        round += 1;
-        partyline_bench_measured_phase(&h, call, &leaves, SEED + round);
+    for round in 1..=options.throughput_rounds {
+        partyline_bench_measured_phase(&h, call, &leaves, SEED + u64::from(round));
         ops += 2 * u64::from(options.throughput_parties);
     }
     let rate = ops as f64 / start.elapsed().as_secs_f64();
@@ -196,36 +197,26 @@ fn throughput(options: &Options, verifier: bool) -> f64 {
     rate
 }
 
-/// The default scenario, as `tests/driver.rs` plays it: a point-to-multipoint call to four
-/// leaves under the default (mixed sync/pending/cross-processor) fault policy, one party dropped
-/// locally and one by the network, the call closed, the driver unloaded, the verifier clean.
-pub fn default_scenario(seed: u64) {
-    let h = Harness::new(harness::config(seed, FaultPolicy::default()), true);
-    let af = h.af();
-    let call = h.make_call(af, &[leaf(1), leaf(2), leaf(3), leaf(4)]);
-    let (status, out) = h.ioctl(
-        partyline_ioctl::IOCTL_PARTYLINE_QUERY_CALL,
-        &partyline_ioctl::request::encode_query_call(call, 0),
-        1 << 16,
-    );
-    assert_eq!(status, 0);
-    let (_, page) = partyline_ioctl::decode_query_call_response(&out).expect("query");
-    let second = page.iter().nth(1).expect("four parties").id;
-    h.drop_party(second);
-    let victim = *h.sim.live_parties().first().expect("live parties");
-    h.sim.remote_drop(victim);
-    h.sim.run_until_idle();
-    h.close_call(call);
-    h.finish();
+/// The shipped default scenario (`scenarios/default.toml`, what `partyline run` plays).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
+
+/// One run of the default scenario with `seed`, through ndis-sim's scenario runner: a fresh image
+/// instance is loaded, bound, driven through the control device, unloaded and judged.
+pub fn default_scenario(scenario: &ndis_sim::scenario::Scenario, seed: u64) {
+    let report =
+        ndis_sim::scenario::run(scenario, partyline_image::IMAGE, Some(seed)).expect("partyline.sys loads");
+    assert!(report.is_clean(), "the default scenario failed with seed {seed}:\n{}", report.timeline());
 }
 
 /// Runs of the default scenario, each with a fresh image instance, within the time budget.
 fn scenario_rate(options: &Options) -> (u64, Duration) {
+    let scenario = ndis_sim::scenario::Scenario::parse(DEFAULT_SCENARIO, "scenarios/default.toml")
+        .expect("the shipped default scenario parses");
     let start = Instant::now();
     let mut runs = 0;
     while start.elapsed() < options.scenario_time {
         runs += 1;
-        default_scenario(runs);
+        default_scenario(&scenario, runs);
     }
     (runs, start.elapsed())
 }

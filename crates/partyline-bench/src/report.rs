@@ -185,10 +185,10 @@ impl fmt::Display for Report {
             t[0].1
         )?;
         let detail: Vec<String> =
-            self.party_pool_detail.iter().map(|(tag, b)| format!("{tag} {b:.1}")).collect();
+            self.party_pool_detail.iter().map(|(tag, b)| format!("{tag} {b:.2}")).collect();
         writeln!(
             f,
-            "| nonpaged pool per party ({}) | {:.1} B | <= 64 B | {} |",
+            "| nonpaged pool per party, amortised ({}) | {:.2} B | <= 64 B | {} |",
             detail.join(", "),
             self.party_bytes,
             t[1].1
@@ -203,7 +203,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "| party operations/s, synchronous, verifier on | {} | >= 1,000,000 | {} |",
+            "| party operations/s, synchronous, verifier on, 1 core | {} | >= 1,000,000 | {} |",
             thousands(self.throughput_on),
             t[3].1
         )?;
