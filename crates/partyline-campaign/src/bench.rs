@@ -233,6 +233,21 @@ impl Bench {
             }
         }
         verdict.faults = self.sim.log().iter().filter(|e| e.detail.contains("(injected")).count() as u64;
+        // Debugging aid: with PARTYLINE_CAMPAIGN_TIMELINE=DIR, every failing run leaves its
+        // violations and full timeline in DIR/<n>.txt.
+        if let Some(dir) = std::env::var_os("PARTYLINE_CAMPAIGN_TIMELINE") {
+            if !verdict.violations.is_empty() || !verdict.leaks.is_empty() {
+                static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let text = format!(
+                    "{}\n{}\n{}",
+                    verdict.violations.join("\n"),
+                    verdict.leaks.join("\n"),
+                    self.sim.timeline()
+                );
+                let _ = std::fs::write(std::path::Path::new(&dir).join(format!("{n}.txt")), text);
+            }
+        }
         verdict
     }
 }

@@ -45,3 +45,27 @@ fn callbacks_from_several_host_threads_break_no_rule() {
 fn hostile_ioctls_are_refused_with_their_status() {
     short(Campaign::Hostile);
 }
+
+/// Seeds that once failed, kept as regressions (docs/ROBUSTNESS.md, "Found and fixed"):
+/// schedule 18 and 31, low-resources 15 and 31 — a call left with no party (its parties dropped
+/// by the network while an AddParty pended, which then failed) closed with a NULL party handle
+/// the simulator refused; the driver now closes such a call itself, and the simulator accepts
+/// NULL when no party is left.
+#[test]
+fn seeds_that_once_failed_stay_clean() {
+    for (campaign, seed) in [
+        (Campaign::Schedule, 18),
+        (Campaign::Schedule, 31),
+        (Campaign::LowResources, 15),
+        (Campaign::LowResources, 31),
+    ] {
+        let figures = run(&Options {
+            only: vec![campaign],
+            first_seed: seed,
+            seeds: 1,
+            steps: 200,
+            ..Options::short()
+        });
+        assert!(figures.is_clean(), "{campaign:?} seed {seed}:\n{figures}");
+    }
+}

@@ -852,6 +852,7 @@ impl Engine {
             self.free_party(id, status);
         }
         self.after_add_settled(call_id);
+        self.close_if_empty(call_id);
         self.push_call_work(call_id);
         Ok(())
     }
@@ -924,6 +925,17 @@ impl Engine {
         self.push_party_work(id);
     }
 
+    /// An active call left with no party at all (its last parties were dropped remotely while an
+    /// AddParty was pending, and that AddParty failed) carries nothing: close it, with no party
+    /// handle since none exists.
+    fn close_if_empty(&mut self, call_id: Id) {
+        let Some(call) = self.calls.get(call_id) else { return };
+        let empty = call.connected.len == 0 && call.adding == 0 && call.dropping == 0 && call.queued.len == 0;
+        if call.state == CallState::Active && call.close.is_none() && empty {
+            self.begin_call_close(call_id, CloseReason::Local);
+        }
+    }
+
     /// The call's adds all settled: carry out a deferred drop.
     fn after_add_settled(&mut self, call_id: Id) {
         let Some(call) = self.calls.get_mut(call_id) else { return };
@@ -962,6 +974,7 @@ impl Engine {
             c.dropping = c.dropping.saturating_sub(1);
         }
         self.free_party(id, status);
+        self.close_if_empty(call);
         self.push_call_work(call);
         Ok(())
     }

@@ -425,3 +425,28 @@ fn all_memory_is_given_back_after_teardown() {
     make_call(&mut fake, af, 3);
     assert_clean(&mut fake);
 }
+
+/// nf-ndis-ndisclclosecall: a multipoint call is closed with its last party's handle; when the
+/// network took every party while an AddParty pended and that AddParty then failed, no party is
+/// left, so the driver closes the call itself with no party handle instead of keeping a call
+/// that carries nothing.
+#[test]
+fn a_call_left_with_no_party_is_closed_without_a_party_handle() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    fake.deliver_all();
+    fake.with_memory(|e| e.add_party(call, leaf(2))).expect("add");
+    fake.settle(); // AddParty pending
+    fake.remote_drop(0); // the only connected party leaves: answered with a drop (an add pends)
+    fake.deliver_all_but_adds();
+    if let Some(support::Owed::AddParty { status, .. }) = fake.owed.first_mut() {
+        *status = Status::FAILURE;
+    }
+    fake.requests.clear();
+    fake.deliver_all();
+    assert_eq!(kinds(&fake.requests), ["CloseCall", "DeleteVc"]);
+    assert!(matches!(fake.requests[0], Action::CloseCall { party: None, .. }));
+    assert!(fake.engine.call_info(call).is_none());
+    assert_clean(&mut fake);
+}

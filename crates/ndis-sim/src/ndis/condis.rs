@@ -43,6 +43,11 @@ pub(crate) struct Af {
     pub context: usize,
     pub state: AfState,
     pub notify_close_pending: bool,
+    /// ProtocolClNotifyCloseAf is running (on some processor) and has not returned yet.
+    pub notify_in_handler: bool,
+    /// NdisClNotifyCloseAddressFamilyComplete arrived while the handler was still running: the
+    /// handler's PENDING, when it returns, is already completed.
+    pub notify_completed_early: bool,
 }
 
 impl Af {
@@ -222,6 +227,8 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
                 context: af_context as usize,
                 state: af_state,
                 notify_close_pending: false,
+                notify_in_handler: false,
+                notify_completed_early: false,
             },
         );
         if outcome == Outcome::Synchronous {
@@ -302,6 +309,13 @@ extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_H
         match id.and_then(|id| state.afs.get_mut(&id)) {
             Some(af) if af.notify_close_pending => {
                 af.notify_close_pending = false;
+                true
+            }
+            // The completion raced the handler's own return on another processor: a driver that
+            // decided PENDING cannot prevent that (it may not wait at DISPATCH_LEVEL), so it is
+            // accepted once, and checked when the handler returns.
+            Some(af) if af.notify_in_handler && !af.notify_completed_early => {
+                af.notify_completed_early = true;
                 true
             }
             _ => false,
@@ -754,12 +768,24 @@ unsafe extern "win64" fn ndis_cl_add_party(
         let adapter = state.bindings.get(&entry.binding).map_or(0, |b| b.adapter);
         (entry.state, entry.multipoint, entry.incoming_close.is_some(), entry.setup.clone(), adapter)
     };
-    if vc_state != VcState::Active || !multipoint || closing {
+    if vc_state == VcState::Active && multipoint && closing {
+        // The network released the call and its IncomingCloseCall may not have reached the client
+        // yet (it can be running on another processor right now): the client could not know.
+        // A call manager refuses the request; that is no rule broken.
+        world.log_call(
+            processor,
+            "sim",
+            "CallManager",
+            format!("Vc#{vc} is being released: ADD PARTY refused"),
+        );
+        return NDIS_STATUS_FAILURE;
+    }
+    if vc_state != VcState::Active || !multipoint {
         violation(
             &world,
             rules::ADD_PARTY_NOT_MULTIPOINT_ACTIVE,
             EXPORT,
-            format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}, closing {closing}"),
+            format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}"),
         );
         return NDIS_STATUS_FAILURE;
     }
@@ -953,7 +979,12 @@ extern "win64" fn ndis_cl_drop_party(
         );
         return NDIS_STATUS_FAILURE;
     }
-    if others == 0 {
+    // Answering the call manager's own IncomingDropParty with NdisClDropParty is what
+    // nc-ndis-protocol_cl_incoming_drop_party requires, even if the parties that kept the call up
+    // when it was dispatched (pending adds) have failed since: the last-party rule applies to
+    // drops the client starts.
+    let answering_incoming_drop = matches!(party_state, PartyState::IncomingDropped { .. });
+    if others == 0 && !answering_incoming_drop {
         violation(
             &world,
             rules::DROP_LAST_PARTY,
@@ -1033,7 +1064,10 @@ extern "win64" fn ndis_cl_close_call(
             });
             (belongs, state.parties.values().filter(|p| p.vc == vc && p.is_alive()).count())
         };
-        if !belongs {
+        // A multipoint call whose every party is gone (dropped, or an AddParty that failed) has
+        // no handle left to pass: NULL is then the only possible argument.
+        let no_party_left = party_handle.is_null() && alive == 0;
+        if !belongs && !no_party_left {
             violation(
                 &world,
                 rules::CLOSE_CALL_PARTY_HANDLE,
@@ -1297,10 +1331,22 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 }
                 let vc = p.vc;
                 let context = p.context;
+                // The parties that stay: those already leaving (dropped by the network and not
+                // yet answered, or being dropped) do not keep the call up, so when only they are
+                // left the network releases the call (IncomingCloseCall), as UNI clears a call
+                // that loses its last party.
                 let others = state
                     .parties
                     .iter()
-                    .filter(|(id, q)| **id != party && q.vc == vc && q.is_alive())
+                    .filter(|(id, q)| {
+                        **id != party
+                            && q.vc == vc
+                            && q.is_alive()
+                            && !matches!(
+                                q.state,
+                                PartyState::IncomingDropped { .. } | PartyState::DropPending
+                            )
+                    })
                     .count();
                 if others > 0 {
                     state.parties.get_mut(&party).expect("party").state =
@@ -1369,11 +1415,23 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             let context = {
                 let state = ndis.state();
                 match state.afs.get(&af) {
-                    Some(entry) if entry.state == AfState::Open => entry.context,
+                    // A call manager notifies once: not again while a notification is running or
+                    // pending on this AF.
+                    Some(entry)
+                        if entry.state == AfState::Open
+                            && !entry.notify_close_pending
+                            && !entry.notify_in_handler =>
+                    {
+                        entry.context
+                    }
                     _ => return,
                 }
             };
             if let Some(notify) = client.ClNotifyCloseAfHandler {
+                if let Some(entry) = ndis.state().afs.get_mut(&af) {
+                    entry.notify_in_handler = true;
+                    entry.notify_completed_early = false;
+                }
                 let status = call_driver(
                     world,
                     ndis,
@@ -1392,10 +1450,31 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     "ProtocolClNotifyCloseAf",
                     format!("returned {}", status_name(status)),
                 );
-                if status == NDIS_STATUS_PENDING {
-                    if let Some(entry) = ndis.state().afs.get_mut(&af) {
-                        entry.notify_close_pending = true;
+                let completed_early = {
+                    let mut state = ndis.state();
+                    match state.afs.get_mut(&af) {
+                        Some(entry) => {
+                            entry.notify_in_handler = false;
+                            let early = std::mem::take(&mut entry.notify_completed_early);
+                            if status == NDIS_STATUS_PENDING && !early {
+                                entry.notify_close_pending = true;
+                            }
+                            early
+                        }
+                        None => false,
                     }
+                };
+                if completed_early && status != NDIS_STATUS_PENDING {
+                    violation(
+                        world,
+                        rules::EXACTLY_ONCE_COMPLETION,
+                        "ProtocolClNotifyCloseAf",
+                        format!(
+                            "returned {} after calling NdisClNotifyCloseAddressFamilyComplete: only a PENDING \
+                             notification is completed",
+                            status_name(status)
+                        ),
+                    );
                 }
             }
         }

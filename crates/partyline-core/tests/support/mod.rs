@@ -431,6 +431,13 @@ impl Fake {
         self.settle();
     }
 
+    /// Delivers every owed completion except pending AddParty ones.
+    pub fn deliver_all_but_adds(&mut self) {
+        while let Some(index) = self.owed.iter().position(|o| !matches!(o, Owed::AddParty { .. })) {
+            self.deliver_one(index);
+        }
+    }
+
     pub fn deliver_all(&mut self) {
         while !self.owed.is_empty() {
             self.deliver_one(0);
