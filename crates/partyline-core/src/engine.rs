@@ -1006,9 +1006,22 @@ impl Engine {
                 self.push_call_work(call_id);
                 Ok(())
             }
+            // The party's AddParty (or MakeCall) completed, by its synchronous return or by
+            // ProtocolClAddPartyComplete on another processor, but that completion has not reached
+            // the engine yet: the network dropped the party in between. The handle is not known
+            // yet; the answer goes out when the completion connects the party (`party_connected`).
+            PartyState::AddPending { .. } => {
+                if let Some(party) = self.parties.get_mut(id) {
+                    party.state = PartyState::AddPending { drop_requested: true };
+                    self.trace.push(TraceEvent::Party { id, state: party.state });
+                }
+                Ok(())
+            }
             // Our own drop or close of this party crossed the remote one: already on its way.
             PartyState::DropQueued { .. } | PartyState::DropPending | PartyState::Closing => Ok(()),
-            _ => self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party)),
+            PartyState::Queued => {
+                self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party))
+            }
         }
     }
 
@@ -1034,6 +1047,16 @@ impl Engine {
         self.trace.push(TraceEvent::IncomingClose { call: id, status });
         match call.state {
             CallState::Active => {
+                self.begin_call_close(id, CloseReason::Remote(status));
+                if let Some(c) = self.calls.get_mut(id) {
+                    c.close = Some(CloseReason::Remote(status));
+                }
+                Ok(())
+            }
+            // The MakeCall completed, by its synchronous return or by ProtocolClMakeCallComplete on
+            // another processor, but that completion has not reached the engine yet: the network
+            // released the call in between. Remembered; the completion then closes the call.
+            CallState::MakeCallPending => {
                 self.begin_call_close(id, CloseReason::Remote(status));
                 if let Some(c) = self.calls.get_mut(id) {
                     c.close = Some(CloseReason::Remote(status));
@@ -1135,11 +1158,17 @@ impl Engine {
         let Some(party) = self.parties.get_mut(id) else { return };
         let call = party.call;
         let drop_requested = matches!(party.state, PartyState::AddPending { drop_requested: true });
+        let remote = party.remote_drop;
         party.state = PartyState::Connected { handle };
         self.trace.push(TraceEvent::Party { id, state: party.state });
         self.list_push(ListOf::Connected(call), id);
         let closing = self.calls.get(call).is_some_and(|c| c.close.is_some());
-        if drop_requested && !closing {
+        if drop_requested && remote {
+            // ProtocolClIncomingDropParty raced this completion: answered now, with
+            // NdisClDropParty (nc-ndis-protocol_cl_incoming_drop_party). A call this leaves
+            // empty is then closed by `close_if_empty`.
+            self.issue_drop_later(id);
+        } else if drop_requested && !closing {
             self.request_drop(id);
         }
     }

@@ -22,6 +22,7 @@ enum Op {
     DropParty { pick: u64 },
     CloseCall { pick: u64 },
     Deliver { pick: u64 },
+    DeliverRacingRemoteEvent { pick: u64, remote: u64 },
     RemoteDrop { pick: u64 },
     RemoteClose { pick: u64, failure: bool },
     NotifyCloseAf,
@@ -35,6 +36,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<u64>().prop_map(|pick| Op::DropParty { pick }),
         1 => any::<u64>().prop_map(|pick| Op::CloseCall { pick }),
         6 => any::<u64>().prop_map(|pick| Op::Deliver { pick }),
+        1 => (any::<u64>(), any::<u64>()).prop_map(|(pick, remote)| Op::DeliverRacingRemoteEvent { pick, remote }),
         2 => any::<u64>().prop_map(|pick| Op::RemoteDrop { pick }),
         1 => (any::<u64>(), any::<bool>()).prop_map(|(pick, failure)| Op::RemoteClose { pick, failure }),
         1 => Just(Op::NotifyCloseAf),
@@ -85,6 +87,9 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
                 }
             }
             Op::Deliver { pick: p } => fake.deliver_one(*p as usize),
+            Op::DeliverRacingRemoteEvent { pick: p, remote } => {
+                fake.deliver_racing_remote_event(*p as usize, *remote)
+            }
             Op::RemoteDrop { pick: p } => fake.remote_drop(*p),
             Op::RemoteClose { pick: p, failure } => {
                 let status = if *failure { Status(0xC001_0024_u32 as i32) } else { Status::SUCCESS };

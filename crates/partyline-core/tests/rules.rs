@@ -5,7 +5,7 @@ mod support;
 
 use partyline_core::engine::{CallState, PartyState};
 use partyline_core::{Action, Error, Id, Status};
-use support::{leaf, profile, Fake, Outcome, Policy};
+use support::{leaf, profile, Fake, Outcome, Owed, Policy};
 
 fn synchronous() -> Fake {
     Fake::new(Policy::synchronous())
@@ -448,5 +448,62 @@ fn a_call_left_with_no_party_is_closed_without_a_party_handle() {
     assert_eq!(kinds(&fake.requests), ["CloseCall", "DeleteVc"]);
     assert!(matches!(fake.requests[0], Action::CloseCall { party: None, .. }));
     assert!(fake.engine.call_info(call).is_none());
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_incoming_close_call: once NdisClMakeCall has completed (by returning
+/// SUCCESS, or by ProtocolClMakeCallComplete on another processor), the call manager may release
+/// the call at any time, so the release can reach the client before the client has processed the
+/// completion. The release must not be lost: the call is closed and its VC deleted once the
+/// completion arrives.
+#[test]
+fn incoming_close_racing_the_make_call_completion_is_answered() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 2);
+    let owed = fake.owed.pop().expect("MakeCall pends");
+    assert!(matches!(owed, Owed::MakeCall { .. }));
+    fake.engine
+        .on_incoming_close_call(call, Status::FAILURE)
+        .expect("a release racing the completion is taken");
+    fake.settle();
+    fake.requests.clear();
+    fake.deliver(owed);
+    fake.settle();
+    fake.deliver_all();
+    assert_eq!(kinds(&fake.requests), ["CloseCall", "DeleteVc"], "no AddParty for the queued leaf");
+    assert!(fake.engine.call_info(call).is_none());
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_incoming_drop_party: the client answers a remote drop with NdisClDropParty
+/// on that party, also when the drop reaches it before the AddParty completion that gave the
+/// party its handle has been processed (the two run on different processors).
+#[test]
+fn incoming_drop_racing_the_add_party_completion_is_answered_with_drop_party() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 2);
+    fake.deliver_all_but_adds();
+    let owed = fake.owed.pop().expect("AddParty pends");
+    let Owed::AddParty { party, .. } = owed else { panic!("expected the AddParty completion, got {owed:?}") };
+    fake.engine
+        .on_incoming_drop_party(party, Status::SUCCESS)
+        .expect("a drop racing the completion is taken");
+    fake.settle();
+    assert_eq!(
+        kinds(&fake.requests).last(),
+        Some(&"AddParty"),
+        "nothing to answer with before the handle exists"
+    );
+    fake.requests.clear();
+    fake.deliver(owed);
+    fake.settle();
+    assert_eq!(kinds(&fake.requests), ["DropParty"]);
+    fake.deliver_all();
+    assert!(fake.engine.party_info(party).is_none());
+    let info = fake.engine.call_info(call).expect("the first party keeps the call up");
+    assert_eq!((info.state, info.connected), (CallState::Active, 1));
+    assert_eq!(fake.engine.counters.parties_dropped_remote, 1);
     assert_clean(&mut fake);
 }

@@ -369,8 +369,14 @@ impl Fake {
 
     /// Delivers one owed completion (as NDIS would, through the client's handler).
     pub fn deliver(&mut self, owed: Owed) {
-        let result = match owed {
-            Owed::MakeCall { call, vc, party, status } => {
+        self.complete_in_cm(owed);
+        self.complete_in_engine(owed);
+    }
+
+    /// The call manager's side of a completion: its state as of the moment it completes.
+    fn complete_in_cm(&mut self, owed: Owed) {
+        match owed {
+            Owed::MakeCall { vc, party, status, .. } => {
                 if let Some(v) = self.vcs.get_mut(&vc) {
                     if status.is_success() {
                         v.call = CmCall::Active;
@@ -382,10 +388,8 @@ impl Fake {
                         v.parties.clear();
                     }
                 }
-                let handle = if status.is_success() { Handle(party) } else { Handle::NULL };
-                self.engine.on_make_call_complete(call, status, handle, false)
             }
-            Owed::AddParty { party, vc, handle, status } => {
+            Owed::AddParty { vc, handle, status, .. } => {
                 if let Some(v) = self.vcs.get_mut(&vc) {
                     if status.is_success() {
                         if let Some(p) = v.parties.get_mut(&handle) {
@@ -395,30 +399,66 @@ impl Fake {
                         v.parties.remove(&handle);
                     }
                 }
-                let h = if status.is_success() { Handle(handle) } else { Handle::NULL };
-                self.engine.on_add_party_complete(party, status, h, false)
             }
-            Owed::DropParty { party, vc, handle } => {
+            Owed::DropParty { vc, handle, .. } => {
                 if let Some(v) = self.vcs.get_mut(&vc) {
                     v.parties.remove(&handle);
                 }
-                self.engine.on_drop_party_complete(party, Status::SUCCESS)
             }
-            Owed::CloseCall { call, vc } => {
+            Owed::CloseCall { vc, .. } => {
                 if let Some(v) = self.vcs.get_mut(&vc) {
                     v.call = CmCall::Closed;
                     v.parties.clear();
                 }
-                self.engine.on_close_call_complete(call, Status::SUCCESS)
             }
-            Owed::CloseAf { af, .. } => {
-                // Kept while a notification is (or may still be) pending on it.
-                self.engine.on_close_af_complete(af, Status::SUCCESS)
+            // Kept while a notification is (or may still be) pending on it.
+            Owed::CloseAf { .. } => {}
+        }
+    }
+
+    /// The client's side: its completion handler runs.
+    fn complete_in_engine(&mut self, owed: Owed) {
+        let result = match owed {
+            Owed::MakeCall { call, party, status, .. } => {
+                let handle = if status.is_success() { Handle(party) } else { Handle::NULL };
+                self.engine.on_make_call_complete(call, status, handle, false)
             }
+            Owed::AddParty { party, handle, status, .. } => {
+                let h = if status.is_success() { Handle(handle) } else { Handle::NULL };
+                self.engine.on_add_party_complete(party, status, h, false)
+            }
+            Owed::DropParty { party, .. } => self.engine.on_drop_party_complete(party, Status::SUCCESS),
+            Owed::CloseCall { call, .. } => self.engine.on_close_call_complete(call, Status::SUCCESS),
+            Owed::CloseAf { af, .. } => self.engine.on_close_af_complete(af, Status::SUCCESS),
         };
         if let Err(error) = result {
             self.violation("completion", format!("{owed:?} refused by the engine: {error:?}"));
         }
+    }
+
+    /// The call manager completes the owed request at `index` (modulo the count), and before the
+    /// client's completion handler gets to it (another processor), the network drops one of the
+    /// active parties (`pick`) or releases its call: the race the client must survive.
+    pub fn deliver_racing_remote_event(&mut self, index: usize, pick: u64) {
+        if self.owed.is_empty() {
+            return;
+        }
+        let owed = self.owed.remove(index % self.owed.len());
+        self.complete_in_cm(owed);
+        match owed {
+            // The very party this completion gives the client.
+            Owed::MakeCall { vc, party, status, .. } | Owed::AddParty { vc, handle: party, status, .. }
+                if status.is_success() =>
+            {
+                let context = self.vcs.get(&vc).and_then(|v| v.parties.get(&party)).map(|p| p.1);
+                if let Some(context) = context {
+                    self.remote_drop_at(vc, party, context);
+                }
+            }
+            _ => self.remote_drop(pick),
+        }
+        self.complete_in_engine(owed);
+        self.settle();
     }
 
     /// Delivers the owed completion at `index` (modulo the count) and settles.
@@ -459,6 +499,11 @@ impl Fake {
             return;
         }
         let (vc, handle, party) = candidates[(pick % candidates.len() as u64) as usize];
+        self.remote_drop_at(vc, handle, party);
+    }
+
+    /// The network drops the party `handle` of `vc` (`party` is the client's context).
+    fn remote_drop_at(&mut self, vc: usize, handle: usize, party: Id) {
         let others =
             self.vcs[&vc].parties.iter().filter(|(h, s)| **h != handle && s.0 != CmParty::Dropping).count();
         if others == 0 {
