@@ -18,6 +18,9 @@ mod shipped;
 #[cfg(target_os = "linux")]
 mod simulator;
 
+#[cfg(target_os = "linux")]
+mod tools;
+
 #[cfg(windows)]
 mod device;
 
@@ -49,6 +52,12 @@ enum Command {
     Run(RunArgs),
     /// List the scenarios that ship with partyline.
     Scenarios,
+    /// Run the robustness campaigns on the simulator and print the figures (docs/ROBUSTNESS.md).
+    #[cfg(target_os = "linux")]
+    Campaign(tools::CampaignArgs),
+    /// Run the benchmarks and print the results table (docs/BENCHMARKS.md).
+    #[cfg(target_os = "linux")]
+    Bench(tools::BenchArgs),
     /// Make a point-to-multipoint call on an address family to some leaves (Windows).
     #[cfg(windows)]
     Call {
@@ -177,11 +186,18 @@ fn run(args: &RunArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The benchmark's scaling run re-executes this program under callgrind.
+    #[cfg(target_os = "linux")]
+    partyline_bench::dispatch_child();
     let cli = Cli::parse();
     match cli.command {
         None => run(&RunArgs::default()),
         Some(Command::Run(args)) => run(&args),
         Some(Command::Scenarios) => list_scenarios(),
+        #[cfg(target_os = "linux")]
+        Some(Command::Campaign(args)) => tools::campaign(args),
+        #[cfg(target_os = "linux")]
+        Some(Command::Bench(args)) => tools::bench(args),
         #[cfg(windows)]
         Some(Command::Call { af, leaves }) => device::call(&af, &leaves),
         #[cfg(windows)]

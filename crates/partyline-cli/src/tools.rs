@@ -1,0 +1,140 @@
+//! `partyline campaign` and `partyline bench`: the robustness campaigns (docs/ROBUSTNESS.md) and
+//! the benchmarks (docs/BENCHMARKS.md), both on the simulator, so Linux only. The work is done by
+//! `partyline-campaign` and `partyline-bench`; this module only turns the command line into their
+//! options and prints what they report.
+
+use std::process::ExitCode;
+
+use partyline_campaign::Campaign;
+
+#[derive(clap::Args)]
+pub struct CampaignArgs {
+    /// Seeds per seeded campaign (concurrency and hostile use a quarter of them).
+    #[arg(long, default_value_t = 200)]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
+    /// Operations per schedule, low-resources and concurrency run.
+    #[arg(long, default_value_t = 60)]
+    pub steps: u64,
+    /// Host threads delivering callbacks in the concurrency campaign.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub threads: u64,
+    /// IOCTL inputs per hostile run.
+    #[arg(long, default_value_t = 400)]
+    pub ioctl_inputs: u64,
+    /// Low-resources failure probability per 10,000 calls (Driver Verifier's default: 600).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub probability: u32,
+    /// Low-resources pool-tag filter (repeatable; four characters, e.g. PlPt).
+    #[arg(long = "tag", value_parser = parse_tag)]
+    pub tags: Vec<u32>,
+    /// Low-resources warm-up, in 100 ns ticks of virtual time.
+    #[arg(long = "warmup", default_value_t = 0)]
+    pub warmup_ticks: u64,
+    /// Run only these campaigns (repeatable; default: all).
+    #[arg(long, value_parser = parse_campaign)]
+    pub only: Vec<Campaign>,
+    /// The short version the test suite runs (the other numeric options are ignored).
+    #[arg(long)]
+    pub short: bool,
+    /// Print each failing run as it is found.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+fn parse_campaign(name: &str) -> Result<Campaign, String> {
+    Campaign::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Campaign::ALL.iter().map(|c| c.name()).collect();
+        format!("unknown campaign {name:?} (one of: {})", names.join(", "))
+    })
+}
+
+fn parse_tag(tag: &str) -> Result<u32, String> {
+    if tag.is_empty() || tag.len() > 4 || !tag.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{tag:?} is not a pool tag (1 to 4 printable ASCII characters, e.g. PlPt)"));
+    }
+    let mut bytes = [b' '; 4];
+    bytes[..tag.len()].copy_from_slice(tag.as_bytes());
+    Ok(u32::from_le_bytes(bytes))
+}
+
+pub fn campaign(args: CampaignArgs) -> ExitCode {
+    let options = if args.short {
+        partyline_campaign::Options {
+            only: args.only,
+            verbose: args.verbose,
+            ..partyline_campaign::Options::short()
+        }
+    } else {
+        partyline_campaign::Options {
+            seeds: args.seeds,
+            first_seed: args.first_seed,
+            steps: args.steps,
+            threads: args.threads as usize,
+            ioctl_inputs: args.ioctl_inputs,
+            probability: args.probability,
+            tags: args.tags,
+            warmup_ticks: args.warmup_ticks,
+            only: args.only,
+            verbose: args.verbose,
+        }
+    };
+    let started = std::time::Instant::now();
+    let figures = partyline_campaign::run(&options);
+    print!("{figures}");
+    println!("({:.1} s)", started.elapsed().as_secs_f64());
+    if figures.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// A smoke run: small sizes and short measurements (seconds).
+    #[arg(long)]
+    pub quick: bool,
+    /// Skip the callgrind scaling run (instruction counts).
+    #[arg(long)]
+    pub no_callgrind: bool,
+    /// Party counts of the scaling run (default: 10,100,1000,10000,65535).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    pub sizes: Vec<u32>,
+}
+
+pub fn bench(args: BenchArgs) -> ExitCode {
+    let mut options =
+        if args.quick { partyline_bench::Options::quick() } else { partyline_bench::Options::default() };
+    if args.no_callgrind {
+        options.callgrind = false;
+    }
+    if !args.sizes.is_empty() {
+        options.sizes = args.sizes;
+    }
+    let report = partyline_bench::run(&options);
+    print!("{report}");
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_little_endian_and_padded_like_pool_tags() {
+        assert_eq!(parse_tag("PlPt"), Ok(u32::from_le_bytes(*b"PlPt")));
+        assert_eq!(parse_tag("Pl"), Ok(u32::from_le_bytes(*b"Pl  ")));
+        assert!(parse_tag("").is_err());
+        assert!(parse_tag("PlPtX").is_err());
+        assert!(parse_tag("P t").is_err());
+    }
+
+    #[test]
+    fn campaigns_are_named_as_in_the_docs() {
+        assert_eq!(parse_campaign("concurrency"), Ok(Campaign::Concurrency));
+        assert!(parse_campaign("everything").unwrap_err().contains("systematic"));
+    }
+}
