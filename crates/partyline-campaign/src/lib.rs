@@ -24,6 +24,9 @@
 
 pub mod bench;
 mod modes;
+pub mod ops;
+
+pub use modes::{random_run, replayed_run};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -53,6 +56,11 @@ pub struct Options {
     pub only: Vec<Campaign>,
     /// Print each failing run as it is found.
     pub verbose: bool,
+    /// Schedule and low-resources: run exactly these operations on each seed instead of random
+    /// ones (a minimised failure's replay, [`ops::parse`]).
+    pub replay: Option<Vec<ops::Op>>,
+    /// Minimise failing schedule and low-resources runs to the operations that still fail.
+    pub minimise: bool,
 }
 
 impl Default for Options {
@@ -68,6 +76,8 @@ impl Default for Options {
             warmup_ticks: 0,
             only: Vec::new(),
             verbose: false,
+            replay: None,
+            minimise: true,
         }
     }
 }
@@ -76,6 +86,17 @@ impl Options {
     /// A short version of every campaign, for the test suite.
     pub fn short() -> Options {
         Options { seeds: 6, steps: 30, ioctl_inputs: 150, ..Options::default() }
+    }
+
+    /// Refuses option combinations that mean nothing: a replay names one random campaign.
+    pub fn check(&self) -> Result<(), String> {
+        if self.replay.is_some()
+            && (self.only.is_empty()
+                || self.only.iter().any(|c| !matches!(c, Campaign::Schedule | Campaign::LowResources)))
+        {
+            return Err("--replay replays schedule or low-resources runs: add --only schedule or --only low-resources".into());
+        }
+        Ok(())
     }
 
     fn runs(&self, campaign: Campaign) -> bool {
@@ -142,6 +163,9 @@ pub struct Failure {
     pub scenario: String,
     pub seed: u64,
     pub problem: String,
+    /// Random runs: the minimised operations that still fail the same way (text form), and how
+    /// many operations the run had.
+    pub minimised: Option<(String, usize)>,
 }
 
 /// Everything a campaign run measured. `Display` prints the table.
@@ -217,6 +241,16 @@ impl fmt::Display for Figures {
                 failure.seed,
                 failure.problem
             )?;
+            if let Some((ops, of)) = &failure.minimised {
+                let count = ops.split(';').filter(|o| !o.trim().is_empty()).count();
+                writeln!(
+                    f,
+                    "  minimised to {count} of {of} operations; replay: partyline campaign --only {} --first-seed {} --seeds 1 --replay \"{ops}\"{}",
+                    failure.campaign.name(),
+                    failure.seed,
+                    if failure.campaign == Campaign::LowResources { " (with the same --probability, --tag, --warmup)" } else { "" }
+                )?;
+            }
         }
         Ok(())
     }

@@ -5,7 +5,8 @@ use partyline_campaign::{run, Campaign, Options};
 
 const USAGE: &str = "usage: partyline-campaign [--seeds N] [--first-seed N] [--steps N] [--threads N]
        [--ioctl-inputs N] [--probability P/10000] [--tag TAG]... [--warmup TICKS]
-       [--only systematic|low-resources|schedule|concurrency|hostile]... [--short] [--verbose]";
+       [--only systematic|low-resources|schedule|concurrency|hostile]... [--short] [--verbose]
+       [--replay \"OPS\" (with --only schedule or low-resources)] [--no-minimise]";
 
 fn main() {
     let mut options = Options::default();
@@ -51,6 +52,14 @@ fn main() {
                 options = Options { only, ..Options::short() };
             }
             "--verbose" => options.verbose = true,
+            "--no-minimise" => options.minimise = false,
+            "--replay" => {
+                let text = value("--replay");
+                options.replay = Some(partyline_campaign::ops::parse(&text).unwrap_or_else(|e| {
+                    eprintln!("--replay: {e}\n{USAGE}");
+                    std::process::exit(2)
+                }));
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return;
@@ -60,6 +69,10 @@ fn main() {
                 std::process::exit(2);
             }
         }
+    }
+    if let Err(e) = options.check() {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2);
     }
     let started = std::time::Instant::now();
     let figures = run(&options);

@@ -8,6 +8,7 @@ use ndis_sim::ndis::{self, Behaviour, FaultPolicy, Rng};
 use partyline_ioctl as ioctl;
 
 use crate::bench::{leaf, Bench, Verdict, STATUS_SUCCESS};
+use crate::ops::{self, Op};
 use crate::{Campaign, Failure, Figures, Options, Row};
 
 // ---------------------------------------------------------------------------------------------
@@ -52,7 +53,13 @@ fn record(
     row.hangs += verdict.hangs.len() as u64;
     if let Some(problem) = verdict.first_problem() {
         let (campaign, scenario, seed) = failure;
-        let failure = Failure { campaign, scenario: scenario.to_owned(), seed, problem: problem.to_owned() };
+        let failure = Failure {
+            campaign,
+            scenario: scenario.to_owned(),
+            seed,
+            problem: problem.to_owned(),
+            minimised: None,
+        };
         if options.verbose {
             eprintln!("FAILED {} {} seed {}: {}", campaign.name(), scenario, seed, failure.problem);
         }
@@ -202,97 +209,100 @@ fn random_schedule(rng: &mut Rng) -> FaultPolicy {
     policy
 }
 
-fn pick(rng: &mut Rng, items: &[u64]) -> Option<u64> {
-    (!items.is_empty()).then(|| items[rng.below(items.len() as u64) as usize])
+/// The machine of one schedule or low-resources run: its fault policy and remote behaviours,
+/// drawn from the seed, and the generator that then draws the operations.
+fn fuzz_bench(options: &Options, campaign: Campaign, seed: u64) -> (Bench, Rng) {
+    let mut rng = Rng::new(seed ^ 0x5EED_CA3B);
+    let mut policy = random_schedule(&mut rng);
+    if campaign == Campaign::LowResources {
+        policy.allocation_failure_per_10000 = options.probability;
+        policy.request_failure_per_10000 = options.probability;
+        policy.allocation_failure_tags = options.tags.clone();
+        policy.warmup_ticks = options.warmup_ticks;
+    } else if rng.below(3) == 0 {
+        policy.request_failure_per_10000 = 500;
+    }
+    let behaviours = random_behaviours(&mut rng);
+    (Bench::new(seed, 2, policy, &behaviours), rng)
 }
 
-fn random_leaves(rng: &mut Rng) -> Vec<partyline_core::AtmAddress> {
-    (0..1 + rng.below(4)).map(|_| leaf(1 + rng.below(10) as u8)).collect()
+/// One random run of `campaign` (schedule or low-resources) on `seed`, `options.steps` steps:
+/// the operations drawn and the machine after them, not yet finished.
+pub fn random_run(options: &Options, campaign: Campaign, seed: u64) -> (Vec<Op>, Bench) {
+    let (mut bench, mut rng) = fuzz_bench(options, campaign, seed);
+    let mut ops = Vec::new();
+    for _ in 0..options.steps {
+        if !bench.loaded() {
+            break;
+        }
+        ops.extend(ops::step(&mut bench, &mut rng, false));
+    }
+    (ops, bench)
 }
 
-/// One random operation: local requests, network events, CM and PnP events, time. `threaded`:
-/// other host threads deliver the work, so this thread never runs the queue itself.
-fn random_operation(bench: &mut Bench, rng: &mut Rng, threaded: bool) {
-    match rng.below(100) {
-        0..=19 => {
-            if let Some(af) = bench.af() {
-                let leaves = random_leaves(rng);
-                bench.make_call(af, &leaves);
-            }
+/// The machine of `seed` for `campaign` with exactly `ops` applied (fewer if the driver is
+/// gone), not yet finished.
+pub fn replayed_run(options: &Options, campaign: Campaign, seed: u64, ops: &[Op]) -> Bench {
+    let (mut bench, _) = fuzz_bench(options, campaign, seed);
+    for op in ops {
+        if !bench.loaded() {
+            break;
         }
-        20..=34 => {
-            if let Some(call) = pick(rng, &bench.calls.clone()) {
-                bench.add_party(call, &leaf(1 + rng.below(10) as u8));
-            }
-        }
-        35..=46 => {
-            if let Some(party) = pick(rng, &bench.parties.clone()) {
-                bench.drop_party(party);
-            }
-        }
-        47..=55 => {
-            if let Some(call) = pick(rng, &bench.calls.clone()) {
-                bench.close_call(call);
-            }
-        }
-        56..=65 => {
-            if let Some(party) = pick(rng, &bench.sim.live_parties()) {
-                bench.sim.remote_drop(party);
-            }
-        }
-        66..=71 => {
-            if let Some(vc) = pick(rng, &bench.sim.active_calls()) {
-                let status = if rng.below(2) == 0 {
-                    ndis_sys::NDIS_STATUS_SUCCESS
-                } else {
-                    ndis_sys::NDIS_STATUS_FAILURE
-                };
-                bench.sim.remote_release(vc, status);
-            }
-        }
-        72..=79 => {
-            if let Some(call) = pick(rng, &bench.calls.clone()) {
-                bench.query(call);
-            }
-        }
-        80..=81 => bench.sim.notify_close_af(0),
-        82 if !threaded => bench.sim.unbind(0),
-        83..=94 if !threaded => bench.advance(rng.below(3_000)),
-        _ if !threaded => bench.drain(),
-        _ => std::thread::yield_now(),
+        op.apply(&mut bench);
     }
-    if !threaded && rng.below(2) == 0 {
-        bench.advance(rng.below(500));
-    }
+    bench
 }
+
+/// What identifies a problem across replays: its kind and rule (`VIOLATION Ddi_…`, `LEAK …`),
+/// not the time or the objects, which move when operations are removed.
+fn signature(problem: &str) -> String {
+    problem.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Replays a run at most this many times while minimising it.
+const MINIMISE_BUDGET: usize = 400;
+/// Failing runs minimised per campaign (each costs up to the budget in replays).
+const MINIMISE_RUNS: usize = 8;
 
 pub(crate) fn fuzz(options: &Options, figures: &mut Figures, campaign: Campaign) -> Row {
     let mut row = Row { scenarios: 1, ..Row::default() };
+    let mut minimised = 0;
     for seed in options.first_seed..options.first_seed + options.seeds {
         row.seeds += 1;
-        let mut rng = Rng::new(seed ^ 0x5EED_CA3B);
-        let mut policy = random_schedule(&mut rng);
-        if campaign == Campaign::LowResources {
-            policy.allocation_failure_per_10000 = options.probability;
-            policy.request_failure_per_10000 = options.probability;
-            policy.allocation_failure_tags = options.tags.clone();
-            policy.warmup_ticks = options.warmup_ticks;
-        } else if rng.below(3) == 0 {
-            policy.request_failure_per_10000 = 500;
-        }
-        let behaviours = random_behaviours(&mut rng);
         set_current(format!("{} seed {seed}", campaign.name()));
-        let mut bench = Bench::new(seed, 2, policy, &behaviours);
-        for _ in 0..options.steps {
-            if !bench.loaded() {
-                break;
-            }
-            random_operation(&mut bench, &mut rng, false);
-            row.steps += 1;
+        let (ops, bench) = match &options.replay {
+            Some(replay) => (Vec::new(), replayed_run(options, campaign, seed, replay)),
+            None => random_run(options, campaign, seed),
+        };
+        // Operations run only once DriverEntry succeeded (a low-resources fault can fail it).
+        if bench.loaded() {
+            row.steps += options.replay.as_ref().map_or(options.steps, |r| r.len() as u64);
         }
         row.ioctls += bench.ioctls;
         let verdict = bench.finish();
+        let failures = figures.failures.len();
         record(figures, &mut row, options, (campaign, "random-operations", seed), &verdict);
+        // A new failure of a random run: minimise it to the operations that still fail the same
+        // way, for the report and a regression test.
+        if figures.failures.len() > failures
+            && options.minimise
+            && !ops.is_empty()
+            && minimised < MINIMISE_RUNS
+        {
+            minimised += 1;
+            let wanted = verdict.first_problem().map(signature).unwrap_or_default();
+            set_current(format!("{} seed {seed} (minimising)", campaign.name()));
+            let core = ops::minimise(&ops, MINIMISE_BUDGET, |candidate| {
+                replayed_run(options, campaign, seed, candidate)
+                    .finish()
+                    .first_problem()
+                    .is_some_and(|p| signature(p) == wanted)
+            });
+            set_current(String::new());
+            if let Some(failure) = figures.failures.last_mut() {
+                failure.minimised = Some((ops::render(&core), ops.len()));
+            }
+        }
     }
     row
 }
@@ -347,7 +357,9 @@ pub(crate) fn concurrency(options: &Options, figures: &mut Figures) -> Row {
             })
             .collect();
         for _ in 0..options.steps {
-            random_operation(&mut bench, &mut rng, true);
+            if ops::step(&mut bench, &mut rng, true).is_empty() {
+                std::thread::yield_now();
+            }
             row.steps += 1;
         }
         stop.store(true, Ordering::SeqCst);
@@ -364,6 +376,14 @@ pub(crate) fn concurrency(options: &Options, figures: &mut Figures) -> Row {
 
 // ---------------------------------------------------------------------------------------------
 // Hostile control input.
+
+fn pick(rng: &mut Rng, items: &[u64]) -> Option<u64> {
+    (!items.is_empty()).then(|| items[rng.below(items.len() as u64) as usize])
+}
+
+fn random_leaves(rng: &mut Rng) -> Vec<partyline_core::AtmAddress> {
+    (0..1 + rng.below(4)).map(|_| leaf(1 + rng.below(10) as u8)).collect()
+}
 
 fn nt_error(status: i32) -> bool {
     (status as u32) >> 30 == 3

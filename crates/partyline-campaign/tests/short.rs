@@ -74,3 +74,65 @@ fn seeds_that_once_failed_stay_clean() {
         assert!(figures.is_clean(), "{campaign:?} seed {seed}:\n{figures}");
     }
 }
+
+/// A random run is recorded faithfully: replaying its operations on the same seed repeats it
+/// event for event (the timeline is the same, host addresses aside).
+#[test]
+fn a_recorded_run_replays_exactly() {
+    let options = Options { steps: 80, ..Options::short() };
+    for campaign in [Campaign::Schedule, Campaign::LowResources] {
+        for seed in [3, 18] {
+            let (ops, original) = partyline_campaign::random_run(&options, campaign, seed);
+            assert!(ops.len() >= 40, "{campaign:?} {seed}: {} operations", ops.len());
+            let text = partyline_campaign::ops::render(&ops);
+            let parsed = partyline_campaign::ops::parse(&text).expect("the text form parses");
+            let replayed = partyline_campaign::replayed_run(&options, campaign, seed, &parsed);
+            let (a, b) = (masked(&original.sim.timeline()), masked(&replayed.sim.timeline()));
+            assert!(a.lines().count() > 50, "{campaign:?} {seed}: a real run ({} events)", a.lines().count());
+            assert!(a == b, "{campaign:?} seed {seed}: the replay differs from the run");
+        }
+    }
+}
+
+/// Minimising keeps what a run needs to show something and drops the rest: here, what it takes
+/// for the driver to answer a remote drop (the same machinery shrinks a failing run).
+#[test]
+fn minimising_a_run_keeps_only_what_it_needs() {
+    let options = Options { steps: 120, ..Options::short() };
+    let answered = |bench: &partyline_campaign::bench::Bench| {
+        bench.sim.log().iter().any(|e| e.name == "ProtocolClIncomingDropParty")
+    };
+    let (seed, ops) = (1..200)
+        .find_map(|seed| {
+            let (ops, bench) = partyline_campaign::random_run(&options, Campaign::Schedule, seed);
+            answered(&bench).then_some((seed, ops))
+        })
+        .expect("some seed drops a party remotely");
+    let core = partyline_campaign::ops::minimise(&ops, 400, |candidate| {
+        answered(&partyline_campaign::replayed_run(&options, Campaign::Schedule, seed, candidate))
+    });
+    let text = partyline_campaign::ops::render(&core);
+    assert!(
+        core.len() <= 6 && core.len() * 4 < ops.len(),
+        "seed {seed}: {} of {} left: {text}",
+        core.len(),
+        ops.len()
+    );
+    assert!(text.contains("make") && text.contains("remote-drop"), "seed {seed}: {text}");
+    assert!(answered(&partyline_campaign::replayed_run(&options, Campaign::Schedule, seed, &core)));
+}
+
+/// A timeline without host addresses (they differ between two loads of the image).
+fn masked(timeline: &str) -> String {
+    let mut out = String::with_capacity(timeline.len());
+    let mut rest = timeline;
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        let digits = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(if digits >= 9 { "0xADDR" } else { &rest[at..at + 2 + digits] });
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}

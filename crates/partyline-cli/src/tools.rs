@@ -42,6 +42,21 @@ pub struct CampaignArgs {
     /// Print each failing run as it is found.
     #[arg(long)]
     pub verbose: bool,
+    /// Run exactly these operations (a minimised failure's replay) instead of random ones; needs
+    /// --only schedule or --only low-resources.
+    #[arg(long, value_parser = parse_replay)]
+    pub replay: Option<Replay>,
+    /// Do not minimise failing random runs.
+    #[arg(long)]
+    pub no_minimise: bool,
+}
+
+/// The operations of `--replay` (one value, so clap keeps the list whole).
+#[derive(Clone, Debug)]
+pub struct Replay(pub Vec<partyline_campaign::ops::Op>);
+
+fn parse_replay(text: &str) -> Result<Replay, String> {
+    partyline_campaign::ops::parse(text).map(Replay)
 }
 
 fn parse_campaign(name: &str) -> Result<Campaign, String> {
@@ -79,8 +94,14 @@ pub fn campaign(args: CampaignArgs) -> ExitCode {
             warmup_ticks: args.warmup_ticks,
             only: args.only,
             verbose: args.verbose,
+            replay: args.replay.map(|r| r.0),
+            minimise: !args.no_minimise,
         }
     };
+    if let Err(e) = options.check() {
+        eprintln!("partyline campaign: {e}");
+        return ExitCode::from(2);
+    }
     let started = std::time::Instant::now();
     let figures = partyline_campaign::run(&options);
     print!("{figures}");
@@ -130,6 +151,35 @@ mod tests {
         assert!(parse_tag("").is_err());
         assert!(parse_tag("PlPtX").is_err());
         assert!(parse_tag("P t").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Harness {
+        #[command(flatten)]
+        campaign: CampaignArgs,
+    }
+
+    #[test]
+    fn campaign_options_parse_into_campaign_options() {
+        use clap::Parser;
+        let args = Harness::try_parse_from([
+            "x",
+            "--only",
+            "schedule",
+            "--first-seed",
+            "18",
+            "--replay",
+            "make 1 2; drain",
+            "--tag",
+            "PlPt",
+        ])
+        .expect("valid options")
+        .campaign;
+        assert_eq!(args.only, [Campaign::Schedule]);
+        assert_eq!(args.replay.map(|r| r.0.len()), Some(2));
+        assert_eq!(args.tags, [u32::from_le_bytes(*b"PlPt")]);
+        let error = Harness::try_parse_from(["x", "--replay", "make 0"]).err().expect("leaf 0 is refused");
+        assert!(error.to_string().contains("leaf 0"), "{error}");
     }
 
     #[test]
