@@ -26,7 +26,7 @@ pub mod bench;
 mod modes;
 pub mod ops;
 
-pub use modes::{random_run, replayed_run};
+pub use modes::{random_run, replayed_run, send_hostile, still_consistent};
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -441,6 +441,59 @@ fn hostile_input(rng: &mut Rng, ids: &[u64], af: u64) -> (u32, Vec<u8>, usize) {
     (code, input, output_len)
 }
 
+/// Sends one (possibly hostile) IOCTL: a refused input must carry exactly the status
+/// `partyline_ioctl::decode_request` gives it, an accepted one success or an error status (a
+/// call it makes is remembered). `Err`: what was wrong.
+pub fn send_hostile(bench: &mut Bench, code: u32, input: &[u8], output_len: usize) -> Result<(), String> {
+    let expected = ioctl::decode_request(code, input);
+    let Some((status, output)) = bench.send(code, input, output_len) else { return Ok(()) };
+    match expected {
+        Err(error) if status != error.status() => Err(format!(
+            "IOCTL {code:#x} with {} input bytes: refused with {status:#x}, expected {:#x} ({error:?})",
+            input.len(),
+            error.status()
+        )),
+        Ok(_) if status != STATUS_SUCCESS && !nt_error(status) => {
+            Err(format!("IOCTL {code:#x}: answered with {status:#x}, neither success nor an error"))
+        }
+        Ok(_)
+            if status == STATUS_SUCCESS && ioctl::Ioctl::from_code(code) == Some(ioctl::Ioctl::MakeCall) =>
+        {
+            if let Ok(call) = ioctl::decode_make_call_response(&output) {
+                bench.calls.push(call);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// After hostile input: every listed call can be queried, and a valid MAKE_CALL still connects.
+/// The problems found.
+pub fn still_consistent(bench: &mut Bench) -> Vec<String> {
+    let mut problems = Vec::new();
+    let listed =
+        bench.send(ioctl::IOCTL_PARTYLINE_LIST_CALLS, &ioctl::request::encode_list_calls(0), 1 << 16);
+    if let Some((STATUS_SUCCESS, out)) = listed {
+        match ioctl::decode_list_calls_response(&out) {
+            Ok(page) => {
+                for call in page.iter().map(|c| c.id).collect::<Vec<_>>() {
+                    if bench.query(call).is_none() {
+                        problems.push(format!("listed call {call} cannot be queried"));
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("LIST_CALLS answer does not decode: {e:?}")),
+        }
+    } else {
+        problems.push("LIST_CALLS refused after the fuzzing".into());
+    }
+    if bench.loaded() && bench.af().is_some_and(|af| bench.make_call(af, &[leaf(9)]).is_none()) {
+        problems.push("a valid MAKE_CALL is refused after the fuzzing".into());
+    }
+    problems
+}
+
 pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
     let mut row = Row { scenarios: 1, ..Row::default() };
     for seed in options.first_seed..options.first_seed + options.seeds.div_ceil(4).max(1) {
@@ -467,49 +520,15 @@ pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
             let mut ids: Vec<u64> = bench.calls.iter().chain(&bench.parties).copied().collect();
             ids.push(af);
             let (code, input, output_len) = hostile_input(&mut rng, &ids, af);
-            let expected = ioctl::decode_request(code, &input);
-            let Some((status, output)) = bench.send(code, &input, output_len) else { continue };
-            match expected {
-                Err(error) if status != error.status() => problems.push(format!(
-                    "IOCTL {code:#x} with {} input bytes: refused with {status:#x}, expected {:#x} ({error:?})",
-                    input.len(),
-                    error.status()
-                )),
-                Ok(_) if status != STATUS_SUCCESS && !nt_error(status) => problems.push(format!(
-                    "IOCTL {code:#x}: answered with {status:#x}, neither success nor an error"
-                )),
-                Ok(_) if status == STATUS_SUCCESS && ioctl::Ioctl::from_code(code) == Some(ioctl::Ioctl::MakeCall) => {
-                    if let Ok(call) = ioctl::decode_make_call_response(&output) {
-                        bench.calls.push(call);
-                    }
-                }
-                _ => {}
+            if let Err(problem) = send_hostile(&mut bench, code, &input, output_len) {
+                problems.push(problem);
             }
             if rng.below(8) == 0 {
                 bench.drain();
             }
         }
         bench.drain();
-        // Still consistent: every listed call can be queried, and a new call still connects.
-        let listed =
-            bench.send(ioctl::IOCTL_PARTYLINE_LIST_CALLS, &ioctl::request::encode_list_calls(0), 1 << 16);
-        if let Some((STATUS_SUCCESS, out)) = listed {
-            match ioctl::decode_list_calls_response(&out) {
-                Ok(page) => {
-                    for call in page.iter().map(|c| c.id).collect::<Vec<_>>() {
-                        if bench.query(call).is_none() {
-                            problems.push(format!("listed call {call} cannot be queried"));
-                        }
-                    }
-                }
-                Err(e) => problems.push(format!("LIST_CALLS answer does not decode: {e:?}")),
-            }
-        } else {
-            problems.push("LIST_CALLS refused after the fuzzing".into());
-        }
-        if bench.loaded() && bench.af().is_some_and(|af| bench.make_call(af, &[leaf(9)]).is_none()) {
-            problems.push("a valid MAKE_CALL is refused after the fuzzing".into());
-        }
+        problems.extend(still_consistent(&mut bench));
         row.ioctls += bench.ioctls;
         let mut verdict = bench.finish();
         verdict.violations.extend(problems);
