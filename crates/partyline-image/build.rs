@@ -12,9 +12,6 @@ use std::process::Command;
 
 const KERNEL_TARGET: &str = "x86_64-pc-windows-msvc";
 
-/// The Cargo profile of the image (the workspace's `Cargo.toml`: release, optimised for size).
-const KERNEL_PROFILE: &str = "kernel";
-
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -46,16 +43,7 @@ fn main() {
     let mut command = Command::new(cargo);
     command
         .current_dir(&root)
-        .args([
-            "build",
-            "--profile",
-            KERNEL_PROFILE,
-            "-p",
-            "partyline",
-            "--target",
-            KERNEL_TARGET,
-            "--target-dir",
-        ])
+        .args(["build", "--release", "-p", "partyline", "--target", KERNEL_TARGET, "--target-dir"])
         .arg(&driver_dir);
     scrub_environment(&mut command);
     let status = command.status().unwrap_or_else(|error| fail(&format!("could not run cargo: {error}")));
@@ -63,7 +51,7 @@ fn main() {
         fail("building partyline.sys failed (see the cargo output above)");
     }
 
-    let built = driver_dir.join(KERNEL_TARGET).join(KERNEL_PROFILE);
+    let built = driver_dir.join(KERNEL_TARGET).join("release");
     let sys = driver_dir.join("partyline.sys");
     let pdb = driver_dir.join("partyline.pdb");
     copy(&built.join("partyline.dll"), &sys);

@@ -461,11 +461,19 @@ impl Engine {
     }
 
     fn reject<T>(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) -> Result<T> {
+        self.refuse(kind, id, error);
+        Err(error)
+    }
+
+    /// Counts and traces a refused event. Out of line and cold: refusals are rare, and there are
+    /// some forty places that refuse (one copy of this code instead of forty in the image).
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) {
         if !matches!(error, Error::NeedMemory(..)) {
             self.counters.refused += 1;
             self.trace.push(TraceEvent::Refused { kind, id, error });
         }
-        Err(error)
     }
 
     // ----- bindings -----

@@ -267,25 +267,17 @@ impl<T> Slab<T> {
     }
 
     /// Gives back one block of memory (the last chunk, then the directory), or `None` when the
-    /// slab holds none. Objects in a returned chunk are dropped: the caller checks
-    /// [`Slab::is_empty`] first and reports a leak otherwise.
+    /// slab holds none: for giving all memory back, one block at a time. Objects in a returned
+    /// chunk are dropped: the caller checks [`Slab::is_empty`] first and reports a leak otherwise.
+    /// The free list is emptied (it may thread through the returned chunk), so the free slots of
+    /// the chunks kept are not reused: an insert afterwards asks for a chunk. O(1) per slot
+    /// returned, where rebuilding the free list would be O(capacity) per chunk under the lock.
     pub fn take_one(&mut self) -> Option<Returned<T>> {
         if self.chunks > 0 {
             self.chunks -= 1;
             let chunk = self.directory.as_mut()?.get_mut(self.chunks)?.take()?;
-            let base = (self.chunks * CHUNK_LEN) as u32;
             self.len = self.len.saturating_sub(chunk.iter().filter(|s| s.value.is_some()).count());
-            // The free list may thread through the chunk: rebuild it from the remaining chunks.
             self.free_head = NONE;
-            for number in (1..=base).rev() {
-                let free_head = self.free_head;
-                if let Some(slot) = self.slot_mut(number) {
-                    if slot.value.is_none() {
-                        slot.next_free = free_head;
-                        self.free_head = number;
-                    }
-                }
-            }
             return Some(Returned::Chunk(chunk));
         }
         let directory = self.directory.take()?;
