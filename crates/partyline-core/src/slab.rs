@@ -267,17 +267,19 @@ impl<T> Slab<T> {
     }
 
     /// Gives back one block of memory (the last chunk, then the directory), or `None` when the
-    /// slab holds none: for giving all memory back, one block at a time. Objects in a returned
-    /// chunk are dropped: the caller checks [`Slab::is_empty`] first and reports a leak otherwise.
-    /// The free list is emptied (it may thread through the returned chunk), so the free slots of
-    /// the chunks kept are not reused: an insert afterwards asks for a chunk. O(1) per slot
-    /// returned, where rebuilding the free list would be O(capacity) per chunk under the lock.
+    /// slab holds none: for giving all memory back, one block at a time, in O(1) each. Objects in
+    /// a returned chunk are dropped: the caller checks [`Slab::is_empty`] first and reports a leak
+    /// otherwise (the length keeps counting them until the last chunk has gone). The free list is
+    /// emptied, as it may thread through the returned chunk, so the free slots of the chunks kept
+    /// are not reused: an insert afterwards asks for a chunk.
     pub fn take_one(&mut self) -> Option<Returned<T>> {
         if self.chunks > 0 {
             self.chunks -= 1;
             let chunk = self.directory.as_mut()?.get_mut(self.chunks)?.take()?;
-            self.len = self.len.saturating_sub(chunk.iter().filter(|s| s.value.is_some()).count());
             self.free_head = NONE;
+            if self.chunks == 0 {
+                self.len = 0;
+            }
             return Some(Returned::Chunk(chunk));
         }
         let directory = self.directory.take()?;
