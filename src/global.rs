@@ -7,7 +7,10 @@
 //! (a completion can run on another processor, or on this one, before the call returns).
 //!
 //! The state lives in static storage (the image's `.data` is nonpaged): no NDIS handle exists to
-//! allocate with before `NdisRegisterProtocolDriver`, and NDIS may call handlers during it.
+//! allocate with before `NdisRegisterProtocolDriver`, and NDIS may call handlers during it. Its
+//! initial value is all zero bytes (see `Engine::new`), so the linker makes it zero-fill: it
+//! takes no room in the file, and nothing builds it at run time (no large value on a kernel
+//! stack).
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;

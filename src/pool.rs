@@ -50,26 +50,29 @@ pub unsafe fn free(memory: NonNull<u8>) {
     unsafe { NdisFreeMemory(memory.as_ptr().cast::<c_void>(), 0, 0) }
 }
 
-/// A slice of `len` values `init()` in fresh pool, leaked to `'static` (the engine owns it until
-/// it gives it back through [`give_back`]).
-fn allocate_slice<T>(len: usize, tag: u32, init: impl Fn() -> T) -> Option<&'static mut [T]> {
+/// `len` values `init()` in fresh pool, leaked to `'static` (the engine owns them until it gives
+/// them back through [`give_back`]).
+fn allocate_values<T>(len: usize, tag: u32, init: impl Fn() -> T) -> Option<NonNull<T>> {
     let bytes = len.checked_mul(size_of::<T>())?;
     let memory = allocate(bytes, tag)?.cast::<T>();
     for i in 0..len {
         // SAFETY: `memory` has room for `len` Ts and pool memory is aligned to 16 bytes, enough
-        // for every slot type here; each element is written once before the slice exists.
+        // for every slot type here; each element is written once before anything reads it.
         unsafe { memory.as_ptr().add(i).write(init()) };
     }
-    // SAFETY: all `len` elements were initialised above; the memory is exclusively ours.
-    Some(unsafe { core::slice::from_raw_parts_mut(memory.as_ptr(), len) })
+    Some(memory)
 }
 
 fn chunk<T>(tag: u32) -> Option<Returned<T>> {
-    allocate_slice(CHUNK_LEN, tag, || Slot::<T>::VACANT).map(Returned::Chunk)
+    let slots = allocate_values(CHUNK_LEN, tag, || Slot::<T>::VACANT)?;
+    // SAFETY: CHUNK_LEN slots, all initialised, exclusively ours: exactly a `[Slot<T>; CHUNK_LEN]`.
+    Some(Returned::Chunk(unsafe { &mut *slots.as_ptr().cast::<[Slot<T>; CHUNK_LEN]>() }))
 }
 
 fn directory<T>(len: usize, tag: u32) -> Option<Returned<T>> {
-    allocate_slice(len, tag, || None).map(Returned::Directory)
+    let entries = allocate_values(len, tag, || None)?;
+    // SAFETY: `len` entries, all initialised, exclusively ours.
+    Some(Returned::Directory(unsafe { core::slice::from_raw_parts_mut(entries.as_ptr(), len) }))
 }
 
 /// Memory for `table` as the engine asked (`need`), or `None` when pool is exhausted.
@@ -101,7 +104,7 @@ fn free_returned<T>(returned: Returned<T>) {
         Returned::Directory(directory) => directory.as_mut_ptr().cast::<u8>(),
     };
     if let Some(pointer) = NonNull::new(pointer) {
-        // SAFETY: every chunk and directory the engine holds came from `allocate_slice`; the
+        // SAFETY: every chunk and directory the engine holds came from `allocate_values`; the
         // engine gave it up, so nothing refers to it any more. Slots hold no resources that need
         // dropping (ids and handles only).
         unsafe { free(pointer) }

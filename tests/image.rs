@@ -537,6 +537,66 @@ fn expected_imports_file_is_sorted_and_unique() {
     assert_eq!(lines, sorted, "tests/expected-imports.txt must be sorted, one dll!name per line");
 }
 
+/// Issue #6: the release image is at most 64 KiB. Budget it below that, so that a change which
+/// grows it by several KiB is noticed here rather than at the next benchmark run (the figure and
+/// how it was reached: docs/BENCHMARKS.md, "Image size").
+const IMAGE_BUDGET: usize = 60 * 1024;
+
+/// Initialised writable data the image may carry: the handler tables, names and the like. The
+/// driver's state (the engine: tables, queues, trace ring) must be zero-fill, not stored in the
+/// file.
+const DATA_BUDGET: u32 = 1024;
+
+#[test]
+fn image_fits_its_size_budget() {
+    let size = partyline_image::IMAGE.len();
+    assert!(
+        size <= IMAGE_BUDGET,
+        "partyline.sys is {size} bytes, over its budget of {IMAGE_BUDGET} (target: 64 KiB); see \
+         docs/BENCHMARKS.md for where the bytes go"
+    );
+}
+
+/// The static engine is all zero bytes (`Engine::new`), so the linker makes it zero-fill: the
+/// section's raw (file) size stays small however large its virtual size is. A sentinel such as
+/// `u32::MAX` for "none", or an `Option` whose `None` is not zero, puts the whole state (11 KiB
+/// and more) into the file.
+#[test]
+fn driver_state_is_zero_fill() {
+    let image = Aligned::new(partyline_image::IMAGE);
+    let file = parse(&image).expect("the image parses");
+    let data = file
+        .section_table()
+        .iter()
+        .find(|section| section_name(section) == ".data")
+        .expect("the image has a .data section");
+    let raw = data.size_of_raw_data.get(LE);
+    let virtual_size = data.virtual_size.get(LE);
+    assert!(
+        raw <= DATA_BUDGET,
+        ".data carries {raw} bytes of initialised data (virtual size {virtual_size}), over {DATA_BUDGET}: \
+         some static (the engine in src/global.rs?) has an initial value that is not all zero bytes"
+    );
+}
+
+/// Kernel code never panics, so no panic path belongs in the image, and with none left the
+/// panic machinery and `core::fmt` (which panics with a formatted message pull in, several KiB)
+/// are not linked. A new one comes from slice indexing, `unwrap`/`expect`, a division by a value
+/// not known to be non-zero, arithmetic overflow checks or formatting: use `get`, checked
+/// arithmetic returning an error, or a mask.
+#[test]
+fn no_panic_or_formatting_code_is_linked() {
+    let pdb = parse_pdb(&real_pdb()).expect("partyline.pdb parses");
+    let forbidden = ["4core3fmt", "4core9panicking", "slice_index_fail", "rust_begin_unwind"];
+    let found: Vec<&str> = pdb
+        .publics
+        .iter()
+        .map(|(name, _, _)| name.as_str())
+        .filter(|name| forbidden.iter().any(|f| name.contains(f)))
+        .collect();
+    assert!(found.is_empty(), "partyline.sys links panic or formatting code: {found:#?}");
+}
+
 /// Each check's failing case: a copy of the real image with one defect, and exactly the finding
 /// the check must report for it.
 mod catches {

@@ -39,7 +39,7 @@ fn imports_are_bound_to_the_table_entries() {
     let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
     for (dll, name) in [
         ("ntoskrnl.exe", "memset"),
-        ("ntoskrnl.exe", "KeBugCheckEx"),
+        ("ntoskrnl.exe", "memcpy"),
         ("ndis.sys", "NdisAllocateSpinLock"),
         ("ndis.sys", "NdisRegisterProtocolDriver"),
     ] {

@@ -250,17 +250,78 @@ pub enum PartyState {
 }
 
 /// One leaf of a point-to-multipoint call.
+///
+/// Its [`PartyState`] is kept as a one-byte [`Phase`] beside the handle rather than as the enum
+/// (whose tag would take a word of its own), so that a party's slot is 56 bytes (checked below):
+/// the nonpaged pool per party is the slot plus its share of the chunk directory, and the target
+/// is at most 64 bytes. Read and write the state through [`Party::state`] and
+/// [`Party::set_state`].
 #[derive(Debug)]
 pub struct Party {
     call: Id,
-    state: PartyState,
+    /// The handle of [`PartyState::Connected`] and [`PartyState::DropQueued`], else NULL.
+    handle: Handle,
+    phase: Phase,
     remote_drop: bool,
     prev: u32,
     next: u32,
     address: AtmAddress,
 }
 
-/// Intrusive doubly linked list of slot indices.
+/// A party's slot: generation, free-list link, and the party (`None` niche-packed into it).
+const _: () = assert!(core::mem::size_of::<crate::slab::Slot<Party>>() <= 56);
+
+/// [`PartyState`] without its data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Queued,
+    AddPending,
+    AddPendingDropRequested,
+    Connected,
+    DropQueued,
+    DropPending,
+    Closing,
+}
+
+impl Party {
+    fn new(call: Id, address: AtmAddress) -> Party {
+        Party {
+            call,
+            handle: Handle::NULL,
+            phase: Phase::Queued,
+            remote_drop: false,
+            prev: NIL,
+            next: NIL,
+            address,
+        }
+    }
+
+    fn state(&self) -> PartyState {
+        match self.phase {
+            Phase::Queued => PartyState::Queued,
+            Phase::AddPending => PartyState::AddPending { drop_requested: false },
+            Phase::AddPendingDropRequested => PartyState::AddPending { drop_requested: true },
+            Phase::Connected => PartyState::Connected { handle: self.handle },
+            Phase::DropQueued => PartyState::DropQueued { handle: self.handle },
+            Phase::DropPending => PartyState::DropPending,
+            Phase::Closing => PartyState::Closing,
+        }
+    }
+
+    fn set_state(&mut self, state: PartyState) {
+        (self.phase, self.handle) = match state {
+            PartyState::Queued => (Phase::Queued, Handle::NULL),
+            PartyState::AddPending { drop_requested: false } => (Phase::AddPending, Handle::NULL),
+            PartyState::AddPending { drop_requested: true } => (Phase::AddPendingDropRequested, Handle::NULL),
+            PartyState::Connected { handle } => (Phase::Connected, handle),
+            PartyState::DropQueued { handle } => (Phase::DropQueued, handle),
+            PartyState::DropPending => (Phase::DropPending, Handle::NULL),
+            PartyState::Closing => (Phase::Closing, Handle::NULL),
+        };
+    }
+}
+
+/// Intrusive doubly linked list of slot numbers.
 #[derive(Clone, Copy, Debug, Default)]
 struct List {
     head: u32,
@@ -268,7 +329,8 @@ struct List {
     len: u32,
 }
 
-const NIL: u32 = u32::MAX;
+/// No object: slot numbers start at 1 (see [`crate::slab`]), so empty lists and queues are zero.
+const NIL: u32 = 0;
 
 impl List {
     const EMPTY: List = List { head: NIL, tail: NIL, len: 0 };
@@ -322,6 +384,9 @@ impl Default for Engine {
 pub type Result<T = ()> = core::result::Result<T, Error>;
 
 impl Engine {
+    /// An engine with no objects and no memory. Its bytes are all zero (slot number 0 is "none",
+    /// empty queues and ring entries are tag 0), so the driver's static engine is zero-fill
+    /// (`.bss`) and takes no room in the image; `tests/image.rs` checks that.
     pub const fn new() -> Self {
         Engine {
             bindings: Slab::new(),
@@ -396,11 +461,19 @@ impl Engine {
     }
 
     fn reject<T>(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) -> Result<T> {
+        self.refuse(kind, id, error);
+        Err(error)
+    }
+
+    /// Counts and traces a refused event. Out of line and cold: refusals are rare, and there are
+    /// some forty places that refuse (one copy of this code instead of forty in the image).
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) {
         if !matches!(error, Error::NeedMemory(..)) {
             self.counters.refused += 1;
             self.trace.push(TraceEvent::Refused { kind, id, error });
         }
-        Err(error)
     }
 
     // ----- bindings -----
@@ -462,7 +535,7 @@ impl Engine {
         self.trace.push(TraceEvent::Binding { id, state: binding.state });
         // Address families are few (one per call manager); walking them here is not on any
         // party path.
-        for index in 0..self.afs.capacity() as u32 {
+        for index in self.afs.numbers() {
             if let Some(af) = self.afs.id_at(index) {
                 if self.afs.get(af).is_some_and(|a| a.binding == id) {
                     self.begin_af_close(af);
@@ -507,7 +580,7 @@ impl Engine {
 
     /// Ids of live bindings, for listing (O(capacity); control path only).
     pub fn bindings(&self) -> impl Iterator<Item = (Id, BindingState, u32)> + '_ {
-        (0..self.bindings.capacity() as u32).filter_map(move |i| {
+        self.bindings.numbers().filter_map(move |i| {
             let id = self.bindings.id_at(i)?;
             let b = self.bindings.get(id)?;
             Some((id, b.state, b.afs))
@@ -583,7 +656,7 @@ impl Engine {
 
     /// Live address families: id, binding, state, calls.
     pub fn address_families(&self) -> impl Iterator<Item = (Id, Id, AfState, u32)> + '_ {
-        (0..self.afs.capacity() as u32).filter_map(move |i| {
+        self.afs.numbers().filter_map(move |i| {
             let id = self.afs.id_at(i)?;
             let af = self.afs.get(id)?;
             Some((id, af.binding, af.state, af.calls))
@@ -645,7 +718,7 @@ impl Engine {
                 }
                 return Ok(());
             }
-            Notify::Pending => self.defer(Action::NotifyCloseAfComplete { handle }),
+            Notify::Pending => self.defer(Owed::NotifyCloseAfComplete { handle }),
             Notify::None => {}
         }
         self.free_af(id, status);
@@ -660,7 +733,7 @@ impl Engine {
             if binding.afs == 0 {
                 if let BindingState::Unbinding { .. } = binding.state {
                     let cookie = binding.cookie;
-                    self.defer(Action::BindingQuiet { binding: af.binding, cookie });
+                    self.defer(Owed::BindingQuiet { binding: af.binding, cookie });
                 }
             }
         }
@@ -713,16 +786,8 @@ impl Engine {
             return Err(Error::NeedMemory(Table::Calls, Exhausted::Chunk));
         };
         for leaf in leaves {
-            let party = Party {
-                call: id,
-                state: PartyState::Queued,
-                remote_drop: false,
-                prev: NIL,
-                next: NIL,
-                address: leaf,
-            };
             // Capacity was checked above.
-            if let Ok(pid) = self.parties.insert(party) {
+            if let Ok(pid) = self.parties.insert(Party::new(id, leaf)) {
                 self.list_push(ListOf::Queued(id), pid);
             }
         }
@@ -811,15 +876,7 @@ impl Engine {
         ) {
             return self.reject(ObjectKind::Call, Some(call), Error::InvalidState(ObjectKind::Call));
         }
-        let party = Party {
-            call,
-            state: PartyState::Queued,
-            remote_drop: false,
-            prev: NIL,
-            next: NIL,
-            address: leaf,
-        };
-        let id = match self.parties.insert(party) {
+        let id = match self.parties.insert(Party::new(call, leaf)) {
             Ok(id) => id,
             Err((need, _)) => return Err(Error::NeedMemory(Table::Parties, need)),
         };
@@ -834,7 +891,7 @@ impl Engine {
         let Some(party) = self.parties.get(id) else {
             return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
         };
-        let PartyState::AddPending { .. } = party.state else {
+        let PartyState::AddPending { .. } = party.state() else {
             return self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party));
         };
         let call_id = party.call;
@@ -863,7 +920,7 @@ impl Engine {
             return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
         };
         let call = party.call;
-        match party.state {
+        match party.state() {
             PartyState::Queued => {
                 // Never reached NDIS: just forget it.
                 self.list_remove(ListOf::Queued(call), id);
@@ -875,8 +932,8 @@ impl Engine {
             PartyState::AddPending { drop_requested: false } => {
                 // "A drop requested while that party's AddParty is pending is carried out when
                 // it completes": the handle does not exist yet.
-                party.state = PartyState::AddPending { drop_requested: true };
-                self.trace.push(TraceEvent::Party { id, state: party.state });
+                party.set_state(PartyState::AddPending { drop_requested: true });
+                self.trace.push(TraceEvent::Party { id, state: party.state() });
                 Ok(())
             }
             PartyState::Connected { .. } => {
@@ -912,12 +969,12 @@ impl Engine {
     /// never picks it), `NdisClDropParty` issued by the next poll.
     fn issue_drop_later(&mut self, id: Id) {
         let Some(party) = self.parties.get_mut(id) else { return };
-        let PartyState::Connected { handle } = party.state else { return };
+        let PartyState::Connected { handle } = party.state() else { return };
         let call = party.call;
         self.list_remove(ListOf::Connected(call), id);
         if let Some(party) = self.parties.get_mut(id) {
-            party.state = PartyState::DropQueued { handle };
-            self.trace.push(TraceEvent::Party { id, state: party.state });
+            party.set_state(PartyState::DropQueued { handle });
+            self.trace.push(TraceEvent::Party { id, state: party.state() });
         }
         if let Some(c) = self.calls.get_mut(call) {
             c.dropping += 1;
@@ -944,7 +1001,7 @@ impl Engine {
         }
         let Some(index) = call.deferred_drop.take() else { return };
         if let Some(party) = self.parties.id_at(index) {
-            if matches!(self.parties.get(party).map(|p| p.state), Some(PartyState::Connected { .. })) {
+            if matches!(self.parties.get(party).map(|p| p.state()), Some(PartyState::Connected { .. })) {
                 self.request_drop(party);
             }
         }
@@ -958,7 +1015,7 @@ impl Engine {
         let Some(party) = self.parties.get(id) else {
             return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
         };
-        if party.state != PartyState::DropPending {
+        if party.state() != PartyState::DropPending {
             return self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party));
         }
         let call = party.call;
@@ -988,7 +1045,7 @@ impl Engine {
         };
         party.remote_drop = true;
         let call_id = party.call;
-        let state = party.state;
+        let state = party.state();
         self.trace.push(TraceEvent::IncomingDrop { party: id, status });
         match state {
             PartyState::Connected { .. } => {
@@ -1012,8 +1069,8 @@ impl Engine {
             // yet; the answer goes out when the completion connects the party (`party_connected`).
             PartyState::AddPending { .. } => {
                 if let Some(party) = self.parties.get_mut(id) {
-                    party.state = PartyState::AddPending { drop_requested: true };
-                    self.trace.push(TraceEvent::Party { id, state: party.state });
+                    party.set_state(PartyState::AddPending { drop_requested: true });
+                    self.trace.push(TraceEvent::Party { id, state: party.state() });
                 }
                 Ok(())
             }
@@ -1157,10 +1214,10 @@ impl Engine {
     fn party_connected(&mut self, id: Id, handle: Handle) {
         let Some(party) = self.parties.get_mut(id) else { return };
         let call = party.call;
-        let drop_requested = matches!(party.state, PartyState::AddPending { drop_requested: true });
+        let drop_requested = matches!(party.state(), PartyState::AddPending { drop_requested: true });
         let remote = party.remote_drop;
-        party.state = PartyState::Connected { handle };
-        self.trace.push(TraceEvent::Party { id, state: party.state });
+        party.set_state(PartyState::Connected { handle });
+        self.trace.push(TraceEvent::Party { id, state: party.state() });
         self.list_push(ListOf::Connected(call), id);
         let closing = self.calls.get(call).is_some_and(|c| c.close.is_some());
         if drop_requested && remote {
@@ -1205,7 +1262,7 @@ impl Engine {
 
     pub fn party_info(&self, id: Id) -> Option<PartyInfo> {
         let p = self.parties.get(id)?;
-        Some(PartyInfo { call: p.call, state: p.state, address: p.address })
+        Some(PartyInfo { call: p.call, state: p.state(), address: p.address })
     }
 
     /// The parties of a call that are connected (the last one may be closing with the call),
@@ -1224,7 +1281,7 @@ impl Engine {
 
     /// Live calls: id and AF.
     pub fn calls(&self) -> impl Iterator<Item = (Id, Id)> + '_ {
-        (0..self.calls.capacity() as u32).filter_map(move |i| {
+        self.calls.numbers().filter_map(move |i| {
             let id = self.calls.id_at(i)?;
             Some((id, self.calls.get(id)?.af))
         })
@@ -1294,9 +1351,9 @@ impl Engine {
                 let profile = call.profile;
                 self.list_remove(ListOf::Queued(id), first);
                 let party = self.parties.get_mut(first)?;
-                party.state = PartyState::AddPending { drop_requested: false };
+                party.set_state(PartyState::AddPending { drop_requested: false });
                 let leaf = party.address;
-                self.trace.push(TraceEvent::Party { id: first, state: party.state });
+                self.trace.push(TraceEvent::Party { id: first, state: party.state() });
                 let call = self.calls.get_mut(id)?;
                 call.adding += 1;
                 call.make_call_party = first.index();
@@ -1314,9 +1371,9 @@ impl Engine {
                     call.adding += 1;
                     let more = call.queued.len > 0;
                     let party = self.parties.get_mut(first)?;
-                    party.state = PartyState::AddPending { drop_requested: false };
+                    party.set_state(PartyState::AddPending { drop_requested: false });
                     let leaf = party.address;
-                    self.trace.push(TraceEvent::Party { id: first, state: party.state });
+                    self.trace.push(TraceEvent::Party { id: first, state: party.state() });
                     if more {
                         self.push_call_work(id);
                     }
@@ -1333,12 +1390,12 @@ impl Engine {
                     return None; // their completions re-queue the call
                 }
                 let party = self.parties.id_at(call.connected.head).and_then(|p| {
-                    let PartyState::Connected { handle } = self.parties.get(p)?.state else { return None };
+                    let PartyState::Connected { handle } = self.parties.get(p)?.state() else { return None };
                     Some((p, handle))
                 });
                 if let Some((p, _)) = party {
                     if let Some(party) = self.parties.get_mut(p) {
-                        party.state = PartyState::Closing;
+                        party.set_state(PartyState::Closing);
                         self.trace.push(TraceEvent::Party { id: p, state: PartyState::Closing });
                     }
                 }
@@ -1415,24 +1472,47 @@ impl Fifo {
     const EMPTY: Fifo = Fifo { head: NIL, tail: NIL };
 }
 
+/// An AF- or binding-level request that outlives the object that produced it. `#[repr(u8)]`
+/// with `Nothing = 0` so that an empty queue is all zero bytes.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Owed {
+    Nothing = 0,
+    NotifyCloseAfComplete { handle: Handle } = 1,
+    BindingQuiet { binding: Id, cookie: usize } = 2,
+}
+
+impl Owed {
+    fn action(self) -> Option<Action> {
+        match self {
+            Owed::Nothing => None,
+            Owed::NotifyCloseAfComplete { handle } => Some(Action::NotifyCloseAfComplete { handle }),
+            Owed::BindingQuiet { binding, cookie } => Some(Action::BindingQuiet { binding, cookie }),
+        }
+    }
+}
+
 /// AF- and binding-level requests that outlive the object that produced them
-/// (`NdisClNotifyCloseAddressFamilyComplete` after the AF is freed, the unbind wake-up).
-/// At most two per address family, and address families are few.
+/// (`NdisClNotifyCloseAddressFamilyComplete` after the AF is freed, the unbind wake-up), first in
+/// first out. At most two per address family, and address families are few.
 struct Deferred {
-    items: [Option<Action>; DEFERRED_CAPACITY],
+    items: [Owed; DEFERRED_CAPACITY],
+    /// Position of the oldest item (mod [`DEFERRED_CAPACITY`]).
+    head: usize,
     len: usize,
 }
 
+/// A power of two: positions wrap with a mask, so no index can be out of bounds.
 const DEFERRED_CAPACITY: usize = 64;
 
 impl Deferred {
-    const EMPTY: Deferred = Deferred { items: [None; DEFERRED_CAPACITY], len: 0 };
+    const EMPTY: Deferred = Deferred { items: [Owed::Nothing; DEFERRED_CAPACITY], head: 0, len: 0 };
 
-    fn push(&mut self, action: Action) -> bool {
-        if self.len == DEFERRED_CAPACITY {
+    fn push(&mut self, owed: Owed) -> bool {
+        if self.len >= DEFERRED_CAPACITY {
             return false;
         }
-        self.items[self.len] = Some(action);
+        self.items[(self.head + self.len) % DEFERRED_CAPACITY] = owed;
         self.len += 1;
         true
     }
@@ -1441,17 +1521,19 @@ impl Deferred {
         if self.len == 0 {
             return None;
         }
-        let first = self.items[0].take();
-        self.items.copy_within(1..self.len, 0);
+        let first = core::mem::replace(&mut self.items[self.head % DEFERRED_CAPACITY], Owed::Nothing);
+        self.head = (self.head + 1) % DEFERRED_CAPACITY;
         self.len -= 1;
-        self.items[self.len] = None;
-        first
+        first.action()
     }
 }
 
 impl Engine {
-    fn defer(&mut self, action: Action) {
-        if !self.deferred.push(action) {
+    fn defer(&mut self, owed: Owed) {
+        if self.deferred.push(owed) {
+            return;
+        }
+        if let Some(action) = owed.action() {
             self.counters.lost_actions += 1;
             self.trace.push(TraceEvent::Lost { action });
         }
@@ -1659,8 +1741,8 @@ impl Engine {
     fn advance_party(&mut self, index: u32) -> Option<Action> {
         let id = self.parties.id_at(index)?;
         let party = self.parties.get_mut(id)?;
-        let PartyState::DropQueued { handle } = party.state else { return None };
-        party.state = PartyState::DropPending;
+        let PartyState::DropQueued { handle } = party.state() else { return None };
+        party.set_state(PartyState::DropPending);
         self.trace.push(TraceEvent::Party { id, state: PartyState::DropPending });
         Some(Action::DropParty { party: id, handle })
     }

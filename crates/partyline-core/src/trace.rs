@@ -72,23 +72,32 @@ impl Counters {
     };
 }
 
-/// Entries in the trace ring.
+/// Entries in the trace ring (a power of two, so positions wrap with a mask).
 pub const TRACE_LEN: usize = 128;
 
-/// The last [`TRACE_LEN`] events with their sequence numbers.
+/// One entry of the ring. `#[repr(u8)]` with `Empty = 0`, so that an empty ring is all zero
+/// bytes (the driver's static state is zero-fill; see [`crate::slab`]).
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Entry {
+    Empty = 0,
+    Event(TraceEvent) = 1,
+}
+
+/// The last [`TRACE_LEN`] events. Event number `n` is in entry `n % TRACE_LEN`.
 pub struct Trace {
-    events: [(u64, Option<TraceEvent>); TRACE_LEN],
+    events: [Entry; TRACE_LEN],
     next: u64,
 }
 
 impl Trace {
     pub const fn new() -> Self {
-        Trace { events: [(0, None); TRACE_LEN], next: 0 }
+        Trace { events: [Entry::Empty; TRACE_LEN], next: 0 }
     }
 
     pub fn push(&mut self, event: TraceEvent) {
         let slot = (self.next % TRACE_LEN as u64) as usize;
-        self.events[slot] = (self.next, Some(event));
+        self.events[slot] = Entry::Event(event);
         self.next += 1;
     }
 
@@ -97,12 +106,13 @@ impl Trace {
         self.next
     }
 
-    /// Events with sequence number `>= from`, oldest first (those still in the ring).
+    /// Events with sequence number `>= from`, oldest first (those still in the ring: each of
+    /// the last [`TRACE_LEN`] numbers was written to its entry and not yet overwritten).
     pub fn since(&self, from: u64) -> impl Iterator<Item = (u64, TraceEvent)> + '_ {
         let first = self.next.saturating_sub(TRACE_LEN as u64).max(from);
-        (first..self.next).filter_map(move |seq| {
-            let (s, event) = self.events[(seq % TRACE_LEN as u64) as usize];
-            event.filter(|_| s == seq).map(|e| (seq, e))
+        (first..self.next).filter_map(move |seq| match self.events[(seq % TRACE_LEN as u64) as usize] {
+            Entry::Event(event) => Some((seq, event)),
+            Entry::Empty => None,
         })
     }
 }

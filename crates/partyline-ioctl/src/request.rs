@@ -90,7 +90,7 @@ impl<'a> Leaves<'a> {
 
     /// The leaves in order (an exact-size iterator: the engine sizes its tables from it).
     pub fn iter(&self) -> LeafIter<'a> {
-        LeafIter { chunks: self.bytes.chunks_exact(LEAF_LEN) }
+        LeafIter { bytes: self.bytes }
     }
 
     /// Copies the leaves into `out` (which must hold [`Leaves::len`] entries); returns how many.
@@ -106,27 +106,31 @@ impl<'a> Leaves<'a> {
 
 /// Iterator over [`Leaves`]. Every leaf was checked by [`decode_request`], so decoding again
 /// cannot fail; if it somehow did, the iteration ends early rather than yield a bad address.
+/// (Walks the bytes itself rather than through `ChunksExact`, whose length divides by a
+/// run-time chunk size: a division-by-zero panic path, and `core::fmt` with it, in the driver.)
 #[derive(Clone, Debug)]
 pub struct LeafIter<'a> {
-    chunks: core::slice::ChunksExact<'a, u8>,
+    bytes: &'a [u8],
 }
 
 impl Iterator for LeafIter<'_> {
     type Item = AtmAddress;
 
     fn next(&mut self) -> Option<AtmAddress> {
-        let chunk = self.chunks.next()?;
+        let (chunk, rest) = self.bytes.split_first_chunk::<LEAF_LEN>()?;
+        self.bytes = rest;
         match decode_leaf(chunk, 0) {
             Ok(leaf) => Some(leaf),
             Err(_) => {
-                self.chunks = [].chunks_exact(LEAF_LEN);
+                self.bytes = &[];
                 None
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.chunks.size_hint()
+        let len = self.bytes.len() / LEAF_LEN;
+        (len, Some(len))
     }
 }
 
@@ -187,7 +191,7 @@ fn decode_leaf(bytes: &[u8], index: u32) -> Result<AtmAddress, IoctlError> {
     let leaf = AtmAddress::from_raw(u32::from(kind), u32::from(digits), &address)
         .map_err(|error| IoctlError::Address { index, error })?;
     // Padding after the significant digits must be zero, so one address has one encoding.
-    if address[leaf.len()..].iter().any(|&b| b != 0) {
+    if address.iter().skip(leaf.len()).any(|&b| b != 0) {
         return Err(IoctlError::Reserved { offset: 4 + leaf.len() });
     }
     Ok(leaf)

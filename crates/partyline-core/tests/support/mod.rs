@@ -625,11 +625,12 @@ impl Fake {
 
 /// Lends host memory to an engine table (the driver lends nonpaged pool).
 pub fn lend(engine: &mut Engine, table: Table, need: partyline_core::slab::Exhausted) {
-    use partyline_core::slab::{Exhausted, Returned};
-    fn chunk<T>() -> &'static mut [Slot<T>] {
-        Box::leak((0..CHUNK_LEN).map(|_| Slot::VACANT).collect::<Vec<_>>().into_boxed_slice())
+    use partyline_core::slab::{Chunk, Directory, Exhausted, Returned};
+    fn chunk<T>() -> Chunk<T> {
+        let slots = (0..CHUNK_LEN).map(|_| Slot::VACANT).collect::<Vec<_>>().into_boxed_slice();
+        Box::leak(Box::<[Slot<T>; CHUNK_LEN]>::try_from(slots).ok().expect("CHUNK_LEN slots"))
     }
-    fn directory<T>(len: usize) -> &'static mut [Option<&'static mut [Slot<T>]>] {
+    fn directory<T>(len: usize) -> Directory<T> {
         Box::leak((0..len).map(|_| None).collect::<Vec<_>>().into_boxed_slice())
     }
     let memory = match (table, need) {
