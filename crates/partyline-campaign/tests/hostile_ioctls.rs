@@ -69,7 +69,7 @@ fn build(input: &Input, ids: &[u64], af: u64) -> (u32, Vec<u8>) {
         Ioctl::MakeCall => {
             let leaves: Vec<_> = (0..1 + input.small % 4).map(|n| leaf(1 + n as u8)).collect();
             let mut bytes = vec![0u8; ioctl::request::make_call_len(leaves.len())];
-            let af = if input.small % 2 == 0 { af } else { id };
+            let af = if input.small.is_multiple_of(2) { af } else { id };
             let _ = ioctl::request::encode_make_call(
                 &mut bytes,
                 af,
