@@ -31,12 +31,10 @@ use ndis_sys::*;
 
 use super::condis::VcState;
 use super::protocol::{BindingState, OpenState};
-use super::{
-    call_driver, check_irql_at_most, context, decode, log_export, render, rules, violation, Kind, Ndis,
-};
+use super::{check_irql_at_most, decode, log_export, render, rules, violation, Kind, Ndis};
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{self, Irql, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::sim::Simulation;
 
 /// Bytes of one simulated NET_BUFFER_LIST: the largest x64 layout in Microsoft's public symbols
@@ -358,34 +356,29 @@ pub fn indicate(
     }
     let lists = first as *mut NET_BUFFER_LIST;
     let context = binding_context as NDIS_HANDLE;
-    match handler {
-        Handler::Binding(receive) => call_driver(
-            world,
-            ndis,
-            processor,
-            irql,
+    let (name, detail, handler): (&'static str, String, Box<dyn FnOnce()>) = match handler {
+        Handler::Binding(receive) => (
             "ProtocolReceiveNetBufferLists",
             format!("({binding_context:#x}, {names}, port 0, {number} NBL(s), flags {flags:#x})"),
-            || {
+            Box::new(move || {
                 // SAFETY: the driver's ProtocolReceiveNetBufferLists at PASSIVE or DISPATCH with a
                 // chain of `number` simulator-owned lists of its binding.
                 unsafe { receive(context, lists, 0, number, flags) }
-            },
+            }),
         ),
-        Handler::Vc(receive, vc_context) => call_driver(
-            world,
-            ndis,
-            processor,
-            irql,
+        Handler::Vc(receive, vc_context) => (
             "ProtocolCoReceiveNetBufferLists",
             format!("({binding_context:#x}, {vc_context:#x}, {names}, {number} NBL(s), flags {flags:#x})"),
-            || {
+            Box::new(move || {
                 // SAFETY: the driver's ProtocolCoReceiveNetBufferLists at PASSIVE or DISPATCH with
                 // the VC's context and a chain of `number` simulator-owned lists.
                 unsafe { receive(context, vc_context as NDIS_HANDLE, lists, number, flags) }
-            },
+            }),
         ),
-    }
+    };
+    // The one use of the NDIS internals beyond plain lookups: the callback, with its IRQL,
+    // spin-lock and log bookkeeping.
+    super::call_driver(world, ndis, processor, irql, name, detail, handler);
     if resources {
         // The handler returned: NDIS (and the miniport) have the lent lists back.
         let mut ledger = receives.ledger();
@@ -401,6 +394,20 @@ pub fn indicate(
     Ok(())
 }
 
+/// The world, processor and NDIS an export runs in. Through the kernel's public lookups rather
+/// than `super::context`, to lean on as little of the NDIS internals as possible; this export is
+/// not on a hot path. No current world, or one without NDIS, is a simulator bug: the run stops.
+fn export_context(export: &'static str) -> (Arc<World>, usize, Arc<Ndis>) {
+    let (world, processor) = kernel::with_current(export, |world, processor| (world.clone(), processor));
+    match Ndis::of(&world) {
+        Some(ndis) => (world, processor, ndis),
+        None => kernel::fatal(
+            Some(&world),
+            Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
+        ),
+    }
+}
+
 /// `NdisReturnNetBufferLists`: <= DISPATCH. Gives back lists indicated without
 /// NDIS_RECEIVE_FLAGS_RESOURCES; every one must come from the binding the handle names and be
 /// the driver's. NDIS_RETURN_FLAGS_DISPATCH_LEVEL may be set only when the caller knows it runs
@@ -412,7 +419,7 @@ extern "win64" fn ndis_return_net_buffer_lists(
     return_flags: u32,
 ) {
     const EXPORT: &str = "NdisReturnNetBufferLists";
-    let (world, processor, ndis) = context(EXPORT);
+    let (world, processor, ndis) = export_context(EXPORT);
     let receives = world.extension::<Receives>();
     {
         let handle = render(&ndis.state(), binding_handle as usize);
