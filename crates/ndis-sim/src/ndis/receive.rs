@@ -146,10 +146,13 @@ fn layout() -> std::alloc::Layout {
 }
 
 impl Block {
-    fn new() -> Option<Block> {
+    fn new() -> Block {
         // SAFETY: the layout has a non-zero size.
         let pointer = unsafe { std::alloc::alloc_zeroed(layout()) };
-        (!pointer.is_null()).then(|| Block { address: pointer as usize })
+        if pointer.is_null() {
+            std::alloc::handle_alloc_error(layout());
+        }
+        Block { address: pointer as usize }
     }
 
     fn next(&self) -> usize {
@@ -320,7 +323,7 @@ pub fn indicate(
         let mut ledger = receives.ledger();
         let mut chain = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let Some(block) = Block::new() else { break };
+            let block = Block::new();
             ledger.numbers += 1;
             let number = ledger.numbers;
             let address = block.address;
