@@ -224,15 +224,47 @@ pub unsafe extern "win64" fn oid_request_complete(_: NDIS_HANDLE, _: *mut NDIS_O
 /// ProtocolStatusEx: status indications need no action.
 pub unsafe extern "win64" fn status_ex(_: NDIS_HANDLE, _: *mut NDIS_STATUS_INDICATION) {}
 
-/// ProtocolReceiveNetBufferLists: a CoNDIS client receives on VCs only
-/// (ProtocolCoReceiveNetBufferLists); nothing arrives here.
+/// ProtocolReceiveNetBufferLists (<= DISPATCH_LEVEL): a CoNDIS client receives on its VCs
+/// (ProtocolCoReceiveNetBufferLists), but NDIS may still indicate here; whatever arrives is
+/// given straight back ([`give_back`]). nc-ndis-protocol_receive_net_buffer_lists.
 pub unsafe extern "win64" fn receive_net_buffer_lists(
-    _: NDIS_HANDLE,
-    _: *mut NET_BUFFER_LIST,
-    _: NDIS_PORT_NUMBER,
-    _: u32,
-    _: u32,
+    binding_context: NDIS_HANDLE,
+    lists: *mut NET_BUFFER_LIST,
+    _port: NDIS_PORT_NUMBER,
+    count: u32,
+    receive_flags: u32,
 ) {
+    give_back(binding_context, lists, count, receive_flags);
+}
+
+/// The receive path of both handlers: partyline keeps nothing it is indicated. Without
+/// NDIS_RECEIVE_FLAGS_RESOURCES the driver owns the lists until it calls NdisReturnNetBufferLists
+/// with the binding's handle, so it does that at once, as a whole chain; with the flag they are
+/// only lent for the call and NDIS takes them back when the handler returns, so nothing is done
+/// (network/receiving-data-in-protocol-drivers, network/receiving-net-buffer-structures-in-condis-drivers,
+/// nf-ndis-ndisreturnnetbufferlists). The handle is looked up under the lock and used after
+/// releasing it. A binding context that names no open binding leaves nothing to return them
+/// with: the engine counts and traces it (the lists are lost to the miniport; never a crash).
+/// Out of line: both handlers tail-call one copy (144 bytes less image).
+#[inline(never)]
+pub fn give_back(binding_context: NDIS_HANDLE, lists: *mut NET_BUFFER_LIST, count: u32, receive_flags: u32) {
+    if lists.is_null() {
+        return;
+    }
+    let owned = receive_flags & NDIS_RECEIVE_FLAGS_RESOURCES == 0;
+    let binding = id(binding_context);
+    let Ok(Some(handle)) = with_engine(|e| e.on_receive(binding, count, owned)) else { return };
+    // The handler's own flag says whether it runs at DISPATCH_LEVEL; pass that on instead of
+    // asking for the IRQL (network/dispatch-irql-tracking).
+    let return_flags = if receive_flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0 {
+        NDIS_RETURN_FLAGS_DISPATCH_LEVEL
+    } else {
+        0
+    };
+    // SAFETY: <= DISPATCH_LEVEL (a receive handler), no lock held; the lists were indicated on
+    // this binding without NDIS_RECEIVE_FLAGS_RESOURCES, so they are the driver's to return, and
+    // the handle is the binding's open NdisBindingHandle.
+    unsafe { NdisReturnNetBufferLists(handle.0 as NDIS_HANDLE, lists, return_flags) };
 }
 
 /// ProtocolSendNetBufferListsComplete: partyline sends nothing connectionless.

@@ -216,15 +216,18 @@ pub unsafe extern "win64" fn call_connected(_: NDIS_HANDLE) {}
 /// ProtocolCoStatusEx: VC status indications need no action.
 pub unsafe extern "win64" fn co_status_ex(_: NDIS_HANDLE, _: NDIS_HANDLE, _: *mut NDIS_STATUS_INDICATION) {}
 
-/// ProtocolCoReceiveNetBufferLists: partyline's VCs are root-to-leaf only (transmit); nothing is
-/// received on them.
+/// ProtocolCoReceiveNetBufferLists (<= DISPATCH_LEVEL): partyline's VCs are root-to-leaf
+/// (transmit) only, so whatever a miniport indicates on one is given straight back through the
+/// binding ([`crate::binding::give_back`]; the VC context is not needed for that).
+/// nc-ndis-protocol_co_receive_net_buffer_lists.
 pub unsafe extern "win64" fn co_receive_net_buffer_lists(
-    _: NDIS_HANDLE,
-    _: NDIS_HANDLE,
-    _: *mut NET_BUFFER_LIST,
-    _: u32,
-    _: u32,
+    binding_context: NDIS_HANDLE,
+    _vc_context: NDIS_HANDLE,
+    lists: *mut NET_BUFFER_LIST,
+    count: u32,
+    receive_flags: u32,
 ) {
+    crate::binding::give_back(binding_context, lists, count, receive_flags);
 }
 
 /// ProtocolCoSendNetBufferListsComplete: partyline sends no data yet.

@@ -163,3 +163,76 @@ fn unload_with_calls_up_tears_everything_down() {
         bench.assert_clean();
     }
 }
+
+/// network/receiving-data-in-protocol-drivers, network/receiving-net-buffer-structures-in-condis-drivers,
+/// nf-ndis-ndisreturnnetbufferlists: the miniport indicates receives on an active VC
+/// (ProtocolCoReceiveNetBufferLists) and on the binding (ProtocolReceiveNetBufferLists), with and
+/// without NDIS_RECEIVE_FLAGS_RESOURCES, at PASSIVE and at DISPATCH. partyline keeps nothing:
+/// every owned list goes back with NdisReturnNetBufferLists (DISPATCH flag exactly at DISPATCH),
+/// lent ones are left to NDIS, nothing is outstanding, the driver's counters agree, and the
+/// binding closes and the driver unloads clean.
+fn receives_are_given_back(seed: u64, faults: FaultPolicy) {
+    use ndis_sim::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL};
+    use ndis_sim::ndis::receive::Indication;
+    let mut bench = Bench::new(seed, faults);
+    let af = bench.af();
+    let call = bench.make_call(af, &[leaf(1), leaf(2)]);
+    let vc = *bench.sim.active_calls().first().expect("an active call");
+    let (mut owned, mut lent) = (0, 0);
+    for irql in [PASSIVE_LEVEL, DISPATCH_LEVEL] {
+        for resources in [false, true] {
+            for (count, on_vc) in [(3, true), (1, true), (2, false)] {
+                let indication = Indication { count, resources, irql };
+                let indicated = if on_vc {
+                    bench.sim.indicate_receive_on_vc(vc, indication)
+                } else {
+                    bench.sim.indicate_receive_on_binding(0, indication)
+                };
+                indicated.unwrap_or_else(|e| panic!("{e} (seed {seed}):\n{}", bench.sim.timeline()));
+                *(if resources { &mut lent } else { &mut owned }) += u64::from(count);
+            }
+        }
+    }
+    let received = bench.sim.receive_counters();
+    assert_eq!((received.indicated, received.lent), (owned + lent, lent));
+    assert_eq!(
+        (received.returned, received.outstanding),
+        (owned, 0),
+        "every owned list is back (seed {seed}):\n{}",
+        bench.sim.timeline()
+    );
+    let (status, out) = bench.ioctl(
+        Caller::User,
+        ioctl::IOCTL_PARTYLINE_READ_COUNTERS,
+        &ioctl::request::encode_read_counters(),
+        ioctl::response::COUNTERS_RESPONSE_LEN,
+    );
+    assert_eq!(status, STATUS_SUCCESS);
+    let counters = ioctl::decode_counters_response(&out).expect("counters");
+    assert_eq!(
+        (counters.lists_received, counters.lists_returned, counters.refused),
+        (owned + lent, owned, 0)
+    );
+    let (status, _) = bench.ioctl(
+        Caller::Administrator,
+        ioctl::IOCTL_PARTYLINE_CLOSE_CALL,
+        &ioctl::request::encode_close_call(call),
+        0,
+    );
+    assert_eq!(status, STATUS_SUCCESS);
+    bench.sim.unload();
+    bench.assert_clean();
+    assert_eq!(bench.sim.receive_counters().stranded, 0);
+}
+
+#[test]
+fn receives_on_a_vc_and_on_the_binding_are_given_back_with_synchronous_requests() {
+    receives_are_given_back(1, FaultPolicy::synchronous());
+}
+
+#[test]
+fn receives_on_a_vc_and_on_the_binding_are_given_back_under_mixed_outcomes() {
+    for seed in 1..=5 {
+        receives_are_given_back(seed, FaultPolicy::default());
+    }
+}

@@ -237,6 +237,24 @@ impl Target for SimTarget<'_> {
                 self.sim.run_until_idle();
                 EventOutcome::Done
             }
+            NetworkEvent::Receive { call, adapter, count, resources, dispatch } => {
+                let irql =
+                    if dispatch { crate::kernel::DISPATCH_LEVEL } else { crate::kernel::PASSIVE_LEVEL };
+                let indication = ndis::receive::Indication { count, resources, irql };
+                let indicated = match call {
+                    Some(call) => match self.vc_of(call) {
+                        Some(vc) => self.sim.indicate_receive_on_vc(vc, indication),
+                        None => {
+                            return EventOutcome::Failed(format!("call {call:#x} has no VC in the simulator"))
+                        }
+                    },
+                    None => self.sim.indicate_receive_on_binding(adapter, indication),
+                };
+                match indicated {
+                    Ok(()) => EventOutcome::Done,
+                    Err(why) => EventOutcome::Failed(why.to_string()),
+                }
+            }
         }
     }
 }

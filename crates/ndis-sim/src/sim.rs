@@ -317,4 +317,5 @@ pub fn check_unload(world: &World, ndis: &Ndis) {
             format!("pool tag '{}': {blocks} block(s), {bytes} bytes not freed", ndis::memory::tag_name(tag)),
         );
     }
+    crate::ndis::receive::check_unload(world);
 }

@@ -161,10 +161,20 @@ extern "win64" fn pnp(_context: NDIS_HANDLE, notification: *mut NET_PNP_EVENT_NO
     NDIS_STATUS_SUCCESS
 }
 
-extern "win64" fn receive(_: NDIS_HANDLE, _: *mut NET_BUFFER_LIST, _: u32, _: u32, _: u32) {}
+extern "win64" fn receive(_: NDIS_HANDLE, lists: *mut NET_BUFFER_LIST, _: u32, _: u32, flags: u32) {
+    received(lists, flags);
+}
 extern "win64" fn send_complete(_: NDIS_HANDLE, _: *mut NET_BUFFER_LIST, _: u32) {}
 extern "win64" fn co_status(_: NDIS_HANDLE, _: NDIS_HANDLE, _: *mut NDIS_STATUS_INDICATION) {}
-extern "win64" fn co_receive(_: NDIS_HANDLE, _: NDIS_HANDLE, _: *mut NET_BUFFER_LIST, _: u32, _: u32) {}
+extern "win64" fn co_receive(
+    _: NDIS_HANDLE,
+    _: NDIS_HANDLE,
+    lists: *mut NET_BUFFER_LIST,
+    _: u32,
+    flags: u32,
+) {
+    received(lists, flags);
+}
 extern "win64" fn co_send_complete(_: NDIS_HANDLE, _: *mut NET_BUFFER_LIST, _: u32) {}
 
 extern "win64" fn af_register_notify(context: NDIS_HANDLE, family: *mut CO_ADDRESS_FAMILY) {
@@ -1188,4 +1198,182 @@ fn every_rule_has_a_proving_test() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), rules::ALL.len(), "duplicate rule names");
+}
+
+// ---- the receive path (ndis_sim::ndis::receive) ----------------------------------------------------------------
+
+thread_local! {
+    /// The lists of the last receive indication the fake driver got.
+    static RECEIVED: RefCell<usize> = const { RefCell::new(0) };
+    /// The fake driver gives back every owned list from inside its handler, as the docs ask.
+    static RETURNS_AT_ONCE: RefCell<bool> = const { RefCell::new(false) };
+}
+
+/// The fake driver's receive handlers: remember the lists; if asked, return them at once (with
+/// the DISPATCH flag passed on) unless NDIS only lent them (NDIS_RECEIVE_FLAGS_RESOURCES).
+fn received(lists: *mut NET_BUFFER_LIST, flags: u32) {
+    RECEIVED.with(|r| *r.borrow_mut() = lists as usize);
+    if RETURNS_AT_ONCE.with(|r| *r.borrow()) && flags & NDIS_RECEIVE_FLAGS_RESOURCES == 0 {
+        let return_flags = flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL; // same bit value as the RETURN flag
+        return_lists(lists as usize, return_flags);
+    }
+}
+
+fn return_lists(lists: usize, flags: u32) {
+    let give_back: sig::NdisReturnNetBufferLists = export("NdisReturnNetBufferLists");
+    // SAFETY: the simulator's export.
+    unsafe { give_back(drv(|d| d.binding) as NDIS_HANDLE, lists as *mut NET_BUFFER_LIST, flags) };
+}
+
+fn last_received() -> usize {
+    RECEIVED.with(|r| *r.borrow())
+}
+
+use ndis_sim::ndis::receive::Indication;
+
+fn owned(count: u32, irql: Irql) -> Indication {
+    Indication { count, resources: false, irql }
+}
+
+fn lent(count: u32, irql: Irql) -> Indication {
+    Indication { count, resources: true, irql }
+}
+
+/// nf-ndis-ndisreturnnetbufferlists, network/receiving-net-buffer-structures-in-condis-drivers: a
+/// driver that returns every owned list at once, on the binding and on a VC, at both IRQLs,
+/// with and without RESOURCES, is clean and leaves nothing outstanding.
+#[test]
+fn received_lists_returned_at_once_are_clean() {
+    let (mut sim, _entered) = started(FaultPolicy::synchronous());
+    RETURNS_AT_ONCE.with(|r| *r.borrow_mut() = true);
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut party = 0;
+    assert_eq!(make_call(vc, &mut setup, &mut party), NDIS_STATUS_SUCCESS);
+    let active = sim.active_calls()[0];
+    for irql in [PASSIVE_LEVEL, DISPATCH_LEVEL] {
+        sim.indicate_receive_on_binding(0, owned(3, irql)).expect("indicate");
+        sim.indicate_receive_on_binding(0, lent(2, irql)).expect("indicate");
+        sim.indicate_receive_on_vc(active, owned(4, irql)).expect("indicate");
+        sim.indicate_receive_on_vc(active, lent(1, irql)).expect("indicate");
+    }
+    RETURNS_AT_ONCE.with(|r| *r.borrow_mut() = false);
+    let counters = sim.receive_counters();
+    assert_eq!((counters.indications, counters.indicated, counters.lent), (8, 20, 6));
+    assert_eq!((counters.returned, counters.outstanding, counters.stranded), (14, 0, 0));
+    assert_eq!(close_call(vc, party), NDIS_STATUS_SUCCESS);
+    assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
+    sim.unbind(0);
+    sim.unload();
+    let violations: Vec<_> =
+        sim.violations().into_iter().filter(|v| v.rule != rules::UNLOAD_WITH_OBJECTS).collect();
+    assert!(violations.is_empty(), "{violations:#?}\n{}", sim.timeline());
+}
+
+/// A list can be kept past the handler and returned later, with lists of other indications.
+#[test]
+fn lists_of_several_indications_return_in_one_chain() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.indicate_receive_on_binding(0, owned(1, PASSIVE_LEVEL)).expect("indicate");
+    let first = last_received();
+    sim.indicate_receive_on_binding(0, owned(2, PASSIVE_LEVEL)).expect("indicate");
+    let second = last_received();
+    // Relink: the first indication's single list in front of the second's two (Next is at 0).
+    // SAFETY: the driver owns `first`, a simulator block at least a pointer long.
+    unsafe { (first as *mut usize).write(second) };
+    return_lists(first, 0);
+    assert_eq!(sim.receive_counters().outstanding, 0);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[test]
+fn indications_need_an_open_binding_or_an_active_call() {
+    use ndis_sim::ndis::receive::ReceiveError;
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let vc = create_vc_on(&sim);
+    let _ = vc;
+    assert_eq!(sim.indicate_receive_on_vc(999, owned(1, PASSIVE_LEVEL)), Err(ReceiveError::VcNotActive(999)));
+    assert_eq!(sim.indicate_receive_on_binding(0, owned(0, PASSIVE_LEVEL)), Err(ReceiveError::NoLists));
+    assert_eq!(sim.indicate_receive_on_binding(0, owned(1, Irql(3))), Err(ReceiveError::Irql(Irql(3))));
+    assert_eq!(
+        sim.indicate_receive_on_binding(7, owned(1, PASSIVE_LEVEL)),
+        Err(ReceiveError::AdapterNotBound(7))
+    );
+}
+
+/// Returning a list NDIS only lent (RESOURCES), one never indicated, and a NULL chain are all
+/// refused.
+#[test]
+fn lent_foreign_and_null_lists_cannot_be_returned() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.indicate_receive_on_binding(0, lent(1, PASSIVE_LEVEL)).expect("indicate");
+    return_lists(last_received(), 0);
+    let mut foreign = [0_usize; 0x30];
+    return_lists(foreign.as_mut_ptr() as usize, 0);
+    return_lists(0, 0);
+    let details: Vec<String> = sim
+        .violations()
+        .into_iter()
+        .filter(|v| v.rule == rules::RETURN_NOT_OWNED)
+        .map(|v| v.detail)
+        .collect();
+    assert_eq!(details.len(), 3, "{details:#?}");
+    assert!(details[0].contains("NDIS_RECEIVE_FLAGS_RESOURCES"), "{details:#?}");
+    assert!(details[1].contains("not a NET_BUFFER_LIST NDIS indicated"), "{details:#?}");
+    assert!(details[2].contains("NULL"), "{details:#?}");
+}
+
+/// nf-ndis-ndisreturnnetbufferlists (IRQL <= DISPATCH_LEVEL), devtest/ndis-irql-sendrcv-function.
+#[test]
+fn proves_irql_sendrcv_function() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.indicate_receive_on_binding(0, owned(1, PASSIVE_LEVEL)).expect("indicate");
+    at_irql(&sim, Irql(3), || return_lists(last_received(), 0));
+    assert_fired(&sim, rules::IRQL_SEND_RCV_FUNCTION);
+}
+
+/// network/dispatch-irql-tracking: NDIS_RETURN_FLAGS_DISPATCH_LEVEL only when the IRQL is known
+/// to be DISPATCH_LEVEL.
+#[test]
+fn proves_flags_irql() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.indicate_receive_on_binding(0, owned(1, PASSIVE_LEVEL)).expect("indicate");
+    return_lists(last_received(), NDIS_RETURN_FLAGS_DISPATCH_LEVEL);
+    assert_fired(&sim, rules::FLAGS_IRQL);
+}
+
+/// nf-ndis-ndisreturnnetbufferlists: only lists the driver owns go back, each once.
+#[test]
+fn proves_ddi_ndisreturnnetbufferlists_notowned() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.indicate_receive_on_binding(0, owned(2, DISPATCH_LEVEL)).expect("indicate");
+    let lists = last_received();
+    at_irql(&sim, DISPATCH_LEVEL, || return_lists(lists, NDIS_RETURN_FLAGS_DISPATCH_LEVEL));
+    assert!(sim.violations().is_empty(), "the first return is fine: {:#?}", sim.violations());
+    return_lists(lists, 0);
+    assert_fired(&sim, rules::RETURN_NOT_OWNED);
+}
+
+/// network/receiving-data-in-protocol-drivers: lists indicated without NDIS_RECEIVE_FLAGS_RESOURCES
+/// are the driver's until NdisReturnNetBufferLists; the fake driver keeps them, on the binding and
+/// on a VC, and its binding closes.
+#[test]
+fn proves_ddi_receivednetbufferlistsnotreturned() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut party = 0;
+    assert_eq!(make_call(vc, &mut setup, &mut party), NDIS_STATUS_SUCCESS);
+    sim.indicate_receive_on_vc(sim.active_calls()[0], owned(2, DISPATCH_LEVEL)).expect("indicate");
+    sim.indicate_receive_on_binding(0, owned(1, PASSIVE_LEVEL)).expect("indicate");
+    sim.indicate_receive_on_binding(0, lent(5, PASSIVE_LEVEL)).expect("indicate"); // not owed
+    assert_eq!(sim.receive_counters().outstanding, 3);
+    assert_eq!(close_call(vc, party), NDIS_STATUS_SUCCESS);
+    assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
+    sim.unbind(0);
+    assert_fired(&sim, rules::RECEIVED_NOT_RETURNED);
+    let detail =
+        sim.violations().into_iter().find(|v| v.rule == rules::RECEIVED_NOT_RETURNED).unwrap().detail;
+    assert!(detail.contains("3 NET_BUFFER_LIST(s)"), "{detail}");
+    assert_eq!(sim.receive_counters().stranded, 3);
 }

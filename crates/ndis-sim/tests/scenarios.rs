@@ -110,3 +110,46 @@ fn parse_errors_name_the_line_and_the_problem() {
         assert_eq!(error.line, Some(*line), "{steps}: {error}");
     }
 }
+
+/// network/receiving-data-in-protocol-drivers: `receive` steps indicate lists on a call's VC and
+/// on the binding, with and without NDIS_RECEIVE_FLAGS_RESOURCES, at PASSIVE and DISPATCH; the
+/// real driver gives every owned list back and the run is clean.
+#[test]
+fn receive_steps_indicate_on_the_call_and_the_binding() {
+    let text = format!(
+        "name = \"receive\"\n[faults]\npreset = \"mixed\"\n{ADAPTER}\
+         [[adapter.remote]]\nname = \"alice\"\naddress = \"+14155550100\"\n\
+         [[step]]\nmake_call = \"c\"\nleaves = [\"alice\"]\n\
+         [[step]]\nreceive = 3\ncall = \"c\"\n\
+         [[step]]\nreceive = 2\ncall = \"c\"\nresources = true\ndispatch = true\n\
+         [[step]]\nreceive = 1\nadapter = 0\ndispatch = true\n\
+         [[step]]\nreceive = 4\nresources = true\n\
+         [[step]]\nclose = \"c\"\n"
+    );
+    let scenario = Scenario::parse(&text, "receive.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        scenario.steps[2].action.to_string(),
+        "network: 2 NET_BUFFER_LIST(s) received on call 'c', low on resources at DISPATCH_LEVEL"
+    );
+    for seed in 1..=5 {
+        let report = scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("image loads");
+        let steps: Vec<String> = report.steps.iter().map(|s| s.to_string()).collect();
+        assert!(report.is_clean(), "seed {seed}:\n{}\n{:#?}", steps.join("\n"), report.violations);
+        assert!(report.steps.iter().all(|s| matches!(s.result, StepResult::Ok(_))), "{}", steps.join("\n"));
+        let returns = report.log.iter().filter(|e| e.name == "NdisReturnNetBufferLists").count();
+        assert_eq!(returns, 2, "one return per owned indication (seed {seed}):\n{}", report.timeline());
+    }
+    let refusals: &[(&str, &str)] = &[
+        ("[[step]]\nreceive = 0\n", "at least one"),
+        ("[[step]]\nreceive = 1\ncall = \"nope\"\n", "no earlier make_call"),
+        ("[[step]]\nadvance = 1\nresources = true\n", "does not apply"),
+        (
+            "[[step]]\nmake_call = \"c\"\nleaves = [\"+1\"]\n[[step]]\nreceive = 1\ncall = \"c\"\nadapter = 0\n",
+            "not both",
+        ),
+    ];
+    for (steps, message) in refusals {
+        let error = Scenario::parse(&format!("{ADAPTER}{steps}"), "t.toml").expect_err(steps);
+        assert!(error.message.contains(message), "{steps}: {error}");
+    }
+}

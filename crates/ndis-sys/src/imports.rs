@@ -197,6 +197,13 @@ imports! {
         fn NdisResetEvent(Event: *mut NDIS_EVENT);
         /// IRQL: PASSIVE only; MsToWait 0 waits forever; returns TRUE if signaled. <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
         fn NdisWaitEvent(Event: *mut NDIS_EVENT, MsToWait: u32) -> BOOLEAN;
+        /// IRQL: <= DISPATCH. Gives back lists indicated without NDIS_RECEIVE_FLAGS_RESOURCES;
+        /// every list must come from the binding the handle names. <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisreturnnetbufferlists>
+        fn NdisReturnNetBufferLists(
+            NdisBindingHandle: NDIS_HANDLE,
+            NetBufferLists: *mut NET_BUFFER_LIST,
+            ReturnFlags: u32,
+        );
         /// IRQL: <= DISPATCH; `(major << 16) | minor`. <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisgetversion>
         fn NdisGetVersion() -> u32;
     }

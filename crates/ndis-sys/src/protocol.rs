@@ -17,11 +17,29 @@ use core::ffi::c_void;
 use crate::base::*;
 use crate::kernel::{DEVICE_OBJECT, DRIVER_DISPATCH};
 
-/// `NET_BUFFER_LIST`: opaque here (the client never touches connectionless data).
+/// `NET_BUFFER_LIST`: opaque here. partyline never looks inside one: it hands every list it is
+/// indicated straight back with `NdisReturnNetBufferLists`. (On x64 the lists of one indication
+/// are linked through `Next`, the first field, at offset 0; the whole structure is 0x160-0x180
+/// bytes depending on the NDIS version, per Microsoft's public symbols.)
 #[repr(C)]
 pub struct NET_BUFFER_LIST {
     _opaque: [u8; 0],
 }
+
+// ---- Receive and return flags (WDK ndis.h headers; Microsoft Learn pages below) ------------------
+/// `ReceiveFlags` of ProtocolReceiveNetBufferLists / ProtocolCoReceiveNetBufferLists: the handler
+/// runs at DISPATCH_LEVEL. <https://learn.microsoft.com/windows-hardware/drivers/network/dispatch-irql-tracking>
+pub const NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+/// `ReceiveFlags`: the miniport is low on receive resources; the lists are only lent for the
+/// duration of the handler, which must not keep (or return) them. Clear: the protocol owns them
+/// until it calls `NdisReturnNetBufferLists`.
+/// <https://learn.microsoft.com/windows-hardware/drivers/network/receiving-data-in-protocol-drivers>
+pub const NDIS_RECEIVE_FLAGS_RESOURCES: u32 = 0x0000_0002;
+/// `ReturnFlags` of `NdisReturnNetBufferLists`: the caller knows it runs at DISPATCH_LEVEL (the one
+/// flag its page documents). <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisreturnnetbufferlists>
+pub const NDIS_RETURN_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+const _: () = assert!(NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL & NDIS_RECEIVE_FLAGS_RESOURCES == 0);
+
 /// `NDIS_OID_REQUEST`: opaque here.
 #[repr(C)]
 pub struct NDIS_OID_REQUEST {

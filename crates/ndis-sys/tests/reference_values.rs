@@ -87,6 +87,14 @@ fn call_parameter_flags_match_the_reference() {
     assert_eq!(Q2931_IE_HEADER_SIZE, 8);
 }
 
+/// WDK ndis.h; nf-ndis-ndisreturnnetbufferlists, network/dispatch-irql-tracking.
+#[test]
+fn receive_and_return_flags_match_the_wdk() {
+    assert_eq!(NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL, 0x1);
+    assert_eq!(NDIS_RECEIVE_FLAGS_RESOURCES, 0x2);
+    assert_eq!(NDIS_RETURN_FLAGS_DISPATCH_LEVEL, 0x1);
+}
+
 #[test]
 fn ctl_code_matches_the_devioctl_formula() {
     // CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS) = 0x222000.
@@ -111,7 +119,7 @@ fn imports_are_listed_once_each_under_the_right_dll() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), count, "duplicate import");
-    assert_eq!(IMPORTS.iter().filter(|i| i.dll == "ndis.sys").count(), 32);
+    assert_eq!(IMPORTS.iter().filter(|i| i.dll == "ndis.sys").count(), 33);
     assert_eq!(IMPORTS.iter().filter(|i| i.dll == "ntoskrnl.exe").count(), 23);
     assert_eq!(IMPORTS.iter().filter(|i| i.dll == "hal.dll").count(), 1);
 }

@@ -520,6 +520,32 @@ impl Engine {
         }
     }
 
+    /// `ProtocolReceiveNetBufferLists` / `ProtocolCoReceiveNetBufferLists`: `lists` lists arrived
+    /// on `binding` (the handler's binding context, `None` when it names no id). partyline's VCs
+    /// are transmit-only, so it keeps nothing. When the driver owns them (`owned`:
+    /// `NDIS_RECEIVE_FLAGS_RESOURCES` clear) the answer is the binding handle to give them back
+    /// with at once (`NdisReturnNetBufferLists`), and they count as returned; when they are only
+    /// lent, NDIS takes them back as the handler returns (`Ok(None)`). Owned lists on a binding
+    /// that is unknown or not open cannot be returned (no handle): refused, counted and traced.
+    /// network/receiving-data-in-protocol-drivers.
+    pub fn on_receive(&mut self, binding: Option<Id>, lists: u32, owned: bool) -> Result<Option<Handle>> {
+        self.counters.lists_received += u64::from(lists);
+        if !owned {
+            return Ok(None);
+        }
+        let Some(id) = binding else {
+            return self.reject(ObjectKind::Binding, None, Error::UnknownId(ObjectKind::Binding));
+        };
+        match self.bindings.get(id).map(|b| b.state) {
+            Some(BindingState::Open { handle } | BindingState::Unbinding { handle }) => {
+                self.counters.lists_returned += u64::from(lists);
+                Ok(Some(handle))
+            }
+            Some(_) => self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding)),
+            None => self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding)),
+        }
+    }
+
     /// `ProtocolUnbindAdapterEx`: close every address family of the binding (which closes every
     /// call), then the adapter. Returns whether it is already quiet (no AF left), in which case
     /// the glue may call `NdisCloseAdapterEx` at once.

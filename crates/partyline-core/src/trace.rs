@@ -52,6 +52,12 @@ pub struct Counters {
     pub refused: u64,
     /// Deferred actions that found no room (never expected; a non-zero value is a bug).
     pub lost_actions: u64,
+    /// NET_BUFFER_LISTs indicated by `ProtocolReceiveNetBufferLists` /
+    /// `ProtocolCoReceiveNetBufferLists`, owned or only lent (`NDIS_RECEIVE_FLAGS_RESOURCES`).
+    pub lists_received: u64,
+    /// Received lists given back with `NdisReturnNetBufferLists` (every owned one whose binding
+    /// is open; the rest were refused).
+    pub lists_returned: u64,
 }
 
 impl Counters {
@@ -69,6 +75,8 @@ impl Counters {
         delete_failures: 0,
         refused: 0,
         lost_actions: 0,
+        lists_received: 0,
+        lists_returned: 0,
     };
 }
 

@@ -328,6 +328,28 @@ fn notify_close_af_that_finishes_inside_the_handler_returns_success() {
     assert_eq!(fake.engine.population()[1..], [0, 0, 0]);
 }
 
+/// network/receiving-data-in-protocol-drivers, nf-ndis-ndisreturnnetbufferlists: lists indicated
+/// without NDIS_RECEIVE_FLAGS_RESOURCES are the driver's until it returns them with the binding's
+/// handle (partyline returns them at once); lists indicated with it are only lent. A binding
+/// context that names no open binding leaves no handle to return them with: refused and counted.
+#[test]
+fn received_lists_are_returned_with_the_binding_handle_or_refused() {
+    let mut fake = synchronous();
+    let (binding, _) = fake.open_binding();
+    let handle = fake.engine.binding_handle(binding).expect("open binding");
+    assert_eq!(fake.engine.on_receive(Some(binding), 3, true), Ok(Some(handle)));
+    assert_eq!(fake.engine.on_receive(Some(binding), 2, false), Ok(None));
+    assert_eq!(fake.engine.counters.refused, 0);
+    assert_eq!(
+        fake.engine.on_receive(None, 1, true),
+        Err(Error::UnknownId(partyline_core::trace::ObjectKind::Binding))
+    );
+    fake.unbind(binding);
+    assert!(fake.engine.on_receive(Some(binding), 4, true).is_err(), "the binding is gone");
+    let c = fake.engine.counters;
+    assert_eq!((c.lists_received, c.lists_returned, c.refused), (10, 3, 2));
+}
+
 /// A context NDIS (or a user-mode id) names after its object was freed is refused, not followed.
 #[test]
 fn stale_ids_are_refused() {

@@ -15,7 +15,7 @@
 //! | ADD_PARTY | 16: header, reserved u32, `party` id u64 |
 //! | DROP_PARTY, CLOSE_CALL | none (0 bytes) |
 //! | QUERY_CALL | paged header (16; `next` is a party cursor), call (48), parties of 32: `id` u64, `state` u8, `flags` u8 (bit 0: drop requested), `AddressType` u8, `NumberOfDigits` u8, `Address` [u8; 20] |
-//! | READ_COUNTERS | 112: header, `count` u32 (13), 13 × u64 in [`Counters`] field order |
+//! | READ_COUNTERS | 128: header, `count` u32 (15), 15 × u64 in [`Counters`] field order |
 //! | READ_TRACE | paged header (16; `next` is the sequence to ask from), entries of 40: `sequence` u64, `tag` u8, `a` u8, `b` u8, `c` u8, `x` u32, `y` u32, `z` u32, `id` u64, `id2` u64 |
 //!
 //! Call (48 bytes): `id` u64, `af` u64, `state` u8, `closing` u8 (0 no, 1 local, 2 remote,
@@ -47,7 +47,7 @@ pub const ID_RESPONSE_LEN: usize = 16;
 pub const CALL_BLOCK_LEN: usize = 48;
 pub const PARTY_ENTRY_LEN: usize = 32;
 /// Counters on the wire, in [`Counters`] field order.
-pub const COUNTER_COUNT: usize = 13;
+pub const COUNTER_COUNT: usize = 15;
 pub const COUNTERS_RESPONSE_LEN: usize = 8 + 8 * COUNTER_COUNT;
 pub const TRACE_ENTRY_LEN: usize = 40;
 /// An output buffer size that holds any response but the longest lists in one go.
@@ -928,6 +928,8 @@ fn counters_array(c: &Counters) -> [u64; COUNTER_COUNT] {
         c.delete_failures,
         c.refused,
         c.lost_actions,
+        c.lists_received,
+        c.lists_returned,
     ]
 }
 
@@ -1089,6 +1091,8 @@ pub fn decode_counters_response(bytes: &[u8]) -> Result<Counters, IoctlError> {
         delete_failures: v(10)?,
         refused: v(11)?,
         lost_actions: v(12)?,
+        lists_received: v(13)?,
+        lists_returned: v(14)?,
     })
 }
 

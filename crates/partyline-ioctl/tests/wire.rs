@@ -375,14 +375,21 @@ fn id_and_counter_responses_round_trip() {
         Err(IoctlError::BufferTooSmall { needed: 16 })
     );
 
-    let counters =
-        Counters { calls_requested: 1, lost_actions: 13, refused: u64::MAX, ..Counters::default() };
+    let counters = Counters {
+        calls_requested: 1,
+        lost_actions: 13,
+        refused: u64::MAX,
+        lists_received: 14,
+        lists_returned: 15,
+        ..Counters::default()
+    };
     let len = encode_counters_response(&mut out, &counters).unwrap();
     assert_eq!(len, COUNTERS_RESPONSE_LEN);
+    assert_eq!(len, 8 + 8 * 15);
     assert_eq!(decode_counters_response(&out[..len]), Ok(counters));
     assert_eq!(
-        encode_counters_response(&mut out[..111], &counters),
-        Err(IoctlError::BufferTooSmall { needed: 112 })
+        encode_counters_response(&mut out[..len - 1], &counters),
+        Err(IoctlError::BufferTooSmall { needed: len })
     );
     assert_eq!(decode_counters_response(&out[..len - 1]), Err(IoctlError::Response(Malformed::Truncated)));
 }

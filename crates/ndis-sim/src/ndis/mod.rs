@@ -25,6 +25,7 @@ pub mod faults;
 pub mod memory;
 pub mod params;
 pub mod protocol;
+pub mod receive;
 pub mod rules;
 pub mod sched;
 pub mod sync;
@@ -306,6 +307,7 @@ pub fn register(table: &mut ExportTable) {
     memory::register(table);
     sync::register(table);
     condis::register(table);
+    receive::register(table);
 }
 
 /// The world, processor and NDIS an export runs in. An export called with no current world, or

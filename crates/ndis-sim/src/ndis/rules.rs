@@ -244,6 +244,33 @@ pub const INCOMING_CALL_COMPLETE_UNEXPECTED: Rule = devtest(
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclincomingcallcomplete",
 );
 
+// ---- Receive path (§7.1 item 5, §7.8 item 70; the `receive` module) ----------------------------------------
+pub const IRQL_SEND_RCV_FUNCTION: Rule = devtest(
+    "Irql_SendRcv_Function",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/ndis-irql-sendrcv-function",
+);
+/// NDIS_RETURN_FLAGS_DISPATCH_LEVEL (or another dispatch-level flag) set while the IRQL is not
+/// DISPATCH_LEVEL: the flag may be set only when the IRQL is known to be DISPATCH (clearing it at
+/// DISPATCH is allowed).
+pub const FLAGS_IRQL: Rule = devtest(
+    "Flags_Irql",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/dispatch-irql-tracking",
+);
+/// NdisReturnNetBufferLists with a list the driver does not own: never indicated, indicated to
+/// another binding, indicated with NDIS_RECEIVE_FLAGS_RESOURCES (only lent for the handler), or
+/// already returned; or a NULL list.
+pub const RETURN_NOT_OWNED: Rule = devtest(
+    "Ddi_NdisReturnNetBufferLists_NotOwned",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisreturnnetbufferlists",
+);
+/// Lists indicated without NDIS_RECEIVE_FLAGS_RESOURCES still owned by the driver when their
+/// binding closes or the driver unloads: never returned with NdisReturnNetBufferLists (the
+/// miniport waits for them forever).
+pub const RECEIVED_NOT_RETURNED: Rule = devtest(
+    "Ddi_ReceivedNetBufferListsNotReturned",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/receiving-data-in-protocol-drivers",
+);
+
 /// Every rule, for reports and for the test that checks each has a proving test.
 pub const ALL: &[Rule] = &[
     IRQL_PROTOCOL_DRIVER_FUNCTION,
@@ -293,4 +320,8 @@ pub const ALL: &[Rule] = &[
     INCOMING_UNANSWERED,
     CALL_PARAMETERS_INVALID,
     INCOMING_CALL_COMPLETE_UNEXPECTED,
+    IRQL_SEND_RCV_FUNCTION,
+    FLAGS_IRQL,
+    RETURN_NOT_OWNED,
+    RECEIVED_NOT_RETURNED,
 ];

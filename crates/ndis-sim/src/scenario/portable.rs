@@ -221,6 +221,8 @@ struct RawStep {
     unbind: Option<AdapterRef>,
     advance: Option<u64>,
     run_until_idle: Option<bool>,
+    /// The miniport indicates this many NET_BUFFER_LISTs (on `call`'s VC, else on `adapter`'s binding).
+    receive: Option<u32>,
     // Checks.
     expect: Option<Expectation>,
     // Qualifiers.
@@ -230,6 +232,10 @@ struct RawStep {
     profile: Option<RawProfile>,
     settle: Option<RawSettle>,
     status: Option<String>,
+    /// `receive`: NDIS_RECEIVE_FLAGS_RESOURCES set (the lists are only lent).
+    resources: Option<bool>,
+    /// `receive`: indicated at DISPATCH_LEVEL (else PASSIVE_LEVEL).
+    dispatch: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -280,18 +286,52 @@ pub enum ExpectedStatus {
 /// What a step does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    MakeCall { call: String, adapter: usize, profile: TrafficProfile, leaves: Vec<Leaf> },
-    AddParty { call: String, leaf: Leaf },
-    DropParty { call: Option<String>, party: String },
-    CloseCall { call: String },
-    QueryCall { call: String },
-    RemoteDrop { call: Option<String>, party: String },
-    RemoteRelease { call: String },
-    CloseAf { adapter: usize },
-    Unbind { adapter: usize },
-    Advance { ticks: u64 },
+    MakeCall {
+        call: String,
+        adapter: usize,
+        profile: TrafficProfile,
+        leaves: Vec<Leaf>,
+    },
+    AddParty {
+        call: String,
+        leaf: Leaf,
+    },
+    DropParty {
+        call: Option<String>,
+        party: String,
+    },
+    CloseCall {
+        call: String,
+    },
+    QueryCall {
+        call: String,
+    },
+    RemoteDrop {
+        call: Option<String>,
+        party: String,
+    },
+    RemoteRelease {
+        call: String,
+    },
+    CloseAf {
+        adapter: usize,
+    },
+    Unbind {
+        adapter: usize,
+    },
+    Advance {
+        ticks: u64,
+    },
     RunUntilIdle,
     Expect(Expectation),
+    /// The miniport indicates `count` lists on `call`'s VC, or (no call) on `adapter`'s binding.
+    Receive {
+        call: Option<String>,
+        adapter: usize,
+        count: u32,
+        resources: bool,
+        dispatch: bool,
+    },
 }
 
 impl Action {
@@ -325,6 +365,17 @@ impl fmt::Display for Action {
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
             Action::RunUntilIdle => f.write_str("run until idle"),
+            Action::Receive { call, adapter, count, resources, dispatch } => {
+                write!(f, "network: {count} NET_BUFFER_LIST(s) received ")?;
+                match call {
+                    Some(call) => write!(f, "on call '{call}'")?,
+                    None => write!(f, "on adapter {adapter}'s binding")?,
+                }
+                if *resources {
+                    f.write_str(", low on resources")?;
+                }
+                f.write_str(if *dispatch { " at DISPATCH_LEVEL" } else { " at PASSIVE_LEVEL" })
+            }
             Action::Expect(e) => {
                 f.write_str("expect")?;
                 if let Some(call) = &e.call {
@@ -512,6 +563,7 @@ impl Scenario {
                 ("advance", s.advance.is_some()),
                 ("run_until_idle", s.run_until_idle.is_some()),
                 ("expect", s.expect.is_some()),
+                ("receive", s.receive.is_some()),
             ]
             .into_iter()
             .filter(|(_, p)| *p)
@@ -522,7 +574,7 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, unbind, advance, run_until_idle, expect"
+                         remote_release, close_af, unbind, advance, run_until_idle, expect, receive"
                         .into(),
                 )),
                 many => {
@@ -538,6 +590,7 @@ impl Scenario {
                 "add" | "drop" | "remote_drop" => &["call", "settle", "status"],
                 "close" | "query" => &["settle", "status"],
                 "remote_release" | "close_af" | "unbind" => &["settle"],
+                "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
                 _ => &[],
             };
             for (key, given) in [
@@ -547,6 +600,8 @@ impl Scenario {
                 ("profile", s.profile.is_some()),
                 ("settle", s.settle.is_some()),
                 ("status", s.status.is_some()),
+                ("resources", s.resources.is_some()),
+                ("dispatch", s.dispatch.is_some()),
             ] {
                 if given && !allowed.contains(&key) {
                     return Err(err(Some(line), format!("`{key}` does not apply to a `{what}` step")));
@@ -629,6 +684,25 @@ impl Scenario {
                     adapter: adapter_index(s.unbind.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
                 "advance" => Action::Advance { ticks: s.advance.unwrap_or(0) },
+                "receive" => {
+                    let count = s.receive.unwrap_or(0);
+                    if count == 0 {
+                        return Err(err(Some(line), "receive = N: at least one NET_BUFFER_LIST".into()));
+                    }
+                    if s.call.is_some() && s.adapter.is_some() {
+                        return Err(err(
+                            Some(line),
+                            "a receive goes to `call`'s VC or to `adapter`'s binding, not both".into(),
+                        ));
+                    }
+                    Action::Receive {
+                        call: s.call.as_deref().map(known_call).transpose()?,
+                        adapter: s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?,
+                        count,
+                        resources: s.resources.unwrap_or(false),
+                        dispatch: s.dispatch.unwrap_or(false),
+                    }
+                }
                 "run_until_idle" => {
                     if s.run_until_idle != Some(true) {
                         return Err(err(
@@ -737,6 +811,10 @@ pub enum NetworkEvent<'a> {
     Advance { ticks: u64 },
     /// Queued work runs until none is left.
     RunUntilIdle,
+    /// The miniport indicates `count` lists on the driver's call `call`, or (`None`) on
+    /// `adapter`'s binding; with NDIS_RECEIVE_FLAGS_RESOURCES if `resources`; at DISPATCH_LEVEL if
+    /// `dispatch`.
+    Receive { call: Option<u64>, adapter: usize, count: u32, resources: bool, dispatch: bool },
 }
 
 /// What a target did with a network event.
@@ -1085,6 +1163,11 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
         Action::Expect(expectation) => expect(target, names, expectation),
+        Action::Receive { call, adapter, count, resources, dispatch } => (|| {
+            let call = call.as_deref().map(|c| names.call(c)).transpose()?;
+            let (adapter, count, resources, dispatch) = (*adapter, *count, *resources, *dispatch);
+            event(target, NetworkEvent::Receive { call, adapter, count, resources, dispatch })
+        })(),
     };
     let result = match outcome {
         Ok(detail) => StepResult::Ok(detail),
