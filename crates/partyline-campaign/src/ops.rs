@@ -8,7 +8,7 @@
 //!
 //! Text form (what a failure report prints and `--replay` takes), operations separated by `;`:
 //! `make 1 4 7` (leaves), `list`, `add 2 5` (call index, leaf), `drop 3`, `close 0`, `remote-drop 1`,
-//! `release 0 ok|fail`, `query 2`, `close-af`, `unbind`, `advance 1200`, `drain`.
+//! `release 0 ok|fail`, `query 2`, `receive 1|adapter 3 owned|lent passive|dispatch`, `close-af`, `unbind`, `advance 1200`, `drain`.
 
 use std::fmt;
 
@@ -36,6 +36,10 @@ pub enum Op {
     RemoteRelease { vc: u64, failure: bool },
     /// IOCTL_PARTYLINE_QUERY_CALL (learns the call's party ids).
     Query { call: u64 },
+    /// The miniport indicates `count` received lists on the active call at `vc` (or, `None`,
+    /// on the binding): lent (NDIS_RECEIVE_FLAGS_RESOURCES) or owned until returned, at PASSIVE
+    /// or DISPATCH.
+    Receive { vc: Option<u64>, count: u32, lent: bool, dispatch: bool },
     /// The call manager closes the address family (ProtocolClNotifyCloseAf).
     NotifyCloseAf,
     /// NDIS unbinds the adapter.
@@ -80,7 +84,17 @@ pub fn step(bench: &mut Bench, rng: &mut Rng, threaded: bool) -> Vec<Op> {
         56..=65 => pick_index(rng, bench.sim.live_parties().len()).map(|party| Op::RemoteDrop { party }),
         66..=71 => pick_index(rng, bench.sim.active_calls().len())
             .map(|vc| Op::RemoteRelease { vc, failure: rng.below(2) != 0 }),
-        72..=79 => pick_index(rng, bench.calls.len()).map(|call| Op::Query { call }),
+        72..=77 => pick_index(rng, bench.calls.len()).map(|call| Op::Query { call }),
+        78..=79 => {
+            let calls = bench.sim.active_calls().len();
+            let vc = if rng.below(4) == 0 { None } else { pick_index(rng, calls) };
+            Some(Op::Receive {
+                vc,
+                count: 1 + rng.below(4) as u32,
+                lent: rng.below(4) == 0,
+                dispatch: rng.below(2) == 0,
+            })
+        }
         80..=81 => Some(Op::NotifyCloseAf),
         82 if !threaded => Some(Op::Unbind),
         83..=94 if !threaded => Some(Op::Advance { ticks: rng.below(3_000) }),
@@ -151,6 +165,25 @@ impl Op {
                     bench.query(call);
                 }
             }
+            Op::Receive { vc, count, lent, dispatch } => {
+                let indication = ndis_sim::ndis::receive::Indication {
+                    count: *count,
+                    resources: *lent,
+                    irql: if *dispatch {
+                        ndis_sim::kernel::DISPATCH_LEVEL
+                    } else {
+                        ndis_sim::kernel::PASSIVE_LEVEL
+                    },
+                };
+                // A VC or binding that is gone refuses the indication (the simulation's check).
+                let _ = match vc {
+                    Some(vc) => match at(&bench.sim.active_calls(), *vc) {
+                        Some(vc) => bench.sim.indicate_receive_on_vc(vc, indication),
+                        None => Ok(()),
+                    },
+                    None => bench.sim.indicate_receive_on_binding(0, indication),
+                };
+            }
             Op::NotifyCloseAf => bench.sim.notify_close_af(0),
             Op::Unbind => bench.sim.unbind(0),
             Op::Advance { ticks } => bench.advance(*ticks),
@@ -175,6 +208,13 @@ impl fmt::Display for Op {
                 write!(f, "release {vc} {}", if *failure { "fail" } else { "ok" })
             }
             Op::Query { call } => write!(f, "query {call}"),
+            Op::Receive { vc, count, lent, dispatch } => write!(
+                f,
+                "receive {} {count} {} {}",
+                vc.map_or("adapter".to_string(), |vc| vc.to_string()),
+                if *lent { "lent" } else { "owned" },
+                if *dispatch { "dispatch" } else { "passive" }
+            ),
             Op::NotifyCloseAf => f.write_str("close-af"),
             Op::Unbind => f.write_str("unbind"),
             Op::Advance { ticks } => write!(f, "advance {ticks}"),
@@ -254,6 +294,25 @@ pub fn parse(text: &str) -> Result<Vec<Op>, String> {
                 arity(1)?;
                 Op::Query { call: number(1)? }
             }
+            "receive" => {
+                arity(4)?;
+                let vc = if words[1] == "adapter" { None } else { Some(number(1)?) };
+                let count = match number(2)? {
+                    value @ 1..=64 => value as u32,
+                    other => return Err(at(format!("{other} lists: 1 to 64"))),
+                };
+                let lent = match words[3] {
+                    "lent" => true,
+                    "owned" => false,
+                    other => return Err(at(format!("`{other}` is not lent or owned"))),
+                };
+                let dispatch = match words[4] {
+                    "dispatch" => true,
+                    "passive" => false,
+                    other => return Err(at(format!("`{other}` is not passive or dispatch"))),
+                };
+                Op::Receive { vc, count, lent, dispatch }
+            }
             "close-af" => {
                 arity(0)?;
                 Op::NotifyCloseAf
@@ -273,7 +332,7 @@ pub fn parse(text: &str) -> Result<Vec<Op>, String> {
             other => {
                 return Err(at(format!(
                     "unknown operation `{other}` (make, list, add, drop, close, remote-drop, release, \
-                     query, close-af, unbind, advance, drain)"
+                     query, receive, close-af, unbind, advance, drain)"
                 )))
             }
         };
@@ -334,6 +393,8 @@ mod tests {
             Op::RemoteRelease { vc: 0, failure: true },
             Op::RemoteRelease { vc: 1, failure: false },
             Op::Query { call: 2 },
+            Op::Receive { vc: Some(1), count: 3, lent: false, dispatch: true },
+            Op::Receive { vc: None, count: 1, lent: true, dispatch: false },
             Op::NotifyCloseAf,
             Op::Unbind,
             Op::Advance { ticks: 1200 },
@@ -343,7 +404,7 @@ mod tests {
         assert_eq!(
             text,
             "make 1 4 10; list; add 2 5; drop 3; close 0; remote-drop 1; release 0 fail; release 1 ok; query 2; \
-             close-af; unbind; advance 1200; drain"
+             receive 1 3 owned dispatch; receive adapter 1 lent passive; close-af; unbind; advance 1200; drain"
         );
         assert_eq!(parse(&text), Ok(ops));
         assert_eq!(parse(" ; drain ;"), Ok(vec![Op::Drain]));
@@ -361,6 +422,9 @@ mod tests {
             ("drain 3", "takes 0"),
             ("advance -1", "not a number"),
             ("drain; explode", "operation 2 `explode`: unknown operation"),
+            ("receive 0 0 owned passive", "1 to 64"),
+            ("receive 0 1 kept passive", "not lent or owned"),
+            ("receive x 1 owned passive", "`x` is not a number"),
         ] {
             let error = parse(text).expect_err(text);
             assert!(error.contains(reason), "{text}: {error}");
