@@ -43,7 +43,7 @@ use ndis_sys::status::{
 
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{self, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{self, Call, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier;
 
 /// `STATUS_OBJECT_NAME_INVALID`.
@@ -727,18 +727,20 @@ impl IoManager {
             state.irps.insert(irp as usize, IrpRecord::default());
             (dispatch, device as *mut DEVICE_OBJECT)
         };
-        let name = match major {
-            IRP_MJ_CREATE => "IRP_MJ_CREATE",
-            IRP_MJ_CLOSE => "IRP_MJ_CLOSE",
-            _ => "IRP_MJ_DEVICE_CONTROL",
+        const CREATE: Call = Call::new("sim", "IRP_MJ_CREATE");
+        const CLOSE: Call = Call::new("sim", "IRP_MJ_CLOSE");
+        const DEVICE_CONTROL: Call = Call::new("sim", "IRP_MJ_DEVICE_CONTROL");
+        let call = match major {
+            IRP_MJ_CREATE => &CREATE,
+            IRP_MJ_CLOSE => &CLOSE,
+            _ => &DEVICE_CONTROL,
         };
+        let name = call.name;
         let previous = world.set_irql(processor, PASSIVE_LEVEL);
-        world.log_call(
-            processor,
-            "sim",
-            name,
-            format!("irp=0x{:x} code=0x{code:08X} in={} out={output_len}", irp as usize, input.len()),
-        );
+        let words = [irp as u64, u64::from(code), input.len() as u64, output_len as u64];
+        world.log_lazy(processor, call, &words, |a, f| {
+            write!(f, "irp=0x{:x} code=0x{:08X} in={} out={}", a.word(0), a.word(1), a.word(2), a.word(3))
+        });
         let returned = match dispatch {
             // SAFETY: the driver's dispatch routine, called as the I/O manager does: at PASSIVE
             // on a thread with the world entered, with a live device object and an IRP whose
@@ -894,9 +896,20 @@ fn enter_export<R>(
     detail: impl FnOnce() -> String,
     f: impl FnOnce(&Arc<World>, usize, &IoManager) -> R,
 ) -> R {
+    let log = |world: &World, processor| world.log_call(processor, "ntoskrnl.exe", name, detail());
+    enter_export_logged(name, max, log, f)
+}
+
+/// [`enter_export`] with the log entry made by `log` (a lazily rendered one on hot paths).
+fn enter_export_logged<R>(
+    name: &'static str,
+    max: Irql,
+    log: impl FnOnce(&World, usize),
+    f: impl FnOnce(&Arc<World>, usize, &IoManager) -> R,
+) -> R {
     kernel::with_current(name, |world, processor| {
         let irql = world.irql(processor);
-        world.log_call(processor, "ntoskrnl.exe", name, detail());
+        log(world, processor);
         if irql > max {
             let rule = if name == "IofCompleteRequest" { rules::COMPLETE_REQUEST } else { rules::IRQL_IO };
             verifier::report(
@@ -1205,10 +1218,15 @@ unsafe extern "win64" fn io_delete_symbolic_link(link: *mut UNICODE_STRING) -> N
 /// it is never completed with STATUS_PENDING.
 /// https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-iocompleterequest
 unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
-    enter_export(
-        "IofCompleteRequest",
+    const CALL: Call = Call::new("ntoskrnl.exe", "IofCompleteRequest");
+    enter_export_logged(
+        CALL.name,
         DISPATCH_LEVEL,
-        || format!("irp=0x{:x} boost={boost}", irp as usize),
+        |world, processor| {
+            world.log_lazy(processor, &CALL, &[irp as u64, boost as u64], |a, f| {
+                write!(f, "irp=0x{:x} boost={}", a.word(0), a.word(1) as i8)
+            })
+        },
         |world, _, io| {
             let mut state = io.state();
             let Some(record) = state.irps.get_mut(&(irp as usize)) else {

@@ -97,7 +97,7 @@ impl fmt::Display for Irql {
     }
 }
 
-/// One entry of a world's call log.
+/// One entry of a world's call log, as [`World::log`] renders it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {
     /// Position in the log, from 0.
@@ -123,6 +123,130 @@ impl fmt::Display for LogEntry {
             "#{} t={} cpu{} {} {}!{}({})",
             self.sequence, self.time, self.processor, self.irql, self.dll, self.name, self.detail
         )
+    }
+}
+
+/// What a log entry is about: an export of a DLL, a driver callback, or a simulator event
+/// (`dll` = `"sim"`). Entries refer to a `&'static Call`, so a call site names it once, as a
+/// constant: `const ACQUIRE: Call = Call::new("ndis.sys", "NdisAcquireSpinLock");`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Call {
+    /// The DLL (`ndis.sys`, `partyline.sys`) or `"sim"`.
+    pub dll: &'static str,
+    /// The export, callback or event.
+    pub name: &'static str,
+}
+
+impl Call {
+    pub const fn new(dll: &'static str, name: &'static str) -> Call {
+        Call { dll, name }
+    }
+
+    /// The one `&'static Call` for `dll!name`, for callers whose names are not constants (the
+    /// [`World::log_call`] compatibility path). Every distinct pair is leaked once.
+    pub fn interned(dll: &'static str, name: &'static str) -> &'static Call {
+        type Interned = HashMap<(&'static str, &'static str), &'static Call>;
+        static INTERNED: Mutex<Option<Interned>> = Mutex::new(None);
+        let mut interned = lock(&INTERNED);
+        interned
+            .get_or_insert_with(HashMap::new)
+            .entry((dll, name))
+            .or_insert_with(|| Box::leak(Box::new(Call { dll, name })))
+    }
+}
+
+/// The arguments a log entry recorded, handed to its [`Render`] function when the log is read.
+pub struct Args<'a> {
+    words: &'a [u64],
+    texts: &'a [String],
+}
+
+impl<'a> Args<'a> {
+    /// Arguments of just `words` (for rendering outside a log).
+    pub fn new(words: &'a [u64]) -> Args<'a> {
+        Args { words, texts: &[] }
+    }
+
+    /// Recorded word `i` (0 if the entry recorded fewer).
+    pub fn word(&self, i: usize) -> u64 {
+        self.words.get(i).copied().unwrap_or(0)
+    }
+
+    /// The text whose index is recorded as word `i` (see [`World::log_text`]).
+    pub fn text(&self, i: usize) -> &str {
+        usize::try_from(self.word(i)).ok().and_then(|t| self.texts.get(t)).map_or("", String::as_str)
+    }
+}
+
+/// Writes a log entry's detail from its recorded arguments. Call sites pass a non-capturing
+/// closure, so the formatting stays next to the call it describes and runs only when the log is
+/// read ([`World::log`], [`World::call_count`] does not render).
+pub type Render = fn(&Args<'_>, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// One recorded entry: 32 bytes plus its words; nothing is formatted when a call is made.
+#[derive(Clone, Copy)]
+struct Record {
+    time: u64,
+    call: &'static Call,
+    render: Render,
+    processor: u32,
+    irql: u8,
+    words: u8,
+}
+
+/// A world's log: entries in order, their words back to back, and the few eagerly made texts.
+#[derive(Default)]
+struct Log {
+    records: Vec<Record>,
+    words: Vec<u64>,
+    texts: Vec<String>,
+}
+
+fn render_nothing(_: &Args<'_>, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+    Ok(())
+}
+
+fn render_text(args: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(args.text(0))
+}
+
+impl Log {
+    fn push(&mut self, record: Record, words: &[u64]) {
+        self.words.extend_from_slice(words);
+        self.records.push(record);
+    }
+
+    /// Renders the records from `first` on; `words_at` is where `first`'s words start.
+    fn render(&self, first: usize, mut words_at: usize) -> Vec<LogEntry> {
+        struct Detail<'a>(&'a Record, Args<'a>);
+        impl fmt::Display for Detail<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                (self.0.render)(&self.1, f)
+            }
+        }
+        let mut out = Vec::with_capacity(self.records.len().saturating_sub(first));
+        for (sequence, record) in self.records.iter().enumerate().skip(first) {
+            let end = words_at + usize::from(record.words);
+            let args = Args { words: &self.words[words_at..end], texts: &self.texts };
+            words_at = end;
+            out.push(LogEntry {
+                sequence: sequence as u64,
+                time: record.time,
+                processor: record.processor as usize,
+                irql: Irql(record.irql),
+                dll: record.call.dll,
+                name: record.call.name,
+                detail: Detail(record, args).to_string(),
+            });
+        }
+        out
+    }
+
+    /// The last `n` entries, rendered.
+    fn tail(&self, n: usize) -> Vec<LogEntry> {
+        let first = self.records.len().saturating_sub(n);
+        let words_at = self.records[..first].iter().map(|r| usize::from(r.words)).sum();
+        self.render(first, words_at)
     }
 }
 
@@ -197,7 +321,7 @@ impl fmt::Display for Stop {
 pub struct World {
     irqls: Box<[AtomicU8]>,
     time: AtomicU64,
-    log: Mutex<Vec<LogEntry>>,
+    log: Mutex<Log>,
     stop: Mutex<Option<Stop>>,
     extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
@@ -207,7 +331,7 @@ impl fmt::Debug for World {
         f.debug_struct("World")
             .field("processors", &self.irqls.len())
             .field("time", &self.now())
-            .field("log_len", &lock(&self.log).len())
+            .field("log_len", &lock(&self.log).records.len())
             .finish_non_exhaustive()
     }
 }
@@ -226,7 +350,7 @@ impl World {
         Arc::new(World {
             irqls: (0..processor_count).map(|_| AtomicU8::new(PASSIVE_LEVEL.0)).collect(),
             time: AtomicU64::new(0),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(Log::default()),
             stop: Mutex::new(None),
             extensions: Mutex::new(HashMap::new()),
         })
@@ -264,29 +388,60 @@ impl World {
         self.time.fetch_add(ticks, Ordering::SeqCst);
     }
 
-    /// Appends a call to the log, stamped with the time and `processor`'s IRQL.
-    pub fn log_call(&self, processor: usize, dll: &'static str, name: &'static str, detail: String) {
+    /// Appends a call to the log, stamped with the time and `processor`'s IRQL. `words` (at
+    /// most 255) are kept, and `render` turns them into the entry's detail only when the log is
+    /// read.
+    pub fn log_lazy(&self, processor: usize, call: &'static Call, words: &[u64], render: Render) {
         let mut log = lock(&self.log);
-        let entry = LogEntry {
-            sequence: log.len() as u64,
+        let record = Record {
             time: self.now(),
-            processor,
-            irql: self.irql(processor),
-            dll,
-            name,
-            detail,
+            call,
+            render,
+            processor: processor as u32,
+            irql: self.irql(processor).0,
+            words: u8::try_from(words.len()).expect("at most 255 words per log entry"),
         };
-        log.push(entry);
+        log.push(record, words);
     }
 
-    /// A copy of the whole log.
+    /// Appends a call whose detail is already text (for rare entries: warnings, rejections).
+    pub fn log_text(&self, processor: usize, call: &'static Call, detail: String) {
+        if detail.is_empty() {
+            return self.log_lazy(processor, call, &[], render_nothing);
+        }
+        let mut log = lock(&self.log);
+        let index = log.texts.len() as u64;
+        log.texts.push(detail);
+        let record = Record {
+            time: self.now(),
+            call,
+            render: render_text,
+            processor: processor as u32,
+            irql: self.irql(processor).0,
+            words: 1,
+        };
+        log.push(record, &[index]);
+    }
+
+    /// Appends a call to the log, stamped with the time and `processor`'s IRQL, with its detail
+    /// already rendered. Hot paths use [`World::log_lazy`] instead.
+    pub fn log_call(&self, processor: usize, dll: &'static str, name: &'static str, detail: String) {
+        self.log_text(processor, Call::interned(dll, name), detail);
+    }
+
+    /// The whole log, rendered.
     pub fn log(&self) -> Vec<LogEntry> {
-        lock(&self.log).clone()
+        lock(&self.log).render(0, 0)
+    }
+
+    /// How many entries the log holds.
+    pub fn log_len(&self) -> usize {
+        lock(&self.log).records.len()
     }
 
     /// How many logged calls were to `name` (from any DLL).
     pub fn call_count(&self, name: &str) -> usize {
-        lock(&self.log).iter().filter(|entry| entry.name == name).count()
+        lock(&self.log).records.iter().filter(|record| record.call.name == name).count()
     }
 
     /// How the run stopped, if it did. (The process ends right after a stop is recorded; this is
@@ -371,11 +526,11 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
     if let Some(world) = world {
         *lock(&world.stop) = Some(stop.clone());
         let log = lock(&world.log);
-        let tail = log.len().saturating_sub(20);
-        if !log.is_empty() {
-            report.push_str(&format!("last {} of {} logged calls:\n", log.len() - tail, log.len()));
+        let tail = log.tail(20);
+        if !tail.is_empty() {
+            report.push_str(&format!("last {} of {} logged calls:\n", tail.len(), log.records.len()));
         }
-        for entry in &log[tail..] {
+        for entry in &tail {
             report.push_str(&format!("  {entry}\n"));
         }
     }
@@ -390,7 +545,8 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
 extern "win64" fn ke_get_current_irql() -> u8 {
     with_current("ntoskrnl.exe!KeGetCurrentIrql", |world, processor| {
         let irql = world.irql(processor);
-        world.log_call(processor, "ntoskrnl.exe", "KeGetCurrentIrql", format!("-> {}", irql.0));
+        const CALL: Call = Call::new("ntoskrnl.exe", "KeGetCurrentIrql");
+        world.log_lazy(processor, &CALL, &[u64::from(irql.0)], |a, f| write!(f, "-> {}", a.word(0)));
         irql.0
     })
 }
@@ -406,7 +562,8 @@ unsafe extern "win64" fn ke_query_performance_counter(frequency: *mut i64) -> i6
             unsafe { frequency.write_unaligned(10_000_000) };
         }
         let now = world.now();
-        world.log_call(processor, "ntoskrnl.exe", "KeQueryPerformanceCounter", format!("-> {now}"));
+        const CALL: Call = Call::new("ntoskrnl.exe", "KeQueryPerformanceCounter");
+        world.log_lazy(processor, &CALL, &[now], |a, f| write!(f, "-> {}", a.word(0)));
         now as i64
     })
 }

@@ -20,12 +20,14 @@ use ndis_sys::*;
 use super::callmgr::{self, AtmAddr};
 use super::params::{self, Parsed, Snapshot};
 use super::{
-    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
-    rules, status_name, violation, Kind, Ndis, Outcome, Work,
+    call_driver, check_irql_at_most, check_irql_exactly, context, decode, driver_call, export_call,
+    fmt_shown, handle, log_lazy, pend, render, rules, shown, status_name, violation, Kind, Logged, Ndis,
+    Outcome, StatusName, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{Args, Call, Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use std::fmt;
 
 /// Where an address family is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +133,38 @@ pub fn register(table: &mut ExportTable) {
     export!(table, "ndis.sys", NdisClIncomingCallComplete = ndis_cl_incoming_call_complete);
 }
 
+/// The simulated call manager's own log entries.
+const CALL_MANAGER: Call = Call::new("sim", "CallManager");
+/// The network's log entries (remote drops and releases).
+const NETWORK: Call = Call::new("sim", "Network");
+
+/// `-> NDIS_STATUS_X`: a request's result (word 0).
+fn render_result(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "-> {}", StatusName(a.word(0) as i32))
+}
+
+/// `-> NDIS_STATUS_RESOURCES (injected)`: a failure the fault policy injected.
+fn render_injected(_: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("-> NDIS_STATUS_RESOURCES (injected)")
+}
+
+/// `(X)`: one argument captured with [`shown`].
+fn render_shown(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("(")?;
+    fmt_shown(a, 0, f)?;
+    f.write_str(")")
+}
+
+/// `(NDIS_STATUS_X, 0x…)`: a completion's status and the driver's context.
+fn render_status_context(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "({}, {:#x})", StatusName(a.word(0) as i32), a.word(1))
+}
+
+/// `(NDIS_STATUS_X, 0x…, NULL, 0)`: an incoming drop or close.
+fn render_incoming(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "({}, {:#x}, NULL, 0)", StatusName(a.word(0) as i32), a.word(1))
+}
+
 fn client(ndis: &Ndis) -> Option<NDIS_CO_CLIENT_OPTIONAL_HANDLERS> {
     ndis.state().protocol.as_ref().and_then(|p| p.client)
 }
@@ -164,19 +198,15 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     af_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClOpenAddressFamilyEx";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!(
-            "({}, {:#x}, {:#x}, {:#x})",
-            render(&ndis.state(), binding_handle as usize),
-            family as usize,
-            af_context as usize,
-            af_handle as usize
-        ),
-    );
+    let [b0, b1, b2] = shown(&ndis.state(), binding_handle as usize);
+    let words = [b0, b1, b2, family as u64, af_context as u64, af_handle as u64];
+    log_lazy(&world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {:#x}, {:#x}, {:#x})", a.word(3), a.word(4), a.word(5))
+    });
     check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let binding = decode(Kind::Binding, binding_handle as usize);
     let registered = {
@@ -213,7 +243,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     }
     let (outcome, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
     if fail {
-        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        log_lazy(&world, processor, &CALL, &[], render_injected);
         return NDIS_STATUS_RESOURCES;
     }
     let id = {
@@ -243,7 +273,9 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     } else {
         pend(&world, &ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
     };
-    log_export(&world, processor, EXPORT, format!("-> {} (Af#{id})", status_name(status)));
+    log_lazy(&world, processor, &CALL, &[status as u64, id], |a, f| {
+        write!(f, "-> {} (Af#{})", StatusName(a.word(0) as i32), a.word(1))
+    });
     status
 }
 
@@ -251,8 +283,9 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily>
 extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseAddressFamily";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), af_handle as usize)));
+    log_lazy(&world, processor, &CALL, &shown(&ndis.state(), af_handle as usize), render_shown);
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let (open, vcs) = {
@@ -286,7 +319,7 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     } else {
         pend(&world, &ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -295,13 +328,14 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclnotifycloseaddressfamilycomplete>
 extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!("({}, {})", render(&ndis.state(), af_handle as usize), status_name(status)),
-    );
+    let [h0, h1, h2] = shown(&ndis.state(), af_handle as usize);
+    log_lazy(&world, processor, &CALL, &[h0, h1, h2, status as u64], |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {})", StatusName(a.word(3) as i32))
+    });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let was_pending = {
@@ -342,22 +376,20 @@ unsafe extern "win64" fn ndis_co_create_vc(
     vc_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoCreateVc";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    {
+    let ([b0, b1, b2], [a0, a1, a2]) = {
         let state = ndis.state();
-        log_export(
-            &world,
-            processor,
-            EXPORT,
-            format!(
-                "({}, {}, {:#x}, {:#x})",
-                render(&state, binding_handle as usize),
-                render(&state, af_handle as usize),
-                vc_context as usize,
-                vc_handle as usize
-            ),
-        );
-    }
+        (shown(&state, binding_handle as usize), shown(&state, af_handle as usize))
+    };
+    let words = [b0, b1, b2, a0, a1, a2, vc_context as u64, vc_handle as u64];
+    log_lazy(&world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        f.write_str(", ")?;
+        fmt_shown(a, 3, f)?;
+        write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
+    });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
     if vc_handle.is_null() {
         violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
@@ -403,7 +435,7 @@ unsafe extern "win64" fn ndis_co_create_vc(
     }
     let (_, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
     if fail {
-        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        log_lazy(&world, processor, &CALL, &[], render_injected);
         return NDIS_STATUS_RESOURCES;
     }
     let id = {
@@ -431,7 +463,7 @@ unsafe extern "win64" fn ndis_co_create_vc(
     };
     // SAFETY: checked non-NULL out-parameter.
     unsafe { vc_handle.write(handle(Kind::Vc, id) as NDIS_HANDLE) };
-    log_export(&world, processor, EXPORT, format!("-> NDIS_STATUS_SUCCESS (Vc#{id})"));
+    log_lazy(&world, processor, &CALL, &[id], |a, f| write!(f, "-> NDIS_STATUS_SUCCESS (Vc#{})", a.word(0)));
     NDIS_STATUS_SUCCESS
 }
 
@@ -444,8 +476,9 @@ fn live_vc(ndis: &Ndis, vc_handle: NDIS_HANDLE) -> Option<u64> {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc>
 extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoDeleteVc";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), vc_handle as usize)));
+    log_lazy(&world, processor, &CALL, &shown(&ndis.state(), vc_handle as usize), render_shown);
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
     let Some(id) = live_vc(&ndis, vc_handle) else {
         violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
@@ -478,7 +511,7 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
             NDIS_STATUS_SUCCESS
         }
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -515,16 +548,19 @@ unsafe extern "win64" fn ndis_cl_make_call(
     party_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClMakeCall";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, {
+    let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
-        format!(
-            "({}, {}, {:#x}, {:#x})",
-            render(&state, vc_handle as usize),
-            render(&state, call_parameters as usize),
-            party_context as usize,
-            party_handle as usize
-        )
+        (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
+    };
+    let words = [v0, v1, v2, p0, p1, p2, party_context as u64, party_handle as u64];
+    log_lazy(&world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        f.write_str(", ")?;
+        fmt_shown(a, 3, f)?;
+        write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
     });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(&ndis, vc_handle) else {
@@ -646,7 +682,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     } else {
         pend(&world, &ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(result)));
+    log_lazy(&world, processor, &CALL, &[result as u64], render_result);
     result
 }
 
@@ -672,7 +708,9 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         entry.vci = vci;
         state.counters.calls_connected += 1;
         drop(state);
-        world.log_call(0, "sim", "CallManager", format!("Vc#{vc} connected on VPI/VCI 0/{vci}"));
+        world.log_lazy(0, &CALL_MANAGER, &[vc, u64::from(vci)], |a, f| {
+            write!(f, "Vc#{} connected on VPI/VCI 0/{}", a.word(0), a.word(1))
+        });
         let mut state = ndis.state();
         for party in parties {
             let p = state.parties.get_mut(&party).expect("party");
@@ -692,12 +730,15 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
             state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
         }
         drop(state);
-        world.log_call(
-            0,
-            "sim",
-            "CallManager",
-            format!("Vc#{vc} call failed: {} (UNI cause {cause})", status_name(status)),
-        );
+        world.log_lazy(0, &CALL_MANAGER, &[vc, status as u64, u64::from(cause)], |a, f| {
+            write!(
+                f,
+                "Vc#{} call failed: {} (UNI cause {})",
+                a.word(0),
+                StatusName(a.word(1) as i32),
+                a.word(2)
+            )
+        });
     }
 }
 
@@ -737,16 +778,19 @@ unsafe extern "win64" fn ndis_cl_add_party(
     party_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClAddParty";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, {
+    let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
-        format!(
-            "({}, {:#x}, {}, {:#x})",
-            render(&state, vc_handle as usize),
-            party_context as usize,
-            render(&state, call_parameters as usize),
-            party_handle as usize
-        )
+        (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
+    };
+    let words = [v0, v1, v2, party_context as u64, p0, p1, p2, party_handle as u64];
+    log_lazy(&world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {:#x}, ", a.word(3))?;
+        fmt_shown(a, 4, f)?;
+        write!(f, ", {:#x})", a.word(7))
     });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(&ndis, vc_handle) else {
@@ -877,7 +921,9 @@ unsafe extern "win64" fn ndis_cl_add_party(
     } else {
         pend(&world, &ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
     };
-    log_export(&world, processor, EXPORT, format!("-> {} (Pt#{party})", status_name(result)));
+    log_lazy(&world, processor, &CALL, &[result as u64, party], |a, f| {
+        write!(f, "-> {} (Pt#{})", StatusName(a.word(0) as i32), a.word(1))
+    });
     result
 }
 
@@ -915,12 +961,10 @@ fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause:
         p.state = PartyState::Gone;
         state.counters.parties_rejected += 1;
         drop(state);
-        world.log_call(
-            0,
-            "sim",
-            "CallManager",
-            format!("Pt#{party} ADD PARTY failed: {} (UNI cause {cause})", status_name(status)),
-        );
+        world.log_lazy(0, &CALL_MANAGER, &[party, status as u64, u64::from(cause)], |a, f| {
+            let status = StatusName(a.word(1) as i32);
+            write!(f, "Pt#{} ADD PARTY failed: {status} (UNI cause {})", a.word(0), a.word(2))
+        });
     }
 }
 
@@ -933,13 +977,14 @@ extern "win64" fn ndis_cl_drop_party(
     size: u32,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClDropParty";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!("({}, {:#x}, {size})", render(&ndis.state(), party_handle as usize), buffer as usize),
-    );
+    let [h0, h1, h2] = shown(&ndis.state(), party_handle as usize);
+    log_lazy(&world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {:#x}, {})", a.word(3), a.word(4))
+    });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
@@ -1013,7 +1058,7 @@ extern "win64" fn ndis_cl_drop_party(
             Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS },
         )
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -1027,15 +1072,19 @@ extern "win64" fn ndis_cl_close_call(
     size: u32,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseCall";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, {
+    let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
-        format!(
-            "({}, {}, {:#x}, {size})",
-            render(&state, vc_handle as usize),
-            render(&state, party_handle as usize),
-            buffer as usize
-        )
+        (shown(&state, vc_handle as usize), shown(&state, party_handle as usize))
+    };
+    let words = [v0, v1, v2, p0, p1, p2, buffer as u64, u64::from(size)];
+    log_lazy(&world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        f.write_str(", ")?;
+        fmt_shown(a, 3, f)?;
+        write!(f, ", {:#x}, {})", a.word(6), a.word(7))
     });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(&ndis, vc_handle) else {
@@ -1108,7 +1157,7 @@ extern "win64" fn ndis_cl_close_call(
     } else {
         pend(&world, &ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -1121,13 +1170,14 @@ extern "win64" fn ndis_cl_incoming_call_complete(
     _parameters: *mut CO_CALL_PARAMETERS,
 ) {
     const EXPORT: &str = "NdisClIncomingCallComplete";
+    const CALL: Call = export_call(EXPORT);
     let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!("({}, {})", status_name(status), render(&ndis.state(), vc_handle as usize)),
-    );
+    let [h0, h1, h2] = shown(&ndis.state(), vc_handle as usize);
+    log_lazy(&world, processor, &CALL, &[status as u64, h0, h1, h2], |a, f| {
+        write!(f, "({}, ", StatusName(a.word(0) as i32))?;
+        fmt_shown(a, 1, f)?;
+        f.write_str(")")
+    });
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     violation(
         &world,
@@ -1159,8 +1209,19 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     PASSIVE_LEVEL,
-                    "ProtocolClOpenAfCompleteEx",
-                    format!("({context:#x}, Af#{af}, {})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClOpenAfCompleteEx") },
+                        &[context as u64, af, status as u64],
+                        |a, f| {
+                            write!(
+                                f,
+                                "({:#x}, Af#{}, {})",
+                                a.word(0),
+                                a.word(1),
+                                StatusName(a.word(2) as i32)
+                            )
+                        },
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClOpenAfCompleteEx at PASSIVE.
                         unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
@@ -1181,8 +1242,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClCloseAfComplete",
-                    format!("({}, {context:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClCloseAfComplete") },
+                        &[status as u64, context as u64],
+                        render_status_context,
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClCloseAfComplete at <= DISPATCH.
                         unsafe { complete(status, context as NDIS_HANDLE) }
@@ -1214,11 +1278,17 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClMakeCallComplete",
-                    format!(
-                        "({}, {context:#x}, {}, {parameters:#x})",
-                        status_name(status),
-                        render(&ndis.state(), party_handle)
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClMakeCallComplete") },
+                        &{
+                            let [h0, h1, h2] = shown(&ndis.state(), party_handle);
+                            [status as u64, context as u64, h0, h1, h2, parameters as u64]
+                        },
+                        |a, f| {
+                            write!(f, "({}, {:#x}, ", StatusName(a.word(0) as i32), a.word(1))?;
+                            fmt_shown(a, 2, f)?;
+                            write!(f, ", {:#x})", a.word(5))
+                        },
                     ),
                     || {
                         // SAFETY: the driver's ProtocolClMakeCallComplete at <= DISPATCH, with its own parameters.
@@ -1252,8 +1322,14 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClAddPartyComplete",
-                    format!("({}, {context:#x}, Pt#{party}, {parameters:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClAddPartyComplete") },
+                        &[status as u64, context as u64, party, parameters as u64],
+                        |a, f| {
+                            let status = StatusName(a.word(0) as i32);
+                            write!(f, "({status}, {:#x}, Pt#{}, {:#x})", a.word(1), a.word(2), a.word(3))
+                        },
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClAddPartyComplete at <= DISPATCH.
                         unsafe {
@@ -1281,8 +1357,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClDropPartyComplete",
-                    format!("({}, {context:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClDropPartyComplete") },
+                        &[status as u64, context as u64],
+                        render_status_context,
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClDropPartyComplete at <= DISPATCH.
                         unsafe { complete(status, context as NDIS_HANDLE) }
@@ -1313,8 +1392,19 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClCloseCallComplete",
-                    format!("({}, {context:#x}, {party_context:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClCloseCallComplete") },
+                        &[status as u64, context as u64, party_context as u64],
+                        |a, f| {
+                            write!(
+                                f,
+                                "({}, {:#x}, {:#x})",
+                                StatusName(a.word(0) as i32),
+                                a.word(1),
+                                a.word(2)
+                            )
+                        },
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClCloseCallComplete at <= DISPATCH.
                         unsafe { complete(status, context as NDIS_HANDLE, party_context as NDIS_HANDLE) }
@@ -1363,12 +1453,15 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     Some((false, state.vcs[&vc].context))
                 }
             };
-            world.log_call(
-                processor,
-                "sim",
-                "Network",
-                format!("Pt#{party} leaves: UNI cause {cause}, {}", status_name(status)),
-            );
+            world.log_lazy(processor, &NETWORK, &[party, u64::from(cause), status as u64], |a, f| {
+                write!(
+                    f,
+                    "Pt#{} leaves: UNI cause {}, {}",
+                    a.word(0),
+                    a.word(1),
+                    StatusName(a.word(2) as i32)
+                )
+            });
             match decision {
                 Some((true, context)) => {
                     if let Some(incoming) = client.ClIncomingDropPartyHandler {
@@ -1377,8 +1470,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                             ndis,
                             processor,
                             irql,
-                            "ProtocolClIncomingDropParty",
-                            format!("({}, {context:#x}, NULL, 0)", status_name(status)),
+                            Logged::Lazy(
+                                const { &driver_call("ProtocolClIncomingDropParty") },
+                                &[status as u64, context as u64],
+                                render_incoming,
+                            ),
                             || {
                                 // SAFETY: the driver's ProtocolClIncomingDropParty at <= DISPATCH.
                                 unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
@@ -1403,12 +1499,9 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 state.counters.remote_releases += 1;
                 state.vcs[&vc].context
             };
-            world.log_call(
-                processor,
-                "sim",
-                "Network",
-                format!("Vc#{vc} released by the network: {}", status_name(status)),
-            );
+            world.log_lazy(processor, &NETWORK, &[vc, status as u64], |a, f| {
+                write!(f, "Vc#{} released by the network: {}", a.word(0), StatusName(a.word(1) as i32))
+            });
             incoming_close(world, ndis, &client, processor, irql, status, context);
         }
         Work::NotifyCloseAf { af } => {
@@ -1437,18 +1530,21 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClNotifyCloseAf",
-                    format!("({context:#x})"),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClNotifyCloseAf") },
+                        &[context as u64],
+                        |a, f| write!(f, "({:#x})", a.word(0)),
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClNotifyCloseAf at <= DISPATCH.
                         unsafe { notify(context as NDIS_HANDLE) }
                     },
                 );
-                world.log_call(
+                world.log_lazy(
                     processor,
-                    super::DRIVER_DLL,
-                    "ProtocolClNotifyCloseAf",
-                    format!("returned {}", status_name(status)),
+                    const { &driver_call("ProtocolClNotifyCloseAf") },
+                    &[status as u64],
+                    |a, f| write!(f, "returned {}", StatusName(a.word(0) as i32)),
                 );
                 let completed_early = {
                     let mut state = ndis.state();
@@ -1497,8 +1593,11 @@ fn incoming_close(
             ndis,
             processor,
             irql,
-            "ProtocolClIncomingCloseCall",
-            format!("({}, {context:#x}, NULL, 0)", status_name(status)),
+            Logged::Lazy(
+                const { &driver_call("ProtocolClIncomingCloseCall") },
+                &[status as u64, context as u64],
+                render_incoming,
+            ),
             || {
                 // SAFETY: the driver's ProtocolClIncomingCloseCall at <= DISPATCH.
                 unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }

@@ -12,10 +12,10 @@ use std::alloc::Layout;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
-use super::{check_irql_at_most, context, log_export, render, rules, violation};
+use super::{check_irql_at_most, context, export_call, fmt_shown, log_lazy, rules, shown, violation};
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::DISPATCH_LEVEL;
+use crate::kernel::{Call, DISPATCH_LEVEL};
 
 /// Statistics of one pool tag.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -145,6 +145,11 @@ impl Pool {
             .is_some_and(|(start, block)| address < start + block.length.max(1))
     }
 
+    /// The tag, allocation number and offset of the live block `address` lies in.
+    pub(crate) fn block_of(&self, address: usize) -> Option<(u32, u64, usize)> {
+        self.containing(address).map(|(start, block)| (block.tag, block.number, address - start))
+    }
+
     /// `PlBd#3` or `PlBd#3+0x10` for an address inside a live block.
     pub fn describe(&self, address: usize) -> Option<String> {
         self.containing(address).map(|(start, block)| {
@@ -198,7 +203,7 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
         violation(&world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
     }
     let mut state = ndis.state();
-    let handle = render(&state, ndis_handle as usize);
+    let handle = shown(&state, ndis_handle as usize);
     let faults = &state.config.faults;
     let filtered = faults.allocation_failure_tags.is_empty() || faults.allocation_failure_tags.contains(&tag);
     let rate = faults.allocation_failure_per_10000;
@@ -209,18 +214,20 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     } else {
         state.pool.allocate(length as usize, tag)
     };
-    let rendered = render(&state, address);
+    let rendered = shown(&state, address);
     drop(state);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!(
-            "({handle}, {length}, '{}', {priority}) -> {rendered}{}",
-            tag_name(tag),
-            if fail { " (injected failure)" } else { "" }
-        ),
-    );
+    const CALL: Call = export_call(EXPORT);
+    let [h0, h1, h2] = handle;
+    let [r0, r1, r2] = rendered;
+    let words =
+        [h0, h1, h2, u64::from(length), u64::from(tag), u64::from(priority), r0, r1, r2, u64::from(fail)];
+    log_lazy(&world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {}, '{}', {}) -> ", a.word(3), tag_name(a.word(4) as u32), a.word(5))?;
+        fmt_shown(a, 6, f)?;
+        f.write_str(if a.word(9) != 0 { " (injected failure)" } else { "" })
+    });
     address as *mut c_void
 }
 
@@ -238,10 +245,15 @@ extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32
     let (world, processor, ndis) = context(EXPORT);
     check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let mut state = ndis.state();
-    let rendered = render(&state, address as usize);
+    let [r0, r1, r2] = shown(&state, address as usize);
     let result = state.pool.free(address as usize);
     drop(state);
-    log_export(&world, processor, EXPORT, format!("({rendered}, {length}, {flags:#x})"));
+    const CALL: Call = export_call(EXPORT);
+    log_lazy(&world, processor, &CALL, &[r0, r1, r2, u64::from(length), u64::from(flags)], |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {}, {:#x})", a.word(3), a.word(4))
+    });
     if flags != 0 {
         violation(
             &world,

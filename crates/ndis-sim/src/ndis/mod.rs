@@ -30,10 +30,11 @@ pub mod sched;
 pub mod sync;
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::exports::ExportTable;
-use crate::kernel::{self, Irql, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{self, Call, Irql, Render, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier::{self, Rule};
 
 pub use callmgr::{AdapterConfig, AtmAddr, Behaviour, CallManagerConfig, RemoteParty};
@@ -109,41 +110,109 @@ pub fn decode(kind: Kind, value: usize) -> Option<u64> {
     }
 }
 
-/// Renders a pointer-sized argument for the log: NDIS handles by kind and id, pool blocks by tag
-/// and allocation number, image addresses by offset, anything else in hex. Deterministic for a
-/// given seed.
-pub(crate) fn render(state: &State, value: usize) -> String {
-    if value == 0 {
-        return "NULL".into();
+/// The words that stand for a pointer-sized argument in a log entry ([`fmt_shown`] renders them):
+/// what the value was *when the call was made* (an NDIS handle, a pool block by tag and
+/// allocation number, an image address by offset, anything else in hex), so the log reads the
+/// same whenever it is rendered. Deterministic for a given seed.
+pub(crate) const SHOWN_WORDS: usize = 3;
+
+/// Captures `value` for the log: `[value, 0, 0]` (NULL, a handle, or a bare address),
+/// `[number, 1 << 32 | tag, offset]` (inside a live pool block), `[offset, 2 << 32, name]`
+/// (inside a loaded image).
+pub(crate) fn shown(state: &State, value: usize) -> [u64; SHOWN_WORDS] {
+    if value == 0 || decode_any(value).is_some() {
+        return [value as u64, 0, 0];
     }
-    for (kind, prefix) in [
-        (Kind::Protocol, "Proto"),
-        (Kind::BindContext, "BindCtx"),
-        (Kind::Binding, "Bd"),
-        (Kind::UnbindContext, "UnbindCtx"),
-        (Kind::Af, "Af"),
-        (Kind::Vc, "Vc"),
-        (Kind::Party, "Pt"),
-    ] {
-        if let Some(id) = decode(kind, value) {
-            return format!("{prefix}#{id}");
+    if let Some((tag, number, offset)) = state.pool.block_of(value) {
+        return [number, 1 << 32 | u64::from(tag), offset as u64];
+    }
+    if let Some((name, offset)) = crate::loader::image_offset(value) {
+        return [offset as u64, 2 << 32, name];
+    }
+    [value as u64, 0, 0]
+}
+
+/// Writes the argument [`shown`] captured at `args` word `at`.
+pub(crate) fn fmt_shown(args: &kernel::Args<'_>, at: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (first, kind, last) = (args.word(at), args.word(at + 1), args.word(at + 2));
+    match kind >> 32 {
+        1 => {
+            let tag = memory::tag_name(kind as u32);
+            if last == 0 {
+                write!(f, "{tag}#{first}")
+            } else {
+                write!(f, "{tag}#{first}+{last:#x}")
+            }
+        }
+        2 => write!(f, "{}+0x{first:x}", crate::loader::image_name(last)),
+        _ => {
+            let value = first as usize;
+            if value == 0 {
+                return f.write_str("NULL");
+            }
+            match decode_any(value) {
+                Some((kind, id)) => write!(f, "{}#{id}", kind.prefix()),
+                None => write!(f, "{value:#x}"),
+            }
         }
     }
-    if let Some(name) = state.pool.describe(value) {
-        return name;
+}
+
+/// The kind and id of a handle of any kind.
+fn decode_any(value: usize) -> Option<(Kind, u64)> {
+    [Kind::Protocol, Kind::BindContext, Kind::Binding, Kind::UnbindContext, Kind::Af, Kind::Vc, Kind::Party]
+        .into_iter()
+        .find_map(|kind| decode(kind, value).map(|id| (kind, id)))
+}
+
+impl Kind {
+    /// How the log names a handle of this kind (`Vc#3`).
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Protocol => "Proto",
+            Kind::BindContext => "BindCtx",
+            Kind::Binding => "Bd",
+            Kind::UnbindContext => "UnbindCtx",
+            Kind::Af => "Af",
+            Kind::Vc => "Vc",
+            Kind::Party => "Pt",
+        }
     }
-    let described = crate::loader::describe_address(value);
-    if described.contains("outside every loaded image") {
-        format!("{value:#x}")
-    } else {
-        described
+}
+
+/// Renders a pointer-sized argument for the log at once (for entries made as text); the same
+/// text [`shown`] + [`fmt_shown`] give.
+pub(crate) fn render(state: &State, value: usize) -> String {
+    struct Show([u64; SHOWN_WORDS]);
+    impl fmt::Display for Show {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt_shown(&kernel::Args::new(&self.0), 0, f)
+        }
+    }
+    Show(shown(state, value)).to_string()
+}
+
+/// An NDIS status as the log names it ([`status_name`]), without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusName(pub i32);
+
+impl fmt::Display for StatusName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match status_str(self.0) {
+            Some(name) => write!(f, "NDIS_STATUS_{name}"),
+            None => write!(f, "{:#010x}", self.0),
+        }
     }
 }
 
 /// A name for an NDIS status.
 pub fn status_name(status: i32) -> String {
+    StatusName(status).to_string()
+}
+
+fn status_str(status: i32) -> Option<&'static str> {
     use ndis_sys::*;
-    let name = match status {
+    Some(match status {
         NDIS_STATUS_SUCCESS => "SUCCESS",
         NDIS_STATUS_PENDING => "PENDING",
         NDIS_STATUS_NOT_ACCEPTED => "NOT_ACCEPTED",
@@ -165,9 +234,8 @@ pub fn status_name(status: i32) -> String {
         NDIS_STATUS_NO_ROUTE_TO_DESTINATION => "NO_ROUTE_TO_DESTINATION",
         NDIS_STATUS_INVALID_PARAMETER => "INVALID_PARAMETER",
         NDIS_STATUS_INVALID_STATE => "INVALID_STATE",
-        _ => return format!("{status:#010x}"),
-    };
-    format!("NDIS_STATUS_{name}")
+        _ => return None,
+    })
 }
 
 /// The simulated NDIS of one world (a [`World`] extension).
@@ -371,9 +439,31 @@ pub(crate) fn violation(world: &World, rule: Rule, export: &str, detail: impl In
     verifier::report(world, rule, call, detail);
 }
 
-/// Logs an export call.
+/// Logs an export call whose detail is already text (rare entries; hot ones use [`log_lazy`]).
 pub(crate) fn log_export(world: &World, processor: usize, export: &'static str, detail: String) {
     world.log_call(processor, NDIS_DLL, export, detail);
+}
+
+/// Logs `call` with `words`, rendered by `render` only when the log is read.
+pub(crate) fn log_lazy(world: &World, processor: usize, call: &'static Call, words: &[u64], render: Render) {
+    world.log_lazy(processor, call, words, render);
+}
+
+/// `ndis.sys!name`, for a log entry.
+pub(crate) const fn export_call(name: &'static str) -> Call {
+    Call::new(NDIS_DLL, name)
+}
+
+/// `partyline.sys!name` (a driver callback), for a log entry.
+pub(crate) const fn driver_call(name: &'static str) -> Call {
+    Call::new(DRIVER_DLL, name)
+}
+
+/// A callback's log entry: which callback, the words, and how to render them; or, for rare
+/// callbacks, the callback's name and its detail as text.
+pub(crate) enum Logged<'a> {
+    Lazy(&'static Call, &'a [u64], Render),
+    Text(&'static str, String),
 }
 
 /// Calls into the driver: makes `processor` current at `irql`, logs the callback, runs `f` with
@@ -384,13 +474,21 @@ pub(crate) fn call_driver<R>(
     ndis: &Ndis,
     processor: usize,
     irql: Irql,
-    name: &'static str,
-    detail: String,
+    logged: Logged<'_>,
     f: impl FnOnce() -> R,
 ) -> R {
     let _entered = world.enter(processor);
     let previous = world.set_irql(processor, irql);
-    world.log_call(processor, DRIVER_DLL, name, detail);
+    let name = match logged {
+        Logged::Lazy(call, words, render) => {
+            world.log_lazy(processor, call, words, render);
+            call.name
+        }
+        Logged::Text(name, detail) => {
+            world.log_call(processor, DRIVER_DLL, name, detail);
+            name
+        }
+    };
     let held_before: Vec<usize> = {
         let mut state = ndis.state();
         state.callbacks.push(name);

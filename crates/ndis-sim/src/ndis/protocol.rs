@@ -18,7 +18,7 @@ use ndis_sys::*;
 
 use super::{
     call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
-    rules, status_name, violation, Kind, Ndis, Outcome, Work,
+    rules, status_name, violation, Kind, Logged, Ndis, Outcome, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
@@ -215,8 +215,7 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
             &ndis,
             processor,
             PASSIVE_LEVEL,
-            "ProtocolSetOptions",
-            format!("(Proto#0, {:#x})", driver_context as usize),
+            Logged::Text("ProtocolSetOptions", format!("(Proto#0, {:#x})", driver_context as usize)),
             || {
                 // SAFETY: the driver's ProtocolSetOptions, called as NDIS does at PASSIVE.
                 unsafe { set_options(protocol as NDIS_HANDLE, driver_context) }
@@ -418,8 +417,10 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
         ndis,
         processor,
         PASSIVE_LEVEL,
-        "ProtocolBindAdapterEx",
-        format!("({driver_context:#x}, BindCtx#{id}, adapter {adapter})"),
+        Logged::Text(
+            "ProtocolBindAdapterEx",
+            format!("({driver_context:#x}, BindCtx#{id}, adapter {adapter})"),
+        ),
         || {
             // SAFETY: the driver's ProtocolBindAdapterEx at PASSIVE with NDIS-owned bind parameters.
             unsafe {
@@ -504,8 +505,7 @@ pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u6
         ndis,
         processor,
         PASSIVE_LEVEL,
-        "ProtocolCoAfRegisterNotify",
-        format!("({context:#x}, Q2931 3.1)"),
+        Logged::Text("ProtocolCoAfRegisterNotify", format!("({context:#x}, Q2931 3.1)")),
         || {
             // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
             unsafe { notify(context as NDIS_HANDLE, family_pointer) }
@@ -659,8 +659,7 @@ pub(crate) fn deliver_open_complete(
             ndis,
             processor,
             PASSIVE_LEVEL,
-            "ProtocolOpenAdapterCompleteEx",
-            format!("({context:#x}, {})", status_name(status)),
+            Logged::Text("ProtocolOpenAdapterCompleteEx", format!("({context:#x}, {})", status_name(status))),
             || {
                 // SAFETY: the driver's ProtocolOpenAdapterCompleteEx at PASSIVE.
                 unsafe { complete(context as NDIS_HANDLE, status) }
@@ -752,8 +751,7 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
             ndis,
             processor,
             PASSIVE_LEVEL,
-            "ProtocolCloseAdapterCompleteEx",
-            format!("({context:#x})"),
+            Logged::Text("ProtocolCloseAdapterCompleteEx", format!("({context:#x})")),
             || {
                 // SAFETY: the driver's ProtocolCloseAdapterCompleteEx at PASSIVE.
                 unsafe { complete(context as NDIS_HANDLE) }
@@ -820,8 +818,7 @@ pub fn unbind_binding(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize
         ndis,
         processor,
         PASSIVE_LEVEL,
-        "ProtocolUnbindAdapterEx",
-        format!("(UnbindCtx#{id}, {context:#x})"),
+        Logged::Text("ProtocolUnbindAdapterEx", format!("(UnbindCtx#{id}, {context:#x})")),
         || {
             // SAFETY: the driver's ProtocolUnbindAdapterEx at PASSIVE.
             unsafe { unbind(unbind_context as NDIS_HANDLE, context as NDIS_HANDLE) }
@@ -964,8 +961,7 @@ pub fn net_pnp_event(
         ndis,
         0,
         PASSIVE_LEVEL,
-        "ProtocolNetPnPEvent",
-        format!("({context:#x}, event {event})"),
+        Logged::Text("ProtocolNetPnPEvent", format!("({context:#x}, event {event})")),
         || {
             // SAFETY: the driver's ProtocolNetPnPEvent at PASSIVE with an NDIS-owned notification.
             unsafe { handler(context as NDIS_HANDLE, notification as *mut NET_PNP_EVENT_NOTIFICATION) }

@@ -18,10 +18,14 @@ use std::ffi::c_void;
 
 use ndis_sys::{NDIS_EVENT, NDIS_SPIN_LOCK};
 
-use super::{check_irql_at_most, check_irql_exactly, context, log_export, rules, violation, State};
+use super::{
+    check_irql_at_most, check_irql_exactly, context, export_call, log_export, log_lazy, rules, violation,
+    State,
+};
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{Args, Call, Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use std::fmt;
 
 /// How a held lock was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,9 +115,15 @@ extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     }
 }
 
-fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+/// `(0x7f…)`: the detail of a lock or event call.
+fn render_address(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "({:#x})", a.word(0))
+}
+
+fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+    let export = call.name;
     let (world, processor, ndis) = context(export);
-    log_export(&world, processor, export, format!("({:#x})", lock as usize));
+    log_lazy(&world, processor, call, &[lock as u64], render_address);
     match kind {
         LockKind::Raise => {
             check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
@@ -173,9 +183,10 @@ fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     }
 }
 
-fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+    let export = call.name;
     let (world, processor, ndis) = context(export);
-    log_export(&world, processor, export, format!("({:#x})", lock as usize));
+    log_lazy(&world, processor, call, &[lock as u64], render_address);
     check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let mut state = ndis.state();
     let (problem, restore) = match state.locks.get_mut(&(lock as usize)) {
@@ -221,25 +232,25 @@ fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
 /// `NdisAcquireSpinLock`: <= DISPATCH; raises to DISPATCH.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisacquirespinlock>
 extern "win64" fn ndis_acquire_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    acquire("NdisAcquireSpinLock", lock, LockKind::Raise);
+    acquire(const { &export_call("NdisAcquireSpinLock") }, lock, LockKind::Raise);
 }
 
 /// `NdisReleaseSpinLock`: DISPATCH; restores the IRQL saved by the acquire.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisreleasespinlock>
 extern "win64" fn ndis_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    release("NdisReleaseSpinLock", lock, LockKind::Raise);
+    release(const { &export_call("NdisReleaseSpinLock") }, lock, LockKind::Raise);
 }
 
 /// `NdisDprAcquireSpinLock`: DISPATCH only.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisdpracquirespinlock>
 extern "win64" fn ndis_dpr_acquire_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    acquire("NdisDprAcquireSpinLock", lock, LockKind::Dpr);
+    acquire(const { &export_call("NdisDprAcquireSpinLock") }, lock, LockKind::Dpr);
 }
 
 /// `NdisDprReleaseSpinLock`: DISPATCH only.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisdprreleasespinlock>
 extern "win64" fn ndis_dpr_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    release("NdisDprReleaseSpinLock", lock, LockKind::Dpr);
+    release(const { &export_call("NdisDprReleaseSpinLock") }, lock, LockKind::Dpr);
 }
 
 /// `NdisInitializeEvent`: <= DISPATCH; not signaled.
@@ -252,9 +263,10 @@ extern "win64" fn ndis_initialize_event(event: *mut NDIS_EVENT) {
     ndis.state().events.insert(event as usize, false);
 }
 
-fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
+fn set_event(call: &'static Call, event: *mut NDIS_EVENT, signaled: bool) {
+    let export = call.name;
     let (world, processor, ndis) = context(export);
-    log_export(&world, processor, export, format!("({:#x})", event as usize));
+    log_lazy(&world, processor, call, &[event as u64], render_address);
     check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let known = match ndis.state().events.get_mut(&(event as usize)) {
         Some(state) => {
@@ -276,13 +288,13 @@ fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
 /// `NdisSetEvent`: <= DISPATCH.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndissetevent>
 extern "win64" fn ndis_set_event(event: *mut NDIS_EVENT) {
-    set_event("NdisSetEvent", event, true);
+    set_event(const { &export_call("NdisSetEvent") }, event, true);
 }
 
 /// `NdisResetEvent`: <= DISPATCH.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisresetevent>
 extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
-    set_event("NdisResetEvent", event, false);
+    set_event(const { &export_call("NdisResetEvent") }, event, false);
 }
 
 /// `NdisWaitEvent`: PASSIVE only. Runs the scheduler (delivering due work, moving virtual time)
