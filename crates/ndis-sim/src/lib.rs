@@ -13,6 +13,7 @@
 compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 Linux host");
 
 pub mod exports;
+pub(crate) mod fast_hash;
 pub mod io;
 pub mod kernel;
 pub mod loader;

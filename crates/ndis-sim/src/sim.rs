@@ -219,8 +219,8 @@ impl Simulation {
         state
             .parties
             .iter()
-            .filter(|(_, p)| p.state == ndis::condis::PartyState::Connected)
-            .map(|(id, _)| *id)
+            .filter(|(_, p)| p.state() == ndis::condis::PartyState::Connected)
+            .map(|(id, _)| id)
             .collect()
     }
 

@@ -99,21 +99,7 @@ pub enum PartyState {
     Gone,
 }
 
-/// A party of a multipoint call.
-pub(crate) struct Party {
-    pub vc: u64,
-    pub context: usize,
-    pub state: PartyState,
-    pub address: AtmAddr,
-    pub params: Option<Snapshot>,
-    pub leave: Option<(u64, i32, u8)>,
-}
-
-impl Party {
-    pub fn is_alive(&self) -> bool {
-        self.state != PartyState::Gone
-    }
-}
+pub(crate) use super::parties::Party;
 
 /// Registers the CoNDIS client exports.
 pub fn register(table: &mut ExportTable) {
@@ -650,26 +636,18 @@ unsafe extern "win64" fn ndis_cl_make_call(
         let party = multipoint.then(|| state.new_id());
         if let Some(party) = party {
             let address = setup.as_ref().map(|s| s.called.clone()).unwrap_or_default();
-            state.parties.insert(
-                party,
-                Party {
-                    vc,
-                    context: party_context as usize,
-                    state: PartyState::AddPending,
-                    address,
-                    params: None,
-                    leave: answer.leave,
-                },
-            );
+            let new =
+                Party::new(vc, party_context as usize, PartyState::AddPending, address, None, answer.leave);
+            state.parties.insert(party, new);
         }
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.state = VcState::MakeCallPending;
         entry.multipoint = multipoint;
         entry.closed_by_client = false;
-        entry.incoming_close = None;
         entry.setup = setup;
         entry.params = Some(snapshot);
         entry.leave = if multipoint { None } else { answer.leave };
+        state.set_incoming_close(vc, None);
         party
     };
     if !party_handle.is_null() {
@@ -695,12 +673,7 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         b.next_vci += 1;
         b.next_vci - 1
     });
-    let parties: Vec<u64> = state
-        .parties
-        .iter()
-        .filter(|(_, p)| p.vc == vc && p.state == PartyState::AddPending)
-        .map(|(id, _)| *id)
-        .collect();
+    let parties: Vec<u64> = state.parties.of_call(vc).add_pending_ids().collect();
     let entry = state.vcs.get_mut(&vc).expect("live");
     let leave = entry.leave;
     if status == NDIS_STATUS_SUCCESS {
@@ -713,9 +686,9 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         });
         let mut state = ndis.state();
         for party in parties {
-            let p = state.parties.get_mut(&party).expect("party");
-            p.state = PartyState::Connected;
-            if let Some((ticks, status, cause)) = p.leave {
+            state.parties.set_state(party, PartyState::Connected).expect("party");
+            let leave = state.parties.get(party).and_then(|p| p.leave);
+            if let Some((ticks, status, cause)) = leave {
                 state.schedule(now, ticks, Work::RemoteDrop { party, status, cause });
             }
         }
@@ -727,7 +700,7 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         entry.params = None;
         state.counters.calls_rejected += 1;
         for party in parties {
-            state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
+            state.parties.set_state(party, PartyState::Gone).expect("party");
         }
         drop(state);
         world.log_lazy(0, &CALL_MANAGER, &[vc, status as u64, u64::from(cause)], |a, f| {
@@ -850,17 +823,16 @@ unsafe extern "win64" fn ndis_cl_add_party(
         Ok(parsed) => {
             let (duplicate, leaves, pending_adds, config, behaviour) = {
                 let state = ndis.state();
-                let on_call: Vec<&Party> =
-                    state.parties.values().filter(|p| p.vc == vc && p.is_alive()).collect();
-                let duplicate = on_call.iter().any(|p| p.address == parsed.called);
-                let pending = on_call.iter().filter(|p| p.state == PartyState::AddPending).count() as u32;
+                let on_call = state.parties.of_call(vc);
+                let duplicate = on_call.has_address(&parsed.called);
+                let pending = on_call.add_pending() as u32;
                 let behaviour = state
                     .config
                     .adapters
                     .get(adapter)
                     .map(|a| a.behaviour_of(&parsed.called))
                     .unwrap_or(callmgr::Behaviour::Accept);
-                (duplicate, on_call.len() as u32, pending, state.config.call_manager.clone(), behaviour)
+                (duplicate, on_call.alive() as u32, pending, state.config.call_manager.clone(), behaviour)
             };
             let cm_reject = |cause: u8, why: &str| {
                 callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
@@ -900,17 +872,9 @@ unsafe extern "win64" fn ndis_cl_add_party(
     let party = {
         let mut state = ndis.state();
         let party = state.new_id();
-        state.parties.insert(
-            party,
-            Party {
-                vc,
-                context: party_context as usize,
-                state: PartyState::AddPending,
-                address,
-                params: Some(snapshot),
-                leave: answer.leave,
-            },
-        );
+        let context = party_context as usize;
+        let new = Party::new(vc, context, PartyState::AddPending, address, Some(snapshot), answer.leave);
+        state.parties.insert(party, new);
         party
     };
     // SAFETY: checked non-NULL out-parameter.
@@ -949,16 +913,15 @@ impl AnswerExt for callmgr::Answer {
 fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause: u8) {
     let mut state = ndis.state();
     let now = world.now();
-    let Some(p) = state.parties.get_mut(&party) else { return };
+    let Some(leave) = state.parties.get(party).map(|p| p.leave) else { return };
     if status == NDIS_STATUS_SUCCESS {
-        p.state = PartyState::Connected;
-        let leave = p.leave;
+        state.parties.set_state(party, PartyState::Connected);
         state.counters.parties_added += 1;
         if let Some((ticks, status, cause)) = leave {
             state.schedule(now, ticks, Work::RemoteDrop { party, status, cause });
         }
     } else {
-        p.state = PartyState::Gone;
+        state.parties.set_state(party, PartyState::Gone);
         state.counters.parties_rejected += 1;
         drop(state);
         world.log_lazy(0, &CALL_MANAGER, &[party, status as u64, u64::from(cause)], |a, f| {
@@ -989,17 +952,11 @@ extern "win64" fn ndis_cl_drop_party(
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
         let state = ndis.state();
-        id.and_then(|id| state.parties.get(&id)).map(|p| {
-            let others = state
-                .parties
-                .iter()
-                .filter(|(other, q)| {
-                    Some(**other) != id
-                        && q.vc == p.vc
-                        && !matches!(q.state, PartyState::Gone | PartyState::DropPending)
-                })
-                .count();
-            (p.state, others)
+        id.and_then(|id| state.parties.get(id)).map(|p| {
+            // The call's other parties that are neither gone nor being dropped by the client.
+            let counted = !matches!(p.state(), PartyState::Gone | PartyState::DropPending);
+            let others = state.parties.of_call(p.vc).not_drop_pending() - usize::from(counted);
+            (p.state(), others)
         })
     };
     let (party_state, others) = match found {
@@ -1041,8 +998,8 @@ extern "win64" fn ndis_cl_drop_party(
     let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
     {
         let mut state = ndis.state();
-        state.parties.get_mut(&id).expect("party").state =
-            if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
+        let next = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
+        state.parties.set_state(id, next).expect("party");
         if party_state == PartyState::Connected {
             state.counters.parties_dropped_locally += 1;
         }
@@ -1108,10 +1065,10 @@ extern "win64" fn ndis_cl_close_call(
     if multipoint {
         let (belongs, alive) = {
             let state = ndis.state();
-            let belongs = party.and_then(|id| state.parties.get(&id)).is_some_and(|p| {
-                p.vc == vc && matches!(p.state, PartyState::Connected | PartyState::IncomingDropped { .. })
+            let belongs = party.and_then(|id| state.parties.get(id)).is_some_and(|p| {
+                p.vc == vc && matches!(p.state(), PartyState::Connected | PartyState::IncomingDropped { .. })
             });
-            (belongs, state.parties.values().filter(|p| p.vc == vc && p.is_alive()).count())
+            (belongs, state.parties.of_call(vc).alive())
         };
         // A multipoint call whose every party is gone (dropped, or an AddParty that failed) has
         // no handle left to pass: NULL is then the only possible argument.
@@ -1143,12 +1100,12 @@ extern "win64" fn ndis_cl_close_call(
         let mut state = ndis.state();
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.closed_by_client = entry.incoming_close != Some(NDIS_STATUS_SUCCESS);
-        entry.incoming_close = None;
         entry.state = if outcome == Outcome::Synchronous { VcState::Closed } else { VcState::Closing };
+        state.set_incoming_close(vc, None);
         state.counters.calls_closed += 1;
         if let Some(party) = party.filter(|_| multipoint) {
             if outcome == Outcome::Synchronous {
-                state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
+                state.parties.set_state(party, PartyState::Gone).expect("party");
             }
         }
     }
@@ -1258,11 +1215,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             let (context, snapshot, party) = {
                 let state = ndis.state();
                 let Some(entry) = state.vcs.get(&vc) else { return };
-                let party = state
-                    .parties
-                    .iter()
-                    .find(|(_, p)| p.vc == vc && p.state == PartyState::AddPending)
-                    .map(|(id, _)| *id);
+                let party = state.parties.of_call(vc).add_pending_ids().next();
                 (entry.context, entry.params.clone(), party)
             };
             if let Some(snapshot) = &snapshot {
@@ -1307,7 +1260,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         Work::AddPartyComplete { party, status, cause } => {
             let (context, snapshot) = {
                 let state = ndis.state();
-                let Some(entry) = state.parties.get(&party) else { return };
+                let Some(entry) = state.parties.get(party) else { return };
                 (entry.context, entry.params.clone())
             };
             if let Some(snapshot) = &snapshot {
@@ -1347,9 +1300,9 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         Work::DropPartyComplete { party, status } => {
             let context = {
                 let mut state = ndis.state();
-                let Some(entry) = state.parties.get_mut(&party) else { return };
-                entry.state = PartyState::Gone;
-                entry.context
+                let Some(context) = state.parties.get(party).map(|p| p.context) else { return };
+                state.parties.set_state(party, PartyState::Gone);
+                context
             };
             if let Some(complete) = client.ClDropPartyCompleteHandler {
                 call_driver(
@@ -1376,11 +1329,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 entry.state = VcState::Closed;
                 let context = entry.context;
                 let multipoint = entry.multipoint;
-                let last = state.parties.iter_mut().find(|(_, p)| p.vc == vc && p.is_alive());
+                let last = state.parties.of_call(vc).first_alive();
                 let party_context = match (multipoint, last) {
-                    (true, Some((_, p))) => {
-                        p.state = PartyState::Gone;
-                        p.context
+                    (true, Some(last)) => {
+                        state.parties.set_state(last, PartyState::Gone);
+                        state.parties.get(last).map_or(0, |p| p.context)
                     }
                     _ => 0,
                 };
@@ -1415,8 +1368,8 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         Work::RemoteDrop { party, status, cause } => {
             let decision = {
                 let mut state = ndis.state();
-                let Some(p) = state.parties.get(&party) else { return };
-                if p.state != PartyState::Connected {
+                let Some(p) = state.parties.get(party) else { return };
+                if p.state() != PartyState::Connected {
                     return;
                 }
                 let vc = p.vc;
@@ -1425,22 +1378,10 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 // yet answered, or being dropped) do not keep the call up, so when only they are
                 // left the network releases the call (IncomingCloseCall), as UNI clears a call
                 // that loses its last party.
-                let others = state
-                    .parties
-                    .iter()
-                    .filter(|(id, q)| {
-                        **id != party
-                            && q.vc == vc
-                            && q.is_alive()
-                            && !matches!(
-                                q.state,
-                                PartyState::IncomingDropped { .. } | PartyState::DropPending
-                            )
-                    })
-                    .count();
+                // (This party is Connected, so it is one of the call's staying parties.)
+                let others = state.parties.of_call(vc).staying() - 1;
                 if others > 0 {
-                    state.parties.get_mut(&party).expect("party").state =
-                        PartyState::IncomingDropped { status };
+                    state.parties.set_state(party, PartyState::IncomingDropped { status }).expect("party");
                     state.counters.parties_dropped_remotely += 1;
                     Some((true, context))
                 } else {
@@ -1448,7 +1389,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     if entry.state != VcState::Active || entry.incoming_close.is_some() {
                         return;
                     }
-                    entry.incoming_close = Some(status);
+                    state.set_incoming_close(vc, Some(status));
                     state.counters.parties_dropped_remotely += 1;
                     Some((false, state.vcs[&vc].context))
                 }
@@ -1495,7 +1436,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 if entry.state != VcState::Active || entry.incoming_close.is_some() || entry.deleted {
                     return;
                 }
-                entry.incoming_close = Some(status);
+                state.set_incoming_close(vc, Some(status));
                 state.counters.remote_releases += 1;
                 state.vcs[&vc].context
             };

@@ -24,6 +24,7 @@ pub mod condis;
 pub mod faults;
 pub mod memory;
 pub mod params;
+pub(crate) mod parties;
 pub mod protocol;
 pub mod rules;
 pub mod sched;
@@ -256,7 +257,9 @@ pub(crate) struct State {
     pub bindings: BTreeMap<u64, protocol::Binding>,
     pub afs: BTreeMap<u64, condis::Af>,
     pub vcs: BTreeMap<u64, condis::Vc>,
-    pub parties: BTreeMap<u64, condis::Party>,
+    pub parties: parties::Parties,
+    /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
+    pub incoming_closes: std::collections::BTreeSet<u64>,
     pub pool: memory::Pool,
     pub locks: HashMap<usize, sync::LockState>,
     pub events: HashMap<usize, bool>,
@@ -274,6 +277,19 @@ impl State {
     pub fn schedule(&mut self, now: u64, delay: u64, work: Work) {
         self.queue_sequence += 1;
         self.queue.insert((now + delay, self.queue_sequence), work);
+    }
+
+    /// Records that call `vc` was released by the network with `status` and the client owes
+    /// NdisClCloseCall (`Some`), or that it no longer does (`None`). Every change of
+    /// `Vc::incoming_close` goes through here, so [`check_obligations`] looks only at these VCs.
+    pub fn set_incoming_close(&mut self, vc: u64, status: Option<i32>) {
+        let Some(entry) = self.vcs.get_mut(&vc) else { return };
+        entry.incoming_close = status;
+        if status.is_some() {
+            self.incoming_closes.insert(vc);
+        } else {
+            self.incoming_closes.remove(&vc);
+        }
     }
 
     /// IRQL for a callback NDIS may call at <= DISPATCH, chosen by the policy.
@@ -337,7 +353,7 @@ impl Ndis {
         (
             state.afs.values().filter(|af| af.is_alive()).count(),
             state.vcs.values().filter(|vc| !vc.deleted).count(),
-            state.parties.values().filter(|p| p.is_alive()).count(),
+            state.parties.alive(),
         )
     }
 }
@@ -356,7 +372,8 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         bindings: BTreeMap::new(),
         afs: BTreeMap::new(),
         vcs: BTreeMap::new(),
-        parties: BTreeMap::new(),
+        parties: parties::Parties::default(),
+        incoming_closes: std::collections::BTreeSet::new(),
         pool: memory::Pool::default(),
         locks: HashMap::new(),
         events: HashMap::new(),
@@ -657,18 +674,15 @@ pub fn check_obligations(world: &World) {
                 ));
             }
         }
-        for (id, party) in &state.parties {
-            if let condis::PartyState::IncomingDropped { .. } = party.state {
-                owed.push((
-                    rules::INCOMING_UNANSWERED,
-                    "NdisClDropParty",
-                    format!(
-                        "ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty"
-                    ),
-                ));
-            }
+        for id in state.parties.incoming_dropped() {
+            owed.push((
+                rules::INCOMING_UNANSWERED,
+                "NdisClDropParty",
+                format!("ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty"),
+            ));
         }
-        for (id, vc) in &state.vcs {
+        for id in &state.incoming_closes {
+            let Some(vc) = state.vcs.get(id) else { continue };
             if vc.incoming_close.is_some() && vc.state == condis::VcState::Active {
                 owed.push((
                     rules::INCOMING_UNANSWERED,

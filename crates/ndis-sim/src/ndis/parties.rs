@@ -1,0 +1,342 @@
+//! The parties of every point-to-multipoint call, kept with per-call indexes so that no request
+//! looks at parties it does not concern.
+//!
+//! Read: nf-ndis-ndiscladdparty, nf-ndis-ndiscldropparty, nf-ndis-ndisclclosecall (what the call
+//! manager counts), verifier-rules.md §7.8 item 66 (the unanswered incoming drop).
+//!
+//! Flow: a party is [`Parties::insert`]ed when NdisClMakeCall or NdisClAddParty creates it and
+//! stays for the whole run, `Gone` once dropped, closed or failed, so a stale handle is still
+//! recognised. Its state changes only through [`Parties::set_state`], which keeps, per call, the
+//! set of live parties, the pending adds, how many are leaving (DropPending, IncomingDropped), and
+//! how many live parties each called address has; and, for the whole simulation, the parties
+//! whose IncomingDropParty the client still owes an answer. Every question the call manager and
+//! the verifier ask (is this leaf already on the call? how many parties stay? which incoming drop
+//! is unanswered?) is then answered from these in O(1) or O(log n), with the same answer a scan
+//! of every party ever created would give.
+
+use std::collections::BTreeSet;
+
+use super::callmgr::AtmAddr;
+use super::condis::PartyState;
+use super::params::Snapshot;
+use crate::fast_hash::FastMap;
+
+/// A party of a multipoint call.
+pub(crate) struct Party {
+    pub vc: u64,
+    pub context: usize,
+    state: PartyState,
+    pub address: AtmAddr,
+    pub params: Option<Snapshot>,
+    pub leave: Option<(u64, i32, u8)>,
+}
+
+impl Party {
+    /// A party in `state` (normally `AddPending`), to [`Parties::insert`].
+    pub fn new(
+        vc: u64,
+        context: usize,
+        state: PartyState,
+        address: AtmAddr,
+        params: Option<Snapshot>,
+        leave: Option<(u64, i32, u8)>,
+    ) -> Party {
+        Party { vc, context, state, address, params, leave }
+    }
+
+    /// Where the party is.
+    pub fn state(&self) -> PartyState {
+        self.state
+    }
+}
+
+/// An address as a hash key without a heap copy (party addresses have at most 20 digits; a
+/// longer one, which the call manager's parser never produces, is kept whole).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum AddressKey {
+    Short { address_type: u32, len: u8, digits: [u8; 20] },
+    Long(AtmAddr),
+}
+
+impl AddressKey {
+    fn of(address: &AtmAddr) -> AddressKey {
+        match u8::try_from(address.digits.len()) {
+            Ok(len) if len <= 20 => {
+                let mut digits = [0; 20];
+                digits[..address.digits.len()].copy_from_slice(&address.digits);
+                AddressKey::Short { address_type: address.address_type, len, digits }
+            }
+            _ => AddressKey::Long(address.clone()),
+        }
+    }
+}
+
+/// What one call's parties are, by state (only live parties are indexed).
+#[derive(Default)]
+pub(crate) struct CallParties {
+    /// Live parties (not `Gone`), by id.
+    alive: BTreeSet<u64>,
+    /// Parties whose AddParty (or MakeCall) has not completed, by id.
+    add_pending: BTreeSet<u64>,
+    /// Live parties in `DropPending`.
+    drop_pending: usize,
+    /// Live parties in `IncomingDropped`.
+    incoming_dropped: usize,
+    /// Live parties per called address.
+    addresses: FastMap<AddressKey, u32>,
+}
+
+impl CallParties {
+    /// Live parties (not `Gone`).
+    pub fn alive(&self) -> usize {
+        self.alive.len()
+    }
+
+    /// Live parties that are not leaving: neither `DropPending` nor `IncomingDropped`.
+    pub fn staying(&self) -> usize {
+        self.alive.len() - self.drop_pending - self.incoming_dropped
+    }
+
+    /// Live parties not being dropped by the client (not `DropPending`).
+    pub fn not_drop_pending(&self) -> usize {
+        self.alive.len() - self.drop_pending
+    }
+
+    /// Parties whose add has not completed.
+    pub fn add_pending(&self) -> usize {
+        self.add_pending.len()
+    }
+
+    /// The pending adds, by id.
+    pub fn add_pending_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.add_pending.iter().copied()
+    }
+
+    /// The live party with the lowest id.
+    pub fn first_alive(&self) -> Option<u64> {
+        self.alive.first().copied()
+    }
+
+    /// Whether a live party has `address`.
+    pub fn has_address(&self, address: &AtmAddr) -> bool {
+        self.addresses.contains_key(&AddressKey::of(address))
+    }
+
+    fn enter(&mut self, id: u64, party: &Party) {
+        match party.state {
+            PartyState::Gone => return,
+            PartyState::AddPending => {
+                self.add_pending.insert(id);
+            }
+            PartyState::DropPending => self.drop_pending += 1,
+            PartyState::IncomingDropped { .. } => self.incoming_dropped += 1,
+            PartyState::Connected => {}
+        }
+        self.alive.insert(id);
+        *self.addresses.entry(AddressKey::of(&party.address)).or_default() += 1;
+    }
+
+    fn leave(&mut self, id: u64, party: &Party) {
+        match party.state {
+            PartyState::Gone => return,
+            PartyState::AddPending => {
+                self.add_pending.remove(&id);
+            }
+            PartyState::DropPending => self.drop_pending -= 1,
+            PartyState::IncomingDropped { .. } => self.incoming_dropped -= 1,
+            PartyState::Connected => {}
+        }
+        self.alive.remove(&id);
+        let key = AddressKey::of(&party.address);
+        if let Some(count) = self.addresses.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.addresses.remove(&key);
+            }
+        }
+    }
+}
+
+/// Every party the simulation created, with the indexes.
+#[derive(Default)]
+pub(crate) struct Parties {
+    /// By id (ids are shared with bindings, AFs and VCs, so some slots are empty).
+    all: Vec<Option<Party>>,
+    /// Per call (VC id).
+    calls: FastMap<u64, CallParties>,
+    /// Parties in `IncomingDropped`: the client owes NdisClDropParty.
+    incoming_dropped: BTreeSet<u64>,
+    /// Live parties of every call.
+    alive: usize,
+}
+
+/// An empty call's parties, for calls that never had one.
+static NO_PARTIES: std::sync::LazyLock<CallParties> = std::sync::LazyLock::new(CallParties::default);
+
+impl Parties {
+    /// Adds party `id` (a fresh id).
+    pub fn insert(&mut self, id: u64, party: Party) {
+        let index = usize::try_from(id).expect("ids fit in usize");
+        if self.all.len() <= index {
+            self.all.resize_with(index + 1, || None);
+        }
+        self.index(id, &party, true);
+        if let Some(previous) = self.all[index].replace(party) {
+            // Ids are never reused; keep the indexes right if one ever were.
+            self.index(id, &previous, false);
+        }
+    }
+
+    /// Party `id`, if it was ever created.
+    pub fn get(&self, id: u64) -> Option<&Party> {
+        usize::try_from(id).ok().and_then(|index| self.all.get(index)).and_then(Option::as_ref)
+    }
+
+    /// Moves party `id` to `state`; returns its previous state (`None` if there is no such party).
+    pub fn set_state(&mut self, id: u64, state: PartyState) -> Option<PartyState> {
+        let index = usize::try_from(id).ok()?;
+        let mut party = self.all.get_mut(index)?.take()?;
+        let previous = party.state;
+        self.index(id, &party, false);
+        party.state = state;
+        self.index(id, &party, true);
+        self.all[index] = Some(party);
+        Some(previous)
+    }
+
+    fn index(&mut self, id: u64, party: &Party, enter: bool) {
+        if party.state == PartyState::Gone {
+            return;
+        }
+        let call = self.calls.entry(party.vc).or_default();
+        if enter {
+            call.enter(id, party);
+            self.alive += 1;
+        } else {
+            call.leave(id, party);
+            self.alive -= 1;
+        }
+        if let PartyState::IncomingDropped { .. } = party.state {
+            if enter {
+                self.incoming_dropped.insert(id);
+            } else {
+                self.incoming_dropped.remove(&id);
+            }
+        }
+    }
+
+    /// The parties of call `vc`.
+    pub fn of_call(&self, vc: u64) -> &CallParties {
+        self.calls.get(&vc).unwrap_or(&NO_PARTIES)
+    }
+
+    /// Parties in `IncomingDropped`, by id.
+    pub fn incoming_dropped(&self) -> impl Iterator<Item = u64> + '_ {
+        self.incoming_dropped.iter().copied()
+    }
+
+    /// Live parties of every call.
+    pub fn alive(&self) -> usize {
+        self.alive
+    }
+
+    /// Every party ever created, by id.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (u64, &Party)> + Clone + '_ {
+        self.all.iter().enumerate().filter_map(|(id, party)| party.as_ref().map(|p| (id as u64, p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ndis::Rng;
+
+    fn random_state(rng: &mut Rng) -> PartyState {
+        match rng.below(5) {
+            0 => PartyState::AddPending,
+            1 => PartyState::Connected,
+            2 => PartyState::IncomingDropped { status: rng.below(3) as i32 },
+            3 => PartyState::DropPending,
+            _ => PartyState::Gone,
+        }
+    }
+
+    /// Every index answers what a scan of every party ever created answers (the scans the
+    /// simulated call manager and verifier made before the indexes existed).
+    fn check_against_scan(parties: &Parties, vcs: &[u64]) {
+        let all: Vec<(u64, &Party)> = parties.iter().collect();
+        for &vc in vcs {
+            let on_call: Vec<&(u64, &Party)> =
+                all.iter().filter(|(_, p)| p.vc == vc && p.state() != PartyState::Gone).collect();
+            let index = parties.of_call(vc);
+            assert_eq!(index.alive(), on_call.len(), "alive on Vc#{vc}");
+            let add_pending: Vec<u64> = all
+                .iter()
+                .filter(|(_, p)| p.vc == vc && p.state() == PartyState::AddPending)
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(index.add_pending_ids().collect::<Vec<_>>(), add_pending, "pending adds on Vc#{vc}");
+            assert_eq!(index.add_pending(), add_pending.len());
+            let staying = on_call
+                .iter()
+                .filter(|(_, p)| {
+                    !matches!(p.state(), PartyState::IncomingDropped { .. } | PartyState::DropPending)
+                })
+                .count();
+            assert_eq!(index.staying(), staying, "staying on Vc#{vc}");
+            let not_drop_pending =
+                on_call.iter().filter(|(_, p)| p.state() != PartyState::DropPending).count();
+            assert_eq!(index.not_drop_pending(), not_drop_pending, "not drop-pending on Vc#{vc}");
+            assert_eq!(index.first_alive(), on_call.first().map(|(id, _)| *id), "first alive on Vc#{vc}");
+            for digit in 0..4u8 {
+                let address = AtmAddr { address_type: 0, digits: vec![digit; 20] };
+                let scanned = on_call.iter().any(|(_, p)| p.address == address);
+                assert_eq!(index.has_address(&address), scanned, "address {digit} on Vc#{vc}");
+            }
+        }
+        let incoming: Vec<u64> = all
+            .iter()
+            .filter(|(_, p)| matches!(p.state(), PartyState::IncomingDropped { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(parties.incoming_dropped().collect::<Vec<_>>(), incoming);
+        assert_eq!(parties.alive(), all.iter().filter(|(_, p)| p.state() != PartyState::Gone).count());
+    }
+
+    #[test]
+    fn indexes_agree_with_a_scan_of_every_party() {
+        for seed in 0..20 {
+            let mut rng = Rng::new(seed);
+            let mut parties = Parties::default();
+            let vcs = [3, 4, 9];
+            let mut next_id = 10;
+            for _ in 0..400 {
+                if next_id == 10 || rng.chance(3_000) {
+                    next_id += 1 + rng.below(2);
+                    let vc = vcs[rng.below(3) as usize];
+                    let address = AtmAddr { address_type: 0, digits: vec![rng.below(4) as u8; 20] };
+                    let state = random_state(&mut rng);
+                    parties.insert(next_id, Party::new(vc, 0, state, address, None, None));
+                } else {
+                    let id = 10 + rng.below(next_id - 9);
+                    let state = random_state(&mut rng);
+                    let known = parties.get(id).map(Party::state);
+                    assert_eq!(parties.set_state(id, state), known);
+                }
+                check_against_scan(&parties, &vcs);
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_address_is_indexed_whole() {
+        let mut parties = Parties::default();
+        let long = AtmAddr::e164("123456789012345678901234");
+        parties.insert(1, Party::new(7, 0, PartyState::Connected, long.clone(), None, None));
+        assert!(parties.of_call(7).has_address(&long));
+        assert!(!parties.of_call(7).has_address(&AtmAddr::e164("12345678901234567890123")));
+        parties.set_state(1, PartyState::Gone);
+        assert!(!parties.of_call(7).has_address(&long));
+        assert_eq!(parties.of_call(7).alive(), 0);
+    }
+}
