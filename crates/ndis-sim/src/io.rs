@@ -43,6 +43,7 @@ use ndis_sys::status::{
 
 use crate::export;
 use crate::exports::ExportTable;
+use crate::fast_hash::FastMap;
 use crate::kernel::{self, Call, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier;
 
@@ -375,6 +376,42 @@ impl Block {
     }
 }
 
+/// Where IRPs and their system buffers are carved from: zeroed chunks, handed out in order and
+/// never reused, freed only with the manager (like [`Block`]s), without a heap allocation per
+/// request. Requests larger than a quarter chunk get a [`Block`] of their own.
+#[derive(Default)]
+struct Arena {
+    chunks: Vec<Block>,
+    /// Next free byte of the last chunk, and its end.
+    next: usize,
+    end: usize,
+}
+
+/// Bytes per arena chunk.
+const ARENA_CHUNK: usize = 64 * 1024;
+
+impl Arena {
+    /// `len` zeroed bytes (at least 1), 16-byte aligned, that stay valid until the manager drops.
+    fn allocate(&mut self, len: usize, big: &mut Vec<Block>) -> usize {
+        let len = len.max(1).div_ceil(16) * 16;
+        if len > ARENA_CHUNK / 4 {
+            let block = Block::new(len);
+            let address = block.addr();
+            big.push(block);
+            return address;
+        }
+        if self.next + len > self.end {
+            let chunk = Block::new(ARENA_CHUNK);
+            self.next = chunk.addr();
+            self.end = self.next + ARENA_CHUNK;
+            self.chunks.push(chunk);
+        }
+        let address = self.next;
+        self.next += len;
+        address
+    }
+}
+
 struct Device {
     memory: Block,
     name: Option<String>,
@@ -398,8 +435,8 @@ struct Open {
 
 #[derive(Default)]
 struct IrpRecord {
-    /// `(status, information)` of each IofCompleteRequest.
-    completions: Vec<(NTSTATUS, usize)>,
+    /// `(status, information)` of the first IofCompleteRequest (any later one is reported).
+    first_completion: Option<(NTSTATUS, usize)>,
     /// The dispatch routine has returned.
     returned: bool,
 }
@@ -411,10 +448,11 @@ struct State {
     links: BTreeMap<String, (String, String)>,
     kernel_handles: HashMap<usize, KernelHandle>,
     next_handle: usize,
-    opens: HashMap<u64, Open>,
+    opens: FastMap<u64, Open>,
     next_open: u64,
-    irps: HashMap<usize, IrpRecord>,
+    irps: FastMap<usize, IrpRecord>,
     retired: Vec<Block>,
+    arena: Arena,
     driver_object: Option<usize>,
 }
 
@@ -508,6 +546,14 @@ impl IoManager {
             }
             None => io,
         }
+    }
+
+    /// [`IoManager::of`] by reference (no reference count touched once it exists).
+    pub fn of_ref(world: &World) -> &IoManager {
+        if world.extension_ref::<IoManager>().is_none() {
+            IoManager::of(world);
+        }
+        world.extension_ref::<IoManager>().expect("inserted above")
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -675,20 +721,27 @@ impl IoManager {
         file_object: usize,
         ioctl: Option<(u32, &[u8], usize)>,
     ) -> Result<(NTSTATUS, Vec<u8>), IoError> {
-        let entered = kernel::current().is_none().then(|| world.enter(0));
-        let processor = kernel::current().map_or(0, |(_, p)| p);
-        let irp_block = Block::new(std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>());
+        let current = kernel::current_processor();
+        let entered = current.is_none().then(|| world.enter(0));
+        let processor = current.unwrap_or(0);
+        let irp_len =
+            (std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>()).div_ceil(16) * 16;
         let (code, input, output_len) = ioctl.unwrap_or((0, &[], 0));
-        let system_buffer = Block::new(input.len().max(output_len));
-        let irp: *mut IRP = irp_block.ptr();
-        let (dispatch, device_ptr) = {
+        let (dispatch, device_ptr, irp, system_buffer) = {
             let mut state = self.state();
-            let d = state.devices.get(&device).ok_or(IoError::InvalidHandle)?;
-            // SAFETY: `irp_block` is zeroed simulator memory sized for an IRP and one stack
-            // location, 16-byte aligned; nothing else references it yet.
+            let state = &mut *state;
+            let driver = state.devices.get(&device).ok_or(IoError::InvalidHandle)?.driver;
+            // Kept until the manager drops: a driver that completes again later must hit
+            // simulator memory, and be reported, rather than freed memory.
+            let irp = state.arena.allocate(irp_len, &mut state.retired) as *mut IRP;
+            let system_buffer =
+                state.arena.allocate(input.len().max(output_len), &mut state.retired) as *mut u8;
+            // SAFETY: `irp` is fresh zeroed simulator memory sized for an IRP and one stack
+            // location, 16-byte aligned; nothing else references it yet. `system_buffer` holds
+            // max(input, output) bytes.
             unsafe {
                 (*irp).Type = IO_TYPE_IRP;
-                (*irp).Size = irp_block.0.len() as u16 * 16;
+                (*irp).Size = irp_len as u16;
                 (*irp).StackCount = 1;
                 (*irp).CurrentLocation = 1;
                 (*irp).RequestorMode = UserMode;
@@ -703,8 +756,8 @@ impl IoManager {
                         (*irp).Flags = IRP_BUFFERED_IO
                             | IRP_DEALLOCATE_BUFFER
                             | if output_len > 0 { IRP_INPUT_OPERATION } else { 0 };
-                        (*irp).AssociatedIrp.SystemBuffer = system_buffer.ptr();
-                        std::ptr::copy_nonoverlapping(input.as_ptr(), system_buffer.ptr::<u8>(), input.len());
+                        (*irp).AssociatedIrp.SystemBuffer = system_buffer.cast();
+                        std::ptr::copy_nonoverlapping(input.as_ptr(), system_buffer, input.len());
                         (*stack).Parameters.DeviceIoControl = IO_STACK_LOCATION_DEVICE_IO_CONTROL {
                             OutputBufferLength: output_len as u32,
                             Padding0: 0,
@@ -719,13 +772,13 @@ impl IoManager {
                     _ => (*irp).Flags = IRP_CLOSE_OPERATION,
                 }
             }
-            let driver = d.driver as *const DRIVER_OBJECT;
+            let driver = driver as *const DRIVER_OBJECT;
             // SAFETY: `driver` is the DRIVER_OBJECT the driver passed to IoCreateDevice, which the
             // harness allocated and keeps alive while the driver is loaded; MajorFunction is read
             // by value.
             let dispatch = unsafe { (*driver).MajorFunction[usize::from(major)] };
             state.irps.insert(irp as usize, IrpRecord::default());
-            (dispatch, device as *mut DEVICE_OBJECT)
+            (dispatch, device as *mut DEVICE_OBJECT, irp, system_buffer)
         };
         const CREATE: Call = Call::new("sim", "IRP_MJ_CREATE");
         const CLOSE: Call = Call::new("sim", "IRP_MJ_CLOSE");
@@ -767,12 +820,11 @@ impl IoManager {
             );
         }
         let mut state = self.state();
-        let record = state.irps.get_mut(&(irp as usize)).map(|r| {
+        let first_completion = state.irps.get_mut(&(irp as usize)).and_then(|r| {
             r.returned = true;
-            r.completions.clone()
+            r.first_completion
         });
-        let completions = record.unwrap_or_default();
-        let result = match completions.first() {
+        let result = match first_completion {
             None => {
                 verifier::report(
                     world,
@@ -785,7 +837,7 @@ impl IoManager {
                 );
                 Err(IoError::Pending { status: returned })
             }
-            Some(&(status, information)) => {
+            Some((status, information)) => {
                 if returned == STATUS_PENDING {
                     verifier::report(
                         world,
@@ -818,15 +870,11 @@ impl IoManager {
                     }
                     let n = information.min(output_len);
                     // SAFETY: the system buffer holds max(input, output_len) >= n bytes.
-                    output = unsafe { std::slice::from_raw_parts(system_buffer.ptr::<u8>(), n) }.to_vec();
+                    output = unsafe { std::slice::from_raw_parts(system_buffer, n) }.to_vec();
                 }
                 Ok((status, output))
             }
         };
-        // Keep the memory: a driver that completes again later must hit simulator memory, and be
-        // reported, rather than freed memory.
-        state.retired.push(irp_block);
-        state.retired.push(system_buffer);
         drop(state);
         drop(entered);
         result
@@ -919,8 +967,8 @@ fn enter_export_logged<R>(
                 format!("called at {irql}; the routine may be called at {max} at most"),
             );
         }
-        let io = IoManager::of(world);
-        f(world, processor, &io)
+        let io = IoManager::of_ref(world);
+        f(world, processor, io)
     })
 }
 
@@ -1240,7 +1288,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
             };
             // SAFETY: `irp` is an IRP this module built; its memory is kept until the manager drops.
             let (status, information) = unsafe { ((*irp).IoStatus.Status, (*irp).IoStatus.Information) };
-            if let Some(&(first, _)) = record.completions.first() {
+            if let Some((first, _)) = record.first_completion {
                 verifier::report(
                     world,
                     rules::MULTIPLE_IRP_COMPLETE,
@@ -1258,7 +1306,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
                     format!("IRP 0x{:x} completed with STATUS_PENDING", irp as usize),
                 );
             }
-            if record.returned && record.completions.is_empty() {
+            if record.returned && record.first_completion.is_none() {
                 verifier::report(
                     world,
                     rules::IRP_NOT_PENDING,
@@ -1266,7 +1314,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
                     format!("IRP 0x{:x} completed after its dispatch routine returned", irp as usize),
                 );
             }
-            record.completions.push((status, information));
+            record.first_completion.get_or_insert((status, information));
         },
     )
 }

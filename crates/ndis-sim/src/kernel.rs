@@ -21,11 +21,11 @@
 //! A test that expects a stop runs the scenario in a child process (see the crate's tests).
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::export;
@@ -323,7 +323,28 @@ pub struct World {
     time: AtomicU64,
     log: Mutex<Log>,
     stop: Mutex<Option<Stop>>,
-    extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Newest first; nodes are freed only with the world, so a reference to an extension lives
+    /// as long as the world (see [`World::extension_ref`]).
+    extensions: AtomicPtr<ExtensionNode>,
+}
+
+/// One inserted extension.
+struct ExtensionNode {
+    type_id: TypeId,
+    value: Arc<dyn Any + Send + Sync>,
+    next: *mut ExtensionNode,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let mut node = *self.extensions.get_mut();
+        while !node.is_null() {
+            // SAFETY: every node was made by `Box::into_raw` in `insert_extension` and is owned
+            // by this list alone; the world is being dropped, so nothing refers to it any more.
+            let boxed = unsafe { Box::from_raw(node) };
+            node = boxed.next;
+        }
+    }
 }
 
 impl fmt::Debug for World {
@@ -352,7 +373,7 @@ impl World {
             time: AtomicU64::new(0),
             log: Mutex::new(Log::default()),
             stop: Mutex::new(None),
-            extensions: Mutex::new(HashMap::new()),
+            extensions: AtomicPtr::new(std::ptr::null_mut()),
         })
     }
 
@@ -366,7 +387,7 @@ impl World {
     /// # Panics
     /// If `processor` is not one of this world's.
     pub fn irql(&self, processor: usize) -> Irql {
-        Irql(self.irqls[processor].load(Ordering::SeqCst))
+        Irql(self.irqls[processor].load(Ordering::Acquire))
     }
 
     /// Sets the IRQL of `processor`, returning the previous one. Checking that raises and lowers
@@ -375,7 +396,13 @@ impl World {
     /// # Panics
     /// If `processor` is not one of this world's.
     pub fn set_irql(&self, processor: usize, irql: Irql) -> Irql {
-        Irql(self.irqls[processor].swap(irql.0, Ordering::SeqCst))
+        // A processor's IRQL is changed only by the host thread running that processor (a
+        // processor is never run by two threads at once), so a load and a store suffice; they
+        // cost no locked instruction, unlike a swap.
+        let slot = &self.irqls[processor];
+        let previous = slot.load(Ordering::Acquire);
+        slot.store(irql.0, Ordering::Release);
+        Irql(previous)
     }
 
     /// Virtual time in 100 ns ticks.
@@ -451,18 +478,66 @@ impl World {
     }
 
     /// Stores `extension` as this world's `T`, replacing any previous one, which is returned.
+    /// (The replaced one is kept, unused, until the world is dropped.)
     pub fn insert_extension<T: Any + Send + Sync>(&self, extension: Arc<T>) -> Option<Arc<T>> {
-        lock(&self.extensions)
-            .insert(TypeId::of::<T>(), extension)
-            .map(|old| old.downcast::<T>().expect("extensions are keyed by their TypeId"))
+        let type_id = TypeId::of::<T>();
+        let node =
+            Box::into_raw(Box::new(ExtensionNode { type_id, value: extension, next: std::ptr::null_mut() }));
+        let mut head = self.extensions.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `node` is ours until the exchange below publishes it.
+            unsafe { (*node).next = head };
+            match self.extensions.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(current) => head = current,
+            }
+        }
+        Self::find(head, type_id)
+            .map(|old| old.value.clone().downcast::<T>().expect("extensions are keyed by their TypeId"))
+    }
+
+    /// The newest node of `type_id` from `node` on.
+    fn find<'a>(mut node: *mut ExtensionNode, type_id: TypeId) -> Option<&'a ExtensionNode> {
+        while !node.is_null() {
+            // SAFETY: nodes are published complete (release/acquire on `extensions`), never
+            // changed afterwards, and freed only when the world drops; the caller borrows the
+            // world for `'a`.
+            let current = unsafe { &*node };
+            if current.type_id == type_id {
+                return Some(current);
+            }
+            node = current.next;
+        }
+        None
     }
 
     /// This world's `T`, if one was inserted.
     pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        lock(&self.extensions)
-            .get(&TypeId::of::<T>())
-            .cloned()
-            .map(|any| any.downcast::<T>().expect("extensions are keyed by their TypeId"))
+        Self::find(self.extensions.load(Ordering::Acquire), TypeId::of::<T>())
+            .map(|node| node.value.clone().downcast::<T>().expect("extensions are keyed by their TypeId"))
+    }
+
+    /// This world's `T` by reference: no reference count is touched (the DDI modules look their
+    /// state up on every export). Valid as long as the world, which keeps every extension ever
+    /// inserted.
+    pub fn extension_ref<T: Any + Send + Sync>(&self) -> Option<&T> {
+        let node = Self::find(self.extensions.load(Ordering::Acquire), TypeId::of::<T>())?;
+        let pointer = Arc::as_ptr(&node.value).cast::<T>();
+        // SAFETY: the node's `type_id` is `TypeId::of::<T>()`, recorded when it was made from an
+        // `Arc<T>`, so its value is a `T`; it lives as long as the world (see `find`).
+        Some(unsafe { &*pointer })
+    }
+
+    /// Another reference to this world (which, like every world, lives in an `Arc`).
+    pub fn arc(&self) -> Arc<World> {
+        let pointer: *const World = self;
+        // SAFETY: a `World` is only ever made by `World::new`, inside an `Arc` (its fields are
+        // private), so `self` is the contents of a live `Arc<World>`; taking one more strong
+        // count first makes `from_raw` an owned reference of its own.
+        unsafe {
+            Arc::increment_strong_count(pointer);
+            Arc::from_raw(pointer)
+        }
     }
 
     /// Makes this world and `processor` current on the calling thread until the guard drops
@@ -476,13 +551,24 @@ impl World {
             "processor {processor} out of range (world has {})",
             self.processor_count()
         );
+        let token = NEXT_TOKEN.with(|next| {
+            let token = next.get() + 1;
+            next.set(token);
+            token
+        });
         let previous = CURRENT.with(|current| current.replace(Some((Arc::clone(self), processor))));
-        Entered { previous, _not_send: std::marker::PhantomData }
+        let previous_fast = FAST.with(|fast| fast.replace((Arc::as_ptr(self), processor, token)));
+        Entered { previous, previous_fast, token, _not_send: std::marker::PhantomData }
     }
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<(Arc<World>, usize)>> = const { RefCell::new(None) };
+    /// `CURRENT` without its reference count, for [`current_world`]: the world `CURRENT` holds
+    /// (null if none), the processor, and the token of the guard that installed it.
+    static FAST: Cell<(*const World, usize, u64)> = const { Cell::new((std::ptr::null(), 0, 0)) };
+    /// The last token given to a guard.
+    static NEXT_TOKEN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Guard returned by [`World::enter`]; restores the previous current world when dropped. Not
@@ -490,14 +576,50 @@ thread_local! {
 #[must_use = "the world is current only while the guard lives"]
 pub struct Entered {
     previous: Option<(Arc<World>, usize)>,
+    previous_fast: (*const World, usize, u64),
+    token: u64,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        CURRENT.with(|current| *current.borrow_mut() = previous);
+        let replaced = CURRENT.with(|current| current.replace(previous));
+        let (_, _, replaced_token) = FAST.with(|fast| fast.replace(self.previous_fast));
+        // Guards drop in reverse order of entry, and then `replaced` is the very reference this
+        // guard installed. If one was dropped out of order, `replaced` is another guard's, which
+        // an export further down this thread's stack may still use (through `current_world`):
+        // it is kept alive (leaked) instead.
+        if let Some((world, _)) = replaced {
+            if replaced_token != self.token {
+                std::mem::forget(world);
+            }
+        }
     }
+}
+
+/// The calling thread's current world and processor, without touching a reference count: for
+/// exports, on every call. An export called on a thread with no current world is a simulator
+/// bug, and stops the run with a report naming `export`.
+///
+/// # Safety
+/// The world must not be used after the export (or the code below a [`World::enter`] guard)
+/// that called this returns: it is kept alive by the current-world reference of this thread,
+/// which guards restore in order (see [`Entered`]'s drop), not by the returned reference.
+pub(crate) unsafe fn current_world<'a>(export: &str) -> (&'a World, usize) {
+    let (world, processor, _) = FAST.with(Cell::get);
+    if world.is_null() {
+        fatal(None, Stop::SimulatorFault(format!("{export} was called on a thread with no current world")));
+    }
+    // SAFETY: non-null, so it is the world `CURRENT` holds a reference to (they change
+    // together); per this function's contract the caller uses it only while that holds.
+    (unsafe { &*world }, processor)
+}
+
+/// The calling thread's current processor, if it entered a world (no reference count touched).
+pub fn current_processor() -> Option<usize> {
+    let (world, processor, _) = FAST.with(Cell::get);
+    (!world.is_null()).then_some(processor)
 }
 
 /// The calling thread's current world and processor, if it entered one.

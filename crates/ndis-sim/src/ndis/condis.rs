@@ -79,7 +79,8 @@ pub(crate) struct Vc {
     pub closed_by_client: bool,
     /// ProtocolClIncomingCloseCall was indicated with this status and not yet answered.
     pub incoming_close: Option<i32>,
-    pub setup: Option<Parsed>,
+    /// The SETUP the call was made with (shared: every AddParty compares with it).
+    pub setup: Option<Arc<Parsed>>,
     pub params: Option<Snapshot>,
     pub vci: u32,
     pub leave: Option<(u64, i32, u8)>,
@@ -185,15 +186,16 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClOpenAddressFamilyEx";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let [b0, b1, b2] = shown(&ndis.state(), binding_handle as usize);
     let words = [b0, b1, b2, family as u64, af_context as u64, af_handle as u64];
-    log_lazy(&world, processor, &CALL, &words, |a, f| {
+    log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         write!(f, ", {:#x}, {:#x}, {:#x})", a.word(3), a.word(4), a.word(5))
     });
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let binding = decode(Kind::Binding, binding_handle as usize);
     let registered = {
         let state = ndis.state();
@@ -202,11 +204,11 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
             .map(|b| (b.open == super::protocol::OpenState::Open, b.af_registered))
     };
     let Some((true, registered)) = registered else {
-        violation(&world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
+        violation(world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
         return NDIS_STATUS_FAILURE;
     };
     if family.is_null() || af_handle.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL AddressFamily or NdisAfHandle");
+        violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL AddressFamily or NdisAfHandle");
         return NDIS_STATUS_FAILURE;
     }
     // SAFETY: non-NULL; the driver's CO_ADDRESS_FAMILY.
@@ -217,7 +219,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         || requested.MinorVersion != 1
     {
         violation(
-            &world,
+            world,
             rules::OPEN_AF_UNREGISTERED,
             EXPORT,
             format!(
@@ -227,9 +229,9 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure(world, ndis, 0, Some(EXPORT));
     if fail {
-        log_lazy(&world, processor, &CALL, &[], render_injected);
+        log_lazy(world, processor, &CALL, &[], render_injected);
         return NDIS_STATUS_RESOURCES;
     }
     let id = {
@@ -257,9 +259,9 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         unsafe { af_handle.write(handle(Kind::Af, id) as NDIS_HANDLE) };
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+        pend(world, ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
     };
-    log_lazy(&world, processor, &CALL, &[status as u64, id], |a, f| {
+    log_lazy(world, processor, &CALL, &[status as u64, id], |a, f| {
         write!(f, "-> {} (Af#{})", StatusName(a.word(0) as i32), a.word(1))
     });
     status
@@ -270,9 +272,10 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseAddressFamily";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
-    log_lazy(&world, processor, &CALL, &shown(&ndis.state(), af_handle as usize), render_shown);
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_lazy(world, processor, &CALL, &shown(&ndis.state(), af_handle as usize), render_shown);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let (open, vcs) = {
         let state = ndis.state();
@@ -281,7 +284,7 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     };
     if !open {
         violation(
-            &world,
+            world,
             rules::AF_HANDLE_INVALID,
             EXPORT,
             "AF handle is not open (closed, pending, or never given)",
@@ -290,10 +293,10 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     }
     let id = id.unwrap_or_default();
     if vcs > 0 {
-        violation(&world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
+        violation(world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
+    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
     {
         let mut state = ndis.state();
         let af = state.afs.get_mut(&id).expect("checked");
@@ -303,9 +306,9 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+        pend(world, ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
     };
-    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -315,14 +318,15 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
 extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let [h0, h1, h2] = shown(&ndis.state(), af_handle as usize);
-    log_lazy(&world, processor, &CALL, &[h0, h1, h2, status as u64], |a, f| {
+    log_lazy(world, processor, &CALL, &[h0, h1, h2, status as u64], |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         write!(f, ", {})", StatusName(a.word(3) as i32))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let was_pending = {
         let mut state = ndis.state();
@@ -343,13 +347,13 @@ extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_H
     };
     if !was_pending {
         violation(
-            &world,
+            world,
             rules::EXACTLY_ONCE_COMPLETION,
             EXPORT,
             "no ProtocolClNotifyCloseAf returned PENDING for this AF (or it was already completed)",
         );
     } else if status == NDIS_STATUS_PENDING {
-        violation(&world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
+        violation(world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
     }
 }
 
@@ -363,29 +367,30 @@ unsafe extern "win64" fn ndis_co_create_vc(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoCreateVc";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let ([b0, b1, b2], [a0, a1, a2]) = {
         let state = ndis.state();
         (shown(&state, binding_handle as usize), shown(&state, af_handle as usize))
     };
     let words = [b0, b1, b2, a0, a1, a2, vc_context as u64, vc_handle as u64];
-    log_lazy(&world, processor, &CALL, &words, |a, f| {
+    log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         f.write_str(", ")?;
         fmt_shown(a, 3, f)?;
         write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
     if vc_handle.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
+        violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
         return NDIS_STATUS_FAILURE;
     }
     // SAFETY: non-NULL; the driver's in/out handle variable.
     let previous = unsafe { vc_handle.read_unaligned() };
     if !previous.is_null() {
         violation(
-            &world,
+            world,
             rules::CREATE_VC_HANDLE_NOT_NULL,
             EXPORT,
             format!("*NdisVcHandle is {:#x} on entry (must be NULL)", previous as usize),
@@ -411,17 +416,12 @@ unsafe extern "win64" fn ndis_co_create_vc(
         }
     };
     if let Err(rule) = valid {
-        violation(
-            &world,
-            rule,
-            EXPORT,
-            "binding or AF handle is not open (or the AF is not on this binding)",
-        );
+        violation(world, rule, EXPORT, "binding or AF handle is not open (or the AF is not on this binding)");
         return NDIS_STATUS_FAILURE;
     }
-    let (_, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
+    let (_, fail) = outcome_and_failure(world, ndis, 0, Some(EXPORT));
     if fail {
-        log_lazy(&world, processor, &CALL, &[], render_injected);
+        log_lazy(world, processor, &CALL, &[], render_injected);
         return NDIS_STATUS_RESOURCES;
     }
     let id = {
@@ -449,7 +449,7 @@ unsafe extern "win64" fn ndis_co_create_vc(
     };
     // SAFETY: checked non-NULL out-parameter.
     unsafe { vc_handle.write(handle(Kind::Vc, id) as NDIS_HANDLE) };
-    log_lazy(&world, processor, &CALL, &[id], |a, f| write!(f, "-> NDIS_STATUS_SUCCESS (Vc#{})", a.word(0)));
+    log_lazy(world, processor, &CALL, &[id], |a, f| write!(f, "-> NDIS_STATUS_SUCCESS (Vc#{})", a.word(0)));
     NDIS_STATUS_SUCCESS
 }
 
@@ -463,18 +463,19 @@ fn live_vc(ndis: &Ndis, vc_handle: NDIS_HANDLE) -> Option<u64> {
 extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoDeleteVc";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
-    log_lazy(&world, processor, &CALL, &shown(&ndis.state(), vc_handle as usize), render_shown);
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
-    let Some(id) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_lazy(world, processor, &CALL, &shown(&ndis.state(), vc_handle as usize), render_shown);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+    let Some(id) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     let vc_state = ndis.state().vcs[&id].state;
     let status = match vc_state {
         VcState::Active | VcState::MakeCallPending => {
             violation(
-                &world,
+                world,
                 rules::DELETE_VC_WITH_CALL,
                 EXPORT,
                 format!("Vc#{id} has a call ({vc_state:?})"),
@@ -483,7 +484,7 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
         }
         VcState::Closing => {
             violation(
-                &world,
+                world,
                 rules::DELETE_VC_WITH_CALL,
                 EXPORT,
                 format!("Vc#{id}: NdisClCloseCall has not completed"),
@@ -497,7 +498,7 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
             NDIS_STATUS_SUCCESS
         }
     };
-    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -535,22 +536,23 @@ unsafe extern "win64" fn ndis_cl_make_call(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClMakeCall";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
         (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
     };
     let words = [v0, v1, v2, p0, p1, p2, party_context as u64, party_handle as u64];
-    log_lazy(&world, processor, &CALL, &words, |a, f| {
+    log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         f.write_str(", ")?;
         fmt_shown(a, 3, f)?;
         write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     let (vc_state, closed_by_client) = {
@@ -560,7 +562,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let reusable = vc_state == VcState::Idle || (vc_state == VcState::Closed && !closed_by_client);
     if !reusable {
         violation(
-            &world,
+            world,
             rules::MAKE_CALL_VC_BUSY,
             EXPORT,
             format!(
@@ -573,7 +575,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let multipoint = !party_context.is_null();
     if call_parameters.is_null() || (multipoint && party_handle.is_null()) {
         violation(
-            &world,
+            world,
             rules::NULL_ARGUMENT,
             EXPORT,
             "NULL CallParameters, or NULL NdisPartyHandle for a multipoint call",
@@ -588,7 +590,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let snapshot = match snapshot {
         Ok(snapshot) => snapshot,
         Err(what) => {
-            violation(&world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
+            violation(world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
             return NDIS_STATUS_INVALID_DATA;
         }
     };
@@ -612,7 +614,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
             (callmgr::answer(&behaviour), Some(setup))
         }
         Err(reject) => {
-            reject_parameters(&world, &ndis, processor, EXPORT, &reject);
+            reject_parameters(world, ndis, processor, EXPORT, &reject);
             (
                 callmgr::Answer {
                     status: callmgr::reject_status(reject.cause),
@@ -624,7 +626,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
             )
         }
     };
-    let (outcome, fail) = outcome_and_failure(&world, &ndis, answer.min_delay, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure(world, ndis, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
@@ -644,7 +646,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
         entry.state = VcState::MakeCallPending;
         entry.multipoint = multipoint;
         entry.closed_by_client = false;
-        entry.setup = setup;
+        entry.setup = setup.map(Arc::new);
         entry.params = Some(snapshot);
         entry.leave = if multipoint { None } else { answer.leave };
         state.set_incoming_close(vc, None);
@@ -655,12 +657,12 @@ unsafe extern "win64" fn ndis_cl_make_call(
         unsafe { party_handle.write(party.map_or(0, |p| handle(Kind::Party, p)) as NDIS_HANDLE) };
     }
     let result = if outcome == Outcome::Synchronous {
-        make_call_settled(&world, &ndis, vc, status, cause);
+        make_call_settled(world, ndis, vc, status, cause);
         status
     } else {
-        pend(&world, &ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
+        pend(world, ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
     };
-    log_lazy(&world, processor, &CALL, &[result as u64], render_result);
+    log_lazy(world, processor, &CALL, &[result as u64], render_result);
     result
 }
 
@@ -739,7 +741,7 @@ fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, export: &st
 }
 
 fn params_pointer(snapshot: &Snapshot, at: usize) -> usize {
-    snapshot.call.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")) as usize)
+    snapshot.call().get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")) as usize)
 }
 
 /// `NdisClAddParty`: <= DISPATCH; only on an active multipoint call of this client.
@@ -752,27 +754,28 @@ unsafe extern "win64" fn ndis_cl_add_party(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClAddParty";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
         (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
     };
     let words = [v0, v1, v2, party_context as u64, p0, p1, p2, party_handle as u64];
-    log_lazy(&world, processor, &CALL, &words, |a, f| {
+    log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         write!(f, ", {:#x}, ", a.word(3))?;
         fmt_shown(a, 4, f)?;
         write!(f, ", {:#x})", a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     if party_context.is_null() || party_handle.is_null() || call_parameters.is_null() {
         violation(
-            &world,
+            world,
             rules::NULL_ARGUMENT,
             EXPORT,
             "NULL ProtocolPartyContext, CallParameters or NdisPartyHandle",
@@ -799,7 +802,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
     }
     if vc_state != VcState::Active || !multipoint {
         violation(
-            &world,
+            world,
             rules::ADD_PARTY_NOT_MULTIPOINT_ACTIVE,
             EXPORT,
             format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}"),
@@ -814,11 +817,11 @@ unsafe extern "win64" fn ndis_cl_add_party(
     let snapshot = match snapshot {
         Ok(snapshot) => snapshot,
         Err(what) => {
-            violation(&world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
+            violation(world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
             return NDIS_STATUS_INVALID_DATA;
         }
     };
-    let setup = setup.unwrap_or(Parsed { called: AtmAddr::default(), ies: Vec::new(), warnings: Vec::new() });
+    let setup = setup.unwrap_or_default();
     let answer = match params::validate_add_party(&snapshot, &setup) {
         Ok(parsed) => {
             let (duplicate, leaves, pending_adds, config, behaviour) = {
@@ -836,7 +839,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
             };
             let cm_reject = |cause: u8, why: &str| {
                 callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
-                    .with_log(&world, processor, why)
+                    .with_log(world, processor, why)
             };
             if duplicate {
                 cm_reject(21, "the leaf is already on this call")
@@ -850,7 +853,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
             .with_address(parsed.called)
         }
         Err(reject) => {
-            reject_parameters(&world, &ndis, processor, EXPORT, &reject);
+            reject_parameters(world, ndis, processor, EXPORT, &reject);
             (
                 callmgr::Answer {
                     status: callmgr::reject_status(reject.cause),
@@ -863,7 +866,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
         }
     };
     let (answer, address) = answer;
-    let (outcome, fail) = outcome_and_failure(&world, &ndis, answer.min_delay, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure(world, ndis, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
@@ -880,12 +883,12 @@ unsafe extern "win64" fn ndis_cl_add_party(
     // SAFETY: checked non-NULL out-parameter.
     unsafe { party_handle.write(handle(Kind::Party, party) as NDIS_HANDLE) };
     let result = if outcome == Outcome::Synchronous {
-        add_party_settled(&world, &ndis, party, status, cause);
+        add_party_settled(world, ndis, party, status, cause);
         status
     } else {
-        pend(&world, &ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
+        pend(world, ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
     };
-    log_lazy(&world, processor, &CALL, &[result as u64, party], |a, f| {
+    log_lazy(world, processor, &CALL, &[result as u64, party], |a, f| {
         write!(f, "-> {} (Pt#{})", StatusName(a.word(0) as i32), a.word(1))
     });
     result
@@ -941,14 +944,15 @@ extern "win64" fn ndis_cl_drop_party(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClDropParty";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let [h0, h1, h2] = shown(&ndis.state(), party_handle as usize);
-    log_lazy(&world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
+    log_lazy(world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         write!(f, ", {:#x}, {})", a.word(3), a.word(4))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
         let state = ndis.state();
@@ -962,7 +966,7 @@ extern "win64" fn ndis_cl_drop_party(
     let (party_state, others) = match found {
         None | Some((PartyState::Gone | PartyState::DropPending, _)) => {
             violation(
-                &world,
+                world,
                 rules::PARTY_HANDLE_AFTER_DROP,
                 EXPORT,
                 "party handle was dropped, closed, failed, or never given",
@@ -974,7 +978,7 @@ extern "win64" fn ndis_cl_drop_party(
     let id = id.unwrap_or_default();
     if party_state == PartyState::AddPending {
         violation(
-            &world,
+            world,
             rules::DROP_BEFORE_ADD_COMPLETE,
             EXPORT,
             format!("Pt#{id}: its NdisClAddParty has not completed"),
@@ -988,14 +992,14 @@ extern "win64" fn ndis_cl_drop_party(
     let answering_incoming_drop = matches!(party_state, PartyState::IncomingDropped { .. });
     if others == 0 && !answering_incoming_drop {
         violation(
-            &world,
+            world,
             rules::DROP_LAST_PARTY,
             EXPORT,
             format!("Pt#{id} is the last party of its call: use NdisClCloseCall"),
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
+    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
     {
         let mut state = ndis.state();
         let next = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
@@ -1008,14 +1012,14 @@ extern "win64" fn ndis_cl_drop_party(
         NDIS_STATUS_SUCCESS
     } else {
         pend(
-            &world,
-            &ndis,
+            world,
+            ndis,
             processor,
             outcome,
             Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS },
         )
     };
-    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -1030,22 +1034,23 @@ extern "win64" fn ndis_cl_close_call(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseCall";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
         (shown(&state, vc_handle as usize), shown(&state, party_handle as usize))
     };
     let words = [v0, v1, v2, p0, p1, p2, buffer as u64, u64::from(size)];
-    log_lazy(&world, processor, &CALL, &words, |a, f| {
+    log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         f.write_str(", ")?;
         fmt_shown(a, 3, f)?;
         write!(f, ", {:#x}, {})", a.word(6), a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     let (vc_state, multipoint) = {
@@ -1054,7 +1059,7 @@ extern "win64" fn ndis_cl_close_call(
     };
     if vc_state != VcState::Active {
         violation(
-            &world,
+            world,
             rules::VC_HANDLE_INVALID,
             EXPORT,
             format!("Vc#{vc} has no active call ({vc_state:?})"),
@@ -1075,7 +1080,7 @@ extern "win64" fn ndis_cl_close_call(
         let no_party_left = party_handle.is_null() && alive == 0;
         if !belongs && !no_party_left {
             violation(
-                &world,
+                world,
                 rules::CLOSE_CALL_PARTY_HANDLE,
                 EXPORT,
                 format!(
@@ -1087,7 +1092,7 @@ extern "win64" fn ndis_cl_close_call(
         }
         if alive > 1 {
             violation(
-                &world,
+                world,
                 rules::CLOSE_CALL_WITH_PARTIES,
                 EXPORT,
                 format!("Vc#{vc} still has {alive} parties (or an add/drop pending); drop all but one first"),
@@ -1095,7 +1100,7 @@ extern "win64" fn ndis_cl_close_call(
             return NDIS_STATUS_FAILURE;
         }
     }
-    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
+    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
     {
         let mut state = ndis.state();
         let entry = state.vcs.get_mut(&vc).expect("live");
@@ -1112,9 +1117,9 @@ extern "win64" fn ndis_cl_close_call(
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
+        pend(world, ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
     };
-    log_lazy(&world, processor, &CALL, &[status as u64], render_result);
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -1128,16 +1133,17 @@ extern "win64" fn ndis_cl_incoming_call_complete(
 ) {
     const EXPORT: &str = "NdisClIncomingCallComplete";
     const CALL: Call = export_call(EXPORT);
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     let [h0, h1, h2] = shown(&ndis.state(), vc_handle as usize);
-    log_lazy(&world, processor, &CALL, &[status as u64, h0, h1, h2], |a, f| {
+    log_lazy(world, processor, &CALL, &[status as u64, h0, h1, h2], |a, f| {
         write!(f, "({}, ", StatusName(a.word(0) as i32))?;
         fmt_shown(a, 1, f)?;
         f.write_str(")")
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     violation(
-        &world,
+        world,
         rules::INCOMING_CALL_COMPLETE_UNEXPECTED,
         EXPORT,
         "no incoming call was offered to this client",

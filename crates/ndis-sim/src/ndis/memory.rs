@@ -196,18 +196,19 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     priority: u32,
 ) -> *mut c_void {
     const EXPORT: &str = "NdisAllocateMemoryWithTagPriority";
-    let (world, processor, ndis) = context(EXPORT);
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     if tag == 0 {
         // A pool tag is required so that blocks can be attributed (SDV NdisAllocateMemoryWithTagPriority).
-        violation(&world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
+        violation(world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
     }
     let mut state = ndis.state();
     let handle = shown(&state, ndis_handle as usize);
     let faults = &state.config.faults;
     let filtered = faults.allocation_failure_tags.is_empty() || faults.allocation_failure_tags.contains(&tag);
     let rate = faults.allocation_failure_per_10000;
-    let fail = super::faults::inject(&world, &mut state, EXPORT, filtered, rate);
+    let fail = super::faults::inject(world, &mut state, EXPORT, filtered, rate);
     let address = if fail || length == 0 {
         state.stats_failure(tag);
         0
@@ -221,7 +222,7 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     let [r0, r1, r2] = rendered;
     let words =
         [h0, h1, h2, u64::from(length), u64::from(tag), u64::from(priority), r0, r1, r2, u64::from(fail)];
-    log_lazy(&world, processor, &CALL, &words, |a, f| {
+    log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         write!(f, ", {}, '{}', {}) -> ", a.word(3), tag_name(a.word(4) as u32), a.word(5))?;
@@ -242,27 +243,28 @@ impl super::State {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory>
 extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32) {
     const EXPORT: &str = "NdisFreeMemory";
-    let (world, processor, ndis) = context(EXPORT);
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let mut state = ndis.state();
     let [r0, r1, r2] = shown(&state, address as usize);
     let result = state.pool.free(address as usize);
     drop(state);
     const CALL: Call = export_call(EXPORT);
-    log_lazy(&world, processor, &CALL, &[r0, r1, r2, u64::from(length), u64::from(flags)], |a, f| {
+    log_lazy(world, processor, &CALL, &[r0, r1, r2, u64::from(length), u64::from(flags)], |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
         write!(f, ", {}, {:#x})", a.word(3), a.word(4))
     });
     if flags != 0 {
         violation(
-            &world,
+            world,
             rules::NDIS_FREE_MEMORY,
             EXPORT,
             format!("MemoryFlags {flags:#x} for NdisAllocateMemoryWithTagPriority memory (must be 0)"),
         );
     }
     if let Err(what) = result {
-        violation(&world, rules::NDIS_FREE_MEMORY, EXPORT, what);
+        violation(world, rules::NDIS_FREE_MEMORY, EXPORT, what);
     }
 }

@@ -30,11 +30,12 @@ pub mod rules;
 pub mod sched;
 pub mod sync;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::exports::ExportTable;
+use crate::fast_hash::FastMap;
 use crate::kernel::{self, Call, Irql, Render, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier::{self, Rule};
 
@@ -261,8 +262,8 @@ pub(crate) struct State {
     /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
     pub incoming_closes: std::collections::BTreeSet<u64>,
     pub pool: memory::Pool,
-    pub locks: HashMap<usize, sync::LockState>,
-    pub events: HashMap<usize, bool>,
+    pub locks: FastMap<usize, sync::LockState>,
+    pub events: FastMap<usize, bool>,
     pub pnp_pending: Option<u64>,
     pub counters: Counters,
 }
@@ -375,8 +376,8 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         parties: parties::Parties::default(),
         incoming_closes: std::collections::BTreeSet::new(),
         pool: memory::Pool::default(),
-        locks: HashMap::new(),
-        events: HashMap::new(),
+        locks: FastMap::default(),
+        events: FastMap::default(),
         pnp_pending: None,
         counters: Counters::default(),
     };
@@ -393,14 +394,21 @@ pub fn register(table: &mut ExportTable) {
     condis::register(table);
 }
 
-/// The world, processor and NDIS an export runs in. An export called with no current world, or
-/// in a world without a simulated NDIS, stops the run (a simulator bug, not a driver bug).
-pub(crate) fn context(export: &'static str) -> (Arc<World>, usize, Arc<Ndis>) {
-    let (world, processor) = kernel::with_current(export, |world, processor| (world.clone(), processor));
-    match Ndis::of(&world) {
+/// The world, processor and NDIS an export runs in, found without touching a reference count
+/// (this runs on every export). An export called with no current world, or in a world without a
+/// simulated NDIS, stops the run (a simulator bug, not a driver bug).
+///
+/// # Safety
+/// Only for an export called by the driver (or simulator code below a [`World::enter`] guard),
+/// and the references only until it returns: see [`kernel::current_world`]. The NDIS lives as
+/// long as its world, which keeps every extension.
+pub(crate) unsafe fn context<'a>(export: &'static str) -> (&'a World, usize, &'a Ndis) {
+    // SAFETY: this function's own contract.
+    let (world, processor) = unsafe { kernel::current_world(export) };
+    match world.extension_ref::<Ndis>() {
         Some(ndis) => (world, processor, ndis),
         None => kernel::fatal(
-            Some(&world),
+            Some(world),
             Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
         ),
     }
@@ -548,7 +556,7 @@ pub(crate) fn call_driver<R>(
 
 /// Answers a request whose completion is `work` under `outcome`: queues it (PENDING) or delivers
 /// it on the next processor before returning PENDING. `Synchronous` is the caller's business.
-pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: Outcome, work: Work) -> i32 {
+pub(crate) fn pend(world: &World, ndis: &Ndis, processor: usize, outcome: Outcome, work: Work) -> i32 {
     match outcome {
         Outcome::Synchronous | Outcome::Pending { .. } => {
             let delay = match outcome {
@@ -559,7 +567,7 @@ pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: O
         }
         Outcome::CrossProcessor => {
             let other = (processor + 1) % world.processor_count();
-            deliver(world, ndis, work, Some((other, DISPATCH_LEVEL)));
+            deliver(&world.arc(), ndis, work, Some((other, DISPATCH_LEVEL)));
         }
     }
     ndis_sys::NDIS_STATUS_PENDING
@@ -567,7 +575,7 @@ pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: O
 
 /// Runs the earliest queued work item, moving virtual time to its due time. False if idle.
 pub fn run_one(world: &Arc<World>) -> bool {
-    let Some(ndis) = Ndis::of(world) else { return false };
+    let Some(ndis) = world.extension_ref::<Ndis>() else { return false };
     let next = {
         let mut state = ndis.state();
         let key = state.queue.keys().next().copied();
@@ -578,7 +586,7 @@ pub fn run_one(world: &Arc<World>) -> bool {
     if due > now {
         world.advance_time(due - now);
     }
-    deliver(world, &ndis, work, None);
+    deliver(world, ndis, work, None);
     true
 }
 
@@ -586,7 +594,7 @@ pub fn run_one(world: &Arc<World>) -> bool {
 /// thread), so several host threads can each drain the queue on a processor of their own at
 /// once. A processor is never used by two host threads. False if idle.
 pub fn run_one_on(world: &Arc<World>, processor: usize) -> bool {
-    let Some(ndis) = Ndis::of(world) else { return false };
+    let Some(ndis) = world.extension_ref::<Ndis>() else { return false };
     let (work, irql) = {
         let mut state = ndis.state();
         let Some(key) = state.queue.keys().next().copied() else { return false };
@@ -598,13 +606,13 @@ pub fn run_one_on(world: &Arc<World>, processor: usize) -> bool {
         let irql = state.callback_irql();
         (work, irql)
     };
-    deliver(world, &ndis, work, Some((processor, irql)));
+    deliver(world, ndis, work, Some((processor, irql)));
     true
 }
 
 /// The due time of the earliest queued work.
 pub fn next_due(world: &World) -> Option<u64> {
-    Ndis::of(world).and_then(|ndis| ndis.state().queue.keys().next().map(|key| key.0))
+    world.extension_ref::<Ndis>().and_then(|ndis| ndis.state().queue.keys().next().map(|key| key.0))
 }
 
 /// Runs queued work until none is left, then checks for completions the driver still owes.
@@ -635,8 +643,8 @@ pub fn queue_host_work(world: &World, delay: u64, name: &'static str, run: Box<d
 /// Reports every completion or answer the driver owes and has not given, with nothing left that
 /// could make it (verifier-rules.md §7.5 item 35, §7.8 item 66).
 pub fn check_obligations(world: &World) {
-    let Some(ndis) = Ndis::of(world) else { return };
-    if !verifier::Verifier::of(world).is_enabled() {
+    let Some(ndis) = world.extension_ref::<Ndis>() else { return };
+    if !verifier::is_enabled(world) {
         return;
     }
     let mut owed = Vec::new();

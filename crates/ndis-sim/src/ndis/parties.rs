@@ -122,30 +122,38 @@ impl CallParties {
         self.addresses.contains_key(&AddressKey::of(address))
     }
 
-    fn enter(&mut self, id: u64, party: &Party) {
-        match party.state {
-            PartyState::Gone => return,
-            PartyState::AddPending => {
+    /// Counts (`enter`) or uncounts a live party `id` in `state` among the pending adds and the
+    /// leaving parties.
+    fn count(&mut self, id: u64, state: PartyState, enter: bool) {
+        match (state, enter) {
+            (PartyState::AddPending, true) => {
                 self.add_pending.insert(id);
             }
-            PartyState::DropPending => self.drop_pending += 1,
-            PartyState::IncomingDropped { .. } => self.incoming_dropped += 1,
-            PartyState::Connected => {}
+            (PartyState::AddPending, false) => {
+                self.add_pending.remove(&id);
+            }
+            (PartyState::DropPending, true) => self.drop_pending += 1,
+            (PartyState::DropPending, false) => self.drop_pending -= 1,
+            (PartyState::IncomingDropped { .. }, true) => self.incoming_dropped += 1,
+            (PartyState::IncomingDropped { .. }, false) => self.incoming_dropped -= 1,
+            (PartyState::Connected | PartyState::Gone, _) => {}
         }
+    }
+
+    fn enter(&mut self, id: u64, party: &Party) {
+        if party.state == PartyState::Gone {
+            return;
+        }
+        self.count(id, party.state, true);
         self.alive.insert(id);
         *self.addresses.entry(AddressKey::of(&party.address)).or_default() += 1;
     }
 
     fn leave(&mut self, id: u64, party: &Party) {
-        match party.state {
-            PartyState::Gone => return,
-            PartyState::AddPending => {
-                self.add_pending.remove(&id);
-            }
-            PartyState::DropPending => self.drop_pending -= 1,
-            PartyState::IncomingDropped { .. } => self.incoming_dropped -= 1,
-            PartyState::Connected => {}
+        if party.state == PartyState::Gone {
+            return;
         }
+        self.count(id, party.state, false);
         self.alive.remove(&id);
         let key = AddressKey::of(&party.address);
         if let Some(count) = self.addresses.get_mut(&key) {
@@ -195,8 +203,24 @@ impl Parties {
     /// Moves party `id` to `state`; returns its previous state (`None` if there is no such party).
     pub fn set_state(&mut self, id: u64, state: PartyState) -> Option<PartyState> {
         let index = usize::try_from(id).ok()?;
-        let mut party = self.all.get_mut(index)?.take()?;
+        let party = self.all.get_mut(index)?.as_mut()?;
         let previous = party.state;
+        party.state = state;
+        if previous != PartyState::Gone && state != PartyState::Gone {
+            // Still live: only the counts by state change.
+            let call = self.calls.entry(party.vc).or_default();
+            call.count(id, previous, false);
+            call.count(id, state, true);
+            if let PartyState::IncomingDropped { .. } = previous {
+                self.incoming_dropped.remove(&id);
+            }
+            if let PartyState::IncomingDropped { .. } = state {
+                self.incoming_dropped.insert(id);
+            }
+            return Some(previous);
+        }
+        let mut party = self.all[index].take().expect("just seen");
+        party.state = previous;
         self.index(id, &party, false);
         party.state = state;
         self.index(id, &party, true);

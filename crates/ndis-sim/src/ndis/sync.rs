@@ -47,6 +47,14 @@ pub struct LockState {
     pub thread: Option<std::thread::ThreadId>,
 }
 
+/// The calling host thread's id (cached: `std::thread::current()` takes a reference count).
+fn this_thread() -> std::thread::ThreadId {
+    thread_local! {
+        static ID: std::thread::ThreadId = std::thread::current().id();
+    }
+    ID.with(|id| *id)
+}
+
 /// The locks `processor` holds.
 pub(crate) fn held_by(state: &State, processor: usize) -> Vec<usize> {
     let mut held: Vec<usize> = state
@@ -77,10 +85,11 @@ pub fn register(table: &mut ExportTable) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock>
 unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     const EXPORT: &str = "NdisAllocateSpinLock";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
     if lock.is_null() {
-        violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
+        violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
         return;
     }
     let previous = ndis
@@ -88,7 +97,7 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
         .locks
         .insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None });
     if previous.is_some_and(|p| p.holder.is_some()) {
-        violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
+        violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
     }
     // SAFETY: the driver passes resident storage for an NDIS_SPIN_LOCK (checked non-NULL above).
     unsafe { lock.write(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }) };
@@ -98,18 +107,19 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreespinlock>
 extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     const EXPORT: &str = "NdisFreeSpinLock";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
     let removed = ndis.state().locks.remove(&(lock as usize));
     match removed {
         None => violation(
-            &world,
+            world,
             rules::SPIN_LOCK_LIFETIME,
             EXPORT,
             "freed a spin lock that was never allocated (or freed twice)",
         ),
         Some(state) if state.holder.is_some() => {
-            violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock")
+            violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock")
         }
         Some(_) => {}
     }
@@ -122,19 +132,20 @@ fn render_address(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let export = call.name;
-    let (world, processor, ndis) = context(export);
-    log_lazy(&world, processor, call, &[lock as u64], render_address);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(export) };
+    log_lazy(world, processor, call, &[lock as u64], render_address);
     match kind {
         LockKind::Raise => {
-            check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
+            check_irql_at_most(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
         }
         LockKind::Dpr => {
-            check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
+            check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
         }
     };
     let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
     let old_irql = world.irql(processor);
-    let this_thread = std::thread::current().id();
+    let this_thread = this_thread();
     let mut state = ndis.state();
     // Spin while another host thread's processor holds the lock (it will release it).
     while state.locks.get(&(lock as usize)).is_some_and(|l| {
@@ -172,7 +183,7 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     };
     drop(state);
     if let Some((rule, detail)) = problem {
-        violation(&world, rule, export, detail);
+        violation(world, rule, export, detail);
     }
     if kind == LockKind::Raise {
         world.set_irql(processor, DISPATCH_LEVEL);
@@ -185,9 +196,10 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
 
 fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let export = call.name;
-    let (world, processor, ndis) = context(export);
-    log_lazy(&world, processor, call, &[lock as u64], render_address);
-    check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(export) };
+    log_lazy(world, processor, call, &[lock as u64], render_address);
+    check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let mut state = ndis.state();
     let (problem, restore) = match state.locks.get_mut(&(lock as usize)) {
         None => (
@@ -222,7 +234,7 @@ fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     };
     drop(state);
     if let Some((rule, detail)) = problem {
-        violation(&world, rule, export, detail);
+        violation(world, rule, export, detail);
     }
     if let Some(irql) = restore {
         world.set_irql(processor, irql);
@@ -257,17 +269,19 @@ extern "win64" fn ndis_dpr_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisinitializeevent>
 extern "win64" fn ndis_initialize_event(event: *mut NDIS_EVENT) {
     const EXPORT: &str = "NdisInitializeEvent";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x})", event as usize));
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x})", event as usize));
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     ndis.state().events.insert(event as usize, false);
 }
 
 fn set_event(call: &'static Call, event: *mut NDIS_EVENT, signaled: bool) {
     let export = call.name;
-    let (world, processor, ndis) = context(export);
-    log_lazy(&world, processor, call, &[event as u64], render_address);
-    check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(export) };
+    log_lazy(world, processor, call, &[event as u64], render_address);
+    check_irql_at_most(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let known = match ndis.state().events.get_mut(&(event as usize)) {
         Some(state) => {
             *state = signaled;
@@ -277,7 +291,7 @@ fn set_event(call: &'static Call, event: *mut NDIS_EVENT, signaled: bool) {
     };
     if !known {
         violation(
-            &world,
+            world,
             rules::EVENT_UNINITIALIZED,
             export,
             "event was not initialised with NdisInitializeEvent",
@@ -302,14 +316,15 @@ extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
 extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8 {
     const EXPORT: &str = "NdisWaitEvent";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
-    if !check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION) {
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
+    if !check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION) {
         return 0;
     }
     if !ndis.state().events.contains_key(&(event as usize)) {
         violation(
-            &world,
+            world,
             rules::EVENT_UNINITIALIZED,
             EXPORT,
             "event was not initialised with NdisInitializeEvent",
@@ -321,9 +336,9 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
         if ndis.state().events.get(&(event as usize)).copied().unwrap_or(false) {
             return 1;
         }
-        match super::next_due(&world) {
+        match super::next_due(world) {
             Some(due) if deadline.is_none_or(|d| due <= d) => {
-                super::run_one(&world);
+                super::run_one(&world.arc());
             }
             _ => {
                 if let Some(deadline) = deadline {
@@ -332,7 +347,7 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
                     return 0;
                 }
                 violation(
-                    &world,
+                    world,
                     rules::WAIT_DEADLOCK,
                     EXPORT,
                     "waits forever for an event that nothing left to run can set",
