@@ -41,6 +41,7 @@ use ndis_sys::status::{
     STATUS_SUCCESS,
 };
 
+use crate::chunk::Chunk;
 use crate::export;
 use crate::exports::ExportTable;
 use crate::fast_hash::FastMap;
@@ -376,39 +377,35 @@ impl Block {
     }
 }
 
-/// Where IRPs and their system buffers are carved from: zeroed chunks, handed out in order and
-/// never reused, freed only with the manager (like [`Block`]s), without a heap allocation per
-/// request. Requests larger than a quarter chunk get a [`Block`] of their own.
+/// Where IRPs and their system buffers are carved from: zeroed [`Chunk`]s (64 KiB, doubling up
+/// to 2 MiB), handed out in order and never reused, freed only with the manager (like
+/// [`Block`]s), without a heap allocation per request. Requests larger than 16 KiB get a
+/// [`Block`] of their own.
 #[derive(Default)]
 struct Arena {
-    chunks: Vec<Block>,
-    /// Next free byte of the last chunk, and its end.
-    next: usize,
-    end: usize,
+    chunks: Vec<Chunk<u128>>,
 }
-
-/// Bytes per arena chunk.
-const ARENA_CHUNK: usize = 64 * 1024;
 
 impl Arena {
     /// `len` zeroed bytes (at least 1), 16-byte aligned, that stay valid until the manager drops.
     fn allocate(&mut self, len: usize, big: &mut Vec<Block>) -> usize {
-        let len = len.max(1).div_ceil(16) * 16;
-        if len > ARENA_CHUNK / 4 {
+        let units = len.max(1).div_ceil(16);
+        if units * 16 > 16 << 10 {
             let block = Block::new(len);
             let address = block.addr();
             big.push(block);
             return address;
         }
-        if self.next + len > self.end {
-            let chunk = Block::new(ARENA_CHUNK);
-            self.next = chunk.addr();
-            self.end = self.next + ARENA_CHUNK;
-            self.chunks.push(chunk);
-        }
-        let address = self.next;
-        self.next += len;
-        address
+        let chunk = match self.chunks.last_mut() {
+            Some(chunk) if chunk.room() >= units => chunk,
+            _ => {
+                let capacity =
+                    self.chunks.last().map_or(4 << 10, |c| (2 * c.len()).min(crate::chunk::HUGE_PAGE / 16));
+                self.chunks.push(Chunk::new(capacity));
+                self.chunks.last_mut().expect("just pushed")
+            }
+        };
+        chunk.reserve_zeroed(units) as usize
     }
 }
 

@@ -28,6 +28,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::chunk::Chunk;
 use crate::export;
 use crate::exports::{ExportTable, TrapRecord};
 
@@ -195,11 +196,16 @@ struct Record {
 }
 
 /// A world's log: entries in order, their words back to back, and the few eagerly made texts.
+/// Both are kept in chunks that double in size up to 2 MiB ([`Chunk`]), so the log grows without
+/// ever copying what it holds.
 #[derive(Default)]
 struct Log {
-    records: Vec<Record>,
-    words: Vec<u64>,
+    records: Vec<Chunk<Record>>,
+    /// A record's words never straddle two chunks: when they do not fit, the next chunk starts
+    /// ([`Log::render`] follows the same rule).
+    words: Vec<Chunk<u64>>,
     texts: Vec<String>,
+    len: usize,
 }
 
 fn render_nothing(_: &Args<'_>, _: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -211,24 +217,63 @@ fn render_text(args: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 impl Log {
+    #[inline(always)]
     fn push(&mut self, record: Record, words: &[u64]) {
-        self.words.extend_from_slice(words);
-        self.records.push(record);
+        let records = match self.records.last_mut() {
+            Some(chunk) if chunk.room() > 0 => chunk,
+            _ => Self::new_chunk(&mut self.records, 1),
+        };
+        records.push(record);
+        if !words.is_empty() {
+            let chunk = match self.words.last_mut() {
+                Some(chunk) if chunk.room() >= words.len() => chunk,
+                _ => Self::new_chunk(&mut self.words, words.len()),
+            };
+            chunk.extend(words);
+        }
+        self.len += 1;
     }
 
-    /// Renders the records from `first` on; `words_at` is where `first`'s words start.
-    fn render(&self, first: usize, mut words_at: usize) -> Vec<LogEntry> {
+    /// Starts a chunk with room for at least `needed`: twice the last one, from 64 KiB up to
+    /// 2 MiB.
+    #[cold]
+    #[inline(never)]
+    fn new_chunk<T: Copy>(chunks: &mut Vec<Chunk<T>>, needed: usize) -> &mut Chunk<T> {
+        let size = std::mem::size_of::<T>();
+        let (first, last) = ((64 << 10) / size, crate::chunk::HUGE_PAGE / size);
+        let capacity = chunks.last().map_or(first, |c| (2 * c.len()).clamp(first, last)).max(needed);
+        chunks.push(Chunk::new(capacity));
+        chunks.last_mut().expect("just pushed")
+    }
+
+    /// Every record in order.
+    fn records(&self) -> impl Iterator<Item = &Record> + '_ {
+        self.records.iter().flat_map(Chunk::as_slice)
+    }
+
+    /// Renders the records from `first` on.
+    fn render(&self, first: usize) -> Vec<LogEntry> {
         struct Detail<'a>(&'a Record, Args<'a>);
         impl fmt::Display for Detail<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 (self.0.render)(&self.1, f)
             }
         }
-        let mut out = Vec::with_capacity(self.records.len().saturating_sub(first));
-        for (sequence, record) in self.records.iter().enumerate().skip(first) {
-            let end = words_at + usize::from(record.words);
-            let args = Args { words: &self.words[words_at..end], texts: &self.texts };
-            words_at = end;
+        let mut out = Vec::with_capacity(self.len.saturating_sub(first));
+        // Where the next record's words are: (chunk, offset), following `push`'s rule (words
+        // that did not fit in a chunk's room start the next one).
+        let (mut chunk, mut offset) = (0, 0);
+        for (sequence, record) in self.records().enumerate() {
+            let n = usize::from(record.words);
+            if n > 0 && offset + n > self.words[chunk].len() {
+                (chunk, offset) = (chunk + 1, 0);
+            }
+            let words = if n == 0 { &[][..] } else { &self.words[chunk].as_slice()[offset..offset + n] };
+            offset += n;
+            if sequence < first {
+                continue;
+            }
+            let args = Args { words, texts: &self.texts };
             out.push(LogEntry {
                 sequence: sequence as u64,
                 time: record.time,
@@ -244,9 +289,7 @@ impl Log {
 
     /// The last `n` entries, rendered.
     fn tail(&self, n: usize) -> Vec<LogEntry> {
-        let first = self.records.len().saturating_sub(n);
-        let words_at = self.records[..first].iter().map(|r| usize::from(r.words)).sum();
-        self.render(first, words_at)
+        self.render(self.len.saturating_sub(n))
     }
 }
 
@@ -352,7 +395,7 @@ impl fmt::Debug for World {
         f.debug_struct("World")
             .field("processors", &self.irqls.len())
             .field("time", &self.now())
-            .field("log_len", &lock(&self.log).records.len())
+            .field("log_len", &lock(&self.log).len)
             .finish_non_exhaustive()
     }
 }
@@ -418,15 +461,20 @@ impl World {
     /// Appends a call to the log, stamped with the time and `processor`'s IRQL. `words` (at
     /// most 255) are kept, and `render` turns them into the entry's detail only when the log is
     /// read.
+    #[inline]
     pub fn log_lazy(&self, processor: usize, call: &'static Call, words: &[u64], render: Render) {
+        assert!(words.len() <= usize::from(u8::MAX), "at most 255 words per log entry");
+        // Only the thread running `processor` changes its IRQL, so it may be read before the
+        // lock; the time is read under it, so entries are in time order across threads.
+        let irql = self.irql(processor).0;
         let mut log = lock(&self.log);
         let record = Record {
             time: self.now(),
             call,
             render,
             processor: processor as u32,
-            irql: self.irql(processor).0,
-            words: u8::try_from(words.len()).expect("at most 255 words per log entry"),
+            irql,
+            words: words.len() as u8,
         };
         log.push(record, words);
     }
@@ -458,17 +506,17 @@ impl World {
 
     /// The whole log, rendered.
     pub fn log(&self) -> Vec<LogEntry> {
-        lock(&self.log).render(0, 0)
+        lock(&self.log).render(0)
     }
 
     /// How many entries the log holds.
     pub fn log_len(&self) -> usize {
-        lock(&self.log).records.len()
+        lock(&self.log).len
     }
 
     /// How many logged calls were to `name` (from any DLL).
     pub fn call_count(&self, name: &str) -> usize {
-        lock(&self.log).records.iter().filter(|record| record.call.name == name).count()
+        lock(&self.log).records().filter(|record| record.call.name == name).count()
     }
 
     /// How the run stopped, if it did. (The process ends right after a stop is recorded; this is
@@ -650,7 +698,7 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
         let log = lock(&world.log);
         let tail = log.tail(20);
         if !tail.is_empty() {
-            report.push_str(&format!("last {} of {} logged calls:\n", tail.len(), log.records.len()));
+            report.push_str(&format!("last {} of {} logged calls:\n", tail.len(), log.len));
         }
         for entry in &tail {
             report.push_str(&format!("  {entry}\n"));

@@ -12,6 +12,7 @@
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 Linux host");
 
+pub(crate) mod chunk;
 pub mod exports;
 pub(crate) mod fast_hash;
 pub mod io;

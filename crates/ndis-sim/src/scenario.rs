@@ -189,7 +189,7 @@ impl Target for SimTarget<'_> {
                 let wanted = atm_addr(address);
                 let party = {
                     let state = self.sim.ndis().state();
-                    let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.address == wanted);
+                    let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.is_at(&wanted));
                     let connected =
                         of_call.clone().find(|(_, p)| p.state() == PartyState::Connected).map(|(id, _)| id);
                     match connected {

@@ -675,7 +675,7 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         b.next_vci += 1;
         b.next_vci - 1
     });
-    let parties: Vec<u64> = state.parties.of_call(vc).add_pending_ids().collect();
+    let parties: Vec<u64> = state.parties.of_call(vc).add_pending_ids();
     let entry = state.vcs.get_mut(&vc).expect("live");
     let leave = entry.leave;
     if status == NDIS_STATUS_SUCCESS {
@@ -917,6 +917,8 @@ fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause:
     let mut state = ndis.state();
     let now = world.now();
     let Some(leave) = state.parties.get(party).map(|p| p.leave) else { return };
+    // Checked by now (a completion checks them before settling): the party need not keep them.
+    state.parties.take_params(party);
     if status == NDIS_STATUS_SUCCESS {
         state.parties.set_state(party, PartyState::Connected);
         state.counters.parties_added += 1;
@@ -1221,7 +1223,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             let (context, snapshot, party) = {
                 let state = ndis.state();
                 let Some(entry) = state.vcs.get(&vc) else { return };
-                let party = state.parties.of_call(vc).add_pending_ids().next();
+                let party = state.parties.of_call(vc).add_pending_ids().first().copied();
                 (entry.context, entry.params.clone(), party)
             };
             if let Some(snapshot) = &snapshot {
@@ -1265,9 +1267,9 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         }
         Work::AddPartyComplete { party, status, cause } => {
             let (context, snapshot) = {
-                let state = ndis.state();
-                let Some(entry) = state.parties.get(party) else { return };
-                (entry.context, entry.params.clone())
+                let mut state = ndis.state();
+                let Some(context) = state.parties.get(party).map(|p| p.context) else { return };
+                (context, state.parties.take_params(party))
             };
             if let Some(snapshot) = &snapshot {
                 check_parameters(world, ndis, snapshot, "ProtocolClAddPartyComplete");

@@ -9,6 +9,7 @@
 //! tag filter.
 
 use std::alloc::Layout;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
@@ -48,9 +49,12 @@ const QUARANTINE: usize = 4096;
 #[derive(Default)]
 pub struct Pool {
     live: BTreeMap<usize, Block>,
+    /// The live block the last lookup found (requests look at one block several times).
+    last_found: Cell<Option<(usize, Block)>>,
     freed: BTreeMap<usize, Block>,
     freed_order: std::collections::VecDeque<usize>,
-    stats: BTreeMap<u32, TagStats>,
+    /// Per tag, in order of first use (a handful of tags).
+    stats: Vec<(u32, TagStats)>,
     number: u64,
 }
 
@@ -75,7 +79,7 @@ impl Pool {
         self.number += 1;
         let block = Block { length, tag, number: self.number };
         self.live.insert(pointer as usize, block);
-        let stats = self.stats.entry(tag).or_default();
+        let stats = self.tag(tag);
         stats.allocations += 1;
         stats.blocks_held += 1;
         stats.bytes_held += length as u64;
@@ -86,7 +90,10 @@ impl Pool {
     /// Frees `address`; `Err` says what was wrong.
     fn free(&mut self, address: usize) -> Result<Block, String> {
         if let Some(block) = self.live.remove(&address) {
-            let stats = self.stats.entry(block.tag).or_default();
+            if self.last_found.get().is_some_and(|(start, _)| start == address) {
+                self.last_found.set(None);
+            }
+            let stats = self.tag(block.tag);
             stats.frees += 1;
             stats.blocks_held -= 1;
             stats.bytes_held -= block.length as u64;
@@ -124,12 +131,33 @@ impl Pool {
         Err(format!("{address:#x} was not returned by NdisAllocateMemoryWithTagPriority"))
     }
 
+    /// The statistics of `tag`.
+    fn tag(&mut self, tag: u32) -> &mut TagStats {
+        let index = match self.stats.iter().position(|(t, _)| *t == tag) {
+            Some(index) => index,
+            None => {
+                self.stats.push((tag, TagStats::default()));
+                self.stats.len() - 1
+            }
+        };
+        &mut self.stats[index].1
+    }
+
     fn containing(&self, address: usize) -> Option<(usize, Block)> {
-        self.live
+        let inside = |start: usize, block: &Block| start <= address && address < start + block.length.max(1);
+        if let Some((start, block)) = self.last_found.get().filter(|(start, block)| inside(*start, block)) {
+            return Some((start, block));
+        }
+        let found = self
+            .live
             .range(..=address)
             .next_back()
-            .filter(|(start, block)| address < *start + block.length.max(1))
-            .map(|(start, block)| (*start, *block))
+            .filter(|(start, block)| inside(**start, block))
+            .map(|(start, block)| (*start, *block));
+        if found.is_some() {
+            self.last_found.set(found);
+        }
+        found
     }
 
     /// The live block containing `address`: (start, length).
@@ -168,15 +196,15 @@ impl Pool {
 
     /// All tag statistics.
     pub fn stats(&self) -> BTreeMap<u32, TagStats> {
-        self.stats.clone()
+        self.stats.iter().copied().collect()
     }
 
-    /// Live blocks grouped by tag: (tag, blocks, bytes).
+    /// Live blocks grouped by tag, in tag order: (tag, blocks, bytes).
     pub fn leaks(&self) -> Vec<(u32, u64, u64)> {
-        self.stats
-            .iter()
+        self.stats()
+            .into_iter()
             .filter(|(_, stats)| stats.blocks_held > 0)
-            .map(|(tag, stats)| (*tag, stats.blocks_held, stats.bytes_held))
+            .map(|(tag, stats)| (tag, stats.blocks_held, stats.bytes_held))
             .collect()
     }
 }
@@ -234,7 +262,7 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
 
 impl super::State {
     fn stats_failure(&mut self, tag: u32) {
-        self.pool.stats.entry(tag).or_default().failures += 1;
+        self.pool.tag(tag).failures += 1;
         self.counters.allocations_failed += 1;
     }
 }

@@ -415,6 +415,7 @@ pub(crate) unsafe fn context<'a>(export: &'static str) -> (&'a World, usize, &'a
 }
 
 /// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
+#[inline]
 pub(crate) fn check_irql_at_most(
     world: &World,
     processor: usize,
@@ -424,12 +425,7 @@ pub(crate) fn check_irql_at_most(
 ) -> bool {
     let irql = world.irql(processor);
     if irql > max {
-        verifier::report(
-            world,
-            rule,
-            format!("{NDIS_DLL}!{export}"),
-            format!("called at {irql}; allowed at most {max}"),
-        );
+        report_irql(world, export, rule, format!("called at {irql}; allowed at most {max}"));
         false
     } else {
         true
@@ -437,6 +433,7 @@ pub(crate) fn check_irql_at_most(
 }
 
 /// Reports `rule` against `export` if the current IRQL is not exactly `required`.
+#[inline]
 pub(crate) fn check_irql_exactly(
     world: &World,
     processor: usize,
@@ -446,16 +443,17 @@ pub(crate) fn check_irql_exactly(
 ) -> bool {
     let irql = world.irql(processor);
     if irql != required {
-        verifier::report(
-            world,
-            rule,
-            format!("{NDIS_DLL}!{export}"),
-            format!("called at {irql}; must be called at {required}"),
-        );
+        report_irql(world, export, rule, format!("called at {irql}; must be called at {required}"));
         false
     } else {
         true
     }
+}
+
+#[cold]
+#[inline(never)]
+fn report_irql(world: &World, export: &str, rule: Rule, detail: String) {
+    verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), detail);
 }
 
 /// Reports a violation of `rule` by `export`.

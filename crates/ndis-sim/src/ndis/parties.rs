@@ -19,15 +19,16 @@ use std::collections::BTreeSet;
 use super::callmgr::AtmAddr;
 use super::condis::PartyState;
 use super::params::Snapshot;
-use crate::fast_hash::FastMap;
+use crate::fast_hash::{FastMap, FastSet};
 
-/// A party of a multipoint call.
+/// A party of a multipoint call (kept, `Gone`, for the whole run: small).
 pub(crate) struct Party {
     pub vc: u64,
     pub context: usize,
     state: PartyState,
-    pub address: AtmAddr,
-    pub params: Option<Snapshot>,
+    address: AddressKey,
+    /// The AddParty's parameters, until its completion has checked them ([`Parties::take_params`]).
+    params: Option<Box<Snapshot>>,
     pub leave: Option<(u64, i32, u8)>,
 }
 
@@ -41,12 +42,17 @@ impl Party {
         params: Option<Snapshot>,
         leave: Option<(u64, i32, u8)>,
     ) -> Party {
-        Party { vc, context, state, address, params, leave }
+        Party { vc, context, state, address: AddressKey::of(&address), params: params.map(Box::new), leave }
     }
 
     /// Where the party is.
     pub fn state(&self) -> PartyState {
         self.state
+    }
+
+    /// Whether the party's called address is `address`.
+    pub fn is_at(&self, address: &AtmAddr) -> bool {
+        self.address == AddressKey::of(address)
     }
 }
 
@@ -74,10 +80,10 @@ impl AddressKey {
 /// What one call's parties are, by state (only live parties are indexed).
 #[derive(Default)]
 pub(crate) struct CallParties {
-    /// Live parties (not `Gone`), by id.
-    alive: BTreeSet<u64>,
-    /// Parties whose AddParty (or MakeCall) has not completed, by id.
-    add_pending: BTreeSet<u64>,
+    /// Live parties (not `Gone`).
+    alive: FastSet<u64>,
+    /// Parties whose AddParty (or MakeCall) has not completed.
+    add_pending: FastSet<u64>,
     /// Live parties in `DropPending`.
     drop_pending: usize,
     /// Live parties in `IncomingDropped`.
@@ -107,14 +113,17 @@ impl CallParties {
         self.add_pending.len()
     }
 
-    /// The pending adds, by id.
-    pub fn add_pending_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.add_pending.iter().copied()
+    /// The pending adds, by id (sorted here: only a completing MakeCall asks).
+    pub fn add_pending_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.add_pending.iter().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
-    /// The live party with the lowest id.
+    /// The live party with the lowest id (only a completing CloseCall asks, when at most one
+    /// is left).
     pub fn first_alive(&self) -> Option<u64> {
-        self.alive.first().copied()
+        self.alive.iter().copied().min()
     }
 
     /// Whether a live party has `address`.
@@ -146,7 +155,7 @@ impl CallParties {
         }
         self.count(id, party.state, true);
         self.alive.insert(id);
-        *self.addresses.entry(AddressKey::of(&party.address)).or_default() += 1;
+        *self.addresses.entry(party.address.clone()).or_default() += 1;
     }
 
     fn leave(&mut self, id: u64, party: &Party) {
@@ -155,11 +164,10 @@ impl CallParties {
         }
         self.count(id, party.state, false);
         self.alive.remove(&id);
-        let key = AddressKey::of(&party.address);
-        if let Some(count) = self.addresses.get_mut(&key) {
+        if let Some(count) = self.addresses.get_mut(&party.address) {
             *count -= 1;
             if *count == 0 {
-                self.addresses.remove(&key);
+                self.addresses.remove(&party.address);
             }
         }
     }
@@ -193,6 +201,13 @@ impl Parties {
             // Ids are never reused; keep the indexes right if one ever were.
             self.index(id, &previous, false);
         }
+    }
+
+    /// The parameters of party `id`'s AddParty, which its completion checks once; afterwards the
+    /// party no longer holds them.
+    pub fn take_params(&mut self, id: u64) -> Option<Snapshot> {
+        let index = usize::try_from(id).ok()?;
+        self.all.get_mut(index)?.as_mut()?.params.take().map(|params| *params)
     }
 
     /// Party `id`, if it was ever created.
@@ -299,7 +314,7 @@ mod tests {
                 .filter(|(_, p)| p.vc == vc && p.state() == PartyState::AddPending)
                 .map(|(id, _)| *id)
                 .collect();
-            assert_eq!(index.add_pending_ids().collect::<Vec<_>>(), add_pending, "pending adds on Vc#{vc}");
+            assert_eq!(index.add_pending_ids(), add_pending, "pending adds on Vc#{vc}");
             assert_eq!(index.add_pending(), add_pending.len());
             let staying = on_call
                 .iter()
@@ -314,7 +329,7 @@ mod tests {
             assert_eq!(index.first_alive(), on_call.first().map(|(id, _)| *id), "first alive on Vc#{vc}");
             for digit in 0..4u8 {
                 let address = AtmAddr { address_type: 0, digits: vec![digit; 20] };
-                let scanned = on_call.iter().any(|(_, p)| p.address == address);
+                let scanned = on_call.iter().any(|(_, p)| p.is_at(&address));
                 assert_eq!(index.has_address(&address), scanned, "address {digit} on Vc#{vc}");
             }
         }

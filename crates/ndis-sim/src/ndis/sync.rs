@@ -24,7 +24,7 @@ use super::{
 };
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{Args, Call, Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{Args, Call, Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use std::fmt;
 
 /// How a held lock was taken.
@@ -130,6 +130,54 @@ fn render_address(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     write!(f, "({:#x})", a.word(0))
 }
 
+/// What was wrong with an acquire or release (reported after the state lock is dropped).
+enum Problem {
+    NotAllocated,
+    Recursion,
+    Deadlock { holder: usize },
+    ReleasedNotAllocated,
+    Kind { held: LockKind },
+    NotHeld,
+}
+
+/// Reports `problem` with `call` of a lock taken or released as `kind` (rare: kept off the fast
+/// path).
+#[cold]
+#[inline(never)]
+fn report(world: &World, call: &'static Call, kind: LockKind, problem: Problem) {
+    let export = call.name;
+    match problem {
+        Problem::NotAllocated => violation(
+            world,
+            rules::SPIN_LOCK_LIFETIME,
+            export,
+            "acquired a spin lock that was not allocated (or was freed)",
+        ),
+        Problem::Recursion => {
+            let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
+            violation(world, recursion, export, "acquired a spin lock this processor already holds (recursion)")
+        }
+        Problem::Deadlock { holder } => violation(
+            world,
+            rules::DEADLOCK,
+            export,
+            format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
+        ),
+        Problem::ReleasedNotAllocated => {
+            violation(world, rules::SPIN_LOCK_LIFETIME, export, "released a spin lock that was not allocated")
+        }
+        Problem::Kind { held } => violation(
+            world,
+            rules::SPIN_LOCK_KIND,
+            export,
+            format!("lock taken with {held:?} acquire released with {kind:?} release"),
+        ),
+        Problem::NotHeld => {
+            violation(world, rules::SPIN_LOCK_RELEASE, export, "released a spin lock this processor does not hold")
+        }
+    }
+}
+
 fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let export = call.name;
     // SAFETY: an export, using what it gets only until it returns.
@@ -143,47 +191,30 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
             check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
         }
     };
-    let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
     let old_irql = world.irql(processor);
     let this_thread = this_thread();
-    let mut state = ndis.state();
-    // Spin while another host thread's processor holds the lock (it will release it).
-    while state.locks.get(&(lock as usize)).is_some_and(|l| {
-        l.holder.is_some_and(|(holder, _)| holder != processor) && l.thread.is_some_and(|t| t != this_thread)
-    }) {
-        drop(state);
-        std::thread::yield_now();
-        state = ndis.state();
-    }
-    let problem = match state.locks.get_mut(&(lock as usize)) {
-        None => Some((
-            rules::SPIN_LOCK_LIFETIME,
-            "acquired a spin lock that was not allocated (or was freed)".to_owned(),
-        )),
-        Some(lock_state) => match lock_state.holder {
-            Some((holder, _)) if holder == processor => {
-                Some((recursion, "acquired a spin lock this processor already holds (recursion)".to_owned()))
+    let problem = loop {
+        let mut state = ndis.state();
+        let Some(lock_state) = state.locks.get_mut(&(lock as usize)) else {
+            break Some(Problem::NotAllocated);
+        };
+        match lock_state.holder {
+            Some((holder, _)) if holder == processor => break Some(Problem::Recursion),
+            // Held by a processor another host thread runs: spin until it is released.
+            Some(_) if lock_state.thread.is_some_and(|t| t != this_thread) => {
+                drop(state);
+                std::thread::yield_now();
             }
-            Some((holder, _)) => {
+            holder => {
                 lock_state.holder = Some((processor, kind));
                 lock_state.old_irql = old_irql;
                 lock_state.thread = Some(this_thread);
-                Some((
-                    rules::DEADLOCK,
-                    format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
-                ))
+                break holder.map(|(holder, _)| Problem::Deadlock { holder });
             }
-            None => {
-                lock_state.holder = Some((processor, kind));
-                lock_state.old_irql = old_irql;
-                lock_state.thread = Some(this_thread);
-                None
-            }
-        },
+        }
     };
-    drop(state);
-    if let Some((rule, detail)) = problem {
-        violation(world, rule, export, detail);
+    if let Some(problem) = problem {
+        report(world, call, kind, problem);
     }
     if kind == LockKind::Raise {
         world.set_irql(processor, DISPATCH_LEVEL);
@@ -200,41 +231,23 @@ fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let (world, processor, ndis) = unsafe { context(export) };
     log_lazy(world, processor, call, &[lock as u64], render_address);
     check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
-    let mut state = ndis.state();
-    let (problem, restore) = match state.locks.get_mut(&(lock as usize)) {
-        None => (
-            Some((rules::SPIN_LOCK_LIFETIME, "released a spin lock that was not allocated".to_owned())),
-            None,
-        ),
-        Some(lock_state) => match lock_state.holder {
-            Some((holder, held_kind)) if holder == processor => {
-                lock_state.holder = None;
-                lock_state.thread = None;
-                let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
-                if held_kind != kind {
-                    (
-                        Some((
-                            rules::SPIN_LOCK_KIND,
-                            format!("lock taken with {held_kind:?} acquire released with {kind:?} release"),
-                        )),
-                        restore,
-                    )
-                } else {
-                    (None, restore)
+    let (problem, restore) = {
+        let mut state = ndis.state();
+        match state.locks.get_mut(&(lock as usize)) {
+            None => (Some(Problem::ReleasedNotAllocated), None),
+            Some(lock_state) => match lock_state.holder {
+                Some((holder, held_kind)) if holder == processor => {
+                    lock_state.holder = None;
+                    lock_state.thread = None;
+                    let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
+                    ((held_kind != kind).then_some(Problem::Kind { held: held_kind }), restore)
                 }
-            }
-            _ => (
-                Some((
-                    rules::SPIN_LOCK_RELEASE,
-                    "released a spin lock this processor does not hold".to_owned(),
-                )),
-                None,
-            ),
-        },
+                _ => (Some(Problem::NotHeld), None),
+            },
+        }
     };
-    drop(state);
-    if let Some((rule, detail)) = problem {
-        violation(world, rule, export, detail);
+    if let Some(problem) = problem {
+        report(world, call, kind, problem);
     }
     if let Some(irql) = restore {
         world.set_irql(processor, irql);
