@@ -31,7 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use ndis_sys::base::{ACCESS_MASK, BOOLEAN, HANDLE, NTSTATUS, UNICODE_STRING};
 use ndis_sys::kernel::*;
@@ -46,6 +46,7 @@ use crate::export;
 use crate::exports::ExportTable;
 use crate::fast_hash::FastMap;
 use crate::kernel::{self, Call, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier;
 
 /// `STATUS_OBJECT_NAME_INVALID`.
@@ -456,7 +457,7 @@ struct State {
 /// The simulated I/O manager of one world (a [`World`] extension).
 #[derive(Default)]
 pub struct IoManager {
-    state: Mutex<State>,
+    state: SpinLock<State>,
 }
 
 /// Why a host request did not reach the driver, or did not finish.
@@ -510,10 +511,6 @@ impl std::error::Error for IoError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileHandle(u64);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Canonical key of an object-manager name: links live in `\??`, whatever alias created them.
 fn canonical(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
@@ -553,8 +550,8 @@ impl IoManager {
         world.extension_ref::<IoManager>().expect("inserted above")
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+    fn state(&self) -> SpinGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Tells the I/O manager which `DRIVER_OBJECT` the harness passed to DriverEntry; device

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::chunk::Chunk;
 use crate::export;
 use crate::exports::{ExportTable, TrapRecord};
+use crate::spin::SpinLock;
 
 /// Exit code of a process whose run ended in `KeBugCheckEx` (0xBC, "BugCheck").
 pub const BUGCHECK_EXIT_CODE: i32 = 0xBC;
@@ -364,7 +365,7 @@ impl fmt::Display for Stop {
 pub struct World {
     irqls: Box<[AtomicU8]>,
     time: AtomicU64,
-    log: Mutex<Log>,
+    log: SpinLock<Log>,
     stop: Mutex<Option<Stop>>,
     /// Newest first; nodes are freed only with the world, so a reference to an extension lives
     /// as long as the world (see [`World::extension_ref`]).
@@ -395,7 +396,7 @@ impl fmt::Debug for World {
         f.debug_struct("World")
             .field("processors", &self.irqls.len())
             .field("time", &self.now())
-            .field("log_len", &lock(&self.log).len)
+            .field("log_len", &self.log.lock().len)
             .finish_non_exhaustive()
     }
 }
@@ -414,7 +415,7 @@ impl World {
         Arc::new(World {
             irqls: (0..processor_count).map(|_| AtomicU8::new(PASSIVE_LEVEL.0)).collect(),
             time: AtomicU64::new(0),
-            log: Mutex::new(Log::default()),
+            log: SpinLock::new(Log { records: Vec::new(), words: Vec::new(), texts: Vec::new(), len: 0 }),
             stop: Mutex::new(None),
             extensions: AtomicPtr::new(std::ptr::null_mut()),
         })
@@ -467,7 +468,7 @@ impl World {
         // Only the thread running `processor` changes its IRQL, so it may be read before the
         // lock; the time is read under it, so entries are in time order across threads.
         let irql = self.irql(processor).0;
-        let mut log = lock(&self.log);
+        let mut log = self.log.lock();
         let record = Record {
             time: self.now(),
             call,
@@ -484,7 +485,7 @@ impl World {
         if detail.is_empty() {
             return self.log_lazy(processor, call, &[], render_nothing);
         }
-        let mut log = lock(&self.log);
+        let mut log = self.log.lock();
         let index = log.texts.len() as u64;
         log.texts.push(detail);
         let record = Record {
@@ -506,17 +507,17 @@ impl World {
 
     /// The whole log, rendered.
     pub fn log(&self) -> Vec<LogEntry> {
-        lock(&self.log).render(0)
+        self.log.lock().render(0)
     }
 
     /// How many entries the log holds.
     pub fn log_len(&self) -> usize {
-        lock(&self.log).len
+        self.log.lock().len
     }
 
     /// How many logged calls were to `name` (from any DLL).
     pub fn call_count(&self, name: &str) -> usize {
-        lock(&self.log).records().filter(|record| record.call.name == name).count()
+        self.log.lock().records().filter(|record| record.call.name == name).count()
     }
 
     /// How the run stopped, if it did. (The process ends right after a stop is recorded; this is
@@ -695,7 +696,7 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
     let mut report = format!("\n{stop}\n");
     if let Some(world) = world {
         *lock(&world.stop) = Some(stop.clone());
-        let log = lock(&world.log);
+        let log = world.log.lock();
         let tail = log.tail(20);
         if !tail.is_empty() {
             report.push_str(&format!("last {} of {} logged calls:\n", tail.len(), log.len));

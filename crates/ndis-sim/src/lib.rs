@@ -21,6 +21,7 @@ pub mod loader;
 pub mod ndis;
 pub mod scenario;
 pub mod sim;
+pub(crate) mod spin;
 pub mod verifier;
 
 #[doc(hidden)]

@@ -32,11 +32,12 @@ pub mod sync;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::exports::ExportTable;
 use crate::fast_hash::FastMap;
 use crate::kernel::{self, Call, Irql, Render, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier::{self, Rule};
 
 pub use callmgr::{AdapterConfig, AtmAddr, Behaviour, CallManagerConfig, RemoteParty};
@@ -242,7 +243,7 @@ fn status_str(status: i32) -> Option<&'static str> {
 
 /// The simulated NDIS of one world (a [`World`] extension).
 pub struct Ndis {
-    state: Mutex<State>,
+    state: SpinLock<State>,
 }
 
 /// Everything the simulated NDIS tracks. Held only briefly, never across a call into the driver.
@@ -310,8 +311,8 @@ impl Ndis {
         world.extension::<Ndis>()
     }
 
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn state(&self) -> SpinGuard<'_, State> {
+        self.state.lock()
     }
 
     /// The counters so far.
@@ -381,7 +382,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         pnp_pending: None,
         counters: Counters::default(),
     };
-    let ndis = Arc::new(Ndis { state: Mutex::new(state) });
+    let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
     ndis
 }
