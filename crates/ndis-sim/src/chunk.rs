@@ -63,10 +63,23 @@ impl<T: Copy> Chunk<T> {
         self.len += values.len();
     }
 
+    /// Appends the `N` `values`, which must fit (a fixed-size copy: a few moves, no call).
+    ///
+    /// # Panics
+    /// If they do not fit.
+    #[inline]
+    pub fn extend_array<const N: usize>(&mut self, values: &[T; N]) {
+        assert!(N <= self.room(), "chunk overflow");
+        // SAFETY: `len + N <= capacity` (asserted above), inside the allocation; `[T; N]` has
+        // the alignment of `T`.
+        unsafe { self.pointer.as_ptr().add(self.len).cast::<[T; N]>().write(*values) };
+        self.len += N;
+    }
+
     /// Appends `value`, which must fit.
     #[inline]
     pub fn push(&mut self, value: T) {
-        self.extend(std::slice::from_ref(&value));
+        self.extend_array(&[value]);
     }
 
     /// Reserves `count` zeroed elements at the end and returns a pointer to the first; they stay

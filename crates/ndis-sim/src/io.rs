@@ -410,6 +410,51 @@ impl Arena {
     }
 }
 
+/// Bytes of an IRP with its one stack location, rounded to 16.
+const IRP_LEN: usize =
+    (std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>()).div_ceil(16) * 16;
+
+/// Every IRP the manager sent, in fixed-size slots of zeroed [`Chunk`]s (never reused, freed
+/// only with the manager, so a driver that completes one again later hits simulator memory and is
+/// reported), and its record, found from the IRP's address without a hash table: the chunk that
+/// holds the address, then the slot.
+#[derive(Default)]
+struct Irps {
+    /// Chunks, each with the index of its first slot's record.
+    chunks: Vec<(Chunk<u128>, usize)>,
+    /// One per IRP sent, in order.
+    records: Vec<IrpRecord>,
+}
+
+impl Irps {
+    /// A fresh zeroed IRP, with a fresh record.
+    fn allocate(&mut self) -> *mut IRP {
+        const UNITS: usize = IRP_LEN / 16;
+        let chunk = match self.chunks.last_mut() {
+            Some((chunk, _)) if chunk.room() >= UNITS => chunk,
+            _ => {
+                let slots = self.chunks.last().map_or(64, |(c, _)| 2 * c.len() / UNITS);
+                let slots = slots.min(crate::chunk::HUGE_PAGE / IRP_LEN);
+                self.chunks.push((Chunk::new(slots * UNITS), self.records.len()));
+                &mut self.chunks.last_mut().expect("just pushed").0
+            }
+        };
+        self.records.push(IrpRecord::default());
+        chunk.reserve_zeroed(UNITS).cast()
+    }
+
+    /// The record of the IRP at `address`, if the manager sent one there.
+    fn record_mut(&mut self, address: usize) -> Option<&mut IrpRecord> {
+        // Newest first: completions concern recent IRPs.
+        let index = self.chunks.iter().rev().find_map(|(chunk, first)| {
+            let start = chunk.as_slice().as_ptr() as usize;
+            let offset = address.checked_sub(start)?;
+            (offset < chunk.len() * 16 && offset % IRP_LEN == 0).then_some(first + offset / IRP_LEN)
+        })?;
+        self.records.get_mut(index)
+    }
+}
+
 struct Device {
     memory: Block,
     name: Option<String>,
@@ -448,7 +493,7 @@ struct State {
     next_handle: usize,
     opens: FastMap<u64, Open>,
     next_open: u64,
-    irps: FastMap<usize, IrpRecord>,
+    irps: Irps,
     retired: Vec<Block>,
     arena: Arena,
     driver_object: Option<usize>,
@@ -718,8 +763,6 @@ impl IoManager {
         let current = kernel::current_processor();
         let entered = current.is_none().then(|| world.enter(0));
         let processor = current.unwrap_or(0);
-        let irp_len =
-            (std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>()).div_ceil(16) * 16;
         let (code, input, output_len) = ioctl.unwrap_or((0, &[], 0));
         let (dispatch, device_ptr, irp, system_buffer) = {
             let mut state = self.state();
@@ -727,7 +770,7 @@ impl IoManager {
             let driver = state.devices.get(&device).ok_or(IoError::InvalidHandle)?.driver;
             // Kept until the manager drops: a driver that completes again later must hit
             // simulator memory, and be reported, rather than freed memory.
-            let irp = state.arena.allocate(irp_len, &mut state.retired) as *mut IRP;
+            let irp = state.irps.allocate();
             let system_buffer =
                 state.arena.allocate(input.len().max(output_len), &mut state.retired) as *mut u8;
             // SAFETY: `irp` is fresh zeroed simulator memory sized for an IRP and one stack
@@ -735,7 +778,7 @@ impl IoManager {
             // max(input, output) bytes.
             unsafe {
                 (*irp).Type = IO_TYPE_IRP;
-                (*irp).Size = irp_len as u16;
+                (*irp).Size = IRP_LEN as u16;
                 (*irp).StackCount = 1;
                 (*irp).CurrentLocation = 1;
                 (*irp).RequestorMode = UserMode;
@@ -771,7 +814,6 @@ impl IoManager {
             // harness allocated and keeps alive while the driver is loaded; MajorFunction is read
             // by value.
             let dispatch = unsafe { (*driver).MajorFunction[usize::from(major)] };
-            state.irps.insert(irp as usize, IrpRecord::default());
             (dispatch, device as *mut DEVICE_OBJECT, irp, system_buffer)
         };
         const CREATE: Call = Call::new("sim", "IRP_MJ_CREATE");
@@ -814,7 +856,7 @@ impl IoManager {
             );
         }
         let mut state = self.state();
-        let first_completion = state.irps.get_mut(&(irp as usize)).and_then(|r| {
+        let first_completion = state.irps.record_mut(irp as usize).and_then(|r| {
             r.returned = true;
             r.first_completion
         });
@@ -1271,7 +1313,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
         },
         |world, _, io| {
             let mut state = io.state();
-            let Some(record) = state.irps.get_mut(&(irp as usize)) else {
+            let Some(record) = state.irps.record_mut(irp as usize) else {
                 verifier::report(
                     world,
                     rules::KNOWN_OBJECT,

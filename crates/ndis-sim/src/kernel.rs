@@ -220,19 +220,37 @@ fn render_text(args: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 impl Log {
     #[inline(always)]
     fn push(&mut self, record: Record, words: &[u64]) {
-        let records = match self.records.last_mut() {
-            Some(chunk) if chunk.room() > 0 => chunk,
-            _ => Self::new_chunk(&mut self.records, 1),
-        };
-        records.push(record);
+        self.push_record(record);
         if !words.is_empty() {
-            let chunk = match self.words.last_mut() {
-                Some(chunk) if chunk.room() >= words.len() => chunk,
-                _ => Self::new_chunk(&mut self.words, words.len()),
-            };
-            chunk.extend(words);
+            self.words_chunk(words.len()).extend(words);
         }
+    }
+
+    /// [`Log::push`] of a fixed number of words (copied with a few moves).
+    #[inline(always)]
+    fn push_array<const N: usize>(&mut self, record: Record, words: &[u64; N]) {
+        self.push_record(record);
+        if N > 0 {
+            self.words_chunk(N).extend_array(words);
+        }
+    }
+
+    #[inline(always)]
+    fn push_record(&mut self, record: Record) {
+        if self.records.last().is_none_or(|chunk| chunk.room() == 0) {
+            Self::new_chunk(&mut self.records, 1);
+        }
+        self.records.last_mut().expect("a chunk with room").push(record);
         self.len += 1;
+    }
+
+    /// The chunk the next `n` (> 0) words go to.
+    #[inline(always)]
+    fn words_chunk(&mut self, n: usize) -> &mut Chunk<u64> {
+        if self.words.last().is_none_or(|chunk| chunk.room() < n) {
+            Self::new_chunk(&mut self.words, n);
+        }
+        self.words.last_mut().expect("a chunk with room")
     }
 
     /// Starts a chunk with room for at least `needed`: twice the last one, from 64 KiB up to
@@ -463,10 +481,26 @@ impl World {
     /// most 255) are kept, and `render` turns them into the entry's detail only when the log is
     /// read.
     #[inline]
-    pub fn log_lazy(&self, processor: usize, call: &'static Call, words: &[u64], render: Render) {
-        assert!(words.len() <= usize::from(u8::MAX), "at most 255 words per log entry");
+    pub fn log_lazy<const N: usize>(
+        &self,
+        processor: usize,
+        call: &'static Call,
+        words: &[u64; N],
+        render: Render,
+    ) {
+        const { assert!(N <= u8::MAX as usize, "at most 255 words per log entry") };
         // Only the thread running `processor` changes its IRQL, so it may be read before the
         // lock; the time is read under it, so entries are in time order across threads.
+        let irql = self.irql(processor).0;
+        let mut log = self.log.lock();
+        let record =
+            Record { time: self.now(), call, render, processor: processor as u32, irql, words: N as u8 };
+        log.push_array(record, words);
+    }
+
+    /// [`World::log_lazy`] with any number of words (at most 255).
+    pub fn log_words(&self, processor: usize, call: &'static Call, words: &[u64], render: Render) {
+        assert!(words.len() <= usize::from(u8::MAX), "at most 255 words per log entry");
         let irql = self.irql(processor).0;
         let mut log = self.log.lock();
         let record = Record {

@@ -79,6 +79,10 @@ impl Simulation {
     /// A simulation without an image: the test thread acts as the driver, calling exports.
     pub fn without_image(config: SimConfig) -> Simulation {
         let world = World::new(config.processors.max(1));
+        // The I/O manager and the verifier first: extensions are found newest first, and every
+        // ndis.sys export looks the simulated NDIS up.
+        crate::io::IoManager::of(&world);
+        Verifier::of(&world);
         let ndis = ndis::install(&world, config.ndis());
         let path: Vec<u16> =
             r"\Registry\Machine\System\CurrentControlSet\Services\partyline".encode_utf16().collect();

@@ -216,7 +216,7 @@ fn the_log_renders_recorded_arguments_in_order_across_chunks() {
     let entries = 300_000u64;
     for i in 0..entries {
         let words: Vec<u64> = (1..=i % 7).map(|k| i * 10 + k).collect();
-        world.log_lazy((i % 2) as usize, &WORDS, &words, render);
+        world.log_words((i % 2) as usize, &WORDS, &words, render);
         if i % 50_000 == 0 {
             world.log_call(0, "sim", "Text", format!("text {i}"));
         }

@@ -876,7 +876,10 @@ unsafe extern "win64" fn ndis_cl_add_party(
         let mut state = ndis.state();
         let party = state.new_id();
         let context = party_context as usize;
-        let new = Party::new(vc, context, PartyState::AddPending, address, Some(snapshot), answer.leave);
+        // Only a pended completion checks the parameters again; a synchronous answer settles
+        // the party below, and never needs them.
+        let params = (outcome != Outcome::Synchronous).then_some(snapshot);
+        let new = Party::new(vc, context, PartyState::AddPending, address, params, answer.leave);
         state.parties.insert(party, new);
         party
     };

@@ -469,7 +469,13 @@ pub(crate) fn log_export(world: &World, processor: usize, export: &'static str, 
 }
 
 /// Logs `call` with `words`, rendered by `render` only when the log is read.
-pub(crate) fn log_lazy(world: &World, processor: usize, call: &'static Call, words: &[u64], render: Render) {
+pub(crate) fn log_lazy<const N: usize>(
+    world: &World,
+    processor: usize,
+    call: &'static Call,
+    words: &[u64; N],
+    render: Render,
+) {
     world.log_lazy(processor, call, words, render);
 }
 
@@ -505,7 +511,7 @@ pub(crate) fn call_driver<R>(
     let previous = world.set_irql(processor, irql);
     let name = match logged {
         Logged::Lazy(call, words, render) => {
-            world.log_lazy(processor, call, words, render);
+            world.log_words(processor, call, words, render);
             call.name
         }
         Logged::Text(name, detail) => {
