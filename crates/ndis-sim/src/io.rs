@@ -714,6 +714,22 @@ impl IoManager {
         input: &[u8],
         output_len: usize,
     ) -> Result<(NTSTATUS, Vec<u8>), IoError> {
+        let mut output = vec![0; output_len];
+        let (status, written) = self.device_control_into(world, handle, code, input, &mut output)?;
+        output.truncate(written);
+        Ok((status, output))
+    }
+
+    /// [`IoManager::device_control_handle`] with the output buffer the caller's (its length is
+    /// the output length): returns the status and how many bytes of it were written.
+    pub fn device_control_into(
+        &self,
+        world: &Arc<World>,
+        handle: FileHandle,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(NTSTATUS, usize), IoError> {
         let (device, file_object) = {
             let state = self.state();
             let open = state.opens.get(&handle.0).ok_or(IoError::InvalidHandle)?;
@@ -727,7 +743,7 @@ impl IoManager {
             }
             (open.device, open.file_object.addr())
         };
-        self.send(world, device, IRP_MJ_DEVICE_CONTROL, file_object, Some((code, input, output_len)))
+        self.send(world, device, IRP_MJ_DEVICE_CONTROL, file_object, Some((code, input, output)))
     }
 
     /// Opens `path` as `caller` with the access `code` requires, sends one `DeviceIoControl`, and
@@ -758,12 +774,13 @@ impl IoManager {
         device: usize,
         major: u8,
         file_object: usize,
-        ioctl: Option<(u32, &[u8], usize)>,
-    ) -> Result<(NTSTATUS, Vec<u8>), IoError> {
+        ioctl: Option<(u32, &[u8], &mut [u8])>,
+    ) -> Result<(NTSTATUS, usize), IoError> {
         let current = kernel::current_processor();
         let entered = current.is_none().then(|| world.enter(0));
         let processor = current.unwrap_or(0);
-        let (code, input, output_len) = ioctl.unwrap_or((0, &[], 0));
+        let (code, input, output) = ioctl.unwrap_or((0, &[], &mut []));
+        let output_len = output.len();
         let (dispatch, device_ptr, irp, system_buffer) = {
             let mut state = self.state();
             let state = &mut *state;
@@ -892,7 +909,7 @@ impl IoManager {
                         ),
                     );
                 }
-                let mut output = Vec::new();
+                let mut written = 0;
                 if major == IRP_MJ_DEVICE_CONTROL && !nt_error(status) {
                     if information > output_len {
                         verifier::report(
@@ -906,9 +923,10 @@ impl IoManager {
                     }
                     let n = information.min(output_len);
                     // SAFETY: the system buffer holds max(input, output_len) >= n bytes.
-                    output = unsafe { std::slice::from_raw_parts(system_buffer, n) }.to_vec();
+                    output[..n].copy_from_slice(unsafe { std::slice::from_raw_parts(system_buffer, n) });
+                    written = n;
                 }
-                Ok((status, output))
+                Ok((status, written))
             }
         };
         drop(state);
@@ -978,7 +996,7 @@ fn enter_export<R>(
     name: &'static str,
     max: Irql,
     detail: impl FnOnce() -> String,
-    f: impl FnOnce(&Arc<World>, usize, &IoManager) -> R,
+    f: impl FnOnce(&World, usize, &IoManager) -> R,
 ) -> R {
     let log = |world: &World, processor| world.log_call(processor, "ntoskrnl.exe", name, detail());
     enter_export_logged(name, max, log, f)
@@ -989,23 +1007,23 @@ fn enter_export_logged<R>(
     name: &'static str,
     max: Irql,
     log: impl FnOnce(&World, usize),
-    f: impl FnOnce(&Arc<World>, usize, &IoManager) -> R,
+    f: impl FnOnce(&World, usize, &IoManager) -> R,
 ) -> R {
-    kernel::with_current(name, |world, processor| {
-        let irql = world.irql(processor);
-        log(world, processor);
-        if irql > max {
-            let rule = if name == "IofCompleteRequest" { rules::COMPLETE_REQUEST } else { rules::IRQL_IO };
-            verifier::report(
-                world,
-                rule,
-                format!("ntoskrnl.exe!{name}"),
-                format!("called at {irql}; the routine may be called at {max} at most"),
-            );
-        }
-        let io = IoManager::of_ref(world);
-        f(world, processor, io)
-    })
+    // SAFETY: an export (every caller is one), using the world only until it returns.
+    let (world, processor) = unsafe { kernel::current_world(name) };
+    let irql = world.irql(processor);
+    log(world, processor);
+    if irql > max {
+        let rule = if name == "IofCompleteRequest" { rules::COMPLETE_REQUEST } else { rules::IRQL_IO };
+        verifier::report(
+            world,
+            rule,
+            format!("ntoskrnl.exe!{name}"),
+            format!("called at {irql}; the routine may be called at {max} at most"),
+        );
+    }
+    let io = IoManager::of_ref(world);
+    f(world, processor, io)
 }
 
 /// Reads a driver's `UNICODE_STRING`.

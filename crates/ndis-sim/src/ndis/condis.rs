@@ -22,7 +22,7 @@ use super::params::{self, Parsed, Snapshot};
 use super::{
     call_driver, check_irql_at_most, check_irql_exactly, context, decode, driver_call, export_call,
     fmt_shown, handle, log_lazy, pend, render, rules, shown, status_name, violation, Kind, Logged, Ndis,
-    Outcome, StatusName, Work,
+    Outcome, State, StatusName, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
@@ -165,15 +165,23 @@ fn outcome_and_failure(
     min_delay: u64,
     injectable: Option<&'static str>,
 ) -> (Outcome, bool) {
-    let mut state = ndis.state();
-    let faults = state.config.faults.clone();
+    outcome_and_failure_in(world, &mut ndis.state(), min_delay, injectable)
+}
+
+/// [`outcome_and_failure`] with the state already locked.
+fn outcome_and_failure_in(
+    world: &World,
+    state: &mut State,
+    min_delay: u64,
+    injectable: Option<&'static str>,
+) -> (Outcome, bool) {
+    let rate = state.config.faults.request_failure_per_10000;
     let fail = match injectable {
-        Some(export) => {
-            super::faults::inject(world, &mut state, export, true, faults.request_failure_per_10000)
-        }
-        None => state.rng.chance(faults.request_failure_per_10000),
+        Some(export) => super::faults::inject(world, state, export, true, rate),
+        None => state.rng.chance(rate),
     };
-    (state.rng.outcome(&faults, min_delay), fail)
+    let State { rng, config, .. } = state;
+    (rng.outcome(&config.faults, min_delay), fail)
 }
 
 /// `NdisClOpenAddressFamilyEx`: PASSIVE; only for the AF the CM registered on this binding.
@@ -454,8 +462,13 @@ unsafe extern "win64" fn ndis_co_create_vc(
 }
 
 fn live_vc(ndis: &Ndis, vc_handle: NDIS_HANDLE) -> Option<u64> {
+    live_vc_in(&ndis.state(), vc_handle)
+}
+
+/// [`live_vc`] with the state already locked.
+fn live_vc_in(state: &State, vc_handle: NDIS_HANDLE) -> Option<u64> {
     let id = decode(Kind::Vc, vc_handle as usize)?;
-    ndis.state().vcs.get(&id).filter(|vc| !vc.deleted).map(|_| id)
+    state.vcs.get(&id).filter(|vc| !vc.deleted).map(|_| id)
 }
 
 /// `NdisCoDeleteVc`: <= DISPATCH; no call active, pending or closing; the handle dies.
@@ -509,13 +522,25 @@ fn reject_parameters(
     export: &'static str,
     reject: &params::Reject,
 ) {
+    let report = ndis.state().config.call_manager.report_invalid_parameters;
+    reject_parameters_reported(world, report, processor, export, reject);
+}
+
+/// [`reject_parameters`], told whether the configuration reports invalid parameters.
+fn reject_parameters_reported(
+    world: &World,
+    report: bool,
+    processor: usize,
+    export: &'static str,
+    reject: &params::Reject,
+) {
     world.log_call(
         processor,
         "sim",
         "CallManager",
         format!("{export} rejected: UNI cause {} ({})", reject.cause, reject.reason),
     );
-    if ndis.state().config.call_manager.report_invalid_parameters {
+    if report {
         violation(
             world,
             rules::CALL_PARAMETERS_INVALID,
@@ -722,7 +747,7 @@ fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, export: &st
     let problem = {
         let state = ndis.state();
         let pointers = [snapshot.address, params_pointer(snapshot, 8), params_pointer(snapshot, 16)];
-        if pointers.iter().any(|p| *p != 0 && state.pool.is_freed(*p) && state.pool.live_block(*p).is_none())
+        if pointers.iter().any(|p| *p != 0 && state.pool.live_block(*p).is_none() && state.pool.is_freed(*p))
         {
             Some("CO_CALL_PARAMETERS (or what it points to) was freed before the completion".to_owned())
         } else {
@@ -756,10 +781,13 @@ unsafe extern "win64" fn ndis_cl_add_party(
     const CALL: Call = export_call(EXPORT);
     // SAFETY: an export, using what it gets only until it returns.
     let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let ([v0, v1, v2], [p0, p1, p2]) = {
-        let state = ndis.state();
-        (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
-    };
+    // The whole request under one lock of the tables (nothing below calls into the driver, and
+    // log entries and reports take locks of their own), released before a pended completion is
+    // handed on.
+    let mut guard = ndis.state();
+    let state = &mut *guard;
+    let [v0, v1, v2] = shown(state, vc_handle as usize);
+    let [p0, p1, p2] = shown(state, call_parameters as usize);
     let words = [v0, v1, v2, party_context as u64, p0, p1, p2, party_handle as u64];
     log_lazy(world, processor, &CALL, &words, |a, f| {
         f.write_str("(")?;
@@ -769,7 +797,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
         write!(f, ", {:#x})", a.word(7))
     });
     check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(ndis, vc_handle) else {
+    let Some(vc) = live_vc_in(state, vc_handle) else {
         violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
@@ -782,11 +810,10 @@ unsafe extern "win64" fn ndis_cl_add_party(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (vc_state, multipoint, closing, setup, adapter) = {
-        let state = ndis.state();
+    let (vc_state, multipoint, closing, adapter) = {
         let entry = &state.vcs[&vc];
         let adapter = state.bindings.get(&entry.binding).map_or(0, |b| b.adapter);
-        (entry.state, entry.multipoint, entry.incoming_close.is_some(), entry.setup.clone(), adapter)
+        (entry.state, entry.multipoint, entry.incoming_close.is_some(), adapter)
     };
     if vc_state == VcState::Active && multipoint && closing {
         // The network released the call and its IncomingCloseCall may not have reached the client
@@ -809,34 +836,35 @@ unsafe extern "win64" fn ndis_cl_add_party(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let snapshot = {
-        let state = ndis.state();
-        // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
-        unsafe { params::snapshot(&state.pool, call_parameters as usize) }
-    };
-    let snapshot = match snapshot {
+    // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
+    let snapshot = match unsafe { params::snapshot(&state.pool, call_parameters as usize) } {
         Ok(snapshot) => snapshot,
         Err(what) => {
             violation(world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
             return NDIS_STATUS_INVALID_DATA;
         }
     };
-    let setup = setup.unwrap_or_default();
-    let answer = match params::validate_add_party(&snapshot, &setup) {
+    let no_setup;
+    let setup = match &state.vcs[&vc].setup {
+        Some(setup) => &**setup,
+        None => {
+            no_setup = Parsed::default();
+            &no_setup
+        }
+    };
+    let answer = match params::validate_add_party(&snapshot, setup) {
         Ok(parsed) => {
-            let (duplicate, leaves, pending_adds, config, behaviour) = {
-                let state = ndis.state();
-                let on_call = state.parties.of_call(vc);
-                let duplicate = on_call.has_address(&parsed.called);
-                let pending = on_call.add_pending() as u32;
-                let behaviour = state
-                    .config
-                    .adapters
-                    .get(adapter)
-                    .map(|a| a.behaviour_of(&parsed.called))
-                    .unwrap_or(callmgr::Behaviour::Accept);
-                (duplicate, on_call.alive() as u32, pending, state.config.call_manager.clone(), behaviour)
-            };
+            let on_call = state.parties.of_call(vc);
+            let duplicate = on_call.has_address(&parsed.called);
+            let pending_adds = on_call.add_pending() as u32;
+            let leaves = on_call.alive() as u32;
+            let behaviour = state
+                .config
+                .adapters
+                .get(adapter)
+                .map(|a| a.behaviour_of(&parsed.called))
+                .unwrap_or(callmgr::Behaviour::Accept);
+            let config = &state.config.call_manager;
             let cm_reject = |cause: u8, why: &str| {
                 callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
                     .with_log(world, processor, why)
@@ -853,7 +881,8 @@ unsafe extern "win64" fn ndis_cl_add_party(
             .with_address(parsed.called)
         }
         Err(reject) => {
-            reject_parameters(world, ndis, processor, EXPORT, &reject);
+            let report = state.config.call_manager.report_invalid_parameters;
+            reject_parameters_reported(world, report, processor, EXPORT, &reject);
             (
                 callmgr::Answer {
                     status: callmgr::reject_status(reject.cause),
@@ -866,29 +895,26 @@ unsafe extern "win64" fn ndis_cl_add_party(
         }
     };
     let (answer, address) = answer;
-    let (outcome, fail) = outcome_and_failure(world, ndis, answer.min_delay, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure_in(world, state, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
         (answer.status, answer.cause)
     };
-    let party = {
-        let mut state = ndis.state();
-        let party = state.new_id();
-        let context = party_context as usize;
-        // Only a pended completion checks the parameters again; a synchronous answer settles
-        // the party below, and never needs them.
-        let params = (outcome != Outcome::Synchronous).then_some(snapshot);
-        let new = Party::new(vc, context, PartyState::AddPending, address, params, answer.leave);
-        state.parties.insert(party, new);
-        party
-    };
+    let party = state.new_id();
+    // Only a pended completion checks the parameters again; a synchronous answer settles the
+    // party below, and never needs them.
+    let params = (outcome != Outcome::Synchronous).then_some(snapshot);
+    let new = Party::new(vc, party_context as usize, PartyState::AddPending, address, params, answer.leave);
+    state.parties.insert(party, new);
     // SAFETY: checked non-NULL out-parameter.
     unsafe { party_handle.write(handle(Kind::Party, party) as NDIS_HANDLE) };
     let result = if outcome == Outcome::Synchronous {
-        add_party_settled(world, ndis, party, status, cause);
+        add_party_settled_in(world, state, party, status, cause);
+        drop(guard);
         status
     } else {
+        drop(guard);
         pend(world, ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
     };
     log_lazy(world, processor, &CALL, &[result as u64, party], |a, f| {
@@ -917,7 +943,11 @@ impl AnswerExt for callmgr::Answer {
 }
 
 fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause: u8) {
-    let mut state = ndis.state();
+    add_party_settled_in(world, &mut ndis.state(), party, status, cause);
+}
+
+/// [`add_party_settled`] with the state already locked.
+fn add_party_settled_in(world: &World, state: &mut State, party: u64, status: i32, cause: u8) {
     let now = world.now();
     let Some(leave) = state.parties.get(party).map(|p| p.leave) else { return };
     // Checked by now (a completion checks them before settling): the party need not keep them.
@@ -931,7 +961,6 @@ fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause:
     } else {
         state.parties.set_state(party, PartyState::Gone);
         state.counters.parties_rejected += 1;
-        drop(state);
         world.log_lazy(0, &CALL_MANAGER, &[party, status as u64, u64::from(cause)], |a, f| {
             let status = StatusName(a.word(1) as i32);
             write!(f, "Pt#{} ADD PARTY failed: {status} (UNI cause {})", a.word(0), a.word(2))
@@ -951,7 +980,10 @@ extern "win64" fn ndis_cl_drop_party(
     const CALL: Call = export_call(EXPORT);
     // SAFETY: an export, using what it gets only until it returns.
     let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let [h0, h1, h2] = shown(&ndis.state(), party_handle as usize);
+    // The whole request under one lock of the tables (see NdisClAddParty).
+    let mut guard = ndis.state();
+    let state = &mut *guard;
+    let [h0, h1, h2] = shown(state, party_handle as usize);
     log_lazy(world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
         f.write_str("(")?;
         fmt_shown(a, 0, f)?;
@@ -960,7 +992,6 @@ extern "win64" fn ndis_cl_drop_party(
     check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
-        let state = ndis.state();
         id.and_then(|id| state.parties.get(id)).map(|p| {
             // The call's other parties that are neither gone nor being dropped by the client.
             let counted = !matches!(p.state(), PartyState::Gone | PartyState::DropPending);
@@ -1004,15 +1035,13 @@ extern "win64" fn ndis_cl_drop_party(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
-    {
-        let mut state = ndis.state();
-        let next = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
-        state.parties.set_state(id, next).expect("party");
-        if party_state == PartyState::Connected {
-            state.counters.parties_dropped_locally += 1;
-        }
+    let (outcome, _) = outcome_and_failure_in(world, state, 0, None);
+    let next = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
+    state.parties.set_state(id, next).expect("party");
+    if party_state == PartyState::Connected {
+        state.counters.parties_dropped_locally += 1;
     }
+    drop(guard);
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {

@@ -13,6 +13,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
+use crate::fast_hash::FastMap;
+
 use super::{check_irql_at_most, context, export_call, fmt_shown, log_lazy, rules, shown, violation};
 use crate::export;
 use crate::exports::ExportTable;
@@ -45,17 +47,43 @@ pub(crate) struct Block {
 /// Blocks kept poisoned after free before their memory is really released.
 const QUARANTINE: usize = 4096;
 
+/// Blocks out of quarantine kept for reuse (instead of being given back to the host allocator)
+/// at most.
+const REUSABLE: usize = 64;
+
 /// The pool of one simulation.
 #[derive(Default)]
 pub struct Pool {
     live: BTreeMap<usize, Block>,
     /// The live block the last lookup found (requests look at one block several times).
     last_found: Cell<Option<(usize, Block)>>,
-    freed: BTreeMap<usize, Block>,
-    freed_order: std::collections::VecDeque<usize>,
+    /// Freed blocks in quarantine, by start address (an interior address is found by a scan of
+    /// `freed_order`: only an address outside every live block is looked for here).
+    freed: FastMap<usize, Block>,
+    /// The quarantine, oldest first.
+    freed_order: std::collections::VecDeque<(usize, Block)>,
+    /// Memory of blocks out of quarantine, (address, length), for the next allocations of that
+    /// length.
+    reusable: Vec<(usize, usize)>,
     /// Per tag, in order of first use (a handful of tags).
     stats: Vec<(u32, TagStats)>,
     number: u64,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Quarantined and reusable memory goes back to the host allocator with the simulation
+        // (live blocks are the driver's, leaked and reported at unload).
+        for (address, block) in self.freed_order.drain(..) {
+            // SAFETY: allocated by `allocate` with this length, freed by the driver once; the
+            // simulation is gone, so nothing refers to it.
+            unsafe { std::alloc::dealloc(address as *mut u8, layout(block.length)) };
+        }
+        for (address, length) in self.reusable.drain(..) {
+            // SAFETY: as above.
+            unsafe { std::alloc::dealloc(address as *mut u8, layout(length)) };
+        }
+    }
 }
 
 /// A tag as its four characters (`PlBd`).
@@ -69,8 +97,11 @@ fn layout(length: usize) -> Layout {
 
 impl Pool {
     fn allocate(&mut self, length: usize, tag: u32) -> usize {
-        // SAFETY: the layout has a non-zero size.
-        let pointer = unsafe { std::alloc::alloc(layout(length)) };
+        let pointer = match self.reusable.iter().rposition(|(_, l)| *l == length) {
+            Some(index) => self.reusable.swap_remove(index).0 as *mut u8,
+            // SAFETY: the layout has a non-zero size.
+            None => unsafe { std::alloc::alloc(layout(length)) },
+        };
         if pointer.is_null() {
             return 0;
         }
@@ -100,13 +131,17 @@ impl Pool {
             // SAFETY: the block was allocated by `allocate` with this length and is still ours.
             unsafe { std::ptr::write_bytes(address as *mut u8, 0xDD, block.length) };
             self.freed.insert(address, block);
-            self.freed_order.push_back(address);
+            self.freed_order.push_back((address, block));
             if self.freed_order.len() > QUARANTINE {
-                if let Some(oldest) = self.freed_order.pop_front() {
-                    if let Some(old) = self.freed.remove(&oldest) {
-                        // SAFETY: allocated by `allocate` with `old.length`, freed once, out of quarantine.
-                        unsafe { std::alloc::dealloc(oldest as *mut u8, layout(old.length)) };
+                if let Some((oldest, old)) = self.freed_order.pop_front() {
+                    self.freed.remove(&oldest);
+                    if self.reusable.len() == REUSABLE {
+                        let (address, length) = self.reusable.remove(0);
+                        // SAFETY: allocated by `allocate` with `length`, freed once, out of
+                        // quarantine, and no longer kept for reuse.
+                        unsafe { std::alloc::dealloc(address as *mut u8, layout(length)) };
                     }
+                    self.reusable.push((oldest, old.length));
                 }
             }
             return Ok(block);
@@ -165,12 +200,13 @@ impl Pool {
         self.containing(address).map(|(start, block)| (start, block.length))
     }
 
-    /// Whether `address` lies in a block that has been freed.
+    /// Whether `address` lies in a block that has been freed (and is still in quarantine).
     pub fn is_freed(&self, address: usize) -> bool {
-        self.freed
-            .range(..=address)
-            .next_back()
-            .is_some_and(|(start, block)| address < start + block.length.max(1))
+        self.freed.contains_key(&address)
+            || self
+                .freed_order
+                .iter()
+                .any(|(start, block)| *start <= address && address < start + block.length.max(1))
     }
 
     /// The tag, allocation number and offset of the live block `address` lies in.
@@ -294,5 +330,35 @@ extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32
     }
     if let Err(what) = result {
         violation(world, rules::NDIS_FREE_MEMORY, EXPORT, what);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: u32 = u32::from_le_bytes(*b"PlCp");
+
+    #[test]
+    fn freed_blocks_are_detected_through_the_quarantine_then_reused() {
+        let mut pool = Pool::default();
+        let first = pool.allocate(232, TAG);
+        pool.free(first).expect("a live block");
+        assert!(pool.is_freed(first) && pool.is_freed(first + 100) && !pool.is_freed(first + 232));
+        assert!(pool.free(first).expect_err("freed twice").contains("double free"));
+        // SAFETY: the block is quarantined, not released: still ours, poisoned.
+        assert_eq!(unsafe { *(first as *const u8).add(7) }, 0xDD);
+        for _ in 0..QUARANTINE {
+            let block = pool.allocate(232, TAG);
+            assert_ne!(block, first, "no reuse while quarantined");
+            pool.free(block).expect("a live block");
+        }
+        assert!(!pool.is_freed(first), "out of quarantine");
+        let again = pool.allocate(232, TAG);
+        assert_eq!(again, first, "its memory serves the next block of its size");
+        // SAFETY: a live block of 232 bytes.
+        assert_eq!(unsafe { *(again as *const u8).add(7) }, 0xCD, "filled as NDIS leaves new memory");
+        assert_eq!(pool.stats()[&TAG].blocks_held, 1);
+        pool.free(again).expect("a live block");
     }
 }
