@@ -480,7 +480,7 @@ impl World {
     /// Appends a call to the log, stamped with the time and `processor`'s IRQL. `words` (at
     /// most 255) are kept, and `render` turns them into the entry's detail only when the log is
     /// read.
-    #[inline]
+    #[inline(always)]
     pub fn log_lazy<const N: usize>(
         &self,
         processor: usize,
@@ -580,6 +580,7 @@ impl World {
     }
 
     /// The newest node of `type_id` from `node` on.
+    #[inline]
     fn find<'a>(mut node: *mut ExtensionNode, type_id: TypeId) -> Option<&'a ExtensionNode> {
         while !node.is_null() {
             // SAFETY: nodes are published complete (release/acquire on `extensions`), never
@@ -603,6 +604,7 @@ impl World {
     /// This world's `T` by reference: no reference count is touched (the DDI modules look their
     /// state up on every export). Valid as long as the world, which keeps every extension ever
     /// inserted.
+    #[inline]
     pub fn extension_ref<T: Any + Send + Sync>(&self) -> Option<&T> {
         let node = Self::find(self.extensions.load(Ordering::Acquire), TypeId::of::<T>())?;
         let pointer = Arc::as_ptr(&node.value).cast::<T>();
@@ -689,14 +691,24 @@ impl Drop for Entered {
 /// The world must not be used after the export (or the code below a [`World::enter`] guard)
 /// that called this returns: it is kept alive by the current-world reference of this thread,
 /// which guards restore in order (see [`Entered`]'s drop), not by the returned reference.
+#[inline]
 pub(crate) unsafe fn current_world<'a>(export: &str) -> (&'a World, usize) {
     let (world, processor, _) = FAST.with(Cell::get);
     if world.is_null() {
-        fatal(None, Stop::SimulatorFault(format!("{export} was called on a thread with no current world")));
+        no_current_world(export);
     }
     // SAFETY: non-null, so it is the world `CURRENT` holds a reference to (they change
     // together); per this function's contract the caller uses it only while that holds.
     (unsafe { &*world }, processor)
+}
+
+impl World {
+    /// [`World::enter`], unless this world is already current on `processor` on this thread:
+    /// then nothing changes and there is no guard.
+    pub fn enter_unless_current(self: &Arc<Self>, processor: usize) -> Option<Entered> {
+        let (world, current, _) = FAST.with(Cell::get);
+        (!std::ptr::eq(world, Arc::as_ptr(self)) || current != processor).then(|| self.enter(processor))
+    }
 }
 
 /// The calling thread's current processor, if it entered a world (no reference count touched).
@@ -720,6 +732,12 @@ pub fn with_current<R>(export: &str, f: impl FnOnce(&Arc<World>, usize) -> R) ->
             Stop::SimulatorFault(format!("{export} was called on a thread with no current world")),
         ),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_current_world(export: &str) -> ! {
+    fatal(None, Stop::SimulatorFault(format!("{export} was called on a thread with no current world")))
 }
 
 /// Records `stop` in `world` (if any), writes the report to the process's stderr (bypassing

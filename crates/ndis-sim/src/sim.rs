@@ -160,13 +160,13 @@ impl Simulation {
 
     /// Runs queued work until none is left, then checks owed completions.
     pub fn run_until_idle(&self) {
-        let _entered = self.world.enter(0);
+        let _entered = self.world.enter_unless_current(0);
         ndis::run_until_idle(&self.world);
     }
 
     /// Runs work due within `ticks` (100 ns) and moves time on.
     pub fn advance(&self, ticks: u64) {
-        let _entered = self.world.enter(0);
+        let _entered = self.world.enter_unless_current(0);
         ndis::advance(&self.world, ticks);
     }
 

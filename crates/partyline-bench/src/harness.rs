@@ -13,12 +13,15 @@ use partyline_ioctl as ioctl;
 
 const STATUS_SUCCESS: i32 = 0;
 
-/// A bound simulation and an open handle to `\\.\Partyline`.
+/// A bound simulation and an open handle to `\\.\Partyline`, used from the thread that made
+/// it (which it keeps entered in the world on processor 0, as a user-mode caller's requests
+/// arrive there: the I/O manager and the drive loop then need not enter it for every request).
 pub struct Harness {
     pub sim: Simulation,
     world: Arc<World>,
     io: Arc<IoManager>,
     handle: FileHandle,
+    _entered: ndis_sim::kernel::Entered,
 }
 
 /// Leaf `n`: a distinct NSAP address for every `n < 2^32`.
@@ -50,7 +53,8 @@ impl Harness {
             ndis_sim::io::FILE_GENERIC_READ | ndis_sim::io::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
         let handle = io.open(&world, ioctl::USER_PATH, access, Caller::Administrator).expect("open device");
         sim.set_verifier(verifier);
-        Harness { sim, world, io, handle }
+        let _entered = world.enter(0);
+        Harness { sim, world, io, handle, _entered }
     }
 
     /// One DeviceIoControl, then the simulation runs until idle.

@@ -100,6 +100,7 @@ pub enum PartyState {
     Gone,
 }
 
+use super::parties::AddressKey;
 pub(crate) use super::parties::Party;
 
 /// Registers the CoNDIS client exports.
@@ -663,8 +664,14 @@ unsafe extern "win64" fn ndis_cl_make_call(
         let party = multipoint.then(|| state.new_id());
         if let Some(party) = party {
             let address = setup.as_ref().map(|s| s.called.clone()).unwrap_or_default();
-            let new =
-                Party::new(vc, party_context as usize, PartyState::AddPending, address, None, answer.leave);
+            let new = Party::new(
+                vc,
+                party_context as usize,
+                PartyState::AddPending,
+                AddressKey::of(&address),
+                None,
+                answer.leave,
+            );
             state.parties.insert(party, new);
         }
         let entry = state.vcs.get_mut(&vc).expect("live");
@@ -836,8 +843,10 @@ unsafe extern "win64" fn ndis_cl_add_party(
         );
         return NDIS_STATUS_FAILURE;
     }
+    // Into the buffer of the last synchronous AddParty's snapshot (given back below).
+    let buffer = std::mem::take(&mut state.snapshot_buffer);
     // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
-    let snapshot = match unsafe { params::snapshot(&state.pool, call_parameters as usize) } {
+    let snapshot = match unsafe { params::snapshot_into(&state.pool, call_parameters as usize, buffer) } {
         Ok(snapshot) => snapshot,
         Err(what) => {
             violation(world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
@@ -854,15 +863,16 @@ unsafe extern "win64" fn ndis_cl_add_party(
     };
     let answer = match params::validate_add_party(&snapshot, setup) {
         Ok(parsed) => {
+            let address = AddressKey::of_leaf(parsed);
             let on_call = state.parties.of_call(vc);
-            let duplicate = on_call.has_address(&parsed.called);
+            let duplicate = on_call.has_address(&address);
             let pending_adds = on_call.add_pending() as u32;
             let leaves = on_call.alive() as u32;
             let behaviour = state
                 .config
                 .adapters
                 .get(adapter)
-                .map(|a| a.behaviour_of(&parsed.called))
+                .map(|a| a.behaviour_of_leaf(parsed))
                 .unwrap_or(callmgr::Behaviour::Accept);
             let config = &state.config.call_manager;
             let cm_reject = |cause: u8, why: &str| {
@@ -878,7 +888,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
             } else {
                 callmgr::answer(&behaviour)
             }
-            .with_address(parsed.called)
+            .with_address(address)
         }
         Err(reject) => {
             let report = state.config.call_manager.report_invalid_parameters;
@@ -890,7 +900,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
                     min_delay: 0,
                     leave: None,
                 },
-                AtmAddr::default(),
+                AddressKey::of(&AtmAddr::default()),
             )
         }
     };
@@ -904,7 +914,12 @@ unsafe extern "win64" fn ndis_cl_add_party(
     let party = state.new_id();
     // Only a pended completion checks the parameters again; a synchronous answer settles the
     // party below, and never needs them.
-    let params = (outcome != Outcome::Synchronous).then_some(snapshot);
+    let params = if outcome == Outcome::Synchronous {
+        state.snapshot_buffer = snapshot.into_bytes();
+        None
+    } else {
+        Some(snapshot)
+    };
     let new = Party::new(vc, party_context as usize, PartyState::AddPending, address, params, answer.leave);
     state.parties.insert(party, new);
     // SAFETY: checked non-NULL out-parameter.
@@ -925,7 +940,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
 
 trait AnswerExt: Sized {
     fn with_log(self, world: &World, processor: usize, why: &str) -> Self;
-    fn with_address(self, address: AtmAddr) -> (Self, AtmAddr) {
+    fn with_address(self, address: AddressKey) -> (Self, AddressKey) {
         (self, address)
     }
 }

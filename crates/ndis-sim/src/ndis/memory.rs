@@ -110,6 +110,8 @@ impl Pool {
         self.number += 1;
         let block = Block { length, tag, number: self.number };
         self.live.insert(pointer as usize, block);
+        // The caller is about to describe it for the log.
+        self.last_found.set(Some((pointer as usize, block)));
         let stats = self.tag(tag);
         stats.allocations += 1;
         stats.blocks_held += 1;

@@ -263,10 +263,12 @@ pub(crate) struct State {
     /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
     pub incoming_closes: std::collections::BTreeSet<u64>,
     pub pool: memory::Pool,
-    pub locks: FastMap<usize, sync::LockState>,
+    pub locks: sync::Locks,
     pub events: FastMap<usize, bool>,
     pub pnp_pending: Option<u64>,
     pub counters: Counters,
+    /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
+    pub snapshot_buffer: Vec<u8>,
 }
 
 impl State {
@@ -377,10 +379,11 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         parties: parties::Parties::default(),
         incoming_closes: std::collections::BTreeSet::new(),
         pool: memory::Pool::default(),
-        locks: FastMap::default(),
+        locks: sync::Locks::default(),
         events: FastMap::default(),
         pnp_pending: None,
         counters: Counters::default(),
+        snapshot_buffer: Vec::new(),
     };
     let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
@@ -403,16 +406,23 @@ pub fn register(table: &mut ExportTable) {
 /// Only for an export called by the driver (or simulator code below a [`World::enter`] guard),
 /// and the references only until it returns: see [`kernel::current_world`]. The NDIS lives as
 /// long as its world, which keeps every extension.
+#[inline]
 pub(crate) unsafe fn context<'a>(export: &'static str) -> (&'a World, usize, &'a Ndis) {
     // SAFETY: this function's own contract.
     let (world, processor) = unsafe { kernel::current_world(export) };
     match world.extension_ref::<Ndis>() {
         Some(ndis) => (world, processor, ndis),
-        None => kernel::fatal(
-            Some(world),
-            Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
-        ),
+        None => no_ndis(world, export),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_ndis(world: &World, export: &str) -> ! {
+    kernel::fatal(
+        Some(world),
+        Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
+    )
 }
 
 /// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
@@ -531,7 +541,7 @@ pub(crate) fn call_driver<R>(
         let held_after = sync::held_by(&state, processor);
         let leaked: Vec<usize> = held_after.into_iter().filter(|l| !held_before.contains(l)).collect();
         for lock in &leaked {
-            if let Some(lock_state) = state.locks.get_mut(lock) {
+            if let Some(lock_state) = state.locks.get_mut(*lock) {
                 lock_state.holder = None;
                 lock_state.thread = None;
             }

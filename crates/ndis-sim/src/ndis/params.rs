@@ -50,6 +50,11 @@ impl Snapshot {
     pub fn media(&self) -> &[u8] {
         &self.bytes[self.media_at..]
     }
+
+    /// The buffer, for another snapshot ([`snapshot_into`]).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 /// Bytes of CO_CALL_PARAMETERS.
@@ -120,6 +125,15 @@ unsafe fn variable_len(pool: &Pool, address: usize, header: usize, length_at: us
 /// # Safety
 /// `address` (non-NULL) and the pointers in it must be readable, as NDIS requires of the caller.
 pub unsafe fn snapshot(pool: &Pool, address: usize) -> Result<Snapshot, String> {
+    // SAFETY: the caller's guarantee.
+    unsafe { snapshot_into(pool, address, Vec::new()) }
+}
+
+/// [`snapshot`] into `bytes` (emptied first; a buffer to reuse, see [`Snapshot::into_bytes`]).
+///
+/// # Safety
+/// As [`snapshot`].
+pub unsafe fn snapshot_into(pool: &Pool, address: usize, mut bytes: Vec<u8>) -> Result<Snapshot, String> {
     let live = pool.live_block(address);
     // A live block and a freed (quarantined) one never overlap.
     if live.is_none() && pool.is_freed(address) {
@@ -136,8 +150,8 @@ pub unsafe fn snapshot(pool: &Pool, address: usize) -> Result<Snapshot, String> 
     let cm_len = if cm == 0 { 0 } else { unsafe { variable_len(pool, cm, CM_HEADER, 68) } };
     // SAFETY: as above.
     let media_len = if media == 0 { 0 } else { unsafe { variable_len(pool, media, MEDIA_HEADER, 20) } };
-    let expected = CALL_LEN + cm_len + media_len;
-    let mut bytes = Vec::with_capacity(expected);
+    bytes.clear();
+    bytes.reserve(CALL_LEN + cm_len + media_len);
     bytes.extend_from_slice(&call);
     if cm != 0 {
         // SAFETY: the caller's guarantee extends to CallMgrParameters.
@@ -210,6 +224,48 @@ fn payload_size(ie_type: u32) -> Option<usize> {
 /// Parses the CallMgrSpecific part: ParamType, Q2931_CALLMGR_PARAMETERS, the IE walk with bounds
 /// checks (§12 item 1). IEs may be unaligned and longer than their payload.
 pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
+    let mut ies = Vec::new();
+    let mut payloads = Vec::new();
+    let walked = walk(snapshot, |ie_type, bytes| {
+        let at = payloads.len();
+        payloads.extend_from_slice(bytes);
+        ies.push((ie_type, at..payloads.len()));
+    })?;
+    Ok(Parsed { called: walked.called.to_addr(), ies, payloads, warnings: walked.warnings })
+}
+
+/// A called party as the parameters hold it (no copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leaf<'a> {
+    /// `ATM_NSAP` or `ATM_E164`.
+    pub address_type: u32,
+    /// The `NumberOfDigits` (at most 20) digits.
+    pub digits: &'a [u8],
+}
+
+impl Leaf<'_> {
+    /// The address, copied.
+    pub fn to_addr(self) -> AtmAddr {
+        AtmAddr { address_type: self.address_type, digits: self.digits.to_vec() }
+    }
+
+    /// Whether it is `address`.
+    pub fn is(self, address: &AtmAddr) -> bool {
+        self.address_type == address.address_type && self.digits == address.digits.as_slice()
+    }
+}
+
+/// What [`walk`] found besides the IEs.
+struct Walked<'a> {
+    called: Leaf<'a>,
+    warnings: Vec<String>,
+}
+
+/// Walks the CallMgrSpecific part (§12 item 1): ParamType, Q2931_CALLMGR_PARAMETERS, then every
+/// IE with bounds checks, handing each (IEType, payload as given) to `each` in order; fails with
+/// the first problem before any later IE is looked at. IEs may be unaligned and longer than their
+/// payload.
+fn walk<'a>(snapshot: &'a Snapshot, mut each: impl FnMut(u32, &'a [u8])) -> Result<Walked<'a>, Reject> {
     let cm = snapshot.call_manager();
     if cm.is_empty() {
         return Err(reject(96, "CallMgrParameters is NULL"));
@@ -241,8 +297,6 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
     // type, digit count, 20 digits).
     let mut called: &[u8] = &q[..28];
     let count = u32_at(q, 56) as usize;
-    let mut ies = Vec::new();
-    let mut payloads = Vec::with_capacity(length - 60);
     let mut offset = 60;
     for index in 0..count {
         if offset + 8 > length {
@@ -272,14 +326,12 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
         if ie_type == IE_CalledPartyNumber {
             called = bytes;
         }
-        let at = payloads.len();
-        payloads.extend_from_slice(bytes);
-        ies.push((ie_type, at..payloads.len()));
+        each(ie_type, bytes);
         offset += ie_length;
     }
     let digits = (u32_at(called, 4) as usize).min(20);
-    let called = AtmAddr { address_type: u32_at(called, 0), digits: called[8..8 + digits].to_vec() };
-    Ok(Parsed { called, ies, payloads, warnings })
+    let called = Leaf { address_type: u32_at(called, 0), digits: &called[8..8 + digits] };
+    Ok(Walked { called, warnings })
 }
 
 /// Validates a SETUP (NdisClMakeCall), §12 item 2.
@@ -324,9 +376,12 @@ pub fn validate_setup(snapshot: &Snapshot, multipoint: bool, rfc1755_strict: boo
 }
 
 /// Validates an ADD PARTY (NdisClAddParty) against the call's SETUP, §12 item 3.
-pub fn validate_add_party(snapshot: &Snapshot, setup: &Parsed) -> Result<Parsed, Reject> {
-    let parsed = parse(snapshot)?;
-    for (ie_type, _) in parsed.ies() {
+pub fn validate_add_party<'a>(snapshot: &'a Snapshot, setup: &Parsed) -> Result<Leaf<'a>, Reject> {
+    // One pass over the IEs, remembering what the checks below need (in the order they ask),
+    // so an ADD PARTY is validated without copying its IEs.
+    let mut disallowed = None;
+    let (mut aal, mut blli) = (None, None);
+    let walked = walk(snapshot, |ie_type, bytes| {
         let allowed = matches!(
             ie_type,
             IE_AALParameters
@@ -339,27 +394,36 @@ pub fn validate_add_party(snapshot: &Snapshot, setup: &Parsed) -> Result<Parsed,
                 | IE_BroadbandSendingComplete
                 | IE_TransitNetworkSelection
         );
-        if !allowed {
-            return Err(reject(100, format!("IE type {ie_type} is not allowed in ADD PARTY")));
+        if !allowed && disallowed.is_none() {
+            disallowed = Some(ie_type);
         }
+        if ie_type == IE_AALParameters && aal.is_none() {
+            aal = Some(bytes);
+        }
+        if ie_type == IE_BLLI && blli.is_none() {
+            blli = Some(bytes);
+        }
+    })?;
+    if let Some(ie_type) = disallowed {
+        return Err(reject(100, format!("IE type {ie_type} is not allowed in ADD PARTY")));
     }
-    if parsed.called.is_empty() {
+    if walked.called.digits.is_empty() {
         return Err(reject(96, "mandatory IE missing: called party number"));
     }
     // Compare the payload proper (the first `payload_size` bytes): IEs may carry padding.
-    let same = |ie: u32| {
+    let same = |ie: u32, added: Option<&[u8]>| {
         let size = payload_size(ie).unwrap_or(0);
-        match (parsed.ie(ie), setup.ie(ie)) {
+        match (added, setup.ie(ie)) {
             (Some(a), Some(b)) => a.get(..size) == b.get(..size),
             (None, _) => true,
             (Some(_), None) => false,
         }
     };
-    if !same(IE_AALParameters) {
+    if !same(IE_AALParameters, aal) {
         return Err(reject(78, "AAL parameters differ from the call's"));
     }
-    if !same(IE_BLLI) {
+    if !same(IE_BLLI, blli) {
         return Err(reject(88, "B-LLI differs from the call's"));
     }
-    Ok(parsed)
+    Ok(walked.called)
 }

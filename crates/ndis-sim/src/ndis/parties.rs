@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use super::callmgr::AtmAddr;
 use super::condis::PartyState;
-use super::params::Snapshot;
+use super::params::{Leaf, Snapshot};
 use crate::fast_hash::{FastMap, FastSet};
 
 /// A party of a multipoint call (kept, `Gone`, for the whole run: small).
@@ -38,11 +38,11 @@ impl Party {
         vc: u64,
         context: usize,
         state: PartyState,
-        address: AtmAddr,
+        address: AddressKey,
         params: Option<Snapshot>,
         leave: Option<(u64, i32, u8)>,
     ) -> Party {
-        Party { vc, context, state, address: AddressKey::of(&address), params: params.map(Box::new), leave }
+        Party { vc, context, state, address, params: params.map(Box::new), leave }
     }
 
     /// Where the party is.
@@ -59,20 +59,24 @@ impl Party {
 /// An address as a hash key without a heap copy (party addresses have at most 20 digits; a
 /// longer one, which the call manager's parser never produces, is kept whole).
 #[derive(Clone, PartialEq, Eq, Hash)]
-enum AddressKey {
+pub(crate) enum AddressKey {
     Short { address_type: u32, len: u8, digits: [u8; 20] },
     Long(AtmAddr),
 }
 
 impl AddressKey {
-    fn of(address: &AtmAddr) -> AddressKey {
-        match u8::try_from(address.digits.len()) {
+    pub fn of(address: &AtmAddr) -> AddressKey {
+        AddressKey::of_leaf(Leaf { address_type: address.address_type, digits: &address.digits })
+    }
+
+    pub fn of_leaf(leaf: Leaf<'_>) -> AddressKey {
+        match u8::try_from(leaf.digits.len()) {
             Ok(len) if len <= 20 => {
                 let mut digits = [0; 20];
-                digits[..address.digits.len()].copy_from_slice(&address.digits);
-                AddressKey::Short { address_type: address.address_type, len, digits }
+                digits[..leaf.digits.len()].copy_from_slice(leaf.digits);
+                AddressKey::Short { address_type: leaf.address_type, len, digits }
             }
-            _ => AddressKey::Long(address.clone()),
+            _ => AddressKey::Long(leaf.to_addr()),
         }
     }
 }
@@ -127,8 +131,8 @@ impl CallParties {
     }
 
     /// Whether a live party has `address`.
-    pub fn has_address(&self, address: &AtmAddr) -> bool {
-        self.addresses.contains_key(&AddressKey::of(address))
+    pub fn has_address(&self, address: &AddressKey) -> bool {
+        self.addresses.contains_key(address)
     }
 
     /// Counts (`enter`) or uncounts a live party `id` in `state` among the pending adds and the
@@ -330,7 +334,11 @@ mod tests {
             for digit in 0..4u8 {
                 let address = AtmAddr { address_type: 0, digits: vec![digit; 20] };
                 let scanned = on_call.iter().any(|(_, p)| p.is_at(&address));
-                assert_eq!(index.has_address(&address), scanned, "address {digit} on Vc#{vc}");
+                assert_eq!(
+                    index.has_address(&AddressKey::of(&address)),
+                    scanned,
+                    "address {digit} on Vc#{vc}"
+                );
             }
         }
         let incoming: Vec<u64> = all
@@ -355,7 +363,7 @@ mod tests {
                     let vc = vcs[rng.below(3) as usize];
                     let address = AtmAddr { address_type: 0, digits: vec![rng.below(4) as u8; 20] };
                     let state = random_state(&mut rng);
-                    parties.insert(next_id, Party::new(vc, 0, state, address, None, None));
+                    parties.insert(next_id, Party::new(vc, 0, state, AddressKey::of(&address), None, None));
                 } else {
                     let id = 10 + rng.below(next_id - 9);
                     let state = random_state(&mut rng);
@@ -371,11 +379,12 @@ mod tests {
     fn a_long_address_is_indexed_whole() {
         let mut parties = Parties::default();
         let long = AtmAddr::e164("123456789012345678901234");
-        parties.insert(1, Party::new(7, 0, PartyState::Connected, long.clone(), None, None));
-        assert!(parties.of_call(7).has_address(&long));
-        assert!(!parties.of_call(7).has_address(&AtmAddr::e164("12345678901234567890123")));
+        parties.insert(1, Party::new(7, 0, PartyState::Connected, AddressKey::of(&long), None, None));
+        assert!(parties.of_call(7).has_address(&AddressKey::of(&long)));
+        let shorter = AtmAddr::e164("12345678901234567890123");
+        assert!(!parties.of_call(7).has_address(&AddressKey::of(&shorter)));
         parties.set_state(1, PartyState::Gone);
-        assert!(!parties.of_call(7).has_address(&long));
+        assert!(!parties.of_call(7).has_address(&AddressKey::of(&long)));
         assert_eq!(parties.of_call(7).alive(), 0);
     }
 }

@@ -24,6 +24,7 @@ use super::{
 };
 use crate::export;
 use crate::exports::ExportTable;
+use crate::fast_hash::FastMap;
 use crate::kernel::{Args, Call, Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use std::fmt;
 
@@ -47,6 +48,13 @@ pub struct LockState {
     pub thread: Option<std::thread::ThreadId>,
 }
 
+impl Default for LockState {
+    /// Allocated, not held.
+    fn default() -> LockState {
+        LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None }
+    }
+}
+
 /// The calling host thread's id (cached: `std::thread::current()` takes a reference count).
 fn this_thread() -> std::thread::ThreadId {
     thread_local! {
@@ -55,13 +63,71 @@ fn this_thread() -> std::thread::ThreadId {
     ID.with(|id| *id)
 }
 
+/// Every allocated spin lock, by the address of its `NDIS_SPIN_LOCK`, remembering the last one
+/// looked up (a driver takes the same lock over and over).
+#[derive(Default)]
+pub(crate) struct Locks {
+    /// (address, state); a freed slot has address 0 and is on `free`.
+    slots: Vec<(usize, LockState)>,
+    index: FastMap<usize, usize>,
+    free: Vec<usize>,
+    /// (address, slot) of the last lookup; address 0: none (a lock is never at NULL).
+    last: (usize, usize),
+}
+
+impl Locks {
+    /// Records the lock at `address` (non-NULL) as `lock`; returns what it was, if allocated.
+    pub fn insert(&mut self, address: usize, lock: LockState) -> Option<LockState> {
+        if let Some(&slot) = self.index.get(&address) {
+            return Some(std::mem::replace(&mut self.slots[slot].1, lock));
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = (address, lock);
+                slot
+            }
+            None => {
+                self.slots.push((address, lock));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(address, slot);
+        None
+    }
+
+    /// Forgets the lock at `address`; returns its state, if it was allocated.
+    pub fn remove(&mut self, address: usize) -> Option<LockState> {
+        let slot = self.index.remove(&address)?;
+        if self.last.0 == address {
+            self.last = (0, 0);
+        }
+        self.free.push(slot);
+        Some(std::mem::take(&mut self.slots[slot]).1)
+    }
+
+    /// The lock at `address`, if allocated.
+    #[inline]
+    pub fn get_mut(&mut self, address: usize) -> Option<&mut LockState> {
+        if address == 0 || self.last.0 != address {
+            let slot = *self.index.get(&address)?;
+            self.last = (address, slot);
+        }
+        Some(&mut self.slots[self.last.1].1)
+    }
+
+    /// Every allocated lock: (address, state), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &LockState)> + '_ {
+        self.slots.iter().filter(|(address, _)| *address != 0).map(|(address, lock)| (*address, lock))
+    }
+}
+
 /// The locks `processor` holds.
 pub(crate) fn held_by(state: &State, processor: usize) -> Vec<usize> {
     let mut held: Vec<usize> = state
         .locks
         .iter()
         .filter(|(_, lock)| lock.holder.is_some_and(|(p, _)| p == processor))
-        .map(|(a, _)| *a)
+        .map(|(a, _)| a)
         .collect();
     held.sort_unstable();
     held
@@ -92,10 +158,7 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
         violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
         return;
     }
-    let previous = ndis
-        .state()
-        .locks
-        .insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None });
+    let previous = ndis.state().locks.insert(lock as usize, LockState::default());
     if previous.is_some_and(|p| p.holder.is_some()) {
         violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
     }
@@ -110,7 +173,7 @@ extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     // SAFETY: an export, using what it gets only until it returns.
     let (world, processor, ndis) = unsafe { context(EXPORT) };
     log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
-    let removed = ndis.state().locks.remove(&(lock as usize));
+    let removed = ndis.state().locks.remove(lock as usize);
     match removed {
         None => violation(
             world,
@@ -195,7 +258,7 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let this_thread = this_thread();
     let problem = loop {
         let mut state = ndis.state();
-        let Some(lock_state) = state.locks.get_mut(&(lock as usize)) else {
+        let Some(lock_state) = state.locks.get_mut(lock as usize) else {
             break Some(Problem::NotAllocated);
         };
         match lock_state.holder {
@@ -233,7 +296,7 @@ fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let (problem, restore) = {
         let mut state = ndis.state();
-        match state.locks.get_mut(&(lock as usize)) {
+        match state.locks.get_mut(lock as usize) {
             None => (Some(Problem::ReleasedNotAllocated), None),
             Some(lock_state) => match lock_state.holder {
                 Some((holder, held_kind)) if holder == processor => {
