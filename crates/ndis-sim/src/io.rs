@@ -420,10 +420,8 @@ const IRP_LEN: usize =
 /// holds the address, then the slot.
 #[derive(Default)]
 struct Irps {
-    /// Chunks, each with the index of its first slot's record.
-    chunks: Vec<(Chunk<u128>, usize)>,
-    /// One per IRP sent, in order.
-    records: Vec<IrpRecord>,
+    /// Chunks of slots, each with the records of its IRPs (one per IRP sent, in order).
+    chunks: Vec<(Chunk<u128>, Vec<IrpRecord>)>,
 }
 
 impl Irps {
@@ -431,27 +429,32 @@ impl Irps {
     fn allocate(&mut self) -> *mut IRP {
         const UNITS: usize = IRP_LEN / 16;
         let chunk = match self.chunks.last_mut() {
-            Some((chunk, _)) if chunk.room() >= UNITS => chunk,
+            Some(chunk) if chunk.0.room() >= UNITS => chunk,
             _ => {
-                let slots = self.chunks.last().map_or(64, |(c, _)| 2 * c.len() / UNITS);
-                let slots = slots.min(crate::chunk::HUGE_PAGE / IRP_LEN);
-                self.chunks.push((Chunk::new(slots * UNITS), self.records.len()));
-                &mut self.chunks.last_mut().expect("just pushed").0
+                // 64 slots, doubling up to 2 MiB exactly (a huge page; its tail, less than a
+                // slot, stays unused).
+                let units = self.chunks.last().map_or(64 * UNITS, |(c, _)| 2 * c.len());
+                let units = units.min(crate::chunk::HUGE_PAGE / 16);
+                self.chunks.push((Chunk::new(units), Vec::with_capacity(units / UNITS)));
+                self.chunks.last_mut().expect("just pushed")
             }
         };
-        self.records.push(IrpRecord::default());
-        chunk.reserve_zeroed(UNITS).cast()
+        chunk.1.push(IrpRecord::default());
+        chunk.0.reserve_zeroed(UNITS).cast()
     }
 
     /// The record of the IRP at `address`, if the manager sent one there.
     fn record_mut(&mut self, address: usize) -> Option<&mut IrpRecord> {
         // Newest first: completions concern recent IRPs.
-        let index = self.chunks.iter().rev().find_map(|(chunk, first)| {
+        self.chunks.iter_mut().rev().find_map(|(chunk, records)| {
             let start = chunk.as_slice().as_ptr() as usize;
             let offset = address.checked_sub(start)?;
-            (offset < chunk.len() * 16 && offset % IRP_LEN == 0).then_some(first + offset / IRP_LEN)
-        })?;
-        self.records.get_mut(index)
+            if offset < chunk.len() * 16 && offset % IRP_LEN == 0 {
+                records.get_mut(offset / IRP_LEN)
+            } else {
+                None
+            }
+        })
     }
 }
 

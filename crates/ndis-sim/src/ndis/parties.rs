@@ -177,11 +177,38 @@ impl CallParties {
     }
 }
 
+/// Party slots by id, in chunks that never move (a run creates parties by the hundred thousand).
+#[derive(Default)]
+struct Slots {
+    chunks: Vec<Box<[Option<Party>]>>,
+}
+
+/// Slots per chunk.
+const SLOTS: usize = 1024;
+
+impl Slots {
+    /// Slot `index`, made if need be.
+    fn slot(&mut self, index: usize) -> &mut Option<Party> {
+        while self.chunks.len() <= index / SLOTS {
+            self.chunks.push((0..SLOTS).map(|_| None).collect());
+        }
+        &mut self.chunks[index / SLOTS][index % SLOTS]
+    }
+
+    fn get(&self, index: usize) -> Option<&Party> {
+        self.chunks.get(index / SLOTS)?[index % SLOTS].as_ref()
+    }
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut Party> {
+        self.chunks.get_mut(index / SLOTS)?[index % SLOTS].as_mut()
+    }
+}
+
 /// Every party the simulation created, with the indexes.
 #[derive(Default)]
 pub(crate) struct Parties {
     /// By id (ids are shared with bindings, AFs and VCs, so some slots are empty).
-    all: Vec<Option<Party>>,
+    all: Slots,
     /// Per call (VC id).
     calls: FastMap<u64, CallParties>,
     /// Parties in `IncomingDropped`: the client owes NdisClDropParty.
@@ -197,11 +224,8 @@ impl Parties {
     /// Adds party `id` (a fresh id).
     pub fn insert(&mut self, id: u64, party: Party) {
         let index = usize::try_from(id).expect("ids fit in usize");
-        if self.all.len() <= index {
-            self.all.resize_with(index + 1, || None);
-        }
         self.index(id, &party, true);
-        if let Some(previous) = self.all[index].replace(party) {
+        if let Some(previous) = self.all.slot(index).replace(party) {
             // Ids are never reused; keep the indexes right if one ever were.
             self.index(id, &previous, false);
         }
@@ -211,18 +235,18 @@ impl Parties {
     /// party no longer holds them.
     pub fn take_params(&mut self, id: u64) -> Option<Snapshot> {
         let index = usize::try_from(id).ok()?;
-        self.all.get_mut(index)?.as_mut()?.params.take().map(|params| *params)
+        self.all.get_mut(index)?.params.take().map(|params| *params)
     }
 
     /// Party `id`, if it was ever created.
     pub fn get(&self, id: u64) -> Option<&Party> {
-        usize::try_from(id).ok().and_then(|index| self.all.get(index)).and_then(Option::as_ref)
+        usize::try_from(id).ok().and_then(|index| self.all.get(index))
     }
 
     /// Moves party `id` to `state`; returns its previous state (`None` if there is no such party).
     pub fn set_state(&mut self, id: u64, state: PartyState) -> Option<PartyState> {
         let index = usize::try_from(id).ok()?;
-        let party = self.all.get_mut(index)?.as_mut()?;
+        let party = self.all.get_mut(index)?;
         let previous = party.state;
         party.state = state;
         if previous != PartyState::Gone && state != PartyState::Gone {
@@ -238,12 +262,12 @@ impl Parties {
             }
             return Some(previous);
         }
-        let mut party = self.all[index].take().expect("just seen");
+        let mut party = self.all.slot(index).take().expect("just seen");
         party.state = previous;
         self.index(id, &party, false);
         party.state = state;
         self.index(id, &party, true);
-        self.all[index] = Some(party);
+        *self.all.slot(index) = Some(party);
         Some(previous)
     }
 
@@ -285,7 +309,12 @@ impl Parties {
 
     /// Every party ever created, by id.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (u64, &Party)> + Clone + '_ {
-        self.all.iter().enumerate().filter_map(|(id, party)| party.as_ref().map(|p| (id as u64, p)))
+        self.all.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, party)| party.as_ref().map(|p| ((c * SLOTS + i) as u64, p)))
+        })
     }
 }
 
