@@ -779,7 +779,8 @@ impl IoManager {
         file_object: usize,
         ioctl: Option<(u32, &[u8], &mut [u8])>,
     ) -> Result<(NTSTATUS, usize), IoError> {
-        let current = kernel::current_processor();
+        // On the caller's processor if it is in this world already, else on processor 0.
+        let current = kernel::current_processor_in(world);
         let entered = current.is_none().then(|| world.enter(0));
         let processor = current.unwrap_or(0);
         let (code, input, output) = ioctl.unwrap_or((0, &[], &mut []));

@@ -711,6 +711,13 @@ impl World {
     }
 }
 
+/// The calling thread's current processor if `world` is its current world (no reference count
+/// touched).
+pub fn current_processor_in(world: &World) -> Option<usize> {
+    let (current, processor, _) = FAST.with(Cell::get);
+    std::ptr::eq(current, world).then_some(processor)
+}
+
 /// The calling thread's current processor, if it entered a world (no reference count touched).
 pub fn current_processor() -> Option<usize> {
     let (world, processor, _) = FAST.with(Cell::get);

@@ -13,15 +13,12 @@ use partyline_ioctl as ioctl;
 
 const STATUS_SUCCESS: i32 = 0;
 
-/// A bound simulation and an open handle to `\\.\Partyline`, used from the thread that made
-/// it (which it keeps entered in the world on processor 0, as a user-mode caller's requests
-/// arrive there: the I/O manager and the drive loop then need not enter it for every request).
+/// A bound simulation and an open handle to `\\.\Partyline`.
 pub struct Harness {
     pub sim: Simulation,
     world: Arc<World>,
     io: Arc<IoManager>,
     handle: FileHandle,
-    _entered: ndis_sim::kernel::Entered,
 }
 
 /// Leaf `n`: a distinct NSAP address for every `n < 2^32`.
@@ -53,8 +50,7 @@ impl Harness {
             ndis_sim::io::FILE_GENERIC_READ | ndis_sim::io::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
         let handle = io.open(&world, ioctl::USER_PATH, access, Caller::Administrator).expect("open device");
         sim.set_verifier(verifier);
-        let _entered = world.enter(0);
-        Harness { sim, world, io, handle, _entered }
+        Harness { sim, world, io, handle }
     }
 
     /// One DeviceIoControl, then the simulation runs until idle.
@@ -68,6 +64,9 @@ impl Harness {
     /// [`Harness::ioctl`] into the caller's output buffer (no allocation): the status and how
     /// many bytes were written.
     pub fn ioctl_into(&self, code: u32, input: &[u8], output: &mut [u8]) -> (i32, usize) {
+        // Requests from user mode arrive on processor 0; entered once for the request and the
+        // drive loop after it.
+        let _entered = self.world.enter_unless_current(0);
         let answer = self
             .io
             .device_control_into(&self.world, self.handle, code, input, output)
