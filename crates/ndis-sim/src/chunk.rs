@@ -10,11 +10,15 @@ use std::ptr::NonNull;
 /// Bytes from which a chunk gets a mapping of its own, aligned and advised for huge pages.
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
 
-/// A zeroed, fixed-capacity buffer of `T`s (plain data, for which all-zero bytes are a value).
+/// A fixed-capacity buffer of `T`s (plain data, for which all-zero bytes are a value): zeroed
+/// ([`Chunk::new`]) or, for elements that are always written before they are read, not
+/// ([`Chunk::for_writes`]).
 pub(crate) struct Chunk<T: Copy> {
     pointer: NonNull<T>,
     len: usize,
     capacity: usize,
+    /// Whether the room past `len` is zero (so [`Chunk::reserve_zeroed`] may hand it out).
+    zeroed: bool,
 }
 
 // SAFETY: a `Chunk` owns its memory exclusively, like a `Vec<T>`.
@@ -23,6 +27,11 @@ unsafe impl<T: Copy + Send> Send for Chunk<T> {}
 unsafe impl<T: Copy + Sync> Sync for Chunk<T> {}
 
 impl<T: Copy> Chunk<T> {
+    /// A chunk with no room (and no memory): a placeholder until the first real one.
+    pub const fn empty() -> Chunk<T> {
+        Chunk { pointer: NonNull::dangling(), len: 0, capacity: 0, zeroed: true }
+    }
+
     /// A chunk of `capacity` (> 0) zeroed `T`s, empty.
     ///
     /// # Panics
@@ -31,8 +40,23 @@ impl<T: Copy> Chunk<T> {
         assert!(std::mem::size_of::<T>() > 0 && capacity > 0, "a chunk holds something");
         let bytes = capacity.checked_mul(std::mem::size_of::<T>()).expect("chunk size");
         let pointer =
-            if bytes >= HUGE_PAGE { map_huge(bytes) } else { allocate_zeroed(Self::layout(capacity)) };
-        Chunk { pointer: pointer.cast(), len: 0, capacity }
+            if bytes >= HUGE_PAGE { map_huge(bytes) } else { allocate(Self::layout(capacity), true) };
+        Chunk { pointer: pointer.cast(), len: 0, capacity, zeroed: true }
+    }
+
+    /// A chunk of room for `capacity` (> 0) `T`s whose contents are unspecified until written
+    /// (nothing is read past [`Chunk::len`], so nothing needs zeroing).
+    ///
+    /// # Panics
+    /// As [`Chunk::new`].
+    pub fn for_writes(capacity: usize) -> Chunk<T> {
+        assert!(std::mem::size_of::<T>() > 0 && capacity > 0, "a chunk holds something");
+        let bytes = capacity.checked_mul(std::mem::size_of::<T>()).expect("chunk size");
+        if bytes >= HUGE_PAGE {
+            return Chunk::new(capacity);
+        }
+        let pointer = allocate(Self::layout(capacity), false);
+        Chunk { pointer: pointer.cast(), len: 0, capacity, zeroed: false }
     }
 
     fn layout(capacity: usize) -> Layout {
@@ -88,6 +112,7 @@ impl<T: Copy> Chunk<T> {
     /// # Panics
     /// If they do not fit.
     pub fn reserve_zeroed(&mut self, count: usize) -> *mut T {
+        assert!(self.zeroed, "a chunk for writes has no zeroed room");
         assert!(count <= self.room(), "chunk overflow");
         // SAFETY: `len + count <= capacity`; never handed out before, so still zero.
         let first = unsafe { self.pointer.as_ptr().add(self.len) };
@@ -97,8 +122,8 @@ impl<T: Copy> Chunk<T> {
 
     /// The elements pushed so far.
     pub fn as_slice(&self) -> &[T] {
-        // SAFETY: the first `len` elements were written (or are zero, a valid `T` by the type's
-        // contract), and the memory lives as long as `self`.
+        // SAFETY: the first `len` elements were written (or, reserved zeroed, are zero, a valid
+        // `T` by the type's contract), and the memory lives as long as `self`.
         unsafe { std::slice::from_raw_parts(self.pointer.as_ptr(), self.len) }
     }
 }
@@ -106,19 +131,27 @@ impl<T: Copy> Chunk<T> {
 impl<T: Copy> Drop for Chunk<T> {
     fn drop(&mut self) {
         let bytes = self.capacity * std::mem::size_of::<T>();
-        if bytes >= HUGE_PAGE {
+        if bytes == 0 {
+            // `empty()`: nothing was allocated.
+        } else if bytes >= HUGE_PAGE {
             // SAFETY: mapped by `map_huge` with this size; nothing refers to it any more.
             unsafe { libc::munmap(self.pointer.as_ptr().cast(), bytes) };
         } else {
-            // SAFETY: allocated by `allocate_zeroed` with this layout.
+            // SAFETY: allocated by `allocate` with this layout.
             unsafe { std::alloc::dealloc(self.pointer.as_ptr().cast(), Self::layout(self.capacity)) };
         }
     }
 }
 
-fn allocate_zeroed(layout: Layout) -> NonNull<u8> {
-    // SAFETY: the layout has a non-zero size (checked by `Chunk::new`).
-    let pointer = unsafe { std::alloc::alloc_zeroed(layout) };
+fn allocate(layout: Layout, zeroed: bool) -> NonNull<u8> {
+    // SAFETY: the layout has a non-zero size (checked by the constructors).
+    let pointer = unsafe {
+        if zeroed {
+            std::alloc::alloc_zeroed(layout)
+        } else {
+            std::alloc::alloc(layout)
+        }
+    };
     NonNull::new(pointer).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
 }
 
@@ -177,6 +210,22 @@ mod tests {
             assert!((0..capacity - 3).all(|i| unsafe { *zeroed.add(i) } == 0));
             assert_eq!(chunk.len(), capacity);
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "no zeroed room")]
+    fn a_chunk_for_writes_hands_out_no_zeroed_room() {
+        let mut chunk = Chunk::<u64>::for_writes(4);
+        chunk.push(1);
+        assert_eq!(chunk.as_slice(), &[1]);
+        chunk.reserve_zeroed(1);
+    }
+
+    #[test]
+    fn an_empty_chunk_has_no_room() {
+        let chunk = Chunk::<u64>::empty();
+        assert_eq!((chunk.len(), chunk.room()), (0, 0));
+        assert!(chunk.as_slice().is_empty());
     }
 
     #[test]

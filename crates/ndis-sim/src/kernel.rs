@@ -197,14 +197,16 @@ struct Record {
 }
 
 /// A world's log: entries in order, their words back to back, and the few eagerly made texts.
-/// Both are kept in chunks that double in size up to 2 MiB ([`Chunk`]), so the log grows without
-/// ever copying what it holds.
-#[derive(Default)]
+/// Both are kept in chunks that double in size from 4 KiB up to 2 MiB ([`Chunk`]), so the log
+/// grows without ever copying what it holds.
 struct Log {
+    /// Full chunks of records, then the one being filled.
     records: Vec<Chunk<Record>>,
-    /// A record's words never straddle two chunks: when they do not fit, the next chunk starts
-    /// ([`Log::render`] follows the same rule).
+    record_chunk: Chunk<Record>,
+    /// Full chunks of words, then the one being filled. A record's words never straddle two
+    /// chunks: when they do not fit, the next chunk starts ([`Log::render`] follows that rule).
     words: Vec<Chunk<u64>>,
+    word_chunk: Chunk<u64>,
     texts: Vec<String>,
     len: usize,
 }
@@ -218,11 +220,25 @@ fn render_text(args: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 impl Log {
+    const fn new() -> Log {
+        Log {
+            records: Vec::new(),
+            record_chunk: Chunk::empty(),
+            words: Vec::new(),
+            word_chunk: Chunk::empty(),
+            texts: Vec::new(),
+            len: 0,
+        }
+    }
+
     #[inline(always)]
     fn push(&mut self, record: Record, words: &[u64]) {
         self.push_record(record);
         if !words.is_empty() {
-            self.words_chunk(words.len()).extend(words);
+            if self.word_chunk.room() < words.len() {
+                Self::next_chunk(&mut self.words, &mut self.word_chunk, words.len());
+            }
+            self.word_chunk.extend(words);
         }
     }
 
@@ -231,43 +247,48 @@ impl Log {
     fn push_array<const N: usize>(&mut self, record: Record, words: &[u64; N]) {
         self.push_record(record);
         if N > 0 {
-            self.words_chunk(N).extend_array(words);
+            if self.word_chunk.room() < N {
+                Self::next_chunk(&mut self.words, &mut self.word_chunk, N);
+            }
+            self.word_chunk.extend_array(words);
         }
     }
 
     #[inline(always)]
     fn push_record(&mut self, record: Record) {
-        if self.records.last().is_none_or(|chunk| chunk.room() == 0) {
-            Self::new_chunk(&mut self.records, 1);
+        if self.record_chunk.room() == 0 {
+            Self::next_chunk(&mut self.records, &mut self.record_chunk, 1);
         }
-        self.records.last_mut().expect("a chunk with room").push(record);
+        self.record_chunk.push(record);
         self.len += 1;
     }
 
-    /// The chunk the next `n` (> 0) words go to.
-    #[inline(always)]
-    fn words_chunk(&mut self, n: usize) -> &mut Chunk<u64> {
-        if self.words.last().is_none_or(|chunk| chunk.room() < n) {
-            Self::new_chunk(&mut self.words, n);
-        }
-        self.words.last_mut().expect("a chunk with room")
-    }
-
-    /// Starts a chunk with room for at least `needed`: twice the last one, from 64 KiB up to
-    /// 2 MiB.
+    /// Files `current` (unless it is the empty placeholder) and starts a chunk with room for at
+    /// least `needed`: twice the last one, from 4 KiB up to 2 MiB.
     #[cold]
     #[inline(never)]
-    fn new_chunk<T: Copy>(chunks: &mut Vec<Chunk<T>>, needed: usize) -> &mut Chunk<T> {
+    fn next_chunk<T: Copy>(full: &mut Vec<Chunk<T>>, current: &mut Chunk<T>, needed: usize) {
         let size = std::mem::size_of::<T>();
-        let (first, last) = ((64 << 10) / size, crate::chunk::HUGE_PAGE / size);
-        let capacity = chunks.last().map_or(first, |c| (2 * c.len()).clamp(first, last)).max(needed);
-        chunks.push(Chunk::new(capacity));
-        chunks.last_mut().expect("just pushed")
+        let (first, last) = ((4 << 10) / size, crate::chunk::HUGE_PAGE / size);
+        let grown = if current.len() == 0 { first } else { (2 * current.len()).clamp(first, last) };
+        let previous = std::mem::replace(current, Chunk::for_writes(grown.max(needed)));
+        if previous.len() > 0 {
+            full.push(previous);
+        }
+    }
+
+    /// The chunks of records, then of words, in order.
+    fn record_chunks(&self) -> impl Iterator<Item = &Chunk<Record>> + '_ {
+        self.records.iter().chain(std::iter::once(&self.record_chunk))
+    }
+
+    fn word_chunks(&self) -> Vec<&Chunk<u64>> {
+        self.words.iter().chain(std::iter::once(&self.word_chunk)).collect()
     }
 
     /// Every record in order.
     fn records(&self) -> impl Iterator<Item = &Record> + '_ {
-        self.records.iter().flat_map(Chunk::as_slice)
+        self.record_chunks().flat_map(Chunk::as_slice)
     }
 
     /// Renders the records from `first` on.
@@ -281,13 +302,14 @@ impl Log {
         let mut out = Vec::with_capacity(self.len.saturating_sub(first));
         // Where the next record's words are: (chunk, offset), following `push`'s rule (words
         // that did not fit in a chunk's room start the next one).
+        let word_chunks = self.word_chunks();
         let (mut chunk, mut offset) = (0, 0);
         for (sequence, record) in self.records().enumerate() {
             let n = usize::from(record.words);
-            if n > 0 && offset + n > self.words[chunk].len() {
+            if n > 0 && offset + n > word_chunks[chunk].len() {
                 (chunk, offset) = (chunk + 1, 0);
             }
-            let words = if n == 0 { &[][..] } else { &self.words[chunk].as_slice()[offset..offset + n] };
+            let words = if n == 0 { &[][..] } else { &word_chunks[chunk].as_slice()[offset..offset + n] };
             offset += n;
             if sequence < first {
                 continue;
@@ -433,7 +455,7 @@ impl World {
         Arc::new(World {
             irqls: (0..processor_count).map(|_| AtomicU8::new(PASSIVE_LEVEL.0)).collect(),
             time: AtomicU64::new(0),
-            log: SpinLock::new(Log { records: Vec::new(), words: Vec::new(), texts: Vec::new(), len: 0 }),
+            log: SpinLock::new(Log::new()),
             stop: Mutex::new(None),
             extensions: AtomicPtr::new(std::ptr::null_mut()),
         })

@@ -109,10 +109,18 @@ impl Locks {
     #[inline]
     pub fn get_mut(&mut self, address: usize) -> Option<&mut LockState> {
         if address == 0 || self.last.0 != address {
-            let slot = *self.index.get(&address)?;
-            self.last = (address, slot);
+            self.look_up(address)?;
         }
         Some(&mut self.slots[self.last.1].1)
+    }
+
+    /// Makes `address` the last lock looked up, if it is allocated.
+    #[cold]
+    #[inline(never)]
+    fn look_up(&mut self, address: usize) -> Option<()> {
+        let slot = *self.index.get(&address)?;
+        self.last = (address, slot);
+        Some(())
     }
 
     /// Every allocated lock: (address, state), in no particular order.
