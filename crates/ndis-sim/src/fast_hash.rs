@@ -6,7 +6,7 @@
 //! under test, not from an adversary, so SipHash's flood resistance buys nothing and costs most
 //! of a lookup. Deterministic: no per-process seed, so replays stay exact.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// See the module documentation.
@@ -75,12 +75,11 @@ impl Hasher for FxHasher {
 
 /// A `HashMap` with [`FxHasher`].
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-/// A `HashSet` with [`FxHasher`].
-pub type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::hash::{BuildHasher, BuildHasherDefault};
 
     #[test]

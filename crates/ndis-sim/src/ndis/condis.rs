@@ -707,7 +707,7 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         b.next_vci += 1;
         b.next_vci - 1
     });
-    let parties: Vec<u64> = state.parties.of_call(vc).add_pending_ids();
+    let parties: Vec<u64> = state.parties.add_pending_ids(vc);
     let entry = state.vcs.get_mut(&vc).expect("live");
     let leave = entry.leave;
     if status == NDIS_STATUS_SUCCESS {
@@ -1270,7 +1270,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             let (context, snapshot, party) = {
                 let state = ndis.state();
                 let Some(entry) = state.vcs.get(&vc) else { return };
-                let party = state.parties.of_call(vc).add_pending_ids().first().copied();
+                let party = state.parties.add_pending_ids(vc).first().copied();
                 (entry.context, entry.params.clone(), party)
             };
             if let Some(snapshot) = &snapshot {
@@ -1384,7 +1384,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 entry.state = VcState::Closed;
                 let context = entry.context;
                 let multipoint = entry.multipoint;
-                let last = state.parties.of_call(vc).first_alive();
+                let last = state.parties.first_alive(vc);
                 let party_context = match (multipoint, last) {
                     (true, Some(last)) => {
                         state.parties.set_state(last, PartyState::Gone);

@@ -14,12 +14,13 @@
 //! is unanswered?) is then answered from these in O(1) or O(log n), with the same answer a scan
 //! of every party ever created would give.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use super::callmgr::AtmAddr;
 use super::condis::PartyState;
 use super::params::{Leaf, Snapshot};
-use crate::fast_hash::{FastMap, FastSet};
+use crate::fast_hash::FastMap;
 
 /// A party of a multipoint call (kept, `Gone`, for the whole run: small).
 pub(crate) struct Party {
@@ -81,16 +82,19 @@ impl AddressKey {
     }
 }
 
-/// What one call's parties are, by state (only live parties are indexed).
+/// What one call's parties are: every party it ever had (by id), and its live ones counted by
+/// state and by called address.
 #[derive(Default)]
 pub(crate) struct CallParties {
+    /// Every party ever created on the call, by id (ids only grow).
+    ids: Vec<u64>,
+    /// No live party lies before this position of `ids` (see [`Parties::first_alive`]).
+    first_live: Cell<usize>,
     /// Live parties (not `Gone`).
-    alive: FastSet<u64>,
-    /// Parties whose AddParty (or MakeCall) has not completed.
-    add_pending: FastSet<u64>,
-    /// Live parties in `DropPending`.
+    alive: usize,
+    /// Live parties in `AddPending`, `DropPending`, `IncomingDropped`.
+    add_pending: usize,
     drop_pending: usize,
-    /// Live parties in `IncomingDropped`.
     incoming_dropped: usize,
     /// Live parties per called address.
     addresses: FastMap<AddressKey, u32>,
@@ -99,35 +103,22 @@ pub(crate) struct CallParties {
 impl CallParties {
     /// Live parties (not `Gone`).
     pub fn alive(&self) -> usize {
-        self.alive.len()
+        self.alive
     }
 
     /// Live parties that are not leaving: neither `DropPending` nor `IncomingDropped`.
     pub fn staying(&self) -> usize {
-        self.alive.len() - self.drop_pending - self.incoming_dropped
+        self.alive - self.drop_pending - self.incoming_dropped
     }
 
     /// Live parties not being dropped by the client (not `DropPending`).
     pub fn not_drop_pending(&self) -> usize {
-        self.alive.len() - self.drop_pending
+        self.alive - self.drop_pending
     }
 
     /// Parties whose add has not completed.
     pub fn add_pending(&self) -> usize {
-        self.add_pending.len()
-    }
-
-    /// The pending adds, by id (sorted here: only a completing MakeCall asks).
-    pub fn add_pending_ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.add_pending.iter().copied().collect();
-        ids.sort_unstable();
-        ids
-    }
-
-    /// The live party with the lowest id (only a completing CloseCall asks, when at most one
-    /// is left).
-    pub fn first_alive(&self) -> Option<u64> {
-        self.alive.iter().copied().min()
+        self.add_pending
     }
 
     /// Whether a live party has `address`.
@@ -135,21 +126,19 @@ impl CallParties {
         self.addresses.contains_key(address)
     }
 
-    /// Counts (`enter`) or uncounts a live party `id` in `state` among the pending adds and the
+    /// Counts (`enter`) or uncounts a live party in `state` among the pending adds and the
     /// leaving parties.
-    fn count(&mut self, id: u64, state: PartyState, enter: bool) {
-        match (state, enter) {
-            (PartyState::AddPending, true) => {
-                self.add_pending.insert(id);
-            }
-            (PartyState::AddPending, false) => {
-                self.add_pending.remove(&id);
-            }
-            (PartyState::DropPending, true) => self.drop_pending += 1,
-            (PartyState::DropPending, false) => self.drop_pending -= 1,
-            (PartyState::IncomingDropped { .. }, true) => self.incoming_dropped += 1,
-            (PartyState::IncomingDropped { .. }, false) => self.incoming_dropped -= 1,
-            (PartyState::Connected | PartyState::Gone, _) => {}
+    fn count(&mut self, state: PartyState, enter: bool) {
+        let counter = match state {
+            PartyState::AddPending => &mut self.add_pending,
+            PartyState::DropPending => &mut self.drop_pending,
+            PartyState::IncomingDropped { .. } => &mut self.incoming_dropped,
+            PartyState::Connected | PartyState::Gone => return,
+        };
+        if enter {
+            *counter += 1;
+        } else {
+            *counter -= 1;
         }
     }
 
@@ -157,22 +146,40 @@ impl CallParties {
         if party.state == PartyState::Gone {
             return;
         }
-        self.count(id, party.state, true);
-        self.alive.insert(id);
+        self.count(party.state, true);
+        self.alive += 1;
         *self.addresses.entry(party.address.clone()).or_default() += 1;
+        // A party that comes (back) to life before the first live position moves it back.
+        if self.ids.get(self.first_live.get()).is_none_or(|first| id < *first) {
+            self.first_live.set(self.ids.partition_point(|other| *other < id));
+        }
     }
 
-    fn leave(&mut self, id: u64, party: &Party) {
+    fn leave(&mut self, party: &Party) {
         if party.state == PartyState::Gone {
             return;
         }
-        self.count(id, party.state, false);
-        self.alive.remove(&id);
+        self.count(party.state, false);
+        self.alive -= 1;
         if let Some(count) = self.addresses.get_mut(&party.address) {
             *count -= 1;
             if *count == 0 {
                 self.addresses.remove(&party.address);
             }
+        }
+    }
+
+    /// Records that party `id` was created on this call.
+    fn created(&mut self, id: u64) {
+        match self.ids.last() {
+            Some(last) if *last >= id => {
+                // Ids only grow; kept sorted should one ever not.
+                let at = self.ids.partition_point(|other| *other < id);
+                if self.ids.get(at) != Some(&id) {
+                    self.ids.insert(at, id);
+                }
+            }
+            _ => self.ids.push(id),
         }
     }
 }
@@ -209,21 +216,23 @@ impl Slots {
 pub(crate) struct Parties {
     /// By id (ids are shared with bindings, AFs and VCs, so some slots are empty).
     all: Slots,
-    /// Per call (VC id).
-    calls: FastMap<u64, CallParties>,
+    /// Per call: the call's index in `call_list` by VC id, and the last one looked up.
+    calls: FastMap<u64, usize>,
+    call_list: Vec<CallParties>,
+    last_call: Cell<(u64, usize)>,
     /// Parties in `IncomingDropped`: the client owes NdisClDropParty.
     incoming_dropped: BTreeSet<u64>,
     /// Live parties of every call.
     alive: usize,
+    /// The parties of a call that never had one.
+    none: CallParties,
 }
-
-/// An empty call's parties, for calls that never had one.
-static NO_PARTIES: std::sync::LazyLock<CallParties> = std::sync::LazyLock::new(CallParties::default);
 
 impl Parties {
     /// Adds party `id` (a fresh id).
     pub fn insert(&mut self, id: u64, party: Party) {
         let index = usize::try_from(id).expect("ids fit in usize");
+        self.call_mut(party.vc).created(id);
         self.index(id, &party, true);
         if let Some(previous) = self.all.slot(index).replace(party) {
             // Ids are never reused; keep the indexes right if one ever were.
@@ -247,13 +256,13 @@ impl Parties {
     pub fn set_state(&mut self, id: u64, state: PartyState) -> Option<PartyState> {
         let index = usize::try_from(id).ok()?;
         let party = self.all.get_mut(index)?;
-        let previous = party.state;
+        let (previous, vc) = (party.state, party.vc);
         party.state = state;
         if previous != PartyState::Gone && state != PartyState::Gone {
             // Still live: only the counts by state change.
-            let call = self.calls.entry(party.vc).or_default();
-            call.count(id, previous, false);
-            call.count(id, state, true);
+            let call = self.call_mut(vc);
+            call.count(previous, false);
+            call.count(state, true);
             if let PartyState::IncomingDropped { .. } = previous {
                 self.incoming_dropped.remove(&id);
             }
@@ -275,12 +284,12 @@ impl Parties {
         if party.state == PartyState::Gone {
             return;
         }
-        let call = self.calls.entry(party.vc).or_default();
+        let call = self.call_mut(party.vc);
         if enter {
             call.enter(id, party);
             self.alive += 1;
         } else {
-            call.leave(id, party);
+            call.leave(party);
             self.alive -= 1;
         }
         if let PartyState::IncomingDropped { .. } = party.state {
@@ -292,9 +301,63 @@ impl Parties {
         }
     }
 
+    /// Call `vc`'s parties, made if need be.
+    fn call_mut(&mut self, vc: u64) -> &mut CallParties {
+        let index = match self.call_index(vc) {
+            Some(index) => index,
+            None => {
+                self.call_list.push(CallParties::default());
+                let index = self.call_list.len() - 1;
+                self.calls.insert(vc, index);
+                self.last_call.set((vc, index));
+                index
+            }
+        };
+        &mut self.call_list[index]
+    }
+
+    /// Where call `vc`'s parties are in `call_list` (the last call looked up is remembered: the
+    /// requests of a run mostly concern one call at a time).
+    #[inline]
+    fn call_index(&self, vc: u64) -> Option<usize> {
+        let (last, index) = self.last_call.get();
+        if last == vc && index < self.call_list.len() {
+            return Some(index);
+        }
+        let index = *self.calls.get(&vc)?;
+        self.last_call.set((vc, index));
+        Some(index)
+    }
+
+    /// The live party of call `vc` with the lowest id.
+    pub fn first_alive(&self, vc: u64) -> Option<u64> {
+        let call = &self.call_list[self.call_index(vc)?];
+        let mut at = call.first_live.get();
+        while let Some(&id) = call.ids.get(at) {
+            if self.get(id).is_some_and(|p| p.state != PartyState::Gone) {
+                break;
+            }
+            at += 1;
+        }
+        call.first_live.set(at);
+        call.ids.get(at).copied()
+    }
+
+    /// The pending adds of call `vc`, by id (only a completing MakeCall asks, when the call has
+    /// its first party alone).
+    pub fn add_pending_ids(&self, vc: u64) -> Vec<u64> {
+        let Some(index) = self.call_index(vc) else { return Vec::new() };
+        let call = &self.call_list[index];
+        if call.add_pending == 0 {
+            return Vec::new();
+        }
+        let pending = |id: &&u64| self.get(**id).is_some_and(|p| p.state == PartyState::AddPending);
+        call.ids[call.first_live.get()..].iter().filter(pending).copied().collect()
+    }
+
     /// The parties of call `vc`.
     pub fn of_call(&self, vc: u64) -> &CallParties {
-        self.calls.get(&vc).unwrap_or(&NO_PARTIES)
+        self.call_index(vc).map_or(&self.none, |index| &self.call_list[index])
     }
 
     /// Parties in `IncomingDropped`, by id.
@@ -347,7 +410,7 @@ mod tests {
                 .filter(|(_, p)| p.vc == vc && p.state() == PartyState::AddPending)
                 .map(|(id, _)| *id)
                 .collect();
-            assert_eq!(index.add_pending_ids(), add_pending, "pending adds on Vc#{vc}");
+            assert_eq!(parties.add_pending_ids(vc), add_pending, "pending adds on Vc#{vc}");
             assert_eq!(index.add_pending(), add_pending.len());
             let staying = on_call
                 .iter()
@@ -359,7 +422,7 @@ mod tests {
             let not_drop_pending =
                 on_call.iter().filter(|(_, p)| p.state() != PartyState::DropPending).count();
             assert_eq!(index.not_drop_pending(), not_drop_pending, "not drop-pending on Vc#{vc}");
-            assert_eq!(index.first_alive(), on_call.first().map(|(id, _)| *id), "first alive on Vc#{vc}");
+            assert_eq!(parties.first_alive(vc), on_call.first().map(|(id, _)| *id), "first alive on Vc#{vc}");
             for digit in 0..4u8 {
                 let address = AtmAddr { address_type: 0, digits: vec![digit; 20] };
                 let scanned = on_call.iter().any(|(_, p)| p.is_at(&address));
