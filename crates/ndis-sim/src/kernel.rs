@@ -188,7 +188,6 @@ pub type Render = fn(&Args<'_>, &mut fmt::Formatter<'_>) -> fmt::Result;
 /// One recorded entry: 32 bytes plus its words; nothing is formatted when a call is made.
 #[derive(Clone, Copy)]
 struct Record {
-    time: u64,
     call: &'static Call,
     render: Render,
     processor: u32,
@@ -208,6 +207,11 @@ struct Log {
     words: Vec<Chunk<u64>>,
     word_chunk: Chunk<u64>,
     texts: Vec<String>,
+    /// (index of the first record at that time, time): virtual time moves far less often than
+    /// entries are made, so it is kept once per change rather than in every record.
+    times: Vec<(usize, u64)>,
+    /// The time of the last record (`u64::MAX` before the first).
+    last_time: u64,
     len: usize,
 }
 
@@ -227,13 +231,15 @@ impl Log {
             words: Vec::new(),
             word_chunk: Chunk::empty(),
             texts: Vec::new(),
+            times: Vec::new(),
+            last_time: u64::MAX,
             len: 0,
         }
     }
 
     #[inline(always)]
-    fn push(&mut self, record: Record, words: &[u64]) {
-        self.push_record(record);
+    fn push(&mut self, time: u64, record: Record, words: &[u64]) {
+        self.push_record(time, record);
         if !words.is_empty() {
             if self.word_chunk.room() < words.len() {
                 Self::next_chunk(&mut self.words, &mut self.word_chunk, words.len());
@@ -244,8 +250,8 @@ impl Log {
 
     /// [`Log::push`] of a fixed number of words (copied with a few moves).
     #[inline(always)]
-    fn push_array<const N: usize>(&mut self, record: Record, words: &[u64; N]) {
-        self.push_record(record);
+    fn push_array<const N: usize>(&mut self, time: u64, record: Record, words: &[u64; N]) {
+        self.push_record(time, record);
         if N > 0 {
             if self.word_chunk.room() < N {
                 Self::next_chunk(&mut self.words, &mut self.word_chunk, N);
@@ -255,12 +261,22 @@ impl Log {
     }
 
     #[inline(always)]
-    fn push_record(&mut self, record: Record) {
+    fn push_record(&mut self, time: u64, record: Record) {
+        if time != self.last_time {
+            self.new_time(time);
+        }
         if self.record_chunk.room() == 0 {
             Self::next_chunk(&mut self.records, &mut self.record_chunk, 1);
         }
         self.record_chunk.push(record);
         self.len += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_time(&mut self, time: u64) {
+        self.times.push((self.len, time));
+        self.last_time = time;
     }
 
     /// Files `current` (unless it is the empty placeholder) and starts a chunk with room for at
@@ -304,7 +320,12 @@ impl Log {
         // that did not fit in a chunk's room start the next one).
         let word_chunks = self.word_chunks();
         let (mut chunk, mut offset) = (0, 0);
+        let mut times = self.times.iter().peekable();
+        let mut time = 0;
         for (sequence, record) in self.records().enumerate() {
+            while let Some(&(_, at)) = times.next_if(|(first, _)| *first <= sequence) {
+                time = at;
+            }
             let n = usize::from(record.words);
             if n > 0 && offset + n > word_chunks[chunk].len() {
                 (chunk, offset) = (chunk + 1, 0);
@@ -317,7 +338,7 @@ impl Log {
             let args = Args { words, texts: &self.texts };
             out.push(LogEntry {
                 sequence: sequence as u64,
-                time: record.time,
+                time,
                 processor: record.processor as usize,
                 irql: Irql(record.irql),
                 dll: record.call.dll,
@@ -515,9 +536,8 @@ impl World {
         // lock; the time is read under it, so entries are in time order across threads.
         let irql = self.irql(processor).0;
         let mut log = self.log.lock();
-        let record =
-            Record { time: self.now(), call, render, processor: processor as u32, irql, words: N as u8 };
-        log.push_array(record, words);
+        let record = Record { call, render, processor: processor as u32, irql, words: N as u8 };
+        log.push_array(self.now(), record, words);
     }
 
     /// [`World::log_lazy`] with any number of words (at most 255).
@@ -525,15 +545,8 @@ impl World {
         assert!(words.len() <= usize::from(u8::MAX), "at most 255 words per log entry");
         let irql = self.irql(processor).0;
         let mut log = self.log.lock();
-        let record = Record {
-            time: self.now(),
-            call,
-            render,
-            processor: processor as u32,
-            irql,
-            words: words.len() as u8,
-        };
-        log.push(record, words);
+        let record = Record { call, render, processor: processor as u32, irql, words: words.len() as u8 };
+        log.push(self.now(), record, words);
     }
 
     /// Appends a call whose detail is already text (for rare entries: warnings, rejections).
@@ -545,14 +558,13 @@ impl World {
         let index = log.texts.len() as u64;
         log.texts.push(detail);
         let record = Record {
-            time: self.now(),
             call,
             render: render_text,
             processor: processor as u32,
             irql: self.irql(processor).0,
             words: 1,
         };
-        log.push(record, &[index]);
+        log.push(self.now(), record, &[index]);
     }
 
     /// Appends a call to the log, stamped with the time and `processor`'s IRQL, with its detail

@@ -216,6 +216,9 @@ fn the_log_renders_recorded_arguments_in_order_across_chunks() {
     let entries = 300_000u64;
     for i in 0..entries {
         let words: Vec<u64> = (1..=i % 7).map(|k| i * 10 + k).collect();
+        if i % 1_000 == 999 {
+            world.advance_time(3);
+        }
         world.log_words((i % 2) as usize, &WORDS, &words, render);
         if i % 50_000 == 0 {
             world.log_call(0, "sim", "Text", format!("text {i}"));
@@ -234,6 +237,7 @@ fn the_log_renders_recorded_arguments_in_order_across_chunks() {
         let expected: String = (1..=i % 7).map(|k| format!("{} ", i * 10 + k)).collect();
         assert_eq!(entry.detail, expected, "entry {sequence}");
         assert_eq!(entry.irql, if i % 2 == 1 { DISPATCH_LEVEL } else { PASSIVE_LEVEL });
+        assert_eq!(entry.time, (i + 1) / 1_000 * 3, "entry {sequence}");
         i += 1;
     }
 }

@@ -665,6 +665,16 @@ pub fn check_obligations(world: &World) {
     let mut owed = Vec::new();
     {
         let state = ndis.state();
+        // Nothing owed (the usual case) is told at a glance; otherwise each obligation is
+        // listed below, in order.
+        let anything_owed = state.pnp_pending.is_some()
+            || !state.parties.no_incoming_dropped()
+            || !state.incoming_closes.is_empty()
+            || state.bindings.values().any(|b| b.bind_pending || b.unbind_pending)
+            || state.afs.values().any(|af| af.notify_close_pending);
+        if !anything_owed {
+            return;
+        }
         for (id, binding) in &state.bindings {
             if binding.bind_pending {
                 owed.push((

@@ -360,6 +360,11 @@ impl Parties {
         self.call_index(vc).map_or(&self.none, |index| &self.call_list[index])
     }
 
+    /// Whether no party is in `IncomingDropped`.
+    pub fn no_incoming_dropped(&self) -> bool {
+        self.incoming_dropped.is_empty()
+    }
+
     /// Parties in `IncomingDropped`, by id.
     pub fn incoming_dropped(&self) -> impl Iterator<Item = u64> + '_ {
         self.incoming_dropped.iter().copied()
