@@ -7,8 +7,16 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-/// Bytes from which a chunk gets a mapping of its own, aligned and advised for huge pages.
+/// A transparent huge page.
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
+
+/// The bytes of a mapping of whole huge pages for a chunk of `bytes`, if it gets one: when it
+/// fills such a mapping all but a sliver (so `HUGE_PAGE / size_of::<T>()` elements of any `T`
+/// do, and a half-size chunk does not).
+fn huge_mapping(bytes: usize) -> Option<usize> {
+    let mapped = bytes.next_multiple_of(HUGE_PAGE);
+    (bytes >= HUGE_PAGE / 2 && mapped - bytes <= HUGE_PAGE / 64).then_some(mapped)
+}
 
 /// A fixed-capacity buffer of `T`s (plain data, for which all-zero bytes are a value): zeroed
 /// ([`Chunk::new`]) or, for elements that are always written before they are read, not
@@ -39,8 +47,10 @@ impl<T: Copy> Chunk<T> {
     pub fn new(capacity: usize) -> Chunk<T> {
         assert!(std::mem::size_of::<T>() > 0 && capacity > 0, "a chunk holds something");
         let bytes = capacity.checked_mul(std::mem::size_of::<T>()).expect("chunk size");
-        let pointer =
-            if bytes >= HUGE_PAGE { map_huge(bytes) } else { allocate(Self::layout(capacity), true) };
+        let pointer = match huge_mapping(bytes) {
+            Some(mapped) => map_huge(mapped),
+            None => allocate(Self::layout(capacity), true),
+        };
         Chunk { pointer: pointer.cast(), len: 0, capacity, zeroed: true }
     }
 
@@ -52,7 +62,7 @@ impl<T: Copy> Chunk<T> {
     pub fn for_writes(capacity: usize) -> Chunk<T> {
         assert!(std::mem::size_of::<T>() > 0 && capacity > 0, "a chunk holds something");
         let bytes = capacity.checked_mul(std::mem::size_of::<T>()).expect("chunk size");
-        if bytes >= HUGE_PAGE {
+        if huge_mapping(bytes).is_some() {
             return Chunk::new(capacity);
         }
         let pointer = allocate(Self::layout(capacity), false);
@@ -133,9 +143,9 @@ impl<T: Copy> Drop for Chunk<T> {
         let bytes = self.capacity * std::mem::size_of::<T>();
         if bytes == 0 {
             // `empty()`: nothing was allocated.
-        } else if bytes >= HUGE_PAGE {
+        } else if let Some(mapped) = huge_mapping(bytes) {
             // SAFETY: mapped by `map_huge` with this size; nothing refers to it any more.
-            unsafe { libc::munmap(self.pointer.as_ptr().cast(), bytes) };
+            unsafe { libc::munmap(self.pointer.as_ptr().cast(), mapped) };
         } else {
             // SAFETY: allocated by `allocate` with this layout.
             unsafe { std::alloc::dealloc(self.pointer.as_ptr().cast(), Self::layout(self.capacity)) };
@@ -155,8 +165,8 @@ fn allocate(layout: Layout, zeroed: bool) -> NonNull<u8> {
     NonNull::new(pointer).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
 }
 
-/// `bytes` (a multiple of nothing in particular) of zeroed memory in a mapping of its own,
-/// aligned to 2 MiB and advised for transparent huge pages.
+/// `bytes` (whole huge pages) of zeroed memory in a mapping of its own, aligned to 2 MiB and
+/// advised for transparent huge pages.
 fn map_huge(bytes: usize) -> NonNull<u8> {
     let reserved = bytes + HUGE_PAGE;
     // SAFETY: an anonymous private mapping; no existing memory is affected.
@@ -197,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_chunk_keeps_what_is_pushed_in_place() {
-        for capacity in [3, HUGE_PAGE / 8 + 1] {
+        for capacity in [3, HUGE_PAGE / 8, HUGE_PAGE / 24, HUGE_PAGE / 8 + 1] {
             let mut chunk = Chunk::<u64>::new(capacity);
             let first = chunk.as_slice().as_ptr();
             chunk.push(7);
@@ -237,7 +247,14 @@ mod tests {
 
     #[test]
     fn huge_chunks_are_aligned_for_huge_pages() {
-        let chunk = Chunk::<u64>::new(HUGE_PAGE / 8);
-        assert_eq!(chunk.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
+        // Whole huge pages, or all but a sliver of one (2 MiB of 24-byte records is not a whole
+        // number of them).
+        for bytes in [HUGE_PAGE, HUGE_PAGE / 24 * 24, 2 * HUGE_PAGE] {
+            assert!(huge_mapping(bytes).is_some(), "{bytes}");
+            let chunk = Chunk::<u64>::for_writes(bytes / 8);
+            assert_eq!(chunk.as_slice().as_ptr() as usize % HUGE_PAGE, 0, "{bytes}");
+        }
+        assert_eq!(huge_mapping(HUGE_PAGE / 2 + 8), None, "most of a huge page would be wasted");
+        assert_eq!(huge_mapping(64 << 10), None);
     }
 }
