@@ -8,8 +8,12 @@
 //! Flow: a [`World`] is one simulation, shared behind `Arc`. A host thread that calls into an
 //! image first [`World::enter`]s it on a simulated processor; while the returned guard lives, the
 //! thread's *current world* and *current processor* are set, and every export finds its world
-//! through [`with_current`]. Further DDI families (the simulated NDIS) keep their own state as a
-//! world extension ([`World::insert_extension`]) and log through [`World::log_call`].
+//! through [`with_current`] (or, on hot paths, the crate's reference-count-free
+//! `current_world`). Further DDI families (the simulated NDIS) keep their own state as a world
+//! extension ([`World::insert_extension`], found by reference with [`World::extension_ref`]) and
+//! log through [`World::log_lazy`]: an entry keeps its arguments and is turned into text only when
+//! the log is read ([`World::log`]), so logging every call costs a record, not a `format!`
+//! ([`World::log_call`] takes text made already, for rare entries).
 //!
 //! # How a run stops: bugchecks and not-implemented imports
 //! The driver's frames carry Windows unwind data only, so nothing can unwind through them: neither a

@@ -6,8 +6,8 @@
 //! (the invariants), `shared/ndis/atm-call-params.md` §12 (what the call manager validates).
 //!
 //! Flow: [`install`] hangs an [`Ndis`] on a [`World`] as an extension; [`register`] puts every
-//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world through
-//! [`kernel::with_current`], checks IRQL for the current simulated processor, looks every handle
+//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world and NDIS through
+//! `context` (no reference count, no lock), checks IRQL for the current simulated processor, looks every handle
 //! up in this module's tables (a pointer from the driver is an allegation), reports violations
 //! with [`verifier::report`], and acts as NDIS documents. Answers are chosen by the seeded
 //! [`sched::Rng`]: synchronous, PENDING with a completion queued on virtual time, or a completion
@@ -15,9 +15,10 @@
 //! the driver runs: every callback goes through [`call_driver`], which releases it first.
 //!
 //! Modules: [`memory`] (pool, tags, leaks), [`sync`] (spin locks, events), [`protocol`]
-//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), [`callmgr`] (the Q.2931 CM
-//! and the network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
-//! [`rules`] (the rule catalogue).
+//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), `parties` (every party
+//! with per-call indexes), [`callmgr`] (the Q.2931 CM and the network), [`params`]
+//! (call-parameter validation), [`sched`] (generator, policy, queue), [`rules`] (the rule
+//! catalogue).
 
 pub mod callmgr;
 pub mod condis;
