@@ -297,8 +297,35 @@ impl Security {
 
     /// The file rights a caller's token is granted (allow ACEs only, so the order does not matter).
     pub fn granted(&self, caller: Caller) -> ACCESS_MASK {
-        let groups = caller.groups();
-        self.aces().iter().filter(|a| groups.contains(&a.sid)).fold(0, |m, a| m | map_generic(a.mask))
+        // Without building the ACE list or the token: every open checks this.
+        let everyone = caller.has(1, &[0]);
+        match self {
+            Security::Default => {
+                let full = caller.has(5, &[SECURITY_LOCAL_SYSTEM_RID])
+                    || caller.has(5, &[SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS]);
+                let mut mask = 0;
+                if full {
+                    mask |= map_generic(FILE_ALL_ACCESS);
+                }
+                if everyone {
+                    mask |= map_generic(FILE_GENERIC_READ | FILE_GENERIC_WRITE | FILE_GENERIC_EXECUTE);
+                }
+                mask
+            }
+            Security::NullDacl => {
+                if everyone {
+                    map_generic(FILE_ALL_ACCESS)
+                } else {
+                    0
+                }
+            }
+            Security::Dacl(aces) => aces
+                .iter()
+                .filter(|a| {
+                    caller.has(a.sid.authority[5], &a.sid.sub_authorities) && a.sid.authority[..5] == [0; 5]
+                })
+                .fold(0, |m, a| m | map_generic(a.mask)),
+        }
     }
 
     /// Grant analysis: `None` when SYSTEM and Administrators have full access and every other SID
@@ -347,6 +374,20 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Whether the caller's token holds the SID S-1-`authority`-`sub_authorities`… (what
+    /// [`Caller::groups`] lists, without building it).
+    pub fn has(self, authority: u8, sub_authorities: &[u32]) -> bool {
+        let administrators = [SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS];
+        let users = [SECURITY_BUILTIN_DOMAIN_RID, 0x221];
+        match (authority, sub_authorities) {
+            (1, [0]) | (5, [11]) => true,
+            (5, [rid]) if *rid == SECURITY_LOCAL_SYSTEM_RID => self == Caller::System,
+            (5, subs) if subs == administrators => matches!(self, Caller::System | Caller::Administrator),
+            (5, subs) if subs == users => matches!(self, Caller::Administrator | Caller::User),
+            _ => false,
+        }
+    }
+
     /// The SIDs in the caller's token.
     pub fn groups(self) -> Vec<Sid> {
         let mut groups = vec![Sid::everyone(), Sid::authenticated_users()];
