@@ -31,7 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use ndis_sys::base::{ACCESS_MASK, BOOLEAN, HANDLE, NTSTATUS, UNICODE_STRING};
 use ndis_sys::kernel::*;
@@ -41,9 +41,12 @@ use ndis_sys::status::{
     STATUS_SUCCESS,
 };
 
+use crate::chunk::Chunk;
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{self, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::fast_hash::FastMap;
+use crate::kernel::{self, Call, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier;
 
 /// `STATUS_OBJECT_NAME_INVALID`.
@@ -294,8 +297,35 @@ impl Security {
 
     /// The file rights a caller's token is granted (allow ACEs only, so the order does not matter).
     pub fn granted(&self, caller: Caller) -> ACCESS_MASK {
-        let groups = caller.groups();
-        self.aces().iter().filter(|a| groups.contains(&a.sid)).fold(0, |m, a| m | map_generic(a.mask))
+        // Without building the ACE list or the token: every open checks this.
+        let everyone = caller.has(1, &[0]);
+        match self {
+            Security::Default => {
+                let full = caller.has(5, &[SECURITY_LOCAL_SYSTEM_RID])
+                    || caller.has(5, &[SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS]);
+                let mut mask = 0;
+                if full {
+                    mask |= map_generic(FILE_ALL_ACCESS);
+                }
+                if everyone {
+                    mask |= map_generic(FILE_GENERIC_READ | FILE_GENERIC_WRITE | FILE_GENERIC_EXECUTE);
+                }
+                mask
+            }
+            Security::NullDacl => {
+                if everyone {
+                    map_generic(FILE_ALL_ACCESS)
+                } else {
+                    0
+                }
+            }
+            Security::Dacl(aces) => aces
+                .iter()
+                .filter(|a| {
+                    caller.has(a.sid.authority[5], &a.sid.sub_authorities) && a.sid.authority[..5] == [0; 5]
+                })
+                .fold(0, |m, a| m | map_generic(a.mask)),
+        }
     }
 
     /// Grant analysis: `None` when SYSTEM and Administrators have full access and every other SID
@@ -344,6 +374,20 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Whether the caller's token holds the SID S-1-`authority`-`sub_authorities`… (what
+    /// [`Caller::groups`] lists, without building it).
+    pub fn has(self, authority: u8, sub_authorities: &[u32]) -> bool {
+        let administrators = [SECURITY_BUILTIN_DOMAIN_RID, DOMAIN_ALIAS_RID_ADMINS];
+        let users = [SECURITY_BUILTIN_DOMAIN_RID, 0x221];
+        match (authority, sub_authorities) {
+            (1, [0]) | (5, [11]) => true,
+            (5, [rid]) if *rid == SECURITY_LOCAL_SYSTEM_RID => self == Caller::System,
+            (5, subs) if subs == administrators => matches!(self, Caller::System | Caller::Administrator),
+            (5, subs) if subs == users => matches!(self, Caller::Administrator | Caller::User),
+            _ => false,
+        }
+    }
+
     /// The SIDs in the caller's token.
     pub fn groups(self) -> Vec<Sid> {
         let mut groups = vec![Sid::everyone(), Sid::authenticated_users()];
@@ -375,6 +419,86 @@ impl Block {
     }
 }
 
+/// Where IRPs and their system buffers are carved from: zeroed [`Chunk`]s (64 KiB, doubling up
+/// to 2 MiB), handed out in order and never reused, freed only with the manager (like
+/// [`Block`]s), without a heap allocation per request. Requests larger than 16 KiB get a
+/// [`Block`] of their own.
+#[derive(Default)]
+struct Arena {
+    chunks: Vec<Chunk<u128>>,
+}
+
+impl Arena {
+    /// `len` zeroed bytes (at least 1), 16-byte aligned, that stay valid until the manager drops.
+    fn allocate(&mut self, len: usize, big: &mut Vec<Block>) -> usize {
+        let units = len.max(1).div_ceil(16);
+        if units * 16 > 16 << 10 {
+            let block = Block::new(len);
+            let address = block.addr();
+            big.push(block);
+            return address;
+        }
+        let chunk = match self.chunks.last_mut() {
+            Some(chunk) if chunk.room() >= units => chunk,
+            _ => {
+                let capacity =
+                    self.chunks.last().map_or(4 << 10, |c| (2 * c.len()).min(crate::chunk::HUGE_PAGE / 16));
+                self.chunks.push(Chunk::new(capacity));
+                self.chunks.last_mut().expect("just pushed")
+            }
+        };
+        chunk.reserve_zeroed(units) as usize
+    }
+}
+
+/// Bytes of an IRP with its one stack location, rounded to 16.
+const IRP_LEN: usize =
+    (std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>()).div_ceil(16) * 16;
+
+/// Every IRP the manager sent, in fixed-size slots of zeroed [`Chunk`]s (never reused, freed
+/// only with the manager, so a driver that completes one again later hits simulator memory and is
+/// reported), and its record, found from the IRP's address without a hash table: the chunk that
+/// holds the address, then the slot.
+#[derive(Default)]
+struct Irps {
+    /// Chunks of slots, each with the records of its IRPs (one per IRP sent, in order).
+    chunks: Vec<(Chunk<u128>, Vec<IrpRecord>)>,
+}
+
+impl Irps {
+    /// A fresh zeroed IRP, with a fresh record.
+    fn allocate(&mut self) -> *mut IRP {
+        const UNITS: usize = IRP_LEN / 16;
+        let chunk = match self.chunks.last_mut() {
+            Some(chunk) if chunk.0.room() >= UNITS => chunk,
+            _ => {
+                // 64 slots, doubling up to 2 MiB exactly (a huge page; its tail, less than a
+                // slot, stays unused).
+                let units = self.chunks.last().map_or(64 * UNITS, |(c, _)| 2 * c.len());
+                let units = units.min(crate::chunk::HUGE_PAGE / 16);
+                self.chunks.push((Chunk::new(units), Vec::with_capacity(units / UNITS)));
+                self.chunks.last_mut().expect("just pushed")
+            }
+        };
+        chunk.1.push(IrpRecord::default());
+        chunk.0.reserve_zeroed(UNITS).cast()
+    }
+
+    /// The record of the IRP at `address`, if the manager sent one there.
+    fn record_mut(&mut self, address: usize) -> Option<&mut IrpRecord> {
+        // Newest first: completions concern recent IRPs.
+        self.chunks.iter_mut().rev().find_map(|(chunk, records)| {
+            let start = chunk.as_slice().as_ptr() as usize;
+            let offset = address.checked_sub(start)?;
+            if offset < chunk.len() * 16 && offset % IRP_LEN == 0 {
+                records.get_mut(offset / IRP_LEN)
+            } else {
+                None
+            }
+        })
+    }
+}
+
 struct Device {
     memory: Block,
     name: Option<String>,
@@ -398,8 +522,8 @@ struct Open {
 
 #[derive(Default)]
 struct IrpRecord {
-    /// `(status, information)` of each IofCompleteRequest.
-    completions: Vec<(NTSTATUS, usize)>,
+    /// `(status, information)` of the first IofCompleteRequest (any later one is reported).
+    first_completion: Option<(NTSTATUS, usize)>,
     /// The dispatch routine has returned.
     returned: bool,
 }
@@ -411,17 +535,18 @@ struct State {
     links: BTreeMap<String, (String, String)>,
     kernel_handles: HashMap<usize, KernelHandle>,
     next_handle: usize,
-    opens: HashMap<u64, Open>,
+    opens: FastMap<u64, Open>,
     next_open: u64,
-    irps: HashMap<usize, IrpRecord>,
+    irps: Irps,
     retired: Vec<Block>,
+    arena: Arena,
     driver_object: Option<usize>,
 }
 
 /// The simulated I/O manager of one world (a [`World`] extension).
 #[derive(Default)]
 pub struct IoManager {
-    state: Mutex<State>,
+    state: SpinLock<State>,
 }
 
 /// Why a host request did not reach the driver, or did not finish.
@@ -475,10 +600,6 @@ impl std::error::Error for IoError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileHandle(u64);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Canonical key of an object-manager name: links live in `\??`, whatever alias created them.
 fn canonical(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
@@ -510,8 +631,16 @@ impl IoManager {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+    /// [`IoManager::of`] by reference (no reference count touched once it exists).
+    pub fn of_ref(world: &World) -> &IoManager {
+        if world.extension_ref::<IoManager>().is_none() {
+            IoManager::of(world);
+        }
+        world.extension_ref::<IoManager>().expect("inserted above")
+    }
+
+    fn state(&self) -> SpinGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Tells the I/O manager which `DRIVER_OBJECT` the harness passed to DriverEntry; device
@@ -629,6 +758,22 @@ impl IoManager {
         input: &[u8],
         output_len: usize,
     ) -> Result<(NTSTATUS, Vec<u8>), IoError> {
+        let mut output = vec![0; output_len];
+        let (status, written) = self.device_control_into(world, handle, code, input, &mut output)?;
+        output.truncate(written);
+        Ok((status, output))
+    }
+
+    /// [`IoManager::device_control_handle`] with the output buffer the caller's (its length is
+    /// the output length): returns the status and how many bytes of it were written.
+    pub fn device_control_into(
+        &self,
+        world: &Arc<World>,
+        handle: FileHandle,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(NTSTATUS, usize), IoError> {
         let (device, file_object) = {
             let state = self.state();
             let open = state.opens.get(&handle.0).ok_or(IoError::InvalidHandle)?;
@@ -642,7 +787,7 @@ impl IoManager {
             }
             (open.device, open.file_object.addr())
         };
-        self.send(world, device, IRP_MJ_DEVICE_CONTROL, file_object, Some((code, input, output_len)))
+        self.send(world, device, IRP_MJ_DEVICE_CONTROL, file_object, Some((code, input, output)))
     }
 
     /// Opens `path` as `caller` with the access `code` requires, sends one `DeviceIoControl`, and
@@ -673,22 +818,29 @@ impl IoManager {
         device: usize,
         major: u8,
         file_object: usize,
-        ioctl: Option<(u32, &[u8], usize)>,
-    ) -> Result<(NTSTATUS, Vec<u8>), IoError> {
-        let entered = kernel::current().is_none().then(|| world.enter(0));
-        let processor = kernel::current().map_or(0, |(_, p)| p);
-        let irp_block = Block::new(std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>());
-        let (code, input, output_len) = ioctl.unwrap_or((0, &[], 0));
-        let system_buffer = Block::new(input.len().max(output_len));
-        let irp: *mut IRP = irp_block.ptr();
-        let (dispatch, device_ptr) = {
+        ioctl: Option<(u32, &[u8], &mut [u8])>,
+    ) -> Result<(NTSTATUS, usize), IoError> {
+        // On the caller's processor if it is in this world already, else on processor 0.
+        let current = kernel::current_processor_in(world);
+        let entered = current.is_none().then(|| world.enter(0));
+        let processor = current.unwrap_or(0);
+        let (code, input, output) = ioctl.unwrap_or((0, &[], &mut []));
+        let output_len = output.len();
+        let (dispatch, device_ptr, irp, system_buffer) = {
             let mut state = self.state();
-            let d = state.devices.get(&device).ok_or(IoError::InvalidHandle)?;
-            // SAFETY: `irp_block` is zeroed simulator memory sized for an IRP and one stack
-            // location, 16-byte aligned; nothing else references it yet.
+            let state = &mut *state;
+            let driver = state.devices.get(&device).ok_or(IoError::InvalidHandle)?.driver;
+            // Kept until the manager drops: a driver that completes again later must hit
+            // simulator memory, and be reported, rather than freed memory.
+            let irp = state.irps.allocate();
+            let system_buffer =
+                state.arena.allocate(input.len().max(output_len), &mut state.retired) as *mut u8;
+            // SAFETY: `irp` is fresh zeroed simulator memory sized for an IRP and one stack
+            // location, 16-byte aligned; nothing else references it yet. `system_buffer` holds
+            // max(input, output) bytes.
             unsafe {
                 (*irp).Type = IO_TYPE_IRP;
-                (*irp).Size = irp_block.0.len() as u16 * 16;
+                (*irp).Size = IRP_LEN as u16;
                 (*irp).StackCount = 1;
                 (*irp).CurrentLocation = 1;
                 (*irp).RequestorMode = UserMode;
@@ -703,8 +855,8 @@ impl IoManager {
                         (*irp).Flags = IRP_BUFFERED_IO
                             | IRP_DEALLOCATE_BUFFER
                             | if output_len > 0 { IRP_INPUT_OPERATION } else { 0 };
-                        (*irp).AssociatedIrp.SystemBuffer = system_buffer.ptr();
-                        std::ptr::copy_nonoverlapping(input.as_ptr(), system_buffer.ptr::<u8>(), input.len());
+                        (*irp).AssociatedIrp.SystemBuffer = system_buffer.cast();
+                        std::ptr::copy_nonoverlapping(input.as_ptr(), system_buffer, input.len());
                         (*stack).Parameters.DeviceIoControl = IO_STACK_LOCATION_DEVICE_IO_CONTROL {
                             OutputBufferLength: output_len as u32,
                             Padding0: 0,
@@ -719,26 +871,27 @@ impl IoManager {
                     _ => (*irp).Flags = IRP_CLOSE_OPERATION,
                 }
             }
-            let driver = d.driver as *const DRIVER_OBJECT;
+            let driver = driver as *const DRIVER_OBJECT;
             // SAFETY: `driver` is the DRIVER_OBJECT the driver passed to IoCreateDevice, which the
             // harness allocated and keeps alive while the driver is loaded; MajorFunction is read
             // by value.
             let dispatch = unsafe { (*driver).MajorFunction[usize::from(major)] };
-            state.irps.insert(irp as usize, IrpRecord::default());
-            (dispatch, device as *mut DEVICE_OBJECT)
+            (dispatch, device as *mut DEVICE_OBJECT, irp, system_buffer)
         };
-        let name = match major {
-            IRP_MJ_CREATE => "IRP_MJ_CREATE",
-            IRP_MJ_CLOSE => "IRP_MJ_CLOSE",
-            _ => "IRP_MJ_DEVICE_CONTROL",
+        const CREATE: Call = Call::new("sim", "IRP_MJ_CREATE");
+        const CLOSE: Call = Call::new("sim", "IRP_MJ_CLOSE");
+        const DEVICE_CONTROL: Call = Call::new("sim", "IRP_MJ_DEVICE_CONTROL");
+        let call = match major {
+            IRP_MJ_CREATE => &CREATE,
+            IRP_MJ_CLOSE => &CLOSE,
+            _ => &DEVICE_CONTROL,
         };
+        let name = call.name;
         let previous = world.set_irql(processor, PASSIVE_LEVEL);
-        world.log_call(
-            processor,
-            "sim",
-            name,
-            format!("irp=0x{:x} code=0x{code:08X} in={} out={output_len}", irp as usize, input.len()),
-        );
+        let words = [irp as u64, u64::from(code), input.len() as u64, output_len as u64];
+        world.log_lazy(processor, call, &words, |a, f| {
+            write!(f, "irp=0x{:x} code=0x{:08X} in={} out={}", a.word(0), a.word(1), a.word(2), a.word(3))
+        });
         let returned = match dispatch {
             // SAFETY: the driver's dispatch routine, called as the I/O manager does: at PASSIVE
             // on a thread with the world entered, with a live device object and an IRP whose
@@ -765,12 +918,11 @@ impl IoManager {
             );
         }
         let mut state = self.state();
-        let record = state.irps.get_mut(&(irp as usize)).map(|r| {
+        let first_completion = state.irps.record_mut(irp as usize).and_then(|r| {
             r.returned = true;
-            r.completions.clone()
+            r.first_completion
         });
-        let completions = record.unwrap_or_default();
-        let result = match completions.first() {
+        let result = match first_completion {
             None => {
                 verifier::report(
                     world,
@@ -783,7 +935,7 @@ impl IoManager {
                 );
                 Err(IoError::Pending { status: returned })
             }
-            Some(&(status, information)) => {
+            Some((status, information)) => {
                 if returned == STATUS_PENDING {
                     verifier::report(
                         world,
@@ -802,7 +954,7 @@ impl IoManager {
                         ),
                     );
                 }
-                let mut output = Vec::new();
+                let mut written = 0;
                 if major == IRP_MJ_DEVICE_CONTROL && !nt_error(status) {
                     if information > output_len {
                         verifier::report(
@@ -816,15 +968,12 @@ impl IoManager {
                     }
                     let n = information.min(output_len);
                     // SAFETY: the system buffer holds max(input, output_len) >= n bytes.
-                    output = unsafe { std::slice::from_raw_parts(system_buffer.ptr::<u8>(), n) }.to_vec();
+                    output[..n].copy_from_slice(unsafe { std::slice::from_raw_parts(system_buffer, n) });
+                    written = n;
                 }
-                Ok((status, output))
+                Ok((status, written))
             }
         };
-        // Keep the memory: a driver that completes again later must hit simulator memory, and be
-        // reported, rather than freed memory.
-        state.retired.push(irp_block);
-        state.retired.push(system_buffer);
         drop(state);
         drop(entered);
         result
@@ -892,23 +1041,34 @@ fn enter_export<R>(
     name: &'static str,
     max: Irql,
     detail: impl FnOnce() -> String,
-    f: impl FnOnce(&Arc<World>, usize, &IoManager) -> R,
+    f: impl FnOnce(&World, usize, &IoManager) -> R,
 ) -> R {
-    kernel::with_current(name, |world, processor| {
-        let irql = world.irql(processor);
-        world.log_call(processor, "ntoskrnl.exe", name, detail());
-        if irql > max {
-            let rule = if name == "IofCompleteRequest" { rules::COMPLETE_REQUEST } else { rules::IRQL_IO };
-            verifier::report(
-                world,
-                rule,
-                format!("ntoskrnl.exe!{name}"),
-                format!("called at {irql}; the routine may be called at {max} at most"),
-            );
-        }
-        let io = IoManager::of(world);
-        f(world, processor, &io)
-    })
+    let log = |world: &World, processor| world.log_call(processor, "ntoskrnl.exe", name, detail());
+    enter_export_logged(name, max, log, f)
+}
+
+/// [`enter_export`] with the log entry made by `log` (a lazily rendered one on hot paths).
+fn enter_export_logged<R>(
+    name: &'static str,
+    max: Irql,
+    log: impl FnOnce(&World, usize),
+    f: impl FnOnce(&World, usize, &IoManager) -> R,
+) -> R {
+    // SAFETY: an export (every caller is one), using the world only until it returns.
+    let (world, processor) = unsafe { kernel::current_world(name) };
+    let irql = world.irql(processor);
+    log(world, processor);
+    if irql > max {
+        let rule = if name == "IofCompleteRequest" { rules::COMPLETE_REQUEST } else { rules::IRQL_IO };
+        verifier::report(
+            world,
+            rule,
+            format!("ntoskrnl.exe!{name}"),
+            format!("called at {irql}; the routine may be called at {max} at most"),
+        );
+    }
+    let io = IoManager::of_ref(world);
+    f(world, processor, io)
 }
 
 /// Reads a driver's `UNICODE_STRING`.
@@ -1205,13 +1365,18 @@ unsafe extern "win64" fn io_delete_symbolic_link(link: *mut UNICODE_STRING) -> N
 /// it is never completed with STATUS_PENDING.
 /// https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-iocompleterequest
 unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
-    enter_export(
-        "IofCompleteRequest",
+    const CALL: Call = Call::new("ntoskrnl.exe", "IofCompleteRequest");
+    enter_export_logged(
+        CALL.name,
         DISPATCH_LEVEL,
-        || format!("irp=0x{:x} boost={boost}", irp as usize),
+        |world, processor| {
+            world.log_lazy(processor, &CALL, &[irp as u64, boost as u64], |a, f| {
+                write!(f, "irp=0x{:x} boost={}", a.word(0), a.word(1) as i8)
+            })
+        },
         |world, _, io| {
             let mut state = io.state();
-            let Some(record) = state.irps.get_mut(&(irp as usize)) else {
+            let Some(record) = state.irps.record_mut(irp as usize) else {
                 verifier::report(
                     world,
                     rules::KNOWN_OBJECT,
@@ -1222,7 +1387,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
             };
             // SAFETY: `irp` is an IRP this module built; its memory is kept until the manager drops.
             let (status, information) = unsafe { ((*irp).IoStatus.Status, (*irp).IoStatus.Information) };
-            if let Some(&(first, _)) = record.completions.first() {
+            if let Some((first, _)) = record.first_completion {
                 verifier::report(
                     world,
                     rules::MULTIPLE_IRP_COMPLETE,
@@ -1240,7 +1405,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
                     format!("IRP 0x{:x} completed with STATUS_PENDING", irp as usize),
                 );
             }
-            if record.returned && record.completions.is_empty() {
+            if record.returned && record.first_completion.is_none() {
                 verifier::report(
                     world,
                     rules::IRP_NOT_PENDING,
@@ -1248,7 +1413,7 @@ unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
                     format!("IRP 0x{:x} completed after its dispatch routine returned", irp as usize),
                 );
             }
-            record.completions.push((status, information));
+            record.first_completion.get_or_insert((status, information));
         },
     )
 }

@@ -8,8 +8,12 @@
 //! Flow: a [`World`] is one simulation, shared behind `Arc`. A host thread that calls into an
 //! image first [`World::enter`]s it on a simulated processor; while the returned guard lives, the
 //! thread's *current world* and *current processor* are set, and every export finds its world
-//! through [`with_current`]. Further DDI families (the simulated NDIS) keep their own state as a
-//! world extension ([`World::insert_extension`]) and log through [`World::log_call`].
+//! through [`with_current`] (or, on hot paths, the crate's reference-count-free
+//! `current_world`). Further DDI families (the simulated NDIS) keep their own state as a world
+//! extension ([`World::insert_extension`], found by reference with [`World::extension_ref`]) and
+//! log through [`World::log_lazy`]: an entry keeps its arguments and is turned into text only when
+//! the log is read ([`World::log`]), so logging every call costs a record, not a `format!`
+//! ([`World::log_call`] takes text made already, for rare entries).
 //!
 //! # How a run stops: bugchecks and not-implemented imports
 //! The driver's frames carry Windows unwind data only, so nothing can unwind through them: neither a
@@ -21,15 +25,17 @@
 //! A test that expects a stop runs the scenario in a child process (see the crate's tests).
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::chunk::Chunk;
 use crate::export;
 use crate::exports::{ExportTable, TrapRecord};
+use crate::spin::SpinLock;
 
 /// Exit code of a process whose run ended in `KeBugCheckEx` (0xBC, "BugCheck").
 pub const BUGCHECK_EXIT_CODE: i32 = 0xBC;
@@ -97,7 +103,7 @@ impl fmt::Display for Irql {
     }
 }
 
-/// One entry of a world's call log.
+/// One entry of a world's call log, as [`World::log`] renders it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {
     /// Position in the log, from 0.
@@ -123,6 +129,233 @@ impl fmt::Display for LogEntry {
             "#{} t={} cpu{} {} {}!{}({})",
             self.sequence, self.time, self.processor, self.irql, self.dll, self.name, self.detail
         )
+    }
+}
+
+/// What a log entry is about: an export of a DLL, a driver callback, or a simulator event
+/// (`dll` = `"sim"`). Entries refer to a `&'static Call`, so a call site names it once, as a
+/// constant: `const ACQUIRE: Call = Call::new("ndis.sys", "NdisAcquireSpinLock");`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Call {
+    /// The DLL (`ndis.sys`, `partyline.sys`) or `"sim"`.
+    pub dll: &'static str,
+    /// The export, callback or event.
+    pub name: &'static str,
+}
+
+impl Call {
+    pub const fn new(dll: &'static str, name: &'static str) -> Call {
+        Call { dll, name }
+    }
+
+    /// The one `&'static Call` for `dll!name`, for callers whose names are not constants (the
+    /// [`World::log_call`] compatibility path). Every distinct pair is leaked once.
+    pub fn interned(dll: &'static str, name: &'static str) -> &'static Call {
+        type Interned = HashMap<(&'static str, &'static str), &'static Call>;
+        static INTERNED: Mutex<Option<Interned>> = Mutex::new(None);
+        let mut interned = lock(&INTERNED);
+        interned
+            .get_or_insert_with(HashMap::new)
+            .entry((dll, name))
+            .or_insert_with(|| Box::leak(Box::new(Call { dll, name })))
+    }
+}
+
+/// The arguments a log entry recorded, handed to its [`Render`] function when the log is read.
+pub struct Args<'a> {
+    words: &'a [u64],
+    texts: &'a [String],
+}
+
+impl<'a> Args<'a> {
+    /// Arguments of just `words` (for rendering outside a log).
+    pub fn new(words: &'a [u64]) -> Args<'a> {
+        Args { words, texts: &[] }
+    }
+
+    /// Recorded word `i` (0 if the entry recorded fewer).
+    pub fn word(&self, i: usize) -> u64 {
+        self.words.get(i).copied().unwrap_or(0)
+    }
+
+    /// The text whose index is recorded as word `i` (see [`World::log_text`]).
+    pub fn text(&self, i: usize) -> &str {
+        usize::try_from(self.word(i)).ok().and_then(|t| self.texts.get(t)).map_or("", String::as_str)
+    }
+}
+
+/// Writes a log entry's detail from its recorded arguments. Call sites pass a non-capturing
+/// closure, so the formatting stays next to the call it describes and runs only when the log is
+/// read ([`World::log`], [`World::call_count`] does not render).
+pub type Render = fn(&Args<'_>, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// One recorded entry: 32 bytes plus its words; nothing is formatted when a call is made.
+#[derive(Clone, Copy)]
+struct Record {
+    call: &'static Call,
+    render: Render,
+    processor: u32,
+    irql: u8,
+    words: u8,
+}
+
+/// A world's log: entries in order, their words back to back, and the few eagerly made texts.
+/// Both are kept in chunks that double in size from 4 KiB up to 2 MiB ([`Chunk`]), so the log
+/// grows without ever copying what it holds.
+struct Log {
+    /// Full chunks of records, then the one being filled.
+    records: Vec<Chunk<Record>>,
+    record_chunk: Chunk<Record>,
+    /// Full chunks of words, then the one being filled. A record's words never straddle two
+    /// chunks: when they do not fit, the next chunk starts ([`Log::render`] follows that rule).
+    words: Vec<Chunk<u64>>,
+    word_chunk: Chunk<u64>,
+    texts: Vec<String>,
+    /// (index of the first record at that time, time): virtual time moves far less often than
+    /// entries are made, so it is kept once per change rather than in every record.
+    times: Vec<(usize, u64)>,
+    /// The time of the last record (`u64::MAX` before the first).
+    last_time: u64,
+    len: usize,
+}
+
+fn render_nothing(_: &Args<'_>, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+    Ok(())
+}
+
+fn render_text(args: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(args.text(0))
+}
+
+impl Log {
+    const fn new() -> Log {
+        Log {
+            records: Vec::new(),
+            record_chunk: Chunk::empty(),
+            words: Vec::new(),
+            word_chunk: Chunk::empty(),
+            texts: Vec::new(),
+            times: Vec::new(),
+            last_time: u64::MAX,
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, time: u64, record: Record, words: &[u64]) {
+        self.push_record(time, record);
+        if !words.is_empty() {
+            if self.word_chunk.room() < words.len() {
+                Self::next_chunk(&mut self.words, &mut self.word_chunk, words.len());
+            }
+            self.word_chunk.extend(words);
+        }
+    }
+
+    /// [`Log::push`] of a fixed number of words (copied with a few moves).
+    #[inline(always)]
+    fn push_array<const N: usize>(&mut self, time: u64, record: Record, words: &[u64; N]) {
+        self.push_record(time, record);
+        if N > 0 {
+            if self.word_chunk.room() < N {
+                Self::next_chunk(&mut self.words, &mut self.word_chunk, N);
+            }
+            self.word_chunk.extend_array(words);
+        }
+    }
+
+    #[inline(always)]
+    fn push_record(&mut self, time: u64, record: Record) {
+        if time != self.last_time {
+            self.new_time(time);
+        }
+        if self.record_chunk.room() == 0 {
+            Self::next_chunk(&mut self.records, &mut self.record_chunk, 1);
+        }
+        self.record_chunk.push(record);
+        self.len += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_time(&mut self, time: u64) {
+        self.times.push((self.len, time));
+        self.last_time = time;
+    }
+
+    /// Files `current` (unless it is the empty placeholder) and starts a chunk with room for at
+    /// least `needed`: twice the last one, from 4 KiB up to 2 MiB.
+    #[cold]
+    #[inline(never)]
+    fn next_chunk<T: Copy>(full: &mut Vec<Chunk<T>>, current: &mut Chunk<T>, needed: usize) {
+        let size = std::mem::size_of::<T>();
+        let (first, last) = ((4 << 10) / size, crate::chunk::HUGE_PAGE / size);
+        let grown = if current.len() == 0 { first } else { (2 * current.len()).clamp(first, last) };
+        let previous = std::mem::replace(current, Chunk::for_writes(grown.max(needed)));
+        if previous.len() > 0 {
+            full.push(previous);
+        }
+    }
+
+    /// The chunks of records, then of words, in order.
+    fn record_chunks(&self) -> impl Iterator<Item = &Chunk<Record>> + '_ {
+        self.records.iter().chain(std::iter::once(&self.record_chunk))
+    }
+
+    fn word_chunks(&self) -> Vec<&Chunk<u64>> {
+        self.words.iter().chain(std::iter::once(&self.word_chunk)).collect()
+    }
+
+    /// Every record in order.
+    fn records(&self) -> impl Iterator<Item = &Record> + '_ {
+        self.record_chunks().flat_map(Chunk::as_slice)
+    }
+
+    /// Renders the records from `first` on.
+    fn render(&self, first: usize) -> Vec<LogEntry> {
+        struct Detail<'a>(&'a Record, Args<'a>);
+        impl fmt::Display for Detail<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                (self.0.render)(&self.1, f)
+            }
+        }
+        let mut out = Vec::with_capacity(self.len.saturating_sub(first));
+        // Where the next record's words are: (chunk, offset), following `push`'s rule (words
+        // that did not fit in a chunk's room start the next one).
+        let word_chunks = self.word_chunks();
+        let (mut chunk, mut offset) = (0, 0);
+        let mut times = self.times.iter().peekable();
+        let mut time = 0;
+        for (sequence, record) in self.records().enumerate() {
+            while let Some(&(_, at)) = times.next_if(|(first, _)| *first <= sequence) {
+                time = at;
+            }
+            let n = usize::from(record.words);
+            if n > 0 && offset + n > word_chunks[chunk].len() {
+                (chunk, offset) = (chunk + 1, 0);
+            }
+            let words = if n == 0 { &[][..] } else { &word_chunks[chunk].as_slice()[offset..offset + n] };
+            offset += n;
+            if sequence < first {
+                continue;
+            }
+            let args = Args { words, texts: &self.texts };
+            out.push(LogEntry {
+                sequence: sequence as u64,
+                time,
+                processor: record.processor as usize,
+                irql: Irql(record.irql),
+                dll: record.call.dll,
+                name: record.call.name,
+                detail: Detail(record, args).to_string(),
+            });
+        }
+        out
+    }
+
+    /// The last `n` entries, rendered.
+    fn tail(&self, n: usize) -> Vec<LogEntry> {
+        self.render(self.len.saturating_sub(n))
     }
 }
 
@@ -197,9 +430,30 @@ impl fmt::Display for Stop {
 pub struct World {
     irqls: Box<[AtomicU8]>,
     time: AtomicU64,
-    log: Mutex<Vec<LogEntry>>,
+    log: SpinLock<Log>,
     stop: Mutex<Option<Stop>>,
-    extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Newest first; nodes are freed only with the world, so a reference to an extension lives
+    /// as long as the world (see [`World::extension_ref`]).
+    extensions: AtomicPtr<ExtensionNode>,
+}
+
+/// One inserted extension.
+struct ExtensionNode {
+    type_id: TypeId,
+    value: Arc<dyn Any + Send + Sync>,
+    next: *mut ExtensionNode,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let mut node = *self.extensions.get_mut();
+        while !node.is_null() {
+            // SAFETY: every node was made by `Box::into_raw` in `insert_extension` and is owned
+            // by this list alone; the world is being dropped, so nothing refers to it any more.
+            let boxed = unsafe { Box::from_raw(node) };
+            node = boxed.next;
+        }
+    }
 }
 
 impl fmt::Debug for World {
@@ -207,7 +461,7 @@ impl fmt::Debug for World {
         f.debug_struct("World")
             .field("processors", &self.irqls.len())
             .field("time", &self.now())
-            .field("log_len", &lock(&self.log).len())
+            .field("log_len", &self.log.lock().len)
             .finish_non_exhaustive()
     }
 }
@@ -226,9 +480,9 @@ impl World {
         Arc::new(World {
             irqls: (0..processor_count).map(|_| AtomicU8::new(PASSIVE_LEVEL.0)).collect(),
             time: AtomicU64::new(0),
-            log: Mutex::new(Vec::new()),
+            log: SpinLock::new(Log::new()),
             stop: Mutex::new(None),
-            extensions: Mutex::new(HashMap::new()),
+            extensions: AtomicPtr::new(std::ptr::null_mut()),
         })
     }
 
@@ -242,7 +496,7 @@ impl World {
     /// # Panics
     /// If `processor` is not one of this world's.
     pub fn irql(&self, processor: usize) -> Irql {
-        Irql(self.irqls[processor].load(Ordering::SeqCst))
+        Irql(self.irqls[processor].load(Ordering::Acquire))
     }
 
     /// Sets the IRQL of `processor`, returning the previous one. Checking that raises and lowers
@@ -251,7 +505,13 @@ impl World {
     /// # Panics
     /// If `processor` is not one of this world's.
     pub fn set_irql(&self, processor: usize, irql: Irql) -> Irql {
-        Irql(self.irqls[processor].swap(irql.0, Ordering::SeqCst))
+        // A processor's IRQL is changed only by the host thread running that processor (a
+        // processor is never run by two threads at once), so a load and a store suffice; they
+        // cost no locked instruction, unlike a swap.
+        let slot = &self.irqls[processor];
+        let previous = slot.load(Ordering::Acquire);
+        slot.store(irql.0, Ordering::Release);
+        Irql(previous)
     }
 
     /// Virtual time in 100 ns ticks.
@@ -264,29 +524,72 @@ impl World {
         self.time.fetch_add(ticks, Ordering::SeqCst);
     }
 
-    /// Appends a call to the log, stamped with the time and `processor`'s IRQL.
-    pub fn log_call(&self, processor: usize, dll: &'static str, name: &'static str, detail: String) {
-        let mut log = lock(&self.log);
-        let entry = LogEntry {
-            sequence: log.len() as u64,
-            time: self.now(),
-            processor,
-            irql: self.irql(processor),
-            dll,
-            name,
-            detail,
-        };
-        log.push(entry);
+    /// Appends a call to the log, stamped with the time and `processor`'s IRQL. `words` (at
+    /// most 255) are kept, and `render` turns them into the entry's detail only when the log is
+    /// read.
+    #[inline(always)]
+    pub fn log_lazy<const N: usize>(
+        &self,
+        processor: usize,
+        call: &'static Call,
+        words: &[u64; N],
+        render: Render,
+    ) {
+        const { assert!(N <= u8::MAX as usize, "at most 255 words per log entry") };
+        // Only the thread running `processor` changes its IRQL, so it may be read before the
+        // lock; the time is read under it, so entries are in time order across threads.
+        let irql = self.irql(processor).0;
+        let mut log = self.log.lock();
+        let record = Record { call, render, processor: processor as u32, irql, words: N as u8 };
+        log.push_array(self.now(), record, words);
     }
 
-    /// A copy of the whole log.
+    /// [`World::log_lazy`] with any number of words (at most 255).
+    pub fn log_words(&self, processor: usize, call: &'static Call, words: &[u64], render: Render) {
+        assert!(words.len() <= usize::from(u8::MAX), "at most 255 words per log entry");
+        let irql = self.irql(processor).0;
+        let mut log = self.log.lock();
+        let record = Record { call, render, processor: processor as u32, irql, words: words.len() as u8 };
+        log.push(self.now(), record, words);
+    }
+
+    /// Appends a call whose detail is already text (for rare entries: warnings, rejections).
+    pub fn log_text(&self, processor: usize, call: &'static Call, detail: String) {
+        if detail.is_empty() {
+            return self.log_lazy(processor, call, &[], render_nothing);
+        }
+        let mut log = self.log.lock();
+        let index = log.texts.len() as u64;
+        log.texts.push(detail);
+        let record = Record {
+            call,
+            render: render_text,
+            processor: processor as u32,
+            irql: self.irql(processor).0,
+            words: 1,
+        };
+        log.push(self.now(), record, &[index]);
+    }
+
+    /// Appends a call to the log, stamped with the time and `processor`'s IRQL, with its detail
+    /// already rendered. Hot paths use [`World::log_lazy`] instead.
+    pub fn log_call(&self, processor: usize, dll: &'static str, name: &'static str, detail: String) {
+        self.log_text(processor, Call::interned(dll, name), detail);
+    }
+
+    /// The whole log, rendered.
     pub fn log(&self) -> Vec<LogEntry> {
-        lock(&self.log).clone()
+        self.log.lock().render(0)
+    }
+
+    /// How many entries the log holds.
+    pub fn log_len(&self) -> usize {
+        self.log.lock().len
     }
 
     /// How many logged calls were to `name` (from any DLL).
     pub fn call_count(&self, name: &str) -> usize {
-        lock(&self.log).iter().filter(|entry| entry.name == name).count()
+        self.log.lock().records().filter(|record| record.call.name == name).count()
     }
 
     /// How the run stopped, if it did. (The process ends right after a stop is recorded; this is
@@ -296,18 +599,68 @@ impl World {
     }
 
     /// Stores `extension` as this world's `T`, replacing any previous one, which is returned.
+    /// (The replaced one is kept, unused, until the world is dropped.)
     pub fn insert_extension<T: Any + Send + Sync>(&self, extension: Arc<T>) -> Option<Arc<T>> {
-        lock(&self.extensions)
-            .insert(TypeId::of::<T>(), extension)
-            .map(|old| old.downcast::<T>().expect("extensions are keyed by their TypeId"))
+        let type_id = TypeId::of::<T>();
+        let node =
+            Box::into_raw(Box::new(ExtensionNode { type_id, value: extension, next: std::ptr::null_mut() }));
+        let mut head = self.extensions.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `node` is ours until the exchange below publishes it.
+            unsafe { (*node).next = head };
+            match self.extensions.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(current) => head = current,
+            }
+        }
+        Self::find(head, type_id)
+            .map(|old| old.value.clone().downcast::<T>().expect("extensions are keyed by their TypeId"))
+    }
+
+    /// The newest node of `type_id` from `node` on.
+    #[inline]
+    fn find<'a>(mut node: *mut ExtensionNode, type_id: TypeId) -> Option<&'a ExtensionNode> {
+        while !node.is_null() {
+            // SAFETY: nodes are published complete (release/acquire on `extensions`), never
+            // changed afterwards, and freed only when the world drops; the caller borrows the
+            // world for `'a`.
+            let current = unsafe { &*node };
+            if current.type_id == type_id {
+                return Some(current);
+            }
+            node = current.next;
+        }
+        None
     }
 
     /// This world's `T`, if one was inserted.
     pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        lock(&self.extensions)
-            .get(&TypeId::of::<T>())
-            .cloned()
-            .map(|any| any.downcast::<T>().expect("extensions are keyed by their TypeId"))
+        Self::find(self.extensions.load(Ordering::Acquire), TypeId::of::<T>())
+            .map(|node| node.value.clone().downcast::<T>().expect("extensions are keyed by their TypeId"))
+    }
+
+    /// This world's `T` by reference: no reference count is touched (the DDI modules look their
+    /// state up on every export). Valid as long as the world, which keeps every extension ever
+    /// inserted.
+    #[inline]
+    pub fn extension_ref<T: Any + Send + Sync>(&self) -> Option<&T> {
+        let node = Self::find(self.extensions.load(Ordering::Acquire), TypeId::of::<T>())?;
+        let pointer = Arc::as_ptr(&node.value).cast::<T>();
+        // SAFETY: the node's `type_id` is `TypeId::of::<T>()`, recorded when it was made from an
+        // `Arc<T>`, so its value is a `T`; it lives as long as the world (see `find`).
+        Some(unsafe { &*pointer })
+    }
+
+    /// Another reference to this world (which, like every world, lives in an `Arc`).
+    pub fn arc(&self) -> Arc<World> {
+        let pointer: *const World = self;
+        // SAFETY: a `World` is only ever made by `World::new`, inside an `Arc` (its fields are
+        // private), so `self` is the contents of a live `Arc<World>`; taking one more strong
+        // count first makes `from_raw` an owned reference of its own.
+        unsafe {
+            Arc::increment_strong_count(pointer);
+            Arc::from_raw(pointer)
+        }
     }
 
     /// Makes this world and `processor` current on the calling thread until the guard drops
@@ -321,13 +674,24 @@ impl World {
             "processor {processor} out of range (world has {})",
             self.processor_count()
         );
+        let token = NEXT_TOKEN.with(|next| {
+            let token = next.get() + 1;
+            next.set(token);
+            token
+        });
         let previous = CURRENT.with(|current| current.replace(Some((Arc::clone(self), processor))));
-        Entered { previous, _not_send: std::marker::PhantomData }
+        let previous_fast = FAST.with(|fast| fast.replace((Arc::as_ptr(self), processor, token)));
+        Entered { previous, previous_fast, token, _not_send: std::marker::PhantomData }
     }
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<(Arc<World>, usize)>> = const { RefCell::new(None) };
+    /// `CURRENT` without its reference count, for [`current_world`]: the world `CURRENT` holds
+    /// (null if none), the processor, and the token of the guard that installed it.
+    static FAST: Cell<(*const World, usize, u64)> = const { Cell::new((std::ptr::null(), 0, 0)) };
+    /// The last token given to a guard.
+    static NEXT_TOKEN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Guard returned by [`World::enter`]; restores the previous current world when dropped. Not
@@ -335,14 +699,67 @@ thread_local! {
 #[must_use = "the world is current only while the guard lives"]
 pub struct Entered {
     previous: Option<(Arc<World>, usize)>,
+    previous_fast: (*const World, usize, u64),
+    token: u64,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        CURRENT.with(|current| *current.borrow_mut() = previous);
+        let replaced = CURRENT.with(|current| current.replace(previous));
+        let (_, _, replaced_token) = FAST.with(|fast| fast.replace(self.previous_fast));
+        // Guards drop in reverse order of entry, and then `replaced` is the very reference this
+        // guard installed. If one was dropped out of order, `replaced` is another guard's, which
+        // an export further down this thread's stack may still use (through `current_world`):
+        // it is kept alive (leaked) instead.
+        if let Some((world, _)) = replaced {
+            if replaced_token != self.token {
+                std::mem::forget(world);
+            }
+        }
     }
+}
+
+/// The calling thread's current world and processor, without touching a reference count: for
+/// exports, on every call. An export called on a thread with no current world is a simulator
+/// bug, and stops the run with a report naming `export`.
+///
+/// # Safety
+/// The world must not be used after the export (or the code below a [`World::enter`] guard)
+/// that called this returns: it is kept alive by the current-world reference of this thread,
+/// which guards restore in order (see [`Entered`]'s drop), not by the returned reference.
+#[inline]
+pub(crate) unsafe fn current_world<'a>(export: &str) -> (&'a World, usize) {
+    let (world, processor, _) = FAST.with(Cell::get);
+    if world.is_null() {
+        no_current_world(export);
+    }
+    // SAFETY: non-null, so it is the world `CURRENT` holds a reference to (they change
+    // together); per this function's contract the caller uses it only while that holds.
+    (unsafe { &*world }, processor)
+}
+
+impl World {
+    /// [`World::enter`], unless this world is already current on `processor` on this thread:
+    /// then nothing changes and there is no guard.
+    pub fn enter_unless_current(self: &Arc<Self>, processor: usize) -> Option<Entered> {
+        let (world, current, _) = FAST.with(Cell::get);
+        (!std::ptr::eq(world, Arc::as_ptr(self)) || current != processor).then(|| self.enter(processor))
+    }
+}
+
+/// The calling thread's current processor if `world` is its current world (no reference count
+/// touched).
+pub fn current_processor_in(world: &World) -> Option<usize> {
+    let (current, processor, _) = FAST.with(Cell::get);
+    std::ptr::eq(current, world).then_some(processor)
+}
+
+/// The calling thread's current processor, if it entered a world (no reference count touched).
+pub fn current_processor() -> Option<usize> {
+    let (world, processor, _) = FAST.with(Cell::get);
+    (!world.is_null()).then_some(processor)
 }
 
 /// The calling thread's current world and processor, if it entered one.
@@ -362,6 +779,12 @@ pub fn with_current<R>(export: &str, f: impl FnOnce(&Arc<World>, usize) -> R) ->
     }
 }
 
+#[cold]
+#[inline(never)]
+fn no_current_world(export: &str) -> ! {
+    fatal(None, Stop::SimulatorFault(format!("{export} was called on a thread with no current world")))
+}
+
 /// Records `stop` in `world` (if any), writes the report to the process's stderr (bypassing
 /// test-harness capture, since the process is about to end), and exits with the stop's code.
 pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
@@ -370,12 +793,12 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
     let mut report = format!("\n{stop}\n");
     if let Some(world) = world {
         *lock(&world.stop) = Some(stop.clone());
-        let log = lock(&world.log);
-        let tail = log.len().saturating_sub(20);
-        if !log.is_empty() {
-            report.push_str(&format!("last {} of {} logged calls:\n", log.len() - tail, log.len()));
+        let log = world.log.lock();
+        let tail = log.tail(20);
+        if !tail.is_empty() {
+            report.push_str(&format!("last {} of {} logged calls:\n", tail.len(), log.len));
         }
-        for entry in &log[tail..] {
+        for entry in &tail {
             report.push_str(&format!("  {entry}\n"));
         }
     }
@@ -390,7 +813,8 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
 extern "win64" fn ke_get_current_irql() -> u8 {
     with_current("ntoskrnl.exe!KeGetCurrentIrql", |world, processor| {
         let irql = world.irql(processor);
-        world.log_call(processor, "ntoskrnl.exe", "KeGetCurrentIrql", format!("-> {}", irql.0));
+        const CALL: Call = Call::new("ntoskrnl.exe", "KeGetCurrentIrql");
+        world.log_lazy(processor, &CALL, &[u64::from(irql.0)], |a, f| write!(f, "-> {}", a.word(0)));
         irql.0
     })
 }
@@ -406,7 +830,8 @@ unsafe extern "win64" fn ke_query_performance_counter(frequency: *mut i64) -> i6
             unsafe { frequency.write_unaligned(10_000_000) };
         }
         let now = world.now();
-        world.log_call(processor, "ntoskrnl.exe", "KeQueryPerformanceCounter", format!("-> {now}"));
+        const CALL: Call = Call::new("ntoskrnl.exe", "KeQueryPerformanceCounter");
+        world.log_lazy(processor, &CALL, &[now], |a, f| write!(f, "-> {}", a.word(0)));
         now as i64
     })
 }

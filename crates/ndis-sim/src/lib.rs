@@ -6,19 +6,26 @@
 //!   [`export!`] macro that registers a host implementation checked against the import's signature.
 //! - [`kernel`]: the simulated world (processors, IRQL, virtual time, call log, stops) and the
 //!   ntoskrnl.exe foundation exports (`KeGetCurrentIrql`, `KeBugCheckEx`, `__chkstk`, `memcpy`...).
+//! - [`ndis`], [`io`], [`verifier`], [`sim`], [`scenario`]: the simulated NDIS and call manager,
+//!   the I/O manager, the rules and their record, the harness, TOML scenarios.
+//! - `chunk`, `spin`, `fast_hash` (internal): the append-only buffers, the table lock and the
+//!   hasher the hot paths are built on (see docs/BENCHMARKS.md).
 //!
 //! Only x86-64 Linux hosts are supported: the image is x86-64 machine code run in place.
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 Linux host");
 
+pub(crate) mod chunk;
 pub mod exports;
+pub(crate) mod fast_hash;
 pub mod io;
 pub mod kernel;
 pub mod loader;
 pub mod ndis;
 pub mod scenario;
 pub mod sim;
+pub(crate) mod spin;
 pub mod verifier;
 
 #[doc(hidden)]

@@ -374,6 +374,32 @@ pub fn describe_address(address: usize) -> String {
     }
 }
 
+/// Names of every image ever loaded, each once: log entries refer to an image by its index here
+/// (see [`image_offset`]), so they can be rendered after the image is gone.
+static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Where `address` lies, as the log shows it later: the index of its image's name (for
+/// [`image_name`]) and the offset in that image.
+pub(crate) fn image_offset(address: usize) -> Option<(u64, usize)> {
+    let loaded = loaded();
+    let (base, _, name) = loaded.iter().find(|(base, size, _)| (*base..base + size).contains(&address))?;
+    let mut names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let index = match names.iter().position(|n| n == name) {
+        Some(index) => index,
+        None => {
+            names.push(name.clone());
+            names.len() - 1
+        }
+    };
+    Some((index as u64, address - base))
+}
+
+/// The image name [`image_offset`] gave `index` for.
+pub(crate) fn image_name(index: u64) -> String {
+    let names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    usize::try_from(index).ok().and_then(|i| names.get(i)).cloned().unwrap_or_default()
+}
+
 /// The loaded image `address` lies in: its base and name (for fault-site ids; see
 /// [`crate::ndis::faults`]).
 pub fn image_containing(address: usize) -> Option<(usize, String)> {

@@ -189,14 +189,14 @@ impl Target for SimTarget<'_> {
                 let wanted = atm_addr(address);
                 let party = {
                     let state = self.sim.ndis().state();
-                    let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.address == wanted);
+                    let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.is_at(&wanted));
                     let connected =
-                        of_call.clone().find(|(_, p)| p.state == PartyState::Connected).map(|(id, _)| *id);
+                        of_call.clone().find(|(_, p)| p.state() == PartyState::Connected).map(|(id, _)| id);
                     match connected {
                         Some(id) => Ok(id),
                         None => Err(match of_call.next_back() {
                             Some((id, p)) => {
-                                format!("party Pt#{id} at {wanted} is {:?}, not connected", p.state)
+                                format!("party Pt#{id} at {wanted} is {:?}, not connected", p.state())
                             }
                             None => format!("no party at {wanted} on Vc#{vc}"),
                         }),

@@ -79,6 +79,10 @@ impl Simulation {
     /// A simulation without an image: the test thread acts as the driver, calling exports.
     pub fn without_image(config: SimConfig) -> Simulation {
         let world = World::new(config.processors.max(1));
+        // The I/O manager and the verifier first: extensions are found newest first, and every
+        // ndis.sys export looks the simulated NDIS up.
+        crate::io::IoManager::of(&world);
+        Verifier::of(&world);
         let ndis = ndis::install(&world, config.ndis());
         let path: Vec<u16> =
             r"\Registry\Machine\System\CurrentControlSet\Services\partyline".encode_utf16().collect();
@@ -156,13 +160,13 @@ impl Simulation {
 
     /// Runs queued work until none is left, then checks owed completions.
     pub fn run_until_idle(&self) {
-        let _entered = self.world.enter(0);
+        let _entered = self.world.enter_unless_current(0);
         ndis::run_until_idle(&self.world);
     }
 
     /// Runs work due within `ticks` (100 ns) and moves time on.
     pub fn advance(&self, ticks: u64) {
-        let _entered = self.world.enter(0);
+        let _entered = self.world.enter_unless_current(0);
         ndis::advance(&self.world, ticks);
     }
 
@@ -219,8 +223,8 @@ impl Simulation {
         state
             .parties
             .iter()
-            .filter(|(_, p)| p.state == ndis::condis::PartyState::Connected)
-            .map(|(id, _)| *id)
+            .filter(|(_, p)| p.state() == ndis::condis::PartyState::Connected)
+            .map(|(id, _)| id)
             .collect()
     }
 

@@ -100,6 +100,12 @@ impl Verifier {
     }
 }
 
+/// Whether `world`'s verifier checks (true unless switched off; a world without one yet gets the
+/// default, checking).
+pub fn is_enabled(world: &World) -> bool {
+    world.extension_ref::<Verifier>().is_none_or(Verifier::is_enabled)
+}
+
 /// Records that `call` broke `rule` in `world`.
 pub fn report(world: &World, rule: Rule, call: impl Into<String>, detail: impl Into<String>) {
     let verifier = Verifier::of(world);

@@ -201,3 +201,43 @@ fn export_called_with_no_current_world_stops_the_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_log_renders_recorded_arguments_in_order_across_chunks() {
+    use ndis_sim::kernel::{Args, Call};
+    const WORDS: Call = Call::new("sim", "Words");
+    fn render(a: &Args<'_>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (0..7).map(|i| a.word(i)).take_while(|w| *w != 0).try_for_each(|w| write!(f, "{w} "))
+    }
+    let world = World::new(2);
+    world.set_irql(1, DISPATCH_LEVEL);
+    // Enough entries and words to fill several chunks, up to the huge ones, with word counts
+    // that leave a chunk's tail unused now and then.
+    let entries = 300_000u64;
+    for i in 0..entries {
+        let words: Vec<u64> = (1..=i % 7).map(|k| i * 10 + k).collect();
+        if i % 1_000 == 999 {
+            world.advance_time(3);
+        }
+        world.log_words((i % 2) as usize, &WORDS, &words, render);
+        if i % 50_000 == 0 {
+            world.log_call(0, "sim", "Text", format!("text {i}"));
+        }
+    }
+    let log = world.log();
+    assert_eq!(log.len() as u64, entries + 6);
+    assert_eq!(world.call_count("Words") as u64, entries);
+    let mut i = 0;
+    for (sequence, entry) in log.iter().enumerate() {
+        assert_eq!(entry.sequence, sequence as u64);
+        if entry.name == "Text" {
+            assert_eq!(entry.detail, format!("text {}", i - 1));
+            continue;
+        }
+        let expected: String = (1..=i % 7).map(|k| format!("{} ", i * 10 + k)).collect();
+        assert_eq!(entry.detail, expected, "entry {sequence}");
+        assert_eq!(entry.irql, if i % 2 == 1 { DISPATCH_LEVEL } else { PASSIVE_LEVEL });
+        assert_eq!(entry.time, (i + 1) / 1_000 * 3, "entry {sequence}");
+        i += 1;
+    }
+}

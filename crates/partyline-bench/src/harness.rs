@@ -55,9 +55,21 @@ impl Harness {
 
     /// One DeviceIoControl, then the simulation runs until idle.
     pub fn ioctl(&self, code: u32, input: &[u8], output_len: usize) -> (i32, Vec<u8>) {
+        let mut output = vec![0; output_len];
+        let (status, written) = self.ioctl_into(code, input, &mut output);
+        output.truncate(written);
+        (status, output)
+    }
+
+    /// [`Harness::ioctl`] into the caller's output buffer (no allocation): the status and how
+    /// many bytes were written.
+    pub fn ioctl_into(&self, code: u32, input: &[u8], output: &mut [u8]) -> (i32, usize) {
+        // Requests from user mode arrive on processor 0; entered once for the request and the
+        // drive loop after it.
+        let _entered = self.world.enter_unless_current(0);
         let answer = self
             .io
-            .device_control_handle(&self.world, self.handle, code, input, output_len)
+            .device_control_into(&self.world, self.handle, code, input, output)
             .unwrap_or_else(|e| panic!("device control {code:#x}: {e:?}"));
         self.sim.run_until_idle();
         answer
@@ -90,16 +102,17 @@ impl Harness {
 
     /// Adds `leaf` to `call`; the party's id.
     pub fn add_party(&self, call: u64, leaf: &AtmAddress) -> u64 {
-        let (status, out) =
-            self.ioctl(ioctl::IOCTL_PARTYLINE_ADD_PARTY, &ioctl::request::encode_add_party(call, leaf), 64);
+        let mut out = [0; 64];
+        let input = ioctl::request::encode_add_party(call, leaf);
+        let (status, written) = self.ioctl_into(ioctl::IOCTL_PARTYLINE_ADD_PARTY, &input, &mut out);
         assert_eq!(status, STATUS_SUCCESS, "add party");
-        ioctl::decode_add_party_response(&out).expect("party id")
+        ioctl::decode_add_party_response(&out[..written]).expect("party id")
     }
 
     /// Drops `party` locally.
     pub fn drop_party(&self, party: u64) {
-        let (status, _) =
-            self.ioctl(ioctl::IOCTL_PARTYLINE_DROP_PARTY, &ioctl::request::encode_drop_party(party), 0);
+        let input = ioctl::request::encode_drop_party(party);
+        let (status, _) = self.ioctl_into(ioctl::IOCTL_PARTYLINE_DROP_PARTY, &input, &mut []);
         assert_eq!(status, STATUS_SUCCESS, "drop party");
     }
 

@@ -22,7 +22,7 @@ mod report;
 use std::time::{Duration, Instant};
 
 use ndis_sim::ndis::FaultPolicy;
-pub use report::{Machine, Report, ScalingRow, Target};
+pub use report::{Machine, Report, ScalingRow, Target, Throughput};
 
 use harness::{leaf, Harness, Shuffle};
 
@@ -39,10 +39,13 @@ pub struct Options {
     pub memory_calls: u32,
     /// Parties per round of the throughput benchmark.
     pub throughput_parties: u32,
-    /// Timed rounds (each adds and drops `throughput_parties`) of each throughput measurement: a
-    /// fixed amount of work, because the simulator keeps every party it ever saw (see
-    /// docs/BENCHMARKS.md) and so slows down with history.
+    /// Rounds (each adds and drops `throughput_parties`) per timed batch of the throughput
+    /// measurement.
     pub throughput_rounds: u32,
+    /// Timed batches per verifier setting, alternating on and off; the best batch of each is the
+    /// figure (the machine is shared, so a slow batch measures the neighbours), the median is
+    /// printed beside it.
+    pub throughput_batches: u32,
     /// Wall time spent on the scenario-rate measurement.
     pub scenario_time: Duration,
     /// The executable to run under valgrind as the scaling child (default: this one).
@@ -58,6 +61,7 @@ impl Default for Options {
             memory_calls: 256,
             throughput_parties: 1_000,
             throughput_rounds: 10,
+            throughput_batches: 5,
             scenario_time: Duration::from_secs(5),
             child_exe: None,
         }
@@ -73,6 +77,7 @@ impl Options {
             memory_calls: 256,
             throughput_parties: 100,
             throughput_rounds: 10,
+            throughput_batches: 3,
             scenario_time: Duration::from_millis(500),
             ..Options::default()
         }
@@ -91,8 +96,7 @@ pub fn run(options: &Options) -> Report {
         Err("not measured: disabled with --no-callgrind".into())
     };
     let memory = memory(options);
-    let throughput_on = throughput(options, true);
-    let throughput_off = throughput(options, false);
+    let (throughput_on, throughput_off) = throughput(options);
     let (scenario_runs, scenario_elapsed) = scenario_rate(options);
     Report {
         machine: Machine::this(),
@@ -177,24 +181,39 @@ fn memory(options: &Options) -> (f64, f64, Vec<(String, f64)>) {
     (per_party, per_vc, detail)
 }
 
-/// Party operations (adds + drops) per second, all synchronous, with the verifier on or off.
-fn throughput(options: &Options, verifier: bool) -> f64 {
-    let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous()), verifier);
-    let af = h.af();
-    let call = h.make_call(af, &[leaf(0)]);
+/// Party operations (adds + drops) per second, all synchronous, with the verifier on and off:
+/// batches of `throughput_rounds` rounds, alternating between a simulation with the verifier on
+/// and one with it off.
+fn throughput(options: &Options) -> (Throughput, Throughput) {
     let leaves: Vec<_> = (1..=options.throughput_parties).map(leaf).collect();
-    // Warm up once (slab chunks, maps) so the timed rounds measure steady state.
-    partyline_bench_measured_phase(&h, call, &leaves, SEED);
-    let start = Instant::now();
-    let mut ops = 0u64;
-    for round in 1..=options.throughput_rounds {
-        partyline_bench_measured_phase(&h, call, &leaves, SEED + u64::from(round));
-        ops += 2 * u64::from(options.throughput_parties);
+    let setup = |verifier| {
+        let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous()), verifier);
+        let call = h.make_call(h.af(), &[leaf(0)]);
+        // Warm up once (slab chunks, maps) so the timed rounds measure steady state.
+        partyline_bench_measured_phase(&h, call, &leaves, SEED);
+        (h, call)
+    };
+    let (on, off) = (setup(true), setup(false));
+    let mut round = 0;
+    let mut batch = |(h, call): &(Harness, u64)| {
+        let start = Instant::now();
+        for _ in 0..options.throughput_rounds {
+            round += 1;
+            partyline_bench_measured_phase(h, *call, &leaves, SEED + round);
+        }
+        2.0 * f64::from(options.throughput_parties) * f64::from(options.throughput_rounds)
+            / start.elapsed().as_secs_f64()
+    };
+    let (mut rates_on, mut rates_off) = (Vec::new(), Vec::new());
+    for _ in 0..options.throughput_batches.max(1) {
+        rates_on.push(batch(&on));
+        rates_off.push(batch(&off));
     }
-    let rate = ops as f64 / start.elapsed().as_secs_f64();
-    h.close_call(call);
-    h.finish();
-    rate
+    for (h, call) in [on, off] {
+        h.close_call(call);
+        h.finish();
+    }
+    (Throughput::of(rates_on), Throughput::of(rates_off))
 }
 
 /// The shipped default scenario (`scenarios/default.toml`, what `partyline run` plays).

@@ -500,3 +500,52 @@ fn exports_register_against_the_import_signatures() {
         Some(crate::ExportKind::NotImplemented)
     );
 }
+
+/// Access granted by the token as `Caller::groups` lists it, over the ACEs spelled out: what
+/// `Security::granted` answers without building either.
+fn granted_by_groups(security: &Security, caller: Caller) -> ACCESS_MASK {
+    let groups = caller.groups();
+    let aces = match security {
+        Security::Default => vec![
+            Ace { sid: Sid::local_system(), mask: FILE_ALL_ACCESS },
+            Ace { sid: Sid::administrators(), mask: FILE_ALL_ACCESS },
+            Ace { sid: Sid::everyone(), mask: FILE_GENERIC_READ | FILE_GENERIC_WRITE | FILE_GENERIC_EXECUTE },
+        ],
+        Security::NullDacl => vec![Ace { sid: Sid::everyone(), mask: FILE_ALL_ACCESS }],
+        Security::Dacl(aces) => aces.clone(),
+    };
+    aces.iter().filter(|a| groups.contains(&a.sid)).fold(0, |m, a| m | map_generic(a.mask))
+}
+
+#[test]
+fn access_granted_is_what_the_token_groups_get_from_the_aces() {
+    let odd = |authority: [u8; 6], subs: &[u32]| Sid { authority, sub_authorities: subs.to_vec() };
+    let sids = [
+        Sid::local_system(),
+        Sid::administrators(),
+        Sid::users(),
+        Sid::authenticated_users(),
+        Sid::everyone(),
+        odd([0, 0, 0, 0, 0, 5], &[32, 546]),
+        odd([0, 0, 0, 0, 1, 5], &[18]),
+        odd([0, 0, 0, 0, 0, 5], &[18, 1]),
+    ];
+    let mut securities = vec![Security::Default, Security::NullDacl, Security::Dacl(Vec::new())];
+    for (i, sid) in sids.iter().enumerate() {
+        let mask = [GENERIC_READ, FILE_ALL_ACCESS, FILE_GENERIC_WRITE, GENERIC_ALL | 0x10][i % 4];
+        securities.push(Security::Dacl(vec![Ace { sid: sid.clone(), mask }]));
+        securities.push(Security::Dacl(vec![
+            Ace { sid: sid.clone(), mask },
+            Ace { sid: sids[(i + 3) % sids.len()].clone(), mask: GENERIC_EXECUTE },
+        ]));
+    }
+    for security in &securities {
+        for caller in [Caller::System, Caller::Administrator, Caller::User] {
+            assert_eq!(
+                security.granted(caller),
+                granted_by_groups(security, caller),
+                "{caller:?} on {security:?}"
+            );
+        }
+    }
+}

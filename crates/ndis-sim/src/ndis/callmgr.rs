@@ -131,6 +131,15 @@ impl AdapterConfig {
         self
     }
 
+    /// The behaviour of the called `leaf` on this network (as [`AdapterConfig::behaviour_of`]).
+    pub(crate) fn behaviour_of_leaf(&self, leaf: super::params::Leaf<'_>) -> Behaviour {
+        self.remotes
+            .iter()
+            .find(|r| leaf.is(&r.address))
+            .map(|r| r.behaviour.clone())
+            .unwrap_or_else(|| self.default_behaviour.clone())
+    }
+
     /// The behaviour of `address` on this network.
     pub fn behaviour_of(&self, address: &AtmAddr) -> Behaviour {
         self.remotes

@@ -20,12 +20,14 @@ use ndis_sys::*;
 use super::callmgr::{self, AtmAddr};
 use super::params::{self, Parsed, Snapshot};
 use super::{
-    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
-    rules, status_name, violation, Kind, Ndis, Outcome, Work,
+    call_driver, check_irql_at_most, check_irql_exactly, context, decode, driver_call, export_call,
+    fmt_shown, handle, log_lazy, pend, render, rules, shown, status_name, violation, Kind, Logged, Ndis,
+    Outcome, State, StatusName, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{Args, Call, Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use std::fmt;
 
 /// Where an address family is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +79,8 @@ pub(crate) struct Vc {
     pub closed_by_client: bool,
     /// ProtocolClIncomingCloseCall was indicated with this status and not yet answered.
     pub incoming_close: Option<i32>,
-    pub setup: Option<Parsed>,
+    /// The SETUP the call was made with (shared: every AddParty compares with it).
+    pub setup: Option<Arc<Parsed>>,
     pub params: Option<Snapshot>,
     pub vci: u32,
     pub leave: Option<(u64, i32, u8)>,
@@ -97,21 +100,8 @@ pub enum PartyState {
     Gone,
 }
 
-/// A party of a multipoint call.
-pub(crate) struct Party {
-    pub vc: u64,
-    pub context: usize,
-    pub state: PartyState,
-    pub address: AtmAddr,
-    pub params: Option<Snapshot>,
-    pub leave: Option<(u64, i32, u8)>,
-}
-
-impl Party {
-    pub fn is_alive(&self) -> bool {
-        self.state != PartyState::Gone
-    }
-}
+use super::parties::AddressKey;
+pub(crate) use super::parties::Party;
 
 /// Registers the CoNDIS client exports.
 pub fn register(table: &mut ExportTable) {
@@ -131,6 +121,38 @@ pub fn register(table: &mut ExportTable) {
     export!(table, "ndis.sys", NdisClIncomingCallComplete = ndis_cl_incoming_call_complete);
 }
 
+/// The simulated call manager's own log entries.
+const CALL_MANAGER: Call = Call::new("sim", "CallManager");
+/// The network's log entries (remote drops and releases).
+const NETWORK: Call = Call::new("sim", "Network");
+
+/// `-> NDIS_STATUS_X`: a request's result (word 0).
+fn render_result(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "-> {}", StatusName(a.word(0) as i32))
+}
+
+/// `-> NDIS_STATUS_RESOURCES (injected)`: a failure the fault policy injected.
+fn render_injected(_: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("-> NDIS_STATUS_RESOURCES (injected)")
+}
+
+/// `(X)`: one argument captured with [`shown`].
+fn render_shown(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("(")?;
+    fmt_shown(a, 0, f)?;
+    f.write_str(")")
+}
+
+/// `(NDIS_STATUS_X, 0x…)`: a completion's status and the driver's context.
+fn render_status_context(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "({}, {:#x})", StatusName(a.word(0) as i32), a.word(1))
+}
+
+/// `(NDIS_STATUS_X, 0x…, NULL, 0)`: an incoming drop or close.
+fn render_incoming(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "({}, {:#x}, NULL, 0)", StatusName(a.word(0) as i32), a.word(1))
+}
+
 fn client(ndis: &Ndis) -> Option<NDIS_CO_CLIENT_OPTIONAL_HANDLERS> {
     ndis.state().protocol.as_ref().and_then(|p| p.client)
 }
@@ -144,15 +166,23 @@ fn outcome_and_failure(
     min_delay: u64,
     injectable: Option<&'static str>,
 ) -> (Outcome, bool) {
-    let mut state = ndis.state();
-    let faults = state.config.faults.clone();
+    outcome_and_failure_in(world, &mut ndis.state(), min_delay, injectable)
+}
+
+/// [`outcome_and_failure`] with the state already locked.
+fn outcome_and_failure_in(
+    world: &World,
+    state: &mut State,
+    min_delay: u64,
+    injectable: Option<&'static str>,
+) -> (Outcome, bool) {
+    let rate = state.config.faults.request_failure_per_10000;
     let fail = match injectable {
-        Some(export) => {
-            super::faults::inject(world, &mut state, export, true, faults.request_failure_per_10000)
-        }
-        None => state.rng.chance(faults.request_failure_per_10000),
+        Some(export) => super::faults::inject(world, state, export, true, rate),
+        None => state.rng.chance(rate),
     };
-    (state.rng.outcome(&faults, min_delay), fail)
+    let State { rng, config, .. } = state;
+    (rng.outcome(&config.faults, min_delay), fail)
 }
 
 /// `NdisClOpenAddressFamilyEx`: PASSIVE; only for the AF the CM registered on this binding.
@@ -164,20 +194,17 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     af_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClOpenAddressFamilyEx";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!(
-            "({}, {:#x}, {:#x}, {:#x})",
-            render(&ndis.state(), binding_handle as usize),
-            family as usize,
-            af_context as usize,
-            af_handle as usize
-        ),
-    );
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let [b0, b1, b2] = shown(&ndis.state(), binding_handle as usize);
+    let words = [b0, b1, b2, family as u64, af_context as u64, af_handle as u64];
+    log_lazy(world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {:#x}, {:#x}, {:#x})", a.word(3), a.word(4), a.word(5))
+    });
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let binding = decode(Kind::Binding, binding_handle as usize);
     let registered = {
         let state = ndis.state();
@@ -186,11 +213,11 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
             .map(|b| (b.open == super::protocol::OpenState::Open, b.af_registered))
     };
     let Some((true, registered)) = registered else {
-        violation(&world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
+        violation(world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
         return NDIS_STATUS_FAILURE;
     };
     if family.is_null() || af_handle.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL AddressFamily or NdisAfHandle");
+        violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL AddressFamily or NdisAfHandle");
         return NDIS_STATUS_FAILURE;
     }
     // SAFETY: non-NULL; the driver's CO_ADDRESS_FAMILY.
@@ -201,7 +228,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         || requested.MinorVersion != 1
     {
         violation(
-            &world,
+            world,
             rules::OPEN_AF_UNREGISTERED,
             EXPORT,
             format!(
@@ -211,9 +238,9 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure(world, ndis, 0, Some(EXPORT));
     if fail {
-        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        log_lazy(world, processor, &CALL, &[], render_injected);
         return NDIS_STATUS_RESOURCES;
     }
     let id = {
@@ -241,9 +268,11 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         unsafe { af_handle.write(handle(Kind::Af, id) as NDIS_HANDLE) };
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+        pend(world, ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
     };
-    log_export(&world, processor, EXPORT, format!("-> {} (Af#{id})", status_name(status)));
+    log_lazy(world, processor, &CALL, &[status as u64, id], |a, f| {
+        write!(f, "-> {} (Af#{})", StatusName(a.word(0) as i32), a.word(1))
+    });
     status
 }
 
@@ -251,9 +280,11 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily>
 extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseAddressFamily";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), af_handle as usize)));
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_lazy(world, processor, &CALL, &shown(&ndis.state(), af_handle as usize), render_shown);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let (open, vcs) = {
         let state = ndis.state();
@@ -262,7 +293,7 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     };
     if !open {
         violation(
-            &world,
+            world,
             rules::AF_HANDLE_INVALID,
             EXPORT,
             "AF handle is not open (closed, pending, or never given)",
@@ -271,10 +302,10 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     }
     let id = id.unwrap_or_default();
     if vcs > 0 {
-        violation(&world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
+        violation(world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
+    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
     {
         let mut state = ndis.state();
         let af = state.afs.get_mut(&id).expect("checked");
@@ -284,9 +315,9 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+        pend(world, ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -295,14 +326,16 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclnotifycloseaddressfamilycomplete>
 extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!("({}, {})", render(&ndis.state(), af_handle as usize), status_name(status)),
-    );
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let [h0, h1, h2] = shown(&ndis.state(), af_handle as usize);
+    log_lazy(world, processor, &CALL, &[h0, h1, h2, status as u64], |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {})", StatusName(a.word(3) as i32))
+    });
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Af, af_handle as usize);
     let was_pending = {
         let mut state = ndis.state();
@@ -323,13 +356,13 @@ extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_H
     };
     if !was_pending {
         violation(
-            &world,
+            world,
             rules::EXACTLY_ONCE_COMPLETION,
             EXPORT,
             "no ProtocolClNotifyCloseAf returned PENDING for this AF (or it was already completed)",
         );
     } else if status == NDIS_STATUS_PENDING {
-        violation(&world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
+        violation(world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
     }
 }
 
@@ -342,32 +375,31 @@ unsafe extern "win64" fn ndis_co_create_vc(
     vc_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoCreateVc";
-    let (world, processor, ndis) = context(EXPORT);
-    {
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let ([b0, b1, b2], [a0, a1, a2]) = {
         let state = ndis.state();
-        log_export(
-            &world,
-            processor,
-            EXPORT,
-            format!(
-                "({}, {}, {:#x}, {:#x})",
-                render(&state, binding_handle as usize),
-                render(&state, af_handle as usize),
-                vc_context as usize,
-                vc_handle as usize
-            ),
-        );
-    }
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+        (shown(&state, binding_handle as usize), shown(&state, af_handle as usize))
+    };
+    let words = [b0, b1, b2, a0, a1, a2, vc_context as u64, vc_handle as u64];
+    log_lazy(world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        f.write_str(", ")?;
+        fmt_shown(a, 3, f)?;
+        write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
+    });
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
     if vc_handle.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
+        violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
         return NDIS_STATUS_FAILURE;
     }
     // SAFETY: non-NULL; the driver's in/out handle variable.
     let previous = unsafe { vc_handle.read_unaligned() };
     if !previous.is_null() {
         violation(
-            &world,
+            world,
             rules::CREATE_VC_HANDLE_NOT_NULL,
             EXPORT,
             format!("*NdisVcHandle is {:#x} on entry (must be NULL)", previous as usize),
@@ -393,17 +425,12 @@ unsafe extern "win64" fn ndis_co_create_vc(
         }
     };
     if let Err(rule) = valid {
-        violation(
-            &world,
-            rule,
-            EXPORT,
-            "binding or AF handle is not open (or the AF is not on this binding)",
-        );
+        violation(world, rule, EXPORT, "binding or AF handle is not open (or the AF is not on this binding)");
         return NDIS_STATUS_FAILURE;
     }
-    let (_, fail) = outcome_and_failure(&world, &ndis, 0, Some(EXPORT));
+    let (_, fail) = outcome_and_failure(world, ndis, 0, Some(EXPORT));
     if fail {
-        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        log_lazy(world, processor, &CALL, &[], render_injected);
         return NDIS_STATUS_RESOURCES;
     }
     let id = {
@@ -431,31 +458,38 @@ unsafe extern "win64" fn ndis_co_create_vc(
     };
     // SAFETY: checked non-NULL out-parameter.
     unsafe { vc_handle.write(handle(Kind::Vc, id) as NDIS_HANDLE) };
-    log_export(&world, processor, EXPORT, format!("-> NDIS_STATUS_SUCCESS (Vc#{id})"));
+    log_lazy(world, processor, &CALL, &[id], |a, f| write!(f, "-> NDIS_STATUS_SUCCESS (Vc#{})", a.word(0)));
     NDIS_STATUS_SUCCESS
 }
 
 fn live_vc(ndis: &Ndis, vc_handle: NDIS_HANDLE) -> Option<u64> {
+    live_vc_in(&ndis.state(), vc_handle)
+}
+
+/// [`live_vc`] with the state already locked.
+fn live_vc_in(state: &State, vc_handle: NDIS_HANDLE) -> Option<u64> {
     let id = decode(Kind::Vc, vc_handle as usize)?;
-    ndis.state().vcs.get(&id).filter(|vc| !vc.deleted).map(|_| id)
+    state.vcs.get(&id).filter(|vc| !vc.deleted).map(|_| id)
 }
 
 /// `NdisCoDeleteVc`: <= DISPATCH; no call active, pending or closing; the handle dies.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc>
 extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoDeleteVc";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), vc_handle as usize)));
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
-    let Some(id) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_lazy(world, processor, &CALL, &shown(&ndis.state(), vc_handle as usize), render_shown);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+    let Some(id) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     let vc_state = ndis.state().vcs[&id].state;
     let status = match vc_state {
         VcState::Active | VcState::MakeCallPending => {
             violation(
-                &world,
+                world,
                 rules::DELETE_VC_WITH_CALL,
                 EXPORT,
                 format!("Vc#{id} has a call ({vc_state:?})"),
@@ -464,7 +498,7 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
         }
         VcState::Closing => {
             violation(
-                &world,
+                world,
                 rules::DELETE_VC_WITH_CALL,
                 EXPORT,
                 format!("Vc#{id}: NdisClCloseCall has not completed"),
@@ -478,7 +512,7 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
             NDIS_STATUS_SUCCESS
         }
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -489,13 +523,25 @@ fn reject_parameters(
     export: &'static str,
     reject: &params::Reject,
 ) {
+    let report = ndis.state().config.call_manager.report_invalid_parameters;
+    reject_parameters_reported(world, report, processor, export, reject);
+}
+
+/// [`reject_parameters`], told whether the configuration reports invalid parameters.
+fn reject_parameters_reported(
+    world: &World,
+    report: bool,
+    processor: usize,
+    export: &'static str,
+    reject: &params::Reject,
+) {
     world.log_call(
         processor,
         "sim",
         "CallManager",
         format!("{export} rejected: UNI cause {} ({})", reject.cause, reject.reason),
     );
-    if ndis.state().config.call_manager.report_invalid_parameters {
+    if report {
         violation(
             world,
             rules::CALL_PARAMETERS_INVALID,
@@ -515,20 +561,24 @@ unsafe extern "win64" fn ndis_cl_make_call(
     party_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClMakeCall";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, {
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
-        format!(
-            "({}, {}, {:#x}, {:#x})",
-            render(&state, vc_handle as usize),
-            render(&state, call_parameters as usize),
-            party_context as usize,
-            party_handle as usize
-        )
+        (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
+    };
+    let words = [v0, v1, v2, p0, p1, p2, party_context as u64, party_handle as u64];
+    log_lazy(world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        f.write_str(", ")?;
+        fmt_shown(a, 3, f)?;
+        write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     let (vc_state, closed_by_client) = {
@@ -538,7 +588,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let reusable = vc_state == VcState::Idle || (vc_state == VcState::Closed && !closed_by_client);
     if !reusable {
         violation(
-            &world,
+            world,
             rules::MAKE_CALL_VC_BUSY,
             EXPORT,
             format!(
@@ -551,7 +601,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let multipoint = !party_context.is_null();
     if call_parameters.is_null() || (multipoint && party_handle.is_null()) {
         violation(
-            &world,
+            world,
             rules::NULL_ARGUMENT,
             EXPORT,
             "NULL CallParameters, or NULL NdisPartyHandle for a multipoint call",
@@ -566,7 +616,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     let snapshot = match snapshot {
         Ok(snapshot) => snapshot,
         Err(what) => {
-            violation(&world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
+            violation(world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
             return NDIS_STATUS_INVALID_DATA;
         }
     };
@@ -590,7 +640,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
             (callmgr::answer(&behaviour), Some(setup))
         }
         Err(reject) => {
-            reject_parameters(&world, &ndis, processor, EXPORT, &reject);
+            reject_parameters(world, ndis, processor, EXPORT, &reject);
             (
                 callmgr::Answer {
                     status: callmgr::reject_status(reject.cause),
@@ -602,7 +652,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
             )
         }
     };
-    let (outcome, fail) = outcome_and_failure(&world, &ndis, answer.min_delay, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure(world, ndis, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
@@ -614,26 +664,24 @@ unsafe extern "win64" fn ndis_cl_make_call(
         let party = multipoint.then(|| state.new_id());
         if let Some(party) = party {
             let address = setup.as_ref().map(|s| s.called.clone()).unwrap_or_default();
-            state.parties.insert(
-                party,
-                Party {
-                    vc,
-                    context: party_context as usize,
-                    state: PartyState::AddPending,
-                    address,
-                    params: None,
-                    leave: answer.leave,
-                },
+            let new = Party::new(
+                vc,
+                party_context as usize,
+                PartyState::AddPending,
+                AddressKey::of(&address),
+                None,
+                answer.leave,
             );
+            state.parties.insert(party, new);
         }
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.state = VcState::MakeCallPending;
         entry.multipoint = multipoint;
         entry.closed_by_client = false;
-        entry.incoming_close = None;
-        entry.setup = setup;
+        entry.setup = setup.map(Arc::new);
         entry.params = Some(snapshot);
         entry.leave = if multipoint { None } else { answer.leave };
+        state.set_incoming_close(vc, None);
         party
     };
     if !party_handle.is_null() {
@@ -641,12 +689,12 @@ unsafe extern "win64" fn ndis_cl_make_call(
         unsafe { party_handle.write(party.map_or(0, |p| handle(Kind::Party, p)) as NDIS_HANDLE) };
     }
     let result = if outcome == Outcome::Synchronous {
-        make_call_settled(&world, &ndis, vc, status, cause);
+        make_call_settled(world, ndis, vc, status, cause);
         status
     } else {
-        pend(&world, &ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
+        pend(world, ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(result)));
+    log_lazy(world, processor, &CALL, &[result as u64], render_result);
     result
 }
 
@@ -659,12 +707,7 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         b.next_vci += 1;
         b.next_vci - 1
     });
-    let parties: Vec<u64> = state
-        .parties
-        .iter()
-        .filter(|(_, p)| p.vc == vc && p.state == PartyState::AddPending)
-        .map(|(id, _)| *id)
-        .collect();
+    let parties: Vec<u64> = state.parties.add_pending_ids(vc);
     let entry = state.vcs.get_mut(&vc).expect("live");
     let leave = entry.leave;
     if status == NDIS_STATUS_SUCCESS {
@@ -672,12 +715,14 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         entry.vci = vci;
         state.counters.calls_connected += 1;
         drop(state);
-        world.log_call(0, "sim", "CallManager", format!("Vc#{vc} connected on VPI/VCI 0/{vci}"));
+        world.log_lazy(0, &CALL_MANAGER, &[vc, u64::from(vci)], |a, f| {
+            write!(f, "Vc#{} connected on VPI/VCI 0/{}", a.word(0), a.word(1))
+        });
         let mut state = ndis.state();
         for party in parties {
-            let p = state.parties.get_mut(&party).expect("party");
-            p.state = PartyState::Connected;
-            if let Some((ticks, status, cause)) = p.leave {
+            state.parties.set_state(party, PartyState::Connected).expect("party");
+            let leave = state.parties.get(party).and_then(|p| p.leave);
+            if let Some((ticks, status, cause)) = leave {
                 state.schedule(now, ticks, Work::RemoteDrop { party, status, cause });
             }
         }
@@ -689,15 +734,18 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
         entry.params = None;
         state.counters.calls_rejected += 1;
         for party in parties {
-            state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
+            state.parties.set_state(party, PartyState::Gone).expect("party");
         }
         drop(state);
-        world.log_call(
-            0,
-            "sim",
-            "CallManager",
-            format!("Vc#{vc} call failed: {} (UNI cause {cause})", status_name(status)),
-        );
+        world.log_lazy(0, &CALL_MANAGER, &[vc, status as u64, u64::from(cause)], |a, f| {
+            write!(
+                f,
+                "Vc#{} call failed: {} (UNI cause {})",
+                a.word(0),
+                StatusName(a.word(1) as i32),
+                a.word(2)
+            )
+        });
     }
 }
 
@@ -706,7 +754,7 @@ fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, export: &st
     let problem = {
         let state = ndis.state();
         let pointers = [snapshot.address, params_pointer(snapshot, 8), params_pointer(snapshot, 16)];
-        if pointers.iter().any(|p| *p != 0 && state.pool.is_freed(*p) && state.pool.live_block(*p).is_none())
+        if pointers.iter().any(|p| *p != 0 && state.pool.live_block(*p).is_none() && state.pool.is_freed(*p))
         {
             Some("CO_CALL_PARAMETERS (or what it points to) was freed before the completion".to_owned())
         } else {
@@ -725,7 +773,7 @@ fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, export: &st
 }
 
 fn params_pointer(snapshot: &Snapshot, at: usize) -> usize {
-    snapshot.call.get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")) as usize)
+    snapshot.call().get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")) as usize)
 }
 
 /// `NdisClAddParty`: <= DISPATCH; only on an active multipoint call of this client.
@@ -737,36 +785,42 @@ unsafe extern "win64" fn ndis_cl_add_party(
     party_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClAddParty";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, {
-        let state = ndis.state();
-        format!(
-            "({}, {:#x}, {}, {:#x})",
-            render(&state, vc_handle as usize),
-            party_context as usize,
-            render(&state, call_parameters as usize),
-            party_handle as usize
-        )
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    // The whole request under one lock of the tables (nothing below calls into the driver, and
+    // log entries and reports take locks of their own), released before a pended completion is
+    // handed on.
+    let mut guard = ndis.state();
+    let state = &mut *guard;
+    let [v0, v1, v2] = shown(state, vc_handle as usize);
+    let [p0, p1, p2] = shown(state, call_parameters as usize);
+    let words = [v0, v1, v2, party_context as u64, p0, p1, p2, party_handle as u64];
+    log_lazy(world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {:#x}, ", a.word(3))?;
+        fmt_shown(a, 4, f)?;
+        write!(f, ", {:#x})", a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc_in(state, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     if party_context.is_null() || party_handle.is_null() || call_parameters.is_null() {
         violation(
-            &world,
+            world,
             rules::NULL_ARGUMENT,
             EXPORT,
             "NULL ProtocolPartyContext, CallParameters or NdisPartyHandle",
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (vc_state, multipoint, closing, setup, adapter) = {
-        let state = ndis.state();
+    let (vc_state, multipoint, closing, adapter) = {
         let entry = &state.vcs[&vc];
         let adapter = state.bindings.get(&entry.binding).map_or(0, |b| b.adapter);
-        (entry.state, entry.multipoint, entry.incoming_close.is_some(), entry.setup.clone(), adapter)
+        (entry.state, entry.multipoint, entry.incoming_close.is_some(), adapter)
     };
     if vc_state == VcState::Active && multipoint && closing {
         // The network released the call and its IncomingCloseCall may not have reached the client
@@ -782,45 +836,48 @@ unsafe extern "win64" fn ndis_cl_add_party(
     }
     if vc_state != VcState::Active || !multipoint {
         violation(
-            &world,
+            world,
             rules::ADD_PARTY_NOT_MULTIPOINT_ACTIVE,
             EXPORT,
             format!("Vc#{vc} is {vc_state:?}, multipoint {multipoint}"),
         );
         return NDIS_STATUS_FAILURE;
     }
-    let snapshot = {
-        let state = ndis.state();
-        // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
-        unsafe { params::snapshot(&state.pool, call_parameters as usize) }
-    };
-    let snapshot = match snapshot {
+    // Into the buffer of the last synchronous AddParty's snapshot (given back below).
+    let buffer = std::mem::take(&mut state.snapshot_buffer);
+    // SAFETY: non-NULL; NDIS requires the parameters to be readable for the whole request.
+    let snapshot = match unsafe { params::snapshot_into(&state.pool, call_parameters as usize, buffer) } {
         Ok(snapshot) => snapshot,
         Err(what) => {
-            violation(&world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
+            violation(world, rules::CALL_PARAMETERS_INVALID, EXPORT, what);
             return NDIS_STATUS_INVALID_DATA;
         }
     };
-    let setup = setup.unwrap_or(Parsed { called: AtmAddr::default(), ies: Vec::new(), warnings: Vec::new() });
-    let answer = match params::validate_add_party(&snapshot, &setup) {
+    let no_setup;
+    let setup = match &state.vcs[&vc].setup {
+        Some(setup) => &**setup,
+        None => {
+            no_setup = Parsed::default();
+            &no_setup
+        }
+    };
+    let answer = match params::validate_add_party(&snapshot, setup) {
         Ok(parsed) => {
-            let (duplicate, leaves, pending_adds, config, behaviour) = {
-                let state = ndis.state();
-                let on_call: Vec<&Party> =
-                    state.parties.values().filter(|p| p.vc == vc && p.is_alive()).collect();
-                let duplicate = on_call.iter().any(|p| p.address == parsed.called);
-                let pending = on_call.iter().filter(|p| p.state == PartyState::AddPending).count() as u32;
-                let behaviour = state
-                    .config
-                    .adapters
-                    .get(adapter)
-                    .map(|a| a.behaviour_of(&parsed.called))
-                    .unwrap_or(callmgr::Behaviour::Accept);
-                (duplicate, on_call.len() as u32, pending, state.config.call_manager.clone(), behaviour)
-            };
+            let address = AddressKey::of_leaf(parsed);
+            let on_call = state.parties.of_call(vc);
+            let duplicate = on_call.has_address(&address);
+            let pending_adds = on_call.add_pending() as u32;
+            let leaves = on_call.alive() as u32;
+            let behaviour = state
+                .config
+                .adapters
+                .get(adapter)
+                .map(|a| a.behaviour_of_leaf(parsed))
+                .unwrap_or(callmgr::Behaviour::Accept);
+            let config = &state.config.call_manager;
             let cm_reject = |cause: u8, why: &str| {
                 callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
-                    .with_log(&world, processor, why)
+                    .with_log(world, processor, why)
             };
             if duplicate {
                 cm_reject(21, "the leaf is already on this call")
@@ -831,10 +888,11 @@ unsafe extern "win64" fn ndis_cl_add_party(
             } else {
                 callmgr::answer(&behaviour)
             }
-            .with_address(parsed.called)
+            .with_address(address)
         }
         Err(reject) => {
-            reject_parameters(&world, &ndis, processor, EXPORT, &reject);
+            let report = state.config.call_manager.report_invalid_parameters;
+            reject_parameters_reported(world, report, processor, EXPORT, &reject);
             (
                 callmgr::Answer {
                     status: callmgr::reject_status(reject.cause),
@@ -842,48 +900,47 @@ unsafe extern "win64" fn ndis_cl_add_party(
                     min_delay: 0,
                     leave: None,
                 },
-                AtmAddr::default(),
+                AddressKey::of(&AtmAddr::default()),
             )
         }
     };
     let (answer, address) = answer;
-    let (outcome, fail) = outcome_and_failure(&world, &ndis, answer.min_delay, Some(EXPORT));
+    let (outcome, fail) = outcome_and_failure_in(world, state, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
     } else {
         (answer.status, answer.cause)
     };
-    let party = {
-        let mut state = ndis.state();
-        let party = state.new_id();
-        state.parties.insert(
-            party,
-            Party {
-                vc,
-                context: party_context as usize,
-                state: PartyState::AddPending,
-                address,
-                params: Some(snapshot),
-                leave: answer.leave,
-            },
-        );
-        party
+    let party = state.new_id();
+    // Only a pended completion checks the parameters again; a synchronous answer settles the
+    // party below, and never needs them.
+    let params = if outcome == Outcome::Synchronous {
+        state.snapshot_buffer = snapshot.into_bytes();
+        None
+    } else {
+        Some(snapshot)
     };
+    let new = Party::new(vc, party_context as usize, PartyState::AddPending, address, params, answer.leave);
+    state.parties.insert(party, new);
     // SAFETY: checked non-NULL out-parameter.
     unsafe { party_handle.write(handle(Kind::Party, party) as NDIS_HANDLE) };
     let result = if outcome == Outcome::Synchronous {
-        add_party_settled(&world, &ndis, party, status, cause);
+        add_party_settled_in(world, state, party, status, cause);
+        drop(guard);
         status
     } else {
-        pend(&world, &ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
+        drop(guard);
+        pend(world, ndis, processor, outcome, Work::AddPartyComplete { party, status, cause })
     };
-    log_export(&world, processor, EXPORT, format!("-> {} (Pt#{party})", status_name(result)));
+    log_lazy(world, processor, &CALL, &[result as u64, party], |a, f| {
+        write!(f, "-> {} (Pt#{})", StatusName(a.word(0) as i32), a.word(1))
+    });
     result
 }
 
 trait AnswerExt: Sized {
     fn with_log(self, world: &World, processor: usize, why: &str) -> Self;
-    fn with_address(self, address: AtmAddr) -> (Self, AtmAddr) {
+    fn with_address(self, address: AddressKey) -> (Self, AddressKey) {
         (self, address)
     }
 }
@@ -901,26 +958,28 @@ impl AnswerExt for callmgr::Answer {
 }
 
 fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause: u8) {
-    let mut state = ndis.state();
+    add_party_settled_in(world, &mut ndis.state(), party, status, cause);
+}
+
+/// [`add_party_settled`] with the state already locked.
+fn add_party_settled_in(world: &World, state: &mut State, party: u64, status: i32, cause: u8) {
     let now = world.now();
-    let Some(p) = state.parties.get_mut(&party) else { return };
+    let Some(leave) = state.parties.get(party).map(|p| p.leave) else { return };
+    // Checked by now (a completion checks them before settling): the party need not keep them.
+    state.parties.take_params(party);
     if status == NDIS_STATUS_SUCCESS {
-        p.state = PartyState::Connected;
-        let leave = p.leave;
+        state.parties.set_state(party, PartyState::Connected);
         state.counters.parties_added += 1;
         if let Some((ticks, status, cause)) = leave {
             state.schedule(now, ticks, Work::RemoteDrop { party, status, cause });
         }
     } else {
-        p.state = PartyState::Gone;
+        state.parties.set_state(party, PartyState::Gone);
         state.counters.parties_rejected += 1;
-        drop(state);
-        world.log_call(
-            0,
-            "sim",
-            "CallManager",
-            format!("Pt#{party} ADD PARTY failed: {} (UNI cause {cause})", status_name(status)),
-        );
+        world.log_lazy(0, &CALL_MANAGER, &[party, status as u64, u64::from(cause)], |a, f| {
+            let status = StatusName(a.word(1) as i32);
+            write!(f, "Pt#{} ADD PARTY failed: {status} (UNI cause {})", a.word(0), a.word(2))
+        });
     }
 }
 
@@ -933,34 +992,32 @@ extern "win64" fn ndis_cl_drop_party(
     size: u32,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClDropParty";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!("({}, {:#x}, {size})", render(&ndis.state(), party_handle as usize), buffer as usize),
-    );
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    // The whole request under one lock of the tables (see NdisClAddParty).
+    let mut guard = ndis.state();
+    let state = &mut *guard;
+    let [h0, h1, h2] = shown(state, party_handle as usize);
+    log_lazy(world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {:#x}, {})", a.word(3), a.word(4))
+    });
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
-        let state = ndis.state();
-        id.and_then(|id| state.parties.get(&id)).map(|p| {
-            let others = state
-                .parties
-                .iter()
-                .filter(|(other, q)| {
-                    Some(**other) != id
-                        && q.vc == p.vc
-                        && !matches!(q.state, PartyState::Gone | PartyState::DropPending)
-                })
-                .count();
-            (p.state, others)
+        id.and_then(|id| state.parties.get(id)).map(|p| {
+            // The call's other parties that are neither gone nor being dropped by the client.
+            let counted = !matches!(p.state(), PartyState::Gone | PartyState::DropPending);
+            let others = state.parties.of_call(p.vc).not_drop_pending() - usize::from(counted);
+            (p.state(), others)
         })
     };
     let (party_state, others) = match found {
         None | Some((PartyState::Gone | PartyState::DropPending, _)) => {
             violation(
-                &world,
+                world,
                 rules::PARTY_HANDLE_AFTER_DROP,
                 EXPORT,
                 "party handle was dropped, closed, failed, or never given",
@@ -972,7 +1029,7 @@ extern "win64" fn ndis_cl_drop_party(
     let id = id.unwrap_or_default();
     if party_state == PartyState::AddPending {
         violation(
-            &world,
+            world,
             rules::DROP_BEFORE_ADD_COMPLETE,
             EXPORT,
             format!("Pt#{id}: its NdisClAddParty has not completed"),
@@ -986,34 +1043,32 @@ extern "win64" fn ndis_cl_drop_party(
     let answering_incoming_drop = matches!(party_state, PartyState::IncomingDropped { .. });
     if others == 0 && !answering_incoming_drop {
         violation(
-            &world,
+            world,
             rules::DROP_LAST_PARTY,
             EXPORT,
             format!("Pt#{id} is the last party of its call: use NdisClCloseCall"),
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
-    {
-        let mut state = ndis.state();
-        state.parties.get_mut(&id).expect("party").state =
-            if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
-        if party_state == PartyState::Connected {
-            state.counters.parties_dropped_locally += 1;
-        }
+    let (outcome, _) = outcome_and_failure_in(world, state, 0, None);
+    let next = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
+    state.parties.set_state(id, next).expect("party");
+    if party_state == PartyState::Connected {
+        state.counters.parties_dropped_locally += 1;
     }
+    drop(guard);
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
         pend(
-            &world,
-            &ndis,
+            world,
+            ndis,
             processor,
             outcome,
             Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS },
         )
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -1027,19 +1082,24 @@ extern "win64" fn ndis_cl_close_call(
     size: u32,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseCall";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, {
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let ([v0, v1, v2], [p0, p1, p2]) = {
         let state = ndis.state();
-        format!(
-            "({}, {}, {:#x}, {size})",
-            render(&state, vc_handle as usize),
-            render(&state, party_handle as usize),
-            buffer as usize
-        )
+        (shown(&state, vc_handle as usize), shown(&state, party_handle as usize))
+    };
+    let words = [v0, v1, v2, p0, p1, p2, buffer as u64, u64::from(size)];
+    log_lazy(world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        f.write_str(", ")?;
+        fmt_shown(a, 3, f)?;
+        write!(f, ", {:#x}, {})", a.word(6), a.word(7))
     });
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let Some(vc) = live_vc(&ndis, vc_handle) else {
-        violation(&world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Some(vc) = live_vc(ndis, vc_handle) else {
+        violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
     let (vc_state, multipoint) = {
@@ -1048,7 +1108,7 @@ extern "win64" fn ndis_cl_close_call(
     };
     if vc_state != VcState::Active {
         violation(
-            &world,
+            world,
             rules::VC_HANDLE_INVALID,
             EXPORT,
             format!("Vc#{vc} has no active call ({vc_state:?})"),
@@ -1059,17 +1119,17 @@ extern "win64" fn ndis_cl_close_call(
     if multipoint {
         let (belongs, alive) = {
             let state = ndis.state();
-            let belongs = party.and_then(|id| state.parties.get(&id)).is_some_and(|p| {
-                p.vc == vc && matches!(p.state, PartyState::Connected | PartyState::IncomingDropped { .. })
+            let belongs = party.and_then(|id| state.parties.get(id)).is_some_and(|p| {
+                p.vc == vc && matches!(p.state(), PartyState::Connected | PartyState::IncomingDropped { .. })
             });
-            (belongs, state.parties.values().filter(|p| p.vc == vc && p.is_alive()).count())
+            (belongs, state.parties.of_call(vc).alive())
         };
         // A multipoint call whose every party is gone (dropped, or an AddParty that failed) has
         // no handle left to pass: NULL is then the only possible argument.
         let no_party_left = party_handle.is_null() && alive == 0;
         if !belongs && !no_party_left {
             violation(
-                &world,
+                world,
                 rules::CLOSE_CALL_PARTY_HANDLE,
                 EXPORT,
                 format!(
@@ -1081,7 +1141,7 @@ extern "win64" fn ndis_cl_close_call(
         }
         if alive > 1 {
             violation(
-                &world,
+                world,
                 rules::CLOSE_CALL_WITH_PARTIES,
                 EXPORT,
                 format!("Vc#{vc} still has {alive} parties (or an add/drop pending); drop all but one first"),
@@ -1089,26 +1149,26 @@ extern "win64" fn ndis_cl_close_call(
             return NDIS_STATUS_FAILURE;
         }
     }
-    let (outcome, _) = outcome_and_failure(&world, &ndis, 0, None);
+    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
     {
         let mut state = ndis.state();
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.closed_by_client = entry.incoming_close != Some(NDIS_STATUS_SUCCESS);
-        entry.incoming_close = None;
         entry.state = if outcome == Outcome::Synchronous { VcState::Closed } else { VcState::Closing };
+        state.set_incoming_close(vc, None);
         state.counters.calls_closed += 1;
         if let Some(party) = party.filter(|_| multipoint) {
             if outcome == Outcome::Synchronous {
-                state.parties.get_mut(&party).expect("party").state = PartyState::Gone;
+                state.parties.set_state(party, PartyState::Gone).expect("party");
             }
         }
     }
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
+        pend(world, ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_lazy(world, processor, &CALL, &[status as u64], render_result);
     status
 }
 
@@ -1121,16 +1181,18 @@ extern "win64" fn ndis_cl_incoming_call_complete(
     _parameters: *mut CO_CALL_PARAMETERS,
 ) {
     const EXPORT: &str = "NdisClIncomingCallComplete";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!("({}, {})", status_name(status), render(&ndis.state(), vc_handle as usize)),
-    );
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const CALL: Call = export_call(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let [h0, h1, h2] = shown(&ndis.state(), vc_handle as usize);
+    log_lazy(world, processor, &CALL, &[status as u64, h0, h1, h2], |a, f| {
+        write!(f, "({}, ", StatusName(a.word(0) as i32))?;
+        fmt_shown(a, 1, f)?;
+        f.write_str(")")
+    });
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     violation(
-        &world,
+        world,
         rules::INCOMING_CALL_COMPLETE_UNEXPECTED,
         EXPORT,
         "no incoming call was offered to this client",
@@ -1159,8 +1221,19 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     PASSIVE_LEVEL,
-                    "ProtocolClOpenAfCompleteEx",
-                    format!("({context:#x}, Af#{af}, {})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClOpenAfCompleteEx") },
+                        &[context as u64, af, status as u64],
+                        |a, f| {
+                            write!(
+                                f,
+                                "({:#x}, Af#{}, {})",
+                                a.word(0),
+                                a.word(1),
+                                StatusName(a.word(2) as i32)
+                            )
+                        },
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClOpenAfCompleteEx at PASSIVE.
                         unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
@@ -1181,8 +1254,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClCloseAfComplete",
-                    format!("({}, {context:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClCloseAfComplete") },
+                        &[status as u64, context as u64],
+                        render_status_context,
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClCloseAfComplete at <= DISPATCH.
                         unsafe { complete(status, context as NDIS_HANDLE) }
@@ -1194,11 +1270,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             let (context, snapshot, party) = {
                 let state = ndis.state();
                 let Some(entry) = state.vcs.get(&vc) else { return };
-                let party = state
-                    .parties
-                    .iter()
-                    .find(|(_, p)| p.vc == vc && p.state == PartyState::AddPending)
-                    .map(|(id, _)| *id);
+                let party = state.parties.add_pending_ids(vc).first().copied();
                 (entry.context, entry.params.clone(), party)
             };
             if let Some(snapshot) = &snapshot {
@@ -1214,11 +1286,17 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClMakeCallComplete",
-                    format!(
-                        "({}, {context:#x}, {}, {parameters:#x})",
-                        status_name(status),
-                        render(&ndis.state(), party_handle)
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClMakeCallComplete") },
+                        &{
+                            let [h0, h1, h2] = shown(&ndis.state(), party_handle);
+                            [status as u64, context as u64, h0, h1, h2, parameters as u64]
+                        },
+                        |a, f| {
+                            write!(f, "({}, {:#x}, ", StatusName(a.word(0) as i32), a.word(1))?;
+                            fmt_shown(a, 2, f)?;
+                            write!(f, ", {:#x})", a.word(5))
+                        },
                     ),
                     || {
                         // SAFETY: the driver's ProtocolClMakeCallComplete at <= DISPATCH, with its own parameters.
@@ -1236,9 +1314,9 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         }
         Work::AddPartyComplete { party, status, cause } => {
             let (context, snapshot) = {
-                let state = ndis.state();
-                let Some(entry) = state.parties.get(&party) else { return };
-                (entry.context, entry.params.clone())
+                let mut state = ndis.state();
+                let Some(context) = state.parties.get(party).map(|p| p.context) else { return };
+                (context, state.parties.take_params(party))
             };
             if let Some(snapshot) = &snapshot {
                 check_parameters(world, ndis, snapshot, "ProtocolClAddPartyComplete");
@@ -1252,8 +1330,14 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClAddPartyComplete",
-                    format!("({}, {context:#x}, Pt#{party}, {parameters:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClAddPartyComplete") },
+                        &[status as u64, context as u64, party, parameters as u64],
+                        |a, f| {
+                            let status = StatusName(a.word(0) as i32);
+                            write!(f, "({status}, {:#x}, Pt#{}, {:#x})", a.word(1), a.word(2), a.word(3))
+                        },
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClAddPartyComplete at <= DISPATCH.
                         unsafe {
@@ -1271,9 +1355,9 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         Work::DropPartyComplete { party, status } => {
             let context = {
                 let mut state = ndis.state();
-                let Some(entry) = state.parties.get_mut(&party) else { return };
-                entry.state = PartyState::Gone;
-                entry.context
+                let Some(context) = state.parties.get(party).map(|p| p.context) else { return };
+                state.parties.set_state(party, PartyState::Gone);
+                context
             };
             if let Some(complete) = client.ClDropPartyCompleteHandler {
                 call_driver(
@@ -1281,8 +1365,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClDropPartyComplete",
-                    format!("({}, {context:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClDropPartyComplete") },
+                        &[status as u64, context as u64],
+                        render_status_context,
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClDropPartyComplete at <= DISPATCH.
                         unsafe { complete(status, context as NDIS_HANDLE) }
@@ -1297,11 +1384,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 entry.state = VcState::Closed;
                 let context = entry.context;
                 let multipoint = entry.multipoint;
-                let last = state.parties.iter_mut().find(|(_, p)| p.vc == vc && p.is_alive());
+                let last = state.parties.first_alive(vc);
                 let party_context = match (multipoint, last) {
-                    (true, Some((_, p))) => {
-                        p.state = PartyState::Gone;
-                        p.context
+                    (true, Some(last)) => {
+                        state.parties.set_state(last, PartyState::Gone);
+                        state.parties.get(last).map_or(0, |p| p.context)
                     }
                     _ => 0,
                 };
@@ -1313,8 +1400,19 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClCloseCallComplete",
-                    format!("({}, {context:#x}, {party_context:#x})", status_name(status)),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClCloseCallComplete") },
+                        &[status as u64, context as u64, party_context as u64],
+                        |a, f| {
+                            write!(
+                                f,
+                                "({}, {:#x}, {:#x})",
+                                StatusName(a.word(0) as i32),
+                                a.word(1),
+                                a.word(2)
+                            )
+                        },
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClCloseCallComplete at <= DISPATCH.
                         unsafe { complete(status, context as NDIS_HANDLE, party_context as NDIS_HANDLE) }
@@ -1325,8 +1423,8 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         Work::RemoteDrop { party, status, cause } => {
             let decision = {
                 let mut state = ndis.state();
-                let Some(p) = state.parties.get(&party) else { return };
-                if p.state != PartyState::Connected {
+                let Some(p) = state.parties.get(party) else { return };
+                if p.state() != PartyState::Connected {
                     return;
                 }
                 let vc = p.vc;
@@ -1335,22 +1433,10 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 // yet answered, or being dropped) do not keep the call up, so when only they are
                 // left the network releases the call (IncomingCloseCall), as UNI clears a call
                 // that loses its last party.
-                let others = state
-                    .parties
-                    .iter()
-                    .filter(|(id, q)| {
-                        **id != party
-                            && q.vc == vc
-                            && q.is_alive()
-                            && !matches!(
-                                q.state,
-                                PartyState::IncomingDropped { .. } | PartyState::DropPending
-                            )
-                    })
-                    .count();
+                // (This party is Connected, so it is one of the call's staying parties.)
+                let others = state.parties.of_call(vc).staying() - 1;
                 if others > 0 {
-                    state.parties.get_mut(&party).expect("party").state =
-                        PartyState::IncomingDropped { status };
+                    state.parties.set_state(party, PartyState::IncomingDropped { status }).expect("party");
                     state.counters.parties_dropped_remotely += 1;
                     Some((true, context))
                 } else {
@@ -1358,17 +1444,20 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     if entry.state != VcState::Active || entry.incoming_close.is_some() {
                         return;
                     }
-                    entry.incoming_close = Some(status);
+                    state.set_incoming_close(vc, Some(status));
                     state.counters.parties_dropped_remotely += 1;
                     Some((false, state.vcs[&vc].context))
                 }
             };
-            world.log_call(
-                processor,
-                "sim",
-                "Network",
-                format!("Pt#{party} leaves: UNI cause {cause}, {}", status_name(status)),
-            );
+            world.log_lazy(processor, &NETWORK, &[party, u64::from(cause), status as u64], |a, f| {
+                write!(
+                    f,
+                    "Pt#{} leaves: UNI cause {}, {}",
+                    a.word(0),
+                    a.word(1),
+                    StatusName(a.word(2) as i32)
+                )
+            });
             match decision {
                 Some((true, context)) => {
                     if let Some(incoming) = client.ClIncomingDropPartyHandler {
@@ -1377,8 +1466,11 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                             ndis,
                             processor,
                             irql,
-                            "ProtocolClIncomingDropParty",
-                            format!("({}, {context:#x}, NULL, 0)", status_name(status)),
+                            Logged::Lazy(
+                                const { &driver_call("ProtocolClIncomingDropParty") },
+                                &[status as u64, context as u64],
+                                render_incoming,
+                            ),
                             || {
                                 // SAFETY: the driver's ProtocolClIncomingDropParty at <= DISPATCH.
                                 unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }
@@ -1399,16 +1491,13 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 if entry.state != VcState::Active || entry.incoming_close.is_some() || entry.deleted {
                     return;
                 }
-                entry.incoming_close = Some(status);
+                state.set_incoming_close(vc, Some(status));
                 state.counters.remote_releases += 1;
                 state.vcs[&vc].context
             };
-            world.log_call(
-                processor,
-                "sim",
-                "Network",
-                format!("Vc#{vc} released by the network: {}", status_name(status)),
-            );
+            world.log_lazy(processor, &NETWORK, &[vc, status as u64], |a, f| {
+                write!(f, "Vc#{} released by the network: {}", a.word(0), StatusName(a.word(1) as i32))
+            });
             incoming_close(world, ndis, &client, processor, irql, status, context);
         }
         Work::NotifyCloseAf { af } => {
@@ -1437,18 +1526,21 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                     ndis,
                     processor,
                     irql,
-                    "ProtocolClNotifyCloseAf",
-                    format!("({context:#x})"),
+                    Logged::Lazy(
+                        const { &driver_call("ProtocolClNotifyCloseAf") },
+                        &[context as u64],
+                        |a, f| write!(f, "({:#x})", a.word(0)),
+                    ),
                     || {
                         // SAFETY: the driver's ProtocolClNotifyCloseAf at <= DISPATCH.
                         unsafe { notify(context as NDIS_HANDLE) }
                     },
                 );
-                world.log_call(
+                world.log_lazy(
                     processor,
-                    super::DRIVER_DLL,
-                    "ProtocolClNotifyCloseAf",
-                    format!("returned {}", status_name(status)),
+                    const { &driver_call("ProtocolClNotifyCloseAf") },
+                    &[status as u64],
+                    |a, f| write!(f, "returned {}", StatusName(a.word(0) as i32)),
                 );
                 let completed_early = {
                     let mut state = ndis.state();
@@ -1497,8 +1589,11 @@ fn incoming_close(
             ndis,
             processor,
             irql,
-            "ProtocolClIncomingCloseCall",
-            format!("({}, {context:#x}, NULL, 0)", status_name(status)),
+            Logged::Lazy(
+                const { &driver_call("ProtocolClIncomingCloseCall") },
+                &[status as u64, context as u64],
+                render_incoming,
+            ),
             || {
                 // SAFETY: the driver's ProtocolClIncomingCloseCall at <= DISPATCH.
                 unsafe { incoming(status, context as NDIS_HANDLE, std::ptr::null_mut(), 0) }

@@ -9,13 +9,16 @@
 //! tag filter.
 
 use std::alloc::Layout;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
-use super::{check_irql_at_most, context, log_export, render, rules, violation};
+use crate::fast_hash::FastMap;
+
+use super::{check_irql_at_most, context, export_call, fmt_shown, log_lazy, rules, shown, violation};
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::DISPATCH_LEVEL;
+use crate::kernel::{Call, DISPATCH_LEVEL};
 
 /// Statistics of one pool tag.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,14 +47,43 @@ pub(crate) struct Block {
 /// Blocks kept poisoned after free before their memory is really released.
 const QUARANTINE: usize = 4096;
 
+/// Blocks out of quarantine kept for reuse (instead of being given back to the host allocator)
+/// at most.
+const REUSABLE: usize = 64;
+
 /// The pool of one simulation.
 #[derive(Default)]
 pub struct Pool {
     live: BTreeMap<usize, Block>,
-    freed: BTreeMap<usize, Block>,
-    freed_order: std::collections::VecDeque<usize>,
-    stats: BTreeMap<u32, TagStats>,
+    /// The live block the last lookup found (requests look at one block several times).
+    last_found: Cell<Option<(usize, Block)>>,
+    /// Freed blocks in quarantine, by start address (an interior address is found by a scan of
+    /// `freed_order`: only an address outside every live block is looked for here).
+    freed: FastMap<usize, Block>,
+    /// The quarantine, oldest first.
+    freed_order: std::collections::VecDeque<(usize, Block)>,
+    /// Memory of blocks out of quarantine, (address, length), for the next allocations of that
+    /// length.
+    reusable: Vec<(usize, usize)>,
+    /// Per tag, in order of first use (a handful of tags).
+    stats: Vec<(u32, TagStats)>,
     number: u64,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Quarantined and reusable memory goes back to the host allocator with the simulation
+        // (live blocks are the driver's, leaked and reported at unload).
+        for (address, block) in self.freed_order.drain(..) {
+            // SAFETY: allocated by `allocate` with this length, freed by the driver once; the
+            // simulation is gone, so nothing refers to it.
+            unsafe { std::alloc::dealloc(address as *mut u8, layout(block.length)) };
+        }
+        for (address, length) in self.reusable.drain(..) {
+            // SAFETY: as above.
+            unsafe { std::alloc::dealloc(address as *mut u8, layout(length)) };
+        }
+    }
 }
 
 /// A tag as its four characters (`PlBd`).
@@ -65,8 +97,11 @@ fn layout(length: usize) -> Layout {
 
 impl Pool {
     fn allocate(&mut self, length: usize, tag: u32) -> usize {
-        // SAFETY: the layout has a non-zero size.
-        let pointer = unsafe { std::alloc::alloc(layout(length)) };
+        let pointer = match self.reusable.iter().rposition(|(_, l)| *l == length) {
+            Some(index) => self.reusable.swap_remove(index).0 as *mut u8,
+            // SAFETY: the layout has a non-zero size.
+            None => unsafe { std::alloc::alloc(layout(length)) },
+        };
         if pointer.is_null() {
             return 0;
         }
@@ -75,7 +110,9 @@ impl Pool {
         self.number += 1;
         let block = Block { length, tag, number: self.number };
         self.live.insert(pointer as usize, block);
-        let stats = self.stats.entry(tag).or_default();
+        // The caller is about to describe it for the log.
+        self.last_found.set(Some((pointer as usize, block)));
+        let stats = self.tag(tag);
         stats.allocations += 1;
         stats.blocks_held += 1;
         stats.bytes_held += length as u64;
@@ -86,20 +123,27 @@ impl Pool {
     /// Frees `address`; `Err` says what was wrong.
     fn free(&mut self, address: usize) -> Result<Block, String> {
         if let Some(block) = self.live.remove(&address) {
-            let stats = self.stats.entry(block.tag).or_default();
+            if self.last_found.get().is_some_and(|(start, _)| start == address) {
+                self.last_found.set(None);
+            }
+            let stats = self.tag(block.tag);
             stats.frees += 1;
             stats.blocks_held -= 1;
             stats.bytes_held -= block.length as u64;
             // SAFETY: the block was allocated by `allocate` with this length and is still ours.
             unsafe { std::ptr::write_bytes(address as *mut u8, 0xDD, block.length) };
             self.freed.insert(address, block);
-            self.freed_order.push_back(address);
+            self.freed_order.push_back((address, block));
             if self.freed_order.len() > QUARANTINE {
-                if let Some(oldest) = self.freed_order.pop_front() {
-                    if let Some(old) = self.freed.remove(&oldest) {
-                        // SAFETY: allocated by `allocate` with `old.length`, freed once, out of quarantine.
-                        unsafe { std::alloc::dealloc(oldest as *mut u8, layout(old.length)) };
+                if let Some((oldest, old)) = self.freed_order.pop_front() {
+                    self.freed.remove(&oldest);
+                    if self.reusable.len() == REUSABLE {
+                        let (address, length) = self.reusable.remove(0);
+                        // SAFETY: allocated by `allocate` with `length`, freed once, out of
+                        // quarantine, and no longer kept for reuse.
+                        unsafe { std::alloc::dealloc(address as *mut u8, layout(length)) };
                     }
+                    self.reusable.push((oldest, old.length));
                 }
             }
             return Ok(block);
@@ -124,12 +168,33 @@ impl Pool {
         Err(format!("{address:#x} was not returned by NdisAllocateMemoryWithTagPriority"))
     }
 
+    /// The statistics of `tag`.
+    fn tag(&mut self, tag: u32) -> &mut TagStats {
+        let index = match self.stats.iter().position(|(t, _)| *t == tag) {
+            Some(index) => index,
+            None => {
+                self.stats.push((tag, TagStats::default()));
+                self.stats.len() - 1
+            }
+        };
+        &mut self.stats[index].1
+    }
+
     fn containing(&self, address: usize) -> Option<(usize, Block)> {
-        self.live
+        let inside = |start: usize, block: &Block| start <= address && address < start + block.length.max(1);
+        if let Some((start, block)) = self.last_found.get().filter(|(start, block)| inside(*start, block)) {
+            return Some((start, block));
+        }
+        let found = self
+            .live
             .range(..=address)
             .next_back()
-            .filter(|(start, block)| address < *start + block.length.max(1))
-            .map(|(start, block)| (*start, *block))
+            .filter(|(start, block)| inside(**start, block))
+            .map(|(start, block)| (*start, *block));
+        if found.is_some() {
+            self.last_found.set(found);
+        }
+        found
     }
 
     /// The live block containing `address`: (start, length).
@@ -137,12 +202,18 @@ impl Pool {
         self.containing(address).map(|(start, block)| (start, block.length))
     }
 
-    /// Whether `address` lies in a block that has been freed.
+    /// Whether `address` lies in a block that has been freed (and is still in quarantine).
     pub fn is_freed(&self, address: usize) -> bool {
-        self.freed
-            .range(..=address)
-            .next_back()
-            .is_some_and(|(start, block)| address < start + block.length.max(1))
+        self.freed.contains_key(&address)
+            || self
+                .freed_order
+                .iter()
+                .any(|(start, block)| *start <= address && address < start + block.length.max(1))
+    }
+
+    /// The tag, allocation number and offset of the live block `address` lies in.
+    pub(crate) fn block_of(&self, address: usize) -> Option<(u32, u64, usize)> {
+        self.containing(address).map(|(start, block)| (block.tag, block.number, address - start))
     }
 
     /// `PlBd#3` or `PlBd#3+0x10` for an address inside a live block.
@@ -163,15 +234,15 @@ impl Pool {
 
     /// All tag statistics.
     pub fn stats(&self) -> BTreeMap<u32, TagStats> {
-        self.stats.clone()
+        self.stats.iter().copied().collect()
     }
 
-    /// Live blocks grouped by tag: (tag, blocks, bytes).
+    /// Live blocks grouped by tag, in tag order: (tag, blocks, bytes).
     pub fn leaks(&self) -> Vec<(u32, u64, u64)> {
-        self.stats
-            .iter()
+        self.stats()
+            .into_iter()
             .filter(|(_, stats)| stats.blocks_held > 0)
-            .map(|(tag, stats)| (*tag, stats.blocks_held, stats.bytes_held))
+            .map(|(tag, stats)| (tag, stats.blocks_held, stats.bytes_held))
             .collect()
     }
 }
@@ -191,42 +262,45 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     priority: u32,
 ) -> *mut c_void {
     const EXPORT: &str = "NdisAllocateMemoryWithTagPriority";
-    let (world, processor, ndis) = context(EXPORT);
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     if tag == 0 {
         // A pool tag is required so that blocks can be attributed (SDV NdisAllocateMemoryWithTagPriority).
-        violation(&world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
+        violation(world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
     }
     let mut state = ndis.state();
-    let handle = render(&state, ndis_handle as usize);
+    let handle = shown(&state, ndis_handle as usize);
     let faults = &state.config.faults;
     let filtered = faults.allocation_failure_tags.is_empty() || faults.allocation_failure_tags.contains(&tag);
     let rate = faults.allocation_failure_per_10000;
-    let fail = super::faults::inject(&world, &mut state, EXPORT, filtered, rate);
+    let fail = super::faults::inject(world, &mut state, EXPORT, filtered, rate);
     let address = if fail || length == 0 {
         state.stats_failure(tag);
         0
     } else {
         state.pool.allocate(length as usize, tag)
     };
-    let rendered = render(&state, address);
+    let rendered = shown(&state, address);
     drop(state);
-    log_export(
-        &world,
-        processor,
-        EXPORT,
-        format!(
-            "({handle}, {length}, '{}', {priority}) -> {rendered}{}",
-            tag_name(tag),
-            if fail { " (injected failure)" } else { "" }
-        ),
-    );
+    const CALL: Call = export_call(EXPORT);
+    let [h0, h1, h2] = handle;
+    let [r0, r1, r2] = rendered;
+    let words =
+        [h0, h1, h2, u64::from(length), u64::from(tag), u64::from(priority), r0, r1, r2, u64::from(fail)];
+    log_lazy(world, processor, &CALL, &words, |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {}, '{}', {}) -> ", a.word(3), tag_name(a.word(4) as u32), a.word(5))?;
+        fmt_shown(a, 6, f)?;
+        f.write_str(if a.word(9) != 0 { " (injected failure)" } else { "" })
+    });
     address as *mut c_void
 }
 
 impl super::State {
     fn stats_failure(&mut self, tag: u32) {
-        self.pool.stats.entry(tag).or_default().failures += 1;
+        self.pool.tag(tag).failures += 1;
         self.counters.allocations_failed += 1;
     }
 }
@@ -235,22 +309,58 @@ impl super::State {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory>
 extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32) {
     const EXPORT: &str = "NdisFreeMemory";
-    let (world, processor, ndis) = context(EXPORT);
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let mut state = ndis.state();
-    let rendered = render(&state, address as usize);
+    let [r0, r1, r2] = shown(&state, address as usize);
     let result = state.pool.free(address as usize);
     drop(state);
-    log_export(&world, processor, EXPORT, format!("({rendered}, {length}, {flags:#x})"));
+    const CALL: Call = export_call(EXPORT);
+    log_lazy(world, processor, &CALL, &[r0, r1, r2, u64::from(length), u64::from(flags)], |a, f| {
+        f.write_str("(")?;
+        fmt_shown(a, 0, f)?;
+        write!(f, ", {}, {:#x})", a.word(3), a.word(4))
+    });
     if flags != 0 {
         violation(
-            &world,
+            world,
             rules::NDIS_FREE_MEMORY,
             EXPORT,
             format!("MemoryFlags {flags:#x} for NdisAllocateMemoryWithTagPriority memory (must be 0)"),
         );
     }
     if let Err(what) = result {
-        violation(&world, rules::NDIS_FREE_MEMORY, EXPORT, what);
+        violation(world, rules::NDIS_FREE_MEMORY, EXPORT, what);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: u32 = u32::from_le_bytes(*b"PlCp");
+
+    #[test]
+    fn freed_blocks_are_detected_through_the_quarantine_then_reused() {
+        let mut pool = Pool::default();
+        let first = pool.allocate(232, TAG);
+        pool.free(first).expect("a live block");
+        assert!(pool.is_freed(first) && pool.is_freed(first + 100) && !pool.is_freed(first + 232));
+        assert!(pool.free(first).expect_err("freed twice").contains("double free"));
+        // SAFETY: the block is quarantined, not released: still ours, poisoned.
+        assert_eq!(unsafe { *(first as *const u8).add(7) }, 0xDD);
+        for _ in 0..QUARANTINE {
+            let block = pool.allocate(232, TAG);
+            assert_ne!(block, first, "no reuse while quarantined");
+            pool.free(block).expect("a live block");
+        }
+        assert!(!pool.is_freed(first), "out of quarantine");
+        let again = pool.allocate(232, TAG);
+        assert_eq!(again, first, "its memory serves the next block of its size");
+        // SAFETY: a live block of 232 bytes.
+        assert_eq!(unsafe { *(again as *const u8).add(7) }, 0xCD, "filled as NDIS leaves new memory");
+        assert_eq!(pool.stats()[&TAG].blocks_held, 1);
+        pool.free(again).expect("a live block");
     }
 }

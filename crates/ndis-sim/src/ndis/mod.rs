@@ -6,8 +6,8 @@
 //! (the invariants), `shared/ndis/atm-call-params.md` §12 (what the call manager validates).
 //!
 //! Flow: [`install`] hangs an [`Ndis`] on a [`World`] as an extension; [`register`] puts every
-//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world through
-//! [`kernel::with_current`], checks IRQL for the current simulated processor, looks every handle
+//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world and NDIS through
+//! `context` (no reference count, no lock), checks IRQL for the current simulated processor, looks every handle
 //! up in this module's tables (a pointer from the driver is an allegation), reports violations
 //! with [`verifier::report`], and acts as NDIS documents. Answers are chosen by the seeded
 //! [`sched::Rng`]: synchronous, PENDING with a completion queued on virtual time, or a completion
@@ -15,26 +15,31 @@
 //! the driver runs: every callback goes through [`call_driver`], which releases it first.
 //!
 //! Modules: [`memory`] (pool, tags, leaks), [`sync`] (spin locks, events), [`protocol`]
-//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), [`callmgr`] (the Q.2931 CM
-//! and the network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
-//! [`rules`] (the rule catalogue).
+//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), `parties` (every party
+//! with per-call indexes), [`callmgr`] (the Q.2931 CM and the network), [`params`]
+//! (call-parameter validation), [`sched`] (generator, policy, queue), [`rules`] (the rule
+//! catalogue).
 
 pub mod callmgr;
 pub mod condis;
 pub mod faults;
 pub mod memory;
 pub mod params;
+pub(crate) mod parties;
 pub mod protocol;
 pub mod receive;
 pub mod rules;
 pub mod sched;
 pub mod sync;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use crate::exports::ExportTable;
-use crate::kernel::{self, Irql, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::fast_hash::FastMap;
+use crate::kernel::{self, Call, Irql, Render, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier::{self, Rule};
 
 pub use callmgr::{AdapterConfig, AtmAddr, Behaviour, CallManagerConfig, RemoteParty};
@@ -110,41 +115,109 @@ pub fn decode(kind: Kind, value: usize) -> Option<u64> {
     }
 }
 
-/// Renders a pointer-sized argument for the log: NDIS handles by kind and id, pool blocks by tag
-/// and allocation number, image addresses by offset, anything else in hex. Deterministic for a
-/// given seed.
-pub(crate) fn render(state: &State, value: usize) -> String {
-    if value == 0 {
-        return "NULL".into();
+/// The words that stand for a pointer-sized argument in a log entry ([`fmt_shown`] renders them):
+/// what the value was *when the call was made* (an NDIS handle, a pool block by tag and
+/// allocation number, an image address by offset, anything else in hex), so the log reads the
+/// same whenever it is rendered. Deterministic for a given seed.
+pub(crate) const SHOWN_WORDS: usize = 3;
+
+/// Captures `value` for the log: `[value, 0, 0]` (NULL, a handle, or a bare address),
+/// `[number, 1 << 32 | tag, offset]` (inside a live pool block), `[offset, 2 << 32, name]`
+/// (inside a loaded image).
+pub(crate) fn shown(state: &State, value: usize) -> [u64; SHOWN_WORDS] {
+    if value == 0 || decode_any(value).is_some() {
+        return [value as u64, 0, 0];
     }
-    for (kind, prefix) in [
-        (Kind::Protocol, "Proto"),
-        (Kind::BindContext, "BindCtx"),
-        (Kind::Binding, "Bd"),
-        (Kind::UnbindContext, "UnbindCtx"),
-        (Kind::Af, "Af"),
-        (Kind::Vc, "Vc"),
-        (Kind::Party, "Pt"),
-    ] {
-        if let Some(id) = decode(kind, value) {
-            return format!("{prefix}#{id}");
+    if let Some((tag, number, offset)) = state.pool.block_of(value) {
+        return [number, 1 << 32 | u64::from(tag), offset as u64];
+    }
+    if let Some((name, offset)) = crate::loader::image_offset(value) {
+        return [offset as u64, 2 << 32, name];
+    }
+    [value as u64, 0, 0]
+}
+
+/// Writes the argument [`shown`] captured at `args` word `at`.
+pub(crate) fn fmt_shown(args: &kernel::Args<'_>, at: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (first, kind, last) = (args.word(at), args.word(at + 1), args.word(at + 2));
+    match kind >> 32 {
+        1 => {
+            let tag = memory::tag_name(kind as u32);
+            if last == 0 {
+                write!(f, "{tag}#{first}")
+            } else {
+                write!(f, "{tag}#{first}+{last:#x}")
+            }
+        }
+        2 => write!(f, "{}+0x{first:x}", crate::loader::image_name(last)),
+        _ => {
+            let value = first as usize;
+            if value == 0 {
+                return f.write_str("NULL");
+            }
+            match decode_any(value) {
+                Some((kind, id)) => write!(f, "{}#{id}", kind.prefix()),
+                None => write!(f, "{value:#x}"),
+            }
         }
     }
-    if let Some(name) = state.pool.describe(value) {
-        return name;
+}
+
+/// The kind and id of a handle of any kind.
+fn decode_any(value: usize) -> Option<(Kind, u64)> {
+    [Kind::Protocol, Kind::BindContext, Kind::Binding, Kind::UnbindContext, Kind::Af, Kind::Vc, Kind::Party]
+        .into_iter()
+        .find_map(|kind| decode(kind, value).map(|id| (kind, id)))
+}
+
+impl Kind {
+    /// How the log names a handle of this kind (`Vc#3`).
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Protocol => "Proto",
+            Kind::BindContext => "BindCtx",
+            Kind::Binding => "Bd",
+            Kind::UnbindContext => "UnbindCtx",
+            Kind::Af => "Af",
+            Kind::Vc => "Vc",
+            Kind::Party => "Pt",
+        }
     }
-    let described = crate::loader::describe_address(value);
-    if described.contains("outside every loaded image") {
-        format!("{value:#x}")
-    } else {
-        described
+}
+
+/// Renders a pointer-sized argument for the log at once (for entries made as text); the same
+/// text [`shown`] + [`fmt_shown`] give.
+pub(crate) fn render(state: &State, value: usize) -> String {
+    struct Show([u64; SHOWN_WORDS]);
+    impl fmt::Display for Show {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt_shown(&kernel::Args::new(&self.0), 0, f)
+        }
+    }
+    Show(shown(state, value)).to_string()
+}
+
+/// An NDIS status as the log names it ([`status_name`]), without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusName(pub i32);
+
+impl fmt::Display for StatusName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match status_str(self.0) {
+            Some(name) => write!(f, "NDIS_STATUS_{name}"),
+            None => write!(f, "{:#010x}", self.0),
+        }
     }
 }
 
 /// A name for an NDIS status.
 pub fn status_name(status: i32) -> String {
+    StatusName(status).to_string()
+}
+
+fn status_str(status: i32) -> Option<&'static str> {
     use ndis_sys::*;
-    let name = match status {
+    Some(match status {
         NDIS_STATUS_SUCCESS => "SUCCESS",
         NDIS_STATUS_PENDING => "PENDING",
         NDIS_STATUS_NOT_ACCEPTED => "NOT_ACCEPTED",
@@ -166,14 +239,13 @@ pub fn status_name(status: i32) -> String {
         NDIS_STATUS_NO_ROUTE_TO_DESTINATION => "NO_ROUTE_TO_DESTINATION",
         NDIS_STATUS_INVALID_PARAMETER => "INVALID_PARAMETER",
         NDIS_STATUS_INVALID_STATE => "INVALID_STATE",
-        _ => return format!("{status:#010x}"),
-    };
-    format!("NDIS_STATUS_{name}")
+        _ => return None,
+    })
 }
 
 /// The simulated NDIS of one world (a [`World`] extension).
 pub struct Ndis {
-    state: Mutex<State>,
+    state: SpinLock<State>,
 }
 
 /// Everything the simulated NDIS tracks. Held only briefly, never across a call into the driver.
@@ -189,12 +261,16 @@ pub(crate) struct State {
     pub bindings: BTreeMap<u64, protocol::Binding>,
     pub afs: BTreeMap<u64, condis::Af>,
     pub vcs: BTreeMap<u64, condis::Vc>,
-    pub parties: BTreeMap<u64, condis::Party>,
+    pub parties: parties::Parties,
+    /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
+    pub incoming_closes: std::collections::BTreeSet<u64>,
     pub pool: memory::Pool,
-    pub locks: HashMap<usize, sync::LockState>,
-    pub events: HashMap<usize, bool>,
+    pub locks: sync::Locks,
+    pub events: FastMap<usize, bool>,
     pub pnp_pending: Option<u64>,
     pub counters: Counters,
+    /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
+    pub snapshot_buffer: Vec<u8>,
 }
 
 impl State {
@@ -207,6 +283,19 @@ impl State {
     pub fn schedule(&mut self, now: u64, delay: u64, work: Work) {
         self.queue_sequence += 1;
         self.queue.insert((now + delay, self.queue_sequence), work);
+    }
+
+    /// Records that call `vc` was released by the network with `status` and the client owes
+    /// NdisClCloseCall (`Some`), or that it no longer does (`None`). Every change of
+    /// `Vc::incoming_close` goes through here, so [`check_obligations`] looks only at these VCs.
+    pub fn set_incoming_close(&mut self, vc: u64, status: Option<i32>) {
+        let Some(entry) = self.vcs.get_mut(&vc) else { return };
+        entry.incoming_close = status;
+        if status.is_some() {
+            self.incoming_closes.insert(vc);
+        } else {
+            self.incoming_closes.remove(&vc);
+        }
     }
 
     /// IRQL for a callback NDIS may call at <= DISPATCH, chosen by the policy.
@@ -226,8 +315,8 @@ impl Ndis {
         world.extension::<Ndis>()
     }
 
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn state(&self) -> SpinGuard<'_, State> {
+        self.state.lock()
     }
 
     /// The counters so far.
@@ -270,7 +359,7 @@ impl Ndis {
         (
             state.afs.values().filter(|af| af.is_alive()).count(),
             state.vcs.values().filter(|vc| !vc.deleted).count(),
-            state.parties.values().filter(|p| p.is_alive()).count(),
+            state.parties.alive(),
         )
     }
 }
@@ -289,14 +378,16 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         bindings: BTreeMap::new(),
         afs: BTreeMap::new(),
         vcs: BTreeMap::new(),
-        parties: BTreeMap::new(),
+        parties: parties::Parties::default(),
+        incoming_closes: std::collections::BTreeSet::new(),
         pool: memory::Pool::default(),
-        locks: HashMap::new(),
-        events: HashMap::new(),
+        locks: sync::Locks::default(),
+        events: FastMap::default(),
         pnp_pending: None,
         counters: Counters::default(),
+        snapshot_buffer: Vec::new(),
     };
-    let ndis = Arc::new(Ndis { state: Mutex::new(state) });
+    let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
     ndis
 }
@@ -310,20 +401,35 @@ pub fn register(table: &mut ExportTable) {
     receive::register(table);
 }
 
-/// The world, processor and NDIS an export runs in. An export called with no current world, or
-/// in a world without a simulated NDIS, stops the run (a simulator bug, not a driver bug).
-pub(crate) fn context(export: &'static str) -> (Arc<World>, usize, Arc<Ndis>) {
-    let (world, processor) = kernel::with_current(export, |world, processor| (world.clone(), processor));
-    match Ndis::of(&world) {
+/// The world, processor and NDIS an export runs in, found without touching a reference count
+/// (this runs on every export). An export called with no current world, or in a world without a
+/// simulated NDIS, stops the run (a simulator bug, not a driver bug).
+///
+/// # Safety
+/// Only for an export called by the driver (or simulator code below a [`World::enter`] guard),
+/// and the references only until it returns: see [`kernel::current_world`]. The NDIS lives as
+/// long as its world, which keeps every extension.
+#[inline]
+pub(crate) unsafe fn context<'a>(export: &'static str) -> (&'a World, usize, &'a Ndis) {
+    // SAFETY: this function's own contract.
+    let (world, processor) = unsafe { kernel::current_world(export) };
+    match world.extension_ref::<Ndis>() {
         Some(ndis) => (world, processor, ndis),
-        None => kernel::fatal(
-            Some(&world),
-            Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
-        ),
+        None => no_ndis(world, export),
     }
 }
 
+#[cold]
+#[inline(never)]
+fn no_ndis(world: &World, export: &str) -> ! {
+    kernel::fatal(
+        Some(world),
+        Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
+    )
+}
+
 /// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
+#[inline]
 pub(crate) fn check_irql_at_most(
     world: &World,
     processor: usize,
@@ -333,12 +439,7 @@ pub(crate) fn check_irql_at_most(
 ) -> bool {
     let irql = world.irql(processor);
     if irql > max {
-        verifier::report(
-            world,
-            rule,
-            format!("{NDIS_DLL}!{export}"),
-            format!("called at {irql}; allowed at most {max}"),
-        );
+        report_irql(world, export, rule, format!("called at {irql}; allowed at most {max}"));
         false
     } else {
         true
@@ -346,6 +447,7 @@ pub(crate) fn check_irql_at_most(
 }
 
 /// Reports `rule` against `export` if the current IRQL is not exactly `required`.
+#[inline]
 pub(crate) fn check_irql_exactly(
     world: &World,
     processor: usize,
@@ -355,16 +457,17 @@ pub(crate) fn check_irql_exactly(
 ) -> bool {
     let irql = world.irql(processor);
     if irql != required {
-        verifier::report(
-            world,
-            rule,
-            format!("{NDIS_DLL}!{export}"),
-            format!("called at {irql}; must be called at {required}"),
-        );
+        report_irql(world, export, rule, format!("called at {irql}; must be called at {required}"));
         false
     } else {
         true
     }
+}
+
+#[cold]
+#[inline(never)]
+fn report_irql(world: &World, export: &str, rule: Rule, detail: String) {
+    verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), detail);
 }
 
 /// Reports a violation of `rule` by `export`.
@@ -373,9 +476,37 @@ pub(crate) fn violation(world: &World, rule: Rule, export: &str, detail: impl In
     verifier::report(world, rule, call, detail);
 }
 
-/// Logs an export call.
+/// Logs an export call whose detail is already text (rare entries; hot ones use [`log_lazy`]).
 pub(crate) fn log_export(world: &World, processor: usize, export: &'static str, detail: String) {
     world.log_call(processor, NDIS_DLL, export, detail);
+}
+
+/// Logs `call` with `words`, rendered by `render` only when the log is read.
+pub(crate) fn log_lazy<const N: usize>(
+    world: &World,
+    processor: usize,
+    call: &'static Call,
+    words: &[u64; N],
+    render: Render,
+) {
+    world.log_lazy(processor, call, words, render);
+}
+
+/// `ndis.sys!name`, for a log entry.
+pub(crate) const fn export_call(name: &'static str) -> Call {
+    Call::new(NDIS_DLL, name)
+}
+
+/// `partyline.sys!name` (a driver callback), for a log entry.
+pub(crate) const fn driver_call(name: &'static str) -> Call {
+    Call::new(DRIVER_DLL, name)
+}
+
+/// A callback's log entry: which callback, the words, and how to render them; or, for rare
+/// callbacks, the callback's name and its detail as text.
+pub(crate) enum Logged<'a> {
+    Lazy(&'static Call, &'a [u64], Render),
+    Text(&'static str, String),
 }
 
 /// Calls into the driver: makes `processor` current at `irql`, logs the callback, runs `f` with
@@ -386,13 +517,21 @@ pub(crate) fn call_driver<R>(
     ndis: &Ndis,
     processor: usize,
     irql: Irql,
-    name: &'static str,
-    detail: String,
+    logged: Logged<'_>,
     f: impl FnOnce() -> R,
 ) -> R {
     let _entered = world.enter(processor);
     let previous = world.set_irql(processor, irql);
-    world.log_call(processor, DRIVER_DLL, name, detail);
+    let name = match logged {
+        Logged::Lazy(call, words, render) => {
+            world.log_words(processor, call, words, render);
+            call.name
+        }
+        Logged::Text(name, detail) => {
+            world.log_call(processor, DRIVER_DLL, name, detail);
+            name
+        }
+    };
     let held_before: Vec<usize> = {
         let mut state = ndis.state();
         state.callbacks.push(name);
@@ -405,7 +544,7 @@ pub(crate) fn call_driver<R>(
         let held_after = sync::held_by(&state, processor);
         let leaked: Vec<usize> = held_after.into_iter().filter(|l| !held_before.contains(l)).collect();
         for lock in &leaked {
-            if let Some(lock_state) = state.locks.get_mut(lock) {
+            if let Some(lock_state) = state.locks.get_mut(*lock) {
                 lock_state.holder = None;
                 lock_state.thread = None;
             }
@@ -435,7 +574,7 @@ pub(crate) fn call_driver<R>(
 
 /// Answers a request whose completion is `work` under `outcome`: queues it (PENDING) or delivers
 /// it on the next processor before returning PENDING. `Synchronous` is the caller's business.
-pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: Outcome, work: Work) -> i32 {
+pub(crate) fn pend(world: &World, ndis: &Ndis, processor: usize, outcome: Outcome, work: Work) -> i32 {
     match outcome {
         Outcome::Synchronous | Outcome::Pending { .. } => {
             let delay = match outcome {
@@ -446,7 +585,7 @@ pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: O
         }
         Outcome::CrossProcessor => {
             let other = (processor + 1) % world.processor_count();
-            deliver(world, ndis, work, Some((other, DISPATCH_LEVEL)));
+            deliver(&world.arc(), ndis, work, Some((other, DISPATCH_LEVEL)));
         }
     }
     ndis_sys::NDIS_STATUS_PENDING
@@ -454,7 +593,7 @@ pub(crate) fn pend(world: &Arc<World>, ndis: &Ndis, processor: usize, outcome: O
 
 /// Runs the earliest queued work item, moving virtual time to its due time. False if idle.
 pub fn run_one(world: &Arc<World>) -> bool {
-    let Some(ndis) = Ndis::of(world) else { return false };
+    let Some(ndis) = world.extension_ref::<Ndis>() else { return false };
     let next = {
         let mut state = ndis.state();
         let key = state.queue.keys().next().copied();
@@ -465,7 +604,7 @@ pub fn run_one(world: &Arc<World>) -> bool {
     if due > now {
         world.advance_time(due - now);
     }
-    deliver(world, &ndis, work, None);
+    deliver(world, ndis, work, None);
     true
 }
 
@@ -473,7 +612,7 @@ pub fn run_one(world: &Arc<World>) -> bool {
 /// thread), so several host threads can each drain the queue on a processor of their own at
 /// once. A processor is never used by two host threads. False if idle.
 pub fn run_one_on(world: &Arc<World>, processor: usize) -> bool {
-    let Some(ndis) = Ndis::of(world) else { return false };
+    let Some(ndis) = world.extension_ref::<Ndis>() else { return false };
     let (work, irql) = {
         let mut state = ndis.state();
         let Some(key) = state.queue.keys().next().copied() else { return false };
@@ -485,13 +624,13 @@ pub fn run_one_on(world: &Arc<World>, processor: usize) -> bool {
         let irql = state.callback_irql();
         (work, irql)
     };
-    deliver(world, &ndis, work, Some((processor, irql)));
+    deliver(world, ndis, work, Some((processor, irql)));
     true
 }
 
 /// The due time of the earliest queued work.
 pub fn next_due(world: &World) -> Option<u64> {
-    Ndis::of(world).and_then(|ndis| ndis.state().queue.keys().next().map(|key| key.0))
+    world.extension_ref::<Ndis>().and_then(|ndis| ndis.state().queue.keys().next().map(|key| key.0))
 }
 
 /// Runs queued work until none is left, then checks for completions the driver still owes.
@@ -522,13 +661,23 @@ pub fn queue_host_work(world: &World, delay: u64, name: &'static str, run: Box<d
 /// Reports every completion or answer the driver owes and has not given, with nothing left that
 /// could make it (verifier-rules.md §7.5 item 35, §7.8 item 66).
 pub fn check_obligations(world: &World) {
-    let Some(ndis) = Ndis::of(world) else { return };
-    if !verifier::Verifier::of(world).is_enabled() {
+    let Some(ndis) = world.extension_ref::<Ndis>() else { return };
+    if !verifier::is_enabled(world) {
         return;
     }
     let mut owed = Vec::new();
     {
         let state = ndis.state();
+        // Nothing owed (the usual case) is told at a glance; otherwise each obligation is
+        // listed below, in order.
+        let anything_owed = state.pnp_pending.is_some()
+            || !state.parties.no_incoming_dropped()
+            || !state.incoming_closes.is_empty()
+            || state.bindings.values().any(|b| b.bind_pending || b.unbind_pending)
+            || state.afs.values().any(|af| af.notify_close_pending);
+        if !anything_owed {
+            return;
+        }
         for (id, binding) in &state.bindings {
             if binding.bind_pending {
                 owed.push((
@@ -561,18 +710,15 @@ pub fn check_obligations(world: &World) {
                 ));
             }
         }
-        for (id, party) in &state.parties {
-            if let condis::PartyState::IncomingDropped { .. } = party.state {
-                owed.push((
-                    rules::INCOMING_UNANSWERED,
-                    "NdisClDropParty",
-                    format!(
-                        "ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty"
-                    ),
-                ));
-            }
+        for id in state.parties.incoming_dropped() {
+            owed.push((
+                rules::INCOMING_UNANSWERED,
+                "NdisClDropParty",
+                format!("ProtocolClIncomingDropParty for Pt#{id} was never answered with NdisClDropParty"),
+            ));
         }
-        for (id, vc) in &state.vcs {
+        for id in &state.incoming_closes {
+            let Some(vc) = state.vcs.get(id) else { continue };
             if vc.incoming_close.is_some() && vc.state == condis::VcState::Active {
                 owed.push((
                     rules::INCOMING_UNANSWERED,

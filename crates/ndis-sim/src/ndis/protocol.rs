@@ -18,7 +18,7 @@ use ndis_sys::*;
 
 use super::{
     call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
-    rules, status_name, violation, Kind, Ndis, Outcome, Work,
+    rules, status_name, violation, Kind, Logged, Ndis, Outcome, Work,
 };
 use crate::export;
 use crate::exports::ExportTable;
@@ -159,9 +159,10 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
     protocol_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisRegisterProtocolDriver";
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     log_export(
-        &world,
+        world,
         processor,
         EXPORT,
         format!(
@@ -169,19 +170,19 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
             driver_context as usize, characteristics as usize, protocol_handle as usize
         ),
     );
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     if characteristics.is_null() || protocol_handle.is_null() {
-        violation(&world, rules::REGISTER_CHARACTERISTICS, EXPORT, "NULL characteristics or handle pointer");
+        violation(world, rules::REGISTER_CHARACTERISTICS, EXPORT, "NULL characteristics or handle pointer");
         return NDIS_STATUS_BAD_CHARACTERISTICS;
     }
     // SAFETY: the driver passes a readable NDIS_PROTOCOL_DRIVER_CHARACTERISTICS (checked non-NULL).
     let mut copy = unsafe { characteristics.read_unaligned() };
     if let Some((status, problem)) = characteristics_problem(&copy) {
-        violation(&world, rules::REGISTER_CHARACTERISTICS, EXPORT, problem);
+        violation(world, rules::REGISTER_CHARACTERISTICS, EXPORT, problem);
         return status;
     }
     if ndis.state().protocol.is_some() {
-        violation(&world, rules::REGISTER_CHARACTERISTICS, EXPORT, "the protocol is already registered");
+        violation(world, rules::REGISTER_CHARACTERISTICS, EXPORT, "the protocol is already registered");
         return NDIS_STATUS_FAILURE;
     }
     let name = if copy.Name.Buffer.is_null() {
@@ -211,12 +212,11 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
     let mut status = NDIS_STATUS_SUCCESS;
     if let Some(set_options) = set_options {
         status = call_driver(
-            &world,
-            &ndis,
+            &world.arc(),
+            ndis,
             processor,
             PASSIVE_LEVEL,
-            "ProtocolSetOptions",
-            format!("(Proto#0, {:#x})", driver_context as usize),
+            Logged::Text("ProtocolSetOptions", format!("(Proto#0, {:#x})", driver_context as usize)),
             || {
                 // SAFETY: the driver's ProtocolSetOptions, called as NDIS does at PASSIVE.
                 unsafe { set_options(protocol as NDIS_HANDLE, driver_context) }
@@ -229,7 +229,7 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
         state.protocol = None;
     }
     drop(state);
-    log_export(&world, processor, EXPORT, format!("-> {} (protocol '{name}')", status_name(status)));
+    log_export(world, processor, EXPORT, format!("-> {} (protocol '{name}')", status_name(status)));
     status
 }
 
@@ -242,17 +242,18 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     optional: *mut NDIS_DRIVER_OPTIONAL_HANDLERS,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisSetOptionalHandlers";
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     {
         let state = ndis.state();
         log_export(
-            &world,
+            world,
             processor,
             EXPORT,
             format!("({}, {:#x})", render(&state, ndis_handle as usize), optional as usize),
         );
     }
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let allowed = {
         let state = ndis.state();
         if decode(Kind::Protocol, ndis_handle as usize).is_some() {
@@ -265,7 +266,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     };
     if !allowed {
         violation(
-            &world,
+            world,
             rules::SET_OPTIONAL_HANDLERS,
             EXPORT,
             "not called from ProtocolSetOptions (or Bind/OpenAdapterComplete with a binding handle)",
@@ -273,7 +274,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
         return NDIS_STATUS_FAILURE;
     }
     if optional.is_null() {
-        violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, "NULL OptionalHandlers");
+        violation(world, rules::SET_OPTIONAL_HANDLERS, EXPORT, "NULL OptionalHandlers");
         return NDIS_STATUS_FAILURE;
     }
     // SAFETY: non-NULL; every optional-handler structure starts with an NDIS_OBJECT_HEADER.
@@ -284,7 +285,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
                 || header.Size != NDIS_SIZEOF_PROTOCOL_CO_CHARACTERISTICS_REVISION_1
             {
                 violation(
-                    &world,
+                    world,
                     rules::SET_OPTIONAL_HANDLERS,
                     EXPORT,
                     format!(
@@ -297,7 +298,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
             // SAFETY: the header says this is an NDIS_PROTOCOL_CO_CHARACTERISTICS of the full size.
             let co = unsafe { optional.cast::<NDIS_PROTOCOL_CO_CHARACTERISTICS>().read_unaligned() };
             if co.CoAfRegisterNotifyHandler.is_none() {
-                violation(&world, rules::SET_OPTIONAL_HANDLERS, EXPORT, "CoAfRegisterNotifyHandler is NULL");
+                violation(world, rules::SET_OPTIONAL_HANDLERS, EXPORT, "CoAfRegisterNotifyHandler is NULL");
                 return NDIS_STATUS_FAILURE;
             }
             if let Some(protocol) = ndis.state().protocol.as_mut() {
@@ -309,7 +310,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
                 || header.Size != NDIS_SIZEOF_CO_CLIENT_OPTIONAL_HANDLERS_REVISION_1
             {
                 violation(
-                    &world,
+                    world,
                     rules::SET_OPTIONAL_HANDLERS,
                     EXPORT,
                     format!(
@@ -327,7 +328,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
                 unsafe { optional.cast::<u8>().add(8).cast::<[usize; 19]>().read_unaligned() };
             if let Some(index) = slots.iter().position(|slot| *slot == 0) {
                 violation(
-                    &world,
+                    world,
                     rules::SET_OPTIONAL_HANDLERS,
                     EXPORT,
                     format!(
@@ -343,7 +344,7 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
         }
         other => {
             violation(
-                &world,
+                world,
                 rules::SET_OPTIONAL_HANDLERS,
                 EXPORT,
                 format!("object type {other:#x} is not a CoNDIS client table"),
@@ -418,8 +419,10 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
         ndis,
         processor,
         PASSIVE_LEVEL,
-        "ProtocolBindAdapterEx",
-        format!("({driver_context:#x}, BindCtx#{id}, adapter {adapter})"),
+        Logged::Text(
+            "ProtocolBindAdapterEx",
+            format!("({driver_context:#x}, BindCtx#{id}, adapter {adapter})"),
+        ),
         || {
             // SAFETY: the driver's ProtocolBindAdapterEx at PASSIVE with NDIS-owned bind parameters.
             unsafe {
@@ -504,8 +507,7 @@ pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u6
         ndis,
         processor,
         PASSIVE_LEVEL,
-        "ProtocolCoAfRegisterNotify",
-        format!("({context:#x}, Q2931 3.1)"),
+        Logged::Text("ProtocolCoAfRegisterNotify", format!("({context:#x}, Q2931 3.1)")),
         || {
             // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
             unsafe { notify(context as NDIS_HANDLE, family_pointer) }
@@ -523,11 +525,12 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     binding_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisOpenAdapterEx";
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     {
         let state = ndis.state();
         log_export(
-            &world,
+            world,
             processor,
             EXPORT,
             format!(
@@ -540,7 +543,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
             ),
         );
     }
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::BindContext, bind_context as usize);
     let valid = {
         let state = ndis.state();
@@ -552,7 +555,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     };
     if !valid {
         violation(
-            &world,
+            world,
             rules::OPEN_ADAPTER_OUTSIDE_BIND,
             EXPORT,
             "not inside ProtocolBindAdapterEx for this BindContext (or already opened)",
@@ -561,7 +564,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     }
     let id = id.unwrap_or_default();
     if parameters.is_null() || binding_handle.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL OpenParameters or NdisBindingHandle");
+        violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL OpenParameters or NdisBindingHandle");
         return NDIS_STATUS_INVALID_PARAMETER;
     }
     // SAFETY: non-NULL; the driver's NDIS_OPEN_PARAMETERS.
@@ -571,7 +574,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         || open.Header.Size != NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1
     {
         violation(
-            &world,
+            world,
             rules::NULL_ARGUMENT,
             EXPORT,
             format!("NDIS_OPEN_PARAMETERS header {:?} (must be 0x87/1/0x34)", open.Header),
@@ -579,19 +582,19 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         return NDIS_STATUS_INVALID_PARAMETER;
     }
     if open.MediumArray.is_null() || open.SelectedMediumIndex.is_null() {
-        violation(&world, rules::NULL_ARGUMENT, EXPORT, "NULL MediumArray or SelectedMediumIndex");
+        violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL MediumArray or SelectedMediumIndex");
         return NDIS_STATUS_INVALID_PARAMETER;
     }
     // SAFETY: MediumArray holds MediumArraySize NDIS_MEDIUMs (the driver's obligation).
     let media = unsafe { std::slice::from_raw_parts(open.MediumArray, open.MediumArraySize as usize) };
     let Some(index) = media.iter().position(|m| *m == NdisMediumAtm) else {
-        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_UNSUPPORTED_MEDIA".into());
+        log_export(world, processor, EXPORT, "-> NDIS_STATUS_UNSUPPORTED_MEDIA".into());
         return NDIS_STATUS_UNSUPPORTED_MEDIA;
     };
     let (outcome, fail) = {
         let mut state = ndis.state();
         let rate = state.config.faults.request_failure_per_10000;
-        let fail = super::faults::inject(&world, &mut state, EXPORT, true, rate);
+        let fail = super::faults::inject(world, &mut state, EXPORT, true, rate);
         let faults = state.config.faults.clone();
         let outcome = state.rng.outcome(&faults, 0);
         let binding = state.bindings.get_mut(&id).expect("checked");
@@ -604,7 +607,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         (outcome, fail)
     };
     if fail {
-        log_export(&world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
+        log_export(world, processor, EXPORT, "-> NDIS_STATUS_RESOURCES (injected)".into());
         return NDIS_STATUS_RESOURCES;
     }
     let status = if outcome == Outcome::Synchronous {
@@ -616,14 +619,14 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         NDIS_STATUS_SUCCESS
     } else {
         pend(
-            &world,
-            &ndis,
+            world,
+            ndis,
             processor,
             outcome,
             Work::OpenAdapterComplete { binding: id, status: NDIS_STATUS_SUCCESS },
         )
     };
-    log_export(&world, processor, EXPORT, format!("-> {} (Bd#{id})", status_name(status)));
+    log_export(world, processor, EXPORT, format!("-> {} (Bd#{id})", status_name(status)));
     status
 }
 
@@ -659,8 +662,7 @@ pub(crate) fn deliver_open_complete(
             ndis,
             processor,
             PASSIVE_LEVEL,
-            "ProtocolOpenAdapterCompleteEx",
-            format!("({context:#x}, {})", status_name(status)),
+            Logged::Text("ProtocolOpenAdapterCompleteEx", format!("({context:#x}, {})", status_name(status))),
             || {
                 // SAFETY: the driver's ProtocolOpenAdapterCompleteEx at PASSIVE.
                 unsafe { complete(context as NDIS_HANDLE, status) }
@@ -674,9 +676,10 @@ pub(crate) fn deliver_open_complete(
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscloseadapterex>
 extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCloseAdapterEx";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), binding_handle as usize)));
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), binding_handle as usize)));
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Binding, binding_handle as usize);
     let (open, binding_state, afs_alive) = {
         let state = ndis.state();
@@ -691,7 +694,7 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
     };
     if open != OpenState::Open {
         violation(
-            &world,
+            world,
             rules::BINDING_HANDLE_INVALID,
             EXPORT,
             "binding handle is not open (closed, never opened, or not an NDIS binding handle)",
@@ -701,7 +704,7 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
     let id = id.unwrap_or_default();
     if !matches!(binding_state, BindingState::Binding | BindingState::Unbinding) {
         violation(
-            &world,
+            world,
             rules::CLOSE_ADAPTER_OUTSIDE_BIND_UNBIND,
             EXPORT,
             "outside ProtocolBindAdapterEx/ProtocolUnbindAdapterEx: use NdisUnbindAdapter",
@@ -709,7 +712,7 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
     }
     if afs_alive > 0 {
         violation(
-            &world,
+            world,
             rules::CLOSE_ADAPTER_WITH_RESOURCES,
             EXPORT,
             format!("{afs_alive} address famil(ies) still open on Bd#{id}"),
@@ -728,9 +731,9 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(&world, &ndis, processor, outcome, Work::CloseAdapterComplete { binding: id })
+        pend(world, ndis, processor, outcome, Work::CloseAdapterComplete { binding: id })
     };
-    log_export(&world, processor, EXPORT, format!("-> {}", status_name(status)));
+    log_export(world, processor, EXPORT, format!("-> {}", status_name(status)));
     status
 }
 
@@ -753,8 +756,7 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
             ndis,
             processor,
             PASSIVE_LEVEL,
-            "ProtocolCloseAdapterCompleteEx",
-            format!("({context:#x})"),
+            Logged::Text("ProtocolCloseAdapterCompleteEx", format!("({context:#x})")),
             || {
                 // SAFETY: the driver's ProtocolCloseAdapterCompleteEx at PASSIVE.
                 unsafe { complete(context as NDIS_HANDLE) }
@@ -767,14 +769,15 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompletebindadapterex>
 extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisCompleteBindAdapterEx";
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     log_export(
-        &world,
+        world,
         processor,
         EXPORT,
         format!("({}, {})", render(&ndis.state(), bind_context as usize), status_name(status)),
     );
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::BindContext, bind_context as usize);
     let was_pending = {
         let mut state = ndis.state();
@@ -788,7 +791,7 @@ extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, statu
     };
     if !was_pending {
         violation(
-            &world,
+            world,
             rules::EXACTLY_ONCE_COMPLETION,
             EXPORT,
             "no ProtocolBindAdapterEx returned PENDING for this BindContext (or it was already completed)",
@@ -796,9 +799,9 @@ extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, statu
         return;
     }
     if status == NDIS_STATUS_PENDING {
-        violation(&world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
+        violation(world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
     }
-    finish_bind(&world, &ndis, id.unwrap_or_default(), status);
+    finish_bind(world, ndis, id.unwrap_or_default(), status);
 }
 
 /// Calls ProtocolUnbindAdapterEx for a bound binding (PASSIVE).
@@ -821,8 +824,7 @@ pub fn unbind_binding(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize
         ndis,
         processor,
         PASSIVE_LEVEL,
-        "ProtocolUnbindAdapterEx",
-        format!("(UnbindCtx#{id}, {context:#x})"),
+        Logged::Text("ProtocolUnbindAdapterEx", format!("(UnbindCtx#{id}, {context:#x})")),
         || {
             // SAFETY: the driver's ProtocolUnbindAdapterEx at PASSIVE.
             unsafe { unbind(unbind_context as NDIS_HANDLE, context as NDIS_HANDLE) }
@@ -877,9 +879,10 @@ fn finish_unbind(world: &World, ndis: &Ndis, id: u64) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompleteunbindadapterex>
 extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
     const EXPORT: &str = "NdisCompleteUnbindAdapterEx";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), unbind_context as usize)));
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), unbind_context as usize)));
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::UnbindContext, unbind_context as usize);
     let was_pending = {
         let mut state = ndis.state();
@@ -892,19 +895,20 @@ extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
         }
     };
     if !was_pending {
-        violation(&world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolUnbindAdapterEx returned PENDING for this UnbindContext (or it was already completed)");
+        violation(world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolUnbindAdapterEx returned PENDING for this UnbindContext (or it was already completed)");
         return;
     }
-    finish_unbind(&world, &ndis, id.unwrap_or_default());
+    finish_unbind(world, ndis, id.unwrap_or_default());
 }
 
 /// `NdisUnbindAdapter`: <= DISPATCH, never inside Bind/Unbind; NDIS unbinds later at PASSIVE.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisunbindadapter>
 extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisUnbindAdapter";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), binding_handle as usize)));
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), binding_handle as usize)));
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Binding, binding_handle as usize);
     let found = {
         let state = ndis.state();
@@ -914,7 +918,7 @@ extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATU
         Some((OpenState::Open, inside)) => {
             if inside {
                 violation(
-                    &world,
+                    world,
                     rules::UNBIND_ADAPTER_INSIDE_BIND_UNBIND,
                     EXPORT,
                     "called from ProtocolBindAdapterEx/ProtocolUnbindAdapterEx",
@@ -926,7 +930,7 @@ extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATU
             NDIS_STATUS_SUCCESS
         }
         _ => {
-            violation(&world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
+            violation(world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
             NDIS_STATUS_FAILURE
         }
     }
@@ -965,8 +969,7 @@ pub fn net_pnp_event(
         ndis,
         0,
         PASSIVE_LEVEL,
-        "ProtocolNetPnPEvent",
-        format!("({context:#x}, event {event})"),
+        Logged::Text("ProtocolNetPnPEvent", format!("({context:#x}, event {event})")),
         || {
             // SAFETY: the driver's ProtocolNetPnPEvent at PASSIVE with an NDIS-owned notification.
             unsafe { handler(context as NDIS_HANDLE, notification as *mut NET_PNP_EVENT_NOTIFICATION) }
@@ -997,9 +1000,10 @@ extern "win64" fn ndis_complete_net_pnp_event(
     status: NDIS_STATUS,
 ) {
     const EXPORT: &str = "NdisCompleteNetPnPEvent";
-    let (world, processor, ndis) = context(EXPORT);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
     log_export(
-        &world,
+        world,
         processor,
         EXPORT,
         format!(
@@ -1009,11 +1013,11 @@ extern "win64" fn ndis_complete_net_pnp_event(
             status_name(status)
         ),
     );
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     if ndis.state().pnp_pending.take().is_none() {
-        violation(&world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolNetPnPEvent is pending");
+        violation(world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolNetPnPEvent is pending");
     } else if status == NDIS_STATUS_PENDING {
-        violation(&world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
+        violation(world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
     }
 }
 
@@ -1022,13 +1026,14 @@ extern "win64" fn ndis_complete_net_pnp_event(
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisderegisterprotocoldriver>
 extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) {
     const EXPORT: &str = "NdisDeregisterProtocolDriver";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({})", render(&ndis.state(), protocol_handle as usize)));
-    check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), protocol_handle as usize)));
+    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let inside = ndis.state().callbacks.last().copied();
     if let Some(callback) = inside {
         violation(
-            &world,
+            world,
             rules::DEREGISTER_FROM_CALLBACK,
             EXPORT,
             format!("called from {callback} (deadlocks on Windows); not deregistered"),
@@ -1036,7 +1041,7 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
         return;
     }
     if decode(Kind::Protocol, protocol_handle as usize).is_none() || ndis.state().protocol.is_none() {
-        violation(&world, rules::REGISTER_CHARACTERISTICS, EXPORT, "not a registered protocol handle");
+        violation(world, rules::REGISTER_CHARACTERISTICS, EXPORT, "not a registered protocol handle");
         return;
     }
     let bound: Vec<u64> = ndis
@@ -1047,7 +1052,8 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
         .map(|(id, _)| *id)
         .collect();
     for id in bound {
-        unbind_binding(&world, &ndis, id, processor);
+        let world = world.arc();
+        unbind_binding(&world, ndis, id, processor);
         while ndis.state().bindings.get(&id).is_some_and(|b| b.unbind_pending) && super::run_one(&world) {}
     }
     ndis.state().protocol = None;
@@ -1057,8 +1063,9 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisgetversion>
 extern "win64" fn ndis_get_version() -> u32 {
     const EXPORT: &str = "NdisGetVersion";
-    let (world, processor, _ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("-> {NDIS_RUNTIME_VERSION_630:#x}"));
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, _ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("-> {NDIS_RUNTIME_VERSION_630:#x}"));
     NDIS_RUNTIME_VERSION_630
 }
 

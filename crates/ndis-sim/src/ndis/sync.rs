@@ -18,10 +18,15 @@ use std::ffi::c_void;
 
 use ndis_sys::{NDIS_EVENT, NDIS_SPIN_LOCK};
 
-use super::{check_irql_at_most, check_irql_exactly, context, log_export, rules, violation, State};
+use super::{
+    check_irql_at_most, check_irql_exactly, context, export_call, log_export, log_lazy, rules, violation,
+    State,
+};
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::fast_hash::FastMap;
+use crate::kernel::{Args, Call, Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use std::fmt;
 
 /// How a held lock was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,13 +48,94 @@ pub struct LockState {
     pub thread: Option<std::thread::ThreadId>,
 }
 
+impl Default for LockState {
+    /// Allocated, not held.
+    fn default() -> LockState {
+        LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None }
+    }
+}
+
+/// The calling host thread's id (cached: `std::thread::current()` takes a reference count).
+fn this_thread() -> std::thread::ThreadId {
+    thread_local! {
+        static ID: std::thread::ThreadId = std::thread::current().id();
+    }
+    ID.with(|id| *id)
+}
+
+/// Every allocated spin lock, by the address of its `NDIS_SPIN_LOCK`, remembering the last one
+/// looked up (a driver takes the same lock over and over).
+#[derive(Default)]
+pub(crate) struct Locks {
+    /// (address, state); a freed slot has address 0 and is on `free`.
+    slots: Vec<(usize, LockState)>,
+    index: FastMap<usize, usize>,
+    free: Vec<usize>,
+    /// (address, slot) of the last lookup; address 0: none (a lock is never at NULL).
+    last: (usize, usize),
+}
+
+impl Locks {
+    /// Records the lock at `address` (non-NULL) as `lock`; returns what it was, if allocated.
+    pub fn insert(&mut self, address: usize, lock: LockState) -> Option<LockState> {
+        if let Some(&slot) = self.index.get(&address) {
+            return Some(std::mem::replace(&mut self.slots[slot].1, lock));
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = (address, lock);
+                slot
+            }
+            None => {
+                self.slots.push((address, lock));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(address, slot);
+        None
+    }
+
+    /// Forgets the lock at `address`; returns its state, if it was allocated.
+    pub fn remove(&mut self, address: usize) -> Option<LockState> {
+        let slot = self.index.remove(&address)?;
+        if self.last.0 == address {
+            self.last = (0, 0);
+        }
+        self.free.push(slot);
+        Some(std::mem::take(&mut self.slots[slot]).1)
+    }
+
+    /// The lock at `address`, if allocated.
+    #[inline]
+    pub fn get_mut(&mut self, address: usize) -> Option<&mut LockState> {
+        if address == 0 || self.last.0 != address {
+            self.look_up(address)?;
+        }
+        Some(&mut self.slots[self.last.1].1)
+    }
+
+    /// Makes `address` the last lock looked up, if it is allocated.
+    #[cold]
+    #[inline(never)]
+    fn look_up(&mut self, address: usize) -> Option<()> {
+        let slot = *self.index.get(&address)?;
+        self.last = (address, slot);
+        Some(())
+    }
+
+    /// Every allocated lock: (address, state), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &LockState)> + '_ {
+        self.slots.iter().filter(|(address, _)| *address != 0).map(|(address, lock)| (*address, lock))
+    }
+}
+
 /// The locks `processor` holds.
 pub(crate) fn held_by(state: &State, processor: usize) -> Vec<usize> {
     let mut held: Vec<usize> = state
         .locks
         .iter()
         .filter(|(_, lock)| lock.holder.is_some_and(|(p, _)| p == processor))
-        .map(|(a, _)| *a)
+        .map(|(a, _)| a)
         .collect();
     held.sort_unstable();
     held
@@ -73,18 +159,16 @@ pub fn register(table: &mut ExportTable) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock>
 unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     const EXPORT: &str = "NdisAllocateSpinLock";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
     if lock.is_null() {
-        violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
+        violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
         return;
     }
-    let previous = ndis
-        .state()
-        .locks
-        .insert(lock as usize, LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None });
+    let previous = ndis.state().locks.insert(lock as usize, LockState::default());
     if previous.is_some_and(|p| p.holder.is_some()) {
-        violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
+        violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "re-initialised a held spin lock");
     }
     // SAFETY: the driver passes resident storage for an NDIS_SPIN_LOCK (checked non-NULL above).
     unsafe { lock.write(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }) };
@@ -94,75 +178,114 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreespinlock>
 extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
     const EXPORT: &str = "NdisFreeSpinLock";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x})", lock as usize));
-    let removed = ndis.state().locks.remove(&(lock as usize));
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
+    let removed = ndis.state().locks.remove(lock as usize);
     match removed {
         None => violation(
-            &world,
+            world,
             rules::SPIN_LOCK_LIFETIME,
             EXPORT,
             "freed a spin lock that was never allocated (or freed twice)",
         ),
         Some(state) if state.holder.is_some() => {
-            violation(&world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock")
+            violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "freed a held spin lock")
         }
         Some(_) => {}
     }
 }
 
-fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
-    let (world, processor, ndis) = context(export);
-    log_export(&world, processor, export, format!("({:#x})", lock as usize));
+/// `(0x7f…)`: the detail of a lock or event call.
+fn render_address(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "({:#x})", a.word(0))
+}
+
+/// What was wrong with an acquire or release (reported after the state lock is dropped).
+enum Problem {
+    NotAllocated,
+    Recursion,
+    Deadlock { holder: usize },
+    ReleasedNotAllocated,
+    Kind { held: LockKind },
+    NotHeld,
+}
+
+/// Reports `problem` with `call` of a lock taken or released as `kind` (rare: kept off the fast
+/// path).
+#[cold]
+#[inline(never)]
+fn report(world: &World, call: &'static Call, kind: LockKind, problem: Problem) {
+    let export = call.name;
+    match problem {
+        Problem::NotAllocated => violation(
+            world,
+            rules::SPIN_LOCK_LIFETIME,
+            export,
+            "acquired a spin lock that was not allocated (or was freed)",
+        ),
+        Problem::Recursion => {
+            let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
+            violation(world, recursion, export, "acquired a spin lock this processor already holds (recursion)")
+        }
+        Problem::Deadlock { holder } => violation(
+            world,
+            rules::DEADLOCK,
+            export,
+            format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
+        ),
+        Problem::ReleasedNotAllocated => {
+            violation(world, rules::SPIN_LOCK_LIFETIME, export, "released a spin lock that was not allocated")
+        }
+        Problem::Kind { held } => violation(
+            world,
+            rules::SPIN_LOCK_KIND,
+            export,
+            format!("lock taken with {held:?} acquire released with {kind:?} release"),
+        ),
+        Problem::NotHeld => {
+            violation(world, rules::SPIN_LOCK_RELEASE, export, "released a spin lock this processor does not hold")
+        }
+    }
+}
+
+fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+    let export = call.name;
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(export) };
+    log_lazy(world, processor, call, &[lock as u64], render_address);
     match kind {
         LockKind::Raise => {
-            check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
+            check_irql_at_most(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
         }
         LockKind::Dpr => {
-            check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
+            check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
         }
     };
-    let recursion = if kind == LockKind::Raise { rules::SPIN_LOCK } else { rules::SPIN_LOCK_DPR };
     let old_irql = world.irql(processor);
-    let this_thread = std::thread::current().id();
-    let mut state = ndis.state();
-    // Spin while another host thread's processor holds the lock (it will release it).
-    while state.locks.get(&(lock as usize)).is_some_and(|l| {
-        l.holder.is_some_and(|(holder, _)| holder != processor) && l.thread.is_some_and(|t| t != this_thread)
-    }) {
-        drop(state);
-        std::thread::yield_now();
-        state = ndis.state();
-    }
-    let problem = match state.locks.get_mut(&(lock as usize)) {
-        None => Some((
-            rules::SPIN_LOCK_LIFETIME,
-            "acquired a spin lock that was not allocated (or was freed)".to_owned(),
-        )),
-        Some(lock_state) => match lock_state.holder {
-            Some((holder, _)) if holder == processor => {
-                Some((recursion, "acquired a spin lock this processor already holds (recursion)".to_owned()))
+    let this_thread = this_thread();
+    let problem = loop {
+        let mut state = ndis.state();
+        let Some(lock_state) = state.locks.get_mut(lock as usize) else {
+            break Some(Problem::NotAllocated);
+        };
+        match lock_state.holder {
+            Some((holder, _)) if holder == processor => break Some(Problem::Recursion),
+            // Held by a processor another host thread runs: spin until it is released.
+            Some(_) if lock_state.thread.is_some_and(|t| t != this_thread) => {
+                drop(state);
+                std::thread::yield_now();
             }
-            Some((holder, _)) => {
+            holder => {
                 lock_state.holder = Some((processor, kind));
                 lock_state.old_irql = old_irql;
                 lock_state.thread = Some(this_thread);
-                Some((
-                    rules::DEADLOCK,
-                    format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
-                ))
+                break holder.map(|(holder, _)| Problem::Deadlock { holder });
             }
-            None => {
-                lock_state.holder = Some((processor, kind));
-                lock_state.old_irql = old_irql;
-                lock_state.thread = Some(this_thread);
-                None
-            }
-        },
+        }
     };
-    drop(state);
-    if let Some((rule, detail)) = problem {
-        violation(&world, rule, export, detail);
+    if let Some(problem) = problem {
+        report(world, call, kind, problem);
     }
     if kind == LockKind::Raise {
         world.set_irql(processor, DISPATCH_LEVEL);
@@ -173,45 +296,29 @@ fn acquire(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     }
 }
 
-fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
-    let (world, processor, ndis) = context(export);
-    log_export(&world, processor, export, format!("({:#x})", lock as usize));
-    check_irql_exactly(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
-    let mut state = ndis.state();
-    let (problem, restore) = match state.locks.get_mut(&(lock as usize)) {
-        None => (
-            Some((rules::SPIN_LOCK_LIFETIME, "released a spin lock that was not allocated".to_owned())),
-            None,
-        ),
-        Some(lock_state) => match lock_state.holder {
-            Some((holder, held_kind)) if holder == processor => {
-                lock_state.holder = None;
-                lock_state.thread = None;
-                let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
-                if held_kind != kind {
-                    (
-                        Some((
-                            rules::SPIN_LOCK_KIND,
-                            format!("lock taken with {held_kind:?} acquire released with {kind:?} release"),
-                        )),
-                        restore,
-                    )
-                } else {
-                    (None, restore)
+fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
+    let export = call.name;
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(export) };
+    log_lazy(world, processor, call, &[lock as u64], render_address);
+    check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    let (problem, restore) = {
+        let mut state = ndis.state();
+        match state.locks.get_mut(lock as usize) {
+            None => (Some(Problem::ReleasedNotAllocated), None),
+            Some(lock_state) => match lock_state.holder {
+                Some((holder, held_kind)) if holder == processor => {
+                    lock_state.holder = None;
+                    lock_state.thread = None;
+                    let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
+                    ((held_kind != kind).then_some(Problem::Kind { held: held_kind }), restore)
                 }
-            }
-            _ => (
-                Some((
-                    rules::SPIN_LOCK_RELEASE,
-                    "released a spin lock this processor does not hold".to_owned(),
-                )),
-                None,
-            ),
-        },
+                _ => (Some(Problem::NotHeld), None),
+            },
+        }
     };
-    drop(state);
-    if let Some((rule, detail)) = problem {
-        violation(&world, rule, export, detail);
+    if let Some(problem) = problem {
+        report(world, call, kind, problem);
     }
     if let Some(irql) = restore {
         world.set_irql(processor, irql);
@@ -221,41 +328,44 @@ fn release(export: &'static str, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
 /// `NdisAcquireSpinLock`: <= DISPATCH; raises to DISPATCH.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisacquirespinlock>
 extern "win64" fn ndis_acquire_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    acquire("NdisAcquireSpinLock", lock, LockKind::Raise);
+    acquire(const { &export_call("NdisAcquireSpinLock") }, lock, LockKind::Raise);
 }
 
 /// `NdisReleaseSpinLock`: DISPATCH; restores the IRQL saved by the acquire.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisreleasespinlock>
 extern "win64" fn ndis_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    release("NdisReleaseSpinLock", lock, LockKind::Raise);
+    release(const { &export_call("NdisReleaseSpinLock") }, lock, LockKind::Raise);
 }
 
 /// `NdisDprAcquireSpinLock`: DISPATCH only.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisdpracquirespinlock>
 extern "win64" fn ndis_dpr_acquire_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    acquire("NdisDprAcquireSpinLock", lock, LockKind::Dpr);
+    acquire(const { &export_call("NdisDprAcquireSpinLock") }, lock, LockKind::Dpr);
 }
 
 /// `NdisDprReleaseSpinLock`: DISPATCH only.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisdprreleasespinlock>
 extern "win64" fn ndis_dpr_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    release("NdisDprReleaseSpinLock", lock, LockKind::Dpr);
+    release(const { &export_call("NdisDprReleaseSpinLock") }, lock, LockKind::Dpr);
 }
 
 /// `NdisInitializeEvent`: <= DISPATCH; not signaled.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisinitializeevent>
 extern "win64" fn ndis_initialize_event(event: *mut NDIS_EVENT) {
     const EXPORT: &str = "NdisInitializeEvent";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x})", event as usize));
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x})", event as usize));
+    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     ndis.state().events.insert(event as usize, false);
 }
 
-fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
-    let (world, processor, ndis) = context(export);
-    log_export(&world, processor, export, format!("({:#x})", event as usize));
-    check_irql_at_most(&world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+fn set_event(call: &'static Call, event: *mut NDIS_EVENT, signaled: bool) {
+    let export = call.name;
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(export) };
+    log_lazy(world, processor, call, &[event as u64], render_address);
+    check_irql_at_most(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
     let known = match ndis.state().events.get_mut(&(event as usize)) {
         Some(state) => {
             *state = signaled;
@@ -265,7 +375,7 @@ fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
     };
     if !known {
         violation(
-            &world,
+            world,
             rules::EVENT_UNINITIALIZED,
             export,
             "event was not initialised with NdisInitializeEvent",
@@ -276,13 +386,13 @@ fn set_event(export: &'static str, event: *mut NDIS_EVENT, signaled: bool) {
 /// `NdisSetEvent`: <= DISPATCH.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndissetevent>
 extern "win64" fn ndis_set_event(event: *mut NDIS_EVENT) {
-    set_event("NdisSetEvent", event, true);
+    set_event(const { &export_call("NdisSetEvent") }, event, true);
 }
 
 /// `NdisResetEvent`: <= DISPATCH.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisresetevent>
 extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
-    set_event("NdisResetEvent", event, false);
+    set_event(const { &export_call("NdisResetEvent") }, event, false);
 }
 
 /// `NdisWaitEvent`: PASSIVE only. Runs the scheduler (delivering due work, moving virtual time)
@@ -290,14 +400,15 @@ extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
 extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8 {
     const EXPORT: &str = "NdisWaitEvent";
-    let (world, processor, ndis) = context(EXPORT);
-    log_export(&world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
-    if !check_irql_exactly(&world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION) {
+    // SAFETY: an export, using what it gets only until it returns.
+    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    log_export(world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
+    if !check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION) {
         return 0;
     }
     if !ndis.state().events.contains_key(&(event as usize)) {
         violation(
-            &world,
+            world,
             rules::EVENT_UNINITIALIZED,
             EXPORT,
             "event was not initialised with NdisInitializeEvent",
@@ -309,9 +420,9 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
         if ndis.state().events.get(&(event as usize)).copied().unwrap_or(false) {
             return 1;
         }
-        match super::next_due(&world) {
+        match super::next_due(world) {
             Some(due) if deadline.is_none_or(|d| due <= d) => {
-                super::run_one(&world);
+                super::run_one(&world.arc());
             }
             _ => {
                 if let Some(deadline) = deadline {
@@ -320,7 +431,7 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
                     return 0;
                 }
                 violation(
-                    &world,
+                    world,
                     rules::WAIT_DEADLOCK,
                     EXPORT,
                     "waits forever for an event that nothing left to run can set",
