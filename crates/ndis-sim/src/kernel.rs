@@ -21,7 +21,8 @@
 //! called with no current world therefore ends the **process**, as a bugcheck ends the machine:
 //! the stop is recorded in the world ([`World::stop`]), a report is written straight to the
 //! process's stderr (past any test-harness capture), and the process exits with a distinctive
-//! code: [`BUGCHECK_EXIT_CODE`], [`NOT_IMPLEMENTED_EXIT_CODE`] or [`SIMULATOR_FAULT_EXIT_CODE`].
+//! code: [`BUGCHECK_EXIT_CODE`], [`NOT_IMPLEMENTED_EXIT_CODE`], [`SIMULATOR_FAULT_EXIT_CODE`] or
+//! [`HANG_EXIT_CODE`].
 //! A test that expects a stop runs the scenario in a child process (see the crate's tests).
 
 use std::any::{Any, TypeId};
@@ -44,6 +45,8 @@ pub const NOT_IMPLEMENTED_EXIT_CODE: i32 = 0xBD;
 /// Exit code of a process whose run ended because an export was misused by the simulator itself
 /// (e.g. called on a thread with no current world).
 pub const SIMULATOR_FAULT_EXIT_CODE: i32 = 0xBE;
+/// Exit code of a run stopped because the driver waits forever ([`Stop::Hang`]).
+pub const HANG_EXIT_CODE: i32 = 0xBF;
 
 /// Signatures of the kernel imports this module implements, as the driver declares them. They
 /// match `ndis_sys`'s declarations; when `ndis_sys::signatures` lands, registrations switch to it.
@@ -388,6 +391,8 @@ pub enum Stop {
     },
     /// The simulator itself misused an export.
     SimulatorFault(String),
+    /// The driver waits forever (a deadlocked wait it retries): a hung machine on Windows.
+    Hang(String),
 }
 
 impl Stop {
@@ -397,6 +402,7 @@ impl Stop {
             Stop::BugCheck(_) => BUGCHECK_EXIT_CODE,
             Stop::NotImplemented { .. } => NOT_IMPLEMENTED_EXIT_CODE,
             Stop::SimulatorFault(_) => SIMULATOR_FAULT_EXIT_CODE,
+            Stop::Hang(_) => HANG_EXIT_CODE,
         }
     }
 }
@@ -421,6 +427,7 @@ impl fmt::Display for Stop {
                 crate::loader::describe_address(*caller)
             ),
             Stop::SimulatorFault(message) => write!(f, "*** STOP: simulator fault: {message}"),
+            Stop::Hang(message) => write!(f, "*** STOP: hang: {message}"),
         }
     }
 }
@@ -794,7 +801,8 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
     if let Some(world) = world {
         *lock(&world.stop) = Some(stop.clone());
         let log = world.log.lock();
-        let tail = log.tail(20);
+        // NDIS_SIM_FULL_TAIL=1 prints the whole log instead (debugging a stop).
+        let tail = log.tail(if std::env::var_os("NDIS_SIM_FULL_TAIL").is_some() { usize::MAX } else { 20 });
         if !tail.is_empty() {
             report.push_str(&format!("last {} of {} logged calls:\n", tail.len(), log.len));
         }

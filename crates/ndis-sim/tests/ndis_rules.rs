@@ -3,6 +3,8 @@
 //! multipoint call, seed replay, and one test per verifier rule that makes it fire
 //! (`proves_<rule name in lower case>`).
 
+mod common;
+
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ptr::null_mut;
@@ -828,6 +830,28 @@ fn proves_ddi_ndiswaitevent_deadlock() {
         assert_eq!(wait(&mut event, 0), 0);
     }
     assert_fired(&sim, rules::WAIT_DEADLOCK);
+}
+
+/// An infinite wait never returns on Windows: after the first deadlocked one is reported (and
+/// returns, so the run can reach its verdict), waiting again (a driver that retries the wait in a
+/// loop) stops the run as a hang instead of spinning forever.
+#[test]
+fn a_second_deadlocked_wait_stops_the_run_as_a_hang() {
+    let output = common::in_child_process("a_second_deadlocked_wait_stops_the_run_as_a_hang", || {
+        let (_sim, _entered) = started(FaultPolicy::synchronous());
+        let init: sig::NdisInitializeEvent = export("NdisInitializeEvent");
+        let wait: sig::NdisWaitEvent = export("NdisWaitEvent");
+        let mut event = NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } };
+        // SAFETY: the simulator's exports; nothing will set the event.
+        unsafe {
+            init(&mut event);
+            assert_eq!(wait(&mut event, 0), 0);
+            wait(&mut event, 0);
+        }
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(ndis_sim::kernel::HANG_EXIT_CODE), "{stderr}");
+    assert!(stderr.contains("*** STOP: hang: NdisWaitEvent"), "{stderr}");
 }
 
 #[test]

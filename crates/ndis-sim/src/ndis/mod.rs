@@ -268,6 +268,8 @@ pub(crate) struct State {
     pub locks: sync::Locks,
     pub events: FastMap<usize, bool>,
     pub pnp_pending: Option<u64>,
+    /// Infinite waits found deadlocked (the first is reported and returns; see `NdisWaitEvent`).
+    pub deadlocked_waits: u32,
     pub counters: Counters,
     /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
     pub snapshot_buffer: Vec<u8>,
@@ -384,6 +386,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         locks: sync::Locks::default(),
         events: FastMap::default(),
         pnp_pending: None,
+        deadlocked_waits: 0,
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
     };

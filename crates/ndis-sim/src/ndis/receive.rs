@@ -381,7 +381,7 @@ pub fn indicate(
     };
     // The one use of the NDIS internals beyond plain lookups: the callback, with its IRQL,
     // spin-lock and log bookkeeping.
-    super::call_driver(world, ndis, processor, irql, name, detail, handler);
+    super::call_driver(world, ndis, processor, irql, super::Logged::Text(name, detail), handler);
     if resources {
         // The handler returned: NDIS (and the miniport) have the lent lists back.
         let mut ledger = receives.ledger();

@@ -430,12 +430,29 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
                     world.advance_time(deadline.saturating_sub(now));
                     return 0;
                 }
+                // On Windows this wait never returns. The first one is reported and returns 0 so
+                // the run can go on to its verdict; a driver that then waits again (a retry loop
+                // around the wait) would spin here forever, so a second one stops the run.
+                let earlier = {
+                    let mut state = ndis.state();
+                    state.deadlocked_waits += 1;
+                    state.deadlocked_waits - 1
+                };
                 violation(
                     world,
                     rules::WAIT_DEADLOCK,
                     EXPORT,
                     "waits forever for an event that nothing left to run can set",
                 );
+                if earlier > 0 {
+                    crate::kernel::fatal(
+                        Some(world),
+                        crate::kernel::Stop::Hang(format!(
+                            "{EXPORT}({:#x}, 0) waits forever again after an earlier deadlocked wait: the driver hangs",
+                            event as usize
+                        )),
+                    );
+                }
                 return 0;
             }
         }
