@@ -718,7 +718,7 @@ extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STA
             format!("{afs_alive} address famil(ies) still open on Bd#{id}"),
         );
     }
-    super::receive::check_close_adapter(&world, id);
+    super::receive::check_close_adapter(world, id);
     let outcome = {
         let mut state = ndis.state();
         let faults = state.config.faults.clone();
