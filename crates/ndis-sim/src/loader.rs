@@ -360,6 +360,22 @@ fn align_up(value: usize, alignment: usize) -> usize {
 /// What every loaded image occupies, for naming addresses in reports.
 static LOADED: Mutex<Vec<(usize, usize, String)>> = Mutex::new(Vec::new());
 
+/// One loaded image's IAT slots: its base, and (slot address, imported symbol) for each import.
+type ImageSlots = (usize, Vec<(usize, String)>);
+
+/// The IAT slots of every loaded image.
+static SLOTS: Mutex<Vec<ImageSlots>> = Mutex::new(Vec::new());
+
+/// The symbol whose IAT slot is at `address` in a loaded image (`NdisCoCreateVc`), if any.
+pub fn import_slot(address: usize) -> Option<String> {
+    let slots = SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    slots
+        .iter()
+        .flat_map(|(_, image)| image.iter())
+        .find(|(slot, _)| *slot == address)
+        .map(|(_, name)| name.clone())
+}
+
 fn loaded() -> std::sync::MutexGuard<'static, Vec<(usize, usize, String)>> {
     LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -621,6 +637,8 @@ impl Image {
         };
         std::mem::forget(mapping);
         loaded().push((base, image_len, image.name.clone()));
+        let slots = image.imports.iter().map(|i| (base + i.slot_rva as usize, i.name.clone())).collect();
+        SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((base, slots));
         Ok(image)
     }
 
@@ -679,6 +697,10 @@ impl Drop for Image {
     fn drop(&mut self) {
         let base = self.base();
         loaded().retain(|(loaded_base, _, _)| *loaded_base != base);
+        SLOTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|(slots_base, _)| *slots_base != base);
         drop(Mapping { base: self.base, len: self.size });
     }
 }

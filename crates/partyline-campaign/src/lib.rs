@@ -232,6 +232,11 @@ impl fmt::Display for Figures {
             )?;
         }
         writeln!(f, "crashes: 0 (a crash stops the process and names its run)")?;
+        if std::env::var_os("PARTYLINE_CAMPAIGN_SITES").is_some() {
+            for site in &self.distinct_sites {
+                writeln!(f, "site: {site}")?;
+            }
+        }
         for failure in &self.failures {
             writeln!(
                 f,

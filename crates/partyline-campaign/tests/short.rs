@@ -23,6 +23,27 @@ fn every_fault_site_fails_once_and_the_driver_recovers() {
         "every site is named by its return address: {:?}",
         figures.distinct_sites
     );
+    // And that return address is exact: it follows a `call [rip+disp32]` through the IAT slot of
+    // the very export the site names (not a stale address left on the host stack).
+    let image = ndis_sim::loader::Image::load(
+        "partyline.sys",
+        partyline_image::IMAGE,
+        &ndis_sim::sim::export_table(),
+    )
+    .expect("the image loads");
+    for site in &figures.distinct_sites {
+        let export = site.split(['(', ' ']).next().unwrap_or_default();
+        let offset =
+            site.split("partyline.sys+0x").nth(1).and_then(|rest| rest.split(' ').next()).unwrap_or_default();
+        let rva = usize::from_str_radix(offset, 16).expect(site);
+        // SAFETY: rva - 6 .. rva lies in the mapped, readable .text of `image`, which is alive.
+        let call = unsafe { std::slice::from_raw_parts((image.base() + rva - 6) as *const u8, 6) };
+        assert_eq!(call[..2], [0xFF, 0x15], "{site}: not after a call through the IAT");
+        let displacement = i32::from_le_bytes([call[2], call[3], call[4], call[5]]);
+        let slot = (image.base() + rva).wrapping_add_signed(displacement as isize);
+        let import = image.imports().iter().find(|i| image.base() + i.slot_rva as usize == slot);
+        assert_eq!(import.map(|i| i.name.as_str()), Some(export), "{site}: calls another import");
+    }
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn outcome_and_failure_in(
 ) -> (Outcome, bool) {
     let rate = state.config.faults.request_failure_per_10000;
     let fail = match injectable {
-        Some(export) => super::faults::inject(world, state, export, true, rate),
+        Some(export) => super::faults::inject(world, state, export, None, true, rate),
         None => state.rng.chance(rate),
     };
     let State { rng, config, .. } = state;

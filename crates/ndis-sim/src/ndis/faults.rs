@@ -162,6 +162,7 @@ pub(crate) fn inject(
     world: &World,
     state: &mut State,
     export: &'static str,
+    tag: Option<u32>,
     eligible: bool,
     per_10000: u32,
 ) -> bool {
@@ -174,13 +175,18 @@ pub(crate) fn inject(
     }
     let Some(systematic) = state.config.faults.systematic.clone() else { return false };
     let context = if state.callbacks.is_empty() { "-".to_owned() } else { state.callbacks.join(">") };
-    let caller = driver_return_address()
+    let caller = driver_return_address(export)
         .and_then(|address| {
             crate::loader::image_containing(address)
                 .map(|(base, name)| format!("{name}+{:#x}", address - base))
         })
         .unwrap_or_else(|| "?".to_owned());
-    systematic.first_sight(Site { export: export.to_owned(), caller, context })
+    // An allocation's purpose is its pool tag: the same call site can allocate for several.
+    let called = match tag {
+        Some(tag) => format!("{export}('{}')", String::from_utf8_lossy(&tag.to_le_bytes())),
+        None => export.to_owned(),
+    };
+    systematic.first_sight(Site { export: called, caller, context })
 }
 
 /// Bytes of host stack scanned above this frame for the driver's return address.
@@ -196,22 +202,25 @@ fn read_memory(address: usize, out: &mut [u8]) -> usize {
     usize::try_from(read).unwrap_or(0)
 }
 
-/// Whether the bytes before `address` end a `call`: `call [rip+disp32]` (FF 15, how imports are
-/// called), `call rel32` (E8), or `call reg` (FF D0+r).
-fn follows_call(address: usize) -> bool {
+/// Whether the bytes before `address` end a call of the import `export` itself:
+/// `call [rip+disp32]` (FF 15, how a `raw-dylib` import is called) whose operand is that
+/// import's IAT slot. A stale return address of an earlier call, left on the host stack, fails
+/// this test unless it called the very same import.
+fn follows_call_of(address: usize, export: &str) -> bool {
     let mut before = [0u8; 6];
-    if address < 6 || read_memory(address - 6, &mut before) != 6 {
+    if address < 6 || read_memory(address - 6, &mut before) != 6 || before[..2] != [0xFF, 0x15] {
         return false;
     }
-    (before[0] == 0xFF && before[1] == 0x15)
-        || before[1] == 0xE8
-        || (before[4] == 0xFF && before[5] & 0xF8 == 0xD0)
+    let displacement = i32::from_le_bytes([before[2], before[3], before[4], before[5]]);
+    let slot = address.wrapping_add_signed(displacement as isize);
+    crate::loader::import_slot(slot).is_some_and(|name| name == export)
 }
 
-/// The return address of the driver's call into the export running on this thread: the first
-/// word on the stack above this frame that lies in a loaded image just after a `call`.
+/// The return address of the driver's call into `export`, running on this thread: the first
+/// word on the stack above this frame that lies in a loaded image just after a call through
+/// `export`'s IAT slot.
 #[inline(never)]
-fn driver_return_address() -> Option<usize> {
+fn driver_return_address(export: &str) -> Option<usize> {
     let marker = 0u8;
     let start = std::ptr::addr_of!(marker) as usize & !7;
     let mut stack = vec![0u8; SCAN_BYTES];
@@ -219,5 +228,5 @@ fn driver_return_address() -> Option<usize> {
     stack[..read - read % 8]
         .chunks_exact(8)
         .map(|word| usize::from_le_bytes(word.try_into().expect("8 bytes")))
-        .find(|&word| crate::loader::image_containing(word).is_some() && follows_call(word))
+        .find(|&word| crate::loader::image_containing(word).is_some() && follows_call_of(word, export))
 }

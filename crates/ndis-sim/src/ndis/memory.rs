@@ -274,7 +274,7 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     let faults = &state.config.faults;
     let filtered = faults.allocation_failure_tags.is_empty() || faults.allocation_failure_tags.contains(&tag);
     let rate = faults.allocation_failure_per_10000;
-    let fail = super::faults::inject(world, &mut state, EXPORT, filtered, rate);
+    let fail = super::faults::inject(world, &mut state, EXPORT, Some(tag), filtered, rate);
     let address = if fail || length == 0 {
         state.stats_failure(tag);
         0

@@ -594,7 +594,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     let (outcome, fail) = {
         let mut state = ndis.state();
         let rate = state.config.faults.request_failure_per_10000;
-        let fail = super::faults::inject(world, &mut state, EXPORT, true, rate);
+        let fail = super::faults::inject(world, &mut state, EXPORT, None, true, rate);
         let faults = state.config.faults.clone();
         let outcome = state.rng.outcome(&faults, 0);
         let binding = state.bindings.get_mut(&id).expect("checked");
