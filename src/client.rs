@@ -5,7 +5,7 @@
 //! whatever requests follow (an incoming drop is answered with NdisClDropParty, or with
 //! NdisClCloseCall for the last party: nc-ndis-protocol_cl_incoming_drop_party).
 
-use crate::global::{context, drive, id, with_engine, with_memory};
+use crate::global::{context, drive, drive_after, id, with_engine, with_memory};
 use crate::perform::release_parameters;
 use ndis_sys::*;
 use partyline_core::{Handle, Status};
@@ -46,15 +46,13 @@ pub unsafe extern "win64" fn open_af_complete(
     status: NDIS_STATUS,
 ) {
     let Some(af) = id(af_context) else { return };
-    let _ = with_engine(|e| e.on_open_af_complete(af, Status(status), Handle(af_handle as usize)));
-    drive();
+    let _ = drive_after(|e| e.on_open_af_complete(af, Status(status), Handle(af_handle as usize)));
 }
 
 /// ProtocolClCloseAfComplete (<= DISPATCH_LEVEL).
 pub unsafe extern "win64" fn close_af_complete(status: NDIS_STATUS, af_context: NDIS_HANDLE) {
     let Some(af) = id(af_context) else { return };
-    let _ = with_engine(|e| e.on_close_af_complete(af, Status(status)));
-    drive();
+    let _ = drive_after(|e| e.on_close_af_complete(af, Status(status)));
 }
 
 /// ProtocolClNotifyCloseAf (<= DISPATCH_LEVEL): close every call, then the AF, without waiting
@@ -83,8 +81,7 @@ pub unsafe extern "win64" fn make_call_complete(
     let changed = unsafe { release_parameters(parameters) };
     let Some(call) = id(vc_context) else { return };
     let party = if status == NDIS_STATUS_SUCCESS { Handle(party_handle as usize) } else { Handle::NULL };
-    let _ = with_engine(|e| e.on_make_call_complete(call, Status(status), party, changed));
-    drive();
+    let _ = drive_after(|e| e.on_make_call_complete(call, Status(status), party, changed));
 }
 
 /// ProtocolClAddPartyComplete (<= DISPATCH_LEVEL).
@@ -98,16 +95,14 @@ pub unsafe extern "win64" fn add_party_complete(
     let changed = unsafe { release_parameters(parameters) };
     let Some(party) = id(party_context) else { return };
     let handle = if status == NDIS_STATUS_SUCCESS { Handle(party_handle as usize) } else { Handle::NULL };
-    let _ = with_engine(|e| e.on_add_party_complete(party, Status(status), handle, changed));
-    drive();
+    let _ = drive_after(|e| e.on_add_party_complete(party, Status(status), handle, changed));
 }
 
 /// ProtocolClDropPartyComplete (<= DISPATCH_LEVEL): the party context is released here and only
 /// here (nc-ndis-protocol_cl_drop_party_complete).
 pub unsafe extern "win64" fn drop_party_complete(status: NDIS_STATUS, party_context: NDIS_HANDLE) {
     let Some(party) = id(party_context) else { return };
-    let _ = with_engine(|e| e.on_drop_party_complete(party, Status(status)));
-    drive();
+    let _ = drive_after(|e| e.on_drop_party_complete(party, Status(status)));
 }
 
 /// ProtocolClCloseCallComplete (<= DISPATCH_LEVEL): then NdisCoDeleteVc.
@@ -117,8 +112,7 @@ pub unsafe extern "win64" fn close_call_complete(
     _party: NDIS_HANDLE,
 ) {
     let Some(call) = id(vc_context) else { return };
-    let _ = with_engine(|e| e.on_close_call_complete(call, Status(status)));
-    drive();
+    let _ = drive_after(|e| e.on_close_call_complete(call, Status(status)));
 }
 
 /// ProtocolClIncomingDropParty (<= DISPATCH_LEVEL): answered with NdisClDropParty.
@@ -129,8 +123,7 @@ pub unsafe extern "win64" fn incoming_drop_party(
     _size: u32,
 ) {
     let Some(party) = id(party_context) else { return };
-    let _ = with_engine(|e| e.on_incoming_drop_party(party, Status(status)));
-    drive();
+    let _ = drive_after(|e| e.on_incoming_drop_party(party, Status(status)));
 }
 
 /// ProtocolClIncomingCloseCall (<= DISPATCH_LEVEL): drop down to one party, NdisClCloseCall, and
@@ -142,8 +135,7 @@ pub unsafe extern "win64" fn incoming_close_call(
     _size: u32,
 ) {
     let Some(call) = id(vc_context) else { return };
-    let _ = with_engine(|e| e.on_incoming_close_call(call, Status(status)));
-    drive();
+    let _ = drive_after(|e| e.on_incoming_close_call(call, Status(status)));
 }
 
 /// ProtocolCoCreateVc: runs only for VCs a call manager creates for incoming calls, which

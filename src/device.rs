@@ -15,7 +15,7 @@
 //! Every request is answered before the dispatch routine returns (no IRP is left pending):
 //! progress of calls and parties is observed by query.
 
-use crate::global::{drive, with_engine, with_memory};
+use crate::global::{drive_after, with_engine, with_memory_then_drive};
 use crate::pool::{self, tag};
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
@@ -227,28 +227,29 @@ fn handle(code: u32, buffer: *mut u8, input_len: usize, output_len: usize) -> Re
         };
         let request = ioctl::decode_request(code, input).map_err(|e| e.status())?;
         match request {
+            // Each request queues work for NDIS; the engine call, claiming the drive loop and
+            // taking its first request share one critical section, and the requests are made
+            // right after (no lock held).
             Request::MakeCall { af, profile, leaves } => {
-                let call =
-                    with_memory(|e| e.make_call(af, profile, leaves.iter())).map_err(ioctl::core_status)?;
+                let call = with_memory_then_drive(|e| e.make_call(af, profile, leaves.iter()))
+                    .map_err(ioctl::core_status)?;
                 Done::NewCall(call)
             }
-            Request::AddParty { call, leaf } => {
-                Done::NewParty(with_memory(|e| e.add_party(call, leaf)).map_err(ioctl::core_status)?)
-            }
+            Request::AddParty { call, leaf } => Done::NewParty(
+                with_memory_then_drive(|e| e.add_party(call, leaf)).map_err(ioctl::core_status)?,
+            ),
             Request::DropParty { party } => {
-                with_engine(|e| e.drop_party(party)).map_err(ioctl::core_status)?;
+                drive_after(|e| e.drop_party(party)).map_err(ioctl::core_status)?;
                 Done::Nothing
             }
             Request::CloseCall { call } => {
-                with_engine(|e| e.close_call(call)).map_err(ioctl::core_status)?;
+                drive_after(|e| e.close_call(call)).map_err(ioctl::core_status)?;
                 Done::Nothing
             }
             // Queries answer from the engine, under the lock, straight into the buffer.
             query => return answer(query, buffer, output_len),
         }
     };
-    // The engine queued the requests to make of NDIS; make them now (no lock held).
-    drive();
     let output = output_slice(buffer, output_len);
     match done {
         Done::Nothing => Ok(0),

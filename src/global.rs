@@ -17,7 +17,7 @@ use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use ndis_sys::{NdisAcquireSpinLock, NdisReleaseSpinLock, NDIS_HANDLE, NDIS_SPIN_LOCK};
-use partyline_core::{Engine, Error, Id};
+use partyline_core::{Action, Engine, Error, Id};
 
 struct Locked {
     engine: Engine,
@@ -96,21 +96,76 @@ pub fn with_memory<R>(mut f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Res
 /// driving leaves its work to it (the other only stops once `poll` finds nothing, under the lock,
 /// after this thread's work was queued).
 pub fn drive() {
-    let claimed = with_locked(|locked| !core::mem::replace(&mut locked.driving, true));
-    if !claimed {
-        return;
+    drive_after(|_| ());
+}
+
+/// Runs `f` on the engine and then [`drive`]s, taking the lock once for both: `f`, claiming the
+/// drive loop and taking its first request happen in one critical section, and each synchronous
+/// result is fed back in the same critical section that takes the next request. A party
+/// operation thus costs two lock round trips where it took five (each one a call into NDIS).
+/// `f` must not call into NDIS.
+pub fn drive_after<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    let (result, first) = with_locked(|locked| {
+        let result = f(&mut locked.engine);
+        (result, claim_first(locked))
+    });
+    run_from(first);
+    result
+}
+
+/// Under the lock: if no thread drives, the first queued request, and this thread then drives.
+#[inline(never)]
+fn claim_first(locked: &mut Locked) -> Option<Action> {
+    if locked.driving {
+        return None;
     }
-    loop {
-        let action = with_locked(|locked| {
-            let action = locked.engine.poll();
-            if action.is_none() {
+    let action = locked.engine.poll();
+    locked.driving = action.is_some();
+    action
+}
+
+/// The drive loop, from its first request (this thread claimed it) until the engine has none.
+#[inline(never)]
+fn run_from(first: Option<Action>) {
+    let mut action = first;
+    while let Some(request) = action {
+        let completion = crate::perform::perform(request);
+        action = with_locked(|locked| {
+            if let Some(completion) = completion {
+                completion.apply(&mut locked.engine);
+            }
+            let next = locked.engine.poll();
+            if next.is_none() {
                 locked.driving = false;
             }
-            action
+            next
         });
-        match action {
-            Some(action) => crate::perform::perform(action),
-            None => return,
+    }
+}
+
+/// [`with_memory`], then [`drive`], the last engine call and the claim of the drive loop in one
+/// critical section.
+pub fn with_memory_then_drive<R>(mut f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Result<R, Error> {
+    loop {
+        let (result, first) = with_locked(|locked| {
+            let result = f(&mut locked.engine);
+            let first = match result {
+                Err(Error::NeedMemory(..)) => None,
+                _ => claim_first(locked),
+            };
+            (result, first)
+        });
+        run_from(first);
+        match result {
+            Err(Error::NeedMemory(table, need)) => {
+                let Some(memory) = crate::pool::memory_for(table, need) else {
+                    return Err(Error::NeedMemory(table, need));
+                };
+                if let Err(unused) = with_engine(|engine| engine.lend(table, memory)) {
+                    crate::pool::give_back(unused);
+                }
+            }
+            other => return other,
         }
     }
 }

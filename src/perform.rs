@@ -7,12 +7,12 @@
 //! NDIS does not call it. After PENDING nothing here touches the request again: the completion
 //! may already have run on another processor.
 
-use crate::global::{context, with_engine};
+use crate::global::context;
 use crate::pool::{self, tag};
 use core::ptr::{self, NonNull};
 use ndis_sys::*;
 use partyline_core::params::{self, Message};
-use partyline_core::{Action, AtmAddress, Handle, Status, TrafficProfile};
+use partyline_core::{Action, AtmAddress, Engine, Handle, Id, Status, TrafficProfile};
 
 fn handle(h: Handle) -> NDIS_HANDLE {
     h.0 as NDIS_HANDLE
@@ -22,7 +22,39 @@ fn status(s: NDIS_STATUS) -> Status {
     Status(s)
 }
 
-pub fn perform(action: Action) {
+/// What a request that did not pend delivers: the driver's own call of its completion handler,
+/// applied to the engine by the drive loop together with taking the next request.
+pub enum Completion {
+    VcCreated { call: Id, status: Status, vc: Handle },
+    MakeCall { call: Id, status: Status, party: Handle, changed: bool },
+    AddParty { party: Id, status: Status, handle: Handle, changed: bool },
+    DropParty { party: Id, status: Status },
+    CloseCall { call: Id, status: Status },
+    VcDeleted { call: Id, status: Status },
+    CloseAf { af: Id, status: Status },
+}
+
+impl Completion {
+    /// Feeds the result to the engine (under the lock; no call into NDIS).
+    pub fn apply(self, e: &mut Engine) {
+        let _ = match self {
+            Completion::VcCreated { call, status, vc } => e.on_vc_created(call, status, vc),
+            Completion::MakeCall { call, status, party, changed } => {
+                e.on_make_call_complete(call, status, party, changed)
+            }
+            Completion::AddParty { party, status, handle, changed } => {
+                e.on_add_party_complete(party, status, handle, changed)
+            }
+            Completion::DropParty { party, status } => e.on_drop_party_complete(party, status),
+            Completion::CloseCall { call, status } => e.on_close_call_complete(call, status),
+            Completion::VcDeleted { call, status } => e.on_vc_deleted(call, status),
+            Completion::CloseAf { af, status } => e.on_close_af_complete(af, status),
+        };
+    }
+}
+
+/// Makes one request; its completion when NDIS returned anything but PENDING.
+pub fn perform(action: Action) -> Option<Completion> {
     match action {
         Action::CreateVc { call, binding, af } => {
             // NdisCoCreateVc: *NdisVcHandle must be NULL on entry; it never pends.
@@ -30,7 +62,7 @@ pub fn perform(action: Action) {
             // SAFETY: binding and AF handles are live (the engine only asks while both are
             // open); `vc` is a valid out-pointer; <= DISPATCH.
             let s = unsafe { NdisCoCreateVc(handle(binding), handle(af), context(call), &mut vc) };
-            let _ = with_engine(|e| e.on_vc_created(call, status(s), Handle(vc as usize)));
+            Some(Completion::VcCreated { call, status: status(s), vc: Handle(vc as usize) })
         }
         Action::MakeCall { call, party, vc, leaf, profile } => {
             let result = issue(Message::Setup, &leaf, &profile, |parameters, slot| {
@@ -38,9 +70,7 @@ pub fn perform(action: Action) {
                 // that stays allocated until the completion frees it; `slot` lies inside it.
                 unsafe { NdisClMakeCall(handle(vc), parameters, context(party), slot) }
             });
-            if let Some((s, party_handle, changed)) = result {
-                let _ = with_engine(|e| e.on_make_call_complete(call, s, party_handle, changed));
-            }
+            result.map(|(status, party, changed)| Completion::MakeCall { call, status, party, changed })
         }
         Action::AddParty { call: _, party, vc, leaf, profile } => {
             let result = issue(Message::AddParty, &leaf, &profile, |parameters, slot| {
@@ -48,46 +78,42 @@ pub fn perform(action: Action) {
                 // only adds once MakeCall succeeded).
                 unsafe { NdisClAddParty(handle(vc), context(party), parameters, slot) }
             });
-            if let Some((s, party_handle, changed)) = result {
-                let _ = with_engine(|e| e.on_add_party_complete(party, s, party_handle, changed));
-            }
+            result.map(|(status, handle, changed)| Completion::AddParty { party, status, handle, changed })
         }
         Action::DropParty { party, handle: party_handle } => {
             // NdisClDropParty: the handle is invalid from this call on; the engine has already
             // forgotten it.
             // SAFETY: a connected party's handle, used exactly once; no buffer; <= DISPATCH.
             let s = unsafe { NdisClDropParty(handle(party_handle), ptr::null_mut(), 0) };
-            if s != NDIS_STATUS_PENDING {
-                let _ = with_engine(|e| e.on_drop_party_complete(party, status(s)));
-            }
+            (s != NDIS_STATUS_PENDING).then(|| Completion::DropParty { party, status: status(s) })
         }
         Action::CloseCall { call, vc, party } => {
             let party_handle = party.map_or(ptr::null_mut(), |(_, h)| handle(h));
             // SAFETY: the VC has an active call with exactly this party left (the engine
             // dropped every other one first: NdisClCloseCall on multipoint VCs).
             let s = unsafe { NdisClCloseCall(handle(vc), party_handle, ptr::null_mut(), 0) };
-            if s != NDIS_STATUS_PENDING {
-                let _ = with_engine(|e| e.on_close_call_complete(call, status(s)));
-            }
+            (s != NDIS_STATUS_PENDING).then(|| Completion::CloseCall { call, status: status(s) })
         }
         Action::DeleteVc { call, vc } => {
             // SAFETY: the call on this client-created VC is closed (or never connected).
             let s = unsafe { NdisCoDeleteVc(handle(vc)) };
-            let _ = with_engine(|e| e.on_vc_deleted(call, status(s)));
+            Some(Completion::VcDeleted { call, status: status(s) })
         }
         Action::CloseAf { af, handle: af_handle } => {
             // SAFETY: no VC is left on this AF; the handle is dead after this call.
             let s = unsafe { NdisClCloseAddressFamily(handle(af_handle)) };
-            if s != NDIS_STATUS_PENDING {
-                let _ = with_engine(|e| e.on_close_af_complete(af, status(s)));
-            }
+            (s != NDIS_STATUS_PENDING).then(|| Completion::CloseAf { af, status: status(s) })
         }
         Action::NotifyCloseAfComplete { handle: af_handle } => {
             // SAFETY: ProtocolClNotifyCloseAf returned PENDING for this AF; the handle stays
             // usable for this one call (nf-ndis-ndisclnotifycloseaddressfamilycomplete).
             unsafe { NdisClNotifyCloseAddressFamilyComplete(handle(af_handle), NDIS_STATUS_SUCCESS) };
+            None
         }
-        Action::BindingQuiet { cookie, .. } => crate::binding::wake_unbind(cookie),
+        Action::BindingQuiet { cookie, .. } => {
+            crate::binding::wake_unbind(cookie);
+            None
+        }
     }
 }
 
