@@ -222,7 +222,10 @@ pub struct Call {
     af_linked: bool,
     af_prev: u32,
     af_next: u32,
+    /// In the call work queue, linked both ways (`prev_work`, `next_work`) so that a call freed
+    /// while queued is taken out in O(1) (see [`Engine::unqueue_call_work`]).
     in_work: bool,
+    prev_work: u32,
     next_work: u32,
     parameters_changed: bool,
 }
@@ -805,6 +808,7 @@ impl Engine {
             af_prev: NIL,
             af_next: NIL,
             in_work: false,
+            prev_work: NIL,
             next_work: NIL,
             parameters_changed: false,
         };
@@ -1211,6 +1215,8 @@ impl Engine {
         // Unlink while the call is still in its table (the links live in the calls).
         let Some(af) = self.calls.get(id).map(|c| c.af) else { return };
         self.af_unlink(af, id);
+        // A freed slot cannot link on to the calls queued behind it.
+        self.unqueue_call_work(id);
         if self.calls.remove(id).is_none() {
             return;
         }
@@ -1675,6 +1681,7 @@ impl Engine {
             return;
         }
         call.in_work = true;
+        call.prev_work = tail;
         call.next_work = NIL;
         if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
             t.next_work = id.index();
@@ -1692,6 +1699,7 @@ impl Engine {
         let next = match self.calls.id_at(index).and_then(|c| self.calls.get_mut(c)) {
             Some(call) => {
                 call.in_work = false;
+                call.prev_work = NIL;
                 core::mem::replace(&mut call.next_work, NIL)
             }
             None => NIL,
@@ -1699,8 +1707,36 @@ impl Engine {
         self.call_work.head = next;
         if next == NIL {
             self.call_work.tail = NIL;
+        } else if let Some(call) = self.calls.id_at(next).and_then(|c| self.calls.get_mut(c)) {
+            call.prev_work = NIL;
         }
         Some(index)
+    }
+
+    /// Takes call `id` out of the work queue, wherever it is in it. A call is freed when a
+    /// request made with the lock released returns (NdisCoDeleteVc, a failed NdisCoCreateVc),
+    /// and requests on other processors may have queued it meanwhile (a CLOSE_CALL, a dropped
+    /// queued party): left in the queue, its freed slot would end the queue there, stranding
+    /// every call behind it (found by the concurrency campaign: a stranded call kept its address
+    /// family, then the unbind, from ever completing).
+    fn unqueue_call_work(&mut self, id: Id) {
+        let Some(call) = self.calls.get_mut(id) else { return };
+        if !call.in_work {
+            return;
+        }
+        call.in_work = false;
+        let prev = core::mem::replace(&mut call.prev_work, NIL);
+        let next = core::mem::replace(&mut call.next_work, NIL);
+        if prev == NIL {
+            self.call_work.head = next;
+        } else if let Some(p) = self.calls.id_at(prev).and_then(|c| self.calls.get_mut(c)) {
+            p.next_work = next;
+        }
+        if next == NIL {
+            self.call_work.tail = prev;
+        } else if let Some(n) = self.calls.id_at(next).and_then(|c| self.calls.get_mut(c)) {
+            n.prev_work = prev;
+        }
     }
 
     fn push_af_work(&mut self, id: Id) {

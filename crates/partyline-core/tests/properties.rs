@@ -7,13 +7,15 @@
 //! - every pending request gets exactly one completion (the fake delivers each once and the
 //!   engine refuses a second);
 //! - counts never go negative and match the call manager's;
-//! - nothing leaks at teardown.
+//! - nothing leaks at teardown;
+//! - requests that arrive while a synchronous request (`NdisCoCreateVc`, `NdisCoDeleteVc`) is in
+//!   flight, as they do on other processors, are worked on like any other.
 
 mod support;
 
 use partyline_core::{Id, Status};
 use proptest::prelude::*;
-use support::{leaf, profile, Fake, Policy};
+use support::{leaf, lend, profile, Fake, Meanwhile, Policy};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -27,6 +29,19 @@ enum Op {
     RemoteClose { pick: u64, failure: bool },
     NotifyCloseAf,
     ReopenAf,
+    DuringVcRequest(DuringVcRequest),
+}
+
+/// A CLOSE_CALL (even `pick`: of the call whose VC request is in flight; odd: of a call picked
+/// then) and, with `make`, a MAKE_CALL arrive while the next NdisCoDeleteVc (with `delete`) or
+/// the next NdisCoCreateVc or NdisCoDeleteVc is in flight; a NdisCoCreateVc they interrupt fails
+/// with `fail`.
+#[derive(Clone, Debug)]
+struct DuringVcRequest {
+    pick: u64,
+    make: bool,
+    delete: bool,
+    fail: bool,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,7 +56,22 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<u64>(), any::<bool>()).prop_map(|(pick, failure)| Op::RemoteClose { pick, failure }),
         1 => Just(Op::NotifyCloseAf),
         1 => Just(Op::ReopenAf),
+        2 => (any::<u64>(), any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(pick, make, delete, fail)| Op::DuringVcRequest(DuringVcRequest { pick, make, delete, fail })),
     ]
+}
+
+/// Runs an engine request, lending memory as often as it asks (as `Fake::with_memory`).
+fn with_memory<T>(
+    engine: &mut partyline_core::Engine,
+    mut request: impl FnMut(&mut partyline_core::Engine) -> Result<T, partyline_core::Error>,
+) -> Result<T, partyline_core::Error> {
+    loop {
+        match request(engine) {
+            Err(partyline_core::Error::NeedMemory(table, need)) => lend(engine, table, need),
+            other => return other,
+        }
+    }
 }
 
 fn pick<T: Copy>(items: &[T], pick: u64) -> Option<T> {
@@ -100,6 +130,25 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
                     fake.notify_close_af(current);
                 }
             }
+            Op::DuringVcRequest(DuringVcRequest { pick: p, make, delete, fail }) => {
+                let (p, af, address) = (*p, af.filter(|_| *make), leaf(next_leaf));
+                next_leaf += 1;
+                let requests = move |engine: &mut partyline_core::Engine, in_flight: Id| {
+                    let calls: Vec<Id> = engine.calls().map(|(c, _)| c).collect();
+                    let close = if p % 2 == 0 { Some(in_flight) } else { pick(&calls, p / 2) };
+                    if let Some(call) = close {
+                        let _ = engine.close_call(call);
+                    }
+                    if let Some(af) = af {
+                        let _ = with_memory(engine, |e| e.make_call(af, profile(), [address]));
+                    }
+                };
+                fake.meanwhile = Some(Meanwhile {
+                    delete_only: *delete,
+                    fail_create: *fail,
+                    requests: Box::new(requests),
+                });
+            }
             Op::ReopenAf => {
                 if af.is_none() {
                     let opened = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1));
@@ -117,6 +166,9 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
         fake.check_consistency();
         prop_assert!(fake.violations.is_empty(), "step {step} {op:?}: {:#?}", fake.violations);
     }
+    // Requests still waiting for a VC request to interject in are not made (the teardown below
+    // closes the calls it knows).
+    fake.meanwhile = None;
     // Everything owed is delivered exactly once; then the binding goes (or every call closes).
     fake.deliver_all();
     if end_with_unbind {

@@ -4,7 +4,7 @@
 mod support;
 
 use partyline_core::engine::{CallState, PartyState};
-use partyline_core::{Action, Error, Id, Status};
+use partyline_core::{Action, Error, Handle, Id, Status};
 use support::{leaf, profile, Fake, Outcome, Owed, Policy};
 
 fn synchronous() -> Fake {
@@ -528,4 +528,56 @@ fn incoming_drop_racing_the_add_party_completion_is_answered_with_drop_party() {
     assert_eq!((info.state, info.connected), (CallState::Active, 1));
     assert_eq!(fake.engine.counters.parties_dropped_remote, 1);
     assert_clean(&mut fake);
+}
+
+/// nf-ndis-ndiscodeletevc, nf-ndis-ndiscocreatevc: the glue makes these requests with the spin
+/// lock released, so control-device requests on other processors reach the engine while one is
+/// in flight. A CLOSE_CALL for the call whose VC is being deleted queues that call for work;
+/// when the delete returns the call is freed, and every call queued behind it (here a new
+/// MAKE_CALL) must still be worked on. (Found by the concurrency campaign: the freed call took
+/// the rest of the queue with it, the new call never got its VC, and the address family's
+/// close, then the unbind, waited for it forever.)
+#[test]
+fn a_call_freed_while_queued_for_work_leaves_the_calls_behind_it_queued() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let one = fake.with_memory(|e| e.make_call(af, profile(), [leaf(1)])).expect("call 1");
+    let Some(Action::CreateVc { call, .. }) = fake.engine.poll() else { panic!("CreateVc first") };
+    assert_eq!(call, one);
+    fake.engine.on_vc_created(one, Status::SUCCESS, Handle(0x5000)).expect("VC created");
+    let Some(Action::MakeCall { call, .. }) = fake.engine.poll() else { panic!("MakeCall next") };
+    assert_eq!(call, one);
+    fake.engine.on_make_call_complete(one, Status::FAILURE, Handle::NULL, false).expect("call failed");
+    let Some(Action::DeleteVc { call, .. }) = fake.engine.poll() else { panic!("DeleteVc next") };
+    assert_eq!(call, one);
+    // NdisCoDeleteVc is in flight (lock released): requests arrive on other processors.
+    fake.engine.close_call(one).expect("a close while the VC is deleted is taken");
+    let two = fake.with_memory(|e| e.make_call(af, profile(), [leaf(2)])).expect("call 2");
+    // NdisCoDeleteVc returns: call 1 is gone.
+    fake.engine.on_vc_deleted(one, Status::SUCCESS).expect("VC deleted");
+    assert!(fake.engine.call_info(one).is_none());
+    match fake.engine.poll() {
+        Some(Action::CreateVc { call, .. }) => assert_eq!(call, two),
+        other => panic!("call 2 was never worked on: poll gave {other:?}"),
+    }
+}
+
+/// As above with the other request that frees a call when it returns: a NdisCoCreateVc that
+/// fails, after a CLOSE_CALL for that call arrived while it was in flight.
+#[test]
+fn a_call_whose_vc_fails_while_queued_for_work_leaves_the_calls_behind_it_queued() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let one = fake.with_memory(|e| e.make_call(af, profile(), [leaf(1)])).expect("call 1");
+    let Some(Action::CreateVc { call, .. }) = fake.engine.poll() else { panic!("CreateVc first") };
+    assert_eq!(call, one);
+    // NdisCoCreateVc is in flight: a close and a new call arrive.
+    fake.engine.close_call(one).expect("a close while the VC is created is taken");
+    let two = fake.with_memory(|e| e.make_call(af, profile(), [leaf(2)])).expect("call 2");
+    fake.engine.on_vc_created(one, Status::RESOURCES, Handle::NULL).expect("no VC");
+    assert!(fake.engine.call_info(one).is_none());
+    match fake.engine.poll() {
+        Some(Action::CreateVc { call, .. }) => assert_eq!(call, two),
+        other => panic!("call 2 was never worked on: poll gave {other:?}"),
+    }
 }

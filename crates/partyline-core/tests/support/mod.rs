@@ -110,6 +110,18 @@ pub enum Owed {
     CloseAf { af: Id, handle: usize },
 }
 
+/// Control requests, given the call whose VC request is in flight.
+pub type Requests = Box<dyn FnOnce(&mut Engine, Id)>;
+
+/// Requests made while the next VC request is in flight, before it returns to the engine.
+pub struct Meanwhile {
+    /// Waits for an `NdisCoDeleteVc` (else the next `NdisCoCreateVc` or `NdisCoDeleteVc`).
+    pub delete_only: bool,
+    /// The `NdisCoCreateVc` they interrupt fails (NDIS_STATUS_RESOURCES).
+    pub fail_create: bool,
+    pub requests: Requests,
+}
+
 pub struct Fake {
     pub engine: Engine,
     pub policy: Policy,
@@ -119,6 +131,9 @@ pub struct Fake {
     pub violations: Vec<String>,
     pub requests: Vec<Action>,
     pub quiet_bindings: Vec<Id>,
+    /// Control requests that reach the engine on another processor while an `NdisCoCreateVc`
+    /// or `NdisCoDeleteVc` is in flight (the glue makes both with the lock released).
+    pub meanwhile: Option<Meanwhile>,
     next_handle: usize,
 }
 
@@ -133,6 +148,7 @@ impl Fake {
             violations: Vec::new(),
             requests: Vec::new(),
             quiet_bindings: Vec::new(),
+            meanwhile: None,
             next_handle: 0x1000,
         }
     }
@@ -195,12 +211,26 @@ impl Fake {
                 if binding.is_null() || af.is_null() || self.afs.get(&af.0).is_none_or(|a| a.2) {
                     self.violation("NdisCoCreateVc", format!("bad binding/af handle {binding:?}/{af:?}"));
                 }
-                let vc = self.handle();
-                self.vcs.insert(
-                    vc,
-                    CmVc { af, context: call, call: CmCall::None, parties: BTreeMap::new(), leaves: vec![] },
-                );
-                self.engine.on_vc_created(call, Status::SUCCESS, Handle(vc)).expect("vc created");
+                let meanwhile = self.meanwhile.take_if(|m| !m.delete_only);
+                let created = !meanwhile.as_ref().is_some_and(|m| m.fail_create);
+                let vc = if created { self.handle() } else { 0 };
+                if created {
+                    self.vcs.insert(
+                        vc,
+                        CmVc {
+                            af,
+                            context: call,
+                            call: CmCall::None,
+                            parties: BTreeMap::new(),
+                            leaves: vec![],
+                        },
+                    );
+                }
+                if let Some(meanwhile) = meanwhile {
+                    (meanwhile.requests)(&mut self.engine, call);
+                }
+                let status = if created { Status::SUCCESS } else { Status::RESOURCES };
+                self.engine.on_vc_created(call, status, Handle(vc)).expect("vc created");
             }
             Action::MakeCall { call, party, vc, leaf, profile } => {
                 let _ = profile.validate();
@@ -344,6 +374,9 @@ impl Fake {
                     }
                     Some(state) => self.violation("NdisCoDeleteVc", format!("VC {vc:?} call is {state:?}")),
                     None => self.violation("NdisCoDeleteVc", format!("unknown VC {vc:?}")),
+                }
+                if let Some(meanwhile) = self.meanwhile.take() {
+                    (meanwhile.requests)(&mut self.engine, call);
                 }
                 self.engine.on_vc_deleted(call, Status::SUCCESS).expect("vc deleted");
             }
