@@ -75,9 +75,29 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
 
 /// Runs an engine request, lending it pool memory (allocated with the lock released) as often
 /// as it asks. Gives up with `Error::NeedMemory` when pool is exhausted.
-pub fn with_memory<R>(mut f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Result<R, Error> {
+pub fn with_memory<R>(f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Result<R, Error> {
+    lending(f, false)
+}
+
+/// [`with_memory`], then [`drive`], the last engine call and the claim of the drive loop in one
+/// critical section.
+pub fn with_memory_then_drive<R>(f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Result<R, Error> {
+    lending(f, true)
+}
+
+fn lending<R>(mut f: impl FnMut(&mut Engine) -> Result<R, Error>, then_drive: bool) -> Result<R, Error> {
     loop {
-        match with_engine(&mut f) {
+        let (result, first) = with_locked(|locked| {
+            let result = f(&mut locked.engine);
+            let first = match result {
+                Err(Error::NeedMemory(..)) => None,
+                _ if then_drive => claim_first(locked),
+                _ => None,
+            };
+            (result, first)
+        });
+        run_from(first);
+        match result {
             Err(Error::NeedMemory(table, need)) => {
                 let Some(memory) = crate::pool::memory_for(table, need) else {
                     return Err(Error::NeedMemory(table, need));
@@ -140,33 +160,6 @@ fn run_from(first: Option<Action>) {
             }
             next
         });
-    }
-}
-
-/// [`with_memory`], then [`drive`], the last engine call and the claim of the drive loop in one
-/// critical section.
-pub fn with_memory_then_drive<R>(mut f: impl FnMut(&mut Engine) -> Result<R, Error>) -> Result<R, Error> {
-    loop {
-        let (result, first) = with_locked(|locked| {
-            let result = f(&mut locked.engine);
-            let first = match result {
-                Err(Error::NeedMemory(..)) => None,
-                _ => claim_first(locked),
-            };
-            (result, first)
-        });
-        run_from(first);
-        match result {
-            Err(Error::NeedMemory(table, need)) => {
-                let Some(memory) = crate::pool::memory_for(table, need) else {
-                    return Err(Error::NeedMemory(table, need));
-                };
-                if let Err(unused) = with_engine(|engine| engine.lend(table, memory)) {
-                    crate::pool::give_back(unused);
-                }
-            }
-            other => return other,
-        }
     }
 }
 

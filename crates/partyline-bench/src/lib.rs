@@ -16,6 +16,7 @@
 //! [`dispatch_child`] first thing in `main`.
 
 pub mod callgrind;
+pub mod cli;
 pub mod harness;
 mod report;
 

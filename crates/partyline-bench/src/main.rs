@@ -1,41 +1,16 @@
-//! `partyline-bench`: runs every benchmark of issue #6 and prints the table.
-//!
-//! Usage: `partyline-bench [--quick] [--no-callgrind] [--sizes 10,100,...]`
+//! `partyline-bench`: runs every benchmark of issue #6 and prints the table (the same command
+//! line as `partyline bench`).
 
-use std::process::ExitCode;
+use clap::Parser;
 
-fn main() -> ExitCode {
+#[derive(Parser)]
+#[command(name = "partyline-bench", about = "Benchmarks of partyline.sys and the simulator")]
+struct Main {
+    #[command(flatten)]
+    args: partyline_bench::cli::BenchArgs,
+}
+
+fn main() -> std::process::ExitCode {
     partyline_bench::dispatch_child();
-    let mut options = partyline_bench::Options::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => {
-                let callgrind = options.callgrind;
-                options = partyline_bench::Options { callgrind, ..partyline_bench::Options::quick() };
-            }
-            "--no-callgrind" => options.callgrind = false,
-            "--sizes" => {
-                let list = args.next().unwrap_or_default();
-                match list.split(',').map(|s| s.trim().replace('_', "").parse()).collect() {
-                    Ok(sizes) => options.sizes = sizes,
-                    Err(_) => {
-                        eprintln!("--sizes takes a comma-separated list of party counts");
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            "-h" | "--help" => {
-                println!("usage: partyline-bench [--quick] [--no-callgrind] [--sizes 10,100,1000]");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("unknown argument {other:?} (try --help)");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let report = partyline_bench::run(&options);
-    print!("{report}");
-    ExitCode::SUCCESS
+    partyline_bench::cli::run(Main::parse().args)
 }

@@ -23,6 +23,7 @@
 //! A crash stops the process (the simulator's bug check); an `atexit` hook then names the run.
 
 pub mod bench;
+pub mod cli;
 mod modes;
 pub mod ops;
 

@@ -18,9 +18,6 @@ mod shipped;
 #[cfg(target_os = "linux")]
 mod simulator;
 
-#[cfg(target_os = "linux")]
-mod tools;
-
 #[cfg(windows)]
 mod device;
 
@@ -54,10 +51,10 @@ enum Command {
     Scenarios,
     /// Run the robustness campaigns on the simulator and print the figures (docs/ROBUSTNESS.md).
     #[cfg(target_os = "linux")]
-    Campaign(tools::CampaignArgs),
+    Campaign(partyline_campaign::cli::CampaignArgs),
     /// Run the benchmarks and print the results table (docs/BENCHMARKS.md).
     #[cfg(target_os = "linux")]
-    Bench(tools::BenchArgs),
+    Bench(partyline_bench::cli::BenchArgs),
     /// Make a point-to-multipoint call on an address family to some leaves (Windows).
     #[cfg(windows)]
     Call {
@@ -195,9 +192,9 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Scenarios) => list_scenarios(),
         #[cfg(target_os = "linux")]
-        Some(Command::Campaign(args)) => tools::campaign(args),
+        Some(Command::Campaign(args)) => partyline_campaign::cli::run(args),
         #[cfg(target_os = "linux")]
-        Some(Command::Bench(args)) => tools::bench(args),
+        Some(Command::Bench(args)) => partyline_bench::cli::run(args),
         #[cfg(windows)]
         Some(Command::Call { af, leaves }) => device::call(&af, &leaves),
         #[cfg(windows)]

@@ -1,11 +1,9 @@
-//! `partyline campaign` and `partyline bench`: the robustness campaigns (docs/ROBUSTNESS.md) and
-//! the benchmarks (docs/BENCHMARKS.md), both on the simulator, so Linux only. The work is done by
-//! `partyline-campaign` and `partyline-bench`; this module only turns the command line into their
-//! options and prints what they report.
+//! The campaigns' command line, shared by `partyline campaign` and the `partyline-campaign`
+//! binary: the options, checked as they are parsed, and the run that prints the figures.
 
 use std::process::ExitCode;
 
-use partyline_campaign::Campaign;
+use crate::{ops, Campaign, Options};
 
 #[derive(clap::Args)]
 pub struct CampaignArgs {
@@ -53,10 +51,10 @@ pub struct CampaignArgs {
 
 /// The operations of `--replay` (one value, so clap keeps the list whole).
 #[derive(Clone, Debug)]
-pub struct Replay(pub Vec<partyline_campaign::ops::Op>);
+pub struct Replay(pub Vec<ops::Op>);
 
 fn parse_replay(text: &str) -> Result<Replay, String> {
-    partyline_campaign::ops::parse(text).map(Replay)
+    ops::parse(text).map(Replay)
 }
 
 fn parse_campaign(name: &str) -> Result<Campaign, String> {
@@ -75,15 +73,13 @@ fn parse_tag(tag: &str) -> Result<u32, String> {
     Ok(u32::from_le_bytes(bytes))
 }
 
-pub fn campaign(args: CampaignArgs) -> ExitCode {
+/// Runs the campaigns `args` select and prints the figures: exit 0 when clean, 1 when something
+/// was found, 2 for options that mean nothing together.
+pub fn run(args: CampaignArgs) -> ExitCode {
     let options = if args.short {
-        partyline_campaign::Options {
-            only: args.only,
-            verbose: args.verbose,
-            ..partyline_campaign::Options::short()
-        }
+        Options { only: args.only, verbose: args.verbose, ..Options::short() }
     } else {
-        partyline_campaign::Options {
+        Options {
             seeds: args.seeds,
             first_seed: args.first_seed,
             steps: args.steps,
@@ -99,11 +95,11 @@ pub fn campaign(args: CampaignArgs) -> ExitCode {
         }
     };
     if let Err(e) = options.check() {
-        eprintln!("partyline campaign: {e}");
+        eprintln!("{e}");
         return ExitCode::from(2);
     }
     let started = std::time::Instant::now();
-    let figures = partyline_campaign::run(&options);
+    let figures = crate::run(&options);
     print!("{figures}");
     println!("({:.1} s)", started.elapsed().as_secs_f64());
     if figures.is_clean() {
@@ -111,33 +107,6 @@ pub fn campaign(args: CampaignArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-#[derive(clap::Args)]
-pub struct BenchArgs {
-    /// A smoke run: small sizes and short measurements (seconds).
-    #[arg(long)]
-    pub quick: bool,
-    /// Skip the callgrind scaling run (instruction counts).
-    #[arg(long)]
-    pub no_callgrind: bool,
-    /// Party counts of the scaling run (default: 10,100,1000,10000,65535).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=65_535))]
-    pub sizes: Vec<u32>,
-}
-
-pub fn bench(args: BenchArgs) -> ExitCode {
-    let mut options =
-        if args.quick { partyline_bench::Options::quick() } else { partyline_bench::Options::default() };
-    if args.no_callgrind {
-        options.callgrind = false;
-    }
-    if !args.sizes.is_empty() {
-        options.sizes = args.sizes;
-    }
-    let report = partyline_bench::run(&options);
-    print!("{report}");
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
