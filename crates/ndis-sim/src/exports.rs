@@ -146,7 +146,8 @@ impl ExportTable {
     /// If `dll!name` is already registered (a bug in the simulator's tables); use
     /// [`ExportTable::replace`] to override an entry on purpose.
     pub fn insert<F: Win64Fn>(&mut self, dll: &str, name: &str, function: F) {
-        self.insert_entry(dll, name, function.address(), ExportKind::Function);
+        let address = crate::thunk::wrap(name, function.address());
+        self.insert_entry(dll, name, address, ExportKind::Function);
     }
 
     /// Registers `dll!name` as known but not implemented: it binds to a trap that stops the run
@@ -182,7 +183,7 @@ impl ExportTable {
         let export = Export {
             dll: dll.to_owned(),
             name: name.to_owned(),
-            address: function.address(),
+            address: crate::thunk::wrap(name, function.address()),
             kind: ExportKind::Function,
         };
         self.entries.insert(key(dll, name), export)

@@ -562,6 +562,8 @@ pub enum IoError {
     Pending { status: NTSTATUS },
     /// The driver failed the open (`IRP_MJ_CREATE` completed with an error).
     CreateFailed(NTSTATUS),
+    /// The run stopped (a bug check, a deadlock...) before the request finished.
+    Stopped,
 }
 
 impl IoError {
@@ -573,6 +575,7 @@ impl IoError {
             IoError::InvalidHandle => STATUS_INVALID_HANDLE,
             IoError::Pending { .. } => STATUS_PENDING,
             IoError::CreateFailed(s) => *s,
+            IoError::Stopped => STATUS_PENDING,
         }
     }
 }
@@ -590,6 +593,7 @@ impl fmt::Display for IoError {
                 write!(f, "the driver returned 0x{:08X} without completing the IRP", *status as u32)
             }
             IoError::CreateFailed(s) => write!(f, "the driver failed the open with 0x{:08X}", *s as u32),
+            IoError::Stopped => f.write_str("the run stopped before the request finished"),
         }
     }
 }
@@ -820,10 +824,9 @@ impl IoManager {
         file_object: usize,
         ioctl: Option<(u32, &[u8], &mut [u8])>,
     ) -> Result<(NTSTATUS, usize), IoError> {
-        // On the caller's processor if it is in this world already, else on processor 0.
-        let current = kernel::current_processor_in(world);
-        let entered = current.is_none().then(|| world.enter(0));
-        let processor = current.unwrap_or(0);
+        // The dispatch routine runs on a processor's own thread (see crate::machine): on the
+        // caller's processor if it is in this world already, else on processor 0.
+        let processor = kernel::current_processor_in(world).unwrap_or(0);
         let (code, input, output) = ioctl.unwrap_or((0, &[], &mut []));
         let output_len = output.len();
         let (dispatch, device_ptr, irp, system_buffer) = {
@@ -887,36 +890,55 @@ impl IoManager {
             _ => &DEVICE_CONTROL,
         };
         let name = call.name;
-        let previous = world.set_irql(processor, PASSIVE_LEVEL);
         let words = [irp as u64, u64::from(code), input.len() as u64, output_len as u64];
-        world.log_lazy(processor, call, &words, |a, f| {
-            write!(f, "irp=0x{:x} code=0x{:08X} in={} out={}", a.word(0), a.word(1), a.word(2), a.word(3))
-        });
-        let returned = match dispatch {
-            // SAFETY: the driver's dispatch routine, called as the I/O manager does: at PASSIVE
-            // on a thread with the world entered, with a live device object and an IRP whose
-            // layout is ndis-sys's x64 one.
-            Some(dispatch) => unsafe { dispatch(device_ptr, irp) },
-            None => {
-                // The I/O manager's default for an empty slot (IopInvalidDeviceRequest).
-                // SAFETY: `irp` is the IRP built above.
-                unsafe {
-                    (*irp).IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
-                    (*irp).IoStatus.Information = 0;
-                    iof_complete_request(irp, IO_NO_INCREMENT);
+        let (device_address, irp_address) = (device_ptr as usize, irp as usize);
+        let on_world = Arc::clone(world);
+        let run = move || {
+            let world = on_world;
+            let (device_ptr, irp) = (device_address as *mut DEVICE_OBJECT, irp_address as *mut IRP);
+            let previous = world.set_irql(processor, PASSIVE_LEVEL);
+            world.log_lazy(processor, call, &words, |a, f| {
+                write!(f, "irp=0x{:x} code=0x{:08X} in={} out={}", a.word(0), a.word(1), a.word(2), a.word(3))
+            });
+            // Entry to the dispatch routine is a scheduling point, as for every callback.
+            crate::machine::point();
+            crate::machine::push_callback(name);
+            let returned = match dispatch {
+                // SAFETY: the driver's dispatch routine, called as the I/O manager does: at
+                // PASSIVE on a processor's thread with the world entered, with a live device
+                // object and an IRP whose layout is ndis-sys's x64 one.
+                Some(dispatch) => unsafe { dispatch(device_ptr, irp) },
+                None => {
+                    // The I/O manager's default for an empty slot (IopInvalidDeviceRequest).
+                    // SAFETY: `irp` is the IRP built above.
+                    unsafe {
+                        (*irp).IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
+                        (*irp).IoStatus.Information = 0;
+                        iof_complete_request(irp, IO_NO_INCREMENT);
+                    }
+                    STATUS_INVALID_DEVICE_REQUEST
                 }
-                STATUS_INVALID_DEVICE_REQUEST
+            };
+            crate::machine::pop_call();
+            let irql_after = world.set_irql(processor, previous);
+            if irql_after != PASSIVE_LEVEL {
+                verifier::report(
+                    &world,
+                    rules::IRQL_IO,
+                    format!("driver!{name}"),
+                    format!("the dispatch routine returned at {irql_after}, not PASSIVE_LEVEL"),
+                );
+            }
+            returned
+        };
+        let returned = if crate::machine::on_worker(world) {
+            run()
+        } else {
+            match world.machine().run_task(world, name, Some(processor), run) {
+                Some(returned) => returned,
+                None => return Err(IoError::Stopped),
             }
         };
-        let irql_after = world.set_irql(processor, previous);
-        if irql_after != PASSIVE_LEVEL {
-            verifier::report(
-                world,
-                rules::IRQL_IO,
-                format!("driver!{name}"),
-                format!("the dispatch routine returned at {irql_after}, not PASSIVE_LEVEL"),
-            );
-        }
         let mut state = self.state();
         let first_completion = state.irps.record_mut(irp as usize).and_then(|r| {
             r.returned = true;
@@ -975,7 +997,6 @@ impl IoManager {
             }
         };
         drop(state);
-        drop(entered);
         result
     }
 }

@@ -47,6 +47,37 @@ pub const NOT_IMPLEMENTED_EXIT_CODE: i32 = 0xBD;
 pub const SIMULATOR_FAULT_EXIT_CODE: i32 = 0xBE;
 /// Exit code of a run stopped because the driver waits forever ([`Stop::Hang`]).
 pub const HANG_EXIT_CODE: i32 = 0xBF;
+/// Exit code of a run stopped at one of its caps ([`Stop::Capped`]).
+pub const CAPPED_EXIT_CODE: i32 = 0xC0;
+
+/// The bounds of one run: a broken driver never takes a run past them. A run that reaches one
+/// stops with [`Stop::Capped`], reported as such.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// Violations recorded at most (the run stops at the next one).
+    pub violations: usize,
+    /// Bytes of pool the driver holds plus the run's own log, at most.
+    pub memory_bytes: u64,
+    /// Virtual time, in 100 ns ticks, at most.
+    pub virtual_ticks: u64,
+    /// Host (wall-clock) time the run may take, at most.
+    pub host_time: std::time::Duration,
+    /// Pieces of work (completions, network events, harness requests) started, at most.
+    pub work_items: u64,
+}
+
+impl Default for Caps {
+    /// 1,000 violations, 1 GiB, a simulated day, 60 s of host time, 50 million pieces of work.
+    fn default() -> Caps {
+        Caps {
+            violations: 1_000,
+            memory_bytes: 1 << 30,
+            virtual_ticks: 24 * 3600 * 10_000_000,
+            host_time: std::time::Duration::from_secs(60),
+            work_items: 50_000_000,
+        }
+    }
+}
 
 /// Signatures of the kernel imports this module implements, as the driver declares them. They
 /// match `ndis_sys`'s declarations; when `ndis_sys::signatures` lands, registrations switch to it.
@@ -391,8 +422,10 @@ pub enum Stop {
     },
     /// The simulator itself misused an export.
     SimulatorFault(String),
-    /// The driver waits forever (a deadlocked wait it retries): a hung machine on Windows.
+    /// The driver waits forever (a deadlock): a hung machine on Windows.
     Hang(String),
+    /// The run reached one of its [`Caps`].
+    Capped(String),
 }
 
 impl Stop {
@@ -403,6 +436,7 @@ impl Stop {
             Stop::NotImplemented { .. } => NOT_IMPLEMENTED_EXIT_CODE,
             Stop::SimulatorFault(_) => SIMULATOR_FAULT_EXIT_CODE,
             Stop::Hang(_) => HANG_EXIT_CODE,
+            Stop::Capped(_) => CAPPED_EXIT_CODE,
         }
     }
 }
@@ -428,6 +462,7 @@ impl fmt::Display for Stop {
             ),
             Stop::SimulatorFault(message) => write!(f, "*** STOP: simulator fault: {message}"),
             Stop::Hang(message) => write!(f, "*** STOP: hang: {message}"),
+            Stop::Capped(message) => write!(f, "*** STOP: capped: {message}"),
         }
     }
 }
@@ -436,6 +471,12 @@ impl fmt::Display for Stop {
 /// stopped if it did, and extensions that further DDI families hang their state on.
 pub struct World {
     irqls: Box<[AtomicU8]>,
+    /// The processors' host threads and who runs next (see [`crate::machine`]).
+    machine: Arc<crate::machine::Machine>,
+    /// How to replay this run, printed with a stop (set by the harness that knows).
+    replay: Mutex<Option<String>>,
+    /// The run's bounds, and when it started (host time).
+    caps: Mutex<(Caps, std::time::Instant)>,
     time: AtomicU64,
     log: SpinLock<Log>,
     stop: Mutex<Option<Stop>>,
@@ -453,6 +494,7 @@ struct ExtensionNode {
 
 impl Drop for World {
     fn drop(&mut self) {
+        self.machine.shutdown();
         let mut node = *self.extensions.get_mut();
         while !node.is_null() {
             // SAFETY: every node was made by `Box::into_raw` in `insert_extension` and is owned
@@ -486,6 +528,13 @@ impl World {
         assert!(processor_count > 0, "a world needs at least one processor");
         Arc::new(World {
             irqls: (0..processor_count).map(|_| AtomicU8::new(PASSIVE_LEVEL.0)).collect(),
+            machine: Arc::new(crate::machine::Machine::new(
+                processor_count,
+                0,
+                crate::machine::Schedule::default(),
+            )),
+            replay: Mutex::new(None),
+            caps: Mutex::new((Caps::default(), std::time::Instant::now())),
             time: AtomicU64::new(0),
             log: SpinLock::new(Log::new()),
             stop: Mutex::new(None),
@@ -496,6 +545,53 @@ impl World {
     /// The number of simulated processors.
     pub fn processor_count(&self) -> usize {
         self.irqls.len()
+    }
+
+    /// The machine that runs this world's processors.
+    #[inline]
+    pub fn machine(&self) -> &Arc<crate::machine::Machine> {
+        &self.machine
+    }
+
+    /// Sets the run's bounds (host time counts from now).
+    pub fn set_caps(&self, caps: Caps) {
+        *lock(&self.caps) = (caps, std::time::Instant::now());
+    }
+
+    /// The run's bounds.
+    pub fn caps(&self) -> Caps {
+        lock(&self.caps).0
+    }
+
+    /// Checks the bounds that grow on their own (memory of the log, virtual and host time);
+    /// stops the run at the first one reached (see [`stop_run`]). `pool_bytes`: what the driver
+    /// holds, if the caller knows.
+    pub fn check_caps(&self, pool_bytes: u64) {
+        if self.stop().is_some() {
+            return;
+        }
+        let (caps, started) = *lock(&self.caps);
+        let log_bytes = self.log_len() as u64 * 24;
+        let reason = if pool_bytes + log_bytes > caps.memory_bytes {
+            Some(format!(
+                "{} bytes of driver pool and {log_bytes} bytes of log exceed the cap of {} bytes",
+                pool_bytes, caps.memory_bytes
+            ))
+        } else if self.now() > caps.virtual_ticks {
+            Some(format!("virtual time t={} is past the cap of {} ticks", self.now(), caps.virtual_ticks))
+        } else if started.elapsed() > caps.host_time {
+            Some(format!("the run took more than {:?} of host time", caps.host_time))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            stop_run(self, Stop::Capped(reason));
+        }
+    }
+
+    /// Sets how to replay this run (printed with a stop).
+    pub fn set_replay(&self, command: impl Into<String>) {
+        *lock(&self.replay) = Some(command.into());
     }
 
     /// The IRQL of `processor`.
@@ -599,8 +695,7 @@ impl World {
         self.log.lock().records().filter(|record| record.call.name == name).count()
     }
 
-    /// How the run stopped, if it did. (The process ends right after a stop is recorded; this is
-    /// for reports and for a future scheduler that stops other processors.)
+    /// How the run stopped, if it did.
     pub fn stop(&self) -> Option<Stop> {
         lock(&self.stop).clone()
     }
@@ -681,22 +776,49 @@ impl World {
             "processor {processor} out of range (world has {})",
             self.processor_count()
         );
+        let (current, _, _, ctx) = FAST.with(Cell::get);
+        let nested = std::ptr::eq(current, Arc::as_ptr(self)) && ctx != NO_CONTEXT;
+        let mut guard = self.enter_as(processor, if nested { ctx } else { NO_CONTEXT });
+        if !nested {
+            // A harness thread entering to act as the driver becomes one of the machine's
+            // contexts (and waits for the baton) until the guard drops.
+            if let Some(id) = self.machine.adopt(self, processor) {
+                FAST.with(|fast| {
+                    let (w, p, t, _) = fast.get();
+                    fast.set((w, p, t, id));
+                });
+                guard.adopted = Some((Arc::clone(self), id));
+            }
+        }
+        guard
+    }
+
+    /// Enters on a machine worker: `processor`, context `ctx`.
+    pub(crate) fn enter_worker(self: &Arc<Self>, processor: usize, ctx: usize) -> Entered {
+        self.enter_as(processor, ctx)
+    }
+
+    fn enter_as(self: &Arc<Self>, processor: usize, ctx: usize) -> Entered {
         let token = NEXT_TOKEN.with(|next| {
             let token = next.get() + 1;
             next.set(token);
             token
         });
         let previous = CURRENT.with(|current| current.replace(Some((Arc::clone(self), processor))));
-        let previous_fast = FAST.with(|fast| fast.replace((Arc::as_ptr(self), processor, token)));
-        Entered { previous, previous_fast, token, _not_send: std::marker::PhantomData }
+        let previous_fast = FAST.with(|fast| fast.replace((Arc::as_ptr(self), processor, token, ctx)));
+        Entered { previous, previous_fast, token, adopted: None, _not_send: std::marker::PhantomData }
     }
 }
+
+/// No machine context in [`FAST`].
+const NO_CONTEXT: usize = usize::MAX;
 
 thread_local! {
     static CURRENT: RefCell<Option<(Arc<World>, usize)>> = const { RefCell::new(None) };
     /// `CURRENT` without its reference count, for [`current_world`]: the world `CURRENT` holds
     /// (null if none), the processor, and the token of the guard that installed it.
-    static FAST: Cell<(*const World, usize, u64)> = const { Cell::new((std::ptr::null(), 0, 0)) };
+    static FAST: Cell<(*const World, usize, u64, usize)> =
+        const { Cell::new((std::ptr::null(), 0, 0, NO_CONTEXT)) };
     /// The last token given to a guard.
     static NEXT_TOKEN: Cell<u64> = const { Cell::new(0) };
 }
@@ -706,16 +828,21 @@ thread_local! {
 #[must_use = "the world is current only while the guard lives"]
 pub struct Entered {
     previous: Option<(Arc<World>, usize)>,
-    previous_fast: (*const World, usize, u64),
+    previous_fast: (*const World, usize, u64, usize),
     token: u64,
+    /// The world and machine context this guard adopted the thread as, if it did.
+    adopted: Option<(Arc<World>, usize)>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
+        if let Some((world, id)) = self.adopted.take() {
+            world.machine.leave(&world, id);
+        }
         let previous = self.previous.take();
         let replaced = CURRENT.with(|current| current.replace(previous));
-        let (_, _, replaced_token) = FAST.with(|fast| fast.replace(self.previous_fast));
+        let (_, _, replaced_token, _) = FAST.with(|fast| fast.replace(self.previous_fast));
         // Guards drop in reverse order of entry, and then `replaced` is the very reference this
         // guard installed. If one was dropped out of order, `replaced` is another guard's, which
         // an export further down this thread's stack may still use (through `current_world`):
@@ -738,7 +865,7 @@ impl Drop for Entered {
 /// which guards restore in order (see [`Entered`]'s drop), not by the returned reference.
 #[inline]
 pub(crate) unsafe fn current_world<'a>(export: &str) -> (&'a World, usize) {
-    let (world, processor, _) = FAST.with(Cell::get);
+    let (world, processor, _, _) = FAST.with(Cell::get);
     if world.is_null() {
         no_current_world(export);
     }
@@ -751,7 +878,7 @@ impl World {
     /// [`World::enter`], unless this world is already current on `processor` on this thread:
     /// then nothing changes and there is no guard.
     pub fn enter_unless_current(self: &Arc<Self>, processor: usize) -> Option<Entered> {
-        let (world, current, _) = FAST.with(Cell::get);
+        let (world, current, _, _) = FAST.with(Cell::get);
         (!std::ptr::eq(world, Arc::as_ptr(self)) || current != processor).then(|| self.enter(processor))
     }
 }
@@ -759,14 +886,24 @@ impl World {
 /// The calling thread's current processor if `world` is its current world (no reference count
 /// touched).
 pub fn current_processor_in(world: &World) -> Option<usize> {
-    let (current, processor, _) = FAST.with(Cell::get);
+    let (current, processor, _, _) = FAST.with(Cell::get);
     std::ptr::eq(current, world).then_some(processor)
 }
 
 /// The calling thread's current processor, if it entered a world (no reference count touched).
 pub fn current_processor() -> Option<usize> {
-    let (world, processor, _) = FAST.with(Cell::get);
+    let (world, processor, _, _) = FAST.with(Cell::get);
     (!world.is_null()).then_some(processor)
+}
+
+/// The calling thread's current world, by reference (no reference count), for scheduling
+/// points: valid while the thread stays in it (see [`current_world`]).
+#[inline]
+pub(crate) fn current_world_ref<'a>() -> Option<&'a World> {
+    let (world, _, _, _) = FAST.with(Cell::get);
+    // SAFETY: non-null, so it is the world `CURRENT` holds a reference to; callers use it only
+    // within the export or scheduling point that asked.
+    (!world.is_null()).then(|| unsafe { &*world })
 }
 
 /// The calling thread's current world and processor, if it entered one.
@@ -792,14 +929,56 @@ fn no_current_world(export: &str) -> ! {
     fatal(None, Stop::SimulatorFault(format!("{export} was called on a thread with no current world")))
 }
 
-/// Records `stop` in `world` (if any), writes the report to the process's stderr (bypassing
-/// test-harness capture, since the process is about to end), and exits with the stop's code.
+/// Stops the run: records `stop` in `world` and writes the report (the stop, every violation so
+/// far, the last logged calls and how to replay) to the process's stderr, past any test-harness
+/// capture. On a machine worker only the run ends: the worker parks for good and the harness
+/// gets control back (see [`crate::machine`]). Anywhere else (a harness thread acting as the
+/// driver, or a thread with no world) the process exits with the stop's code.
 pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
     let current = current();
     let world = world.or(current.as_ref().map(|(world, _)| &**world));
+    let Some(world) = world else {
+        write_report(&format!("\n{stop}\n"));
+        std::process::exit(stop.exit_code())
+    };
+    record_stop(world, stop);
+    let machine = Arc::clone(&world.machine);
+    machine.stop_here(world);
+    // `stop_here` returns only on the harness controlling the run, which never runs driver
+    // code: a stop there is the simulator's own fault.
+    exit_after_stop(world)
+}
+
+/// Stops the run with `stop` from wherever this is called: on a processor's thread (driver work)
+/// the thread parks for good, as after [`fatal`]; on the harness the stop is recorded and the call
+/// returns (the harness sees [`World::stop`] and goes no further).
+pub fn stop_run(world: &World, stop: Stop) {
+    record_stop(world, stop);
+    if crate::machine::on_worker(world) {
+        let machine = Arc::clone(&world.machine);
+        machine.stop_here(world);
+    }
+}
+
+/// Records `stop` in `world` (the first stop wins) and writes its report. The run goes no
+/// further: the caller stops its thread.
+pub(crate) fn record_stop(world: &World, stop: Stop) {
+    {
+        let mut recorded = lock(&world.stop);
+        if recorded.is_some() {
+            return;
+        }
+        *recorded = Some(stop.clone());
+    }
     let mut report = format!("\n{stop}\n");
-    if let Some(world) = world {
-        *lock(&world.stop) = Some(stop.clone());
+    let violations = crate::verifier::Verifier::of(world).violations();
+    if !violations.is_empty() {
+        report.push_str(&format!("{} violation(s) before the stop:\n", violations.len()));
+        for violation in violations.iter().take(50) {
+            report.push_str(&format!("  {violation}\n"));
+        }
+    }
+    {
         let log = world.log.lock();
         // NDIS_SIM_FULL_TAIL=1 prints the whole log instead (debugging a stop).
         let tail = log.tail(if std::env::var_os("NDIS_SIM_FULL_TAIL").is_some() { usize::MAX } else { 20 });
@@ -810,11 +989,26 @@ pub fn fatal(world: Option<&World>, stop: Stop) -> ! {
             report.push_str(&format!("  {entry}\n"));
         }
     }
+    if let Some(replay) = lock(&world.replay).as_ref() {
+        report.push_str(&format!("replay: {replay}\n"));
+    }
+    if std::env::var_os("NDIS_SIM_QUIET_STOPS").is_none() {
+        write_report(&report);
+    }
+}
+
+fn write_report(report: &str) {
     let mut stderr = std::io::stderr().lock();
-    // Nothing useful can be done if stderr is gone; the exit code still tells.
+    // Nothing useful can be done if stderr is gone; the exit code or the recorded stop tells.
     let _ = stderr.write_all(report.as_bytes());
     let _ = stderr.flush();
-    std::process::exit(stop.exit_code())
+}
+
+/// Ends the process with the code of `world`'s stop (a stop reached a thread that cannot be
+/// parked: a harness thread with the driver's frames on its stack).
+pub(crate) fn exit_after_stop(world: &World) -> ! {
+    let code = lock(&world.stop).as_ref().map_or(SIMULATOR_FAULT_EXIT_CODE, Stop::exit_code);
+    std::process::exit(code)
 }
 
 /// `KeGetCurrentIrql`: the IRQL of the current simulated processor. Any IRQL.

@@ -22,10 +22,12 @@ pub(crate) mod fast_hash;
 pub mod io;
 pub mod kernel;
 pub mod loader;
+pub mod machine;
 pub mod ndis;
 pub mod scenario;
 pub mod sim;
 pub(crate) mod spin;
+pub(crate) mod thunk;
 pub mod verifier;
 
 #[doc(hidden)]

@@ -107,6 +107,7 @@ pub fn sim_config(scenario: &Scenario, seed: Option<u64>) -> SimConfig {
                 .report_invalid_parameters
                 .unwrap_or(defaults.report_invalid_parameters),
         },
+        schedule: crate::machine::Schedule::default(),
     }
 }
 

@@ -28,6 +28,8 @@ pub struct SimConfig {
     pub adapters: Vec<AdapterConfig>,
     /// The call manager's knobs.
     pub call_manager: CallManagerConfig,
+    /// How the machine interleaves the processors (see [`crate::machine`]).
+    pub schedule: crate::machine::Schedule,
 }
 
 impl Default for SimConfig {
@@ -38,6 +40,7 @@ impl Default for SimConfig {
             faults: FaultPolicy::default(),
             adapters: Vec::new(),
             call_manager: CallManagerConfig::default(),
+            schedule: crate::machine::Schedule::default(),
         }
     }
 }
@@ -79,6 +82,7 @@ impl Simulation {
     /// A simulation without an image: the test thread acts as the driver, calling exports.
     pub fn without_image(config: SimConfig) -> Simulation {
         let world = World::new(config.processors.max(1));
+        world.machine().configure(config.seed, config.schedule);
         // The I/O manager and the verifier first: extensions are found newest first, and every
         // ndis.sys export looks the simulated NDIS up.
         crate::io::IoManager::of(&world);
@@ -105,21 +109,41 @@ impl Simulation {
         let image = Image::load("partyline.sys", image, &export_table())?;
         let entry = image.entry_point();
         sim.image = Some(image);
-        let _entered = sim.world.enter(0);
-        sim.world.set_irql(0, PASSIVE_LEVEL);
-        sim.world.log_call(0, "sim", "DriverEntry", format!("seed {}", sim.config.seed));
         type DriverEntry = unsafe extern "win64" fn(*mut u64, *mut u64) -> i32;
         // SAFETY: the entry point of the image just loaded (DRIVER_INITIALIZE), which lives as
         // long as `sim`.
         let driver_entry: DriverEntry = unsafe { std::mem::transmute::<usize, DriverEntry>(entry) };
-        let driver_object = sim.driver_object.as_mut_ptr();
-        crate::io::IoManager::of(&sim.world).set_driver_object(driver_object.cast());
-        let registry = sim._registry_path.1.as_mut_ptr();
-        // SAFETY: both arguments are live host allocations of the sizes the driver may touch.
-        let status = unsafe { driver_entry(driver_object, registry) };
-        sim.world.log_call(0, "sim", "DriverEntry", format!("returned {status:#010x}"));
-        sim.driver_entry_status = Some(status);
+        let driver_object = sim.driver_object.as_mut_ptr() as usize;
+        crate::io::IoManager::of(&sim.world).set_driver_object(driver_object as *mut _);
+        let registry = sim._registry_path.1.as_mut_ptr() as usize;
+        let seed = sim.config.seed;
+        let world = Arc::clone(&sim.world);
+        sim.driver_entry_status = sim.on_processor(0, "sim:DriverEntry", move || {
+            world.set_irql(0, PASSIVE_LEVEL);
+            world.log_call(0, "sim", "DriverEntry", format!("seed {seed}"));
+            // SAFETY: both arguments are live host allocations of the sizes the driver may touch
+            // (the simulation keeps them while the driver is loaded).
+            let status = unsafe { driver_entry(driver_object as *mut u64, registry as *mut u64) };
+            world.log_call(0, "sim", "DriverEntry", format!("returned {status:#010x}"));
+            status
+        });
         Ok(sim)
+    }
+
+    /// Runs `f` as harness work on processor `processor`'s own thread (see [`crate::machine`]) and
+    /// returns its result; `None` if the run stopped first.
+    pub fn on_processor<R: Send + 'static>(
+        &self,
+        processor: usize,
+        name: &'static str,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        self.world.machine().run_task(&self.world, name, Some(processor), f)
+    }
+
+    /// How the run stopped, if it did (a bug check, a deadlock, a special-pool fault...).
+    pub fn stop(&self) -> Option<crate::kernel::Stop> {
+        self.world.stop()
     }
 
     /// The world (for tests that call exports directly).
@@ -150,23 +174,24 @@ impl Simulation {
 
     /// Binds every adapter (ProtocolBindAdapterEx), sends NetEventBindsComplete, and runs until idle.
     pub fn bind_all(&mut self) {
-        let _entered = self.world.enter(0);
-        for adapter in 0..self.config.adapters.len() {
-            ndis::protocol::bind_adapter(&self.world, &self.ndis, adapter);
-        }
-        ndis::protocol::net_pnp_event(&self.world, &self.ndis, None, ndis_sys::NetEventBindsComplete);
+        let (world, ndis) = (Arc::clone(&self.world), Arc::clone(&self.ndis));
+        let adapters = self.config.adapters.len();
+        self.on_processor(0, "sim:BindAll", move || {
+            for adapter in 0..adapters {
+                ndis::protocol::bind_adapter(&world, &ndis, adapter);
+            }
+            ndis::protocol::net_pnp_event(&world, &ndis, None, ndis_sys::NetEventBindsComplete);
+        });
         self.run_until_idle();
     }
 
     /// Runs queued work until none is left, then checks owed completions.
     pub fn run_until_idle(&self) {
-        let _entered = self.world.enter_unless_current(0);
         ndis::run_until_idle(&self.world);
     }
 
     /// Runs work due within `ticks` (100 ns) and moves time on.
     pub fn advance(&self, ticks: u64) {
-        let _entered = self.world.enter_unless_current(0);
         ndis::advance(&self.world, ticks);
     }
 
@@ -177,9 +202,11 @@ impl Simulation {
     /// NDIS unbinds `adapter` (NetEventPause, then ProtocolUnbindAdapterEx) and runs until idle.
     pub fn unbind(&self, adapter: usize) {
         let Some(binding) = self.binding_of(adapter) else { return };
-        let _entered = self.world.enter(0);
-        ndis::protocol::net_pnp_event(&self.world, &self.ndis, Some(binding), ndis_sys::NetEventPause);
-        ndis::protocol::unbind_binding(&self.world, &self.ndis, binding, 0);
+        let (world, ndis) = (Arc::clone(&self.world), Arc::clone(&self.ndis));
+        self.on_processor(0, "sim:Unbind", move || {
+            ndis::protocol::net_pnp_event(&world, &ndis, Some(binding), ndis_sys::NetEventPause);
+            ndis::protocol::unbind_binding(&world, &ndis, binding, 0);
+        });
         ndis::run_until_idle(&self.world);
     }
 
@@ -241,20 +268,26 @@ impl Simulation {
 
     /// Calls DriverUnload (PASSIVE), then checks registration, live objects and pool leaks by tag.
     pub fn unload(&mut self) {
+        if self.world.stop().is_some() {
+            return;
+        }
         let unload = self.driver_object[0x68 / 8];
-        {
-            let _entered = self.world.enter(0);
-            if unload != 0 {
-                type DriverUnload = unsafe extern "win64" fn(*mut u64);
-                // SAFETY: DRIVER_OBJECT.DriverUnload as DriverEntry set it: a DRIVER_UNLOAD in the
-                // loaded image, called at PASSIVE with the same driver object.
-                let unload: DriverUnload =
-                    unsafe { std::mem::transmute::<usize, DriverUnload>(unload as usize) };
-                self.world.log_call(0, crate::ndis::DRIVER_DLL, "DriverUnload", String::new());
-                // SAFETY: see above.
-                unsafe { unload(self.driver_object.as_mut_ptr()) };
-            }
-            ndis::run_until_idle(&self.world);
+        if unload != 0 {
+            type DriverUnload = unsafe extern "win64" fn(*mut u64);
+            // SAFETY: DRIVER_OBJECT.DriverUnload as DriverEntry set it: a DRIVER_UNLOAD in the
+            // loaded image, called at PASSIVE with the same driver object.
+            let unload: DriverUnload = unsafe { std::mem::transmute::<usize, DriverUnload>(unload as usize) };
+            let driver_object = self.driver_object.as_mut_ptr() as usize;
+            let world = Arc::clone(&self.world);
+            self.on_processor(0, "sim:DriverUnload", move || {
+                world.log_call(0, crate::ndis::DRIVER_DLL, "DriverUnload", String::new());
+                // SAFETY: see above; the simulation keeps the driver object alive.
+                unsafe { unload(driver_object as *mut u64) };
+            });
+        }
+        ndis::run_until_idle(&self.world);
+        if self.world.stop().is_some() {
+            return;
         }
         check_unload(&self.world, &self.ndis);
         crate::io::check_unload(&self.world);

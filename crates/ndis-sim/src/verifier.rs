@@ -95,8 +95,11 @@ impl Verifier {
         !self.disabled.load(Ordering::Relaxed)
     }
 
-    fn push(&self, violation: Violation) {
-        self.violations.lock().unwrap_or_else(|p| p.into_inner()).push(violation);
+    /// Records `violation`; returns how many are recorded now.
+    fn push(&self, violation: Violation) -> usize {
+        let mut violations = self.violations.lock().unwrap_or_else(|p| p.into_inner());
+        violations.push(violation);
+        violations.len()
     }
 }
 
@@ -112,6 +115,19 @@ pub fn report(world: &World, rule: Rule, call: impl Into<String>, detail: impl I
     if !verifier.is_enabled() {
         return;
     }
+    if world.stop().is_some() {
+        // After a stop nothing more is recorded: the run is over.
+        return;
+    }
     let violation = Violation { rule, time: world.now(), call: call.into(), detail: detail.into() };
-    verifier.push(violation);
+    let count = verifier.push(violation);
+    let cap = world.caps().violations;
+    if count >= cap {
+        crate::kernel::stop_run(
+            world,
+            crate::kernel::Stop::Capped(format!(
+                "{count} violations recorded (the cap): the run goes no further"
+            )),
+        );
+    }
 }

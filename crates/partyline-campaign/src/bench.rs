@@ -3,6 +3,7 @@
 //! verdict of one run: violations, leaks, hangs.
 
 use ndis_sim::io::{Caller, IoError, IoManager};
+use ndis_sim::machine::Schedule;
 use ndis_sim::ndis::{self, AdapterConfig, AtmAddr, Behaviour, FaultPolicy};
 use ndis_sim::sim::{SimConfig, Simulation};
 use partyline_core::{AtmAddress, TrafficProfile};
@@ -41,6 +42,8 @@ pub struct Verdict {
     pub leaks: Vec<String>,
     /// Work that did not settle within the step bound, or an IRP left pending.
     pub hangs: Vec<String>,
+    /// Runs that stopped: a bug check, a deadlock, a special-pool fault, a cap (the stop line).
+    pub stops: Vec<String>,
     /// Faults injected (log entries marked injected).
     pub faults: u64,
 }
@@ -48,12 +51,17 @@ pub struct Verdict {
 impl Verdict {
     /// Whether nothing was found.
     pub fn is_clean(&self) -> bool {
-        self.violations.is_empty() && self.leaks.is_empty() && self.hangs.is_empty()
+        self.violations.is_empty() && self.leaks.is_empty() && self.hangs.is_empty() && self.stops.is_empty()
     }
 
     /// The first problem, for a report.
     pub fn first_problem(&self) -> Option<&str> {
-        self.violations.first().or(self.leaks.first()).or(self.hangs.first()).map(String::as_str)
+        self.stops
+            .first()
+            .or(self.violations.first())
+            .or(self.leaks.first())
+            .or(self.hangs.first())
+            .map(String::as_str)
     }
 }
 
@@ -73,13 +81,26 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// Loads the image with `faults` and runs DriverEntry; binds if it succeeded.
+    /// Loads the image with `faults` and runs DriverEntry; binds if it succeeded. The machine
+    /// interleaves the processors with the default schedule (see [`Bench::with_schedule`]).
     pub fn new(seed: u64, processors: usize, faults: FaultPolicy, behaviours: &[Behaviour]) -> Bench {
+        Bench::with_schedule(seed, processors, faults, behaviours, Schedule::default())
+    }
+
+    /// [`Bench::new`] with the machine's `schedule`.
+    pub fn with_schedule(
+        seed: u64,
+        processors: usize,
+        faults: FaultPolicy,
+        behaviours: &[Behaviour],
+        schedule: Schedule,
+    ) -> Bench {
         let config = SimConfig {
             seed,
             processors,
             faults,
             adapters: vec![adapter(behaviours)],
+            schedule,
             ..SimConfig::default()
         };
         let mut sim = Simulation::new(config, partyline_image::IMAGE).expect("partyline.sys loads");
@@ -101,19 +122,10 @@ impl Bench {
         self.sim.driver_entry_status == Some(0)
     }
 
-    /// Runs queued work until idle or the step bound (a hang), then checks owed completions.
+    /// Runs queued work until idle (the run's caps bound it: a driver that keeps the machine
+    /// busy forever stops the run, reported as a stop), then checks owed completions.
     pub fn drain(&mut self) {
-        let world = self.sim.world().clone();
-        let _entered = world.enter(0);
-        let mut steps = 0;
-        while ndis::run_one(&world) {
-            steps += 1;
-            if steps >= self.step_bound {
-                self.hangs.push(format!("work still queued after {steps} steps at t={}", world.now()));
-                return;
-            }
-        }
-        ndis::check_obligations(&world);
+        self.sim.run_until_idle();
     }
 
     /// Runs work due within `ticks`.
@@ -216,14 +228,19 @@ impl Bench {
     /// Unloads the driver (or, if DriverEntry failed, checks it left nothing behind) and returns
     /// the verdict.
     pub fn finish(mut self) -> Verdict {
-        if self.loaded() {
-            self.drain();
-            self.sim.unload();
-        } else {
-            ndis_sim::sim::check_unload(self.sim.world(), self.sim.ndis());
-            ndis_sim::io::check_unload(self.sim.world());
+        if self.sim.stop().is_none() {
+            if self.loaded() {
+                self.drain();
+                self.sim.unload();
+            } else {
+                ndis_sim::sim::check_unload(self.sim.world(), self.sim.ndis());
+                ndis_sim::io::check_unload(self.sim.world());
+            }
         }
         let mut verdict = Verdict { hangs: std::mem::take(&mut self.hangs), ..Verdict::default() };
+        if let Some(stop) = self.sim.stop() {
+            verdict.stops.push(stop.to_string().lines().next().unwrap_or_default().to_owned());
+        }
         for violation in self.sim.violations() {
             let rule = violation.rule.name;
             if rule == ndis::rules::POOL_LEAK.name || rule == ndis::rules::UNLOAD_WITH_OBJECTS.name {
@@ -236,11 +253,12 @@ impl Bench {
         // Debugging aid: with PARTYLINE_CAMPAIGN_TIMELINE=DIR, every failing run leaves its
         // violations and full timeline in DIR/<n>.txt.
         if let Some(dir) = std::env::var_os("PARTYLINE_CAMPAIGN_TIMELINE") {
-            if !verdict.violations.is_empty() || !verdict.leaks.is_empty() {
+            if !verdict.is_clean() {
                 static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
                 let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let text = format!(
-                    "{}\n{}\n{}",
+                    "{}\n{}\n{}\n{}",
+                    verdict.stops.join("\n"),
                     verdict.violations.join("\n"),
                     verdict.leaks.join("\n"),
                     self.sim.timeline()

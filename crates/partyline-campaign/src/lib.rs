@@ -155,6 +155,9 @@ pub struct Row {
     pub violations: u64,
     pub leaks: u64,
     pub hangs: u64,
+    /// Runs that stopped (bug check, deadlock, special-pool fault, cap), each reported with its
+    /// replay command; the campaign goes on with the next run.
+    pub stops: u64,
 }
 
 /// A run that found something: enough to replay it.
@@ -202,6 +205,7 @@ impl Figures {
             t.violations += r.violations;
             t.leaks += r.leaks;
             t.hangs += r.hangs;
+            t.stops += r.stops;
         }
         t.sites = self.distinct_sites.len() as u64;
         t
@@ -212,14 +216,14 @@ impl fmt::Display for Figures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| campaign | scenarios | seeds | runs | steps | faults injected | fault sites | IOCTL inputs | violations | leaks | hangs |"
+            "| campaign | scenarios | seeds | runs | steps | faults injected | fault sites | IOCTL inputs | violations | leaks | hangs | stops |"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         let total = self.total();
         for (name, r) in self.rows.iter().map(|(c, r)| (c.name(), r)).chain([("total", &total)]) {
             writeln!(
                 f,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.scenarios,
                 r.seeds,
                 r.runs,
@@ -229,10 +233,10 @@ impl fmt::Display for Figures {
                 r.ioctls,
                 r.violations,
                 r.leaks,
-                r.hangs
+                r.hangs,
+                r.stops
             )?;
         }
-        writeln!(f, "crashes: 0 (a crash stops the process and names its run)")?;
         if std::env::var_os("PARTYLINE_CAMPAIGN_SITES").is_some() {
             for site in &self.distinct_sites {
                 writeln!(f, "site: {site}")?;

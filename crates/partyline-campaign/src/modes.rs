@@ -1,10 +1,11 @@
 //! The five campaigns. Each returns its [`Row`] and appends what failed to [`Figures`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+
+use ndis_sim::machine::Schedule;
 
 use ndis_sim::ndis::faults::Systematic;
-use ndis_sim::ndis::{self, Behaviour, FaultPolicy, Rng};
+use ndis_sim::ndis::{Behaviour, FaultPolicy, Rng};
 use partyline_ioctl as ioctl;
 
 use crate::bench::{leaf, Bench, Verdict, STATUS_SUCCESS};
@@ -51,6 +52,7 @@ fn record(
     row.violations += verdict.violations.len() as u64;
     row.leaks += verdict.leaks.len() as u64;
     row.hangs += verdict.hangs.len() as u64;
+    row.stops += verdict.stops.len() as u64;
     if let Some(problem) = verdict.first_problem() {
         let (campaign, scenario, seed) = failure;
         let failure = Failure {
@@ -223,6 +225,16 @@ fn fuzz_bench(options: &Options, campaign: Campaign, seed: u64) -> (Bench, Rng) 
         policy.request_failure_per_10000 = 500;
     }
     let behaviours = random_behaviours(&mut rng);
+    if campaign == Campaign::Concurrency {
+        // More processors, completions racing the requests that cause them on other processors,
+        // and PCT aiming at bugs of depth 1 to 3 (see ndis_sim::machine::policy).
+        policy.cross_processor_weight += 2;
+        policy.max_delay_ticks = policy.max_delay_ticks.min(50);
+        let depth = 1 + rng.below(3) as u32;
+        let schedule = Schedule::pct(depth, 40 * options.steps.max(1));
+        let processors = options.threads.max(1) + 1;
+        return (Bench::with_schedule(seed, processors, policy, &behaviours, schedule), rng);
+    }
     (Bench::new(seed, 2, policy, &behaviours), rng)
 }
 
@@ -308,70 +320,10 @@ pub(crate) fn fuzz(options: &Options, figures: &mut Figures, campaign: Campaign)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Real concurrency: several host threads deliver completions and network events at once.
+// Concurrency: the machine's processors interleaved by PCT, seeded and replayable.
 
 pub(crate) fn concurrency(options: &Options, figures: &mut Figures) -> Row {
-    let mut row = Row { scenarios: 1, ..Row::default() };
-    let threads = options.threads.max(1);
-    for seed in options.first_seed..options.first_seed + options.seeds.div_ceil(4).max(1) {
-        row.seeds += 1;
-        let mut rng = Rng::new(seed ^ 0xC0C0_BEEF);
-        // Completions come from the other threads, never from a nested cross-processor call.
-        let policy = FaultPolicy {
-            sync_weight: 1,
-            pending_weight: 3,
-            cross_processor_weight: 0,
-            max_delay_ticks: 50,
-            ..FaultPolicy::default()
-        };
-        let behaviours = random_behaviours(&mut rng);
-        set_current(format!("concurrency seed {seed}"));
-        let mut bench = Bench::new(seed, threads + 1, policy, &behaviours);
-        if !bench.loaded() {
-            record(figures, &mut row, options, (Campaign::Concurrency, "threads", seed), &bench.finish());
-            continue;
-        }
-        let world = bench.sim.world().clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let delivered = Arc::new(AtomicU64::new(0));
-        let bound = bench.step_bound;
-        let workers: Vec<_> = (1..=threads)
-            .map(|processor| {
-                let world = world.clone();
-                let stop = stop.clone();
-                let delivered = delivered.clone();
-                std::thread::spawn(move || {
-                    let _entered = world.enter(processor);
-                    loop {
-                        if ndis::run_one_on(&world, processor) {
-                            if delivered.fetch_add(1, Ordering::SeqCst) > bound {
-                                return false;
-                            }
-                        } else if stop.load(Ordering::SeqCst) {
-                            return true;
-                        } else {
-                            std::thread::yield_now();
-                        }
-                    }
-                })
-            })
-            .collect();
-        for _ in 0..options.steps {
-            if ops::step(&mut bench, &mut rng, true).is_empty() {
-                std::thread::yield_now();
-            }
-            row.steps += 1;
-        }
-        stop.store(true, Ordering::SeqCst);
-        let settled = workers.into_iter().all(|w| w.join().unwrap_or(false));
-        row.ioctls += bench.ioctls;
-        let mut verdict = bench.finish();
-        if !settled {
-            verdict.hangs.push(format!("workers delivered more than {bound} work items"));
-        }
-        record(figures, &mut row, options, (Campaign::Concurrency, "threads", seed), &verdict);
-    }
-    row
+    fuzz(options, figures, Campaign::Concurrency)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -174,7 +174,8 @@ pub(crate) fn inject(
         return true;
     }
     let Some(systematic) = state.config.faults.systematic.clone() else { return false };
-    let context = if state.callbacks.is_empty() { "-".to_owned() } else { state.callbacks.join(">") };
+    let callbacks = crate::machine::current_callbacks();
+    let context = if callbacks.is_empty() { "-".to_owned() } else { callbacks.join(">") };
     let caller = driver_return_address(export)
         .and_then(|address| {
             crate::loader::image_containing(address)

@@ -106,6 +106,12 @@ pub fn handle(kind: Kind, id: u64) -> usize {
     HANDLE_TAG | ((kind as usize) << 40) | (id as usize & 0xFF_FFFF_FFFF)
 }
 
+/// A key for a wait of NDIS's own (see [`crate::machine::Machine::wait`]): a non-canonical value
+/// in the handle space with bit 39 set, so no handle and no address is ever equal to it.
+pub(crate) const fn handle_wait_key(kind: Kind, id: usize) -> usize {
+    HANDLE_TAG | ((kind as usize) << 40) | (1 << 39) | (id & 0x7F_FFFF_FFFF)
+}
+
 /// The object id behind `value` if it is a handle of `kind` (the object may still be dead).
 pub fn decode(kind: Kind, value: usize) -> Option<u64> {
     if value & 0xFF00_0000_0000_0000 == HANDLE_TAG && (value >> 40) & 0xFF == kind as usize {
@@ -253,9 +259,10 @@ pub(crate) struct State {
     pub config: NdisConfig,
     pub rng: Rng,
     pub next_id: u64,
-    pub queue: BTreeMap<(u64, u64), Work>,
+    /// Work on virtual time by (due, sequence), each with the processor and IRQL it must be
+    /// delivered at, if it must.
+    pub queue: BTreeMap<(u64, u64), (Option<(usize, Irql)>, Work)>,
     pub queue_sequence: u64,
-    pub callbacks: Vec<&'static str>,
     pub protocol: Option<protocol::Protocol>,
     pub set_options_active: bool,
     pub bindings: BTreeMap<u64, protocol::Binding>,
@@ -268,8 +275,6 @@ pub(crate) struct State {
     pub locks: sync::Locks,
     pub events: FastMap<usize, bool>,
     pub pnp_pending: Option<u64>,
-    /// Infinite waits found deadlocked (the first is reported and returns; see `NdisWaitEvent`).
-    pub deadlocked_waits: u32,
     pub counters: Counters,
     /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
     pub snapshot_buffer: Vec<u8>,
@@ -281,10 +286,15 @@ impl State {
         self.next_id
     }
 
-    /// Queues `work` `delay` ticks from `now`.
+    /// Queues `work` `delay` ticks from `now`, on a processor and at an IRQL chosen when it starts.
     pub fn schedule(&mut self, now: u64, delay: u64, work: Work) {
+        self.schedule_on(now, delay, None, work);
+    }
+
+    /// Queues `work` `delay` ticks from `now`, on `on` (processor, IRQL) if given.
+    pub fn schedule_on(&mut self, now: u64, delay: u64, on: Option<(usize, Irql)>, work: Work) {
         self.queue_sequence += 1;
-        self.queue.insert((now + delay, self.queue_sequence), work);
+        self.queue.insert((now + delay, self.queue_sequence), (on, work));
     }
 
     /// Records that call `vc` was released by the network with `status` and the client owes
@@ -374,7 +384,6 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         next_id: 0,
         queue: BTreeMap::new(),
         queue_sequence: 0,
-        callbacks: Vec::new(),
         protocol: None,
         set_options_active: false,
         bindings: BTreeMap::new(),
@@ -386,13 +395,36 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         locks: sync::Locks::default(),
         events: FastMap::default(),
         pnp_pending: None,
-        deadlocked_waits: 0,
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
     };
     let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
+    world.machine().set_source(ndis.clone());
     ndis
+}
+
+/// The queue of work on virtual time, as the machine starts it: the earliest item, delivered on
+/// the processor the machine gives it (or the one it must run on).
+impl crate::machine::WorkSource for Ndis {
+    fn peek(&self) -> Option<crate::machine::Due> {
+        let state = self.state();
+        let (&(time, id), (on, _)) = state.queue.iter().next()?;
+        Some(crate::machine::Due { time, id, processor: on.map(|(p, _)| p) })
+    }
+
+    fn take(&self, world: &Arc<World>, processor: usize) -> Option<(&'static str, crate::machine::Task)> {
+        let (on, work) = {
+            let mut state = self.state();
+            let key = *state.queue.keys().next()?;
+            state.queue.remove(&key)?
+        };
+        let ndis = world.extension::<Ndis>()?;
+        let world = Arc::clone(world);
+        let name = work.name();
+        let irql = on.map(|(_, irql)| irql);
+        Some((name, Box::new(move || deliver(&world, &ndis, work, processor, irql))))
+    }
 }
 
 /// Registers every `ndis.sys` export.
@@ -535,15 +567,14 @@ pub(crate) fn call_driver<R>(
             name
         }
     };
-    let held_before: Vec<usize> = {
-        let mut state = ndis.state();
-        state.callbacks.push(name);
-        sync::held_by(&state, processor)
-    };
+    let held_before: Vec<usize> = sync::held_by(&ndis.state(), processor);
+    // Entry to a callback is a scheduling point (see crate::machine).
+    crate::machine::point();
+    crate::machine::push_callback(name);
     let result = f();
+    crate::machine::pop_call();
     let leaked: Vec<usize> = {
         let mut state = ndis.state();
-        state.callbacks.pop();
         let held_after = sync::held_by(&state, processor);
         let leaked: Vec<usize> = held_after.into_iter().filter(|l| !held_before.contains(l)).collect();
         for lock in &leaked {
@@ -587,48 +618,15 @@ pub(crate) fn pend(world: &World, ndis: &Ndis, processor: usize, outcome: Outcom
             ndis.state().schedule(world.now(), delay, work);
         }
         Outcome::CrossProcessor => {
+            // Due now on another processor: it may start at this export's return, or at any
+            // later scheduling point, as the machine's policy decides (before or after the
+            // driver's next instruction that takes its lock).
             let other = (processor + 1) % world.processor_count();
-            deliver(&world.arc(), ndis, work, Some((other, DISPATCH_LEVEL)));
+            ndis.state().schedule_on(world.now(), 0, Some((other, DISPATCH_LEVEL)), work);
+            world.machine().notify();
         }
     }
     ndis_sys::NDIS_STATUS_PENDING
-}
-
-/// Runs the earliest queued work item, moving virtual time to its due time. False if idle.
-pub fn run_one(world: &Arc<World>) -> bool {
-    let Some(ndis) = world.extension_ref::<Ndis>() else { return false };
-    let next = {
-        let mut state = ndis.state();
-        let key = state.queue.keys().next().copied();
-        key.and_then(|key| state.queue.remove(&key).map(|work| (key.0, work)))
-    };
-    let Some((due, work)) = next else { return false };
-    let now = world.now();
-    if due > now {
-        world.advance_time(due - now);
-    }
-    deliver(world, ndis, work, None);
-    true
-}
-
-/// Like [`run_one`], but delivers the work on `processor` (the caller's own, entered on this host
-/// thread), so several host threads can each drain the queue on a processor of their own at
-/// once. A processor is never used by two host threads. False if idle.
-pub fn run_one_on(world: &Arc<World>, processor: usize) -> bool {
-    let Some(ndis) = world.extension_ref::<Ndis>() else { return false };
-    let (work, irql) = {
-        let mut state = ndis.state();
-        let Some(key) = state.queue.keys().next().copied() else { return false };
-        let Some(work) = state.queue.remove(&key) else { return false };
-        let now = world.now();
-        if key.0 > now {
-            world.advance_time(key.0 - now);
-        }
-        let irql = state.callback_irql();
-        (work, irql)
-    };
-    deliver(world, ndis, work, Some((processor, irql)));
-    true
 }
 
 /// The due time of the earliest queued work.
@@ -636,20 +634,21 @@ pub fn next_due(world: &World) -> Option<u64> {
     world.extension_ref::<Ndis>().and_then(|ndis| ndis.state().queue.keys().next().map(|key| key.0))
 }
 
-/// Runs queued work until none is left, then checks for completions the driver still owes.
+/// Runs until nothing is left to run or queued (see [`crate::machine::Until::Idle`]), then
+/// checks for completions the driver still owes.
 pub fn run_until_idle(world: &Arc<World>) {
-    while run_one(world) {}
-    check_obligations(world);
+    world.machine().run(world, crate::machine::Until::Idle);
+    if world.stop().is_none() {
+        check_obligations(world);
+    }
 }
 
-/// Runs queued work due within `ticks`, then moves time to now + `ticks`.
+/// Runs work due within `ticks`, then moves time to now + `ticks`.
 pub fn advance(world: &Arc<World>, ticks: u64) {
     let end = world.now() + ticks;
-    while next_due(world).is_some_and(|due| due <= end) {
-        run_one(world);
-    }
+    world.machine().run(world, crate::machine::Until::Time(end));
     let now = world.now();
-    if end > now {
+    if end > now && world.stop().is_none() {
         world.advance_time(end - now);
     }
 }
@@ -658,6 +657,7 @@ pub fn advance(world: &Arc<World>, ticks: u64) {
 pub fn queue_host_work(world: &World, delay: u64, name: &'static str, run: Box<dyn FnOnce() + Send>) {
     if let Some(ndis) = Ndis::of(world) {
         ndis.state().schedule(world.now(), delay, Work::Host { name, run });
+        world.machine().notify();
     }
 }
 
@@ -738,9 +738,9 @@ pub fn check_obligations(world: &World) {
     }
 }
 
-/// Delivers one work item: to `on` (processor, IRQL) if given, else to a processor and IRQL the
-/// generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only).
-pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, on: Option<(usize, Irql)>) {
+/// Delivers one work item on `processor` (the machine's worker runs it there), at `irql` if given,
+/// else at an IRQL the generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only).
+pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: usize, irql: Option<Irql>) {
     let passive_only = matches!(
         work,
         Work::AfRegisterNotify { .. }
@@ -750,21 +750,13 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, on: Option<(u
             | Work::Unbind { .. }
             | Work::Host { .. }
     );
-    let (processor, irql) = {
-        let mut state = ndis.state();
-        let processor = match on {
-            Some((processor, _)) => processor,
-            None => state.rng.below(world.processor_count() as u64) as usize,
-        };
-        let irql = if passive_only {
-            PASSIVE_LEVEL
-        } else {
-            match on {
-                Some((_, irql)) => irql,
-                None => state.callback_irql(),
-            }
-        };
-        (processor, irql)
+    let irql = if passive_only {
+        PASSIVE_LEVEL
+    } else {
+        match irql {
+            Some(irql) => irql,
+            None => ndis.state().callback_irql(),
+        }
     };
     match work {
         Work::AfRegisterNotify { binding } => {
@@ -778,7 +770,6 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, on: Option<(u
         }
         Work::Unbind { binding } => protocol::unbind_binding(world, ndis, binding, processor),
         Work::Host { name, run } => {
-            let _entered = world.enter(processor);
             let previous = world.set_irql(processor, PASSIVE_LEVEL);
             world.log_call(processor, "sim", name, String::new());
             run();

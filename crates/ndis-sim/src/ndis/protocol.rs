@@ -899,6 +899,7 @@ extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
         return;
     }
     finish_unbind(world, ndis, id.unwrap_or_default());
+    world.machine().signal(unbind_wait_key(id.unwrap_or_default()));
 }
 
 /// `NdisUnbindAdapter`: <= DISPATCH, never inside Bind/Unbind; NDIS unbinds later at PASSIVE.
@@ -934,6 +935,14 @@ extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATU
             NDIS_STATUS_FAILURE
         }
     }
+}
+
+/// What NDIS waits on for a pended ProtocolNetPnPEvent (not an address: a handle-like value).
+const PNP_WAIT_KEY: usize = super::handle_wait_key(Kind::Protocol, 0);
+
+/// What NDIS waits on for the pended unbind of binding `id`.
+fn unbind_wait_key(id: u64) -> usize {
+    super::handle_wait_key(Kind::UnbindContext, id as usize)
 }
 
 /// Sends a PnP event to the protocol (`binding` None: a global event with a NULL context) at
@@ -985,8 +994,13 @@ pub fn net_pnp_event(
         );
     }
     if status == NDIS_STATUS_PENDING {
+        // NDIS waits for NdisCompleteNetPnPEvent (which signals this key) before it goes on.
         ndis.state().pnp_pending = Some(binding.unwrap_or(0));
-        while ndis.state().pnp_pending.is_some() && super::run_one(world) {}
+        while ndis.state().pnp_pending.is_some() {
+            if world.machine().wait(world, PNP_WAIT_KEY, None) == crate::machine::Wake::Stopped {
+                break;
+            }
+        }
     }
     drop(block);
     status
@@ -1014,7 +1028,9 @@ extern "win64" fn ndis_complete_net_pnp_event(
         ),
     );
     check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    if ndis.state().pnp_pending.take().is_none() {
+    let was_pending = ndis.state().pnp_pending.take().is_some();
+    world.machine().signal(PNP_WAIT_KEY);
+    if !was_pending {
         violation(world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolNetPnPEvent is pending");
     } else if status == NDIS_STATUS_PENDING {
         violation(world, rules::COMPLETION_WITH_PENDING, EXPORT, "completed with NDIS_STATUS_PENDING");
@@ -1030,7 +1046,7 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
     let (world, processor, ndis) = unsafe { context(EXPORT) };
     log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), protocol_handle as usize)));
     check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
-    let inside = ndis.state().callbacks.last().copied();
+    let inside = crate::machine::current_callbacks().last().copied();
     if let Some(callback) = inside {
         violation(
             world,
@@ -1054,7 +1070,12 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
     for id in bound {
         let world = world.arc();
         unbind_binding(&world, ndis, id, processor);
-        while ndis.state().bindings.get(&id).is_some_and(|b| b.unbind_pending) && super::run_one(&world) {}
+        // NDIS waits for NdisCompleteUnbindAdapterEx (which signals this key).
+        while ndis.state().bindings.get(&id).is_some_and(|b| b.unbind_pending) {
+            if world.machine().wait(&world, unbind_wait_key(id), None) == crate::machine::Wake::Stopped {
+                break;
+            }
+        }
     }
     ndis.state().protocol = None;
 }

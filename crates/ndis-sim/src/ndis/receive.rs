@@ -86,6 +86,8 @@ pub enum ReceiveError {
     AdapterNotBound(usize),
     /// The VC does not exist, was deleted, or has no active call.
     VcNotActive(u64),
+    /// The run stopped before the indication was delivered.
+    Stopped,
 }
 
 impl std::fmt::Display for ReceiveError {
@@ -97,6 +99,7 @@ impl std::fmt::Display for ReceiveError {
             ReceiveError::BindingNotOpen(id) => write!(f, "Bd#{id} is not bound with its adapter open"),
             ReceiveError::AdapterNotBound(adapter) => write!(f, "adapter {adapter} has no open binding"),
             ReceiveError::VcNotActive(id) => write!(f, "Vc#{id} has no active call"),
+            ReceiveError::Stopped => f.write_str("the run stopped before the indication was delivered"),
         }
     }
 }
@@ -601,8 +604,14 @@ impl Simulation {
     /// The miniport indicates `indication.count` lists on the active call `vc` (a `Vc#` id): NDIS
     /// calls ProtocolCoReceiveNetBufferLists with the VC's ProtocolVcContext on processor 0.
     pub fn indicate_receive_on_vc(&self, vc: u64, indication: Indication) -> Result<(), ReceiveError> {
-        let _entered = self.world().enter(0);
-        indicate(self.world(), self.ndis(), Target::Vc(vc), indication, 0)
+        self.indicate_on_processor(Target::Vc(vc), indication)
+    }
+
+    /// Runs the indication on processor 0's own thread (see [`crate::machine`]).
+    fn indicate_on_processor(&self, target: Target, indication: Indication) -> Result<(), ReceiveError> {
+        let (world, ndis) = (Arc::clone(self.world()), Arc::clone(self.ndis()));
+        self.on_processor(0, "sim:Receive", move || indicate(&world, &ndis, target, indication, 0))
+            .unwrap_or(Err(ReceiveError::Stopped))
     }
 
     /// The miniport of `adapter` indicates `indication.count` lists on its binding: NDIS calls
@@ -620,8 +629,7 @@ impl Simulation {
             .map(|(id, _, _)| id)
             .next_back()
             .ok_or(ReceiveError::AdapterNotBound(adapter))?;
-        let _entered = self.world().enter(0);
-        indicate(self.world(), self.ndis(), Target::Binding(binding), indication, 0)
+        self.indicate_on_processor(Target::Binding(binding), indication)
     }
 
     /// Receive totals: lists indicated, lent, returned, still owned by the driver, stranded.

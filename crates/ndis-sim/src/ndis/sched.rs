@@ -182,6 +182,28 @@ pub enum Work {
     Host { name: &'static str, run: Box<dyn FnOnce() + Send> },
 }
 
+impl Work {
+    /// What the machine calls the work while it runs (a context's outermost call).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Work::AfRegisterNotify { .. } => "sim:AfRegisterNotify",
+            Work::OpenAdapterComplete { .. } => "sim:OpenAdapterComplete",
+            Work::CloseAdapterComplete { .. } => "sim:CloseAdapterComplete",
+            Work::OpenAfComplete { .. } => "sim:OpenAfComplete",
+            Work::CloseAfComplete { .. } => "sim:CloseAfComplete",
+            Work::MakeCallComplete { .. } => "sim:MakeCallComplete",
+            Work::AddPartyComplete { .. } => "sim:AddPartyComplete",
+            Work::DropPartyComplete { .. } => "sim:DropPartyComplete",
+            Work::CloseCallComplete { .. } => "sim:CloseCallComplete",
+            Work::RemoteDrop { .. } => "sim:RemoteDrop",
+            Work::RemoteRelease { .. } => "sim:RemoteRelease",
+            Work::NotifyCloseAf { .. } => "sim:NotifyCloseAf",
+            Work::Unbind { .. } => "sim:Unbind",
+            Work::Host { name, .. } => name,
+        }
+    }
+}
+
 impl fmt::Debug for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -232,7 +232,7 @@ fn report(world: &World, call: &'static Call, kind: LockKind, problem: Problem) 
             world,
             rules::DEADLOCK,
             export,
-            format!("spin lock held by processor {holder}, which is waiting for this code to return (a lock held across a re-entrant NDIS call)"),
+            format!("spin lock held by processor {holder}, which can never release it (the run stopped while this processor spun, or this thread is outside the machine)"),
         ),
         Problem::ReleasedNotAllocated => {
             violation(world, rules::SPIN_LOCK_LIFETIME, export, "released a spin lock that was not allocated")
@@ -263,7 +263,6 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
         }
     };
     let old_irql = world.irql(processor);
-    let this_thread = this_thread();
     let problem = loop {
         let mut state = ndis.state();
         let Some(lock_state) = state.locks.get_mut(lock as usize) else {
@@ -271,16 +270,21 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
         };
         match lock_state.holder {
             Some((holder, _)) if holder == processor => break Some(Problem::Recursion),
-            // Held by a processor another host thread runs: spin until it is released.
-            Some(_) if lock_state.thread.is_some_and(|t| t != this_thread) => {
+            // Held by another processor: this one spins (keeping its processor) until the
+            // holder releases it; the machine runs the others meanwhile, and reports a deadlock
+            // if the holder can never run again.
+            Some((holder, _)) => {
                 drop(state);
-                std::thread::yield_now();
+                match world.machine().spin(world, lock as usize) {
+                    crate::machine::Wake::Stopped => break Some(Problem::Deadlock { holder }),
+                    _ => continue,
+                }
             }
-            holder => {
+            None => {
                 lock_state.holder = Some((processor, kind));
                 lock_state.old_irql = old_irql;
-                lock_state.thread = Some(this_thread);
-                break holder.map(|(holder, _)| Problem::Deadlock { holder });
+                lock_state.thread = Some(this_thread());
+                break None;
             }
         }
     };
@@ -320,6 +324,7 @@ fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     if let Some(problem) = problem {
         report(world, call, kind, problem);
     }
+    world.machine().signal(lock as usize);
     if let Some(irql) = restore {
         world.set_irql(processor, irql);
     }
@@ -373,6 +378,9 @@ fn set_event(call: &'static Call, event: *mut NDIS_EVENT, signaled: bool) {
         }
         None => false,
     };
+    if known && signaled {
+        world.machine().signal(event as usize);
+    }
     if !known {
         violation(
             world,
@@ -395,8 +403,11 @@ extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
     set_event(const { &export_call("NdisResetEvent") }, event, false);
 }
 
-/// `NdisWaitEvent`: PASSIVE only. Runs the scheduler (delivering due work, moving virtual time)
-/// until the event is set; with nothing left to deliver an infinite wait is a deadlock.
+/// `NdisWaitEvent`: PASSIVE only. Blocks the calling processor's thread until the event is set
+/// or the timeout passes on virtual time (the machine runs everything else meanwhile, and gives
+/// the processor to other work, as Windows runs DPCs and other threads on a processor whose
+/// thread waits). A wait nothing left to run can end is a deadlock: the machine reports what
+/// every processor was doing and stops the run.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
 extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8 {
     const EXPORT: &str = "NdisWaitEvent";
@@ -420,41 +431,12 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
         if ndis.state().events.get(&(event as usize)).copied().unwrap_or(false) {
             return 1;
         }
-        match super::next_due(world) {
-            Some(due) if deadline.is_none_or(|d| due <= d) => {
-                super::run_one(&world.arc());
+        match world.machine().wait(world, event as usize, deadline) {
+            crate::machine::Wake::Signaled => continue,
+            crate::machine::Wake::TimedOut => {
+                return u8::from(ndis.state().events.get(&(event as usize)).copied().unwrap_or(false))
             }
-            _ => {
-                if let Some(deadline) = deadline {
-                    let now = world.now();
-                    world.advance_time(deadline.saturating_sub(now));
-                    return 0;
-                }
-                // On Windows this wait never returns. The first one is reported and returns 0 so
-                // the run can go on to its verdict; a driver that then waits again (a retry loop
-                // around the wait) would spin here forever, so a second one stops the run.
-                let earlier = {
-                    let mut state = ndis.state();
-                    state.deadlocked_waits += 1;
-                    state.deadlocked_waits - 1
-                };
-                violation(
-                    world,
-                    rules::WAIT_DEADLOCK,
-                    EXPORT,
-                    "waits forever for an event that nothing left to run can set",
-                );
-                if earlier > 0 {
-                    crate::kernel::fatal(
-                        Some(world),
-                        crate::kernel::Stop::Hang(format!(
-                            "{EXPORT}({:#x}, 0) waits forever again after an earlier deadlocked wait: the driver hangs",
-                            event as usize
-                        )),
-                    );
-                }
-                return 0;
-            }
+            crate::machine::Wake::Stopped => return 0,
         }
     }
 }
