@@ -30,6 +30,7 @@ pub mod protocol;
 pub mod receive;
 pub mod rules;
 pub mod sched;
+pub mod special_pool;
 pub mod sync;
 
 use std::collections::BTreeMap;
