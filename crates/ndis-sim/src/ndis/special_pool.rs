@@ -104,6 +104,9 @@ struct Registry {
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
+/// Blocks ever allocated in special pool (all simulations).
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn registry() -> std::sync::MutexGuard<'static, Option<Registry>> {
     REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -177,6 +180,7 @@ pub(crate) fn allocate(length: usize, tag: u32, number: u64, allocated_by: usize
     unsafe { std::ptr::write_bytes((address + length) as *mut u8, SLACK, slot.data_end() - address - length) };
     registry.slots.insert(start, slot);
     registry.live += 1;
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     Some(address)
 }
 
@@ -271,6 +275,11 @@ pub(crate) fn is_dead(address: usize) -> bool {
     !registry.slots.range(..=address).next_back().is_some_and(|(_, slot)| {
         slot.freed_by.is_none() && address >= slot.address && address < slot.address + slot.length
     })
+}
+
+/// Blocks ever allocated in special pool (all simulations of the process).
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
 }
 
 /// Blocks live in special pool now (all simulations).

@@ -1,0 +1,1 @@
+//! Out-parameters written late (placeholder).
