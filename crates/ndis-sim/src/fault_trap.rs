@@ -58,7 +58,9 @@ fn describe_code(address: usize) -> String {
     let code = CODE.lock().unwrap_or_else(|p| p.into_inner());
     match code.iter().find(|(base, size, _)| (*base..base + size).contains(&address)) {
         Some((base, _, name)) => format!("{name}+{:#x}", address - base),
-        None => format!("host code at {address:#x} (a CRT shim or export called by the driver, or the simulator)"),
+        None => {
+            format!("host code at {address:#x} (a CRT shim or export called by the driver, or the simulator)")
+        }
     }
 }
 

@@ -63,7 +63,10 @@ fn misbehaving() -> Misbehaving {
 }
 
 fn special() -> SimConfig {
-    SimConfig { faults: FaultPolicy { special_pool: true, ..FaultPolicy::synchronous() }, ..SimConfig::default() }
+    SimConfig {
+        faults: FaultPolicy { special_pool: true, ..FaultPolicy::synchronous() },
+        ..SimConfig::default()
+    }
 }
 
 fn allocate(length: u32) -> *mut u8 {

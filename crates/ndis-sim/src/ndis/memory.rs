@@ -110,7 +110,8 @@ impl Pool {
     /// driver's call returning to `caller`.
     fn allocate(&mut self, length: usize, tag: u32, special: bool, caller: usize) -> usize {
         let number = self.number + 1;
-        let in_special = if special { super::special_pool::allocate(length, tag, number, caller) } else { None };
+        let in_special =
+            if special { super::special_pool::allocate(length, tag, number, caller) } else { None };
         let pointer = match in_special {
             Some(address) => address as *mut u8,
             None => match self.reusable.iter().rposition(|(_, l)| *l == length) {
@@ -140,7 +141,8 @@ impl Pool {
     /// Frees `address`, the driver's call returning to `caller`; `Err` says what was wrong. A
     /// special-pool block is checked for writes into its slack bytes: `Ok((block, Some(what)))`.
     fn free(&mut self, address: usize, caller: usize) -> Result<(Block, Option<String>), String> {
-        if let Some(block) = self.live.remove(&address).filter(|block| block.special) {
+        if let Some(block) = self.live.get(&address).copied().filter(|block| block.special) {
+            self.live.remove(&address);
             if self.last_found.get().is_some_and(|(start, _)| start == address) {
                 self.last_found.set(None);
             }
@@ -295,7 +297,11 @@ impl Pool {
 
 /// Registers the pool exports.
 pub fn register(table: &mut ExportTable) {
-    export!(table, "ndis.sys", NdisAllocateMemoryWithTagPriority = ndis_sim_NdisAllocateMemoryWithTagPriority);
+    export!(
+        table,
+        "ndis.sys",
+        NdisAllocateMemoryWithTagPriority = ndis_sim_NdisAllocateMemoryWithTagPriority
+    );
     export!(table, "ndis.sys", NdisFreeMemory = ndis_sim_NdisFreeMemory);
 }
 

@@ -24,6 +24,7 @@ pub mod callmgr;
 pub mod condis;
 pub mod faults;
 pub mod memory;
+pub mod out_param;
 pub mod params;
 pub(crate) mod parties;
 pub mod protocol;

@@ -177,7 +177,9 @@ pub(crate) fn allocate(length: usize, tag: u32, number: u64, allocated_by: usize
     let address = start + data_pages * PAGE - rounded;
     let slot = Slot { start, data_pages, address, length, tag, number, allocated_by, freed_by: None };
     // SAFETY: the slack lies in the data pages just made read-write, after the block.
-    unsafe { std::ptr::write_bytes((address + length) as *mut u8, SLACK, slot.data_end() - address - length) };
+    unsafe {
+        std::ptr::write_bytes((address + length) as *mut u8, SLACK, slot.data_end() - address - length)
+    };
     registry.slots.insert(start, slot);
     registry.live += 1;
     ALLOCATIONS.fetch_add(1, Ordering::Relaxed);

@@ -1,1 +1,0 @@
-//! Out-parameters written late (placeholder).
