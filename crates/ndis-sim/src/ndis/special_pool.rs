@@ -14,8 +14,10 @@
 //! x64, which the driver's code may rely on), so its end lies 0 to 15 bytes before the guard page.
 //! Those *slack* bytes are filled with [`SLACK`] and checked at free, as Windows checks the bytes
 //! between an aligned special-pool block and its page end; a length that is a multiple of 16
-//! ends exactly at the guard page. On free the data pages become inaccessible again and are given
-//! back to the host (`MADV_DONTNEED`); the slot stays in quarantine until [`QUARANTINE_BLOCKS`]
+//! ends exactly at the guard page. On free the data pages become inaccessible again; blocks of
+//! more than one page also give their pages back to the host (`MADV_DONTNEED`), one-page blocks
+//! keep theirs (at most [`QUARANTINE_BLOCKS`] pages, 4 MiB): a syscall and a page fault less per
+//! allocation when the slot is reused, which is most of special pool's cost. The slot stays in quarantine until [`QUARANTINE_BLOCKS`]
 //! or [`QUARANTINE_PAGES`] are exceeded, then the oldest slot is released for reuse by a block of
 //! the same page count. At most [`MAX_LIVE`] blocks are live in special pool at once (each costs
 //! the process about two memory mappings, and `vm.max_map_count` is 65530 by default); beyond
@@ -33,8 +35,9 @@ use std::sync::Mutex;
 pub const PAGE: usize = 4096;
 /// Address space reserved for the arena: 64 GiB.
 const ARENA_BYTES: usize = 1 << 36;
-/// Blocks kept inaccessible after free before their slot may be reused, at most.
-pub const QUARANTINE_BLOCKS: usize = 8192;
+/// Blocks kept inaccessible after free before their slot may be reused, at most (a window of
+/// the last 1,024 frees: larger windows cost fresh pages, a page fault each, on every allocation).
+pub const QUARANTINE_BLOCKS: usize = 1024;
 /// Pages (data and guard) kept in quarantine, at most.
 pub const QUARANTINE_PAGES: usize = 1 << 16;
 /// Blocks live in special pool at once, at most (all simulations of the process together).
@@ -204,8 +207,10 @@ pub(crate) fn free(address: usize, freed_by: usize) -> Option<(Slot, Option<usiz
     slot.freed_by = Some(freed_by);
     let freed = *slot;
     protect(start, freed.data_pages * PAGE, libc::PROT_NONE);
-    // SAFETY: the data pages belong to this slot; their contents are no longer needed.
-    unsafe { libc::madvise(start as *mut libc::c_void, freed.data_pages * PAGE, libc::MADV_DONTNEED) };
+    if freed.data_pages > 1 {
+        // SAFETY: the data pages belong to this slot; their contents are no longer needed.
+        unsafe { libc::madvise(start as *mut libc::c_void, freed.data_pages * PAGE, libc::MADV_DONTNEED) };
+    }
     registry.live -= 1;
     registry.quarantine.push_back(start);
     registry.quarantined_pages += freed.pages();
