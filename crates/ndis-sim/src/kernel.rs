@@ -21,8 +21,8 @@
 //! called with no current world therefore ends the **process**, as a bugcheck ends the machine:
 //! the stop is recorded in the world ([`World::stop`]), a report is written straight to the
 //! process's stderr (past any test-harness capture), and the process exits with a distinctive
-//! code: [`BUGCHECK_EXIT_CODE`], [`NOT_IMPLEMENTED_EXIT_CODE`], [`SIMULATOR_FAULT_EXIT_CODE`] or
-//! [`HANG_EXIT_CODE`].
+//! code: [`BUGCHECK_EXIT_CODE`], [`NOT_IMPLEMENTED_EXIT_CODE`], [`SIMULATOR_FAULT_EXIT_CODE`],
+//! [`HANG_EXIT_CODE`] or [`SPECIAL_POOL_EXIT_CODE`].
 //! A test that expects a stop runs the scenario in a child process (see the crate's tests).
 
 use std::any::{Any, TypeId};
@@ -78,6 +78,9 @@ impl Default for Caps {
         }
     }
 }
+/// Exit code of a run stopped by a driver access to a special-pool guard page or to freed special
+/// pool ([`Stop::SpecialPool`]).
+pub const SPECIAL_POOL_EXIT_CODE: i32 = 0xC1;
 
 /// Signatures of the kernel imports this module implements, as the driver declares them. They
 /// match `ndis_sys`'s declarations; when `ndis_sys::signatures` lands, registrations switch to it.
@@ -426,6 +429,14 @@ pub enum Stop {
     Hang(String),
     /// The run reached one of its [`Caps`].
     Capped(String),
+    /// The driver accessed a special-pool guard page or freed special pool
+    /// ([`crate::fault_trap`]): bug check 0xD6 or 0xCC on Windows.
+    SpecialPool {
+        /// The rule's name.
+        rule: &'static str,
+        /// The faulting instruction, the access and the block.
+        detail: String,
+    },
 }
 
 impl Stop {
@@ -437,6 +448,7 @@ impl Stop {
             Stop::SimulatorFault(_) => SIMULATOR_FAULT_EXIT_CODE,
             Stop::Hang(_) => HANG_EXIT_CODE,
             Stop::Capped(_) => CAPPED_EXIT_CODE,
+            Stop::SpecialPool { .. } => SPECIAL_POOL_EXIT_CODE,
         }
     }
 }
@@ -463,6 +475,7 @@ impl fmt::Display for Stop {
             Stop::SimulatorFault(message) => write!(f, "*** STOP: simulator fault: {message}"),
             Stop::Hang(message) => write!(f, "*** STOP: hang: {message}"),
             Stop::Capped(message) => write!(f, "*** STOP: capped: {message}"),
+            Stop::SpecialPool { rule, detail } => write!(f, "*** STOP: special pool ({rule}): {detail}"),
         }
     }
 }

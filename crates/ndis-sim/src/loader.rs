@@ -380,6 +380,19 @@ fn loaded() -> std::sync::MutexGuard<'static, Vec<(usize, usize, String)>> {
     LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The read-write sections of every loaded image: (start, size).
+static WRITABLE: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+fn writable() -> std::sync::MutexGuard<'static, Vec<(usize, usize)>> {
+    WRITABLE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether `[address, address + length)` lies in a read-write section of a loaded image (the
+/// image's own data, e.g. for out-parameters that NDIS writes there).
+pub fn in_writable_data(address: usize, length: usize) -> bool {
+    writable().iter().any(|(start, size)| address >= *start && address.saturating_add(length) <= start + size)
+}
+
 /// Names an address for a report: `partyline.sys+0x102a` if it lies in a loaded image, else the
 /// bare address.
 pub fn describe_address(address: usize) -> String {
@@ -637,6 +650,13 @@ impl Image {
         };
         std::mem::forget(mapping);
         loaded().push((base, image_len, image.name.clone()));
+        writable().extend(
+            image
+                .sections
+                .iter()
+                .filter(|s| s.protection == Protection::ReadWrite)
+                .map(|s| (base + s.rva as usize, s.size as usize)),
+        );
         let slots = image.imports.iter().map(|i| (base + i.slot_rva as usize, i.name.clone())).collect();
         SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((base, slots));
         Ok(image)
@@ -697,6 +717,7 @@ impl Drop for Image {
     fn drop(&mut self) {
         let base = self.base();
         loaded().retain(|(loaded_base, _, _)| *loaded_base != base);
+        writable().retain(|(start, _)| !(base..base + self.size).contains(start));
         SLOTS
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -58,6 +58,9 @@ pub fn fault_policy(faults: &Faults) -> FaultPolicy {
     set(&mut p.request_failure_per_10000, faults.request_failure_per_10000);
     set(&mut p.allocation_failure_per_10000, faults.allocation_failure_per_10000);
     set(&mut p.dispatch_delivery_per_10000, faults.dispatch_delivery_per_10000);
+    if let Some(special) = faults.special_pool {
+        p.special_pool = special;
+    }
     if let Some(ticks) = faults.max_delay_ticks {
         p.max_delay_ticks = ticks;
     }

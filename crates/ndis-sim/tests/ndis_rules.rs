@@ -365,6 +365,9 @@ fn config(seed: u64, faults: FaultPolicy) -> SimConfig {
 /// entered on processor 0 (the guard is returned).
 fn started(faults: FaultPolicy) -> (Simulation, ndis_sim::kernel::Entered) {
     drv(|d| *d = Driver::default());
+    // The fake driver's state stands for its image's data: NDIS may write out-parameters there
+    // when a pended request completes.
+    drv(|d| ndis_sim::ndis::out_param::register_driver_data(d as *mut Driver as usize, size_of::<Driver>()));
     let mut sim = Simulation::without_image(config(7, faults));
     let entered = sim.world().enter(0);
     let register: sig::NdisRegisterProtocolDriver = export("NdisRegisterProtocolDriver");
@@ -499,6 +502,20 @@ fn call_with_two_parties(sim: &Simulation) -> (usize, usize, usize, Params, Para
     let mut second = 0;
     assert_eq!(add_party(vc, 0x1001, &mut add, &mut second), NDIS_STATUS_SUCCESS, "{}", sim.timeline());
     (vc, first, second, setup, add)
+}
+
+/// A zeroed out-parameter slot in a pool block of the fake driver's own (never freed), as the
+/// real driver keeps them: NDIS may write it when a pended request completes.
+fn pool_slot() -> &'static mut usize {
+    let allocate: sig::NdisAllocateMemoryWithTagPriority = export("NdisAllocateMemoryWithTagPriority");
+    // SAFETY: the simulator's export, at PASSIVE with a non-zero tag.
+    let block = unsafe { allocate(null_mut(), 8, u32::from_le_bytes(*b"PlTo"), 16) }.cast::<usize>();
+    assert!(!block.is_null());
+    // SAFETY: a fresh 8-byte block, never freed, used by this test only.
+    unsafe {
+        block.write(0);
+        &mut *block
+    }
 }
 
 fn fired(sim: &Simulation, rule: ndis_sim::verifier::Rule) -> bool {
@@ -1116,15 +1133,15 @@ fn proves_ddi_partyhandleafterdrop() {
     let (sim, _entered) = started(FaultPolicy::always_pending());
     let vc = create_vc_on(&sim);
     let mut setup = Params::new(&leaf(1), &setup_ies());
-    let mut first = 0;
-    make_call(vc, &mut setup, &mut first);
+    let first = pool_slot();
+    make_call(vc, &mut setup, first);
     sim.run_until_idle();
     let mut add = Params::new(&leaf(2), &[aal(), blli()]);
-    let mut second = 0;
-    add_party(vc, 0x1001, &mut add, &mut second);
+    let second = pool_slot();
+    add_party(vc, 0x1001, &mut add, second);
     sim.run_until_idle();
-    assert_eq!(drop_party(second), NDIS_STATUS_PENDING);
-    drop_party(second); // the handle died with the first call
+    assert_eq!(drop_party(*second), NDIS_STATUS_PENDING);
+    drop_party(*second); // the handle died with the first call
     assert_fired(&sim, rules::PARTY_HANDLE_AFTER_DROP);
 }
 
@@ -1133,13 +1150,17 @@ fn proves_ddi_ndiscldropparty_beforeaddcomplete() {
     let (sim, _entered) = started(FaultPolicy::always_pending());
     let vc = create_vc_on(&sim);
     let mut setup = Params::new(&leaf(1), &setup_ies());
-    let mut first = 0;
-    make_call(vc, &mut setup, &mut first);
+    let first = pool_slot();
+    make_call(vc, &mut setup, first);
     sim.run_until_idle();
     let mut add = Params::new(&leaf(2), &[aal(), blli()]);
-    let mut second = 0;
-    assert_eq!(add_party(vc, 0x1001, &mut add, &mut second), NDIS_STATUS_PENDING);
-    drop_party(second);
+    let second = pool_slot();
+    assert_eq!(add_party(vc, 0x1001, &mut add, second), NDIS_STATUS_PENDING);
+    // NDIS writes the new party's handle only when the add completes: a driver that drops the
+    // party before then uses a handle it forged (here: the next one after the first party's).
+    assert_eq!(*second, 0, "not written before the completion");
+    let first_id = ndis_sim::ndis::decode(Kind::Party, *first).expect("the first party's handle");
+    drop_party(handle(Kind::Party, first_id + 1));
     assert_fired(&sim, rules::DROP_BEFORE_ADD_COMPLETE);
 }
 
@@ -1209,9 +1230,74 @@ fn proves_ddi_ndisclincomingcallcomplete_unexpected() {
     assert_fired(&sim, rules::INCOMING_CALL_COMPLETE_UNEXPECTED);
 }
 
+// ---- out-parameters written late (ndis_sim::ndis::out_param) -------------------------------------------------
+
+fn free_block(block: *mut usize) {
+    let free: sig::NdisFreeMemory = export("NdisFreeMemory");
+    // SAFETY: the simulator's export, with a block it handed out.
+    unsafe { free(block.cast(), 8, 0) };
+}
+
+#[test]
+fn pended_requests_write_their_out_parameters_at_completion() {
+    let (sim, _entered) = started(FaultPolicy::always_pending());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let first = pool_slot();
+    assert_eq!(make_call(vc, &mut setup, first), NDIS_STATUS_PENDING);
+    assert_eq!(*first, 0, "NdisClMakeCall's NdisPartyHandle waits for the completion");
+    sim.run_until_idle();
+    assert!(ndis_sim::ndis::decode(Kind::Party, *first).is_some(), "{}", sim.timeline());
+    let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+    let second = pool_slot();
+    assert_eq!(add_party(vc, 0x1001, &mut add, second), NDIS_STATUS_PENDING);
+    assert_eq!(*second, 0, "NdisClAddParty's NdisPartyHandle waits for the completion");
+    sim.run_until_idle();
+    assert!(ndis_sim::ndis::decode(Kind::Party, *second).is_some(), "{}", sim.timeline());
+    // A rejected leaf: nothing is written.
+    let mut rejected = Params::new(&leaf(9), &[aal(), blli()]);
+    let third = pool_slot();
+    assert_eq!(add_party(vc, 0x1002, &mut rejected, third), NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    assert_eq!(*third, 0, "{}", sim.timeline());
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[test]
+fn proves_ddi_outparameter_ownership() {
+    let (sim, _entered) = started(FaultPolicy::always_pending());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    make_call(vc, &mut setup, pool_slot());
+    sim.run_until_idle();
+    let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+    let slot = pool_slot();
+    assert_eq!(add_party(vc, 0x1001, &mut add, slot), NDIS_STATUS_PENDING);
+    // The misbehaving driver frees the block holding the out-parameter before the completion.
+    let block: *mut usize = slot;
+    free_block(block);
+    sim.run_until_idle();
+    assert_fired(&sim, rules::OUT_PARAMETER_OWNERSHIP);
+    // SAFETY: freed but quarantined (ordinary pool): still mapped, poisoned, and not written.
+    assert_eq!(unsafe { block.read() }, 0xDDDD_DDDD_DDDD_DDDD, "nothing written into freed pool");
+}
+
+#[test]
+fn an_out_parameter_in_freed_special_pool_is_refused_without_faulting() {
+    let (sim, _entered) = started(FaultPolicy { special_pool: true, ..FaultPolicy::always_pending() });
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let slot = pool_slot();
+    assert_eq!(make_call(vc, &mut setup, slot), NDIS_STATUS_PENDING);
+    free_block(slot);
+    sim.run_until_idle();
+    assert_fired(&sim, rules::OUT_PARAMETER_OWNERSHIP);
+}
+
 #[test]
 fn every_rule_has_a_proving_test() {
-    let source = include_str!("ndis_rules.rs");
+    // Special pool's rules are proved in special_pool.rs (in child processes: they stop the run).
+    let source = [include_str!("ndis_rules.rs"), include_str!("special_pool.rs")].concat();
     let missing: Vec<&str> = rules::ALL
         .iter()
         .map(|rule| rule.name)

@@ -97,8 +97,9 @@ pub fn run(options: &Options) -> Report {
         Err("not measured: disabled with --no-callgrind".into())
     };
     let memory = memory(options);
-    let (throughput_on, throughput_off) = throughput(options);
-    let (scenario_runs, scenario_elapsed) = scenario_rate(options);
+    let (throughput_on, throughput_off, throughput_special) = throughput(options);
+    let (scenario_runs, scenario_elapsed) = scenario_rate(options, false);
+    let (special_scenario_runs, special_scenario_elapsed) = scenario_rate(options, true);
     Report {
         machine: Machine::this(),
         image_bytes,
@@ -108,8 +109,11 @@ pub fn run(options: &Options) -> Report {
         party_pool_detail: memory.2,
         throughput_on,
         throughput_off,
+        throughput_special,
         scenario_runs,
         scenario_elapsed,
+        special_scenario_runs,
+        special_scenario_elapsed,
     }
 }
 
@@ -182,19 +186,20 @@ fn memory(options: &Options) -> (f64, f64, Vec<(String, f64)>) {
     (per_party, per_vc, detail)
 }
 
-/// Party operations (adds + drops) per second, all synchronous, with the verifier on and off:
-/// batches of `throughput_rounds` rounds, alternating between a simulation with the verifier on
-/// and one with it off.
-fn throughput(options: &Options) -> (Throughput, Throughput) {
+/// Party operations (adds + drops) per second, all synchronous, with the verifier on, off, and on
+/// with special pool (`FaultPolicy::special_pool`): batches of `throughput_rounds` rounds,
+/// alternating between the three simulations.
+fn throughput(options: &Options) -> (Throughput, Throughput, Throughput) {
     let leaves: Vec<_> = (1..=options.throughput_parties).map(leaf).collect();
-    let setup = |verifier| {
-        let h = Harness::new(harness::config(SEED, FaultPolicy::synchronous()), verifier);
+    let setup = |verifier, special_pool| {
+        let faults = FaultPolicy { special_pool, ..FaultPolicy::synchronous() };
+        let h = Harness::new(harness::config(SEED, faults), verifier);
         let call = h.make_call(h.af(), &[leaf(0)]);
         // Warm up once (slab chunks, maps) so the timed rounds measure steady state.
         partyline_bench_measured_phase(&h, call, &leaves, SEED);
         (h, call)
     };
-    let (on, off) = (setup(true), setup(false));
+    let (on, off, special) = (setup(true, false), setup(false, false), setup(true, true));
     let mut round = 0;
     let mut batch = |(h, call): &(Harness, u64)| {
         let start = Instant::now();
@@ -205,16 +210,17 @@ fn throughput(options: &Options) -> (Throughput, Throughput) {
         2.0 * f64::from(options.throughput_parties) * f64::from(options.throughput_rounds)
             / start.elapsed().as_secs_f64()
     };
-    let (mut rates_on, mut rates_off) = (Vec::new(), Vec::new());
+    let (mut rates_on, mut rates_off, mut rates_special) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.throughput_batches.max(1) {
         rates_on.push(batch(&on));
         rates_off.push(batch(&off));
+        rates_special.push(batch(&special));
     }
-    for (h, call) in [on, off] {
+    for (h, call) in [on, off, special] {
         h.close_call(call);
         h.finish();
     }
-    (Throughput::of(rates_on), Throughput::of(rates_off))
+    (Throughput::of(rates_on), Throughput::of(rates_off), Throughput::of(rates_special))
 }
 
 /// The shipped default scenario (`scenarios/default.toml`, what `partyline run` plays).
@@ -228,10 +234,14 @@ pub fn default_scenario(scenario: &ndis_sim::scenario::Scenario, seed: u64) {
     assert!(report.is_clean(), "the default scenario failed with seed {seed}:\n{}", report.timeline());
 }
 
-/// Runs of the default scenario, each with a fresh image instance, within the time budget.
-fn scenario_rate(options: &Options) -> (u64, Duration) {
-    let scenario = ndis_sim::scenario::Scenario::parse(DEFAULT_SCENARIO, "scenarios/default.toml")
+/// Runs of the default scenario, each with a fresh image instance, within the time budget; with
+/// special pool if `special_pool`.
+fn scenario_rate(options: &Options, special_pool: bool) -> (u64, Duration) {
+    let mut scenario = ndis_sim::scenario::Scenario::parse(DEFAULT_SCENARIO, "scenarios/default.toml")
         .expect("the shipped default scenario parses");
+    if special_pool {
+        scenario.faults.special_pool = Some(true);
+    }
     let start = Instant::now();
     let mut runs = 0;
     while start.elapsed() < options.scenario_time {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::callmgr::{self, AtmAddr};
+use super::out_param::{self, When};
 use super::params::{self, Parsed, Snapshot};
 use super::{
     call_driver, check_irql_at_most, check_irql_exactly, context, decode, driver_call, export_call,
@@ -50,6 +51,8 @@ pub(crate) struct Af {
     /// NdisClNotifyCloseAddressFamilyComplete arrived while the handler was still running: the
     /// handler's PENDING, when it returns, is already completed.
     pub notify_completed_early: bool,
+    /// The driver's NdisAfHandle variable, written when a pended open completes.
+    pub handle_out: usize,
 }
 
 impl Af {
@@ -84,6 +87,9 @@ pub(crate) struct Vc {
     pub params: Option<Snapshot>,
     pub vci: u32,
     pub leave: Option<(u64, i32, u8)>,
+    /// The driver's NdisPartyHandle variable of the last NdisClMakeCall (0: NULL), written when
+    /// the call's setup completes.
+    pub party_out: usize,
 }
 
 /// Where a party is.
@@ -256,16 +262,28 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
                 notify_close_pending: false,
                 notify_in_handler: false,
                 notify_completed_early: false,
+                handle_out: af_handle as usize,
             },
         );
         if outcome == Outcome::Synchronous {
             state.counters.afs_opened += 1;
+            // NdisAfHandle: "a pointer to a caller-supplied variable in which
+            // NdisClOpenAddressFamilyEx returns a handle" (nf-ndis-ndisclopenaddressfamilyex);
+            // a synchronous open writes it before returning.
+            let af = handle(Kind::Af, id) as NDIS_HANDLE;
+            out_param::write(
+                world,
+                &state.pool,
+                EXPORT,
+                "NdisAfHandle",
+                af_handle as usize,
+                af,
+                When::Return,
+            );
         }
         id
     };
     let status = if outcome == Outcome::Synchronous {
-        // SAFETY: checked non-NULL out-parameter.
-        unsafe { af_handle.write(handle(Kind::Af, id) as NDIS_HANDLE) };
         NDIS_STATUS_SUCCESS
     } else {
         pend(world, ndis, processor, outcome, Work::OpenAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
@@ -451,6 +469,7 @@ unsafe extern "win64" fn ndis_co_create_vc(
                 params: None,
                 vci: 0,
                 leave: None,
+                party_out: 0,
             },
         );
         state.counters.vcs_created += 1;
@@ -681,21 +700,57 @@ unsafe extern "win64" fn ndis_cl_make_call(
         entry.setup = setup.map(Arc::new);
         entry.params = Some(snapshot);
         entry.leave = if multipoint { None } else { answer.leave };
+        entry.party_out = party_handle as usize;
         state.set_incoming_close(vc, None);
         party
     };
-    if !party_handle.is_null() {
-        // SAFETY: checked non-NULL out-parameter.
-        unsafe { party_handle.write(party.map_or(0, |p| handle(Kind::Party, p)) as NDIS_HANDLE) };
-    }
     let result = if outcome == Outcome::Synchronous {
         make_call_settled(world, ndis, vc, status, cause);
+        write_make_call_party(world, ndis, vc, party, status, When::Return);
         status
     } else {
         pend(world, ndis, processor, outcome, Work::MakeCallComplete { vc, status, cause })
     };
     log_lazy(world, processor, &CALL, &[result as u64], render_result);
     result
+}
+
+/// Writes NdisClMakeCall's NdisPartyHandle when the call's setup completes: "NDIS returns a handle
+/// representing the initial party ... if the request to set up an outgoing call succeeds"; for a
+/// point-to-point call (ProtocolPartyContext NULL) the variable "is also set to NULL when the
+/// outgoing call setup completes" (nf-ndis-ndisclmakecall). So: the party's handle on success,
+/// nothing on a failed multipoint call, NULL for point-to-point — before the request returns, or,
+/// if it pended, just before ProtocolClMakeCallComplete.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclmakecall>
+fn write_make_call_party(world: &World, ndis: &Ndis, vc: u64, party: Option<u64>, status: i32, when: When) {
+    let state = ndis.state();
+    let Some(out) = state.vcs.get(&vc).map(|v| v.party_out).filter(|out| *out != 0) else { return };
+    let value = match party {
+        Some(_) if status != NDIS_STATUS_SUCCESS => return,
+        Some(party) => handle(Kind::Party, party),
+        None => 0,
+    };
+    out_param::write(
+        world,
+        &state.pool,
+        "NdisClMakeCall",
+        "NdisPartyHandle",
+        out,
+        value as NDIS_HANDLE,
+        when,
+    );
+}
+
+/// Writes NdisClAddParty's NdisPartyHandle, "a variable to be set by NDIS if the add-party
+/// operation succeeds" (nf-ndis-ndiscladdparty): on success only, before the request returns, or,
+/// if it pended, just before ProtocolClAddPartyComplete (the latest legal moment: the page does
+/// not say when).
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscladdparty>
+fn write_add_party_handle(world: &World, state: &State, party: u64, out: usize, status: i32, when: When) {
+    if status == NDIS_STATUS_SUCCESS && out != 0 {
+        let value = handle(Kind::Party, party) as NDIS_HANDLE;
+        out_param::write(world, &state.pool, "NdisClAddParty", "NdisPartyHandle", out, value, when);
+    }
 }
 
 /// Applies the CM's answer to a MakeCall: Active (VPI/VCI assigned) or back to Idle.
@@ -920,12 +975,13 @@ unsafe extern "win64" fn ndis_cl_add_party(
     } else {
         Some(snapshot)
     };
-    let new = Party::new(vc, party_context as usize, PartyState::AddPending, address, params, answer.leave);
+    let mut new =
+        Party::new(vc, party_context as usize, PartyState::AddPending, address, params, answer.leave);
+    new.handle_out = party_handle as usize;
     state.parties.insert(party, new);
-    // SAFETY: checked non-NULL out-parameter.
-    unsafe { party_handle.write(handle(Kind::Party, party) as NDIS_HANDLE) };
     let result = if outcome == Outcome::Synchronous {
         add_party_settled_in(world, state, party, status, cause);
+        write_add_party_handle(world, state, party, party_handle as usize, status, When::Return);
         drop(guard);
         status
     } else {
@@ -1208,9 +1264,25 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 let mut state = ndis.state();
                 let Some(entry) = state.afs.get_mut(&af) else { return };
                 entry.state = if status == NDIS_STATUS_SUCCESS { AfState::Open } else { AfState::Failed };
-                let context = entry.context;
+                let (context, out) = (entry.context, entry.handle_out);
                 if status == NDIS_STATUS_SUCCESS {
                     state.counters.afs_opened += 1;
+                    // The page is silent on when a pended open writes NdisAfHandle
+                    // (nf-ndis-ndisclopenaddressfamilyex): at the latest legal moment, its
+                    // completion, just before ProtocolClOpenAfCompleteEx — which gets the handle,
+                    // or NULL on failure (nc-ndis-protocol_cl_open_af_complete_ex): nothing is
+                    // written on failure.
+                    let value = handle(Kind::Af, af) as NDIS_HANDLE;
+                    let export = "NdisClOpenAddressFamilyEx";
+                    out_param::write(
+                        world,
+                        &state.pool,
+                        export,
+                        "NdisAfHandle",
+                        out,
+                        value,
+                        When::Completion,
+                    );
                 }
                 context
             };
@@ -1277,6 +1349,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
                 check_parameters(world, ndis, snapshot, "ProtocolClMakeCallComplete");
             }
             make_call_settled(world, ndis, vc, status, cause);
+            write_make_call_party(world, ndis, vc, party, status, When::Completion);
             let party_handle =
                 party.filter(|_| status == NDIS_STATUS_SUCCESS).map_or(0, |p| handle(Kind::Party, p));
             let parameters = snapshot.map_or(0, |s| s.address);
@@ -1313,15 +1386,18 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             }
         }
         Work::AddPartyComplete { party, status, cause } => {
-            let (context, snapshot) = {
+            let (context, snapshot, out) = {
                 let mut state = ndis.state();
-                let Some(context) = state.parties.get(party).map(|p| p.context) else { return };
-                (context, state.parties.take_params(party))
+                let Some((context, out)) = state.parties.get(party).map(|p| (p.context, p.handle_out)) else {
+                    return;
+                };
+                (context, state.parties.take_params(party), out)
             };
             if let Some(snapshot) = &snapshot {
                 check_parameters(world, ndis, snapshot, "ProtocolClAddPartyComplete");
             }
             add_party_settled(world, ndis, party, status, cause);
+            write_add_party_handle(world, &ndis.state(), party, out, status, When::Completion);
             let party_handle = if status == NDIS_STATUS_SUCCESS { handle(Kind::Party, party) } else { 0 };
             let parameters = snapshot.map_or(0, |s| s.address);
             if let Some(complete) = client.ClAddPartyCompleteHandler {

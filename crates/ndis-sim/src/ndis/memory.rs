@@ -6,7 +6,10 @@
 //! exactly per tag. Blocks are filled with 0xCD (NDIS does not zero), and on free poisoned with
 //! 0xDD and kept in quarantine, so a double free or a use after free is detected instead of
 //! reusing the memory. Leaks are reported by tag at unload. Failures can be injected by rate and
-//! tag filter.
+//! tag filter. With [`FaultPolicy::special_pool`] blocks come from [`super::special_pool`] instead
+//! (its own pages, a guard page after each, inaccessible once freed), still recorded here.
+//!
+//! [`FaultPolicy::special_pool`]: super::FaultPolicy::special_pool
 
 use std::alloc::Layout;
 use std::cell::Cell;
@@ -42,6 +45,8 @@ pub(crate) struct Block {
     pub length: usize,
     pub tag: u32,
     pub number: u64,
+    /// In special pool (its memory is [`super::special_pool`]'s, not the host allocator's).
+    pub special: bool,
 }
 
 /// Blocks kept poisoned after free before their memory is really released.
@@ -72,6 +77,11 @@ pub struct Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        // Leaked special-pool blocks give their pages back (ordinary leaked blocks stay, as the
+        // driver may still refer to them; special pool's address space is bounded).
+        for (address, _) in self.live.iter().filter(|(_, block)| block.special) {
+            super::special_pool::release(*address);
+        }
         // Quarantined and reusable memory goes back to the host allocator with the simulation
         // (live blocks are the driver's, leaked and reported at unload).
         for (address, block) in self.freed_order.drain(..) {
@@ -96,19 +106,27 @@ fn layout(length: usize) -> Layout {
 }
 
 impl Pool {
-    fn allocate(&mut self, length: usize, tag: u32) -> usize {
-        let pointer = match self.reusable.iter().rposition(|(_, l)| *l == length) {
-            Some(index) => self.reusable.swap_remove(index).0 as *mut u8,
-            // SAFETY: the layout has a non-zero size.
-            None => unsafe { std::alloc::alloc(layout(length)) },
+    /// Allocates `length` bytes for `tag`; in special pool if `special` (and it has room), the
+    /// driver's call returning to `caller`.
+    fn allocate(&mut self, length: usize, tag: u32, special: bool, caller: usize) -> usize {
+        let number = self.number + 1;
+        let in_special =
+            if special { super::special_pool::allocate(length, tag, number, caller) } else { None };
+        let pointer = match in_special {
+            Some(address) => address as *mut u8,
+            None => match self.reusable.iter().rposition(|(_, l)| *l == length) {
+                Some(index) => self.reusable.swap_remove(index).0 as *mut u8,
+                // SAFETY: the layout has a non-zero size.
+                None => unsafe { std::alloc::alloc(layout(length)) },
+            },
         };
         if pointer.is_null() {
             return 0;
         }
         // SAFETY: `pointer` is a fresh allocation of `length` (at least 1) bytes.
         unsafe { std::ptr::write_bytes(pointer, 0xCD, length) };
-        self.number += 1;
-        let block = Block { length, tag, number: self.number };
+        self.number = number;
+        let block = Block { length, tag, number, special: in_special.is_some() };
         self.live.insert(pointer as usize, block);
         // The caller is about to describe it for the log.
         self.last_found.set(Some((pointer as usize, block)));
@@ -120,8 +138,29 @@ impl Pool {
         pointer as usize
     }
 
-    /// Frees `address`; `Err` says what was wrong.
-    fn free(&mut self, address: usize) -> Result<Block, String> {
+    /// Frees `address`, the driver's call returning to `caller`; `Err` says what was wrong. A
+    /// special-pool block is checked for writes into its slack bytes: `Ok((block, Some(what)))`.
+    fn free(&mut self, address: usize, caller: usize) -> Result<(Block, Option<String>), String> {
+        if let Some(block) = self.live.get(&address).copied().filter(|block| block.special) {
+            self.live.remove(&address);
+            if self.last_found.get().is_some_and(|(start, _)| start == address) {
+                self.last_found.set(None);
+            }
+            let stats = self.tag(block.tag);
+            stats.frees += 1;
+            stats.blocks_held -= 1;
+            stats.bytes_held -= block.length as u64;
+            let corrupted = super::special_pool::free(address, caller).and_then(|(_, at)| at).map(|at| {
+                format!(
+                    "{} block #{} ({} bytes): slack byte {} past its end overwritten (found at free)",
+                    tag_name(block.tag),
+                    block.number,
+                    block.length,
+                    at
+                )
+            });
+            return Ok((block, corrupted));
+        }
         if let Some(block) = self.live.remove(&address) {
             if self.last_found.get().is_some_and(|(start, _)| start == address) {
                 self.last_found.set(None);
@@ -146,7 +185,15 @@ impl Pool {
                     self.reusable.push((oldest, old.length));
                 }
             }
-            return Ok(block);
+            return Ok((block, None));
+        }
+        if let Some(slot) = super::special_pool::freed_block(address) {
+            return Err(format!(
+                "double free of {} block #{} ({} bytes, special pool)",
+                tag_name(slot.tag),
+                slot.number,
+                slot.length
+            ));
         }
         if let Some(block) = self.freed.get(&address) {
             return Err(format!(
@@ -204,7 +251,8 @@ impl Pool {
 
     /// Whether `address` lies in a block that has been freed (and is still in quarantine).
     pub fn is_freed(&self, address: usize) -> bool {
-        self.freed.contains_key(&address)
+        super::special_pool::is_dead(address)
+            || self.freed.contains_key(&address)
             || self
                 .freed_order
                 .iter()
@@ -249,8 +297,55 @@ impl Pool {
 
 /// Registers the pool exports.
 pub fn register(table: &mut ExportTable) {
-    export!(table, "ndis.sys", NdisAllocateMemoryWithTagPriority = ndis_allocate_memory_with_tag_priority);
-    export!(table, "ndis.sys", NdisFreeMemory = ndis_free_memory);
+    export!(
+        table,
+        "ndis.sys",
+        NdisAllocateMemoryWithTagPriority = ndis_sim_NdisAllocateMemoryWithTagPriority
+    );
+    export!(table, "ndis.sys", NdisFreeMemory = ndis_sim_NdisFreeMemory);
+}
+
+// The pool exports' entries: each passes the caller's return address on as one more argument,
+// for special pool's report of where a block was allocated and freed. At entry RSP is 8 mod 16
+// with the return address on top. NdisAllocateMemoryWithTagPriority has four register arguments:
+// the fifth goes to [rsp+0x20] of a new frame that keeps the 32-byte shadow area and leaves RSP
+// 16-byte aligned at the call. NdisFreeMemory has three: the fourth is R9, and the Rust half
+// returns straight to the driver.
+std::arch::global_asm!(
+    ".pushsection .text.ndis_sim_pool,\"ax\",@progbits",
+    ".globl ndis_sim_NdisAllocateMemoryWithTagPriority",
+    ".type ndis_sim_NdisAllocateMemoryWithTagPriority,@function",
+    "ndis_sim_NdisAllocateMemoryWithTagPriority:",
+    "    mov r10, [rsp]",
+    "    sub rsp, 0x38",
+    "    mov [rsp + 0x20], r10",
+    "    call {allocate}",
+    "    add rsp, 0x38",
+    "    ret",
+    ".size ndis_sim_NdisAllocateMemoryWithTagPriority, . - ndis_sim_NdisAllocateMemoryWithTagPriority",
+    "",
+    ".globl ndis_sim_NdisFreeMemory",
+    ".type ndis_sim_NdisFreeMemory,@function",
+    "ndis_sim_NdisFreeMemory:",
+    "    mov r9, [rsp]",
+    "    jmp {free}",
+    ".size ndis_sim_NdisFreeMemory, . - ndis_sim_NdisFreeMemory",
+    ".popsection",
+    allocate = sym ndis_allocate_memory_with_tag_priority,
+    free = sym ndis_free_memory,
+);
+
+#[allow(non_snake_case)]
+extern "win64" {
+    /// `NdisAllocateMemoryWithTagPriority` as the image sees it (assembly entry above).
+    fn ndis_sim_NdisAllocateMemoryWithTagPriority(
+        handle: *mut c_void,
+        length: u32,
+        tag: u32,
+        priority: u32,
+    ) -> *mut c_void;
+    /// `NdisFreeMemory` as the image sees it (assembly entry above).
+    fn ndis_sim_NdisFreeMemory(address: *mut c_void, length: u32, flags: u32);
 }
 
 /// `NdisAllocateMemoryWithTagPriority`: <= DISPATCH; tag must be non-zero.
@@ -260,6 +355,7 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     length: u32,
     tag: u32,
     priority: u32,
+    caller: usize,
 ) -> *mut c_void {
     const EXPORT: &str = "NdisAllocateMemoryWithTagPriority";
     // SAFETY: an export, using what it gets only until it returns.
@@ -279,7 +375,8 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
         state.stats_failure(tag);
         0
     } else {
-        state.pool.allocate(length as usize, tag)
+        let special = state.config.faults.special_pool;
+        state.pool.allocate(length as usize, tag, special, caller)
     };
     let rendered = shown(&state, address);
     drop(state);
@@ -307,14 +404,14 @@ impl super::State {
 
 /// `NdisFreeMemory`: <= DISPATCH with MemoryFlags 0 (the only kind this pool hands out).
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory>
-extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32) {
+extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32, caller: usize) {
     const EXPORT: &str = "NdisFreeMemory";
     // SAFETY: an export, using what it gets only until it returns.
     let (world, processor, ndis) = unsafe { context(EXPORT) };
     check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let mut state = ndis.state();
     let [r0, r1, r2] = shown(&state, address as usize);
-    let result = state.pool.free(address as usize);
+    let result = state.pool.free(address as usize, caller);
     drop(state);
     const CALL: Call = export_call(EXPORT);
     log_lazy(world, processor, &CALL, &[r0, r1, r2, u64::from(length), u64::from(flags)], |a, f| {
@@ -330,8 +427,10 @@ extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32
             format!("MemoryFlags {flags:#x} for NdisAllocateMemoryWithTagPriority memory (must be 0)"),
         );
     }
-    if let Err(what) = result {
-        violation(world, rules::NDIS_FREE_MEMORY, EXPORT, what);
+    match result {
+        Err(what) => violation(world, rules::NDIS_FREE_MEMORY, EXPORT, what),
+        Ok((_, Some(corrupted))) => violation(world, rules::SPECIAL_POOL_BEYOND_END, EXPORT, corrupted),
+        Ok((_, None)) => {}
     }
 }
 
@@ -344,23 +443,23 @@ mod tests {
     #[test]
     fn freed_blocks_are_detected_through_the_quarantine_then_reused() {
         let mut pool = Pool::default();
-        let first = pool.allocate(232, TAG);
-        pool.free(first).expect("a live block");
+        let first = pool.allocate(232, TAG, false, 0);
+        pool.free(first, 0).expect("a live block");
         assert!(pool.is_freed(first) && pool.is_freed(first + 100) && !pool.is_freed(first + 232));
-        assert!(pool.free(first).expect_err("freed twice").contains("double free"));
+        assert!(pool.free(first, 0).expect_err("freed twice").contains("double free"));
         // SAFETY: the block is quarantined, not released: still ours, poisoned.
         assert_eq!(unsafe { *(first as *const u8).add(7) }, 0xDD);
         for _ in 0..QUARANTINE {
-            let block = pool.allocate(232, TAG);
+            let block = pool.allocate(232, TAG, false, 0);
             assert_ne!(block, first, "no reuse while quarantined");
-            pool.free(block).expect("a live block");
+            pool.free(block, 0).expect("a live block");
         }
         assert!(!pool.is_freed(first), "out of quarantine");
-        let again = pool.allocate(232, TAG);
+        let again = pool.allocate(232, TAG, false, 0);
         assert_eq!(again, first, "its memory serves the next block of its size");
         // SAFETY: a live block of 232 bytes.
         assert_eq!(unsafe { *(again as *const u8).add(7) }, 0xCD, "filled as NDIS leaves new memory");
         assert_eq!(pool.stats()[&TAG].blocks_held, 1);
-        pool.free(again).expect("a live block");
+        pool.free(again, 0).expect("a live block");
     }
 }

@@ -24,12 +24,14 @@ pub mod callmgr;
 pub mod condis;
 pub mod faults;
 pub mod memory;
+pub mod out_param;
 pub mod params;
 pub(crate) mod parties;
 pub mod protocol;
 pub mod receive;
 pub mod rules;
 pub mod sched;
+pub mod special_pool;
 pub mod sync;
 
 use std::collections::BTreeMap;

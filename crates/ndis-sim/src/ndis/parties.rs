@@ -31,6 +31,9 @@ pub(crate) struct Party {
     /// The AddParty's parameters, until its completion has checked them ([`Parties::take_params`]).
     params: Option<Box<Snapshot>>,
     pub leave: Option<(u64, i32, u8)>,
+    /// The driver's NdisPartyHandle variable of the NdisClAddParty that added it (0: none), written
+    /// when the add completes ([`super::out_param`]).
+    pub handle_out: usize,
 }
 
 impl Party {
@@ -43,7 +46,7 @@ impl Party {
         params: Option<Snapshot>,
         leave: Option<(u64, i32, u8)>,
     ) -> Party {
-        Party { vc, context, state, address, params: params.map(Box::new), leave }
+        Party { vc, context, state, address, params: params.map(Box::new), leave, handle_out: 0 }
     }
 
     /// Where the party is.

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use ndis_sys::*;
 
+use super::out_param::{self, When};
+
 use super::{
     call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
     rules, status_name, violation, Kind, Logged, Ndis, Outcome, Work,
@@ -611,11 +613,7 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
         return NDIS_STATUS_RESOURCES;
     }
     let status = if outcome == Outcome::Synchronous {
-        // SAFETY: checked non-NULL out-parameters of the driver.
-        unsafe {
-            binding_handle.write(handle(Kind::Binding, id) as NDIS_HANDLE);
-            open.SelectedMediumIndex.write(index as u32);
-        }
+        write_open_out(world, ndis, id, When::Return);
         NDIS_STATUS_SUCCESS
     } else {
         pend(
@@ -630,6 +628,21 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     status
 }
 
+/// Writes NdisOpenAdapterEx's out-parameters on success: "NDIS writes a handle at
+/// NdisBindingHandle" (nf-ndis-ndisopenadapterex) and the index of the selected medium at
+/// SelectedMediumIndex (ns-ndis-_ndis_open_parameters). Neither page says when for a pended open:
+/// at the latest legal moment, its completion, just before ProtocolOpenAdapterCompleteEx (which
+/// the bind waits for before reading them); before returning for a synchronous one.
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisopenadapterex>
+fn write_open_out(world: &World, ndis: &Ndis, id: u64, when: When) {
+    const EXPORT: &str = "NdisOpenAdapterEx";
+    let state = ndis.state();
+    let Some((handle_out, index_out, index)) = state.bindings.get(&id).map(|b| b.open_out) else { return };
+    let value = handle(Kind::Binding, id) as NDIS_HANDLE;
+    out_param::write(world, &state.pool, EXPORT, "NdisBindingHandle", handle_out, value, when);
+    out_param::write(world, &state.pool, EXPORT, "SelectedMediumIndex", index_out, index, when);
+}
+
 /// Completes a pended open: writes the handle and medium index, then ProtocolOpenAdapterCompleteEx.
 pub(crate) fn deliver_open_complete(
     world: &Arc<World>,
@@ -638,7 +651,7 @@ pub(crate) fn deliver_open_complete(
     status: NDIS_STATUS,
     processor: usize,
 ) {
-    let (complete, context, out) = {
+    let (complete, context) = {
         let mut state = ndis.state();
         let complete = state.protocol.as_ref().and_then(|p| p.characteristics.0.OpenAdapterCompleteHandlerEx);
         let Some(binding) = state.bindings.get_mut(&id) else { return };
@@ -646,15 +659,10 @@ pub(crate) fn deliver_open_complete(
             return;
         }
         binding.open = if status == NDIS_STATUS_SUCCESS { OpenState::Open } else { OpenState::Closed };
-        (complete, binding.context, binding.open_out)
+        (complete, binding.context)
     };
     if status == NDIS_STATUS_SUCCESS {
-        // SAFETY: the out-pointers the driver gave NdisOpenAdapterEx must stay valid until the
-        // completion (condis-reference.md §3.3).
-        unsafe {
-            (out.0 as *mut NDIS_HANDLE).write(handle(Kind::Binding, id) as NDIS_HANDLE);
-            (out.1 as *mut u32).write(out.2);
-        }
+        write_open_out(world, ndis, id, When::Completion);
     }
     if let Some(complete) = complete {
         call_driver(

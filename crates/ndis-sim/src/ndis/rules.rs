@@ -72,6 +72,29 @@ pub const POOL_LEAK: Rule = devtest(
     "https://learn.microsoft.com/windows-hardware/drivers/devtest/pool-tracking",
 );
 
+/// Special pool (Driver Verifier option 0x1, [`super::special_pool`]): the driver read or wrote
+/// past the end of a pool block, into the guard page after it (bug check 0xD6
+/// DRIVER_PAGE_FAULT_BEYOND_END_OF_ALLOCATION), or overwrote the slack bytes between the block's
+/// end and its page end, found at free (bug check 0xC1 SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION).
+pub const SPECIAL_POOL_BEYOND_END: Rule = devtest(
+    "SpecialPool_BeyondEndOfAllocation",
+    "https://learn.microsoft.com/windows-hardware/drivers/devtest/special-pool",
+);
+/// Special pool: the driver read or wrote a block after freeing it (bug check 0xCC
+/// PAGE_FAULT_IN_FREED_SPECIAL_POOL).
+pub const SPECIAL_POOL_FREED: Rule = devtest(
+    "SpecialPool_AccessToFreedPool",
+    "https://learn.microsoft.com/windows-hardware/drivers/debugger/bug-check-0xcc--page-fault-in-freed-special-pool",
+);
+/// An out-parameter NDIS writes late (at the completion of a pended request) no longer lies in
+/// memory the driver owns: not in a live pool block of the driver nor in its image's writable
+/// data. The caller-supplied variable must stay valid until NDIS writes it (the out-parameter's
+/// description on each request's page, e.g. NdisClMakeCall's NdisPartyHandle).
+pub const OUT_PARAMETER_OWNERSHIP: Rule = devtest(
+    "Ddi_OutParameter_Ownership",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclmakecall",
+);
+
 // ---- Events (§7.2 item 21) -----------------------------------------------------------------------------
 /// NdisWaitEvent waiting forever with nothing left that could set the event.
 pub const WAIT_DEADLOCK: Rule = devtest(
@@ -287,6 +310,9 @@ pub const ALL: &[Rule] = &[
     NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY,
     NDIS_FREE_MEMORY,
     POOL_LEAK,
+    SPECIAL_POOL_BEYOND_END,
+    SPECIAL_POOL_FREED,
+    OUT_PARAMETER_OWNERSHIP,
     WAIT_DEADLOCK,
     EVENT_UNINITIALIZED,
     REGISTER_CHARACTERISTICS,

@@ -81,6 +81,9 @@ pub struct FaultPolicy {
     /// Systematic low-resources simulation: fail each distinct call site once
     /// ([`super::faults`]). `None`: off.
     pub systematic: Option<super::faults::Systematic>,
+    /// Driver Verifier's special pool: every allocation on pages of its own with a guard page
+    /// after it, freed blocks inaccessible ([`super::special_pool`]). Off by default.
+    pub special_pool: bool,
 }
 
 impl Default for FaultPolicy {
@@ -96,6 +99,7 @@ impl Default for FaultPolicy {
             max_delay_ticks: 1_000,
             warmup_ticks: 0,
             systematic: None,
+            special_pool: false,
         }
     }
 }

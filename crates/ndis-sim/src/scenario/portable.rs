@@ -123,6 +123,8 @@ pub struct Faults {
     pub allocation_failure_tags: Vec<String>,
     pub dispatch_delivery_per_10000: Option<u32>,
     pub max_delay_ticks: Option<u64>,
+    /// Driver Verifier's special pool (`FaultPolicy::special_pool`).
+    pub special_pool: Option<bool>,
 }
 
 /// `[call_manager]`: ndis-sim's `CallManagerConfig`.
