@@ -47,7 +47,7 @@ use crate::exports::ExportTable;
 use crate::fast_hash::FastMap;
 use crate::kernel::{self, Call, Irql, World, APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::spin::{SpinGuard, SpinLock};
-use crate::verifier;
+use crate::verifier::{self, Cleanup};
 
 /// `STATUS_OBJECT_NAME_INVALID`.
 pub const STATUS_OBJECT_NAME_INVALID: NTSTATUS = 0xC000_0033_u32 as i32;
@@ -998,8 +998,15 @@ pub fn required_access(code: u32) -> ACCESS_MASK {
 /// Unload Routine Functionality: the Unload routine deletes the device objects and symbolic links
 /// the driver created (https://learn.microsoft.com/windows-hardware/drivers/kernel/unload-routine-functionality).
 pub fn check_unload(world: &World) -> usize {
+    check_cleanup(world, Cleanup::DriverUnload)
+}
+
+/// [`check_unload`] after `routine`: DriverUnload, or a DriverEntry that failed (which must have
+/// deleted what it created before returning; DriverUnload is not called then).
+pub fn check_cleanup(world: &World, routine: Cleanup) -> usize {
     let io = IoManager::of(world);
     let state = io.state();
+    let (call, ended) = (routine.call(), routine.ended());
     let mut found = 0;
     for device in state.devices.values().filter(|d| !d.deleted) {
         found += 1;
@@ -1007,8 +1014,8 @@ pub fn check_unload(world: &World) -> usize {
         verifier::report(
             world,
             rules::UNLOAD_CLEANUP,
-            "driver!DriverUnload",
-            format!("device {name} was not deleted (IoDeleteDevice)"),
+            call,
+            format!("{ended} leaving device {name} not deleted (IoDeleteDevice)"),
         );
     }
     for (link, device) in state.links.values() {
@@ -1016,8 +1023,8 @@ pub fn check_unload(world: &World) -> usize {
         verifier::report(
             world,
             rules::UNLOAD_CLEANUP,
-            "driver!DriverUnload",
-            format!("symbolic link {link} -> {device} was not deleted (IoDeleteSymbolicLink)"),
+            call,
+            format!("{ended} leaving symbolic link {link} -> {device} not deleted (IoDeleteSymbolicLink)"),
         );
     }
     for handle in state.kernel_handles.keys() {
@@ -1025,8 +1032,8 @@ pub fn check_unload(world: &World) -> usize {
         verifier::report(
             world,
             rules::UNLOAD_CLEANUP,
-            "driver!DriverUnload",
-            format!("kernel handle 0x{handle:x} was not closed (ZwClose)"),
+            call,
+            format!("{ended} leaving kernel handle 0x{handle:x} not closed (ZwClose)"),
         );
     }
     found

@@ -10,10 +10,13 @@
 use std::sync::Arc;
 
 use crate::exports::ExportTable;
+use ndis_sys::base::{NTSTATUS, UNICODE_STRING};
+use ndis_sys::kernel::{DRIVER_INITIALIZE, DRIVER_OBJECT};
+
 use crate::kernel::{LogEntry, World, PASSIVE_LEVEL};
 use crate::loader::{Image, LoadError};
 use crate::ndis::{self, AdapterConfig, CallManagerConfig, Counters, FaultPolicy, Ndis, NdisConfig, Work};
-use crate::verifier::{Verifier, Violation};
+use crate::verifier::{Cleanup, Verifier, Violation};
 
 /// Everything a run is made of. A plain struct a TOML scenario can map onto.
 #[derive(Clone, Debug)]
@@ -105,21 +108,38 @@ impl Simulation {
         let image = Image::load("partyline.sys", image, &export_table())?;
         let entry = image.entry_point();
         sim.image = Some(image);
-        let _entered = sim.world.enter(0);
-        sim.world.set_irql(0, PASSIVE_LEVEL);
-        sim.world.log_call(0, "sim", "DriverEntry", format!("seed {}", sim.config.seed));
-        type DriverEntry = unsafe extern "win64" fn(*mut u64, *mut u64) -> i32;
         // SAFETY: the entry point of the image just loaded (DRIVER_INITIALIZE), which lives as
         // long as `sim`.
-        let driver_entry: DriverEntry = unsafe { std::mem::transmute::<usize, DriverEntry>(entry) };
-        let driver_object = sim.driver_object.as_mut_ptr();
-        crate::io::IoManager::of(&sim.world).set_driver_object(driver_object.cast());
-        let registry = sim._registry_path.1.as_mut_ptr();
-        // SAFETY: both arguments are live host allocations of the sizes the driver may touch.
-        let status = unsafe { driver_entry(driver_object, registry) };
-        sim.world.log_call(0, "sim", "DriverEntry", format!("returned {status:#010x}"));
-        sim.driver_entry_status = Some(status);
+        let driver_entry: DRIVER_INITIALIZE =
+            unsafe { std::mem::transmute::<usize, DRIVER_INITIALIZE>(entry) };
+        sim.call_driver_entry(driver_entry);
         Ok(sim)
+    }
+
+    /// Calls `driver_entry` as the I/O manager does, at PASSIVE on processor 0, with this
+    /// simulation's `DRIVER_OBJECT` and registry path, and records its status in
+    /// [`Simulation::driver_entry_status`]. [`Simulation::new`] calls it with the image's entry
+    /// point; tests call it with a host routine that plays a driver.
+    pub fn call_driver_entry(&mut self, driver_entry: DRIVER_INITIALIZE) -> NTSTATUS {
+        let _entered = self.world.enter(0);
+        self.world.set_irql(0, PASSIVE_LEVEL);
+        self.world.log_call(0, "sim", "DriverEntry", format!("seed {}", self.config.seed));
+        let driver_object = self.driver_object.as_mut_ptr().cast::<DRIVER_OBJECT>();
+        crate::io::IoManager::of(&self.world).set_driver_object(driver_object);
+        let registry = self._registry_path.1.as_mut_ptr().cast::<UNICODE_STRING>();
+        // SAFETY: DRIVER_INITIALIZE's contract: both arguments are live host allocations of the
+        // sizes the driver may touch (a zeroed x64 DRIVER_OBJECT, a UNICODE_STRING over a buffer
+        // `self` keeps), called at PASSIVE_LEVEL.
+        let status = unsafe { driver_entry(driver_object, registry) };
+        self.world.log_call(0, "sim", "DriverEntry", format!("returned {status:#010x}"));
+        self.driver_entry_status = Some(status);
+        status
+    }
+
+    /// Whether DriverEntry ran and failed (an NTSTATUS that is neither success nor informational:
+    /// `!NT_SUCCESS`). Such a driver is never loaded, so it never gets a request or DriverUnload.
+    pub fn driver_entry_failed(&self) -> bool {
+        self.driver_entry_status.is_some_and(|status| status < 0)
     }
 
     /// The world (for tests that call exports directly).
@@ -240,11 +260,22 @@ impl Simulation {
     }
 
     /// Calls DriverUnload (PASSIVE), then checks registration, live objects and pool leaks by tag.
+    ///
+    /// After a failed DriverEntry, DriverUnload is not called, as on Windows, but the same checks
+    /// run, charged to DriverEntry: "DriverEntry Return Values": a DriverEntry that fails must
+    /// free every object and resource it set up before it returns, and a driver's Unload routine is
+    /// not called if its DriverEntry returns a failure status
+    /// (https://learn.microsoft.com/windows-hardware/drivers/kernel/driverentry-return-values).
     pub fn unload(&mut self) {
+        let failed = self.driver_entry_failed();
         let unload = self.driver_object[0x68 / 8];
         {
             let _entered = self.world.enter(0);
-            if unload != 0 {
+            if failed {
+                let status = self.driver_entry_status.unwrap_or_default();
+                let detail = format!("not called: DriverEntry failed with {status:#010x}");
+                self.world.log_call(0, crate::ndis::DRIVER_DLL, "DriverUnload", detail);
+            } else if unload != 0 {
                 type DriverUnload = unsafe extern "win64" fn(*mut u64);
                 // SAFETY: DRIVER_OBJECT.DriverUnload as DriverEntry set it: a DRIVER_UNLOAD in the
                 // loaded image, called at PASSIVE with the same driver object.
@@ -256,8 +287,9 @@ impl Simulation {
             }
             ndis::run_until_idle(&self.world);
         }
-        check_unload(&self.world, &self.ndis);
-        crate::io::check_unload(&self.world);
+        let routine = if failed { Cleanup::FailedDriverEntry } else { Cleanup::DriverUnload };
+        check_cleanup(&self.world, &self.ndis, routine);
+        crate::io::check_cleanup(&self.world, routine);
     }
 
     /// Every violation so far.
@@ -295,13 +327,19 @@ impl Simulation {
 
 /// The unload checks: the protocol deregistered, no binding left open, no pool left (by tag).
 pub fn check_unload(world: &World, ndis: &Ndis) {
+    check_cleanup(world, ndis, Cleanup::DriverUnload);
+}
+
+/// [`check_unload`] after `routine`: after DriverUnload, or after a DriverEntry that failed.
+pub fn check_cleanup(world: &World, ndis: &Ndis, routine: Cleanup) {
     use crate::ndis::rules;
+    let (call, ended) = (routine.call(), routine.ended());
     if ndis.is_registered() {
         crate::ndis::violation(
             world,
             rules::UNLOAD_WITH_OBJECTS,
-            "partyline.sys!DriverUnload",
-            "returned with the protocol still registered",
+            call,
+            format!("{ended} with the protocol still registered"),
         );
     }
     let (afs, vcs, parties) = ndis.live_objects();
@@ -309,16 +347,19 @@ pub fn check_unload(world: &World, ndis: &Ndis) {
         crate::ndis::violation(
             world,
             rules::UNLOAD_WITH_OBJECTS,
-            "partyline.sys!DriverUnload",
-            format!("{afs} AF(s), {vcs} VC(s), {parties} part(ies) still alive"),
+            call,
+            format!("{ended} with {afs} AF(s), {vcs} VC(s), {parties} part(ies) still alive"),
         );
     }
     for (tag, blocks, bytes) in ndis.state().pool.leaks() {
         crate::verifier::report(
             world,
             rules::POOL_LEAK,
-            "partyline.sys!DriverUnload",
-            format!("pool tag '{}': {blocks} block(s), {bytes} bytes not freed", ndis::memory::tag_name(tag)),
+            call,
+            format!(
+                "{ended} leaving pool tag '{}': {blocks} block(s), {bytes} bytes not freed",
+                ndis::memory::tag_name(tag)
+            ),
         );
     }
     crate::ndis::receive::check_unload(world);
