@@ -8,7 +8,7 @@ use ndis_sim::sim::{SimConfig, Simulation};
 use partyline_core::{AtmAddress, TrafficProfile};
 use partyline_ioctl as ioctl;
 
-const STATUS_SUCCESS: i32 = 0;
+use ndis_sys::status::STATUS_SUCCESS;
 
 struct Bench {
     sim: Simulation,

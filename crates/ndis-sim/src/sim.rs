@@ -84,7 +84,7 @@ impl Simulation {
         let world = World::new(config.processors.max(1));
         // The I/O manager and the verifier first: extensions are found newest first, and every
         // ndis.sys export looks the simulated NDIS up.
-        crate::io::IoManager::of(&world);
+        crate::io::install(&world, config.seed);
         Verifier::of(&world);
         let ndis = ndis::install(&world, config.ndis());
         let path: Vec<u16> =

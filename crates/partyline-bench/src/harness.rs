@@ -11,7 +11,7 @@ use ndis_sim::World;
 use partyline_core::{AtmAddress, TrafficProfile};
 use partyline_ioctl as ioctl;
 
-const STATUS_SUCCESS: i32 = 0;
+use ndis_sys::status::STATUS_SUCCESS;
 
 /// A bound simulation and an open handle to `\\.\Partyline`.
 pub struct Harness {

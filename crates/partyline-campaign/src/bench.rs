@@ -9,7 +9,7 @@ use partyline_core::{AtmAddress, TrafficProfile};
 use partyline_ioctl as ioctl;
 
 /// NTSTATUS success.
-pub const STATUS_SUCCESS: i32 = 0;
+pub use ndis_sys::status::STATUS_SUCCESS;
 
 /// Leaf `n` of the simulated network.
 pub fn leaf(n: u8) -> AtmAddress {

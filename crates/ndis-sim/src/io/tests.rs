@@ -4,8 +4,18 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
+use ndis_sys::base::{ACCESS_MASK, HANDLE, NTSTATUS, UNICODE_STRING};
+use ndis_sys::kernel::*;
+use ndis_sys::status::*;
+
+use super::device::*;
+use super::manager::iof_complete_request;
+use super::object::*;
+use super::security::*;
 use super::*;
+use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier::Verifier;
+use std::ffi::c_void;
 
 const DEVICE: &str = "\\Device\\Partyline";
 const LINK: &str = "\\DosDevices\\Partyline";
