@@ -105,6 +105,8 @@ pub(super) struct Disclosure {
     suspects: Suspects,
     /// Run B suspects not confirmed because their request carried another IOCTL code.
     diverged: u64,
+    /// Returned bytes beyond the input inspected so far (what a clean verdict covers).
+    inspected: u64,
 }
 
 impl Disclosure {
@@ -118,6 +120,10 @@ impl Disclosure {
 
     pub(super) fn diverged(&self) -> u64 {
         self.diverged
+    }
+
+    pub(super) fn inspected(&self) -> u64 {
+        self.inspected
     }
 
     /// Numbers a new device-control request and poisons `returnable`, the bytes of its system
@@ -140,6 +146,7 @@ impl Disclosure {
     /// input. Run A records suspects; run B reports those still holding the complement.
     pub(super) fn inspect(&mut self, world: &World, request: u64, code: u32, returned: &[u8], first: usize) {
         let beyond = returned.get(first..).unwrap_or_default();
+        self.inspected += beyond.len() as u64;
         match &self.poison {
             Poison::Suspect { seed } => {
                 let offsets: Vec<u32> = (first..)

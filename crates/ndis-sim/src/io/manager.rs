@@ -206,6 +206,12 @@ impl IoManager {
         self.state().disclosure.diverged()
     }
 
+    /// Returned bytes beyond the input inspected for poison so far: how many bytes a run's clean
+    /// verdict covers.
+    pub fn disclosure_inspected(&self) -> u64 {
+        self.state().disclosure.inspected()
+    }
+
     /// Names of live (not deleted) devices.
     pub fn devices(&self) -> Vec<Option<String>> {
         self.state().devices.values().filter(|d| !d.deleted).map(|d| d.name.clone()).collect()
