@@ -46,8 +46,7 @@ impl Harness {
         sim.bind_all();
         let world = sim.world().clone();
         let io = IoManager::of(&world);
-        let access =
-            ndis_sim::io::FILE_GENERIC_READ | ndis_sim::io::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
+        let access = ndis_sys::FILE_GENERIC_READ | ndis_sys::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
         let handle = io.open(&world, ioctl::USER_PATH, access, Caller::Administrator).expect("open device");
         sim.set_verifier(verifier);
         Harness { sim, world, io, handle }

@@ -40,7 +40,7 @@ enum Mode {
 }
 
 /// The seed of the disclosure tests' poison.
-const DISCLOSURE_SEED: u64 = 0x5EED_0F_D15C;
+const DISCLOSURE_SEED: u64 = 0x005E_ED0F_D15C;
 
 thread_local! {
     static MODE: Cell<Mode> = const { Cell::new(Mode::Complete) };
