@@ -2,13 +2,13 @@
 //! point-to-multipoint call grows, loses a party locally and one remotely, and closes; the driver
 //! unloads clean. Under every fault policy and several seeds, the verifier must find nothing.
 
-use ndis_sim::io::{Caller, IoManager};
+use ndis_sim::io::{Caller, IoManager, Poison, Suspects};
 use ndis_sim::ndis::{AdapterConfig, AtmAddr, FaultPolicy};
 use ndis_sim::sim::{SimConfig, Simulation};
 use partyline_core::{AtmAddress, TrafficProfile};
 use partyline_ioctl as ioctl;
 
-const STATUS_SUCCESS: i32 = 0;
+use ndis_sys::status::STATUS_SUCCESS;
 
 struct Bench {
     sim: Simulation,
@@ -234,5 +234,73 @@ fn receives_on_a_vc_and_on_the_binding_are_given_back_with_synchronous_requests(
 fn receives_on_a_vc_and_on_the_binding_are_given_back_under_mixed_outcomes() {
     for seed in 1..=5 {
         receives_are_given_back(seed, FaultPolicy::default());
+    }
+}
+
+/// Every IOCTL of the control device once, with room to spare in every output buffer, then the
+/// refusals (unknown id, output too small, malformed input), on a simulation poisoned with
+/// `poison` (None: the seed's suspecting pattern). Returns the bench and run A's suspects.
+fn every_ioctl(seed: u64, poison: Option<Poison>) -> (Bench, Suspects) {
+    let bench = Bench::new(seed, FaultPolicy::synchronous());
+    let world = bench.sim.world().clone();
+    if let Some(poison) = poison {
+        IoManager::of(&world).set_poison(poison);
+    }
+    let admin = Caller::Administrator;
+    let af = bench.af();
+    let call = bench.make_call(af, &[leaf(1), leaf(2), leaf(3)]);
+    let (status, _) = bench.ioctl(
+        admin,
+        ioctl::IOCTL_PARTYLINE_ADD_PARTY,
+        &ioctl::request::encode_add_party(call, &leaf(4)),
+        64,
+    );
+    assert_eq!(status, STATUS_SUCCESS);
+    let (_, parties) = bench.query(call).expect("call exists");
+    for (code, input) in [
+        (ioctl::IOCTL_PARTYLINE_LIST_CALLS, ioctl::request::encode_list_calls(0).to_vec()),
+        (ioctl::IOCTL_PARTYLINE_READ_COUNTERS, ioctl::request::encode_read_counters().to_vec()),
+        (ioctl::IOCTL_PARTYLINE_READ_TRACE, ioctl::request::encode_read_trace(0).to_vec()),
+    ] {
+        assert_eq!(bench.ioctl(admin, code, &input, 4096).0, STATUS_SUCCESS, "IOCTL {code:#x}");
+    }
+    let drop = ioctl::request::encode_drop_party(parties[1].id);
+    assert_eq!(bench.ioctl(admin, ioctl::IOCTL_PARTYLINE_DROP_PARTY, &drop, 16).0, STATUS_SUCCESS);
+    let close = ioctl::request::encode_close_call(call);
+    assert_eq!(bench.ioctl(admin, ioctl::IOCTL_PARTYLINE_CLOSE_CALL, &close, 16).0, STATUS_SUCCESS);
+    // Refusals: an id that no longer exists, an output buffer too small, a malformed request.
+    let gone = ioctl::request::encode_query_call(call, 0);
+    assert_ne!(bench.ioctl(admin, ioctl::IOCTL_PARTYLINE_QUERY_CALL, &gone, 4096).0, STATUS_SUCCESS);
+    let list = ioctl::request::encode_list_bindings(0);
+    assert_ne!(bench.ioctl(admin, ioctl::IOCTL_PARTYLINE_LIST_BINDINGS, &list, 8).0, STATUS_SUCCESS);
+    assert_ne!(bench.ioctl(admin, ioctl::IOCTL_PARTYLINE_MAKE_CALL, &[0xA5; 40], 64).0, STATUS_SUCCESS);
+    let suspects = IoManager::of(&world).disclosure_suspects();
+    (bench, suspects)
+}
+
+/// Failure to Initialize Output Buffers: no response of partyline.sys returns a byte it did not
+/// write. Run A is poisoned with the seed's pattern; its suspects (returned bytes that happen to
+/// equal the pattern) are confirmed or cleared by run B, the same seed and requests poisoned with
+/// the complement (see ndis_sim::io::disclosure for why this is exact).
+#[test]
+fn no_ioctl_response_returns_a_byte_the_driver_did_not_write() {
+    for seed in [1, 2, 3] {
+        let (mut first, suspects) = every_ioctl(seed, None);
+        let world = first.sim.world().clone();
+        let inspected = IoManager::of(&world).disclosure_inspected();
+        assert!(inspected > 1000, "the responses carry output beyond the input ({inspected} bytes)");
+        eprintln!("seed {seed}: {inspected} returned byte(s) inspected, {} suspect(s)", suspects.len());
+        first.sim.unload();
+        first.assert_clean();
+        if suspects.is_empty() {
+            continue; // Run A alone proves every returned byte was written.
+        }
+        let count = suspects.len();
+        let (mut second, _) = every_ioctl(seed, Some(Poison::Confirm { seed, suspects }));
+        let world = second.sim.world().clone();
+        assert_eq!(IoManager::of(&world).disclosure_diverged(), 0, "run B replays run A (seed {seed})");
+        second.sim.unload();
+        second.assert_clean();
+        eprintln!("seed {seed}: {count} suspect byte(s) in run A, none confirmed");
     }
 }

@@ -6,8 +6,9 @@
 //!   [`export!`] macro that registers a host implementation checked against the import's signature.
 //! - [`kernel`]: the simulated world (processors, IRQL, virtual time, call log, stops) and the
 //!   ntoskrnl.exe foundation exports (`KeGetCurrentIrql`, `KeBugCheckEx`, `__chkstk`, `memcpy`...).
-//! - [`ndis`], [`io`], [`verifier`], [`sim`], [`scenario`]: the simulated NDIS and call manager,
-//!   the I/O manager, the rules and their record, the harness, TOML scenarios.
+//! - [`ndis`], [`io`], [`verifier`], [`rules`], [`sim`], [`scenario`]: the simulated NDIS and call
+//!   manager, the I/O manager, the record of violations, the catalogue of every rule, the harness,
+//!   TOML scenarios.
 //! - `chunk`, `spin`, `fast_hash` (internal): the append-only buffers, the table lock and the
 //!   hasher the hot paths are built on (see docs/BENCHMARKS.md).
 //!
@@ -25,6 +26,7 @@ pub mod kernel;
 pub mod loader;
 pub mod machine;
 pub mod ndis;
+pub mod rules;
 pub mod scenario;
 pub mod sim;
 pub(crate) mod spin;

@@ -10,10 +10,13 @@
 use std::sync::Arc;
 
 use crate::exports::ExportTable;
+use ndis_sys::base::{NTSTATUS, UNICODE_STRING};
+use ndis_sys::kernel::{DRIVER_INITIALIZE, DRIVER_OBJECT};
+
 use crate::kernel::{LogEntry, World, PASSIVE_LEVEL};
 use crate::loader::{Image, LoadError};
 use crate::ndis::{self, AdapterConfig, CallManagerConfig, Counters, FaultPolicy, Ndis, NdisConfig, Work};
-use crate::verifier::{Verifier, Violation};
+use crate::verifier::{Cleanup, Verifier, Violation};
 
 /// Everything a run is made of. A plain struct a TOML scenario can map onto.
 #[derive(Clone, Debug)]
@@ -85,7 +88,7 @@ impl Simulation {
         world.machine().configure(config.seed, config.schedule);
         // The I/O manager and the verifier first: extensions are found newest first, and every
         // ndis.sys export looks the simulated NDIS up.
-        crate::io::IoManager::of(&world);
+        crate::io::install(&world, config.seed);
         Verifier::of(&world);
         let ndis = ndis::install(&world, config.ndis());
         let path: Vec<u16> =
@@ -109,25 +112,44 @@ impl Simulation {
         let image = Image::load("partyline.sys", image, &export_table())?;
         let entry = image.entry_point();
         sim.image = Some(image);
-        type DriverEntry = unsafe extern "win64" fn(*mut u64, *mut u64) -> i32;
         // SAFETY: the entry point of the image just loaded (DRIVER_INITIALIZE), which lives as
         // long as `sim`.
-        let driver_entry: DriverEntry = unsafe { std::mem::transmute::<usize, DriverEntry>(entry) };
-        let driver_object = sim.driver_object.as_mut_ptr() as usize;
-        crate::io::IoManager::of(&sim.world).set_driver_object(driver_object as *mut _);
-        let registry = sim._registry_path.1.as_mut_ptr() as usize;
-        let seed = sim.config.seed;
-        let world = Arc::clone(&sim.world);
-        sim.driver_entry_status = sim.on_processor(0, "sim:DriverEntry", move || {
+        let driver_entry: DRIVER_INITIALIZE =
+            unsafe { std::mem::transmute::<usize, DRIVER_INITIALIZE>(entry) };
+        sim.call_driver_entry(driver_entry);
+        Ok(sim)
+    }
+
+    /// Calls `driver_entry` as the I/O manager does, at PASSIVE on processor 0's own thread (see
+    /// [`crate::machine`]), with this simulation's `DRIVER_OBJECT` and registry path, and records
+    /// its status in [`Simulation::driver_entry_status`] (`None` if the run stopped inside it).
+    /// [`Simulation::new`] calls it with the image's entry point; tests call it with a host
+    /// routine that plays a driver.
+    pub fn call_driver_entry(&mut self, driver_entry: DRIVER_INITIALIZE) -> Option<NTSTATUS> {
+        let driver_object = self.driver_object.as_mut_ptr().cast::<DRIVER_OBJECT>();
+        crate::io::IoManager::of(&self.world).set_driver_object(driver_object);
+        let (driver_object, registry) =
+            (driver_object as usize, self._registry_path.1.as_mut_ptr().cast::<UNICODE_STRING>() as usize);
+        let seed = self.config.seed;
+        let world = Arc::clone(&self.world);
+        self.driver_entry_status = self.on_processor(0, "sim:DriverEntry", move || {
             world.set_irql(0, PASSIVE_LEVEL);
             world.log_call(0, "sim", "DriverEntry", format!("seed {seed}"));
-            // SAFETY: both arguments are live host allocations of the sizes the driver may touch
-            // (the simulation keeps them while the driver is loaded).
-            let status = unsafe { driver_entry(driver_object as *mut u64, registry as *mut u64) };
+            // SAFETY: DRIVER_INITIALIZE's contract: both arguments are live host allocations of
+            // the sizes the driver may touch (a zeroed x64 DRIVER_OBJECT, a UNICODE_STRING over a
+            // buffer the simulation keeps), called at PASSIVE_LEVEL.
+            let status =
+                unsafe { driver_entry(driver_object as *mut DRIVER_OBJECT, registry as *mut UNICODE_STRING) };
             world.log_call(0, "sim", "DriverEntry", format!("returned {status:#010x}"));
             status
         });
-        Ok(sim)
+        self.driver_entry_status
+    }
+
+    /// Whether DriverEntry ran and failed (an NTSTATUS that is neither success nor informational:
+    /// `!NT_SUCCESS`). Such a driver is never loaded, so it never gets a request or DriverUnload.
+    pub fn driver_entry_failed(&self) -> bool {
+        self.driver_entry_status.is_some_and(|status| status < 0)
     }
 
     /// Runs `f` as harness work on processor `processor`'s own thread (see [`crate::machine`]) and
@@ -267,12 +289,23 @@ impl Simulation {
     }
 
     /// Calls DriverUnload (PASSIVE), then checks registration, live objects and pool leaks by tag.
+    ///
+    /// After a failed DriverEntry, DriverUnload is not called, as on Windows, but the same checks
+    /// run, charged to DriverEntry: "DriverEntry Return Values": a DriverEntry that fails must
+    /// free every object and resource it set up before it returns, and a driver's Unload routine is
+    /// not called if its DriverEntry returns a failure status
+    /// (https://learn.microsoft.com/windows-hardware/drivers/kernel/driverentry-return-values).
     pub fn unload(&mut self) {
         if self.world.stop().is_some() {
             return;
         }
+        let failed = self.driver_entry_failed();
         let unload = self.driver_object[0x68 / 8];
-        if unload != 0 {
+        if failed {
+            let status = self.driver_entry_status.unwrap_or_default();
+            let detail = format!("not called: DriverEntry failed with {status:#010x}");
+            self.world.log_call(0, crate::ndis::DRIVER_DLL, "DriverUnload", detail);
+        } else if unload != 0 {
             type DriverUnload = unsafe extern "win64" fn(*mut u64);
             // SAFETY: DRIVER_OBJECT.DriverUnload as DriverEntry set it: a DRIVER_UNLOAD in the
             // loaded image, called at PASSIVE with the same driver object.
@@ -289,8 +322,9 @@ impl Simulation {
         if self.world.stop().is_some() {
             return;
         }
-        check_unload(&self.world, &self.ndis);
-        crate::io::check_unload(&self.world);
+        let routine = if failed { Cleanup::FailedDriverEntry } else { Cleanup::DriverUnload };
+        check_cleanup(&self.world, &self.ndis, routine);
+        crate::io::check_cleanup(&self.world, routine);
     }
 
     /// Every violation so far.
@@ -328,13 +362,19 @@ impl Simulation {
 
 /// The unload checks: the protocol deregistered, no binding left open, no pool left (by tag).
 pub fn check_unload(world: &World, ndis: &Ndis) {
+    check_cleanup(world, ndis, Cleanup::DriverUnload);
+}
+
+/// [`check_unload`] after `routine`: after DriverUnload, or after a DriverEntry that failed.
+pub fn check_cleanup(world: &World, ndis: &Ndis, routine: Cleanup) {
     use crate::ndis::rules;
+    let (call, ended) = (routine.call(), routine.ended());
     if ndis.is_registered() {
         crate::ndis::violation(
             world,
             rules::UNLOAD_WITH_OBJECTS,
-            "partyline.sys!DriverUnload",
-            "returned with the protocol still registered",
+            call,
+            format!("{ended} with the protocol still registered"),
         );
     }
     let (afs, vcs, parties) = ndis.live_objects();
@@ -342,16 +382,19 @@ pub fn check_unload(world: &World, ndis: &Ndis) {
         crate::ndis::violation(
             world,
             rules::UNLOAD_WITH_OBJECTS,
-            "partyline.sys!DriverUnload",
-            format!("{afs} AF(s), {vcs} VC(s), {parties} part(ies) still alive"),
+            call,
+            format!("{ended} with {afs} AF(s), {vcs} VC(s), {parties} part(ies) still alive"),
         );
     }
     for (tag, blocks, bytes) in ndis.state().pool.leaks() {
         crate::verifier::report(
             world,
             rules::POOL_LEAK,
-            "partyline.sys!DriverUnload",
-            format!("pool tag '{}': {blocks} block(s), {bytes} bytes not freed", ndis::memory::tag_name(tag)),
+            call,
+            format!(
+                "{ended} leaving pool tag '{}': {blocks} block(s), {bytes} bytes not freed",
+                ndis::memory::tag_name(tag)
+            ),
         );
     }
     crate::ndis::receive::check_unload(world);

@@ -131,3 +131,29 @@ pub fn report(world: &World, rule: Rule, call: impl Into<String>, detail: impl I
         );
     }
 }
+
+/// Which driver routine had to leave nothing behind: DriverUnload, or a DriverEntry that failed
+/// (which must clean up before it returns, since DriverUnload will not be called).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    DriverUnload,
+    FailedDriverEntry,
+}
+
+impl Cleanup {
+    /// The routine the leftovers are charged to, as a call name.
+    pub fn call(self) -> &'static str {
+        match self {
+            Cleanup::DriverUnload => "partyline.sys!DriverUnload",
+            Cleanup::FailedDriverEntry => "partyline.sys!DriverEntry",
+        }
+    }
+
+    /// How the routine ended, for the violation's detail.
+    pub fn ended(self) -> &'static str {
+        match self {
+            Cleanup::DriverUnload => "returned",
+            Cleanup::FailedDriverEntry => "failed",
+        }
+    }
+}

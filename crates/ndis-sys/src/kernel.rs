@@ -264,6 +264,19 @@ pub const IRP_MJ_SET_QUOTA: u8 = 0x1a;
 pub const IRP_MJ_PNP: u8 = 0x1b;
 pub const IRP_MJ_MAXIMUM_FUNCTION: u8 = 0x1b;
 
+/// `IRP.Flags` the I/O manager sets (wdm.h): a buffered transfer whose system buffer it frees,
+/// with output to copy back (`IRP_INPUT_OPERATION`), and the create and close operations.
+pub const IRP_BUFFERED_IO: u32 = 0x0000_0010;
+pub const IRP_DEALLOCATE_BUFFER: u32 = 0x0000_0020;
+pub const IRP_INPUT_OPERATION: u32 = 0x0000_0040;
+pub const IRP_CREATE_OPERATION: u32 = 0x0000_0080;
+pub const IRP_CLOSE_OPERATION: u32 = 0x0000_0400;
+/// The `Type` of the objects the I/O manager allocates (`IO_TYPE_DEVICE`, `IO_TYPE_IRP`).
+pub const IO_TYPE_DEVICE: i16 = 3;
+pub const IO_TYPE_IRP: i16 = 6;
+/// `DEVICE_OBJECT.Flags`: set by IoCreateDevice, cleared by the I/O manager after DriverEntry.
+pub const DO_DEVICE_INITIALIZING: u32 = 0x0000_0080;
+
 /// `IofCompleteRequest` priority boosts.
 pub const IO_NO_INCREMENT: i8 = 0;
 pub const IO_NETWORK_INCREMENT: i8 = 2;
@@ -290,6 +303,18 @@ pub const FILE_WRITE_ACCESS: u32 = 0x0002;
 /// `(DeviceType << 16) | (Access << 14) | (Function << 2) | Method`.
 pub const fn CTL_CODE(DeviceType: DEVICE_TYPE, Function: u32, Method: u32, Access: u32) -> u32 {
     (DeviceType << 16) | (Access << 14) | (Function << 2) | Method
+}
+/// `DEVICE_TYPE_FROM_CTL_CODE(ControlCode)`.
+pub const fn DEVICE_TYPE_FROM_CTL_CODE(ControlCode: u32) -> DEVICE_TYPE {
+    (ControlCode & 0xFFFF_0000) >> 16
+}
+/// `METHOD_FROM_CTL_CODE(ControlCode)`.
+pub const fn METHOD_FROM_CTL_CODE(ControlCode: u32) -> u32 {
+    ControlCode & 3
+}
+/// The access bits of an IOCTL code (bits 14..16: `FILE_READ_ACCESS`, `FILE_WRITE_ACCESS`).
+pub const fn ACCESS_FROM_CTL_CODE(ControlCode: u32) -> u32 {
+    (ControlCode >> 14) & 3
 }
 
 // ---- Work items (wdm.h) --------------------------------------------------------------------------
@@ -323,6 +348,14 @@ pub const GENERIC_WRITE: ACCESS_MASK = 0x4000_0000;
 pub const GENERIC_EXECUTE: ACCESS_MASK = 0x2000_0000;
 pub const GENERIC_ALL: ACCESS_MASK = 0x1000_0000;
 pub const FILE_ALL_ACCESS: ACCESS_MASK = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF;
+/// File and device access rights (winnt.h) and the generic mapping of files and devices:
+/// `FILE_GENERIC_READ` = STANDARD_RIGHTS_READ | FILE_READ_DATA | FILE_READ_ATTRIBUTES |
+/// FILE_READ_EA | SYNCHRONIZE, and likewise for write and execute.
+pub const FILE_READ_DATA: ACCESS_MASK = 0x0001;
+pub const FILE_WRITE_DATA: ACCESS_MASK = 0x0002;
+pub const FILE_GENERIC_READ: ACCESS_MASK = 0x0012_0089;
+pub const FILE_GENERIC_WRITE: ACCESS_MASK = 0x0012_0116;
+pub const FILE_GENERIC_EXECUTE: ACCESS_MASK = 0x0012_00A0;
 
 // ---- Security (ntifs.h / winnt.h) ----------------------------------------------------------------
 /// `SECURITY_INFORMATION` (`ULONG`).
@@ -344,7 +377,11 @@ pub const SECURITY_NT_AUTHORITY: SID_IDENTIFIER_AUTHORITY =
     SID_IDENTIFIER_AUTHORITY { Value: [0, 0, 0, 0, 0, 5] };
 pub const SECURITY_LOCAL_SYSTEM_RID: u32 = 0x0000_0012;
 pub const SECURITY_BUILTIN_DOMAIN_RID: u32 = 0x0000_0020;
+pub const SECURITY_WORLD_RID: u32 = 0x0000_0000;
+pub const SECURITY_AUTHENTICATED_USER_RID: u32 = 0x0000_000B;
 pub const DOMAIN_ALIAS_RID_ADMINS: u32 = 0x0000_0220;
+pub const DOMAIN_ALIAS_RID_USERS: u32 = 0x0000_0221;
+pub const SID_MAX_SUB_AUTHORITIES: u8 = 15;
 pub const SID_REVISION: u8 = 1;
 
 /// `SID` (variable length: `SubAuthorityCount` entries of `SubAuthority`).
@@ -370,6 +407,7 @@ pub struct ACL {
 }
 crate::layout!(ACL, size 8; AclRevision == 0, Sbz1 == 1, AclSize == 2, AceCount == 4, Sbz2 == 6);
 pub const ACL_REVISION: u32 = 2;
+pub const ACL_REVISION_DS: u32 = 4;
 
 /// `ACE_HEADER`.
 #[repr(C)]
@@ -396,6 +434,7 @@ crate::layout!(ACCESS_ALLOWED_ACE, size 12; Header == 0, Mask == 4, SidStart == 
 /// `SECURITY_DESCRIPTOR_CONTROL` (`USHORT`).
 pub type SECURITY_DESCRIPTOR_CONTROL = u16;
 pub const SE_DACL_PRESENT: SECURITY_DESCRIPTOR_CONTROL = 0x0004;
+pub const SE_DACL_DEFAULTED: SECURITY_DESCRIPTOR_CONTROL = 0x0008;
 pub const SE_SELF_RELATIVE: SECURITY_DESCRIPTOR_CONTROL = 0x8000;
 pub const SECURITY_DESCRIPTOR_REVISION: u32 = 1;
 

@@ -69,6 +69,29 @@ fn status_codes_match_the_reference() {
         (NDIS_STATUS_UNSUPPORTED_REVISION, 0xC023_002C),
         (NDIS_STATUS_BUFFER_OVERFLOW, 0x8000_0005),
         (NDIS_STATUS_INDICATION_REQUIRED, 0x4023_0001),
+        (NDIS_STATUS_NOT_RECOGNIZED, 0x0001_0001),
+        (NDIS_STATUS_NOT_COPIED, 0x0001_0002),
+        (NDIS_STATUS_INVALID_PARAMETER, 0xC000_000D),
+        (NDIS_STATUS_INVALID_STATE, 0xC000_0184),
+        (NDIS_STATUS_ADAPTER_NOT_FOUND, 0xC001_0006),
+        (NDIS_STATUS_OPEN_FAILED, 0xC001_0007),
+        (NDIS_STATUS_REQUEST_ABORTED, 0xC001_000C),
+        (NDIS_STATUS_CLOSING_INDICATING, 0xC001_000E),
+        (NDIS_STATUS_INVALID_LENGTH, 0xC001_0014),
+        (NDIS_STATUS_INVALID_DATA, 0xC001_0015),
+        (NDIS_STATUS_BUFFER_TOO_SHORT, 0xC001_0016),
+        (NDIS_STATUS_INVALID_OID, 0xC001_0017),
+        (NDIS_STATUS_ADAPTER_REMOVED, 0xC001_0018),
+        (NDIS_STATUS_UNSUPPORTED_MEDIA, 0xC001_0019),
+        (NDIS_STATUS_NO_CABLE, 0xC001_001F),
+        (NDIS_STATUS_INVALID_SAP, 0xC001_0020),
+        (NDIS_STATUS_SAP_IN_USE, 0xC001_0021),
+        (NDIS_STATUS_INVALID_ADDRESS, 0xC001_0022),
+        (NDIS_STATUS_VC_NOT_ACTIVATED, 0xC001_0023),
+        (NDIS_STATUS_DEST_OUT_OF_ORDER, 0xC001_0024),
+        (NDIS_STATUS_VC_NOT_AVAILABLE, 0xC001_0025),
+        (NDIS_STATUS_CELLRATE_NOT_AVAILABLE, 0xC001_0026),
+        (NDIS_STATUS_AAL_PARAMS_UNSUPPORTED, 0xC001_0028),
     ];
     for &(value, bits) in expected {
         assert_eq!(value as u32, bits);
@@ -103,6 +126,91 @@ fn ctl_code_matches_the_devioctl_formula() {
         CTL_CODE(FILE_DEVICE_NETWORK, 0x801, METHOD_BUFFERED, FILE_READ_ACCESS | FILE_WRITE_ACCESS),
         0x0012_E004
     );
+}
+
+/// SDK shared/ntstatus.h ("NTSTATUS Values", MS-ERREF 2.3.1:
+/// https://learn.microsoft.com/openspecs/windows_protocols/ms-erref/596a1078-e883-4972-9bbc-49e60bebca55).
+#[test]
+fn ntstatus_codes_match_ntstatus_h() {
+    let expected: &[(NTSTATUS, u32)] = &[
+        (STATUS_SUCCESS, 0x0000_0000),
+        (STATUS_TIMEOUT, 0x0000_0102),
+        (STATUS_PENDING, 0x0000_0103),
+        (STATUS_BUFFER_OVERFLOW, 0x8000_0005),
+        (STATUS_DEVICE_BUSY, 0x8000_0011),
+        (STATUS_UNSUCCESSFUL, 0xC000_0001),
+        (STATUS_NOT_IMPLEMENTED, 0xC000_0002),
+        (STATUS_INFO_LENGTH_MISMATCH, 0xC000_0004),
+        (STATUS_INVALID_HANDLE, 0xC000_0008),
+        (STATUS_INVALID_PARAMETER, 0xC000_000D),
+        (STATUS_INVALID_DEVICE_REQUEST, 0xC000_0010),
+        (STATUS_ACCESS_DENIED, 0xC000_0022),
+        (STATUS_BUFFER_TOO_SMALL, 0xC000_0023),
+        (STATUS_OBJECT_NAME_INVALID, 0xC000_0033),
+        (STATUS_OBJECT_NAME_NOT_FOUND, 0xC000_0034),
+        (STATUS_OBJECT_NAME_COLLISION, 0xC000_0035),
+        (STATUS_DELETE_PENDING, 0xC000_0056),
+        (STATUS_UNKNOWN_REVISION, 0xC000_0058),
+        (STATUS_REVISION_MISMATCH, 0xC000_0059),
+        (STATUS_INVALID_ACL, 0xC000_0077),
+        (STATUS_INVALID_SID, 0xC000_0078),
+        (STATUS_INVALID_SECURITY_DESCR, 0xC000_0079),
+        (STATUS_ALLOTTED_SPACE_EXCEEDED, 0xC000_0099),
+        (STATUS_INSUFFICIENT_RESOURCES, 0xC000_009A),
+        (STATUS_DEVICE_NOT_READY, 0xC000_00A3),
+        (STATUS_NOT_SUPPORTED, 0xC000_00BB),
+        (STATUS_DEVICE_DOES_NOT_EXIST, 0xC000_00C0),
+        (STATUS_CANCELLED, 0xC000_0120),
+        (STATUS_INVALID_DEVICE_STATE, 0xC000_0184),
+        (STATUS_NOT_FOUND, 0xC000_0225),
+    ];
+    for &(value, bits) in expected {
+        assert_eq!(value as u32, bits, "0x{bits:08X}");
+    }
+}
+
+/// SDK winnt.h (access rights, SIDs, ACLs) and wdm.h (IRP flags, object types): "Access Mask",
+/// "File Access Rights Constants", "Well-known SIDs".
+#[test]
+fn access_rights_sids_and_irp_flags_match_the_headers() {
+    assert_eq!(FILE_READ_DATA, 0x1);
+    assert_eq!(FILE_WRITE_DATA, 0x2);
+    assert_eq!(FILE_GENERIC_READ, 0x0012_0089);
+    assert_eq!(FILE_GENERIC_WRITE, 0x0012_0116);
+    assert_eq!(FILE_GENERIC_EXECUTE, 0x0012_00A0);
+    assert_eq!(FILE_ALL_ACCESS, 0x001F_01FF);
+    assert_eq!(SECURITY_WORLD_RID, 0);
+    assert_eq!(SECURITY_AUTHENTICATED_USER_RID, 11);
+    assert_eq!(SECURITY_LOCAL_SYSTEM_RID, 18);
+    assert_eq!(SECURITY_BUILTIN_DOMAIN_RID, 32);
+    assert_eq!(DOMAIN_ALIAS_RID_ADMINS, 544);
+    assert_eq!(DOMAIN_ALIAS_RID_USERS, 545);
+    assert_eq!(SID_MAX_SUB_AUTHORITIES, 15);
+    assert_eq!((ACL_REVISION, ACL_REVISION_DS), (2, 4));
+    assert_eq!((SE_DACL_PRESENT, SE_DACL_DEFAULTED, SE_SELF_RELATIVE), (0x4, 0x8, 0x8000));
+    assert_eq!(
+        (
+            IRP_BUFFERED_IO,
+            IRP_DEALLOCATE_BUFFER,
+            IRP_INPUT_OPERATION,
+            IRP_CREATE_OPERATION,
+            IRP_CLOSE_OPERATION
+        ),
+        (0x10, 0x20, 0x40, 0x80, 0x400)
+    );
+    assert_eq!((IO_TYPE_DEVICE, IO_TYPE_IRP, DO_DEVICE_INITIALIZING), (3, 6, 0x80));
+}
+
+/// devioctl.h, "Defining I/O Control Codes": the methods, access bits and the field macros.
+#[test]
+fn ioctl_methods_access_and_field_macros_match_devioctl_h() {
+    assert_eq!((METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_OUT_DIRECT, METHOD_NEITHER), (0, 1, 2, 3));
+    assert_eq!((FILE_ANY_ACCESS, FILE_READ_ACCESS, FILE_WRITE_ACCESS), (0, 1, 2));
+    let code = CTL_CODE(0x8A7C, 0x805, METHOD_BUFFERED, FILE_READ_ACCESS);
+    assert_eq!(code, 0x8A7C_6014);
+    assert_eq!(DEVICE_TYPE_FROM_CTL_CODE(code), 0x8A7C);
+    assert_eq!(METHOD_FROM_CTL_CODE(code), METHOD_BUFFERED);
+    assert_eq!(ACCESS_FROM_CTL_CODE(code), FILE_READ_ACCESS);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use ndis_sim::World;
 use partyline_core::{AtmAddress, TrafficProfile};
 use partyline_ioctl as ioctl;
 
-const STATUS_SUCCESS: i32 = 0;
+use ndis_sys::status::STATUS_SUCCESS;
 
 /// A bound simulation and an open handle to `\\.\Partyline`.
 pub struct Harness {
@@ -46,8 +46,7 @@ impl Harness {
         sim.bind_all();
         let world = sim.world().clone();
         let io = IoManager::of(&world);
-        let access =
-            ndis_sim::io::FILE_GENERIC_READ | ndis_sim::io::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
+        let access = ndis_sys::FILE_GENERIC_READ | ndis_sys::FILE_GENERIC_WRITE | ndis_sys::SYNCHRONIZE;
         let handle = io.open(&world, ioctl::USER_PATH, access, Caller::Administrator).expect("open device");
         sim.set_verifier(verifier);
         Harness { sim, world, io, handle }

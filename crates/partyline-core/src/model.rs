@@ -8,15 +8,15 @@ use core::fmt;
 pub struct Status(pub i32);
 
 impl Status {
-    pub const SUCCESS: Status = Status(0x0000_0000);
-    pub const PENDING: Status = Status(0x0000_0103);
-    pub const NOT_ACCEPTED: Status = Status(0x0001_0003);
-    pub const FAILURE: Status = Status(0xC000_0001_u32 as i32);
-    pub const RESOURCES: Status = Status(0xC000_009A_u32 as i32);
-    pub const NOT_SUPPORTED: Status = Status(0xC000_00BB_u32 as i32);
-    pub const INVALID_STATE: Status = Status(0xC000_0184_u32 as i32);
-    pub const CLOSING: Status = Status(0xC001_0002_u32 as i32);
-    pub const INVALID_ADDRESS: Status = Status(0xC001_0022_u32 as i32);
+    pub const SUCCESS: Status = Status(ndis_sys::NDIS_STATUS_SUCCESS);
+    pub const PENDING: Status = Status(ndis_sys::NDIS_STATUS_PENDING);
+    pub const NOT_ACCEPTED: Status = Status(ndis_sys::NDIS_STATUS_NOT_ACCEPTED);
+    pub const FAILURE: Status = Status(ndis_sys::NDIS_STATUS_FAILURE);
+    pub const RESOURCES: Status = Status(ndis_sys::NDIS_STATUS_RESOURCES);
+    pub const NOT_SUPPORTED: Status = Status(ndis_sys::NDIS_STATUS_NOT_SUPPORTED);
+    pub const INVALID_STATE: Status = Status(ndis_sys::NDIS_STATUS_INVALID_STATE);
+    pub const CLOSING: Status = Status(ndis_sys::NDIS_STATUS_CLOSING);
+    pub const INVALID_ADDRESS: Status = Status(ndis_sys::NDIS_STATUS_INVALID_ADDRESS);
 
     pub const fn is_success(self) -> bool {
         self.0 == 0

@@ -122,7 +122,8 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
             }
             Op::RemoteDrop { pick: p } => fake.remote_drop(*p),
             Op::RemoteClose { pick: p, failure } => {
-                let status = if *failure { Status(0xC001_0024_u32 as i32) } else { Status::SUCCESS };
+                let status =
+                    if *failure { Status(ndis_sys::NDIS_STATUS_DEST_OUT_OF_ORDER) } else { Status::SUCCESS };
                 fake.remote_close(*p, status);
             }
             Op::NotifyCloseAf => {

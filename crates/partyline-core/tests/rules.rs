@@ -252,7 +252,7 @@ fn incoming_close_drops_down_to_one_closes_and_deletes_the_vc() {
     let (_, af) = fake.open_binding();
     let call = make_call(&mut fake, af, 3);
     fake.requests.clear();
-    fake.remote_close(0, Status(0xC001_0024_u32 as i32));
+    fake.remote_close(0, Status(ndis_sys::NDIS_STATUS_DEST_OUT_OF_ORDER));
     assert_eq!(kinds(&fake.requests), ["DropParty", "DropParty", "CloseCall", "DeleteVc"]);
     assert!(fake.engine.call_info(call).is_none());
     assert_clean(&mut fake);

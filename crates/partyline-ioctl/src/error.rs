@@ -10,19 +10,13 @@ use partyline_core::model::{AddressError, ProfileError};
 use partyline_core::slab::Exhausted;
 use partyline_core::trace::ObjectKind;
 
-pub const STATUS_SUCCESS: i32 = 0;
-pub const STATUS_UNSUCCESSFUL: i32 = 0xC000_0001_u32 as i32;
-pub const STATUS_INFO_LENGTH_MISMATCH: i32 = 0xC000_0004_u32 as i32;
-pub const STATUS_INVALID_PARAMETER: i32 = 0xC000_000D_u32 as i32;
-pub const STATUS_INVALID_DEVICE_REQUEST: i32 = 0xC000_0010_u32 as i32;
-pub const STATUS_BUFFER_TOO_SMALL: i32 = 0xC000_0023_u32 as i32;
-pub const STATUS_ACCESS_DENIED: i32 = 0xC000_0022_u32 as i32;
-pub const STATUS_DELETE_PENDING: i32 = 0xC000_0056_u32 as i32;
-pub const STATUS_REVISION_MISMATCH: i32 = 0xC000_0059_u32 as i32;
-pub const STATUS_INSUFFICIENT_RESOURCES: i32 = 0xC000_009A_u32 as i32;
-pub const STATUS_NOT_SUPPORTED: i32 = 0xC000_00BB_u32 as i32;
-pub const STATUS_INVALID_DEVICE_STATE: i32 = 0xC000_0184_u32 as i32;
-pub const STATUS_NOT_FOUND: i32 = 0xC000_0225_u32 as i32;
+/// The NTSTATUS values requests are answered with, as ndis-sys declares them (ntstatus.h).
+pub use ndis_sys::status::{
+    STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_DELETE_PENDING, STATUS_INFO_LENGTH_MISMATCH,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_FOUND, STATUS_NOT_SUPPORTED, STATUS_REVISION_MISMATCH,
+    STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+};
 
 /// Which id field of a request was zero or undecodable.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -58,33 +58,28 @@ pub const fn utf16<const N: usize>(text: &str) -> [u16; N] {
 
 /// partyline's device type: a custom one, in the range >= 0x8000 left to vendors.
 pub const FILE_DEVICE_PARTYLINE: u32 = 0x8A7C;
-/// `METHOD_BUFFERED`: the I/O manager copies input into and output out of one SystemBuffer.
-pub const METHOD_BUFFERED: u32 = 0;
-/// `FILE_ANY_ACCESS`.
-pub const FILE_ANY_ACCESS: u32 = 0;
-/// `FILE_READ_ACCESS`: the caller's handle needs FILE_READ_DATA.
-pub const FILE_READ_ACCESS: u32 = 1;
-/// `FILE_WRITE_ACCESS`: the caller's handle needs FILE_WRITE_DATA.
-pub const FILE_WRITE_ACCESS: u32 = 2;
+/// `METHOD_BUFFERED` (the I/O manager copies input into and output out of one SystemBuffer),
+/// the access bits and `CTL_CODE`, as ndis-sys declares them (devioctl.h).
+pub use ndis_sys::kernel::{FILE_ANY_ACCESS, FILE_READ_ACCESS, FILE_WRITE_ACCESS, METHOD_BUFFERED};
 
 /// `CTL_CODE(DeviceType, Function, Method, Access)`.
 pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
-    (device_type << 16) | (access << 14) | (function << 2) | method
+    ndis_sys::kernel::CTL_CODE(device_type, function, method, access)
 }
 
 /// The device type of an IOCTL code (`DEVICE_TYPE_FROM_CTL_CODE`).
 pub const fn device_type_of(code: u32) -> u32 {
-    code >> 16
+    ndis_sys::kernel::DEVICE_TYPE_FROM_CTL_CODE(code)
 }
 
 /// The required access of an IOCTL code (bits 14..16).
 pub const fn access_of(code: u32) -> u32 {
-    (code >> 14) & 3
+    ndis_sys::kernel::ACCESS_FROM_CTL_CODE(code)
 }
 
 /// The transfer method of an IOCTL code (`METHOD_FROM_CTL_CODE`).
 pub const fn method_of(code: u32) -> u32 {
-    code & 3
+    ndis_sys::kernel::METHOD_FROM_CTL_CODE(code)
 }
 
 /// The control device's IOCTLs.

@@ -4,8 +4,19 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
+use ndis_sys::base::{ACCESS_MASK, HANDLE, NTSTATUS, UNICODE_STRING};
+use ndis_sys::kernel::*;
+use ndis_sys::status::*;
+
+use super::device::*;
+use super::disclosure::{self, Poison, Suspects};
+use super::manager::iof_complete_request;
+use super::object::*;
+use super::security::*;
 use super::*;
+use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier::Verifier;
+use std::ffi::c_void;
 
 const DEVICE: &str = "\\Device\\Partyline";
 const LINK: &str = "\\DosDevices\\Partyline";
@@ -21,10 +32,20 @@ enum Mode {
     LeavePending,
     CompleteButReturnOther,
     OverlongInformation,
+    /// Writes only the first min(input, output) bytes but returns the whole output buffer.
+    ReturnUnwritten,
+    /// Writes every output byte, beyond the input the very poison byte `P(DISCLOSURE_SEED, n, i)`
+    /// the suspecting run put there, and returns the whole output buffer.
+    WritePoisonValues,
 }
+
+/// The seed of the disclosure tests' poison.
+const DISCLOSURE_SEED: u64 = 0x005E_ED0F_D15C;
 
 thread_local! {
     static MODE: Cell<Mode> = const { Cell::new(Mode::Complete) };
+    /// Device controls dispatched in the current world (the I/O manager's request numbers).
+    static REQUESTS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Completes every IRP with success; a device control echoes its input into the output.
@@ -41,8 +62,19 @@ unsafe extern "win64" fn dispatch(_device: *mut DEVICE_OBJECT, irp: *mut IRP) ->
             for i in 0..n {
                 *buffer.add(i) = (*buffer.add(i)).wrapping_add(1);
             }
-            information =
-                if mode == Mode::OverlongInformation { p.OutputBufferLength as usize + 8 } else { n };
+            information = match mode {
+                Mode::OverlongInformation => p.OutputBufferLength as usize + 8,
+                Mode::ReturnUnwritten => p.OutputBufferLength as usize,
+                Mode::WritePoisonValues => {
+                    let request = REQUESTS.with(|r| r.get() + 1);
+                    for i in n..p.OutputBufferLength as usize {
+                        *buffer.add(i) = disclosure::pattern(DISCLOSURE_SEED, request, i);
+                    }
+                    p.OutputBufferLength as usize
+                }
+                _ => n,
+            };
+            REQUESTS.with(|r| r.set(r.get() + 1));
         }
         if mode == Mode::LeavePending {
             return STATUS_PENDING;
@@ -240,9 +272,10 @@ fn secure_device_lets_users_read_but_not_act_and_unloads_clean() {
     assert_eq!(world.call_count("IRP_MJ_DEVICE_CONTROL"), 2);
 }
 
-/// Securing Device Objects: the link is created only after the restrictive DACL.
+/// Securing Device Objects: the link is created only after the restrictive DACL; a link made
+/// before it is reported.
 #[test]
-fn link_before_the_dacl_is_reported() {
+fn proves_ddi_iocreatesymboliclink_securedacl() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -279,7 +312,7 @@ fn permissive_or_incomplete_dacls_are_reported_at_link_time() {
 /// Controlling Device Namespace Access: without FILE_DEVICE_SECURE_OPEN, opens of names below the
 /// device skip its DACL.
 #[test]
-fn device_without_secure_open_is_reported_and_its_namespace_is_open() {
+fn proves_ddi_iocreatedevice_filedevicesecureopen() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -295,9 +328,10 @@ fn device_without_secure_open_is_reported_and_its_namespace_is_open() {
     assert_eq!(violations(&world).len(), 1);
 }
 
-/// Bug check 0x44 MULTIPLE_IRP_COMPLETE_REQUESTS: an IRP is completed once.
+/// Bug check 0x44 MULTIPLE_IRP_COMPLETE_REQUESTS: an IRP is completed once; completing it twice
+/// is reported.
 #[test]
-fn irp_completed_twice_is_reported() {
+fn proves_multipleirpcomplete() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -313,7 +347,7 @@ fn irp_completed_twice_is_reported() {
 
 /// Completing IRPs: partyline completes every IRP before its dispatch routine returns.
 #[test]
-fn irp_left_pending_is_reported() {
+fn proves_ddi_dispatchroutine_completebeforereturn() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -328,8 +362,10 @@ fn irp_left_pending_is_reported() {
     unload(device);
 }
 
+/// Completing IRPs: a dispatch routine returns the status it completed the IRP with (returning
+/// another is reported), and IofCompleteRequest's Information stays within the output buffer.
 #[test]
-fn returning_another_status_than_the_completed_one_and_overlong_information_are_reported() {
+fn proves_ddi_dispatchroutine_returncompletedstatus() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -349,7 +385,7 @@ fn returning_another_status_than_the_completed_one_and_overlong_information_are_
 
 /// IoCompleteRequest: callers must be running at IRQL <= DISPATCH_LEVEL.
 #[test]
-fn complete_request_above_dispatch_is_reported() {
+fn proves_irql_iofcompleterequest() {
     let world = world();
     let _entered = world.enter(1);
     let mut driver = Driver::new();
@@ -368,7 +404,7 @@ fn complete_request_above_dispatch_is_reported() {
 
 /// Unload Routine Functionality: devices, links and handles are gone after DriverUnload.
 #[test]
-fn unload_leftovers_are_reported() {
+fn proves_ddi_driverunload_deletedeviceandlink() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -396,7 +432,7 @@ fn unload_leftovers_are_reported() {
 
 /// RtlCreateSecurityDescriptor / RtlCreateAcl / RtlAddAccessAllowedAce: revisions, room, SIDs.
 #[test]
-fn badly_built_sids_acls_and_descriptors_are_refused_and_reported() {
+fn proves_ddi_rtlsecurity_wellformed() {
     let world = world();
     let _entered = world.enter(0);
     let mut sd: SECURITY_DESCRIPTOR = {
@@ -451,8 +487,9 @@ fn badly_built_sids_acls_and_descriptors_are_refused_and_reported() {
     assert!(details.iter().any(|d| d.contains("ACE overflow")), "{details:?}");
 }
 
+/// PASSIVE-only routines called above PASSIVE, and unknown handles and objects, are reported.
 #[test]
-fn passive_routines_above_passive_and_unknown_handles_are_reported() {
+fn proves_irql_iomanager_function() {
     let world = world();
     let _entered = world.enter(0);
     let mut driver = Driver::new();
@@ -486,6 +523,18 @@ fn passive_routines_above_passive_and_unknown_handles_are_reported() {
             "Ddi_IoManager_KnownObject"
         ]
     );
+}
+
+/// ObOpenObjectByPointer: the object must be one the I/O manager handed out; ZwClose of a handle
+/// nobody opened is reported and refused.
+#[test]
+fn proves_ddi_iomanager_knownobject() {
+    let world = world();
+    let _entered = world.enter(0);
+    // SAFETY: the export under test; the handle is deliberately bogus, which the simulator looks up
+    // before use.
+    assert_eq!(unsafe { zw_close(0x4321 as HANDLE) }, STATUS_INVALID_HANDLE);
+    assert_eq!(violations(&world), ["Ddi_IoManager_KnownObject"]);
 }
 
 #[test]
@@ -546,6 +595,74 @@ fn access_granted_is_what_the_token_groups_get_from_the_aces() {
                 granted_by_groups(security, caller),
                 "{caller:?} on {security:?}"
             );
+        }
+    }
+}
+
+/// Plays one 4-byte-in, 16-byte-out device control in `mode` on a fresh world poisoned with
+/// `poison`, and unloads. Same seed, same requests: run B of the disclosure proof replays run A.
+fn play_device_control(poison: Poison, mode: Mode) -> (Arc<World>, Suspects, Vec<u8>) {
+    let world = world();
+    let _entered = world.enter(0);
+    REQUESTS.with(|r| r.set(0));
+    let mut driver = Driver::new();
+    let device = secure_device(&world, &mut driver);
+    let io = IoManager::of(&world);
+    io.set_poison(poison);
+    MODE.with(|m| m.set(mode));
+    let result = io.device_control(&world, USER_PATH, READ_CODE, &[1, 2, 3, 4], 16, Caller::User);
+    MODE.with(|m| m.set(Mode::Complete));
+    let (status, output) = result.expect("the device control reaches the driver");
+    assert_eq!(status, STATUS_SUCCESS);
+    unload(device);
+    let suspects = io.disclosure_suspects();
+    (world, suspects, output)
+}
+
+/// Failure to Initialize Output Buffers: a response whose Information covers bytes the driver
+/// never wrote is caught. Run A (pattern P) finds the 12 bytes beyond the input holding P; run B
+/// (the complement) finds them holding !P, so the driver did not write them: reported.
+#[test]
+fn proves_ddi_devicecontrol_uninitializedoutput() {
+    let (first, suspects, output) =
+        play_device_control(Poison::Suspect { seed: DISCLOSURE_SEED }, Mode::ReturnUnwritten);
+    assert_eq!(output[..4], [2, 3, 4, 5]);
+    assert_eq!(suspects.len(), 12, "every unwritten byte is a suspect");
+    assert!(violations(&first).is_empty(), "run A only suspects");
+    let (second, _, output) =
+        play_device_control(Poison::Confirm { seed: DISCLOSURE_SEED, suspects }, Mode::ReturnUnwritten);
+    assert_eq!(violations(&second), ["Ddi_DeviceControl_UninitializedOutput"]);
+    let detail = &Verifier::of(&second).violations()[0].detail;
+    assert!(detail.contains("16 bytes, 12 of which the driver never wrote"), "{detail}");
+    assert_eq!(output[4], !disclosure::pattern(DISCLOSURE_SEED, 1, 4));
+}
+
+/// The proof is exact the other way too: a driver that writes every byte it returns is never
+/// reported, even when the values it writes are exactly the poison (all 12 bytes are suspects in
+/// run A, and hold the same values in run B); and a driver that returns only what it wrote leaves
+/// no suspect at all, which proves it with one run.
+#[test]
+fn written_bytes_are_never_reported_even_when_they_equal_the_poison() {
+    let (_, suspects, _) =
+        play_device_control(Poison::Suspect { seed: DISCLOSURE_SEED }, Mode::WritePoisonValues);
+    assert_eq!(suspects.len(), 12);
+    let (second, _, output) =
+        play_device_control(Poison::Confirm { seed: DISCLOSURE_SEED, suspects }, Mode::WritePoisonValues);
+    assert!(violations(&second).is_empty(), "{:?}", Verifier::of(&second).violations());
+    assert_eq!(output[15], disclosure::pattern(DISCLOSURE_SEED, 1, 15));
+    let (clean, suspects, _) = play_device_control(Poison::Suspect { seed: DISCLOSURE_SEED }, Mode::Complete);
+    assert!(suspects.is_empty() && violations(&clean).is_empty());
+}
+
+/// The poison is never 0x00 or 0xFF (the values drivers write most), and its complement differs
+/// in every byte.
+#[test]
+fn poison_bytes_avoid_zero_and_all_ones() {
+    for request in 1..50 {
+        for offset in 0..300 {
+            let p = disclosure::pattern(7, request, offset);
+            assert!(p != 0 && p != 0xFF);
+            assert_ne!(p, !p);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The catalogue of every rule the simulated NDIS checks: one [`Rule`] per documented rule, with
-//! the Microsoft Learn page that states it. [`ALL`] lists them; the crate's `ndis_rules` test
-//! asserts that each has a test named `proves_<rule name in lower case>` that makes it fire.
+//! the Microsoft Learn page that states it. [`ALL`] lists them and joins the catalogue of every
+//! family ([`crate::rules`]), whose `rule_catalogue` test asserts that each has a test named
+//! `proves_<rule name in lower case>` that makes it fire.
 //!
 //! Names: Driver Verifier / Static Driver Verifier rule names where one exists (verifier-rules.md
 //! §2), otherwise `Ddi_<what>` after the DDI page whose prose states the rule (§4, §7).
