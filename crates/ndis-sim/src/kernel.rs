@@ -488,6 +488,8 @@ pub struct World {
     machine: Arc<crate::machine::Machine>,
     /// How to replay this run, printed with a stop (set by the harness that knows).
     replay: Mutex<Option<String>>,
+    /// Unique in the process, never reused (see [`World::id`]).
+    id: u64,
     /// The run's bounds, and when it started (host time).
     caps: Mutex<(Caps, std::time::Instant)>,
     time: AtomicU64,
@@ -547,6 +549,10 @@ impl World {
                 crate::machine::Schedule::default(),
             )),
             replay: Mutex::new(None),
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
             caps: Mutex::new((Caps::default(), std::time::Instant::now())),
             time: AtomicU64::new(0),
             log: SpinLock::new(Log::new()),
@@ -558,6 +564,11 @@ impl World {
     /// The number of simulated processors.
     pub fn processor_count(&self) -> usize {
         self.irqls.len()
+    }
+
+    /// This world's number, unique in the process (from 1).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The machine that runs this world's processors.
@@ -912,7 +923,7 @@ pub fn current_processor() -> Option<usize> {
 /// The calling thread's current world, by reference (no reference count), for scheduling
 /// points: valid while the thread stays in it (see [`current_world`]).
 #[inline]
-pub(crate) fn current_world_ref<'a>() -> Option<&'a World> {
+pub fn current_world_ref<'a>() -> Option<&'a World> {
     let (world, _, _, _) = FAST.with(Cell::get);
     // SAFETY: non-null, so it is the world `CURRENT` holds a reference to; callers use it only
     // within the export or scheduling point that asked.
@@ -1125,6 +1136,13 @@ std::arch::global_asm!(
     ".popsection",
     report = sym ke_bug_check_ex_report,
 );
+
+/// Whether `address` is one of the assembly entries that read their caller's frame (`KeBugCheckEx`,
+/// `__chkstk`): they are bound without a thunk whatever name they are bound under.
+pub(crate) fn reads_caller_frame(address: usize) -> bool {
+    address == ndis_sim_KeBugCheckEx as *const () as usize
+        || address == ndis_sim___chkstk as *const () as usize
+}
 
 extern "win64" {
     /// `KeBugCheckEx` as the image sees it (assembly entry above).

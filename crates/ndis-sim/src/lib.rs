@@ -32,6 +32,7 @@ pub mod sim;
 pub(crate) mod spin;
 pub(crate) mod thunk;
 pub mod verifier;
+pub mod world_local;
 
 #[doc(hidden)]
 pub use ndis_sys as __ndis_sys;

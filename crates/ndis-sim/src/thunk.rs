@@ -36,7 +36,7 @@ const STUB_SIZE: usize = 32;
 /// The address the image should call for `name` implemented at `real`: a stub into the common
 /// thunk, made once per `real` and never freed (an image bound to it may outlive the table).
 pub(crate) fn wrap(name: &str, real: usize) -> usize {
-    if UNWRAPPED.contains(&name) {
+    if UNWRAPPED.contains(&name) || crate::kernel::reads_caller_frame(real) {
         return real;
     }
     static STUBS: OnceLock<Mutex<HashMap<usize, usize>>> = OnceLock::new();
@@ -86,15 +86,37 @@ fn executable(code: &[u8; STUB_SIZE]) -> usize {
     area as usize
 }
 
-/// Entry to an export: a scheduling point, then the call is on the context's list.
-extern "win64" fn export_entered(record: &ThunkRecord) {
+thread_local! {
+    /// The driver's return addresses of the exports running on this thread, innermost last.
+    static CALLERS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The driver's return address of the call into the export running on this thread, if `seen`
+/// (the return address an export found on its stack) is the thunk's own; else `seen`.
+pub(crate) fn driver_caller(seen: usize) -> usize {
+    let thunk = ndis_sim_export_thunk as *const () as usize;
+    if (thunk..thunk + THUNK_LEN).contains(&seen) {
+        CALLERS.with(|c| c.borrow().last().copied()).unwrap_or(seen)
+    } else {
+        seen
+    }
+}
+
+/// Bytes of the common thunk (an upper bound; it is 300 or so).
+const THUNK_LEN: usize = 0x200;
+
+/// Entry to an export called from `caller`: a scheduling point, then the call is on the
+/// context's list.
+extern "win64" fn export_entered(record: &ThunkRecord, caller: usize) {
     crate::machine::point();
+    CALLERS.with(|c| c.borrow_mut().push(caller));
     crate::machine::push_call(record.name);
 }
 
 /// Return from an export: off the list, then a scheduling point.
 extern "win64" fn export_returned(_record: &ThunkRecord) {
     crate::machine::pop_call();
+    CALLERS.with(|c| c.borrow_mut().pop());
     crate::machine::point();
 }
 
@@ -126,6 +148,7 @@ std::arch::global_asm!(
     "    movdqu [rsp + 0xC0], xmm2",
     "    movdqu [rsp + 0xD0], xmm3",
     "    mov rcx, rbx",
+    "    mov rdx, [rbp + 8]",
     "    call {entered}",
     "    mov rax, [rbp + 0x30]",
     "    mov [rsp + 0x20], rax",

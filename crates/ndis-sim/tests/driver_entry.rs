@@ -6,9 +6,10 @@
 //! set up before it returns; the driver's Unload routine is not called after a failure status
 //! (https://learn.microsoft.com/windows-hardware/drivers/kernel/driverentry-return-values).
 
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr::null_mut;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Mutex;
 
 use ndis_sim::io::rules as io_rules;
 use ndis_sim::ndis::rules;
@@ -16,11 +17,12 @@ use ndis_sim::sim::{export_table, SimConfig, Simulation};
 use ndis_sys::signatures as sig;
 use ndis_sys::*;
 
-thread_local! {
-    static UNLOADED: Cell<bool> = const { Cell::new(false) };
-    static CLEAN_UP: Cell<bool> = const { Cell::new(false) };
-    static FAIL: Cell<bool> = const { Cell::new(true) };
-}
+// DriverEntry and DriverUnload run on a simulated processor's own thread (see
+// ndis_sim::machine), so the host driver's state is process-wide, and the tests take turns.
+static UNLOADED: AtomicBool = AtomicBool::new(false);
+static CLEAN_UP: AtomicBool = AtomicBool::new(false);
+static FAIL: AtomicBool = AtomicBool::new(true);
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn export<T: Copy>(dll: &str, name: &str) -> T {
     let table = export_table();
@@ -31,7 +33,7 @@ fn export<T: Copy>(dll: &str, name: &str) -> T {
 }
 
 unsafe extern "win64" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
-    UNLOADED.with(|u| u.set(true));
+    UNLOADED.store(true, SeqCst);
 }
 
 /// Sets DriverUnload, allocates pool and creates an unnamed device; then either returns success,
@@ -53,12 +55,12 @@ unsafe extern "win64" fn driver_entry(
         let block: *mut c_void = allocate(null_mut(), 32, u32::from_le_bytes(*b"PlDe"), NormalPoolPriority);
         assert!(!block.is_null());
         assert_eq!(create(driver, 0, null_mut(), 0x8A7C, FILE_DEVICE_SECURE_OPEN, 0, &mut device), 0);
-        if !FAIL.with(Cell::get) {
+        if !FAIL.load(SeqCst) {
             free(block, 0, 0);
             delete(device);
             return STATUS_SUCCESS;
         }
-        if CLEAN_UP.with(Cell::get) {
+        if CLEAN_UP.load(SeqCst) {
             free(block, 0, 0);
             delete(device);
         }
@@ -66,10 +68,12 @@ unsafe extern "win64" fn driver_entry(
     STATUS_INSUFFICIENT_RESOURCES
 }
 
-fn run(fail: bool, clean_up: bool) -> Simulation {
-    UNLOADED.with(|u| u.set(false));
-    FAIL.with(|f| f.set(fail));
-    CLEAN_UP.with(|c| c.set(clean_up));
+/// One DriverEntry (and unload) with the host driver set to `fail` and `clean_up`; the caller
+/// holds its turn.
+fn run_unlocked(fail: bool, clean_up: bool) -> Simulation {
+    UNLOADED.store(false, SeqCst);
+    FAIL.store(fail, SeqCst);
+    CLEAN_UP.store(clean_up, SeqCst);
     let mut sim = Simulation::without_image(SimConfig::default());
     let status = sim.call_driver_entry(driver_entry);
     assert_eq!(status.expect("DriverEntry ran") < 0, fail);
@@ -80,8 +84,9 @@ fn run(fail: bool, clean_up: bool) -> Simulation {
 
 #[test]
 fn failed_driver_entry_that_cleaned_up_is_not_unloaded_and_is_clean() {
-    let sim = run(true, true);
-    assert!(!UNLOADED.with(Cell::get), "DriverUnload was called after a failed DriverEntry");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let sim = run_unlocked(true, true);
+    assert!(!UNLOADED.load(SeqCst), "DriverUnload was called after a failed DriverEntry");
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
     let timeline = sim.timeline();
     assert!(timeline.contains("not called: DriverEntry failed with 0xc000009a"), "{timeline}");
@@ -89,8 +94,9 @@ fn failed_driver_entry_that_cleaned_up_is_not_unloaded_and_is_clean() {
 
 #[test]
 fn failed_driver_entry_that_left_objects_is_reported_against_driver_entry() {
-    let sim = run(true, false);
-    assert!(!UNLOADED.with(Cell::get), "DriverUnload was called after a failed DriverEntry");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let sim = run_unlocked(true, false);
+    assert!(!UNLOADED.load(SeqCst), "DriverUnload was called after a failed DriverEntry");
     let violations = sim.violations();
     for rule in [rules::POOL_LEAK, io_rules::UNLOAD_CLEANUP] {
         let found = violations.iter().find(|v| v.rule == rule);
@@ -102,7 +108,8 @@ fn failed_driver_entry_that_left_objects_is_reported_against_driver_entry() {
 
 #[test]
 fn successful_driver_entry_is_followed_by_driver_unload() {
-    let sim = run(false, false);
-    assert!(UNLOADED.with(Cell::get), "DriverUnload was not called");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let sim = run_unlocked(false, false);
+    assert!(UNLOADED.load(SeqCst), "DriverUnload was not called");
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }

@@ -6,6 +6,8 @@
 mod common;
 
 use std::cell::RefCell;
+
+use ndis_sim::world_local::WorldLocal;
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
@@ -31,10 +33,7 @@ struct Driver {
     last_party_handle: usize,
 }
 
-thread_local! {
-    static DRIVER: RefCell<Driver> = RefCell::new(Driver::default());
-}
-
+static DRIVER: WorldLocal<RefCell<Driver>> = WorldLocal::new(|| RefCell::new(Driver::default()));
 fn drv<R>(f: impl FnOnce(&mut Driver) -> R) -> R {
     DRIVER.with(|d| f(&mut d.borrow_mut()))
 }
@@ -89,6 +88,9 @@ extern "win64" fn bind(
     // SAFETY: the simulator's export, called inside Bind with storage that outlives the open.
     let status =
         unsafe { open(protocol as NDIS_HANDLE, 0xB1 as NDIS_HANDLE, &mut parameters, bind_context, binding) };
+    if WAIT_IN_BIND.with(|w| *w.borrow()) {
+        wait_for_af_notification();
+    }
     if status == NDIS_STATUS_PENDING || drv(|d| d.bind_pending) {
         drv(|d| d.bind_pending = true);
         DRIVER.with(|_| ());
@@ -101,11 +103,8 @@ extern "win64" fn bind(
     status
 }
 
-thread_local! {
-    static PENDING_BIND: RefCell<usize> = const { RefCell::new(0) };
-    static PENDING_UNBIND: RefCell<usize> = const { RefCell::new(0) };
-}
-
+static PENDING_BIND: WorldLocal<RefCell<usize>> = WorldLocal::new(|| RefCell::new(0));
+static PENDING_UNBIND: WorldLocal<RefCell<usize>> = WorldLocal::new(|| RefCell::new(0));
 extern "win64" fn open_complete(_context: NDIS_HANDLE, status: NDIS_STATUS) {
     event(format!("OpenComplete {status:#x}"));
     let complete: sig::NdisCompleteBindAdapterEx = export("NdisCompleteBindAdapterEx");
@@ -181,6 +180,11 @@ extern "win64" fn co_send_complete(_: NDIS_HANDLE, _: *mut NET_BUFFER_LIST, _: u
 
 extern "win64" fn af_register_notify(context: NDIS_HANDLE, family: *mut CO_ADDRESS_FAMILY) {
     event("AfRegisterNotify".into());
+    if WAIT_IN_BIND.with(|w| *w.borrow()) {
+        let set: sig::NdisSetEvent = export("NdisSetEvent");
+        // SAFETY: the simulator's export on the event the bind waits for.
+        unsafe { set(AF_NOTIFIED.with(|e| e.as_ptr())) };
+    }
     let open: sig::NdisClOpenAddressFamilyEx = export("NdisClOpenAddressFamilyEx");
     let binding = drv(|d| d.binding);
     let af: *mut NDIS_HANDLE = drv(|d| (&raw mut d.af).cast());
@@ -364,12 +368,11 @@ fn config(seed: u64, faults: FaultPolicy) -> SimConfig {
 /// A simulation with the fake driver registered, bound and its AF open; the test thread is
 /// entered on processor 0 (the guard is returned).
 fn started(faults: FaultPolicy) -> (Simulation, ndis_sim::kernel::Entered) {
-    drv(|d| *d = Driver::default());
-    // The fake driver's state stands for its image's data: NDIS may write out-parameters there
-    // when a pended request completes.
-    drv(|d| ndis_sim::ndis::out_param::register_driver_data(d as *mut Driver as usize, size_of::<Driver>()));
     let mut sim = Simulation::without_image(config(7, faults));
     let entered = sim.world().enter(0);
+    // The fake driver's state (one per world) stands for its image's data: NDIS may write
+    // out-parameters there when a pended request completes.
+    drv(|d| ndis_sim::ndis::out_param::register_driver_data(d as *mut Driver as usize, size_of::<Driver>()));
     let register: sig::NdisRegisterProtocolDriver = export("NdisRegisterProtocolDriver");
     let mut chars = characteristics();
     let mut protocol: NDIS_HANDLE = null_mut();
@@ -699,10 +702,7 @@ fn proves_irqlreturn() {
     assert_fired(&sim, rules::IRQL_RETURN);
 }
 
-thread_local! {
-    static NOTIFY_RAISES: RefCell<bool> = const { RefCell::new(false) };
-}
-
+static NOTIFY_RAISES: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
 #[test]
 fn proves_spinlock() {
     let (sim, _entered) = started(FaultPolicy::synchronous());
@@ -779,23 +779,34 @@ fn proves_ddi_spinlocklifetime() {
     assert_fired(&sim, rules::SPIN_LOCK_LIFETIME);
 }
 
+/// A spin lock that can never be released: processor 0's work ends holding it, and processor 1
+/// spins on it for good. The machine finds nothing left that could release it and stops the
+/// run as a deadlock, naming the spinning processor.
 #[test]
 fn proves_deadlock() {
-    let (sim, _entered) = started(FaultPolicy::synchronous());
-    let allocate: sig::NdisAllocateSpinLock = export("NdisAllocateSpinLock");
-    let acquire: sig::NdisAcquireSpinLock = export("NdisAcquireSpinLock");
-    let mut lock = NDIS_SPIN_LOCK::default();
-    // SAFETY: the simulator's exports: held on processor 0, then taken on processor 1.
-    unsafe {
-        allocate(&mut lock);
-        acquire(&mut lock);
-    }
-    {
-        let _other = sim.world().enter(1);
-        // SAFETY: as above.
-        unsafe { acquire(&mut lock) };
-    }
+    let (sim, entered) = started(FaultPolicy::synchronous());
+    drop(entered);
+    let lock: &'static mut NDIS_SPIN_LOCK = Box::leak(Box::default());
+    let lock = lock as *mut NDIS_SPIN_LOCK as usize;
+    sim.on_processor(0, "test:take", move || {
+        let allocate: sig::NdisAllocateSpinLock = export("NdisAllocateSpinLock");
+        let acquire: sig::NdisAcquireSpinLock = export("NdisAcquireSpinLock");
+        // SAFETY: the simulator's exports on leaked storage; the lock is never released.
+        unsafe {
+            allocate(lock as *mut NDIS_SPIN_LOCK);
+            acquire(lock as *mut NDIS_SPIN_LOCK);
+        }
+    })
+    .expect("processor 0 takes the lock");
+    let again = sim.on_processor(1, "test:take-again", move || {
+        let acquire: sig::NdisAcquireSpinLock = export("NdisAcquireSpinLock");
+        // SAFETY: as above; this spins for good.
+        unsafe { acquire(lock as *mut NDIS_SPIN_LOCK) };
+    });
+    assert_eq!(again, None, "processor 1 never gets the lock");
     assert_fired(&sim, rules::DEADLOCK);
+    let stop = sim.stop().expect("stopped").to_string();
+    assert!(stop.contains("processor 1] spins on lock"), "{stop}");
 }
 
 #[test]
@@ -835,40 +846,77 @@ fn proves_pooltracking_leak() {
     assert!(sim.violations().iter().any(|v| v.detail.contains("PlLk")));
 }
 
+/// The driver's wait really blocks: on a processor's thread, a wait nothing can end stops the
+/// run as a deadlock (the harness gets control back, the stop names what every processor was
+/// doing), instead of the waiting thread running queued work itself.
 #[test]
 fn proves_ddi_ndiswaitevent_deadlock() {
-    let (sim, _entered) = started(FaultPolicy::synchronous());
-    let init: sig::NdisInitializeEvent = export("NdisInitializeEvent");
-    let wait: sig::NdisWaitEvent = export("NdisWaitEvent");
-    let mut event = NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } };
-    // SAFETY: the simulator's exports; nothing will set the event.
-    unsafe {
-        init(&mut event);
-        assert_eq!(wait(&mut event, 0), 0);
-    }
+    let (sim, entered) = started(FaultPolicy::synchronous());
+    drop(entered);
+    let event: &'static mut NDIS_EVENT =
+        Box::leak(Box::new(NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } }));
+    let event = event as *mut NDIS_EVENT as usize;
+    let waited = sim.on_processor(1, "test:wait", move || {
+        let init: sig::NdisInitializeEvent = export("NdisInitializeEvent");
+        let wait: sig::NdisWaitEvent = export("NdisWaitEvent");
+        // SAFETY: the simulator's exports on leaked storage; nothing will set the event.
+        unsafe {
+            init(event as *mut NDIS_EVENT);
+            wait(event as *mut NDIS_EVENT, 0)
+        }
+    });
+    assert_eq!(waited, None, "the wait never returns: the run stops");
+    assert_fired(&sim, rules::WAIT_DEADLOCK);
+    let stop = sim.stop().expect("the run stopped").to_string();
+    assert!(stop.starts_with("*** STOP: hang: deadlock"), "{stop}");
+    assert!(stop.contains("processor 1] waits forever on event"), "{stop}");
+    assert!(stop.contains("in: test:wait > NdisWaitEvent"), "{stop}");
+    // The run is over; the harness is not (it reads the verdict and goes on with the next run).
+    sim.run_until_idle();
+    assert!(sim.violations().iter().filter(|v| v.rule == rules::WAIT_DEADLOCK).count() == 1);
+}
+
+/// A wait that only work Windows delivers after the waiting callback returns could end: the
+/// driver waits inside ProtocolBindAdapterEx for its own ProtocolCoAfRegisterNotify, which NDIS
+/// calls only once the binding is complete ("ProtocolCoAfRegisterNotify":
+/// https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_co_af_register_notify).
+/// The simulated NDIS queues the notification when the bind returns, so the wait deadlocks, as
+/// on Windows.
+#[test]
+fn a_wait_for_work_queued_behind_the_waiting_callback_deadlocks() {
+    let sim = Simulation::without_image(config(3, FaultPolicy::synchronous()));
+    let entered = sim.world().enter(0);
+    WAIT_IN_BIND.with(|w| *w.borrow_mut() = true);
+    let register: sig::NdisRegisterProtocolDriver = export("NdisRegisterProtocolDriver");
+    let mut chars = characteristics();
+    let mut protocol: NDIS_HANDLE = null_mut();
+    // SAFETY: the simulator's export, called as DriverEntry would.
+    assert_eq!(unsafe { register(0x5000 as NDIS_HANDLE, &mut chars, &mut protocol) }, NDIS_STATUS_SUCCESS);
+    drv(|d| d.protocol = protocol as usize);
+    drop(entered);
+    let mut sim = sim;
+    sim.bind_all();
+    let stop = sim.stop().expect("the bind never returns").to_string();
+    assert!(stop.contains("in: sim:BindAll > ProtocolBindAdapterEx > NdisWaitEvent"), "{stop}");
     assert_fired(&sim, rules::WAIT_DEADLOCK);
 }
 
-/// An infinite wait never returns on Windows: after the first deadlocked one is reported (and
-/// returns, so the run can reach its verdict), waiting again (a driver that retries the wait in a
-/// loop) stops the run as a hang instead of spinning forever.
-#[test]
-fn a_second_deadlocked_wait_stops_the_run_as_a_hang() {
-    let output = common::in_child_process("a_second_deadlocked_wait_stops_the_run_as_a_hang", || {
-        let (_sim, _entered) = started(FaultPolicy::synchronous());
-        let init: sig::NdisInitializeEvent = export("NdisInitializeEvent");
-        let wait: sig::NdisWaitEvent = export("NdisWaitEvent");
-        let mut event = NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } };
-        // SAFETY: the simulator's exports; nothing will set the event.
-        unsafe {
-            init(&mut event);
-            assert_eq!(wait(&mut event, 0), 0);
-            wait(&mut event, 0);
-        }
-    });
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(ndis_sim::kernel::HANG_EXIT_CODE), "{stderr}");
-    assert!(stderr.contains("*** STOP: hang: NdisWaitEvent"), "{stderr}");
+/// Set by a test: the fake driver's bind waits for its AF notification (see above).
+static WAIT_IN_BIND: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
+/// The event the fake driver's AF notification sets.
+static AF_NOTIFIED: WorldLocal<RefCell<NDIS_EVENT>> =
+    WorldLocal::new(|| RefCell::new(NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } }));
+
+/// The waiting half of `a_wait_for_work_queued_behind_the_waiting_callback_deadlocks`.
+fn wait_for_af_notification() {
+    let init: sig::NdisInitializeEvent = export("NdisInitializeEvent");
+    let wait: sig::NdisWaitEvent = export("NdisWaitEvent");
+    let event = AF_NOTIFIED.with(|e| e.as_ptr());
+    // SAFETY: the simulator's exports on world-lived storage.
+    unsafe {
+        init(event);
+        wait(event, 0);
+    }
 }
 
 #[test]
@@ -966,10 +1014,7 @@ fn proves_ddi_ndisunbindadapter_insidebindunbind() {
     assert_fired(&sim, rules::UNBIND_ADAPTER_INSIDE_BIND_UNBIND);
 }
 
-thread_local! {
-    static UNBIND_CALLS_UNBIND: RefCell<bool> = const { RefCell::new(false) };
-}
-
+static UNBIND_CALLS_UNBIND: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
 #[test]
 fn proves_ddi_bindinghandleafterclose() {
     let (sim, _entered) = started(FaultPolicy::synchronous());
@@ -1296,13 +1341,10 @@ fn an_out_parameter_in_freed_special_pool_is_refused_without_faulting() {
 
 // ---- the receive path (ndis_sim::ndis::receive) ----------------------------------------------------------------
 
-thread_local! {
-    /// The lists of the last receive indication the fake driver got.
-    static RECEIVED: RefCell<usize> = const { RefCell::new(0) };
-    /// The fake driver gives back every owned list from inside its handler, as the docs ask.
-    static RETURNS_AT_ONCE: RefCell<bool> = const { RefCell::new(false) };
-}
-
+/// The lists of the last receive indication the fake driver got.
+static RECEIVED: WorldLocal<RefCell<usize>> = WorldLocal::new(|| RefCell::new(0));
+/// The fake driver gives back every owned list from inside its handler, as the docs ask.
+static RETURNS_AT_ONCE: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
 /// The fake driver's receive handlers: remember the lists; if asked, return them at once (with
 /// the DISPATCH flag passed on) unless NDIS only lent them (NDIS_RECEIVE_FLAGS_RESOURCES).
 fn received(lists: *mut NET_BUFFER_LIST, flags: u32) {

@@ -387,13 +387,15 @@ impl IoManager {
         file_object: usize,
         ioctl: Option<(u32, &[u8], &mut [u8])>,
     ) -> Result<(NTSTATUS, usize), IoError> {
-        // The dispatch routine runs on a processor's own thread (see crate::machine): on the
-        // caller's processor if it is in this world already, else on processor 0.
+        // As on Windows, a top-level driver's dispatch routine runs in the context of the thread
+        // that made the request: a caller in this world already (a test acting as a driver, or
+        // driver work) runs it itself; a caller from outside (user mode) gets a thread of
+        // processor 0 (see crate::machine).
         let processor = kernel::current_processor_in(world).unwrap_or(0);
         let (code, input, output) = ioctl.unwrap_or((0, &[], &mut []));
         let request = Request { major, code, input_len: input.len(), output_len: output.len() };
         let sent = self.build(device, file_object, &request, input)?;
-        let returned = if crate::machine::on_worker(world) {
+        let returned = if crate::machine::is_context(world) {
             dispatch(world, processor, device, &request, &sent)
         } else {
             let on = OnProcessor((Arc::clone(world), request.clone(), sent.clone()));

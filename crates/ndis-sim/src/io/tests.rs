@@ -2,6 +2,8 @@
 //! one deliberately misbehaving action per verifier rule, each proving the rule fires.
 
 use std::cell::Cell;
+
+use crate::world_local::WorldLocal;
 use std::sync::Arc;
 
 use ndis_sys::base::{ACCESS_MASK, HANDLE, NTSTATUS, UNICODE_STRING};
@@ -42,12 +44,9 @@ enum Mode {
 /// The seed of the disclosure tests' poison.
 const DISCLOSURE_SEED: u64 = 0x005E_ED0F_D15C;
 
-thread_local! {
-    static MODE: Cell<Mode> = const { Cell::new(Mode::Complete) };
-    /// Device controls dispatched in the current world (the I/O manager's request numbers).
-    static REQUESTS: Cell<u64> = const { Cell::new(0) };
-}
-
+static MODE: WorldLocal<Cell<Mode>> = WorldLocal::new(|| Cell::new(Mode::Complete));
+/// Device controls dispatched in the current world (the I/O manager's request numbers).
+static REQUESTS: WorldLocal<Cell<u64>> = WorldLocal::new(|| Cell::new(0));
 /// Completes every IRP with success; a device control echoes its input into the output.
 unsafe extern "win64" fn dispatch(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     let mode = MODE.with(Cell::get);

@@ -336,11 +336,26 @@ impl Machine {
         }
         self.release_processor(world, &mut s, id);
         s.ctxs[id].status = Status::Gone;
-        if s.baton == id {
-            s.baton = NONE;
-        }
         ME.with(|me| me.set((std::ptr::null(), NONE)));
         CALLS.with(|c| *c.borrow_mut() = None);
+        if s.baton != id {
+            return;
+        }
+        s.baton = NONE;
+        // Another harness thread waiting to act as the driver gets the baton (several harness
+        // threads are as deterministic as the host makes them); processor threads do not: they
+        // wait for the harness to come back, so a single-threaded harness stays a function of
+        // its seed.
+        let next = s.ctxs.iter().position(|c| {
+            !c.worker && c.status == Status::Ready && (c.holds || s.processors[c.processor] == NONE)
+        });
+        if let Some(next) = next {
+            self.take_baton(world, &mut s, next);
+            let target = (Arc::clone(&s.ctxs[next].go), s.ctxs[next].thread.clone());
+            drop(s);
+            target.0.store(true, Ordering::Release);
+            target.1.unpark();
+        }
     }
 
     fn take_baton(&self, world: &World, s: &mut Sched, id: usize) {
@@ -454,8 +469,18 @@ impl Machine {
     fn start_early_timer(self: &Arc<Self>, world: &World, s: &mut Sched) {
         let Some(source) = self.source() else { return };
         let Some(due) = source.peek() else { return };
-        if due.time <= world.now() || self.free_processor(s, due.processor).is_none() {
+        let window = s.chooser.schedule().early_timer_window_ticks;
+        if due.time <= world.now()
+            || due.time - world.now() > window
+            || self.free_processor(s, due.processor).is_none()
+        {
             return;
+        }
+        // Never past what the harness asked for.
+        match s.controller {
+            Some((_, Until::Time(end))) if due.time > end => return,
+            Some((_, Until::Done(id))) if s.finished.contains(&id) => return,
+            _ => {}
         }
         world.advance_time(due.time - world.now());
         self.contended.store(true, Ordering::Relaxed);
@@ -1098,6 +1123,12 @@ pub fn on_worker(world: &World) -> bool {
         Some(me) => lock(&machine.sched).ctxs.get(me).is_some_and(|c| c.worker),
         None => false,
     }
+}
+
+/// Whether the calling thread is one of `world`'s contexts: a processor thread, or a harness
+/// thread that entered the world to act as the driver.
+pub fn is_context(world: &World) -> bool {
+    me_in(world.machine()).is_some()
 }
 
 /// A scheduling point of the calling thread in its current world, if it is in one.

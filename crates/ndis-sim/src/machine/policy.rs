@@ -42,11 +42,15 @@ pub struct Schedule {
     /// idle: the network and the call manager do not wait for the driver to be idle. 0: timed
     /// events start only when nothing else can run.
     pub early_timer_per_10000: u32,
+    /// How far ahead of the current virtual time an early timed event may be (100 ns ticks):
+    /// events closer than this may arrive while the driver works; later ones wait for time to
+    /// pass (the harness's `advance`, or nothing else to run).
+    pub early_timer_window_ticks: u64,
 }
 
 impl Default for Schedule {
     fn default() -> Schedule {
-        Schedule { policy: Policy::Random, early_timer_per_10000: 150 }
+        Schedule { policy: Policy::Random, early_timer_per_10000: 150, early_timer_window_ticks: 1_000 }
     }
 }
 
@@ -54,7 +58,11 @@ impl Schedule {
     /// Never preempts and never pulls timed events early: each piece of work runs until it
     /// blocks or ends (the most sequential schedule; for benchmarks of the bare simulator).
     pub fn sequential() -> Schedule {
-        Schedule { policy: Policy::Pct { depth: 1, steps: 1 }, early_timer_per_10000: 0 }
+        Schedule {
+            policy: Policy::Pct { depth: 1, steps: 1 },
+            early_timer_per_10000: 0,
+            early_timer_window_ticks: 0,
+        }
     }
 
     /// PCT with `depth` and `steps`, no early timers beyond the default rate.

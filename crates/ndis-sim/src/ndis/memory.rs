@@ -376,7 +376,7 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
         0
     } else {
         let special = state.config.faults.special_pool;
-        state.pool.allocate(length as usize, tag, special, caller)
+        state.pool.allocate(length as usize, tag, special, crate::thunk::driver_caller(caller))
     };
     let rendered = shown(&state, address);
     drop(state);
@@ -411,7 +411,7 @@ extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32
     check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
     let mut state = ndis.state();
     let [r0, r1, r2] = shown(&state, address as usize);
-    let result = state.pool.free(address as usize, caller);
+    let result = state.pool.free(address as usize, crate::thunk::driver_caller(caller));
     drop(state);
     const CALL: Call = export_call(EXPORT);
     log_lazy(world, processor, &CALL, &[r0, r1, r2, u64::from(length), u64::from(flags)], |a, f| {
