@@ -64,7 +64,7 @@ fn callbacks_from_several_host_threads_break_no_rule() {
         run(&Options { only: vec![Campaign::Concurrency], seeds: 24, steps: 120, ..Options::short() });
     assert!(figures.is_clean(), "{figures}");
     let (_, row) = &figures.rows[0];
-    assert_eq!(row.runs, 6, "{figures}");
+    assert_eq!(row.runs, 24, "{figures}");
 }
 
 #[test]

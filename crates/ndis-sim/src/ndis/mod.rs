@@ -557,7 +557,11 @@ pub(crate) fn call_driver<R>(
     logged: Logged<'_>,
     f: impl FnOnce() -> R,
 ) -> R {
-    let _entered = world.enter(processor);
+    // A processor's thread runs the callback on its own processor (see crate::machine); the
+    // `processor` asked for is only for a thread not yet in the world.
+    let current = kernel::current_processor_in(world).filter(|_| crate::machine::is_context(world));
+    let _entered = current.is_none().then(|| world.enter(processor));
+    let processor = current.unwrap_or(processor);
     let previous = world.set_irql(processor, irql);
     let name = match logged {
         Logged::Lazy(call, words, render) => {

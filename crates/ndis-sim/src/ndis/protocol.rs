@@ -412,7 +412,10 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
         let parameters = base as usize;
         binding.bind_parameters = block;
         state.bindings.insert(id, binding);
-        let processor = state.rng.below(world.processor_count() as u64) as usize;
+        // On the processor whose thread asks (see crate::machine); a thread outside the world
+        // (none in practice: the harness binds through machine work) gets one at random.
+        let processor = crate::kernel::current_processor_in(world)
+            .unwrap_or_else(|| state.rng.below(world.processor_count() as u64) as usize);
         (id, bind, driver_context, parameters, processor)
     };
     let bind_context = handle(Kind::BindContext, id);
