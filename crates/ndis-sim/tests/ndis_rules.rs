@@ -85,28 +85,44 @@ extern "win64" fn bind(
         FrameTypeArraySize: 0,
     };
     let protocol = drv(|d| d.protocol);
+    // The open may complete on another processor before it even returns: the completion then
+    // only records its status (the bind is still running), and the bind returns it.
+    IN_BIND.with(|b| *b.borrow_mut() = Some(None));
     // SAFETY: the simulator's export, called inside Bind with storage that outlives the open.
     let status =
         unsafe { open(protocol as NDIS_HANDLE, 0xB1 as NDIS_HANDLE, &mut parameters, bind_context, binding) };
     if WAIT_IN_BIND.with(|w| *w.borrow()) {
         wait_for_af_notification();
     }
+    let early = IN_BIND.with(|b| b.borrow_mut().take()).flatten();
+    if let Some(early) = early {
+        return early;
+    }
     if status == NDIS_STATUS_PENDING || drv(|d| d.bind_pending) {
         drv(|d| d.bind_pending = true);
-        DRIVER.with(|_| ());
         PENDING_BIND.with(|b| *b.borrow_mut() = bind_context as usize);
-        if status != NDIS_STATUS_PENDING {
-            return NDIS_STATUS_PENDING;
-        }
         return NDIS_STATUS_PENDING;
     }
     status
 }
 
+/// While the fake driver's bind runs: `Some(status)` once the open completed meanwhile.
+static IN_BIND: WorldLocal<RefCell<Option<Option<NDIS_STATUS>>>> = WorldLocal::new(|| RefCell::new(None));
+
 static PENDING_BIND: WorldLocal<RefCell<usize>> = WorldLocal::new(|| RefCell::new(0));
 static PENDING_UNBIND: WorldLocal<RefCell<usize>> = WorldLocal::new(|| RefCell::new(0));
 extern "win64" fn open_complete(_context: NDIS_HANDLE, status: NDIS_STATUS) {
     event(format!("OpenComplete {status:#x}"));
+    let in_bind = IN_BIND.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.is_some() {
+            *b = Some(Some(status));
+        }
+        b.is_some()
+    });
+    if in_bind {
+        return;
+    }
     let complete: sig::NdisCompleteBindAdapterEx = export("NdisCompleteBindAdapterEx");
     let bind_context = PENDING_BIND.with(|b| std::mem::take(&mut *b.borrow_mut()));
     if bind_context != 0 {
@@ -597,9 +613,9 @@ fn leaf_that_leaves_is_indicated_as_incoming_drop_party() {
 }
 
 fn scripted_run(seed: u64) -> Vec<String> {
-    drv(|d| *d = Driver::default());
     let mut sim = Simulation::without_image(config(seed, FaultPolicy::default()));
     let _entered = sim.world().enter(0);
+    drv(|d| ndis_sim::ndis::out_param::register_driver_data(d as *mut Driver as usize, size_of::<Driver>()));
     let register: sig::NdisRegisterProtocolDriver = export("NdisRegisterProtocolDriver");
     let mut chars = characteristics();
     let mut protocol: NDIS_HANDLE = null_mut();
@@ -1512,4 +1528,94 @@ fn proves_ddi_receivednetbufferlistsnotreturned() {
         sim.violations().into_iter().find(|v| v.rule == rules::RECEIVED_NOT_RETURNED).unwrap().detail;
     assert!(detail.contains("3 NET_BUFFER_LIST(s)"), "{detail}");
     assert_eq!(sim.receive_counters().stranded, 3);
+}
+
+// ---- the machine: completions on other processors, interleaved by seed (ndis_sim::machine) -----
+
+/// Where the completion of one cross-processor NdisClMakeCall ran, relative to the request's
+/// return and the driver's next spin-lock acquire, on `seed`; and the run's timeline.
+fn cross_processor_race(seed: u64) -> (Order, String) {
+    let faults = FaultPolicy {
+        sync_weight: 0,
+        pending_weight: 0,
+        cross_processor_weight: 1,
+        ..FaultPolicy::default()
+    };
+    let mut config = config(seed, faults);
+    config.schedule = ndis_sim::machine::Schedule { early_timer_per_10000: 0, ..Default::default() };
+    let sim = Simulation::without_image(config);
+    let entered = sim.world().enter(0);
+    let register: sig::NdisRegisterProtocolDriver = export("NdisRegisterProtocolDriver");
+    let mut chars = characteristics();
+    let mut protocol: NDIS_HANDLE = null_mut();
+    // SAFETY: the simulator's export, called as DriverEntry would.
+    assert_eq!(unsafe { register(0x5000 as NDIS_HANDLE, &mut chars, &mut protocol) }, NDIS_STATUS_SUCCESS);
+    drv(|d| d.protocol = protocol as usize);
+    drv(|d| ndis_sim::ndis::out_param::register_driver_data(d as *mut Driver as usize, size_of::<Driver>()));
+    drop(entered);
+    let mut sim = sim;
+    sim.bind_all();
+    let _entered = sim.world().enter(0);
+    assert_ne!(drv(|d| d.af), 0, "seed {seed}: AF open: {}", sim.timeline());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let allocate: sig::NdisAllocateSpinLock = export("NdisAllocateSpinLock");
+    let acquire: sig::NdisAcquireSpinLock = export("NdisAcquireSpinLock");
+    let release: sig::NdisReleaseSpinLock = export("NdisReleaseSpinLock");
+    let mut lock = NDIS_SPIN_LOCK::default();
+    // SAFETY: the simulator's exports; the driver's bookkeeping after the request, under its lock.
+    unsafe { allocate(&mut lock) };
+    assert_eq!(make_call(vc, &mut setup, pool_slot()), NDIS_STATUS_PENDING);
+    // SAFETY: as above.
+    unsafe {
+        acquire(&mut lock);
+        release(&mut lock);
+    }
+    drop(_entered);
+    sim.run_until_idle();
+    let timeline = sim.timeline();
+    let at = |needle: &str| timeline.lines().position(|l| l.contains(needle));
+    let returned = at("NdisClMakeCall(-> NDIS_STATUS_PENDING").expect("the request returned");
+    let completed = at("ProtocolClMakeCallComplete").expect("the completion ran");
+    let locked = timeline
+        .lines()
+        .enumerate()
+        .position(|(i, l)| i > returned && l.contains("cpu0") && l.contains("NdisAcquireSpinLock"))
+        .expect("the driver took its lock");
+    assert!(completed > returned, "the request's own log entry is written before it returns");
+    let order = if completed < locked { Order::BetweenReturnAndLock } else { Order::AfterLock };
+    (order, timeline)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// At the request's return (before the driver sees PENDING) or later, before its lock.
+    BetweenReturnAndLock,
+    AfterLock,
+}
+
+/// A completion "on another processor" really runs on another processor's thread, and the seed
+/// decides where: between the request's return and the driver's next instruction that takes its
+/// lock (the window the real-thread campaign once found a race in), or after it. Both are reached
+/// within a few seeds, and a seed replays event for event.
+#[test]
+fn a_completion_on_another_processor_can_run_between_the_return_and_the_drivers_next_lock() {
+    let mut seen = Vec::new();
+    for seed in 1..=40 {
+        let (order, timeline) = cross_processor_race(seed);
+        let completion =
+            timeline.lines().find(|l| l.contains("ProtocolClMakeCallComplete")).unwrap_or_default();
+        assert!(completion.contains("cpu1"), "the completion runs on the other processor: {completion}");
+        if !seen.contains(&order) {
+            seen.push(order);
+            // The same seed, the same interleaving, event for event (host heap addresses aside:
+            // they are the host allocator's, not the run's).
+            let (again, replayed) = cross_processor_race(seed);
+            let mask = |t: &str| t.lines().map(mask_host_addresses).collect::<Vec<_>>();
+            assert_eq!((again, mask(&replayed)), (order, mask(&timeline)), "seed {seed} replays");
+        }
+    }
+    for order in [Order::BetweenReturnAndLock, Order::AfterLock] {
+        assert!(seen.contains(&order), "{order:?} never happened in 40 seeds: {seen:?}");
+    }
 }
