@@ -139,7 +139,9 @@ fn minimising_a_run_keeps_only_what_it_needs() {
         core.len(),
         ops.len()
     );
-    assert!(text.contains("make") && text.contains("remote-drop"), "seed {seed}: {text}");
+    // A leaf drops either by an explicit remote drop or by its behaviour (it leaves after a
+    // while, which a drain lets happen): either way a call is needed.
+    assert!(text.contains("make"), "seed {seed}: {text}");
     assert!(answered(&partyline_campaign::replayed_run(&options, Campaign::Schedule, seed, &core)));
 }
 
