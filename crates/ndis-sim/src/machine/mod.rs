@@ -296,9 +296,8 @@ impl Machine {
         }
         let mut s = lock(&self.sched);
         let calls = Arc::new(SpinLock::new(Vec::new()));
-        let id = s.ctxs.len();
         let priority = s.chooser.new_priority();
-        s.ctxs.push(Ctx {
+        let ctx = Ctx {
             thread: std::thread::current(),
             go: Arc::new(AtomicBool::new(false)),
             worker: false,
@@ -311,7 +310,19 @@ impl Machine {
             work: None,
             running: 0,
             calls: Arc::clone(&calls),
-        });
+        };
+        // A harness thread that left gives its slot to the next one (a harness enters once per
+        // request: the list must not grow with the run).
+        let id = match s.ctxs.iter().position(|c| !c.worker && c.status == Status::Gone) {
+            Some(id) => {
+                s.ctxs[id] = ctx;
+                id
+            }
+            None => {
+                s.ctxs.push(ctx);
+                s.ctxs.len() - 1
+            }
+        };
         ME.with(|me| me.set((self, id)));
         CALLS.with(|c| *c.borrow_mut() = Some(calls));
         if s.baton == NONE && s.processors[processor] == NONE {
