@@ -295,11 +295,20 @@ impl Machine {
             return None;
         }
         let mut s = lock(&self.sched);
-        let calls = Arc::new(SpinLock::new(Vec::new()));
         let priority = s.chooser.new_priority();
+        // The same thread coming back reuses what it had (a harness enters once per request).
+        let this = std::thread::current().id();
+        let (go, calls) = match s.ctxs.iter().find(|c| !c.worker && c.status == Status::Gone && c.thread.id() == this) {
+            Some(old) => {
+                old.calls.lock().clear();
+                old.go.store(false, Ordering::Relaxed);
+                (Arc::clone(&old.go), Arc::clone(&old.calls))
+            }
+            None => (Arc::new(AtomicBool::new(false)), Arc::new(SpinLock::new(Vec::new()))),
+        };
         let ctx = Ctx {
             thread: std::thread::current(),
-            go: Arc::new(AtomicBool::new(false)),
+            go,
             worker: false,
             status: Status::Ready,
             processor,
@@ -313,7 +322,12 @@ impl Machine {
         };
         // A harness thread that left gives its slot to the next one (a harness enters once per
         // request: the list must not grow with the run).
-        let id = match s.ctxs.iter().position(|c| !c.worker && c.status == Status::Gone) {
+        let id = match s
+            .ctxs
+            .iter()
+            .position(|c| !c.worker && c.status == Status::Gone && c.thread.id() == this)
+            .or_else(|| s.ctxs.iter().position(|c| !c.worker && c.status == Status::Gone))
+        {
             Some(id) => {
                 s.ctxs[id] = ctx;
                 id
@@ -862,7 +876,7 @@ impl Machine {
     /// Lends the baton out until `until` holds, the run is deadlocked, or it stopped. Called by the
     /// harness (not from driver code).
     pub fn run(self: &Arc<Self>, world: &World, until: Until) {
-        if self.is_stopped() {
+        if self.is_stopped() || self.nothing_to_do(until) {
             return;
         }
         let (me, adopted_here) = match me_in(self) {
@@ -906,6 +920,23 @@ impl Machine {
         if adopted_here {
             self.leave(world, me);
         }
+    }
+
+    /// Whether `until` holds already with nothing to run, queued or blocked (the common case of a
+    /// harness that drains after every request): no context needs to be touched.
+    fn nothing_to_do(&self, until: Until) -> bool {
+        if !matches!(until, Until::Idle | Until::Time(_)) || self.contended.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.blocked.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let idle = {
+            let s = lock(&self.sched);
+            s.pending.is_empty()
+                && s.ctxs.iter().all(|c| !matches!(c.status, Status::Ready | Status::Running) || !c.worker)
+        };
+        idle && self.source().and_then(|source| source.peek()).is_none()
     }
 
     /// Runs `f` as harness work on `processor` (or any processor if `None`) and returns its
