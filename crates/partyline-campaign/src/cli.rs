@@ -41,12 +41,16 @@ pub struct CampaignArgs {
     #[arg(long)]
     pub verbose: bool,
     /// Run exactly these operations (a minimised failure's replay) instead of random ones; needs
-    /// --only schedule or --only low-resources.
+    /// --only schedule, --only low-resources or --only concurrency.
     #[arg(long, value_parser = parse_replay)]
     pub replay: Option<Replay>,
     /// Do not minimise failing random runs.
     #[arg(long)]
     pub no_minimise: bool,
+    /// Run without Driver Verifier's special pool (on by default: a guard page after every
+    /// driver allocation, freed blocks made inaccessible).
+    #[arg(long)]
+    pub no_special_pool: bool,
 }
 
 /// The operations of `--replay` (one value, so clap keeps the list whole).
@@ -77,7 +81,7 @@ fn parse_tag(tag: &str) -> Result<u32, String> {
 /// was found, 2 for options that mean nothing together.
 pub fn run(args: CampaignArgs) -> ExitCode {
     let options = if args.short {
-        Options { only: args.only, verbose: args.verbose, ..Options::short() }
+        Options { only: args.only, verbose: args.verbose, special_pool: !args.no_special_pool, ..Options::short() }
     } else {
         Options {
             seeds: args.seeds,
@@ -92,6 +96,7 @@ pub fn run(args: CampaignArgs) -> ExitCode {
             verbose: args.verbose,
             replay: args.replay.map(|r| r.0),
             minimise: !args.no_minimise,
+            special_pool: !args.no_special_pool,
         }
     };
     if let Err(e) = options.check() {

@@ -62,6 +62,10 @@ pub struct Options {
     pub replay: Option<Vec<ops::Op>>,
     /// Minimise failing schedule and low-resources runs to the operations that still fail.
     pub minimise: bool,
+    /// Driver Verifier's special pool for every driver allocation (guard page after each block,
+    /// freed blocks inaccessible): a stray access stops the run, reported, and the campaign goes
+    /// on. On by default.
+    pub special_pool: bool,
 }
 
 impl Default for Options {
@@ -79,6 +83,7 @@ impl Default for Options {
             verbose: false,
             replay: None,
             minimise: true,
+            special_pool: true,
         }
     }
 }
@@ -93,9 +98,12 @@ impl Options {
     pub fn check(&self) -> Result<(), String> {
         if self.replay.is_some()
             && (self.only.is_empty()
-                || self.only.iter().any(|c| !matches!(c, Campaign::Schedule | Campaign::LowResources)))
+                || self
+                    .only
+                    .iter()
+                    .any(|c| !matches!(c, Campaign::Schedule | Campaign::LowResources | Campaign::Concurrency)))
         {
-            return Err("--replay replays schedule or low-resources runs: add --only schedule or --only low-resources".into());
+            return Err("--replay replays schedule, low-resources or concurrency runs: add --only schedule, --only low-resources or --only concurrency".into());
         }
         Ok(())
     }

@@ -154,7 +154,11 @@ pub(crate) fn systematic(options: &Options, figures: &mut Figures) -> Row {
             for _ in 0..2_000 {
                 registry.begin_run();
                 set_current(format!("systematic {label} seed 1 (site #{})", registry.injected().len() + 1));
-                let faults = FaultPolicy { systematic: Some(registry.clone()), ..policy.clone() };
+                let faults = FaultPolicy {
+                    systematic: Some(registry.clone()),
+                    special_pool: options.special_pool,
+                    ..policy.clone()
+                };
                 let mut bench = Bench::new(1, 2, faults, &[]);
                 if bench.loaded() {
                     scenario(&mut bench);
@@ -224,6 +228,7 @@ fn fuzz_bench(options: &Options, campaign: Campaign, seed: u64) -> (Bench, Rng) 
     } else if rng.below(3) == 0 {
         policy.request_failure_per_10000 = 500;
     }
+    policy.special_pool = options.special_pool;
     let behaviours = random_behaviours(&mut rng);
     if campaign == Campaign::Concurrency {
         // More processors, completions racing the requests that cause them on other processors,
@@ -233,9 +238,24 @@ fn fuzz_bench(options: &Options, campaign: Campaign, seed: u64) -> (Bench, Rng) 
         let depth = 1 + rng.below(3) as u32;
         let schedule = Schedule::pct(depth, 40 * options.steps.max(1));
         let processors = options.threads.max(1) + 1;
-        return (Bench::with_schedule(seed, processors, policy, &behaviours, schedule), rng);
+        let bench = Bench::with_schedule(seed, processors, policy, &behaviours, schedule);
+        bench.sim.world().set_replay(replay_command(options, campaign, seed));
+        return (bench, rng);
     }
-    (Bench::new(seed, 2, policy, &behaviours), rng)
+    let bench = Bench::new(seed, 2, policy, &behaviours);
+    bench.sim.world().set_replay(replay_command(options, campaign, seed));
+    (bench, rng)
+}
+
+/// The command that runs `campaign` on `seed` alone again (a stop prints it).
+fn replay_command(options: &Options, campaign: Campaign, seed: u64) -> String {
+    format!(
+        "cargo run --release -- campaign --only {} --first-seed {seed} --seeds 1 --steps {} --threads {}{}",
+        campaign.name(),
+        options.steps,
+        options.threads,
+        if options.special_pool { "" } else { " --no-special-pool" }
+    )
 }
 
 /// One random run of `campaign` (schedule or low-resources) on `seed`, `options.steps` steps:
@@ -452,7 +472,8 @@ pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
         row.seeds += 1;
         let mut rng = Rng::new(seed ^ 0x4057_11E0);
         set_current(format!("hostile seed {seed}"));
-        let mut bench = Bench::new(seed, 2, FaultPolicy::default(), &[]);
+        let faults = FaultPolicy { special_pool: options.special_pool, ..FaultPolicy::default() };
+        let mut bench = Bench::new(seed, 2, faults, &[]);
         let mut problems = Vec::new();
         let af = bench.af().unwrap_or(0);
         // Live, dropped and closed objects whose ids the fuzzer reuses.
