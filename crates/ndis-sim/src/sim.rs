@@ -272,7 +272,7 @@ impl Simulation {
         state
             .parties
             .iter()
-            .filter(|(_, p)| p.state() == ndis::condis::PartyState::Connected)
+            .filter(|(_, p)| p.state() == ndis::PartyState::Connected)
             .map(|(id, _)| id)
             .collect()
     }
@@ -280,12 +280,7 @@ impl Simulation {
     /// Active calls (VC ids).
     pub fn active_calls(&self) -> Vec<u64> {
         let state = self.ndis.state();
-        state
-            .vcs
-            .iter()
-            .filter(|(_, vc)| vc.state == ndis::condis::VcState::Active)
-            .map(|(id, _)| *id)
-            .collect()
+        state.vcs.iter().filter(|(_, vc)| vc.state == ndis::vc::VcState::Active).map(|(id, _)| *id).collect()
     }
 
     /// Calls DriverUnload (PASSIVE), then checks registration, live objects and pool leaks by tag.

@@ -15,11 +15,14 @@
 //! the driver runs: every callback goes through [`call_driver`], which releases it first.
 //!
 //! Modules: [`memory`] (pool, tags, leaks), [`sync`] (spin locks, events), [`protocol`]
-//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), `parties` (every party
-//! with per-call indexes), [`callmgr`] (the Q.2931 CM and the network), [`params`]
+//! (registration, binding, PnP), the CoNDIS client surface one object per module, each export
+//! next to the delivery of the completions it queues ([`af`], [`vc`], [`call`], [`party`], with
+//! what they share in [`condis`]), `parties` (every party with per-call indexes), [`callmgr`] (the Q.2931 CM and the network), [`params`]
 //! (call-parameter validation), [`sched`] (generator, policy, queue), [`rules`] (the rule
 //! catalogue).
 
+pub mod af;
+pub mod call;
 pub mod callmgr;
 pub mod condis;
 pub mod faults;
@@ -27,12 +30,14 @@ pub mod memory;
 pub mod out_param;
 pub mod params;
 pub(crate) mod parties;
+pub mod party;
 pub mod protocol;
 pub mod receive;
 pub mod rules;
 pub mod sched;
 pub mod special_pool;
 pub mod sync;
+pub mod vc;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +50,7 @@ use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier::{self, Rule};
 
 pub use callmgr::{AdapterConfig, AtmAddr, Behaviour, CallManagerConfig, RemoteParty};
+pub use parties::PartyState;
 pub use sched::{FaultPolicy, Outcome, Rng, Work};
 
 /// The DLL name exports are registered and logged under.
@@ -268,8 +274,8 @@ pub(crate) struct State {
     pub protocol: Option<protocol::Protocol>,
     pub set_options_active: bool,
     pub bindings: BTreeMap<u64, protocol::Binding>,
-    pub afs: BTreeMap<u64, condis::Af>,
-    pub vcs: BTreeMap<u64, condis::Vc>,
+    pub afs: BTreeMap<u64, af::Af>,
+    pub vcs: BTreeMap<u64, vc::Vc>,
     pub parties: parties::Parties,
     /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
     pub incoming_closes: std::collections::BTreeSet<u64>,
@@ -434,7 +440,10 @@ pub fn register(table: &mut ExportTable) {
     protocol::register(table);
     memory::register(table);
     sync::register(table);
-    condis::register(table);
+    af::register(table);
+    vc::register(table);
+    call::register(table);
+    party::register(table);
     receive::register(table);
 }
 
@@ -728,7 +737,7 @@ pub fn check_obligations(world: &World) {
         }
         for id in &state.incoming_closes {
             let Some(vc) = state.vcs.get(id) else { continue };
-            if vc.incoming_close.is_some() && vc.state == condis::VcState::Active {
+            if vc.incoming_close.is_some() && vc.state == vc::VcState::Active {
                 owed.push((
                     rules::INCOMING_UNANSWERED,
                     "NdisClCloseCall",
@@ -745,7 +754,8 @@ pub fn check_obligations(world: &World) {
 }
 
 /// Delivers one work item on `processor` (the machine's worker runs it there), at `irql` if given,
-/// else at an IRQL the generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only).
+/// else at an IRQL the generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only), through
+/// the delivery function beside the export that queued it.
 pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: usize, irql: Option<Irql>) {
     let passive_only = matches!(
         work,
@@ -775,12 +785,37 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             protocol::deliver_close_complete(world, ndis, binding, processor)
         }
         Work::Unbind { binding } => protocol::unbind_binding(world, ndis, binding, processor),
-        Work::Host { name, run } => {
-            let previous = world.set_irql(processor, PASSIVE_LEVEL);
-            world.log_call(processor, "sim", name, String::new());
-            run();
-            world.set_irql(processor, previous);
+        Work::Host { name, run } => run_host(world, name, run, processor),
+        Work::OpenAfComplete { af, status } => af::deliver_open_complete(world, ndis, af, status, processor),
+        Work::CloseAfComplete { af, status } => {
+            af::deliver_close_complete(world, ndis, af, status, processor, irql)
         }
-        other => condis::deliver(world, ndis, other, processor, irql),
+        Work::NotifyCloseAf { af } => af::deliver_notify_close(world, ndis, af, processor, irql),
+        Work::MakeCallComplete { vc, status, cause } => {
+            call::deliver_make_call_complete(world, ndis, vc, status, cause, processor, irql)
+        }
+        Work::CloseCallComplete { vc, status } => {
+            call::deliver_close_call_complete(world, ndis, vc, status, processor, irql)
+        }
+        Work::RemoteRelease { vc, status } => {
+            call::deliver_remote_release(world, ndis, vc, status, processor, irql)
+        }
+        Work::AddPartyComplete { party, status, cause } => {
+            party::deliver_add_party_complete(world, ndis, party, status, cause, processor, irql)
+        }
+        Work::DropPartyComplete { party, status } => {
+            party::deliver_drop_party_complete(world, ndis, party, status, processor, irql)
+        }
+        Work::RemoteDrop { party, status, cause } => {
+            party::deliver_remote_drop(world, ndis, party, status, cause, processor, irql)
+        }
     }
+}
+
+/// Runs host work queued by another DDI module ([`queue_host_work`]) at PASSIVE on `processor`.
+fn run_host(world: &World, name: &'static str, run: Box<dyn FnOnce() + Send>, processor: usize) {
+    let previous = world.set_irql(processor, PASSIVE_LEVEL);
+    world.log_call(processor, "sim", name, String::new());
+    run();
+    world.set_irql(processor, previous);
 }

@@ -29,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndis_sys::*;
 
-use super::condis::VcState;
 use super::protocol::{BindingState, OpenState};
+use super::vc::VcState;
 use super::{check_irql_at_most, decode, log_export, render, rules, violation, Kind, Ndis};
 use crate::export;
 use crate::exports::ExportTable;
