@@ -19,10 +19,10 @@ use super::condis::{
 };
 use super::out_param::{self, When};
 use super::{
-    call_driver, check_irql_at_most, check_irql_exactly, context, decode, driver_call, export_call,
-    fmt_shown, handle, log_lazy, pend, rules, shown, status_name, violation, Kind, Logged, Ndis, Outcome,
-    StatusName, Work,
+    call_driver, decode, driver_call, export_call, fmt_shown, handle, log_lazy, pend, rules, shown,
+    status_name, violation, Kind, Logged, Ndis, Outcome, StatusName, Work,
 };
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{Call, Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
@@ -79,16 +79,20 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClOpenAddressFamilyEx";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let [b0, b1, b2] = shown(&ndis.state(), binding_handle as usize);
-    let words = [b0, b1, b2, family as u64, af_context as u64, af_handle as u64];
-    log_lazy(world, processor, &CALL, &words, |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        write!(f, ", {:#x}, {:#x}, {:#x})", a.word(3), a.word(4), a.word(5))
-    });
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let [b0, b1, b2] = shown(&ndis.state(), binding_handle as usize);
+            let words = [b0, b1, b2, family as u64, af_context as u64, af_handle as u64];
+            log_lazy(world, processor, &CALL, &words, |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                write!(f, ", {:#x}, {:#x}, {:#x})", a.word(3), a.word(4), a.word(5))
+            });
+        })
+    };
     let binding = decode(Kind::Binding, binding_handle as usize);
     let registered = {
         let state = ndis.state();
@@ -177,10 +181,14 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseAddressFamily";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_lazy(world, processor, &CALL, &shown(&ndis.state(), af_handle as usize), render_shown);
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_lazy(world, processor, &CALL, &shown(&ndis.state(), af_handle as usize), render_shown);
+        })
+    };
     let id = decode(Kind::Af, af_handle as usize);
     let (open, vcs) = {
         let state = ndis.state();
@@ -223,15 +231,19 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
 extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let [h0, h1, h2] = shown(&ndis.state(), af_handle as usize);
-    log_lazy(world, processor, &CALL, &[h0, h1, h2, status as u64], |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        write!(f, ", {})", StatusName(a.word(3) as i32))
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let [h0, h1, h2] = shown(&ndis.state(), af_handle as usize);
+            log_lazy(world, processor, &CALL, &[h0, h1, h2, status as u64], |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                write!(f, ", {})", StatusName(a.word(3) as i32))
+            });
+        })
+    };
     let id = decode(Kind::Af, af_handle as usize);
     let was_pending = {
         let mut state = ndis.state();

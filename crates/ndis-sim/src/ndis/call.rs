@@ -25,9 +25,10 @@ use super::params;
 use super::parties::{AddressKey, Party, PartyState};
 use super::vc::{live_vc, VcState};
 use super::{
-    call_driver, check_irql_at_most, context, decode, driver_call, export_call, fmt_shown, handle, log_lazy,
-    pend, render, rules, shown, violation, Kind, Logged, Ndis, Outcome, StatusName, Work,
+    call_driver, decode, driver_call, export_call, fmt_shown, handle, log_lazy, pend, render, rules, shown,
+    violation, Kind, Logged, Ndis, Outcome, StatusName, Work,
 };
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{Call, Irql, World, DISPATCH_LEVEL};
@@ -50,21 +51,25 @@ unsafe extern "win64" fn ndis_cl_make_call(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClMakeCall";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let ([v0, v1, v2], [p0, p1, p2]) = {
-        let state = ndis.state();
-        (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let ([v0, v1, v2], [p0, p1, p2]) = {
+                let state = ndis.state();
+                (shown(&state, vc_handle as usize), shown(&state, call_parameters as usize))
+            };
+            let words = [v0, v1, v2, p0, p1, p2, party_context as u64, party_handle as u64];
+            log_lazy(world, processor, &CALL, &words, |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                f.write_str(", ")?;
+                fmt_shown(a, 3, f)?;
+                write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
+            });
+        })
     };
-    let words = [v0, v1, v2, p0, p1, p2, party_context as u64, party_handle as u64];
-    log_lazy(world, processor, &CALL, &words, |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        f.write_str(", ")?;
-        fmt_shown(a, 3, f)?;
-        write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(ndis, vc_handle) else {
         violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
@@ -272,21 +277,25 @@ extern "win64" fn ndis_cl_close_call(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClCloseCall";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let ([v0, v1, v2], [p0, p1, p2]) = {
-        let state = ndis.state();
-        (shown(&state, vc_handle as usize), shown(&state, party_handle as usize))
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let ([v0, v1, v2], [p0, p1, p2]) = {
+                let state = ndis.state();
+                (shown(&state, vc_handle as usize), shown(&state, party_handle as usize))
+            };
+            let words = [v0, v1, v2, p0, p1, p2, buffer as u64, u64::from(size)];
+            log_lazy(world, processor, &CALL, &words, |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                f.write_str(", ")?;
+                fmt_shown(a, 3, f)?;
+                write!(f, ", {:#x}, {})", a.word(6), a.word(7))
+            });
+        })
     };
-    let words = [v0, v1, v2, p0, p1, p2, buffer as u64, u64::from(size)];
-    log_lazy(world, processor, &CALL, &words, |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        f.write_str(", ")?;
-        fmt_shown(a, 3, f)?;
-        write!(f, ", {:#x}, {})", a.word(6), a.word(7))
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc(ndis, vc_handle) else {
         violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
@@ -371,15 +380,19 @@ extern "win64" fn ndis_cl_incoming_call_complete(
 ) {
     const EXPORT: &str = "NdisClIncomingCallComplete";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let [h0, h1, h2] = shown(&ndis.state(), vc_handle as usize);
-    log_lazy(world, processor, &CALL, &[status as u64, h0, h1, h2], |a, f| {
-        write!(f, "({}, ", StatusName(a.word(0) as i32))?;
-        fmt_shown(a, 1, f)?;
-        f.write_str(")")
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let [h0, h1, h2] = shown(&ndis.state(), vc_handle as usize);
+            log_lazy(world, processor, &CALL, &[status as u64, h0, h1, h2], |a, f| {
+                write!(f, "({}, ", StatusName(a.word(0) as i32))?;
+                fmt_shown(a, 1, f)?;
+                f.write_str(")")
+            });
+        })
+    };
     violation(
         world,
         rules::INCOMING_CALL_COMPLETE_UNEXPECTED,

@@ -18,7 +18,9 @@ use std::ffi::c_void;
 
 use crate::fast_hash::FastMap;
 
-use super::{check_irql_at_most, context, export_call, fmt_shown, log_lazy, rules, shown, violation};
+use super::Ndis;
+use super::{export_call, fmt_shown, log_lazy, rules, shown, violation};
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{Call, DISPATCH_LEVEL};
@@ -358,9 +360,10 @@ extern "win64" fn ndis_allocate_memory_with_tag_priority(
     caller: usize,
 ) -> *mut c_void {
     const EXPORT: &str = "NdisAllocateMemoryWithTagPriority";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_MISCELLANEOUS_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe { ddi::enter::<Ndis>(&DDI, |_, _, _| {}) };
     if tag == 0 {
         // A pool tag is required so that blocks can be attributed (SDV NdisAllocateMemoryWithTagPriority).
         violation(world, rules::NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY, EXPORT, "pool tag 0");
@@ -406,9 +409,10 @@ impl super::State {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreememory>
 extern "win64" fn ndis_free_memory(address: *mut c_void, length: u32, flags: u32, caller: usize) {
     const EXPORT: &str = "NdisFreeMemory";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_MISCELLANEOUS_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe { ddi::enter::<Ndis>(&DDI, |_, _, _| {}) };
     let mut state = ndis.state();
     let [r0, r1, r2] = shown(&state, address as usize);
     let result = state.pool.free(address as usize, crate::thunk::driver_caller(caller));

@@ -6,8 +6,9 @@
 //! (the invariants), `shared/ndis/atm-call-params.md` §12 (what the call manager validates).
 //!
 //! Flow: [`install`] hangs an [`Ndis`] on a [`World`] as an extension; [`register`] puts every
-//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world and NDIS through
-//! `context` (no reference count, no lock), checks IRQL for the current simulated processor, looks every handle
+//! `ndis.sys` export into an [`ExportTable`]. Each export states its descriptor and enters through
+//! [`crate::ddi::enter`] (world and NDIS found with no reference count, no lock; the call logged;
+//! IRQL checked for the current simulated processor), looks every handle
 //! up in this module's tables (a pointer from the driver is an allegation), reports violations
 //! with [`verifier::report`], and acts as NDIS documents. Answers are chosen by the seeded
 //! [`sched::Rng`]: synchronous, PENDING with a completion queued on virtual time, or a completion
@@ -262,6 +263,9 @@ pub struct Ndis {
     state: SpinLock<State>,
 }
 
+/// A queued work item: the (processor, IRQL) it must be delivered at, if it must, and the work.
+pub(crate) type Queued = (Option<(usize, Irql)>, Work);
+
 /// Everything the simulated NDIS tracks. Held only briefly, never across a call into the driver.
 pub(crate) struct State {
     pub config: NdisConfig,
@@ -269,7 +273,7 @@ pub(crate) struct State {
     pub next_id: u64,
     /// Work on virtual time by (due, sequence), each with the processor and IRQL it must be
     /// delivered at, if it must.
-    pub queue: BTreeMap<(u64, u64), (Option<(usize, Irql)>, Work)>,
+    pub queue: BTreeMap<(u64, u64), Queued>,
     pub queue_sequence: u64,
     pub protocol: Option<protocol::Protocol>,
     pub set_options_active: bool,
@@ -447,21 +451,13 @@ pub fn register(table: &mut ExportTable) {
     receive::register(table);
 }
 
-/// The world, processor and NDIS an export runs in, found without touching a reference count
-/// (this runs on every export). An export called with no current world, or in a world without a
-/// simulated NDIS, stops the run (a simulator bug, not a driver bug).
-///
-/// # Safety
-/// Only for an export called by the driver (or simulator code below a [`World::enter`] guard),
-/// and the references only until it returns: see [`kernel::current_world`]. The NDIS lives as
-/// long as its world, which keeps every extension.
-#[inline]
-pub(crate) unsafe fn context<'a>(export: &'static str) -> (&'a World, usize, &'a Ndis) {
-    // SAFETY: this function's own contract.
-    let (world, processor) = unsafe { kernel::current_world(export) };
-    match world.extension_ref::<Ndis>() {
-        Some(ndis) => (world, processor, ndis),
-        None => no_ndis(world, export),
+/// The simulated NDIS is the family of every `ndis.sys` export (see [`crate::ddi::enter`]).
+impl crate::ddi::Family for Ndis {
+    fn of<'a>(world: &'a World, ddi: &crate::ddi::Ddi) -> &'a Self {
+        match world.extension_ref::<Ndis>() {
+            Some(ndis) => ndis,
+            None => no_ndis(world, ddi.name),
+        }
     }
 }
 
@@ -472,48 +468,6 @@ fn no_ndis(world: &World, export: &str) -> ! {
         Some(world),
         Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
     )
-}
-
-/// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
-#[inline]
-pub(crate) fn check_irql_at_most(
-    world: &World,
-    processor: usize,
-    export: &str,
-    max: Irql,
-    rule: Rule,
-) -> bool {
-    let irql = world.irql(processor);
-    if irql > max {
-        report_irql(world, export, rule, format!("called at {irql}; allowed at most {max}"));
-        false
-    } else {
-        true
-    }
-}
-
-/// Reports `rule` against `export` if the current IRQL is not exactly `required`.
-#[inline]
-pub(crate) fn check_irql_exactly(
-    world: &World,
-    processor: usize,
-    export: &str,
-    required: Irql,
-    rule: Rule,
-) -> bool {
-    let irql = world.irql(processor);
-    if irql != required {
-        report_irql(world, export, rule, format!("called at {irql}; must be called at {required}"));
-        false
-    } else {
-        true
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn report_irql(world: &World, export: &str, rule: Rule, detail: String) {
-    verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), detail);
 }
 
 /// Reports a violation of `rule` by `export`.

@@ -26,9 +26,10 @@ use super::params::{self, Parsed};
 use super::parties::{AddressKey, Party, PartyState};
 use super::vc::{live_vc_in, VcState};
 use super::{
-    call_driver, check_irql_at_most, context, decode, driver_call, export_call, fmt_shown, handle, log_lazy,
-    pend, rules, shown, violation, Kind, Logged, Ndis, Outcome, State, StatusName, Work,
+    call_driver, decode, driver_call, export_call, fmt_shown, handle, log_lazy, pend, rules, shown,
+    violation, Kind, Logged, Ndis, Outcome, State, StatusName, Work,
 };
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{Call, Irql, World, DISPATCH_LEVEL};
@@ -49,24 +50,29 @@ unsafe extern "win64" fn ndis_cl_add_party(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClAddParty";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let state = ndis.state();
+            let [v0, v1, v2] = shown(&state, vc_handle as usize);
+            let [p0, p1, p2] = shown(&state, call_parameters as usize);
+            let words = [v0, v1, v2, party_context as u64, p0, p1, p2, party_handle as u64];
+            log_lazy(world, processor, &CALL, &words, |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                write!(f, ", {:#x}, ", a.word(3))?;
+                fmt_shown(a, 4, f)?;
+                write!(f, ", {:#x})", a.word(7))
+            });
+        })
+    };
     // The whole request under one lock of the tables (nothing below calls into the driver, and
     // log entries and reports take locks of their own), released before a pended completion is
     // handed on.
     let mut guard = ndis.state();
     let state = &mut *guard;
-    let [v0, v1, v2] = shown(state, vc_handle as usize);
-    let [p0, p1, p2] = shown(state, call_parameters as usize);
-    let words = [v0, v1, v2, party_context as u64, p0, p1, p2, party_handle as u64];
-    log_lazy(world, processor, &CALL, &words, |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        write!(f, ", {:#x}, ", a.word(3))?;
-        fmt_shown(a, 4, f)?;
-        write!(f, ", {:#x})", a.word(7))
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let Some(vc) = live_vc_in(state, vc_handle) else {
         violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
@@ -257,18 +263,22 @@ extern "win64" fn ndis_cl_drop_party(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisClDropParty";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let [h0, h1, h2] = shown(&ndis.state(), party_handle as usize);
+            log_lazy(world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                write!(f, ", {:#x}, {})", a.word(3), a.word(4))
+            });
+        })
+    };
     // The whole request under one lock of the tables (see NdisClAddParty).
     let mut guard = ndis.state();
     let state = &mut *guard;
-    let [h0, h1, h2] = shown(state, party_handle as usize);
-    log_lazy(world, processor, &CALL, &[h0, h1, h2, buffer as u64, u64::from(size)], |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        write!(f, ", {:#x}, {})", a.word(3), a.word(4))
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     let id = decode(Kind::Party, party_handle as usize);
     let found = {
         id.and_then(|id| state.parties.get(id)).map(|p| {

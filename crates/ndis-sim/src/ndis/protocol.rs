@@ -19,9 +19,10 @@ use ndis_sys::*;
 use super::out_param::{self, When};
 
 use super::{
-    call_driver, check_irql_at_most, check_irql_exactly, context, decode, handle, log_export, pend, render,
-    rules, status_name, violation, Kind, Logged, Ndis, Outcome, Work,
+    call_driver, decode, handle, log_export, pend, render, rules, status_name, violation, Kind, Logged, Ndis,
+    Outcome, Work,
 };
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{World, DISPATCH_LEVEL, PASSIVE_LEVEL};
@@ -161,18 +162,22 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
     protocol_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisRegisterProtocolDriver";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(
-        world,
-        processor,
-        EXPORT,
-        format!(
-            "({:#x}, {:#x}, {:#x})",
-            driver_context as usize, characteristics as usize, protocol_handle as usize
-        ),
-    );
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, _| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!(
+                    "({:#x}, {:#x}, {:#x})",
+                    driver_context as usize, characteristics as usize, protocol_handle as usize
+                ),
+            );
+        })
+    };
     if characteristics.is_null() || protocol_handle.is_null() {
         violation(world, rules::REGISTER_CHARACTERISTICS, EXPORT, "NULL characteristics or handle pointer");
         return NDIS_STATUS_BAD_CHARACTERISTICS;
@@ -244,18 +249,20 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     optional: *mut NDIS_DRIVER_OPTIONAL_HANDLERS,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisSetOptionalHandlers";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_MISCELLANEOUS_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    {
-        let state = ndis.state();
-        log_export(
-            world,
-            processor,
-            EXPORT,
-            format!("({}, {:#x})", render(&state, ndis_handle as usize), optional as usize),
-        );
-    }
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let state = ndis.state();
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!("({}, {:#x})", render(&state, ndis_handle as usize), optional as usize),
+            );
+        })
+    };
     let allowed = {
         let state = ndis.state();
         if decode(Kind::Protocol, ndis_handle as usize).is_some() {
@@ -530,25 +537,27 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     binding_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisOpenAdapterEx";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    {
-        let state = ndis.state();
-        log_export(
-            world,
-            processor,
-            EXPORT,
-            format!(
-                "({}, {:#x}, {:#x}, {}, {:#x})",
-                render(&state, protocol_handle as usize),
-                binding_context as usize,
-                parameters as usize,
-                render(&state, bind_context as usize),
-                binding_handle as usize
-            ),
-        );
-    }
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let state = ndis.state();
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!(
+                    "({}, {:#x}, {:#x}, {}, {:#x})",
+                    render(&state, protocol_handle as usize),
+                    binding_context as usize,
+                    parameters as usize,
+                    render(&state, bind_context as usize),
+                    binding_handle as usize
+                ),
+            );
+        })
+    };
     let id = decode(Kind::BindContext, bind_context as usize);
     let valid = {
         let state = ndis.state();
@@ -687,10 +696,19 @@ pub(crate) fn deliver_open_complete(
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscloseadapterex>
 extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCloseAdapterEx";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), binding_handle as usize)));
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!("({})", render(&ndis.state(), binding_handle as usize)),
+            );
+        })
+    };
     let id = decode(Kind::Binding, binding_handle as usize);
     let (open, binding_state, afs_alive) = {
         let state = ndis.state();
@@ -780,15 +798,19 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompletebindadapterex>
 extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, status: NDIS_STATUS) {
     const EXPORT: &str = "NdisCompleteBindAdapterEx";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(
-        world,
-        processor,
-        EXPORT,
-        format!("({}, {})", render(&ndis.state(), bind_context as usize), status_name(status)),
-    );
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!("({}, {})", render(&ndis.state(), bind_context as usize), status_name(status)),
+            );
+        })
+    };
     let id = decode(Kind::BindContext, bind_context as usize);
     let was_pending = {
         let mut state = ndis.state();
@@ -890,10 +912,19 @@ fn finish_unbind(world: &World, ndis: &Ndis, id: u64) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompleteunbindadapterex>
 extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
     const EXPORT: &str = "NdisCompleteUnbindAdapterEx";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), unbind_context as usize)));
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!("({})", render(&ndis.state(), unbind_context as usize)),
+            );
+        })
+    };
     let id = decode(Kind::UnbindContext, unbind_context as usize);
     let was_pending = {
         let mut state = ndis.state();
@@ -917,10 +948,19 @@ extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisunbindadapter>
 extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisUnbindAdapter";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), binding_handle as usize)));
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!("({})", render(&ndis.state(), binding_handle as usize)),
+            );
+        })
+    };
     let id = decode(Kind::Binding, binding_handle as usize);
     let found = {
         let state = ndis.state();
@@ -1025,20 +1065,24 @@ extern "win64" fn ndis_complete_net_pnp_event(
     status: NDIS_STATUS,
 ) {
     const EXPORT: &str = "NdisCompleteNetPnPEvent";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(
-        world,
-        processor,
-        EXPORT,
-        format!(
-            "({}, {:#x}, {})",
-            render(&ndis.state(), binding_handle as usize),
-            notification as usize,
-            status_name(status)
-        ),
-    );
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!(
+                    "({}, {:#x}, {})",
+                    render(&ndis.state(), binding_handle as usize),
+                    notification as usize,
+                    status_name(status)
+                ),
+            );
+        })
+    };
     let was_pending = ndis.state().pnp_pending.take().is_some();
     world.machine().signal(PNP_WAIT_KEY);
     if !was_pending {
@@ -1053,10 +1097,19 @@ extern "win64" fn ndis_complete_net_pnp_event(
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisderegisterprotocoldriver>
 extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) {
     const EXPORT: &str = "NdisDeregisterProtocolDriver";
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({})", render(&ndis.state(), protocol_handle as usize)));
-    check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_export(
+                world,
+                processor,
+                EXPORT,
+                format!("({})", render(&ndis.state(), protocol_handle as usize)),
+            );
+        })
+    };
     let inside = crate::machine::current_callbacks().last().copied();
     if let Some(callback) = inside {
         violation(
@@ -1095,9 +1148,13 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisgetversion>
 extern "win64" fn ndis_get_version() -> u32 {
     const EXPORT: &str = "NdisGetVersion";
+    const DDI: Ddi = Ddi::ndis(EXPORT, IrqlRequirement::Unchecked, rules::IRQL_MISCELLANEOUS_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, _ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("-> {NDIS_RUNTIME_VERSION_630:#x}"));
+    unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, _| {
+            log_export(world, processor, EXPORT, format!("-> {NDIS_RUNTIME_VERSION_630:#x}"));
+        })
+    };
     NDIS_RUNTIME_VERSION_630
 }
 

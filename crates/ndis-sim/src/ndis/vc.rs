@@ -10,10 +10,8 @@ use ndis_sys::*;
 use super::af::AfState;
 use super::condis::{outcome_and_failure, render_injected, render_result, render_shown};
 use super::params::{Parsed, Snapshot};
-use super::{
-    check_irql_at_most, context, decode, export_call, fmt_shown, handle, log_lazy, rules, shown, violation,
-    Kind, Ndis, State,
-};
+use super::{decode, export_call, fmt_shown, handle, log_lazy, rules, shown, violation, Kind, Ndis, State};
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{Call, DISPATCH_LEVEL};
@@ -65,21 +63,25 @@ unsafe extern "win64" fn ndis_co_create_vc(
 ) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoCreateVc";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    let ([b0, b1, b2], [a0, a1, a2]) = {
-        let state = ndis.state();
-        (shown(&state, binding_handle as usize), shown(&state, af_handle as usize))
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let ([b0, b1, b2], [a0, a1, a2]) = {
+                let state = ndis.state();
+                (shown(&state, binding_handle as usize), shown(&state, af_handle as usize))
+            };
+            let words = [b0, b1, b2, a0, a1, a2, vc_context as u64, vc_handle as u64];
+            log_lazy(world, processor, &CALL, &words, |a, f| {
+                f.write_str("(")?;
+                fmt_shown(a, 0, f)?;
+                f.write_str(", ")?;
+                fmt_shown(a, 3, f)?;
+                write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
+            });
+        })
     };
-    let words = [b0, b1, b2, a0, a1, a2, vc_context as u64, vc_handle as u64];
-    log_lazy(world, processor, &CALL, &words, |a, f| {
-        f.write_str("(")?;
-        fmt_shown(a, 0, f)?;
-        f.write_str(", ")?;
-        fmt_shown(a, 3, f)?;
-        write!(f, ", {:#x}, {:#x})", a.word(6), a.word(7))
-    });
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
     if vc_handle.is_null() {
         violation(world, rules::NULL_ARGUMENT, EXPORT, "NULL NdisVcHandle");
         return NDIS_STATUS_FAILURE;
@@ -167,10 +169,14 @@ pub(super) fn live_vc_in(state: &State, vc_handle: NDIS_HANDLE) -> Option<u64> {
 extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const EXPORT: &str = "NdisCoDeleteVc";
     const CALL: Call = export_call(EXPORT);
+    const DDI: Ddi =
+        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_lazy(world, processor, &CALL, &shown(&ndis.state(), vc_handle as usize), render_shown);
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_CONNECTION_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            log_lazy(world, processor, &CALL, &shown(&ndis.state(), vc_handle as usize), render_shown);
+        })
+    };
     let Some(id) = live_vc(ndis, vc_handle) else {
         violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
