@@ -41,8 +41,9 @@ pub(crate) enum IrqlRequirement {
     AtMost(Irql),
     /// At exactly this IRQL ("IRQL = PASSIVE_LEVEL").
     Exactly(Irql),
-    /// Not checked: NdisGetVersion (any IRQL), and NdisAllocateSpinLock / NdisFreeSpinLock, whose
-    /// IRQL the simulator has never checked (a check would be a new rule, not this reshaping).
+    /// Not checked: NdisGetVersion, NdisAllocateSpinLock and NdisFreeSpinLock, whose pages say
+    /// <= DISPATCH_LEVEL but whose IRQL the simulator has never checked (checking it is a new
+    /// rule, for the rule catalogue, not part of the entry path).
     Unchecked,
 }
 

@@ -98,7 +98,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         let state = ndis.state();
         binding
             .and_then(|id| state.bindings.get(&id))
-            .map(|b| (b.open == super::protocol::OpenState::Open, b.af_registered))
+            .map(|b| (b.open == super::binding::OpenState::Open, b.af_registered))
     };
     let Some((true, registered)) = registered else {
         violation(world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");

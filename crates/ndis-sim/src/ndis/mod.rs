@@ -16,13 +16,15 @@
 //! the driver runs: every callback goes through [`call_driver`], which releases it first.
 //!
 //! Modules: [`memory`] (pool, tags, leaks), [`sync`] (spin locks, events), [`protocol`]
-//! (registration, binding, PnP), the CoNDIS client surface one object per module, each export
-//! next to the delivery of the completions it queues ([`af`], [`vc`], [`call`], [`party`], with
-//! what they share in [`condis`]), `parties` (every party with per-call indexes), [`callmgr`] (the Q.2931 CM and the network), [`params`]
-//! (call-parameter validation), [`sched`] (generator, policy, queue), [`rules`] (the rule
-//! catalogue).
+//! (registration, PnP), [`binding`] (bind, open, close, unbind, and their completions); the
+//! CoNDIS client surface, one object per module, each export next to the delivery of the
+//! completions it queues: [`af`], [`vc`], [`call`], [`party`], with what they share in
+//! [`condis`]; `parties` (every party with per-call indexes), [`callmgr`] (the Q.2931 CM and the
+//! network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
+//! [`rules`] (the rule catalogue).
 
 pub mod af;
+pub mod binding;
 pub mod call;
 pub mod callmgr;
 pub mod condis;
@@ -277,7 +279,7 @@ pub(crate) struct State {
     pub queue_sequence: u64,
     pub protocol: Option<protocol::Protocol>,
     pub set_options_active: bool,
-    pub bindings: BTreeMap<u64, protocol::Binding>,
+    pub bindings: BTreeMap<u64, binding::Binding>,
     pub afs: BTreeMap<u64, af::Af>,
     pub vcs: BTreeMap<u64, vc::Vc>,
     pub parties: parties::Parties,
@@ -373,7 +375,7 @@ impl Ndis {
         self.state()
             .bindings
             .iter()
-            .map(|(id, b)| (*id, b.adapter, b.state == protocol::BindingState::Bound))
+            .map(|(id, b)| (*id, b.adapter, b.state == binding::BindingState::Bound))
             .collect()
     }
 
@@ -442,6 +444,7 @@ impl crate::machine::WorkSource for Ndis {
 /// Registers every `ndis.sys` export.
 pub fn register(table: &mut ExportTable) {
     protocol::register(table);
+    binding::register(table);
     memory::register(table);
     sync::register(table);
     af::register(table);
@@ -730,15 +733,15 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
     };
     match work {
         Work::AfRegisterNotify { binding } => {
-            protocol::deliver_af_register_notify(world, ndis, binding, processor)
+            binding::deliver_af_register_notify(world, ndis, binding, processor)
         }
         Work::OpenAdapterComplete { binding, status } => {
-            protocol::deliver_open_complete(world, ndis, binding, status, processor)
+            binding::deliver_open_complete(world, ndis, binding, status, processor)
         }
         Work::CloseAdapterComplete { binding } => {
-            protocol::deliver_close_complete(world, ndis, binding, processor)
+            binding::deliver_close_complete(world, ndis, binding, processor)
         }
-        Work::Unbind { binding } => protocol::unbind_binding(world, ndis, binding, processor),
+        Work::Unbind { binding } => binding::unbind_binding(world, ndis, binding, processor),
         Work::Host { name, run } => run_host(world, name, run, processor),
         Work::OpenAfComplete { af, status } => af::deliver_open_complete(world, ndis, af, status, processor),
         Work::CloseAfComplete { af, status } => {

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndis_sys::*;
 
-use super::protocol::{BindingState, OpenState};
+use super::binding::{BindingState, OpenState};
 use super::vc::VcState;
 use super::{decode, log_export, render, rules, violation, Kind, Ndis};
 use crate::ddi::{self, Context, Ddi, IrqlRequirement};

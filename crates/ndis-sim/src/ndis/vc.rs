@@ -103,7 +103,7 @@ unsafe extern "win64" fn ndis_co_create_vc(
         let state = ndis.state();
         let binding_open = binding
             .and_then(|id| state.bindings.get(&id))
-            .is_some_and(|b| b.open == super::protocol::OpenState::Open);
+            .is_some_and(|b| b.open == super::binding::OpenState::Open);
         if !binding_open {
             Err(rules::BINDING_HANDLE_INVALID)
         } else if af
