@@ -22,7 +22,7 @@ use super::condis::{
     render_result, render_status_context, CALL_MANAGER, NETWORK,
 };
 use super::out_param::{self, When};
-use super::params::{self, Parsed};
+use super::params::{self, Parsed, Snapshot};
 use super::parties::{AddressKey, Party, PartyState};
 use super::vc::{live_vc_in, VcState};
 use super::{
@@ -122,58 +122,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
             return NDIS_STATUS_INVALID_DATA;
         }
     };
-    let no_setup;
-    let setup = match &state.vcs[&vc].setup {
-        Some(setup) => &**setup,
-        None => {
-            no_setup = Parsed::default();
-            &no_setup
-        }
-    };
-    let answer = match params::validate_add_party(&snapshot, setup) {
-        Ok(parsed) => {
-            let address = AddressKey::of_leaf(parsed);
-            let on_call = state.parties.of_call(vc);
-            let duplicate = on_call.has_address(&address);
-            let pending_adds = on_call.add_pending() as u32;
-            let leaves = on_call.alive() as u32;
-            let behaviour = state
-                .config
-                .adapters
-                .get(adapter)
-                .map(|a| a.behaviour_of_leaf(parsed))
-                .unwrap_or(callmgr::Behaviour::Accept);
-            let config = &state.config.call_manager;
-            let cm_reject = |cause: u8, why: &str| {
-                callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
-                    .with_log(world, processor, why)
-            };
-            if duplicate {
-                cm_reject(21, "the leaf is already on this call")
-            } else if config.max_leaves > 0 && leaves >= config.max_leaves {
-                cm_reject(47, "too many leaves")
-            } else if config.max_pending_adds > 0 && pending_adds >= config.max_pending_adds {
-                cm_reject(92, "too many pending ADD PARTY requests")
-            } else {
-                callmgr::answer(&behaviour)
-            }
-            .with_address(address)
-        }
-        Err(reject) => {
-            let report = state.config.call_manager.report_invalid_parameters;
-            reject_parameters_reported(world, report, processor, EXPORT, &reject);
-            (
-                callmgr::Answer {
-                    status: callmgr::reject_status(reject.cause),
-                    cause: reject.cause,
-                    min_delay: 0,
-                    leave: None,
-                },
-                AddressKey::of(&AtmAddr::default()),
-            )
-        }
-    };
-    let (answer, address) = answer;
+    let (answer, address) = add_party_answer(world, processor, state, vc, adapter, &snapshot);
     let (outcome, fail) = outcome_and_failure_in(world, state, answer.min_delay, Some(EXPORT));
     let (status, cause) = if fail && answer.status == NDIS_STATUS_SUCCESS {
         (NDIS_STATUS_RESOURCES, 47)
@@ -206,6 +155,70 @@ unsafe extern "win64" fn ndis_cl_add_party(
         write!(f, "-> {} (Pt#{})", StatusName(a.word(0) as i32), a.word(1))
     });
     result
+}
+
+/// The call manager's answer to an ADD PARTY on `vc` (of adapter `adapter`), and the leaf's
+/// address: the parameters checked against the call's SETUP, then the call manager's limits
+/// (the leaf already on the call, too many leaves, too many pending adds), then the network.
+fn add_party_answer(
+    world: &World,
+    processor: usize,
+    state: &State,
+    vc: u64,
+    adapter: usize,
+    snapshot: &Snapshot,
+) -> (callmgr::Answer, AddressKey) {
+    let no_setup;
+    let setup = match &state.vcs[&vc].setup {
+        Some(setup) => &**setup,
+        None => {
+            no_setup = Parsed::default();
+            &no_setup
+        }
+    };
+    match params::validate_add_party(snapshot, setup) {
+        Ok(parsed) => {
+            let address = AddressKey::of_leaf(parsed);
+            let on_call = state.parties.of_call(vc);
+            let duplicate = on_call.has_address(&address);
+            let pending_adds = on_call.add_pending() as u32;
+            let leaves = on_call.alive() as u32;
+            let behaviour = state
+                .config
+                .adapters
+                .get(adapter)
+                .map(|a| a.behaviour_of_leaf(parsed))
+                .unwrap_or(callmgr::Behaviour::Accept);
+            let config = &state.config.call_manager;
+            let cm_reject = |cause: u8, why: &str| {
+                callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
+                    .with_log(world, processor, why)
+            };
+            if duplicate {
+                cm_reject(21, "the leaf is already on this call")
+            } else if config.max_leaves > 0 && leaves >= config.max_leaves {
+                cm_reject(47, "too many leaves")
+            } else if config.max_pending_adds > 0 && pending_adds >= config.max_pending_adds {
+                cm_reject(92, "too many pending ADD PARTY requests")
+            } else {
+                callmgr::answer(&behaviour)
+            }
+            .with_address(address)
+        }
+        Err(reject) => {
+            let report = state.config.call_manager.report_invalid_parameters;
+            reject_parameters_reported(world, report, processor, "NdisClAddParty", &reject);
+            (
+                callmgr::Answer {
+                    status: callmgr::reject_status(reject.cause),
+                    cause: reject.cause,
+                    min_delay: 0,
+                    leave: None,
+                },
+                AddressKey::of(&AtmAddr::default()),
+            )
+        }
+    }
 }
 
 trait AnswerExt: Sized {
