@@ -19,8 +19,8 @@ use super::condis::{
 };
 use super::out_param::{self, When};
 use super::{
-    call_driver, decode, driver_call, export_call, fmt_shown, handle, log_lazy, pend, rules, shown,
-    status_name, violation, Kind, Logged, Ndis, Outcome, StatusName, Work,
+    call_driver, decode, driver_call, fmt_shown, handle, log_lazy, pend, rules, shown, status_name,
+    violation, Kind, Logged, Ndis, Outcome, StatusName, Work,
 };
 use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
@@ -77,10 +77,13 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     af_context: NDIS_HANDLE,
     af_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisClOpenAddressFamilyEx";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClOpenAddressFamilyEx",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -179,10 +182,13 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 /// `NdisClCloseAddressFamily`: <= DISPATCH; no VCs may remain; the handle dies with the call.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily>
 extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisClCloseAddressFamily";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClCloseAddressFamily",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -229,10 +235,13 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
 /// ProtocolClNotifyCloseAf returned PENDING (the AF handle may already be closed).
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclnotifycloseaddressfamilycomplete>
 extern "win64" fn ndis_cl_notify_close_address_family_complete(af_handle: NDIS_HANDLE, status: NDIS_STATUS) {
-    const EXPORT: &str = "NdisClNotifyCloseAddressFamilyComplete";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClNotifyCloseAddressFamilyComplete",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {

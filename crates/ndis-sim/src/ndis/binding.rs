@@ -253,9 +253,12 @@ unsafe extern "win64" fn ndis_open_adapter_ex(
     bind_context: NDIS_HANDLE,
     binding_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisOpenAdapterEx";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisOpenAdapterEx",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -412,9 +415,12 @@ pub(crate) fn deliver_open_complete(
 /// binding handle is dead from this call on; every AF must be closed first.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscloseadapterex>
 extern "win64" fn ndis_close_adapter_ex(binding_handle: NDIS_HANDLE) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisCloseAdapterEx";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisCloseAdapterEx",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -514,9 +520,12 @@ pub(crate) fn deliver_close_complete(world: &Arc<World>, ndis: &Ndis, id: u64, p
 /// `NdisCompleteBindAdapterEx`: <= DISPATCH; exactly once after Bind returned PENDING.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompletebindadapterex>
 extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, status: NDIS_STATUS) {
-    const EXPORT: &str = "NdisCompleteBindAdapterEx";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisCompleteBindAdapterEx",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -628,9 +637,12 @@ fn finish_unbind(world: &World, ndis: &Ndis, id: u64) {
 /// `NdisCompleteUnbindAdapterEx`: <= DISPATCH; exactly once after Unbind returned PENDING.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscompleteunbindadapterex>
 extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
-    const EXPORT: &str = "NdisCompleteUnbindAdapterEx";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisCompleteUnbindAdapterEx",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -664,9 +676,12 @@ extern "win64" fn ndis_complete_unbind_adapter_ex(unbind_context: NDIS_HANDLE) {
 /// `NdisUnbindAdapter`: <= DISPATCH, never inside Bind/Unbind; NDIS unbinds later at PASSIVE.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisunbindadapter>
 extern "win64" fn ndis_unbind_adapter(binding_handle: NDIS_HANDLE) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisUnbindAdapter";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisUnbindAdapter",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {

@@ -25,8 +25,8 @@ use super::params;
 use super::parties::{AddressKey, Party, PartyState};
 use super::vc::{live_vc, VcState};
 use super::{
-    call_driver, decode, driver_call, export_call, fmt_shown, handle, log_lazy, pend, render, rules, shown,
-    violation, Kind, Logged, Ndis, Outcome, StatusName, Work,
+    call_driver, decode, driver_call, fmt_shown, handle, log_lazy, pend, render, rules, shown, violation,
+    Kind, Logged, Ndis, Outcome, StatusName, Work,
 };
 use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
@@ -49,10 +49,13 @@ unsafe extern "win64" fn ndis_cl_make_call(
     party_context: NDIS_HANDLE,
     party_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisClMakeCall";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClMakeCall",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -275,10 +278,13 @@ extern "win64" fn ndis_cl_close_call(
     buffer: *mut c_void,
     size: u32,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisClCloseCall";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClCloseCall",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -378,10 +384,13 @@ extern "win64" fn ndis_cl_incoming_call_complete(
     vc_handle: NDIS_HANDLE,
     _parameters: *mut CO_CALL_PARAMETERS,
 ) {
-    const EXPORT: &str = "NdisClIncomingCallComplete";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClIncomingCallComplete",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {

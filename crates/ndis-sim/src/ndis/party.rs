@@ -26,8 +26,8 @@ use super::params::{self, Parsed, Snapshot};
 use super::parties::{AddressKey, Party, PartyState};
 use super::vc::{live_vc_in, VcState};
 use super::{
-    call_driver, decode, driver_call, export_call, fmt_shown, handle, log_lazy, pend, rules, shown,
-    violation, Kind, Logged, Ndis, Outcome, State, StatusName, Work,
+    call_driver, decode, driver_call, fmt_shown, handle, log_lazy, pend, rules, shown, violation, Kind,
+    Logged, Ndis, Outcome, State, StatusName, Work,
 };
 use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
@@ -48,10 +48,13 @@ unsafe extern "win64" fn ndis_cl_add_party(
     call_parameters: *mut CO_CALL_PARAMETERS,
     party_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisClAddParty";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClAddParty",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -274,10 +277,13 @@ extern "win64" fn ndis_cl_drop_party(
     buffer: *mut c_void,
     size: u32,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisClDropParty";
-    const CALL: Call = export_call(EXPORT);
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisClDropParty",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {

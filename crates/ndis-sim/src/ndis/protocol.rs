@@ -110,9 +110,12 @@ unsafe extern "win64" fn ndis_register_protocol_driver(
     characteristics: *mut NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
     protocol_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisRegisterProtocolDriver";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisRegisterProtocolDriver",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, _| {
@@ -197,9 +200,12 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     ndis_handle: NDIS_HANDLE,
     optional: *mut NDIS_DRIVER_OPTIONAL_HANDLERS,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisSetOptionalHandlers";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_MISCELLANEOUS_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisSetOptionalHandlers",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_MISCELLANEOUS_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -384,9 +390,12 @@ extern "win64" fn ndis_complete_net_pnp_event(
     notification: *mut NET_PNP_EVENT_NOTIFICATION,
     status: NDIS_STATUS,
 ) {
-    const EXPORT: &str = "NdisCompleteNetPnPEvent";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisCompleteNetPnPEvent",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -416,9 +425,12 @@ extern "win64" fn ndis_complete_net_pnp_event(
 /// (waiting for pended unbinds) before returning.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisderegisterprotocoldriver>
 extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) {
-    const EXPORT: &str = "NdisDeregisterProtocolDriver";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_PROTOCOL_DRIVER_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisDeregisterProtocolDriver",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_PROTOCOL_DRIVER_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -467,8 +479,9 @@ extern "win64" fn ndis_deregister_protocol_driver(protocol_handle: NDIS_HANDLE) 
 /// `NdisGetVersion`: <= DISPATCH; NDIS 6.30.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisgetversion>
 extern "win64" fn ndis_get_version() -> u32 {
-    const EXPORT: &str = "NdisGetVersion";
-    const DDI: Ddi = Ddi::ndis(EXPORT, IrqlRequirement::Unchecked, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    const DDI: Ddi =
+        Ddi::ndis("NdisGetVersion", IrqlRequirement::Unchecked, rules::IRQL_MISCELLANEOUS_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, _| {

@@ -411,9 +411,12 @@ extern "win64" fn ndis_return_net_buffer_lists(
     lists: *mut NET_BUFFER_LIST,
     return_flags: u32,
 ) {
-    const EXPORT: &str = "NdisReturnNetBufferLists";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_SEND_RCV_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisReturnNetBufferLists",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_SEND_RCV_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {

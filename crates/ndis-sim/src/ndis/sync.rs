@@ -157,8 +157,9 @@ pub fn register(table: &mut ExportTable) {
 /// `NdisAllocateSpinLock`: any IRQL. Re-initialising a held lock is a violation.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock>
 unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    const EXPORT: &str = "NdisAllocateSpinLock";
-    const DDI: Ddi = Ddi::ndis(EXPORT, IrqlRequirement::Unchecked, rules::IRQL_SYNCH_FUNCTION);
+    const DDI: Ddi =
+        Ddi::ndis("NdisAllocateSpinLock", IrqlRequirement::Unchecked, rules::IRQL_SYNCH_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, _| {
@@ -180,8 +181,8 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// `NdisFreeSpinLock`: any IRQL; the lock must be allocated and not held.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreespinlock>
 extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    const EXPORT: &str = "NdisFreeSpinLock";
-    const DDI: Ddi = Ddi::ndis(EXPORT, IrqlRequirement::Unchecked, rules::IRQL_SYNCH_FUNCTION);
+    const DDI: Ddi = Ddi::ndis("NdisFreeSpinLock", IrqlRequirement::Unchecked, rules::IRQL_SYNCH_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, _| {
@@ -366,8 +367,9 @@ extern "win64" fn ndis_dpr_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// `NdisInitializeEvent`: <= DISPATCH; not signaled.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisinitializeevent>
 extern "win64" fn ndis_initialize_event(event: *mut NDIS_EVENT) {
-    const EXPORT: &str = "NdisInitializeEvent";
-    const DDI: Ddi = Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_SYNCH_FUNCTION);
+    const DDI: Ddi =
+        Ddi::ndis("NdisInitializeEvent", IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_SYNCH_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, _| {
@@ -425,9 +427,12 @@ extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
 /// every processor was doing and stops the run.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
 extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8 {
-    const EXPORT: &str = "NdisWaitEvent";
-    const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::Exactly(PASSIVE_LEVEL), rules::IRQL_MISCELLANEOUS_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisWaitEvent",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_MISCELLANEOUS_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, family: ndis, irql_ok, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, _| {

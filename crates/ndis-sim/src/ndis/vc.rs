@@ -10,7 +10,7 @@ use ndis_sys::*;
 use super::af::AfState;
 use super::condis::{outcome_and_failure, render_injected, render_result, render_shown};
 use super::params::{Parsed, Snapshot};
-use super::{decode, export_call, fmt_shown, handle, log_lazy, rules, shown, violation, Kind, Ndis, State};
+use super::{decode, fmt_shown, handle, log_lazy, rules, shown, violation, Kind, Ndis, State};
 use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
@@ -61,10 +61,10 @@ unsafe extern "win64" fn ndis_co_create_vc(
     vc_context: NDIS_HANDLE,
     vc_handle: *mut NDIS_HANDLE,
 ) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisCoCreateVc";
-    const CALL: Call = export_call(EXPORT);
     const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
+        Ddi::ndis("NdisCoCreateVc", IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
@@ -167,10 +167,10 @@ pub(super) fn live_vc_in(state: &State, vc_handle: NDIS_HANDLE) -> Option<u64> {
 /// `NdisCoDeleteVc`: <= DISPATCH; no call active, pending or closing; the handle dies.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc>
 extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
-    const EXPORT: &str = "NdisCoDeleteVc";
-    const CALL: Call = export_call(EXPORT);
     const DDI: Ddi =
-        Ddi::ndis(EXPORT, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
+        Ddi::ndis("NdisCoDeleteVc", IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
+    const EXPORT: &str = DDI.name;
+    const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
     let Context { world, processor, family: ndis, .. } = unsafe {
         ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
