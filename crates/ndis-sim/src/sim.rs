@@ -200,7 +200,7 @@ impl Simulation {
         let adapters = self.config.adapters.len();
         self.on_processor(0, "sim:BindAll", move || {
             for adapter in 0..adapters {
-                ndis::protocol::bind_adapter(&world, &ndis, adapter);
+                ndis::binding::bind_adapter(&world, &ndis, adapter);
             }
             ndis::protocol::net_pnp_event(&world, &ndis, None, ndis_sys::NetEventBindsComplete);
         });
@@ -227,7 +227,7 @@ impl Simulation {
         let (world, ndis) = (Arc::clone(&self.world), Arc::clone(&self.ndis));
         self.on_processor(0, "sim:Unbind", move || {
             ndis::protocol::net_pnp_event(&world, &ndis, Some(binding), ndis_sys::NetEventPause);
-            ndis::protocol::unbind_binding(&world, &ndis, binding, 0);
+            ndis::binding::unbind_binding(&world, &ndis, binding, 0);
         });
         ndis::run_until_idle(&self.world);
     }
@@ -272,7 +272,7 @@ impl Simulation {
         state
             .parties
             .iter()
-            .filter(|(_, p)| p.state() == ndis::condis::PartyState::Connected)
+            .filter(|(_, p)| p.state() == ndis::PartyState::Connected)
             .map(|(id, _)| id)
             .collect()
     }
@@ -280,12 +280,7 @@ impl Simulation {
     /// Active calls (VC ids).
     pub fn active_calls(&self) -> Vec<u64> {
         let state = self.ndis.state();
-        state
-            .vcs
-            .iter()
-            .filter(|(_, vc)| vc.state == ndis::condis::VcState::Active)
-            .map(|(id, _)| *id)
-            .collect()
+        state.vcs.iter().filter(|(_, vc)| vc.state == ndis::vc::VcState::Active).map(|(id, _)| *id).collect()
     }
 
     /// Calls DriverUnload (PASSIVE), then checks registration, live objects and pool leaks by tag.

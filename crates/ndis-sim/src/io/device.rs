@@ -20,11 +20,12 @@ use ndis_sys::status::{
     STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
 };
 
-use super::entry::{enter, Entry};
+use super::entry::enter;
 use super::manager::{canonical, Device, IoManager};
 use super::memory::Block;
 use super::rules;
 use super::security::Security;
+use crate::ddi::{Ddi, IrqlRequirement::AtMost};
 use crate::kernel::PASSIVE_LEVEL;
 use crate::verifier;
 
@@ -77,7 +78,7 @@ pub(super) unsafe extern "win64" fn io_create_device(
     let shown =
         format!("{name:?}, type 0x{device_type:X}, chars 0x{characteristics:X}, ext {extension_size}");
     let detail = move || shown;
-    enter(&Entry::new("IoCreateDevice", PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
+    enter(&Ddi::ntoskrnl("IoCreateDevice", AtMost(PASSIVE_LEVEL), rules::IRQL_IO), detail, |world, _| {
         let io = IoManager::of_ref(world);
         if driver_object.is_null() || device_object.is_null() || (!device_name.is_null() && name.is_none()) {
             return STATUS_INVALID_PARAMETER;
@@ -158,7 +159,7 @@ pub(super) unsafe extern "win64" fn io_create_device(
 /// https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-iodeletedevice
 pub(super) unsafe extern "win64" fn io_delete_device(device_object: *mut DEVICE_OBJECT) {
     let detail = || format!("0x{:x}", device_object as usize);
-    enter(&Entry::new("IoDeleteDevice", PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
+    enter(&Ddi::ntoskrnl("IoDeleteDevice", AtMost(PASSIVE_LEVEL), rules::IRQL_IO), detail, |world, _| {
         let io = IoManager::of_ref(world);
         let mut state = io.state();
         let Some(device) = state.devices.get_mut(&(device_object as usize)).filter(|d| !d.deleted) else {
@@ -200,36 +201,41 @@ pub(super) unsafe extern "win64" fn io_create_symbolic_link(
     // SAFETY: the driver passes valid UNICODE_STRINGs, as the DDI requires.
     let (link_name, device_name) = unsafe { (read_unicode(link), read_unicode(device)) };
     let detail = || format!("{link_name:?} -> {device_name:?}");
-    enter(&Entry::new("IoCreateSymbolicLink", PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
-        let io = IoManager::of_ref(world);
-        let (Some(link_name), Some(device_name)) = (link_name.clone(), device_name.clone()) else {
-            return STATUS_INVALID_PARAMETER;
-        };
-        let mut state = io.state();
-        let key = canonical(&link_name);
-        if state.links.contains_key(&key) {
-            return STATUS_OBJECT_NAME_COLLISION;
-        }
-        let target = state.devices.values().find(|d| {
-            !d.deleted
-                && d.name.as_deref().map(str::to_ascii_lowercase) == Some(device_name.to_ascii_lowercase())
-        });
-        let Some(target) = target else {
-            return STATUS_OBJECT_NAME_NOT_FOUND;
-        };
-        // Securing Device Objects: the DACL must be restrictive before user mode can reach the
-        // name (SYSTEM and Administrators full access, everyone else at most read).
-        if let Some(problem) = target.security.restrictive_problem() {
-            verifier::report(
+    enter(
+        &Ddi::ntoskrnl("IoCreateSymbolicLink", AtMost(PASSIVE_LEVEL), rules::IRQL_IO),
+        detail,
+        |world, _| {
+            let io = IoManager::of_ref(world);
+            let (Some(link_name), Some(device_name)) = (link_name.clone(), device_name.clone()) else {
+                return STATUS_INVALID_PARAMETER;
+            };
+            let mut state = io.state();
+            let key = canonical(&link_name);
+            if state.links.contains_key(&key) {
+                return STATUS_OBJECT_NAME_COLLISION;
+            }
+            let target = state.devices.values().find(|d| {
+                !d.deleted
+                    && d.name.as_deref().map(str::to_ascii_lowercase)
+                        == Some(device_name.to_ascii_lowercase())
+            });
+            let Some(target) = target else {
+                return STATUS_OBJECT_NAME_NOT_FOUND;
+            };
+            // Securing Device Objects: the DACL must be restrictive before user mode can reach the
+            // name (SYSTEM and Administrators full access, everyone else at most read).
+            if let Some(problem) = target.security.restrictive_problem() {
+                verifier::report(
                 world,
                 rules::SECURE_DACL_BEFORE_LINK,
                 "ntoskrnl.exe!IoCreateSymbolicLink",
                 format!("{link_name} made {device_name} reachable before a restrictive DACL was applied: {problem}"),
             );
-        }
-        state.links.insert(key, (link_name, device_name));
-        STATUS_SUCCESS
-    })
+            }
+            state.links.insert(key, (link_name, device_name));
+            STATUS_SUCCESS
+        },
+    )
 }
 
 /// `IoDeleteSymbolicLink`. IRQL: PASSIVE_LEVEL.
@@ -238,7 +244,7 @@ pub(super) unsafe extern "win64" fn io_delete_symbolic_link(link: *mut UNICODE_S
     // SAFETY: the driver passes a valid UNICODE_STRING, as the DDI requires.
     let link_name = unsafe { read_unicode(link) };
     enter(
-        &Entry::new("IoDeleteSymbolicLink", PASSIVE_LEVEL, rules::IRQL_IO),
+        &Ddi::ntoskrnl("IoDeleteSymbolicLink", AtMost(PASSIVE_LEVEL), rules::IRQL_IO),
         || format!("{link_name:?}"),
         |world, _| {
             let io = IoManager::of_ref(world);

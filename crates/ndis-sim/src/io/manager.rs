@@ -26,10 +26,11 @@ use ndis_sys::status::{
 };
 
 use super::disclosure::{Disclosure, Poison, Suspects};
-use super::entry::{enter_logged, Entry};
+use super::entry::enter_logged;
 use super::memory::{Arena, Block, Irps, IRP_LEN};
 use super::rules;
 use super::security::{map_generic, Caller, Security};
+use crate::ddi::{Ddi, IrqlRequirement::AtMost};
 use crate::fast_hash::FastMap;
 use crate::kernel::{self, Call, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::spin::{SpinGuard, SpinLock};
@@ -681,10 +682,10 @@ pub(super) fn check_cleanup(world: &World, routine: Cleanup) -> usize {
 /// it is never completed with STATUS_PENDING.
 /// https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-iocompleterequest
 pub(super) unsafe extern "win64" fn iof_complete_request(irp: *mut IRP, boost: i8) {
-    const CALL: Call = Call::new("ntoskrnl.exe", "IofCompleteRequest");
-    const ENTRY: Entry = Entry::new(CALL.name, DISPATCH_LEVEL, rules::COMPLETE_REQUEST);
+    const DDI: Ddi = Ddi::ntoskrnl("IofCompleteRequest", AtMost(DISPATCH_LEVEL), rules::COMPLETE_REQUEST);
+    const CALL: Call = DDI.call();
     enter_logged(
-        &ENTRY,
+        &DDI,
         |world, processor| {
             world.log_lazy(processor, &CALL, &[irp as u64, boost as u64], |a, f| {
                 write!(f, "irp=0x{:x} boost={}", a.word(0), a.word(1) as i8)

@@ -24,10 +24,11 @@ use ndis_sys::status::{
     STATUS_INVALID_SECURITY_DESCR, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, STATUS_UNKNOWN_REVISION,
 };
 
-use super::entry::{enter, Entry};
+use super::entry::enter;
 use super::manager::IoManager;
 use super::rules;
 use super::security::{map_generic, read_acl, security_error, Security};
+use crate::ddi::{Ddi, IrqlRequirement::AtMost};
 use crate::kernel::{World, PASSIVE_LEVEL};
 use crate::spin::SpinLock;
 use crate::verifier::{self, Cleanup};
@@ -126,25 +127,29 @@ pub(super) unsafe extern "win64" fn ob_open_object_by_pointer(
 ) -> NTSTATUS {
     let detail =
         || format!("0x{:x}, attrs 0x{attributes:X}, access 0x{desired:08X}, mode {mode}", object as usize);
-    enter(&Entry::new("ObOpenObjectByPointer", PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
-        if !IoManager::of_ref(world).is_live_device(object as usize) {
-            verifier::report(
-                world,
-                rules::KNOWN_OBJECT,
-                "ntoskrnl.exe!ObOpenObjectByPointer",
-                format!("0x{:x} is not a live device object", object as usize),
-            );
-            return STATUS_INVALID_PARAMETER;
-        }
-        if handle.is_null() {
-            return STATUS_INVALID_PARAMETER;
-        }
-        let access = if desired & GENERIC_ALL != 0 { FILE_ALL_ACCESS } else { map_generic(desired) };
-        let value = ObjectManager::of_ref(world).open(KernelHandle { device: object as usize, access });
-        // SAFETY: `handle` is the driver's writable HANDLE (checked non-null).
-        unsafe { handle.write(value as HANDLE) };
-        STATUS_SUCCESS
-    })
+    enter(
+        &Ddi::ntoskrnl("ObOpenObjectByPointer", AtMost(PASSIVE_LEVEL), rules::IRQL_IO),
+        detail,
+        |world, _| {
+            if !IoManager::of_ref(world).is_live_device(object as usize) {
+                verifier::report(
+                    world,
+                    rules::KNOWN_OBJECT,
+                    "ntoskrnl.exe!ObOpenObjectByPointer",
+                    format!("0x{:x} is not a live device object", object as usize),
+                );
+                return STATUS_INVALID_PARAMETER;
+            }
+            if handle.is_null() {
+                return STATUS_INVALID_PARAMETER;
+            }
+            let access = if desired & GENERIC_ALL != 0 { FILE_ALL_ACCESS } else { map_generic(desired) };
+            let value = ObjectManager::of_ref(world).open(KernelHandle { device: object as usize, access });
+            // SAFETY: `handle` is the driver's writable HANDLE (checked non-null).
+            unsafe { handle.write(value as HANDLE) };
+            STATUS_SUCCESS
+        },
+    )
 }
 
 /// `ZwSetSecurityObject`. IRQL: PASSIVE_LEVEL. Setting the DACL needs WRITE_DAC on the handle;
@@ -157,7 +162,7 @@ pub(super) unsafe extern "win64" fn zw_set_security_object(
 ) -> NTSTATUS {
     const NAME: &str = "ZwSetSecurityObject";
     let detail = || format!("0x{:x}, info 0x{information:X}, sd 0x{:x}", handle as usize, sd as usize);
-    enter(&Entry::new(NAME, PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
+    enter(&Ddi::ntoskrnl(NAME, AtMost(PASSIVE_LEVEL), rules::IRQL_IO), detail, |world, _| {
         let Some(kh) = ObjectManager::of_ref(world).get(handle as usize) else {
             verifier::report(
                 world,
@@ -209,7 +214,7 @@ pub(super) unsafe extern "win64" fn zw_set_security_object(
 /// https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-zwclose
 pub(super) unsafe extern "win64" fn zw_close(handle: HANDLE) -> NTSTATUS {
     enter(
-        &Entry::new("ZwClose", PASSIVE_LEVEL, rules::IRQL_IO),
+        &Ddi::ntoskrnl("ZwClose", AtMost(PASSIVE_LEVEL), rules::IRQL_IO),
         || format!("0x{:x}", handle as usize),
         |world, _| {
             if ObjectManager::of_ref(world).close(handle as usize) {

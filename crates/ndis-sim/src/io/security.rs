@@ -22,8 +22,9 @@ use ndis_sys::status::{
     STATUS_UNKNOWN_REVISION,
 };
 
-use super::entry::{enter, Entry};
+use super::entry::enter;
 use super::rules;
+use crate::ddi::{Ddi, IrqlRequirement::AtMost};
 use crate::kernel::{World, APC_LEVEL, PASSIVE_LEVEL};
 use crate::verifier;
 
@@ -331,32 +332,36 @@ pub(super) unsafe extern "win64" fn rtl_create_security_descriptor(
     revision: u32,
 ) -> NTSTATUS {
     let detail = || format!("0x{:x}, revision {revision}", sd as usize);
-    enter(&Entry::new("RtlCreateSecurityDescriptor", PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
-        if revision != SECURITY_DESCRIPTOR_REVISION {
-            security_error(
-                world,
-                "RtlCreateSecurityDescriptor",
-                format!("revision {revision} (must be SECURITY_DESCRIPTOR_REVISION 1)"),
-            );
-            return STATUS_UNKNOWN_REVISION;
-        }
-        if sd.is_null() {
-            security_error(world, "RtlCreateSecurityDescriptor", "NULL descriptor".into());
-            return STATUS_INVALID_PARAMETER;
-        }
-        let empty = SECURITY_DESCRIPTOR {
-            Revision: SECURITY_DESCRIPTOR_REVISION as u8,
-            Sbz1: 0,
-            Control: 0,
-            Owner: std::ptr::null_mut(),
-            Group: std::ptr::null_mut(),
-            Sacl: std::ptr::null_mut(),
-            Dacl: std::ptr::null_mut(),
-        };
-        // SAFETY: the driver passes a writable SECURITY_DESCRIPTOR_MIN_LENGTH buffer (DDI contract).
-        unsafe { sd.write_unaligned(empty) };
-        STATUS_SUCCESS
-    })
+    enter(
+        &Ddi::ntoskrnl("RtlCreateSecurityDescriptor", AtMost(PASSIVE_LEVEL), rules::IRQL_IO),
+        detail,
+        |world, _| {
+            if revision != SECURITY_DESCRIPTOR_REVISION {
+                security_error(
+                    world,
+                    "RtlCreateSecurityDescriptor",
+                    format!("revision {revision} (must be SECURITY_DESCRIPTOR_REVISION 1)"),
+                );
+                return STATUS_UNKNOWN_REVISION;
+            }
+            if sd.is_null() {
+                security_error(world, "RtlCreateSecurityDescriptor", "NULL descriptor".into());
+                return STATUS_INVALID_PARAMETER;
+            }
+            let empty = SECURITY_DESCRIPTOR {
+                Revision: SECURITY_DESCRIPTOR_REVISION as u8,
+                Sbz1: 0,
+                Control: 0,
+                Owner: std::ptr::null_mut(),
+                Group: std::ptr::null_mut(),
+                Sacl: std::ptr::null_mut(),
+                Dacl: std::ptr::null_mut(),
+            };
+            // SAFETY: the driver passes a writable SECURITY_DESCRIPTOR_MIN_LENGTH buffer (DDI contract).
+            unsafe { sd.write_unaligned(empty) };
+            STATUS_SUCCESS
+        },
+    )
 }
 
 /// `RtlCreateAcl`. IRQL <= APC_LEVEL. STATUS_BUFFER_TOO_SMALL when AclLength cannot hold the
@@ -364,7 +369,7 @@ pub(super) unsafe extern "win64" fn rtl_create_security_descriptor(
 /// https://learn.microsoft.com/windows-hardware/drivers/ddi/ntifs/nf-ntifs-rtlcreateacl
 pub(super) unsafe extern "win64" fn rtl_create_acl(acl: *mut ACL, length: u32, revision: u32) -> NTSTATUS {
     let detail = || format!("0x{:x}, {length} bytes, revision {revision}", acl as usize);
-    enter(&Entry::new("RtlCreateAcl", APC_LEVEL, rules::IRQL_IO), detail, |world, _| {
+    enter(&Ddi::ntoskrnl("RtlCreateAcl", AtMost(APC_LEVEL), rules::IRQL_IO), detail, |world, _| {
         if (length as usize) < std::mem::size_of::<ACL>() {
             security_error(world, "RtlCreateAcl", format!("AclLength {length} cannot hold the ACL header"));
             return STATUS_BUFFER_TOO_SMALL;
@@ -405,7 +410,7 @@ pub(super) unsafe extern "win64" fn rtl_add_access_allowed_ace(
         Ok(s) => format!("0x{:x}, revision {revision}, 0x{mask:08X}, {s}", acl as usize),
         Err(e) => format!("0x{:x}, revision {revision}, 0x{mask:08X}, bad SID: {e}", acl as usize),
     };
-    enter(&Entry::new(NAME, APC_LEVEL, rules::IRQL_IO), detail, |world, _| {
+    enter(&Ddi::ntoskrnl(NAME, AtMost(APC_LEVEL), rules::IRQL_IO), detail, |world, _| {
         let sid = match &parsed {
             Ok(sid) => sid.clone(),
             Err(e) => {
@@ -473,7 +478,7 @@ pub(super) unsafe extern "win64" fn rtl_set_dacl_security_descriptor(
     let detail = || {
         format!("0x{:x}, present {present}, dacl 0x{:x}, defaulted {defaulted}", sd as usize, dacl as usize)
     };
-    enter(&Entry::new(NAME, PASSIVE_LEVEL, rules::IRQL_IO), detail, |world, _| {
+    enter(&Ddi::ntoskrnl(NAME, AtMost(PASSIVE_LEVEL), rules::IRQL_IO), detail, |world, _| {
         if sd.is_null() {
             security_error(world, NAME, "NULL descriptor".into());
             return STATUS_INVALID_PARAMETER;
@@ -512,7 +517,7 @@ pub(super) unsafe extern "win64" fn rtl_length_sid(sid: *mut SID) -> u32 {
     // SAFETY: the driver passes a valid SID (DDI contract); read_sid checks its header first.
     let parsed = unsafe { read_sid(sid.cast::<u8>()) };
     enter(
-        &Entry::new("RtlLengthSid", APC_LEVEL, rules::IRQL_IO),
+        &Ddi::ntoskrnl("RtlLengthSid", AtMost(APC_LEVEL), rules::IRQL_IO),
         || format!("{parsed:?}"),
         |world, _| match &parsed {
             Ok(sid) => sid.len() as u32,

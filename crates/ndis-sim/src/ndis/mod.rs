@@ -6,8 +6,9 @@
 //! (the invariants), `shared/ndis/atm-call-params.md` §12 (what the call manager validates).
 //!
 //! Flow: [`install`] hangs an [`Ndis`] on a [`World`] as an extension; [`register`] puts every
-//! `ndis.sys` export into an [`ExportTable`]. Each export finds its world and NDIS through
-//! `context` (no reference count, no lock), checks IRQL for the current simulated processor, looks every handle
+//! `ndis.sys` export into an [`ExportTable`]. Each export states its descriptor and enters through
+//! [`crate::ddi::enter`] (world and NDIS found with no reference count, no lock; the call logged;
+//! IRQL checked for the current simulated processor), looks every handle
 //! up in this module's tables (a pointer from the driver is an allegation), reports violations
 //! with [`verifier::report`], and acts as NDIS documents. Answers are chosen by the seeded
 //! [`sched::Rng`]: synchronous, PENDING with a completion queued on virtual time, or a completion
@@ -15,11 +16,16 @@
 //! the driver runs: every callback goes through [`call_driver`], which releases it first.
 //!
 //! Modules: [`memory`] (pool, tags, leaks), [`sync`] (spin locks, events), [`protocol`]
-//! (registration, binding, PnP), [`condis`] (AF, VC, calls, parties), `parties` (every party
-//! with per-call indexes), [`callmgr`] (the Q.2931 CM and the network), [`params`]
-//! (call-parameter validation), [`sched`] (generator, policy, queue), [`rules`] (the rule
-//! catalogue).
+//! (registration, PnP), [`binding`] (bind, open, close, unbind, and their completions); the
+//! CoNDIS client surface, one object per module, each export next to the delivery of the
+//! completions it queues: [`af`], [`vc`], [`call`], [`party`], with what they share in
+//! [`condis`]; `parties` (every party with per-call indexes), [`callmgr`] (the Q.2931 CM and the
+//! network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
+//! [`rules`] (the rule catalogue).
 
+pub mod af;
+pub mod binding;
+pub mod call;
 pub mod callmgr;
 pub mod condis;
 pub mod faults;
@@ -27,12 +33,14 @@ pub mod memory;
 pub mod out_param;
 pub mod params;
 pub(crate) mod parties;
+pub mod party;
 pub mod protocol;
 pub mod receive;
 pub mod rules;
 pub mod sched;
 pub mod special_pool;
 pub mod sync;
+pub mod vc;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +53,7 @@ use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier::{self, Rule};
 
 pub use callmgr::{AdapterConfig, AtmAddr, Behaviour, CallManagerConfig, RemoteParty};
+pub use parties::PartyState;
 pub use sched::{FaultPolicy, Outcome, Rng, Work};
 
 /// The DLL name exports are registered and logged under.
@@ -256,6 +265,9 @@ pub struct Ndis {
     state: SpinLock<State>,
 }
 
+/// A queued work item: the (processor, IRQL) it must be delivered at, if it must, and the work.
+pub(crate) type Queued = (Option<(usize, Irql)>, Work);
+
 /// Everything the simulated NDIS tracks. Held only briefly, never across a call into the driver.
 pub(crate) struct State {
     pub config: NdisConfig,
@@ -263,13 +275,13 @@ pub(crate) struct State {
     pub next_id: u64,
     /// Work on virtual time by (due, sequence), each with the processor and IRQL it must be
     /// delivered at, if it must.
-    pub queue: BTreeMap<(u64, u64), (Option<(usize, Irql)>, Work)>,
+    pub queue: BTreeMap<(u64, u64), Queued>,
     pub queue_sequence: u64,
     pub protocol: Option<protocol::Protocol>,
     pub set_options_active: bool,
-    pub bindings: BTreeMap<u64, protocol::Binding>,
-    pub afs: BTreeMap<u64, condis::Af>,
-    pub vcs: BTreeMap<u64, condis::Vc>,
+    pub bindings: BTreeMap<u64, binding::Binding>,
+    pub afs: BTreeMap<u64, af::Af>,
+    pub vcs: BTreeMap<u64, vc::Vc>,
     pub parties: parties::Parties,
     /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
     pub incoming_closes: std::collections::BTreeSet<u64>,
@@ -363,7 +375,7 @@ impl Ndis {
         self.state()
             .bindings
             .iter()
-            .map(|(id, b)| (*id, b.adapter, b.state == protocol::BindingState::Bound))
+            .map(|(id, b)| (*id, b.adapter, b.state == binding::BindingState::Bound))
             .collect()
     }
 
@@ -432,27 +444,23 @@ impl crate::machine::WorkSource for Ndis {
 /// Registers every `ndis.sys` export.
 pub fn register(table: &mut ExportTable) {
     protocol::register(table);
+    binding::register(table);
     memory::register(table);
     sync::register(table);
-    condis::register(table);
+    af::register(table);
+    vc::register(table);
+    call::register(table);
+    party::register(table);
     receive::register(table);
 }
 
-/// The world, processor and NDIS an export runs in, found without touching a reference count
-/// (this runs on every export). An export called with no current world, or in a world without a
-/// simulated NDIS, stops the run (a simulator bug, not a driver bug).
-///
-/// # Safety
-/// Only for an export called by the driver (or simulator code below a [`World::enter`] guard),
-/// and the references only until it returns: see [`kernel::current_world`]. The NDIS lives as
-/// long as its world, which keeps every extension.
-#[inline]
-pub(crate) unsafe fn context<'a>(export: &'static str) -> (&'a World, usize, &'a Ndis) {
-    // SAFETY: this function's own contract.
-    let (world, processor) = unsafe { kernel::current_world(export) };
-    match world.extension_ref::<Ndis>() {
-        Some(ndis) => (world, processor, ndis),
-        None => no_ndis(world, export),
+/// The simulated NDIS is the family of every `ndis.sys` export (see [`crate::ddi::enter`]).
+impl crate::ddi::Family for Ndis {
+    fn of<'a>(world: &'a World, ddi: &crate::ddi::Ddi) -> &'a Self {
+        match world.extension_ref::<Ndis>() {
+            Some(ndis) => ndis,
+            None => no_ndis(world, ddi.name),
+        }
     }
 }
 
@@ -463,48 +471,6 @@ fn no_ndis(world: &World, export: &str) -> ! {
         Some(world),
         Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
     )
-}
-
-/// Reports `rule` against `export` if the current IRQL is above `max`. Returns whether it was fine.
-#[inline]
-pub(crate) fn check_irql_at_most(
-    world: &World,
-    processor: usize,
-    export: &str,
-    max: Irql,
-    rule: Rule,
-) -> bool {
-    let irql = world.irql(processor);
-    if irql > max {
-        report_irql(world, export, rule, format!("called at {irql}; allowed at most {max}"));
-        false
-    } else {
-        true
-    }
-}
-
-/// Reports `rule` against `export` if the current IRQL is not exactly `required`.
-#[inline]
-pub(crate) fn check_irql_exactly(
-    world: &World,
-    processor: usize,
-    export: &str,
-    required: Irql,
-    rule: Rule,
-) -> bool {
-    let irql = world.irql(processor);
-    if irql != required {
-        report_irql(world, export, rule, format!("called at {irql}; must be called at {required}"));
-        false
-    } else {
-        true
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn report_irql(world: &World, export: &str, rule: Rule, detail: String) {
-    verifier::report(world, rule, format!("{NDIS_DLL}!{export}"), detail);
 }
 
 /// Reports a violation of `rule` by `export`.
@@ -728,7 +694,7 @@ pub fn check_obligations(world: &World) {
         }
         for id in &state.incoming_closes {
             let Some(vc) = state.vcs.get(id) else { continue };
-            if vc.incoming_close.is_some() && vc.state == condis::VcState::Active {
+            if vc.incoming_close.is_some() && vc.state == vc::VcState::Active {
                 owed.push((
                     rules::INCOMING_UNANSWERED,
                     "NdisClCloseCall",
@@ -745,7 +711,8 @@ pub fn check_obligations(world: &World) {
 }
 
 /// Delivers one work item on `processor` (the machine's worker runs it there), at `irql` if given,
-/// else at an IRQL the generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only).
+/// else at an IRQL the generator picks (PASSIVE for callbacks NDIS makes at PASSIVE only), through
+/// the delivery function beside the export that queued it.
 pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: usize, irql: Option<Irql>) {
     let passive_only = matches!(
         work,
@@ -766,21 +733,46 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
     };
     match work {
         Work::AfRegisterNotify { binding } => {
-            protocol::deliver_af_register_notify(world, ndis, binding, processor)
+            binding::deliver_af_register_notify(world, ndis, binding, processor)
         }
         Work::OpenAdapterComplete { binding, status } => {
-            protocol::deliver_open_complete(world, ndis, binding, status, processor)
+            binding::deliver_open_complete(world, ndis, binding, status, processor)
         }
         Work::CloseAdapterComplete { binding } => {
-            protocol::deliver_close_complete(world, ndis, binding, processor)
+            binding::deliver_close_complete(world, ndis, binding, processor)
         }
-        Work::Unbind { binding } => protocol::unbind_binding(world, ndis, binding, processor),
-        Work::Host { name, run } => {
-            let previous = world.set_irql(processor, PASSIVE_LEVEL);
-            world.log_call(processor, "sim", name, String::new());
-            run();
-            world.set_irql(processor, previous);
+        Work::Unbind { binding } => binding::unbind_binding(world, ndis, binding, processor),
+        Work::Host { name, run } => run_host(world, name, run, processor),
+        Work::OpenAfComplete { af, status } => af::deliver_open_complete(world, ndis, af, status, processor),
+        Work::CloseAfComplete { af, status } => {
+            af::deliver_close_complete(world, ndis, af, status, processor, irql)
         }
-        other => condis::deliver(world, ndis, other, processor, irql),
+        Work::NotifyCloseAf { af } => af::deliver_notify_close(world, ndis, af, processor, irql),
+        Work::MakeCallComplete { vc, status, cause } => {
+            call::deliver_make_call_complete(world, ndis, vc, status, cause, processor, irql)
+        }
+        Work::CloseCallComplete { vc, status } => {
+            call::deliver_close_call_complete(world, ndis, vc, status, processor, irql)
+        }
+        Work::RemoteRelease { vc, status } => {
+            call::deliver_remote_release(world, ndis, vc, status, processor, irql)
+        }
+        Work::AddPartyComplete { party, status, cause } => {
+            party::deliver_add_party_complete(world, ndis, party, status, cause, processor, irql)
+        }
+        Work::DropPartyComplete { party, status } => {
+            party::deliver_drop_party_complete(world, ndis, party, status, processor, irql)
+        }
+        Work::RemoteDrop { party, status, cause } => {
+            party::deliver_remote_drop(world, ndis, party, status, cause, processor, irql)
+        }
     }
+}
+
+/// Runs host work queued by another DDI module ([`queue_host_work`]) at PASSIVE on `processor`.
+fn run_host(world: &World, name: &'static str, run: Box<dyn FnOnce() + Send>, processor: usize) {
+    let previous = world.set_irql(processor, PASSIVE_LEVEL);
+    world.log_call(processor, "sim", name, String::new());
+    run();
+    world.set_irql(processor, previous);
 }

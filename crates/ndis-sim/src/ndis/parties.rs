@@ -18,9 +18,22 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use super::callmgr::AtmAddr;
-use super::condis::PartyState;
 use super::params::{Leaf, Snapshot};
 use crate::fast_hash::FastMap;
+
+/// Where a party is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartyState {
+    AddPending,
+    Connected,
+    /// ProtocolClIncomingDropParty was indicated; the client owes NdisClDropParty.
+    IncomingDropped {
+        status: i32,
+    },
+    DropPending,
+    /// Dropped, closed or failed: the handle is dead.
+    Gone,
+}
 
 /// A party of a multipoint call (kept, `Gone`, for the whole run: small).
 pub(crate) struct Party {

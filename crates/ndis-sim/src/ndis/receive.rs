@@ -29,12 +29,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndis_sys::*;
 
-use super::condis::VcState;
-use super::protocol::{BindingState, OpenState};
-use super::{check_irql_at_most, decode, log_export, render, rules, violation, Kind, Ndis};
+use super::binding::{BindingState, OpenState};
+use super::vc::VcState;
+use super::{decode, log_export, render, rules, violation, Kind, Ndis};
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
-use crate::kernel::{self, Irql, Stop, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::sim::Simulation;
 
 /// Bytes of one simulated NET_BUFFER_LIST: the largest x64 layout in Microsoft's public symbols
@@ -400,20 +401,6 @@ pub fn indicate(
     Ok(())
 }
 
-/// The world, processor and NDIS an export runs in. Through the kernel's public lookups rather
-/// than `super::context`, to lean on as little of the NDIS internals as possible; this export is
-/// not on a hot path. No current world, or one without NDIS, is a simulator bug: the run stops.
-fn export_context(export: &'static str) -> (Arc<World>, usize, Arc<Ndis>) {
-    let (world, processor) = kernel::with_current(export, |world, processor| (world.clone(), processor));
-    match Ndis::of(&world) {
-        Some(ndis) => (world, processor, ndis),
-        None => kernel::fatal(
-            Some(&world),
-            Stop::SimulatorFault(format!("{export} was called in a world without a simulated NDIS")),
-        ),
-    }
-}
-
 /// `NdisReturnNetBufferLists`: <= DISPATCH. Gives back lists indicated without
 /// NDIS_RECEIVE_FLAGS_RESOURCES; every one must come from the binding the handle names and be
 /// the driver's. NDIS_RETURN_FLAGS_DISPATCH_LEVEL may be set only when the caller knows it runs
@@ -424,21 +411,28 @@ extern "win64" fn ndis_return_net_buffer_lists(
     lists: *mut NET_BUFFER_LIST,
     return_flags: u32,
 ) {
-    const EXPORT: &str = "NdisReturnNetBufferLists";
-    let (world, processor, ndis) = export_context(EXPORT);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisReturnNetBufferLists",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_SEND_RCV_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
+    // SAFETY: an export, using what it gets only until it returns.
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, ndis| {
+            let receives = world.extension::<Receives>();
+            let handle = render(&ndis.state(), binding_handle as usize);
+            let list = receives
+                .as_ref()
+                .map_or_else(|| format!("{:#x}", lists as usize), |r| r.ledger().render(lists as usize));
+            log_export(world, processor, EXPORT, format!("({handle}, {list}, {return_flags:#x})"));
+        })
+    };
     let receives = world.extension::<Receives>();
-    {
-        let handle = render(&ndis.state(), binding_handle as usize);
-        let list = receives
-            .as_ref()
-            .map_or_else(|| format!("{:#x}", lists as usize), |r| r.ledger().render(lists as usize));
-        log_export(&world, processor, EXPORT, format!("({handle}, {list}, {return_flags:#x})"));
-    }
-    check_irql_at_most(&world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SEND_RCV_FUNCTION);
     let irql = world.irql(processor);
     if return_flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 && irql != DISPATCH_LEVEL {
         violation(
-            &world,
+            world,
             rules::FLAGS_IRQL,
             EXPORT,
             format!(
@@ -454,7 +448,7 @@ extern "win64" fn ndis_return_net_buffer_lists(
     };
     let Some(binding) = binding.filter(|_| open) else {
         violation(
-            &world,
+            world,
             rules::BINDING_HANDLE_INVALID,
             EXPORT,
             "binding handle is not open (closed, never opened, or not an NDIS binding handle); the lists \
@@ -463,12 +457,12 @@ extern "win64" fn ndis_return_net_buffer_lists(
         return;
     };
     if lists.is_null() {
-        violation(&world, rules::RETURN_NOT_OWNED, EXPORT, "NetBufferLists is NULL");
+        violation(world, rules::RETURN_NOT_OWNED, EXPORT, "NetBufferLists is NULL");
         return;
     }
     let Some(receives) = receives else {
         violation(
-            &world,
+            world,
             rules::RETURN_NOT_OWNED,
             EXPORT,
             format!("{:#x}: no NET_BUFFER_LIST was ever indicated to this driver", lists as usize),
@@ -526,7 +520,7 @@ extern "win64" fn ndis_return_net_buffer_lists(
         }
     }
     for problem in problems {
-        violation(&world, rules::RETURN_NOT_OWNED, EXPORT, problem);
+        violation(world, rules::RETURN_NOT_OWNED, EXPORT, problem);
     }
 }
 

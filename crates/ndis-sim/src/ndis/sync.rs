@@ -18,10 +18,9 @@ use std::ffi::c_void;
 
 use ndis_sys::{NDIS_EVENT, NDIS_SPIN_LOCK};
 
-use super::{
-    check_irql_at_most, check_irql_exactly, context, export_call, log_export, log_lazy, rules, violation,
-    State,
-};
+use super::Ndis;
+use super::{export_call, log_export, log_lazy, rules, violation, State};
+use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::fast_hash::FastMap;
@@ -158,10 +157,15 @@ pub fn register(table: &mut ExportTable) {
 /// `NdisAllocateSpinLock`: any IRQL. Re-initialising a held lock is a violation.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock>
 unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    const EXPORT: &str = "NdisAllocateSpinLock";
+    const DDI: Ddi =
+        Ddi::ndis("NdisAllocateSpinLock", IrqlRequirement::Unchecked, rules::IRQL_SYNCH_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, _| {
+            log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
+        })
+    };
     if lock.is_null() {
         violation(world, rules::SPIN_LOCK_LIFETIME, EXPORT, "NULL lock");
         return;
@@ -177,10 +181,14 @@ unsafe extern "win64" fn ndis_allocate_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// `NdisFreeSpinLock`: any IRQL; the lock must be allocated and not held.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisfreespinlock>
 extern "win64" fn ndis_free_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
-    const EXPORT: &str = "NdisFreeSpinLock";
+    const DDI: Ddi = Ddi::ndis("NdisFreeSpinLock", IrqlRequirement::Unchecked, rules::IRQL_SYNCH_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, _| {
+            log_export(world, processor, EXPORT, format!("({:#x})", lock as usize));
+        })
+    };
     let removed = ndis.state().locks.remove(lock as usize);
     match removed {
         None => violation(
@@ -251,16 +259,15 @@ fn report(world: &World, call: &'static Call, kind: LockKind, problem: Problem) 
 
 fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let export = call.name;
+    let irql = match kind {
+        LockKind::Raise => IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        LockKind::Dpr => IrqlRequirement::Exactly(DISPATCH_LEVEL),
+    };
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(export) };
-    log_lazy(world, processor, call, &[lock as u64], render_address);
-    match kind {
-        LockKind::Raise => {
-            check_irql_at_most(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
-        }
-        LockKind::Dpr => {
-            check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION)
-        }
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&Ddi::ndis(export, irql, rules::IRQL_SYNCH_FUNCTION), |world, processor, _| {
+            log_lazy(world, processor, call, &[lock as u64], render_address);
+        })
     };
     let old_irql = world.irql(processor);
     let problem = loop {
@@ -302,10 +309,13 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
 
 fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
     let export = call.name;
+    let ddi = Ddi::ndis(export, IrqlRequirement::Exactly(DISPATCH_LEVEL), rules::IRQL_SYNCH_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(export) };
-    log_lazy(world, processor, call, &[lock as u64], render_address);
-    check_irql_exactly(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    let Context { world, processor, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&ddi, |world, processor, _| {
+            log_lazy(world, processor, call, &[lock as u64], render_address);
+        })
+    };
     let (problem, restore) = {
         let mut state = ndis.state();
         match state.locks.get_mut(lock as usize) {
@@ -357,20 +367,27 @@ extern "win64" fn ndis_dpr_release_spin_lock(lock: *mut NDIS_SPIN_LOCK) {
 /// `NdisInitializeEvent`: <= DISPATCH; not signaled.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisinitializeevent>
 extern "win64" fn ndis_initialize_event(event: *mut NDIS_EVENT) {
-    const EXPORT: &str = "NdisInitializeEvent";
+    const DDI: Ddi =
+        Ddi::ndis("NdisInitializeEvent", IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_SYNCH_FUNCTION);
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({:#x})", event as usize));
-    check_irql_at_most(world, processor, EXPORT, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    let Context { family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, _| {
+            log_export(world, processor, EXPORT, format!("({:#x})", event as usize));
+        })
+    };
     ndis.state().events.insert(event as usize, false);
 }
 
 fn set_event(call: &'static Call, event: *mut NDIS_EVENT, signaled: bool) {
     let export = call.name;
+    let ddi = Ddi::ndis(export, IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_SYNCH_FUNCTION);
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(export) };
-    log_lazy(world, processor, call, &[event as u64], render_address);
-    check_irql_at_most(world, processor, export, DISPATCH_LEVEL, rules::IRQL_SYNCH_FUNCTION);
+    let Context { world, family: ndis, .. } = unsafe {
+        ddi::enter::<Ndis>(&ddi, |world, processor, _| {
+            log_lazy(world, processor, call, &[event as u64], render_address);
+        })
+    };
     let known = match ndis.state().events.get_mut(&(event as usize)) {
         Some(state) => {
             *state = signaled;
@@ -410,11 +427,19 @@ extern "win64" fn ndis_reset_event(event: *mut NDIS_EVENT) {
 /// every processor was doing and stops the run.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent>
 extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8 {
-    const EXPORT: &str = "NdisWaitEvent";
+    const DDI: Ddi = Ddi::ndis(
+        "NdisWaitEvent",
+        IrqlRequirement::Exactly(PASSIVE_LEVEL),
+        rules::IRQL_MISCELLANEOUS_FUNCTION,
+    );
+    const EXPORT: &str = DDI.name;
     // SAFETY: an export, using what it gets only until it returns.
-    let (world, processor, ndis) = unsafe { context(EXPORT) };
-    log_export(world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
-    if !check_irql_exactly(world, processor, EXPORT, PASSIVE_LEVEL, rules::IRQL_MISCELLANEOUS_FUNCTION) {
+    let Context { world, family: ndis, irql_ok, .. } = unsafe {
+        ddi::enter::<Ndis>(&DDI, |world, processor, _| {
+            log_export(world, processor, EXPORT, format!("({:#x}, {ms_to_wait})", event as usize));
+        })
+    };
+    if !irql_ok {
         return 0;
     }
     if !ndis.state().events.contains_key(&(event as usize)) {
