@@ -145,11 +145,27 @@ fn claim_first(locked: &mut Locked) -> Option<Action> {
 }
 
 /// The drive loop, from its first request (this thread claimed it) until the engine has none.
+///
+/// Waking an unbind (`BindingQuiet`) is deferred to the end of the loop, after the last time
+/// this thread takes the lock: the unbind it wakes may be the last one DriverUnload waits for,
+/// and DriverUnload then frees the lock and the tables while this thread would still be looping
+/// ("NdisDeregisterProtocolDriver" returns once every binding is unbound; nothing may touch the
+/// driver's state after the wake that lets it). A second wake in one loop sends the first one at
+/// once: the unload still waits for the deferred, later one.
 #[inline(never)]
 fn run_from(first: Option<Action>) {
     let mut action = first;
+    let mut deferred_wake = None;
     while let Some(request) = action {
-        let completion = crate::perform::perform(request);
+        let completion = match request {
+            Action::BindingQuiet { cookie, .. } => {
+                if let Some(earlier) = deferred_wake.replace(cookie) {
+                    crate::binding::wake_unbind(earlier);
+                }
+                None
+            }
+            request => crate::perform::perform(request),
+        };
         action = with_locked(|locked| {
             if let Some(completion) = completion {
                 completion.apply(&mut locked.engine);
@@ -160,6 +176,9 @@ fn run_from(first: Option<Action>) {
             }
             next
         });
+    }
+    if let Some(cookie) = deferred_wake {
+        crate::binding::wake_unbind(cookie);
     }
 }
 
