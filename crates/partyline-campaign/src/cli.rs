@@ -81,7 +81,12 @@ fn parse_tag(tag: &str) -> Result<u32, String> {
 /// was found, 2 for options that mean nothing together.
 pub fn run(args: CampaignArgs) -> ExitCode {
     let options = if args.short {
-        Options { only: args.only, verbose: args.verbose, special_pool: !args.no_special_pool, ..Options::short() }
+        Options {
+            only: args.only,
+            verbose: args.verbose,
+            special_pool: !args.no_special_pool,
+            ..Options::short()
+        }
     } else {
         Options {
             seeds: args.seeds,

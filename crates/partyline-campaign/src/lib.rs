@@ -98,10 +98,9 @@ impl Options {
     pub fn check(&self) -> Result<(), String> {
         if self.replay.is_some()
             && (self.only.is_empty()
-                || self
-                    .only
-                    .iter()
-                    .any(|c| !matches!(c, Campaign::Schedule | Campaign::LowResources | Campaign::Concurrency)))
+                || self.only.iter().any(|c| {
+                    !matches!(c, Campaign::Schedule | Campaign::LowResources | Campaign::Concurrency)
+                }))
         {
             return Err("--replay replays schedule, low-resources or concurrency runs: add --only schedule, --only low-resources or --only concurrency".into());
         }

@@ -129,8 +129,11 @@ struct Ctx {
     /// The harness id of the work running, 0 if none or not harness work.
     running: u64,
     /// What it is doing, outermost first: work name, callbacks (true) and exports.
-    calls: Arc<SpinLock<Vec<(&'static str, bool)>>>,
+    calls: Calls,
 }
+
+/// What a context is doing, outermost first: (name, whether it is a driver callback).
+type Calls = Arc<SpinLock<Vec<(&'static str, bool)>>>;
 
 /// Harness work not started yet.
 struct Pending {
@@ -191,7 +194,7 @@ thread_local! {
     /// The machine and context of this thread, if it is one: (machine, context id).
     static ME: std::cell::Cell<(*const Machine, usize)> = const { std::cell::Cell::new((std::ptr::null(), NONE)) };
     /// The calls list of this thread's context (a clone of `Ctx::calls`).
-    static CALLS: std::cell::RefCell<Option<Arc<SpinLock<Vec<(&'static str, bool)>>>>> = const { std::cell::RefCell::new(None) };
+    static CALLS: std::cell::RefCell<Option<Calls>> = const { std::cell::RefCell::new(None) };
 }
 
 /// This thread's context in `machine`, if any.
@@ -298,14 +301,15 @@ impl Machine {
         let priority = s.chooser.new_priority();
         // The same thread coming back reuses what it had (a harness enters once per request).
         let this = std::thread::current().id();
-        let (go, calls) = match s.ctxs.iter().find(|c| !c.worker && c.status == Status::Gone && c.thread.id() == this) {
-            Some(old) => {
-                old.calls.lock().clear();
-                old.go.store(false, Ordering::Relaxed);
-                (Arc::clone(&old.go), Arc::clone(&old.calls))
-            }
-            None => (Arc::new(AtomicBool::new(false)), Arc::new(SpinLock::new(Vec::new()))),
-        };
+        let (go, calls) =
+            match s.ctxs.iter().find(|c| !c.worker && c.status == Status::Gone && c.thread.id() == this) {
+                Some(old) => {
+                    old.calls.lock().clear();
+                    old.go.store(false, Ordering::Relaxed);
+                    (Arc::clone(&old.go), Arc::clone(&old.calls))
+                }
+                None => (Arc::new(AtomicBool::new(false)), Arc::new(SpinLock::new(Vec::new()))),
+            };
         let ctx = Ctx {
             thread: std::thread::current(),
             go,
@@ -450,7 +454,7 @@ impl Machine {
         let step = self.steps.fetch_add(1, Ordering::Relaxed) + 1;
         if !self.contended.load(Ordering::Relaxed)
             && step < self.next_event.load(Ordering::Relaxed)
-            && step % CAP_CHECK_EVERY != 0
+            && !step.is_multiple_of(CAP_CHECK_EVERY)
         {
             return;
         }
@@ -463,7 +467,7 @@ impl Machine {
         if self.is_stopped() {
             return;
         }
-        if step % CAP_CHECK_EVERY == 0 {
+        if step.is_multiple_of(CAP_CHECK_EVERY) {
             world.check_caps(0);
             if self.is_stopped() {
                 return;
@@ -1077,12 +1081,7 @@ fn park_forever() -> ! {
 }
 
 /// A worker's life: wait for work, run it on its processor, hand the baton on, again.
-fn worker_main(
-    machine: Arc<Machine>,
-    me: usize,
-    go: Arc<AtomicBool>,
-    calls: Arc<SpinLock<Vec<(&'static str, bool)>>>,
-) {
+fn worker_main(machine: Arc<Machine>, me: usize, go: Arc<AtomicBool>, calls: Calls) {
     ME.with(|m| m.set((Arc::as_ptr(&machine), me)));
     CALLS.with(|c| *c.borrow_mut() = Some(calls));
     loop {
