@@ -613,6 +613,14 @@ impl World {
         }
     }
 
+    /// After a stop, gives the log's memory back (its report is printed; the world itself may be
+    /// kept alive for good by the parked processor threads of the stopped run).
+    pub fn release_after_stop(&self) {
+        if self.stop().is_some() {
+            *self.log.lock() = Log::new();
+        }
+    }
+
     /// Sets how to replay this run (printed with a stop).
     pub fn set_replay(&self, command: impl Into<String>) {
         *lock(&self.replay) = Some(command.into());

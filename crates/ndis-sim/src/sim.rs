@@ -355,6 +355,14 @@ impl Simulation {
     }
 }
 
+impl Drop for Simulation {
+    /// A stopped run's processor threads stay parked for good, holding the world: its log goes
+    /// back at once.
+    fn drop(&mut self) {
+        self.world.release_after_stop();
+    }
+}
+
 /// The unload checks: the protocol deregistered, no binding left open, no pool left (by tag).
 pub fn check_unload(world: &World, ndis: &Ndis) {
     check_cleanup(world, ndis, Cleanup::DriverUnload);

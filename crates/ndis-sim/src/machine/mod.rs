@@ -50,6 +50,10 @@ pub trait WorkSource: Send + Sync {
     fn peek(&self) -> Option<Due>;
     /// Removes the earliest item and returns what delivers it on `processor`.
     fn take(&self, world: &Arc<World>, processor: usize) -> Option<(&'static str, Task)>;
+    /// Bytes of pool the driver holds (for the run's memory cap).
+    fn pool_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// When and where the earliest queued item wants to run.
@@ -468,7 +472,7 @@ impl Machine {
             return;
         }
         if step.is_multiple_of(CAP_CHECK_EVERY) {
-            world.check_caps(0);
+            world.check_caps(self.source().map_or(0, |source| source.pool_bytes()));
             if self.is_stopped() {
                 return;
             }

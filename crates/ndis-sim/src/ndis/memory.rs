@@ -277,6 +277,11 @@ impl Pool {
         })
     }
 
+    /// Bytes the driver holds, over every tag.
+    pub fn bytes_held(&self) -> u64 {
+        self.stats.iter().map(|(_, stats)| stats.bytes_held).sum()
+    }
+
     /// Bytes held per tag.
     pub fn bytes_held_per_tag(&self) -> BTreeMap<u32, u64> {
         self.stats.iter().map(|(tag, stats)| (*tag, stats.bytes_held)).collect()

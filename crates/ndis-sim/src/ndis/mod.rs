@@ -439,6 +439,10 @@ impl crate::machine::WorkSource for Ndis {
         let irql = on.map(|(_, irql)| irql);
         Some((name, Box::new(move || deliver(&world, &ndis, work, processor, irql))))
     }
+
+    fn pool_bytes(&self) -> u64 {
+        self.state().pool.bytes_held()
+    }
 }
 
 /// Registers every `ndis.sys` export.

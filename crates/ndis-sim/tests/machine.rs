@@ -1,0 +1,155 @@
+//! The machine (ndis_sim::machine): a stop ends its run, not the process, and the harness goes
+//! on; every run is bounded by its caps; the processors' threads really exclude one another.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ndis_sim::kernel::{Caps, Stop};
+use ndis_sim::ndis::rules;
+use ndis_sim::sim::{export_table, SimConfig, Simulation};
+use ndis_sys::signatures as sig;
+use ndis_sys::NDIS_SPIN_LOCK;
+
+fn export<T: Copy>(dll: &str, name: &str) -> T {
+    let table = export_table();
+    let address = table.get(dll, name).unwrap_or_else(|| panic!("{name}")).address;
+    assert_eq!(std::mem::size_of::<T>(), 8);
+    // SAFETY: T is the `ndis_sys::signatures` type of `name`, registered by `export!` against it.
+    unsafe { std::mem::transmute_copy::<usize, T>(&address) }
+}
+
+/// A bug check on a processor's thread stops that run: the harness gets `None` back and the stop
+/// (with its report written to stderr), and the process — here, the test — goes on, with a new
+/// simulation that runs normally. (Before the machine, a bug check ended the process.)
+#[test]
+fn a_bug_check_on_a_processor_stops_only_its_run() {
+    let sim = Simulation::without_image(SimConfig::default());
+    sim.world().set_replay("cargo test -p ndis-sim --test machine");
+    let answer = sim.on_processor(1, "test:bugcheck", || {
+        let bugcheck: sig::KeBugCheckEx = export("ntoskrnl.exe", "KeBugCheckEx");
+        // SAFETY: KeBugCheckEx takes plain integers and never returns.
+        unsafe { bugcheck(0xE2, 1, 2, 3, 4) }
+    });
+    assert!(answer.is_none(), "a bug check never returns");
+    match sim.stop() {
+        Some(Stop::BugCheck(b)) => assert_eq!((b.code, b.processor), (0xE2, 1)),
+        other => panic!("{other:?}"),
+    }
+    // The stopped run refuses more work at once instead of hanging.
+    assert!(sim.on_processor(0, "test:after", || 1).is_none());
+    sim.run_until_idle();
+    // The next run is unaffected.
+    let next = Simulation::without_image(SimConfig::default());
+    assert_eq!(next.on_processor(0, "test:next", || 7), Some(7));
+    assert!(next.stop().is_none());
+}
+
+/// Work that never lets the machine go idle (each piece queues the next) is stopped at the
+/// run's cap on pieces of work, reported as capped, instead of running forever.
+#[test]
+fn a_run_that_never_settles_is_capped() {
+    let sim = Simulation::without_image(SimConfig::default());
+    sim.world().set_caps(Caps { work_items: 500, ..Caps::default() });
+    let count = Arc::new(AtomicU64::new(0));
+    fn again(world: Arc<ndis_sim::World>, count: Arc<AtomicU64>) {
+        count.fetch_add(1, Ordering::Relaxed);
+        let (w, c) = (Arc::clone(&world), count);
+        ndis_sim::ndis::queue_host_work(&world, 1, "test:again", Box::new(move || again(w, c)));
+    }
+    again(Arc::clone(sim.world()), Arc::clone(&count));
+    sim.run_until_idle();
+    let stop = sim.stop().expect("capped");
+    assert!(matches!(stop, Stop::Capped(_)), "{stop}");
+    assert!(stop.to_string().contains("500 pieces of work"), "{stop}");
+    assert!((499..=501).contains(&count.load(Ordering::Relaxed)));
+}
+
+/// A driver that keeps breaking rules stops at the run's violation cap: the run stays bounded
+/// (a broken driver once grew a campaign process past 20 GB).
+#[test]
+fn violations_are_capped() {
+    let sim = Simulation::without_image(SimConfig::default());
+    sim.world().set_caps(Caps { violations: 5, ..Caps::default() });
+    let answer = sim.on_processor(0, "test:misbehave", || {
+        let free: sig::NdisFreeSpinLock = export("ndis.sys", "NdisFreeSpinLock");
+        let mut lock = NDIS_SPIN_LOCK::default();
+        for _ in 0..50 {
+            // SAFETY: the simulator's export; the lock was never allocated (a violation each).
+            unsafe { free(&mut lock) };
+        }
+    });
+    assert!(answer.is_none(), "the worker parks at the cap");
+    assert_eq!(sim.violations().len(), 5);
+    assert!(sim.violations().iter().all(|v| v.rule == rules::SPIN_LOCK_LIFETIME));
+    assert!(matches!(sim.stop(), Some(Stop::Capped(_))));
+}
+
+/// Virtual time is bounded too: a timer loop far in the future is capped, not run for ever.
+#[test]
+fn virtual_time_is_capped() {
+    let sim = Simulation::without_image(SimConfig::default());
+    sim.world().set_caps(Caps { virtual_ticks: 1_000_000, ..Caps::default() });
+    fn later(world: Arc<ndis_sim::World>) {
+        let w = Arc::clone(&world);
+        ndis_sim::ndis::queue_host_work(&world, 400_000, "test:later", Box::new(move || later(w)));
+    }
+    later(Arc::clone(sim.world()));
+    sim.run_until_idle();
+    let stop = sim.stop().expect("capped").to_string();
+    assert!(stop.contains("virtual time"), "{stop}");
+}
+
+/// The processors' threads exclude one another: pieces of work on two processors increment a
+/// plain counter without a lock, at scheduling points in between, and no increment is lost
+/// (only one thread runs at a time, and it runs until a scheduling point).
+#[test]
+fn only_one_processor_thread_runs_at_a_time() {
+    let sim = Simulation::without_image(SimConfig { processors: 4, ..SimConfig::default() });
+    let counter = Arc::new(AtomicU64::new(0));
+    for p in 0..4 {
+        let counter = Arc::clone(&counter);
+        sim.world().machine().spawn(
+            sim.world(),
+            "test:count",
+            Some(p),
+            Box::new(move || {
+                let irql: sig::KeGetCurrentIrql = export("ntoskrnl.exe", "KeGetCurrentIrql");
+                for _ in 0..1_000 {
+                    let value = counter.load(Ordering::Relaxed);
+                    // A scheduling point between the read and the write.
+                    // SAFETY: the simulator's export, no arguments.
+                    unsafe { irql() };
+                    counter.store(value + 1, Ordering::Relaxed);
+                }
+            }),
+        );
+    }
+    sim.run_until_idle();
+    assert!(sim.stop().is_none());
+    // The policy switched processors at the scheduling points, so increments interleave and some
+    // are lost (read, switch, write): the machine really interleaves, deterministically.
+    let first = counter.load(Ordering::Relaxed);
+    assert!(first < 4_000, "the processors interleaved ({first})");
+    // The same seed loses exactly the same increments.
+    let again = Simulation::without_image(SimConfig { processors: 4, ..SimConfig::default() });
+    let counter2 = Arc::new(AtomicU64::new(0));
+    for p in 0..4 {
+        let counter = Arc::clone(&counter2);
+        again.world().machine().spawn(
+            again.world(),
+            "test:count",
+            Some(p),
+            Box::new(move || {
+                let irql: sig::KeGetCurrentIrql = export("ntoskrnl.exe", "KeGetCurrentIrql");
+                for _ in 0..1_000 {
+                    let value = counter.load(Ordering::Relaxed);
+                    // SAFETY: as above.
+                    unsafe { irql() };
+                    counter.store(value + 1, Ordering::Relaxed);
+                }
+            }),
+        );
+    }
+    again.run_until_idle();
+    assert_eq!(counter2.load(Ordering::Relaxed), first, "same seed, same interleaving");
+}
