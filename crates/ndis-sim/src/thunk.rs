@@ -102,6 +102,12 @@ pub(crate) fn driver_caller(seen: usize) -> usize {
     }
 }
 
+/// The driver's return address of the call into the export running on this thread (innermost),
+/// as its thunk recorded it.
+pub(crate) fn current_caller() -> Option<usize> {
+    CALLERS.with(|c| c.borrow().last().copied())
+}
+
 /// Bytes of the common thunk (an upper bound; it is 300 or so).
 const THUNK_LEN: usize = 0x200;
 

@@ -10,8 +10,9 @@
 //! `NdisClAddParty`) asks [`inject`] whether to fail. [`inject`] applies the policy's random rate
 //! (as before) once virtual time has passed [`FaultPolicy::warmup_ticks`]; if the policy carries a
 //! [`Systematic`] registry it also identifies the call [`Site`] — the export, the offset in the
-//! image of the driver's return address (found by scanning the host stack for the first address
-//! in a loaded image that follows a `call`), and the stack of driver callbacks running — and fails
+//! image of the driver's return address (as the export's thunk recorded it, checked to follow a
+//! call through that export's IAT slot), and the driver callbacks the calling processor's thread
+//! is inside (crate::machine) — and fails
 //! it the first time that site is seen. The registry outlives a simulation, so a campaign runs the
 //! same scenario again and again with one registry until a run meets no new site; with
 //! [`Systematic::one_per_run`] each run fails at most one new site, so every fault is exercised
@@ -190,9 +191,6 @@ pub(crate) fn inject(
     systematic.first_sight(Site { export: called, caller, context })
 }
 
-/// Bytes of host stack scanned above this frame for the driver's return address.
-const SCAN_BYTES: usize = 16 * 1024;
-
 /// Reads up to `out.len()` bytes at `address` without faulting: fewer if the range is not mapped.
 fn read_memory(address: usize, out: &mut [u8]) -> usize {
     let local = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: out.len() };
@@ -217,17 +215,10 @@ fn follows_call_of(address: usize, export: &str) -> bool {
     crate::loader::import_slot(slot).is_some_and(|name| name == export)
 }
 
-/// The return address of the driver's call into `export`, running on this thread: the first
-/// word on the stack above this frame that lies in a loaded image just after a call through
-/// `export`'s IAT slot.
-#[inline(never)]
+/// The return address of the driver's call into `export`, running on this thread: the one the
+/// export's thunk recorded (crate::thunk), if it lies in a loaded image just after a call through
+/// `export`'s own IAT slot (anything else — a test calling the export directly — is no site).
 fn driver_return_address(export: &str) -> Option<usize> {
-    let marker = 0u8;
-    let start = std::ptr::addr_of!(marker) as usize & !7;
-    let mut stack = vec![0u8; SCAN_BYTES];
-    let read = read_memory(start, &mut stack);
-    stack[..read - read % 8]
-        .chunks_exact(8)
-        .map(|word| usize::from_le_bytes(word.try_into().expect("8 bytes")))
-        .find(|&word| crate::loader::image_containing(word).is_some() && follows_call_of(word, export))
+    let caller = crate::thunk::current_caller()?;
+    (crate::loader::image_containing(caller).is_some() && follows_call_of(caller, export)).then_some(caller)
 }
