@@ -86,17 +86,12 @@ fn executable(code: &[u8; STUB_SIZE]) -> usize {
     area as usize
 }
 
-thread_local! {
-    /// The driver's return addresses of the exports running on this thread, innermost last.
-    static CALLERS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// The driver's return address of the call into the export running on this thread, if `seen`
 /// (the return address an export found on its stack) is the thunk's own; else `seen`.
 pub(crate) fn driver_caller(seen: usize) -> usize {
     let thunk = ndis_sim_export_thunk as *const () as usize;
     if (thunk..thunk + THUNK_LEN).contains(&seen) {
-        CALLERS.with(|c| c.borrow().last().copied()).unwrap_or(seen)
+        current_caller().unwrap_or(seen)
     } else {
         seen
     }
@@ -105,7 +100,7 @@ pub(crate) fn driver_caller(seen: usize) -> usize {
 /// The driver's return address of the call into the export running on this thread (innermost),
 /// as its thunk recorded it.
 pub(crate) fn current_caller() -> Option<usize> {
-    CALLERS.with(|c| c.borrow().last().copied())
+    crate::machine::current_caller()
 }
 
 /// Bytes of the common thunk (an upper bound; it is 300 or so).
@@ -115,14 +110,12 @@ const THUNK_LEN: usize = 0x200;
 /// context's list.
 extern "win64" fn export_entered(record: &ThunkRecord, caller: usize) {
     crate::machine::point();
-    CALLERS.with(|c| c.borrow_mut().push(caller));
-    crate::machine::push_call(record.name);
+    crate::machine::push_export(record.name, caller);
 }
 
 /// Return from an export: off the list, then a scheduling point.
 extern "win64" fn export_returned(_record: &ThunkRecord) {
     crate::machine::pop_call();
-    CALLERS.with(|c| c.borrow_mut().pop());
     crate::machine::point();
 }
 

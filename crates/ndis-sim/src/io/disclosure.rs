@@ -91,9 +91,31 @@ fn mix(mut x: u64) -> u64 {
 
 /// `P(seed, request, offset)`: the poison byte of run A, in 1..=254.
 pub fn pattern(seed: u64, request: u64, offset: usize) -> u8 {
-    let word = mix(seed ^ mix(request) ^ mix((offset / 8) as u64 ^ 0x5EED));
-    let byte = (word >> (8 * (offset % 8))) as u8;
-    1 + byte % 254
+    Pattern::new(seed, request).byte(offset)
+}
+
+/// The poison of one request, keeping the last 8-byte word it computed (a buffer is filled and
+/// checked in order, so each word's three mixes are paid once, not once per byte).
+struct Pattern {
+    key: u64,
+    word: (usize, u64),
+}
+
+impl Pattern {
+    fn new(seed: u64, request: u64) -> Pattern {
+        let key = seed ^ mix(request);
+        Pattern { key, word: (usize::MAX, 0) }
+    }
+
+    /// `P(seed, request, offset)`.
+    fn byte(&mut self, offset: usize) -> u8 {
+        let index = offset / 8;
+        if self.word.0 != index {
+            self.word = (index, mix(self.key ^ mix(index as u64 ^ 0x5EED)));
+        }
+        let byte = (self.word.1 >> (8 * (offset % 8))) as u8;
+        1 + byte % 254
+    }
 }
 
 /// The poison state of one I/O manager.
@@ -136,8 +158,9 @@ impl Disclosure {
             Poison::Suspect { seed } => (*seed, 0),
             Poison::Confirm { seed, .. } => (*seed, 0xFF),
         };
+        let mut pattern = Pattern::new(seed, request);
         for (i, byte) in returnable.iter_mut().enumerate() {
-            *byte = pattern(seed, request, first + i) ^ flip;
+            *byte = pattern.byte(first + i) ^ flip;
         }
         request
     }
@@ -149,9 +172,10 @@ impl Disclosure {
         self.inspected += beyond.len() as u64;
         match &self.poison {
             Poison::Suspect { seed } => {
+                let mut pattern = Pattern::new(*seed, request);
                 let offsets: Vec<u32> = (first..)
                     .zip(beyond)
-                    .filter(|&(i, &b)| b == pattern(*seed, request, i))
+                    .filter(|&(i, &b)| b == pattern.byte(i))
                     .map(|(i, _)| i as u32)
                     .collect();
                 if !offsets.is_empty() {

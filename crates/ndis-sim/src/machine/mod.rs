@@ -136,8 +136,12 @@ struct Ctx {
     calls: Calls,
 }
 
-/// What a context is doing, outermost first: (name, whether it is a driver callback).
-type Calls = Arc<SpinLock<Vec<(&'static str, bool)>>>;
+/// What a context is doing, outermost first.
+type Calls = Arc<SpinLock<Vec<Call>>>;
+
+/// One entry of a context's calls: the name, whether it is a driver callback, and for an export
+/// the driver's return address (0 otherwise).
+type Call = (&'static str, bool, usize);
 
 /// Harness work not started yet.
 struct Pending {
@@ -818,7 +822,7 @@ impl Machine {
                 Status::Ready | Status::Running => "can run".to_owned(),
                 _ => continue,
             };
-            let calls: Vec<&str> = c.calls.lock().iter().map(|(name, _)| *name).collect();
+            let calls: Vec<&str> = c.calls.lock().iter().map(|(name, _, _)| *name).collect();
             let calls = calls.join(" > ");
             let who = if c.worker { "processor" } else { "harness thread on processor" };
             out.push_str(&format!(" [context {id}, {who} {}] {state}; in: {calls};", c.processor));
@@ -1122,23 +1126,30 @@ fn worker_main(machine: Arc<Machine>, me: usize, go: Arc<AtomicBool>, calls: Cal
     }
 }
 
-/// Records that the calling context entered `name` (work or an export), for reports.
+/// Records that the calling context entered `name` (a piece of work), for reports.
 #[inline]
 pub fn push_call(name: &'static str) {
-    push(name, false);
+    push((name, false, 0));
+}
+
+/// Records that the calling context entered the export `name`, called from `caller` (the
+/// driver's return address).
+#[inline]
+pub fn push_export(name: &'static str, caller: usize) {
+    push((name, false, caller));
 }
 
 /// Records that the calling context entered the driver callback `name`.
 #[inline]
 pub fn push_callback(name: &'static str) {
-    push(name, true);
+    push((name, true, 0));
 }
 
 #[inline]
-fn push(name: &'static str, callback: bool) {
+fn push(call: Call) {
     CALLS.with(|c| {
         if let Some(calls) = c.borrow().as_ref() {
-            calls.lock().push((name, callback));
+            calls.lock().push(call);
         }
     });
 }
@@ -1156,8 +1167,19 @@ pub fn pop_call() {
 /// The driver callbacks the calling context is inside, outermost first.
 pub fn current_callbacks() -> Vec<&'static str> {
     CALLS.with(|c| match c.borrow().as_ref() {
-        Some(calls) => calls.lock().iter().filter(|(_, callback)| *callback).map(|(name, _)| *name).collect(),
+        Some(calls) => {
+            calls.lock().iter().filter(|(_, callback, _)| *callback).map(|(name, _, _)| *name).collect()
+        }
         None => Vec::new(),
+    })
+}
+
+/// The driver's return address of the innermost export the calling context is in.
+pub fn current_caller() -> Option<usize> {
+    CALLS.with(|c| {
+        let calls = c.borrow();
+        let calls = calls.as_ref()?.lock();
+        calls.iter().rev().find(|(_, _, caller)| *caller != 0).map(|(_, _, caller)| *caller)
     })
 }
 
