@@ -285,12 +285,16 @@ pub struct Report {
     pub leaks: Vec<(String, u64)>,
     /// Simulated time at the end (100 ns ticks).
     pub end_time: u64,
+    /// How the run stopped, if it did (a bug check, a deadlock, a special-pool fault, a cap):
+    /// the stop's first line; its full report went to stderr.
+    pub stop: Option<String>,
 }
 
 impl Report {
-    /// No violation, no failed step, DriverEntry succeeded.
+    /// No violation, no failed step, no stop, DriverEntry succeeded.
     pub fn is_clean(&self) -> bool {
-        self.violations.is_empty()
+        self.stop.is_none()
+            && self.violations.is_empty()
             && self.failed_steps().next().is_none()
             && self.driver_entry_status == Some(0)
     }
@@ -338,6 +342,7 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
     let config = sim_config(scenario, seed);
     let seed = config.seed;
     let mut sim = Simulation::new(config, image)?;
+    sim.world().set_replay(format!("cargo run --release -- run {} --seed {seed}", scenario.name));
     sim.bind_all();
     let steps = run_steps(scenario, &mut SimTarget::new(&mut sim));
     sim.run_until_idle();
@@ -359,5 +364,6 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         counters: sim.counters(),
         leaks,
         end_time: sim.world().now(),
+        stop: sim.stop().map(|stop| stop.to_string().lines().next().unwrap_or_default().to_owned()),
     })
 }

@@ -194,6 +194,9 @@ pub fn run(scenario: &Scenario, source: &Source, args: &RunArgs) -> ExitCode {
     } else {
         let broken = report.violations.len();
         let failed = report.failed_steps().count();
+        if let Some(stop) = &report.stop {
+            eprintln!("\nthe run stopped: {stop}");
+        }
         eprintln!(
             "\nFAIL: scenario '{}' with seed {}: {broken} rule violation(s), {failed} failed step(s)\n{}",
             scenario.name,
