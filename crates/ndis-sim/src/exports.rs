@@ -254,7 +254,7 @@ fn not_implemented_traps(imports: &[(&str, &str)]) -> Vec<usize> {
         new
     };
     if !new.is_empty() {
-        let page = libc_page_size();
+        let page = crate::thunk::libc_page_size();
         let len = (new.len() * TRAP_SIZE).div_ceil(page) * page;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases no
         // Rust object; the result is checked against MAP_FAILED before use.
@@ -297,10 +297,4 @@ fn not_implemented_traps(imports: &[(&str, &str)]) -> Vec<usize> {
         assert_eq!(result, 0, "mprotect of not-implemented traps failed");
     }
     imports.iter().map(|(d, n)| traps[&key(d, n)]).collect()
-}
-
-pub(crate) fn libc_page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
 }

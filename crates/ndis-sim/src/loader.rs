@@ -469,7 +469,7 @@ impl Image {
         if subsystem != pe::IMAGE_SUBSYSTEM_NATIVE {
             return Err(LoadError::WrongSubsystem { subsystem });
         }
-        let page_size = crate::exports::libc_page_size();
+        let page_size = crate::thunk::libc_page_size();
         let alignment = optional.section_alignment();
         if alignment == 0 || !(alignment as usize).is_multiple_of(page_size) {
             return Err(LoadError::UnsupportedSectionAlignment { alignment, page_size });

@@ -15,6 +15,7 @@ use ndis_sys::kernel::{DRIVER_INITIALIZE, DRIVER_OBJECT};
 
 use crate::kernel::{LogEntry, World, PASSIVE_LEVEL};
 use crate::loader::{Image, LoadError};
+use crate::ndis::receive::{counters, indicate, Indication, ReceiveCounters, ReceiveError, Target};
 use crate::ndis::{self, AdapterConfig, CallManagerConfig, Counters, FaultPolicy, Ndis, NdisConfig, Work};
 use crate::verifier::{Cleanup, Verifier, Violation};
 
@@ -401,4 +402,43 @@ pub fn check_cleanup(world: &World, ndis: &Ndis, routine: Cleanup) {
         );
     }
     crate::ndis::receive::check_unload(world);
+}
+
+/// The receive path, driven from the harness (see [`crate::ndis::receive`]).
+impl Simulation {
+    /// The miniport indicates `indication.count` lists on the active call `vc` (a `Vc#` id): NDIS
+    /// calls ProtocolCoReceiveNetBufferLists with the VC's ProtocolVcContext on processor 0.
+    pub fn indicate_receive_on_vc(&self, vc: u64, indication: Indication) -> Result<(), ReceiveError> {
+        self.indicate_on_processor(Target::Vc(vc), indication)
+    }
+
+    /// Runs the indication on processor 0's own thread (see [`crate::machine`]).
+    fn indicate_on_processor(&self, target: Target, indication: Indication) -> Result<(), ReceiveError> {
+        let (world, ndis) = (Arc::clone(self.world()), Arc::clone(self.ndis()));
+        self.on_processor(0, "sim:Receive", move || indicate(&world, &ndis, target, indication, 0))
+            .unwrap_or(Err(ReceiveError::Stopped))
+    }
+
+    /// The miniport of `adapter` indicates `indication.count` lists on its binding: NDIS calls
+    /// ProtocolReceiveNetBufferLists on processor 0.
+    pub fn indicate_receive_on_binding(
+        &self,
+        adapter: usize,
+        indication: Indication,
+    ) -> Result<(), ReceiveError> {
+        let binding = self
+            .ndis()
+            .bindings()
+            .into_iter()
+            .filter(|(_, a, bound)| *a == adapter && *bound)
+            .map(|(id, _, _)| id)
+            .next_back()
+            .ok_or(ReceiveError::AdapterNotBound(adapter))?;
+        self.indicate_on_processor(Target::Binding(binding), indication)
+    }
+
+    /// Receive totals: lists indicated, lent, returned, still owned by the driver, stranded.
+    pub fn receive_counters(&self) -> ReceiveCounters {
+        counters(self.world())
+    }
 }

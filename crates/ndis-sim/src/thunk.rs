@@ -61,7 +61,7 @@ pub(crate) fn wrap(name: &str, real: usize) -> usize {
 /// read-execute, and never written again (another thread may be running a stub of any page
 /// already handed out). A page per stub: there are a few dozen exports.
 fn executable(code: &[u8; STUB_SIZE]) -> usize {
-    let len = crate::exports::libc_page_size();
+    let len = libc_page_size();
     // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases no
     // Rust object; checked against MAP_FAILED before use.
     let area = unsafe {
@@ -201,4 +201,11 @@ std::arch::global_asm!(
 extern "win64" {
     /// The common thunk (assembly above). Not callable from Rust: it expects R11.
     fn ndis_sim_export_thunk();
+}
+
+/// The host's page size (4096 if `sysconf` cannot tell).
+pub(crate) fn libc_page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
 }

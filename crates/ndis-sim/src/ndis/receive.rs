@@ -7,8 +7,8 @@
 //! nf-ndis-ndisreturnnetbufferlists, network/dispatch-irql-tracking; verifier-rules.md §7.1 item 5
 //! and §7.8 item 70.
 //!
-//! Flow: [`indicate`] (for tests and tools: [`Simulation::indicate_receive_on_vc`] and
-//! [`Simulation::indicate_receive_on_binding`]) makes `count` blocks the size of an x64
+//! Flow: [`indicate`] (for tests and tools: [`crate::sim::Simulation::indicate_receive_on_vc`] and
+//! [`crate::sim::Simulation::indicate_receive_on_binding`]) makes `count` blocks the size of an x64
 //! NET_BUFFER_LIST, links them through `Next` (offset 0), records each in the [`Receives`] ledger
 //! as indicated to the binding, and calls the driver's handler at PASSIVE or DISPATCH with
 //! NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL set exactly at DISPATCH. Without NDIS_RECEIVE_FLAGS_RESOURCES
@@ -36,7 +36,6 @@ use crate::ddi::{self, Context, Ddi, IrqlRequirement};
 use crate::export;
 use crate::exports::ExportTable;
 use crate::kernel::{Irql, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
-use crate::sim::Simulation;
 
 /// Bytes of one simulated NET_BUFFER_LIST: the largest x64 layout in Microsoft's public symbols
 /// (0x160 with 26 `NetBufferListInfo` slots, 0x180 with 29). The driver treats it as opaque; only
@@ -591,43 +590,5 @@ pub fn check_unload(world: &World) {
                 summary(&names)
             ),
         );
-    }
-}
-
-impl Simulation {
-    /// The miniport indicates `indication.count` lists on the active call `vc` (a `Vc#` id): NDIS
-    /// calls ProtocolCoReceiveNetBufferLists with the VC's ProtocolVcContext on processor 0.
-    pub fn indicate_receive_on_vc(&self, vc: u64, indication: Indication) -> Result<(), ReceiveError> {
-        self.indicate_on_processor(Target::Vc(vc), indication)
-    }
-
-    /// Runs the indication on processor 0's own thread (see [`crate::machine`]).
-    fn indicate_on_processor(&self, target: Target, indication: Indication) -> Result<(), ReceiveError> {
-        let (world, ndis) = (Arc::clone(self.world()), Arc::clone(self.ndis()));
-        self.on_processor(0, "sim:Receive", move || indicate(&world, &ndis, target, indication, 0))
-            .unwrap_or(Err(ReceiveError::Stopped))
-    }
-
-    /// The miniport of `adapter` indicates `indication.count` lists on its binding: NDIS calls
-    /// ProtocolReceiveNetBufferLists on processor 0.
-    pub fn indicate_receive_on_binding(
-        &self,
-        adapter: usize,
-        indication: Indication,
-    ) -> Result<(), ReceiveError> {
-        let binding = self
-            .ndis()
-            .bindings()
-            .into_iter()
-            .filter(|(_, a, bound)| *a == adapter && *bound)
-            .map(|(id, _, _)| id)
-            .next_back()
-            .ok_or(ReceiveError::AdapterNotBound(adapter))?;
-        self.indicate_on_processor(Target::Binding(binding), indication)
-    }
-
-    /// Receive totals: lists indicated, lent, returned, still owned by the driver, stranded.
-    pub fn receive_counters(&self) -> ReceiveCounters {
-        counters(self.world())
     }
 }
