@@ -27,6 +27,7 @@ pub mod kernel;
 pub mod loader;
 pub mod machine;
 pub mod ndis;
+pub mod rng;
 pub mod rules;
 pub mod scenario;
 pub mod sim;

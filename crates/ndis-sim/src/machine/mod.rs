@@ -31,6 +31,7 @@
 
 mod contexts;
 pub mod policy;
+pub mod rules;
 mod switch;
 
 use std::collections::VecDeque;

@@ -13,7 +13,7 @@
 //! lowers the running context below every other: a bug that needs `depth` ordering constraints
 //! is found with probability at least 1 / (n · steps^(depth-1)) per run.
 
-use crate::ndis::Rng;
+use crate::rng::Rng;
 
 /// How the machine chooses among runnable contexts. Part of the run's configuration; the seed
 /// is the run's seed.

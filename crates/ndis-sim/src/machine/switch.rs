@@ -363,8 +363,7 @@ impl Machine {
         let report = self.describe(world, &s);
         let waits_on_event = s.ctxs.iter().any(|c| matches!(c.status, Status::Waiting { .. }));
         drop(s);
-        let rule =
-            if waits_on_event { crate::ndis::rules::WAIT_DEADLOCK } else { crate::ndis::rules::DEADLOCK };
+        let rule = if waits_on_event { super::rules::WAIT_DEADLOCK } else { super::rules::DEADLOCK };
         crate::verifier::report(world, rule, "sim!machine", report.clone());
         crate::kernel::record_stop(world, crate::kernel::Stop::Hang(format!("deadlock: {report}")));
         let s = lock(&self.sched);

@@ -52,10 +52,9 @@ pub const SPIN_LOCK_LIFETIME: Rule = devtest(
     "Ddi_SpinLockLifetime",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisallocatespinlock",
 );
-/// A lock held on one processor is acquired on another while the holder waits for that code to
-/// return (a lock held across a re-entrant NDIS call): a deadlock on real hardware.
-pub const DEADLOCK: Rule =
-    devtest("Deadlock", "https://learn.microsoft.com/windows-hardware/drivers/devtest/deadlock-detection");
+/// A spin lock no processor can ever release is spun on (the machine finds nothing left that
+/// could release it): a deadlock on real hardware. Defined with the machine that detects it.
+pub use crate::machine::rules::DEADLOCK;
 
 // ---- Memory (§7.3) ----------------------------------------------------------------------------------
 pub const NDIS_ALLOCATE_MEMORY_WITH_TAG_PRIORITY: Rule = devtest(
@@ -97,11 +96,9 @@ pub const OUT_PARAMETER_OWNERSHIP: Rule = devtest(
 );
 
 // ---- Events (§7.2 item 21) -----------------------------------------------------------------------------
-/// NdisWaitEvent waiting forever with nothing left that could set the event.
-pub const WAIT_DEADLOCK: Rule = devtest(
-    "Ddi_NdisWaitEvent_Deadlock",
-    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiswaitevent",
-);
+/// NdisWaitEvent waiting forever with nothing left that could set the event. Defined with the
+/// machine that detects it.
+pub use crate::machine::rules::WAIT_DEADLOCK;
 /// An event used before NdisInitializeEvent.
 pub const EVENT_UNINITIALIZED: Rule = devtest(
     "Ddi_NdisEvent_Uninitialized",
