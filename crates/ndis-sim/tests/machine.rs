@@ -153,3 +153,39 @@ fn only_one_processor_thread_runs_at_a_time() {
     again.run_until_idle();
     assert_eq!(counter2.load(Ordering::Relaxed), first, "same seed, same interleaving");
 }
+
+/// NdisWaitEvent blocks its thread: the work that sets the event runs on another processor's
+/// thread while the waiter is blocked (the old simulator ran queued work on the waiting thread
+/// itself, so a completion that Windows delivers elsewhere always got through).
+#[test]
+fn a_wait_blocks_and_the_work_that_ends_it_runs_on_another_thread() {
+    let sim = Simulation::without_image(SimConfig::default());
+    let event: &'static mut ndis_sys::NDIS_EVENT =
+        Box::leak(Box::new(ndis_sys::NDIS_EVENT { Event: ndis_sys::KEVENT { Opaque: [0; 0x18] } }));
+    let event = event as *mut ndis_sys::NDIS_EVENT as usize;
+    let setter = Arc::new(std::sync::Mutex::new(None));
+    let world = Arc::clone(sim.world());
+    let seen = Arc::clone(&setter);
+    let waited = sim.on_processor(0, "test:wait", move || {
+        let init: sig::NdisInitializeEvent = export("ndis.sys", "NdisInitializeEvent");
+        let wait: sig::NdisWaitEvent = export("ndis.sys", "NdisWaitEvent");
+        // SAFETY: the simulator's exports on leaked storage.
+        unsafe { init(event as *mut ndis_sys::NDIS_EVENT) };
+        let set_later = Box::new(move || {
+            *seen.lock().expect("lock") = Some(std::thread::current().id());
+            let set: sig::NdisSetEvent = export("ndis.sys", "NdisSetEvent");
+            // SAFETY: as above.
+            unsafe { set(event as *mut ndis_sys::NDIS_EVENT) };
+        });
+        ndis_sim::ndis::queue_host_work(&world, 5_000, "test:set", set_later);
+        // SAFETY: as above; PASSIVE on a processor's thread.
+        let woke = unsafe { wait(event as *mut ndis_sys::NDIS_EVENT, 0) };
+        (woke, std::thread::current().id())
+    });
+    let (woke, waiter) = waited.expect("the wait ends");
+    assert_eq!(woke, 1);
+    let setter = setter.lock().expect("lock").expect("the event was set");
+    assert_ne!(setter, waiter, "the work that set the event ran on another thread");
+    assert!(sim.world().now() >= 5_000, "virtual time passed while the waiter was blocked");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
