@@ -189,3 +189,21 @@ fn a_wait_blocks_and_the_work_that_ends_it_runs_on_another_thread() {
     assert!(sim.world().now() >= 5_000, "virtual time passed while the waiter was blocked");
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+/// A driver that spins for ever calling exports (a retry loop that never ends) is stopped at the
+/// run's host-time cap: a broken driver never holds a campaign past it.
+#[test]
+fn host_time_is_capped() {
+    let sim = Simulation::without_image(SimConfig::default());
+    sim.world().set_caps(Caps { host_time: std::time::Duration::from_millis(200), ..Caps::default() });
+    let answer = sim.on_processor(0, "test:spin-forever", || {
+        let irql: sig::KeGetCurrentIrql = export("ntoskrnl.exe", "KeGetCurrentIrql");
+        loop {
+            // SAFETY: the simulator's export, no arguments; every call is a scheduling point.
+            unsafe { irql() };
+        }
+    });
+    assert!(answer.is_none());
+    let stop = sim.stop().expect("capped").to_string();
+    assert!(stop.contains("host time"), "{stop}");
+}
