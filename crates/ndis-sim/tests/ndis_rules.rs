@@ -248,7 +248,18 @@ extern "win64" fn make_call_complete(
     _: *mut CO_CALL_PARAMETERS,
 ) {
     event(format!("MakeCallComplete {status:#x} vc {:#x} party {:#x}", vc as usize, party as usize));
+    // The racy bookkeeping of `a_completion_racing_the_drivers_bookkeeping_is_caught`: free the
+    // block the request recorded — if it was recorded yet.
+    if let Some(block) = RACY_BLOCK.with(|b| b.borrow_mut().take()) {
+        let free: sig::NdisFreeMemory = export("NdisFreeMemory");
+        // SAFETY: the simulator's export, with the block the fake driver allocated.
+        unsafe { free(block as *mut c_void, 0, 0) };
+    }
 }
+
+/// A pool block the fake driver records after its NdisClMakeCall returns, for the completion to
+/// free (see `a_completion_racing_the_drivers_bookkeeping_is_caught`).
+static RACY_BLOCK: WorldLocal<RefCell<Option<usize>>> = WorldLocal::new(|| RefCell::new(None));
 extern "win64" fn modify_qos_complete(_: NDIS_STATUS, _: NDIS_HANDLE, _: *mut CO_CALL_PARAMETERS) {}
 extern "win64" fn close_call_complete(status: NDIS_STATUS, vc: NDIS_HANDLE, party: NDIS_HANDLE) {
     event(format!("CloseCallComplete {status:#x} vc {:#x} party {:#x}", vc as usize, party as usize));
@@ -1565,14 +1576,21 @@ fn cross_processor_race(seed: u64) -> (Order, String) {
     let mut lock = NDIS_SPIN_LOCK::default();
     // SAFETY: the simulator's exports; the driver's bookkeeping after the request, under its lock.
     unsafe { allocate(&mut lock) };
+    let racy: sig::NdisAllocateMemoryWithTagPriority = export("NdisAllocateMemoryWithTagPriority");
+    // SAFETY: the simulator's export; the block is the fake driver's per-request record.
+    let block = unsafe { racy(null_mut(), 32, u32::from_le_bytes(*b"PlRc"), 16) } as usize;
     assert_eq!(make_call(vc, &mut setup, pool_slot()), NDIS_STATUS_PENDING);
+    // The bug: the request's record is made after the request returns, under the lock; a
+    // completion that runs before that finds nothing to free, and the block leaks.
     // SAFETY: as above.
     unsafe {
         acquire(&mut lock);
+        RACY_BLOCK.with(|b| *b.borrow_mut() = Some(block));
         release(&mut lock);
     }
     drop(_entered);
     sim.run_until_idle();
+    let leaked = RACY_BLOCK.with(|b| b.borrow().is_some());
     let timeline = sim.timeline();
     let at = |needle: &str| timeline.lines().position(|l| l.contains(needle));
     let returned = at("NdisClMakeCall(-> NDIS_STATUS_PENDING").expect("the request returned");
@@ -1597,7 +1615,13 @@ enum Order {
 /// A completion "on another processor" really runs on another processor's thread, and the seed
 /// decides where: between the request's return and the driver's next instruction that takes its
 /// lock (the window the real-thread campaign once found a race in), or after it. Both are reached
-/// within a few seeds, and a seed replays event for event.
+/// within a few seeds, and a seed replays event for event. The fake driver here misbehaves: it
+/// records what its completion must free only after the request returns, so when the completion
+/// wins the race the record leaks — and the verifier reports the leak at unload
+/// (`PoolTracking_Leak` on the record's tag). (A race that needs the two threads interleaved
+/// both ways — the completion woken half-way by the requester, or the requester by the
+/// completion — is what the old nested simulator could not show at all: see the concurrency
+/// seed-85 regression in partyline-campaign's tests/short.rs.)
 #[test]
 fn a_completion_on_another_processor_can_run_between_the_return_and_the_drivers_next_lock() {
     let mut seen = Vec::new();
