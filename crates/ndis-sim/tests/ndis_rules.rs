@@ -250,12 +250,23 @@ extern "win64" fn make_call_complete(
     event(format!("MakeCallComplete {status:#x} vc {:#x} party {:#x}", vc as usize, party as usize));
     // The racy bookkeeping of `a_completion_racing_the_drivers_bookkeeping_is_caught`: free the
     // block the request recorded — if it was recorded yet.
-    if let Some(block) = RACY_BLOCK.with(|b| b.borrow_mut().take()) {
+    let Some(lock) = RACY_LOCK.with(|l| *l.borrow()) else { return };
+    let acquire: sig::NdisAcquireSpinLock = export("NdisAcquireSpinLock");
+    let release: sig::NdisReleaseSpinLock = export("NdisReleaseSpinLock");
+    // SAFETY: the simulator's exports on the fake driver's allocated lock.
+    unsafe { acquire(lock as *mut NDIS_SPIN_LOCK) };
+    let block = RACY_BLOCK.with(|b| b.borrow_mut().take());
+    // SAFETY: as above.
+    unsafe { release(lock as *mut NDIS_SPIN_LOCK) };
+    if let Some(block) = block {
         let free: sig::NdisFreeMemory = export("NdisFreeMemory");
         // SAFETY: the simulator's export, with the block the fake driver allocated.
         unsafe { free(block as *mut c_void, 0, 0) };
     }
 }
+
+/// The fake driver's lock in `a_completion_racing_…`: its completion takes it too.
+static RACY_LOCK: WorldLocal<RefCell<Option<usize>>> = WorldLocal::new(|| RefCell::new(None));
 
 /// A pool block the fake driver records after its NdisClMakeCall returns, for the completion to
 /// free (see `a_completion_racing_the_drivers_bookkeeping_is_caught`).
@@ -1573,9 +1584,10 @@ fn cross_processor_race(seed: u64) -> (Order, String) {
     let allocate: sig::NdisAllocateSpinLock = export("NdisAllocateSpinLock");
     let acquire: sig::NdisAcquireSpinLock = export("NdisAcquireSpinLock");
     let release: sig::NdisReleaseSpinLock = export("NdisReleaseSpinLock");
-    let mut lock = NDIS_SPIN_LOCK::default();
+    let lock: &'static mut NDIS_SPIN_LOCK = Box::leak(Box::default());
     // SAFETY: the simulator's exports; the driver's bookkeeping after the request, under its lock.
-    unsafe { allocate(&mut lock) };
+    unsafe { allocate(&mut *lock) };
+    RACY_LOCK.with(|l| *l.borrow_mut() = Some(&mut *lock as *mut NDIS_SPIN_LOCK as usize));
     let racy: sig::NdisAllocateMemoryWithTagPriority = export("NdisAllocateMemoryWithTagPriority");
     // SAFETY: the simulator's export; the block is the fake driver's per-request record.
     let block = unsafe { racy(null_mut(), 32, u32::from_le_bytes(*b"PlRc"), 16) } as usize;
@@ -1584,24 +1596,48 @@ fn cross_processor_race(seed: u64) -> (Order, String) {
     // completion that runs before that finds nothing to free, and the block leaks.
     // SAFETY: as above.
     unsafe {
-        acquire(&mut lock);
+        acquire(&mut *lock);
         RACY_BLOCK.with(|b| *b.borrow_mut() = Some(block));
-        release(&mut lock);
+        release(&mut *lock);
     }
     drop(_entered);
     sim.run_until_idle();
-    let leaked = RACY_BLOCK.with(|b| b.borrow().is_some());
+    let leaked = {
+        // The fake driver's state is per world: read it in the world.
+        let _entered = sim.world().enter(0);
+        RACY_BLOCK.with(|b| b.borrow().is_some())
+    };
     let timeline = sim.timeline();
     let at = |needle: &str| timeline.lines().position(|l| l.contains(needle));
     let returned = at("NdisClMakeCall(-> NDIS_STATUS_PENDING").expect("the request returned");
     let completed = at("ProtocolClMakeCallComplete").expect("the completion ran");
-    let locked = timeline
-        .lines()
-        .enumerate()
-        .position(|(i, l)| i > returned && l.contains("cpu0") && l.contains("NdisAcquireSpinLock"))
-        .expect("the driver took its lock");
+    let lock_on = |cpu: &str| {
+        timeline
+            .lines()
+            .enumerate()
+            .position(|(i, l)| i > returned && l.contains(cpu) && l.contains("NdisAcquireSpinLock"))
+            .expect("both take the lock")
+    };
+    let (locked, completion_locked) = (lock_on("cpu0"), lock_on("cpu1"));
     assert!(completed > returned, "the request's own log entry is written before it returns");
-    let order = if completed < locked { Order::BetweenReturnAndLock } else { Order::AfterLock };
+    assert!(completion_locked > completed);
+    // Whoever logs its acquire first takes the lock (no scheduling point between the log and the
+    // take): the completion wins the race when it takes the lock before the driver's next one.
+    let order = if completion_locked < locked { Order::BetweenReturnAndLock } else { Order::AfterLock };
+    assert_eq!(
+        leaked,
+        order == Order::BetweenReturnAndLock,
+        "the record leaks exactly when the completion wins:\n{}",
+        timeline.lines().skip(returned.saturating_sub(3)).take(12).collect::<Vec<_>>().join("\n")
+    );
+    if leaked {
+        // What the verifier says at unload: the driver's record was never freed.
+        let mut sim = sim;
+        sim.unload();
+        let found =
+            sim.violations().into_iter().find(|v| v.rule == rules::POOL_LEAK && v.detail.contains("'PlRc'"));
+        assert!(found.is_some(), "the leak is reported: {:#?}", sim.violations());
+    }
     (order, timeline)
 }
 

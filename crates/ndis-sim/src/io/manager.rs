@@ -596,13 +596,14 @@ struct Sent {
 /// returned at PASSIVE_LEVEL.
 fn dispatch(world: &World, processor: usize, device: usize, request: &Request, sent: &Sent) -> NTSTATUS {
     let (call, irp) = (request.call(), sent.irp);
+    // Entry to the dispatch routine is a scheduling point, as for every callback (before its log
+    // entry, so the log shows it where it really starts).
+    crate::machine::point();
     let previous = world.set_irql(processor, PASSIVE_LEVEL);
     let words = [irp as u64, u64::from(request.code), request.input_len as u64, request.output_len as u64];
     world.log_lazy(processor, call, &words, |a, f| {
         write!(f, "irp=0x{:x} code=0x{:08X} in={} out={}", a.word(0), a.word(1), a.word(2), a.word(3))
     });
-    // Entry to the dispatch routine is a scheduling point, as for every callback.
-    crate::machine::point();
     crate::machine::push_callback(call.name);
     let returned = match sent.dispatch {
         // SAFETY: the driver's dispatch routine, called as the I/O manager does: at PASSIVE on a

@@ -532,6 +532,9 @@ pub(crate) fn call_driver<R>(
     let current = kernel::current_processor_in(world).filter(|_| crate::machine::is_context(world));
     let _entered = current.is_none().then(|| world.enter(processor));
     let processor = current.unwrap_or(processor);
+    // Entry to a callback is a scheduling point (see crate::machine), before its log entry, so the
+    // log shows the callback where it really starts.
+    crate::machine::point();
     let previous = world.set_irql(processor, irql);
     let name = match logged {
         Logged::Lazy(call, words, render) => {
@@ -544,8 +547,6 @@ pub(crate) fn call_driver<R>(
         }
     };
     let held_before: Vec<usize> = sync::held_by(&ndis.state(), processor);
-    // Entry to a callback is a scheduling point (see crate::machine).
-    crate::machine::point();
     crate::machine::push_callback(name);
     let result = f();
     crate::machine::pop_call();
