@@ -110,6 +110,15 @@ pub fn perform(action: Action) -> Option<Completion> {
             unsafe { NdisClNotifyCloseAddressFamilyComplete(handle(af_handle), NDIS_STATUS_SUCCESS) };
             None
         }
+        Action::UnbindAdapter { handle: binding_handle, .. } => {
+            // nf-ndis-ndisclopenaddressfamilyex: after a failed open the client should call
+            // NdisUnbindAdapter. Never reached inside ProtocolBind/UnbindAdapterEx (the engine asks
+            // only when an AF open completes); <= DISPATCH_LEVEL; NDIS_STATUS_RESOURCES just leaves
+            // the binding open (and unused) until NDIS unbinds it.
+            // SAFETY: the binding's handle, open when the engine asked; not used after the call.
+            let _ = unsafe { NdisUnbindAdapter(handle(binding_handle)) };
+            None
+        }
         Action::BindingQuiet { cookie, .. } => {
             crate::binding::wake_unbind(cookie);
             None

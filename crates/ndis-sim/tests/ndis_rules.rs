@@ -1228,6 +1228,25 @@ fn proves_ddi_partyhandleafterdrop() {
     assert_fired(&sim, rules::PARTY_HANDLE_AFTER_DROP);
 }
 
+/// nf-ndis-ndiscldropparty: Size is the size at Buffer, zero if Buffer is NULL; the real driver
+/// passes (NULL, 0) (src/perform.rs).
+#[test]
+fn proves_ddi_ndiscldropparty_buffersize() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    make_call(vc, &mut setup, pool_slot());
+    let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+    let party = pool_slot();
+    add_party(vc, 0x1001, &mut add, party);
+    sim.run_until_idle();
+    assert!(!fired(&sim, rules::DROP_PARTY_BUFFER_SIZE));
+    let drop_party: sig::NdisClDropParty = export("NdisClDropParty");
+    // SAFETY: the simulator's export, with a NULL buffer of a non-zero size.
+    unsafe { drop_party(*party as NDIS_HANDLE, null_mut(), 16) };
+    assert_fired(&sim, rules::DROP_PARTY_BUFFER_SIZE);
+}
+
 #[test]
 fn proves_ddi_ndiscldropparty_beforeaddcomplete() {
     let (sim, _entered) = started(FaultPolicy::always_pending());

@@ -182,3 +182,34 @@ fn masked(timeline: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// nf-ndis-ndisclopenaddressfamilyex: after a failed open the client should call
+/// NdisUnbindAdapter. Systematic low-resources simulation fails the driver's
+/// NdisClOpenAddressFamilyEx; the real driver then asks NDIS to unbind, NDIS calls
+/// ProtocolUnbindAdapterEx, and the run ends clean.
+#[test]
+fn a_failed_address_family_open_makes_the_real_driver_ask_for_an_unbind() {
+    use ndis_sim::ndis::faults::Systematic;
+    use ndis_sim::ndis::FaultPolicy;
+    let registry = Systematic::one_per_run();
+    for _ in 0..200 {
+        registry.begin_run();
+        let faults = FaultPolicy { systematic: Some(registry.clone()), ..FaultPolicy::synchronous() };
+        let bench = partyline_campaign::bench::Bench::new(1, 2, faults, &[]);
+        let injected: Vec<String> = registry.injected_this_run().iter().map(|s| s.to_string()).collect();
+        if injected.iter().any(|site| site.starts_with("NdisClOpenAddressFamilyEx")) {
+            let timeline = bench.sim.timeline();
+            let unbind = timeline.find("ndis.sys!NdisUnbindAdapter").expect("the driver asks NDIS to unbind");
+            let unbound = timeline.find("ProtocolUnbindAdapterEx").expect("NDIS unbinds");
+            assert!(unbind < unbound, "{timeline}");
+            let verdict = bench.finish();
+            assert!(verdict.is_clean(), "{verdict:?}");
+            return;
+        }
+        if registry.injected_this_run().is_empty() {
+            break;
+        }
+        bench.finish();
+    }
+    panic!("no run failed NdisClOpenAddressFamilyEx");
+}

@@ -93,6 +93,14 @@ pub enum Action {
     NotifyCloseAfComplete { handle: Handle },
     /// Every address family of an unbinding binding is closed: wake the unbind thread.
     BindingQuiet { binding: Id, cookie: usize },
+    /// `NdisUnbindAdapter(handle)`: the binding's address family could not be opened, so the
+    /// binding is of no use; NDIS unbinds it later (ProtocolUnbindAdapterEx), or not at all.
+    /// nf-ndis-ndisclopenaddressfamilyex: "If the client's call to NdisClOpenAddressFamilyEx
+    /// fails, the client should call the NdisUnbindAdapter function to request NDIS to release its
+    /// binding to the underlying miniport adapter"; nf-ndis-ndisunbindadapter: outside
+    /// ProtocolBindAdapterEx and ProtocolUnbindAdapterEx, <= DISPATCH_LEVEL, and the handle may be
+    /// invalid once it returns.
+    UnbindAdapter { binding: Id, handle: Handle },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,8 +661,9 @@ impl Engine {
         Ok(id)
     }
 
-    /// `NdisClOpenAddressFamilyEx` completed. On failure the AF is gone (and the glue should ask
-    /// NDIS to unbind, per NdisClOpenAddressFamilyEx).
+    /// `NdisClOpenAddressFamilyEx` completed. On failure the AF is gone, and when the binding is
+    /// left open with no address family the engine asks NDIS to unbind it
+    /// ([`Action::UnbindAdapter`], per nf-ndis-ndisclopenaddressfamilyex).
     pub fn on_open_af_complete(&mut self, id: Id, status: Status, handle: Handle) -> Result {
         let Some(af) = self.afs.get_mut(id) else {
             return self.reject(ObjectKind::Af, Some(id), Error::UnknownId(ObjectKind::Af));
@@ -671,7 +680,13 @@ impl Engine {
                 self.begin_af_close(id);
             }
         } else {
+            let binding = af.binding;
             self.free_af(id, status);
+            if let Some(b) = self.bindings.get(binding) {
+                if let (BindingState::Open { handle }, 0) = (b.state, b.afs) {
+                    self.defer(Owed::UnbindAdapter { binding, handle });
+                }
+            }
         }
         Ok(())
     }
@@ -1512,6 +1527,7 @@ enum Owed {
     Nothing = 0,
     NotifyCloseAfComplete { handle: Handle } = 1,
     BindingQuiet { binding: Id, cookie: usize } = 2,
+    UnbindAdapter { binding: Id, handle: Handle } = 3,
 }
 
 impl Owed {
@@ -1520,6 +1536,7 @@ impl Owed {
             Owed::Nothing => None,
             Owed::NotifyCloseAfComplete { handle } => Some(Action::NotifyCloseAfComplete { handle }),
             Owed::BindingQuiet { binding, cookie } => Some(Action::BindingQuiet { binding, cookie }),
+            Owed::UnbindAdapter { binding, handle } => Some(Action::UnbindAdapter { binding, handle }),
         }
     }
 }

@@ -46,6 +46,7 @@ fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::CloseAf { .. } => "CloseAf",
             Action::NotifyCloseAfComplete { .. } => "NotifyCloseAfComplete",
             Action::BindingQuiet { .. } => "BindingQuiet",
+            Action::UnbindAdapter { .. } => "UnbindAdapter",
         })
         .collect()
 }
@@ -580,4 +581,27 @@ fn a_call_whose_vc_fails_while_queued_for_work_leaves_the_calls_behind_it_queued
         Some(Action::CreateVc { call, .. }) => assert_eq!(call, two),
         other => panic!("call 2 was never worked on: poll gave {other:?}"),
     }
+}
+
+/// nf-ndis-ndisclopenaddressfamilyex: "If the client's call to NdisClOpenAddressFamilyEx fails,
+/// the client should call the NdisUnbindAdapter function to request NDIS to release its binding to
+/// the underlying miniport adapter." A binding left with no address family asks NDIS to unbind it,
+/// once; one that still has an open address family, or is already unbinding, does not.
+#[test]
+fn a_failed_address_family_open_asks_ndis_to_unbind() {
+    let mut fake = Fake::new(Policy::synchronous());
+    let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+    fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+    let af = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
+    fake.engine.on_open_af_complete(af, Status::RESOURCES, Handle::NULL).expect("completion");
+    fake.settle();
+    assert_eq!(fake.unbind_requests, [binding]);
+    assert!(fake.requests.iter().any(|a| matches!(a, Action::UnbindAdapter { handle: Handle(0x500), .. })));
+    // With another address family open, the binding stays.
+    let mut fake = Fake::new(Policy::synchronous());
+    let (binding, _open) = fake.open_binding();
+    let af = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("second af");
+    fake.engine.on_open_af_complete(af, Status::FAILURE, Handle::NULL).expect("completion");
+    fake.settle();
+    assert!(fake.unbind_requests.is_empty(), "{:?}", fake.requests);
 }

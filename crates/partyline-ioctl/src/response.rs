@@ -478,6 +478,7 @@ pub enum ActionKind {
     CloseAf = 7,
     NotifyCloseAfComplete = 8,
     BindingQuiet = 9,
+    UnbindAdapter = 10,
 }
 
 impl ActionKind {
@@ -493,6 +494,7 @@ impl ActionKind {
             CloseAf,
             NotifyCloseAfComplete,
             BindingQuiet,
+            UnbindAdapter,
         ]
         .into_iter()
         .find(|k| *k as u8 == v)
@@ -537,6 +539,7 @@ impl From<TraceEvent> for Event {
                     Action::CloseAf { af, .. } => (ActionKind::CloseAf, af.to_u64()),
                     Action::NotifyCloseAfComplete { .. } => (ActionKind::NotifyCloseAfComplete, 0),
                     Action::BindingQuiet { binding, .. } => (ActionKind::BindingQuiet, binding.to_u64()),
+                    Action::UnbindAdapter { binding, .. } => (ActionKind::UnbindAdapter, binding.to_u64()),
                 };
                 Event::Lost { action: kind, id }
             }

@@ -295,6 +295,10 @@ extern "win64" fn ndis_cl_drop_party(
             });
         })
     };
+    if buffer.is_null() && size != 0 {
+        // nf-ndis-ndiscldropparty: Size is "zero if Buffer is NULL".
+        violation(world, rules::DROP_PARTY_BUFFER_SIZE, EXPORT, format!("Buffer is NULL but Size is {size}"));
+    }
     // The whole request under one lock of the tables (see NdisClAddParty).
     let mut guard = ndis.state();
     let state = &mut *guard;

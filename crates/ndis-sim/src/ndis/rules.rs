@@ -223,6 +223,11 @@ pub const DROP_LAST_PARTY: Rule = devtest(
     "Ddi_NdisClDropParty_LastParty",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty",
 );
+/// NdisClDropParty's Size is "the size in bytes at Buffer, zero if Buffer is NULL".
+pub const DROP_PARTY_BUFFER_SIZE: Rule = devtest(
+    "Ddi_NdisClDropParty_BufferSize",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty",
+);
 /// A party handle used after NdisClDropParty / close / failed add, or never given out (§7.60).
 pub const PARTY_HANDLE_AFTER_DROP: Rule = devtest(
     "Ddi_PartyHandleAfterDrop",
@@ -337,6 +342,7 @@ pub const ALL: &[Rule] = &[
     CLOSE_CALL_PARTY_HANDLE,
     DROP_LAST_PARTY,
     PARTY_HANDLE_AFTER_DROP,
+    DROP_PARTY_BUFFER_SIZE,
     DROP_BEFORE_ADD_COMPLETE,
     ADD_PARTY_NOT_MULTIPOINT_ACTIVE,
     NULL_ARGUMENT,

@@ -131,6 +131,8 @@ pub struct Fake {
     pub violations: Vec<String>,
     pub requests: Vec<Action>,
     pub quiet_bindings: Vec<Id>,
+    /// Bindings the engine asked NDIS to unbind (NdisUnbindAdapter).
+    pub unbind_requests: Vec<Id>,
     /// Control requests that reach the engine on another processor while an `NdisCoCreateVc`
     /// or `NdisCoDeleteVc` is in flight (the glue makes both with the lock released).
     pub meanwhile: Option<Meanwhile>,
@@ -148,6 +150,7 @@ impl Fake {
             violations: Vec::new(),
             requests: Vec::new(),
             quiet_bindings: Vec::new(),
+            unbind_requests: Vec::new(),
             meanwhile: None,
             next_handle: 0x1000,
         }
@@ -397,6 +400,7 @@ impl Fake {
                     .violation("NdisClNotifyCloseAddressFamilyComplete", format!("{handle:?} not pending")),
             },
             Action::BindingQuiet { binding, .. } => self.quiet_bindings.push(binding),
+            Action::UnbindAdapter { binding, .. } => self.unbind_requests.push(binding),
         }
     }
 
