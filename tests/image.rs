@@ -220,7 +220,7 @@ fn check_code_integrity(image: &[u8]) -> Vec<Finding> {
     };
     let mut findings = Vec::new();
     let alignment = file.nt_headers().optional_header().section_alignment();
-    if alignment % PAGE_SIZE != 0 {
+    if !alignment.is_multiple_of(PAGE_SIZE) {
         findings.push(finding(
             Check::SectionAlignment,
             format!("SectionAlignment is {alignment:#x}, not a multiple of the page size {PAGE_SIZE:#x}"),
@@ -229,7 +229,7 @@ fn check_code_integrity(image: &[u8]) -> Vec<Finding> {
     let sections = file.section_table();
     for section in sections.iter() {
         let address = section.virtual_address.get(LE);
-        if address % PAGE_SIZE != 0 {
+        if !address.is_multiple_of(PAGE_SIZE) {
             let name = section_name(section);
             findings.push(finding(
                 Check::SectionAlignment,

@@ -42,7 +42,7 @@ pub const FILE_OBJECT_SIZE: usize = 0xD8;
 /// DeviceObject (+0x08), Vpb, FsContext, FsContext2, SectionObjectPointer, PrivateCacheMap (+0x30),
 /// FinalStatus (+0x38), RelatedFileObject (+0x40), the eight BOOLEANs (+0x48) and Flags (+0x50).
 pub const FILE_OBJECT_FILE_NAME: usize = 0x58;
-const _: () = assert!(FILE_OBJECT_FILE_NAME % 8 == 0);
+const _: () = assert!(FILE_OBJECT_FILE_NAME.is_multiple_of(8));
 const _: () = assert!(FILE_OBJECT_FILE_NAME + core::mem::size_of::<UNICODE_STRING>() <= FILE_OBJECT_SIZE);
 /// `IO_WORKITEM`: opaque (`IoAllocateWorkItem` returns a pointer to one).
 #[repr(C)]
