@@ -58,9 +58,16 @@ fn check(status: NTSTATUS) -> Result<(), NTSTATUS> {
 }
 
 /// Creates the device, secures it, then makes its name reachable. PASSIVE_LEVEL (DriverEntry).
+///
+/// No open can reach the device before its restrictive DACL is in force: IoCreateDevice sets
+/// DO_DEVICE_INITIALIZING, the I/O manager refuses every open by name while it is set, and it
+/// clears the flag itself only when DriverEntry returns ("What does DO_DEVICE_INITIALIZING really
+/// do?", https://learn.microsoft.com/previous-versions/windows/hardware/design/dn614010(v=vs.85);
+/// ifs/clearing-the-do-device-initializing-flag). So this driver must never clear the flag itself,
+/// and the symbolic link comes only after the DACL as well.
 pub fn create(driver: &mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
-    driver.MajorFunction[IRP_MJ_CREATE as usize] = Some(dispatch_create_close);
-    driver.MajorFunction[IRP_MJ_CLOSE as usize] = Some(dispatch_create_close);
+    driver.MajorFunction[IRP_MJ_CREATE as usize] = Some(dispatch_create);
+    driver.MajorFunction[IRP_MJ_CLOSE as usize] = Some(dispatch_close);
     driver.MajorFunction[IRP_MJ_DEVICE_CONTROL as usize] = Some(dispatch_device_control);
 
     let mut name = unicode(&DEVICE_NAME);
@@ -177,9 +184,31 @@ fn complete(irp: *mut IRP, status: NTSTATUS, information: usize) -> NTSTATUS {
     status
 }
 
-/// IRP_MJ_CREATE and IRP_MJ_CLOSE (PASSIVE_LEVEL): the I/O manager has already checked the
-/// caller against the device's descriptor.
-unsafe extern "win64" fn dispatch_create_close(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+/// IRP_MJ_CREATE (PASSIVE_LEVEL): the I/O manager has already checked the caller against the
+/// device's descriptor. The device has no namespace, so an open of a name below it
+/// (`\\.\Partyline\anything`) is refused: "Controlling Device Namespace Access"
+/// (https://learn.microsoft.com/windows-hardware/drivers/kernel/controlling-device-namespace-access)
+/// lets a driver without a namespace fail every IRP_MJ_CREATE whose FileObject->FileName is not
+/// empty, besides FILE_DEVICE_SECURE_OPEN (which this device also has).
+unsafe extern "win64" fn dispatch_create(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: an IRP_MJ_CREATE IRP: its current stack location names the new FILE_OBJECT, whose
+    // FileName (a UNICODE_STRING at FILE_OBJECT_FILE_NAME) the I/O manager has filled in.
+    let name_length = unsafe {
+        let file_object = (*(*irp).Tail.Overlay.CurrentStackLocation).FileObject;
+        if file_object.is_null() {
+            0
+        } else {
+            (*file_object.cast::<u8>().add(FILE_OBJECT_FILE_NAME).cast::<UNICODE_STRING>()).Length
+        }
+    };
+    if name_length != 0 {
+        return complete(irp, STATUS_ACCESS_DENIED, 0);
+    }
+    complete(irp, STATUS_SUCCESS, 0)
+}
+
+/// IRP_MJ_CLOSE (PASSIVE_LEVEL): nothing is kept per open.
+unsafe extern "win64" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     complete(irp, STATUS_SUCCESS, 0)
 }
 

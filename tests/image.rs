@@ -63,6 +63,10 @@ enum Check {
     SectionName,
     /// The CodeView record does not point at the `partyline.pdb` that was built with the image.
     DebugInfo,
+    /// SectionAlignment, or a section's address, is not a multiple of the page size (0x1000).
+    SectionAlignment,
+    /// The import directory or the IAT lies in a writable or executable section.
+    ImportTableSection,
     /// The optional header's CheckSum is not the file's checksum (drivers need a valid one;
     /// the linker's `/RELEASE` computes it).
     Checksum,
@@ -190,6 +194,73 @@ fn check_sections(image: &[u8]) -> Vec<Finding> {
             findings.push(finding(
                 Check::SectionName,
                 format!("unexpected section {name:?}; allowed: {ALLOWED_SECTIONS:?} (merge it in build.rs)"),
+            ));
+        }
+    }
+    findings
+}
+
+/// The page size that memory integrity (HVCI) protects sections at.
+const PAGE_SIZE: u32 = 0x1000;
+
+/// The code integrity checks of memory integrity (HVCI), beyond "no writable and executable
+/// section" (in [`check_sections`]): SectionAlignment and every section's address a multiple of
+/// 0x1000 ("Implement memory integrity compatible code",
+/// https://learn.microsoft.com/windows-hardware/drivers/driversecurity/implement-hvci-compatible-code;
+/// Driver Verifier's code integrity error 0x2004, a section that is not page aligned), and the
+/// import directory and IAT in a section neither writable nor executable (error 0x2005, an IAT in
+/// an executable section; "Code integrity checking",
+/// https://learn.microsoft.com/windows-hardware/drivers/devtest/code-integrity-checking; a
+/// writable IAT is what the loader would have to leave patchable, so it must be read-only too).
+fn check_code_integrity(image: &[u8]) -> Vec<Finding> {
+    let image = Aligned::new(image);
+    let file = match parse(&image) {
+        Ok(file) => file,
+        Err(finding) => return vec![finding],
+    };
+    let mut findings = Vec::new();
+    let alignment = file.nt_headers().optional_header().section_alignment();
+    if !alignment.is_multiple_of(PAGE_SIZE) {
+        findings.push(finding(
+            Check::SectionAlignment,
+            format!("SectionAlignment is {alignment:#x}, not a multiple of the page size {PAGE_SIZE:#x}"),
+        ));
+    }
+    let sections = file.section_table();
+    for section in sections.iter() {
+        let address = section.virtual_address.get(LE);
+        if !address.is_multiple_of(PAGE_SIZE) {
+            let name = section_name(section);
+            findings.push(finding(
+                Check::SectionAlignment,
+                format!("section {name} starts at {address:#x}, not on a page boundary"),
+            ));
+        }
+    }
+    let mut flagged = BTreeSet::new();
+    for (index, what) in
+        [(pe::IMAGE_DIRECTORY_ENTRY_IMPORT, "import directory"), (pe::IMAGE_DIRECTORY_ENTRY_IAT, "IAT")]
+    {
+        let Some(directory) = file.data_directory(index) else { continue };
+        let rva = directory.virtual_address.get(LE);
+        let holder = sections.iter().find(|section| {
+            let start = section.virtual_address.get(LE);
+            let size = section.virtual_size.get(LE).max(section.size_of_raw_data.get(LE));
+            (start..start + size).contains(&rva)
+        });
+        let Some(section) = holder else {
+            findings.push(finding(
+                Check::ImportTableSection,
+                format!("the {what} ({rva:#x}) lies in no section"),
+            ));
+            continue;
+        };
+        let (name, flags) = (section_name(section), section.characteristics.get(LE));
+        if flags & (pe::IMAGE_SCN_MEM_WRITE | pe::IMAGE_SCN_MEM_EXECUTE) != 0 && flagged.insert(name.clone())
+        {
+            findings.push(finding(
+                Check::ImportTableSection,
+                format!("section {name} holds the {what} but is writable or executable ({flags:#010x})"),
             ));
         }
     }
@@ -473,6 +544,7 @@ fn check_debug_info(image: &[u8], pdb: &[u8]) -> Vec<Finding> {
 fn check_image(image: &[u8], pdb: &[u8], expected_imports: &str) -> Vec<Finding> {
     let mut findings = check_headers(image);
     findings.extend(check_sections(image));
+    findings.extend(check_code_integrity(image));
     findings.extend(check_imports(image, expected_imports));
     findings.extend(check_entry_point(image, pdb));
     findings.extend(check_debug_info(image, pdb));
@@ -723,6 +795,63 @@ mod catches {
         let discardable = (flags & !pe::IMAGE_SCN_MEM_NOT_PAGED) | pe::IMAGE_SCN_MEM_DISCARDABLE;
         put_u32(&mut image, characteristics_offset(rdata), discardable);
         assert!(check_sections(&image).is_empty());
+    }
+
+    /// The section that holds the IAT (data directory 12).
+    fn iat_section_header(image: &[u8]) -> usize {
+        let aligned = Aligned::new(image);
+        let file = PeFile64::parse(aligned.bytes()).unwrap();
+        let rva = file.data_directory(pe::IMAGE_DIRECTORY_ENTRY_IAT).expect("an IAT").virtual_address.get(LE);
+        let layout = layout(image);
+        (0..layout.section_count)
+            .map(|i| layout.section_table + 40 * i)
+            .find(|&header| {
+                let start = u32_at(image, header + 12).unwrap();
+                let size = u32_at(image, header + 8).unwrap().max(u32_at(image, header + 16).unwrap());
+                (start..start + size).contains(&rva)
+            })
+            .expect("a section holds the IAT")
+    }
+
+    #[test]
+    fn section_alignment_below_the_page_size() {
+        let mut image = image();
+        let offset = layout(&image).optional_header + 32;
+        put_u32(&mut image, offset, 0x200);
+        assert!(only(&image, Check::SectionAlignment).contains("SectionAlignment is 0x200"));
+    }
+
+    #[test]
+    fn section_not_on_a_page_boundary() {
+        let mut image = image();
+        let layout = layout(&image);
+        let last = layout.section_table + 40 * (layout.section_count - 1);
+        let address = u32_at(&image, last + 12).unwrap();
+        put_u32(&mut image, last + 12, address + 0x200);
+        let found = checks(&resealed(&image), &real_pdb());
+        assert!(
+            found.iter().any(|(check, detail)| *check == Check::SectionAlignment
+                && detail.contains("not on a page boundary")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn import_table_in_a_writable_section() {
+        let mut image = image();
+        let header = iat_section_header(&image);
+        let flags = u32_at(&image, characteristics_offset(header)).unwrap();
+        put_u32(&mut image, characteristics_offset(header), flags | pe::IMAGE_SCN_MEM_WRITE);
+        assert!(only(&image, Check::ImportTableSection).contains("writable or executable"));
+    }
+
+    #[test]
+    fn import_table_in_an_executable_section() {
+        let mut image = image();
+        let header = iat_section_header(&image);
+        let flags = u32_at(&image, characteristics_offset(header)).unwrap();
+        put_u32(&mut image, characteristics_offset(header), flags | pe::IMAGE_SCN_MEM_EXECUTE);
+        assert!(only(&image, Check::ImportTableSection).contains("holds the"));
     }
 
     #[test]

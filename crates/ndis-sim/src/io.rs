@@ -45,7 +45,7 @@ use crate::kernel::World;
 use crate::verifier::Cleanup;
 
 pub use disclosure::{Poison, Suspects};
-pub use manager::{required_access, FileHandle, IoError, IoManager};
+pub use manager::{required_access, FileHandle, IoError, IoManager, STATUS_NO_SUCH_DEVICE};
 pub use object::ObjectManager;
 pub use security::{map_generic, Ace, Caller, Security, Sid};
 

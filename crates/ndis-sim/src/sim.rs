@@ -109,7 +109,18 @@ impl Simulation {
 
     /// Loads `image` and runs DriverEntry at PASSIVE on processor 0.
     pub fn new(config: SimConfig, image: &[u8]) -> Result<Simulation, LoadError> {
+        Simulation::new_with(config, image, |_| ())
+    }
+
+    /// [`Simulation::new`], with `prepare` run on the world before DriverEntry (to watch what
+    /// happens while it runs, such as [`crate::io::IoManager::probe_opens`]).
+    pub fn new_with(
+        config: SimConfig,
+        image: &[u8],
+        prepare: impl FnOnce(&Arc<World>),
+    ) -> Result<Simulation, LoadError> {
         let mut sim = Simulation::without_image(config);
+        prepare(&sim.world);
         let image = Image::load("partyline.sys", image, &export_table())?;
         let entry = image.entry_point();
         sim.image = Some(image);
@@ -135,12 +146,15 @@ impl Simulation {
         let world = Arc::clone(&self.world);
         self.driver_entry_status = self.on_processor(0, "sim:DriverEntry", move || {
             world.set_irql(0, PASSIVE_LEVEL);
+            crate::io::IoManager::of_ref(&world).driver_entry_begins();
             world.log_call(0, "sim", "DriverEntry", format!("seed {seed}"));
             // SAFETY: DRIVER_INITIALIZE's contract: both arguments are live host allocations of
             // the sizes the driver may touch (a zeroed x64 DRIVER_OBJECT, a UNICODE_STRING over a
             // buffer the simulation keeps), called at PASSIVE_LEVEL.
             let status =
                 unsafe { driver_entry(driver_object as *mut DRIVER_OBJECT, registry as *mut UNICODE_STRING) };
+            // The I/O manager makes the devices DriverEntry created openable only now.
+            crate::io::IoManager::of_ref(&world).driver_entry_returned();
             world.log_call(0, "sim", "DriverEntry", format!("returned {status:#010x}"));
             status
         });

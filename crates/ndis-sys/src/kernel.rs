@@ -31,11 +31,19 @@ use crate::base::*;
 pub struct DEVICE_OBJECT {
     _opaque: [u8; 0],
 }
-/// `FILE_OBJECT`: opaque.
+/// `FILE_OBJECT`: opaque but for `FileName`, which a dispatch routine for IRP_MJ_CREATE reads.
 #[repr(C)]
 pub struct FILE_OBJECT {
     _opaque: [u8; 0],
 }
+/// x64 `FILE_OBJECT` size.
+pub const FILE_OBJECT_SIZE: usize = 0xD8;
+/// x64 offset of `FILE_OBJECT.FileName` (a `UNICODE_STRING`): after Type/Size (+0x00),
+/// DeviceObject (+0x08), Vpb, FsContext, FsContext2, SectionObjectPointer, PrivateCacheMap (+0x30),
+/// FinalStatus (+0x38), RelatedFileObject (+0x40), the eight BOOLEANs (+0x48) and Flags (+0x50).
+pub const FILE_OBJECT_FILE_NAME: usize = 0x58;
+const _: () = assert!(FILE_OBJECT_FILE_NAME.is_multiple_of(8));
+const _: () = assert!(FILE_OBJECT_FILE_NAME + core::mem::size_of::<UNICODE_STRING>() <= FILE_OBJECT_SIZE);
 /// `IO_WORKITEM`: opaque (`IoAllocateWorkItem` returns a pointer to one).
 #[repr(C)]
 pub struct IO_WORKITEM {

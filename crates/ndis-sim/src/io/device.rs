@@ -140,6 +140,7 @@ pub(super) unsafe extern "win64" fn io_create_device(
             device_object.write(base.cast());
         }
         let _ = exclusive;
+        let in_driver_entry = state.driver_entry_running;
         state.devices.insert(
             memory.addr(),
             Device {
@@ -149,6 +150,7 @@ pub(super) unsafe extern "win64" fn io_create_device(
                 characteristics,
                 security: Security::Default,
                 deleted: false,
+                in_driver_entry,
             },
         );
         STATUS_SUCCESS

@@ -12,7 +12,10 @@ use crate::kernel::World;
 /// reporting `ddi.rule` if the processor's IRQL breaks `ddi.irql`.
 pub(crate) fn enter<R>(ddi: &Ddi, detail: impl FnOnce() -> String, f: impl FnOnce(&World, usize) -> R) -> R {
     let log = |world: &World, processor| world.log_call(processor, ddi.dll.name(), ddi.name, detail());
-    enter_logged(ddi, log, f)
+    enter_logged(ddi, log, |world, processor| {
+        super::IoManager::of_ref(world).probe(world, ddi.name);
+        f(world, processor)
+    })
 }
 
 /// [`enter`] with the log entry made by `log` (a lazily rendered one on hot paths).

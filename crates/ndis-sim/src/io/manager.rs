@@ -18,13 +18,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use ndis_sys::base::{ACCESS_MASK, NTSTATUS};
+use ndis_sys::base::{ACCESS_MASK, NTSTATUS, UNICODE_STRING};
 use ndis_sys::kernel::*;
 use ndis_sys::status::{
     STATUS_ACCESS_DENIED, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_HANDLE, STATUS_OBJECT_NAME_NOT_FOUND,
     STATUS_PENDING,
 };
 
+use super::device::DEVICE_FLAGS;
 use super::disclosure::{Disclosure, Poison, Suspects};
 use super::entry::enter_logged;
 use super::memory::{Arena, Block, Irps, IRP_LEN};
@@ -36,8 +37,10 @@ use crate::kernel::{self, Call, World, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::spin::{SpinGuard, SpinLock};
 use crate::verifier::{self, Cleanup};
 
-/// x64 `FILE_OBJECT` size (only its address matters to the driver).
-const FILE_OBJECT_SIZE: usize = 0xD8;
+/// `STATUS_NO_SUCH_DEVICE`: what an open of a device still marked `DO_DEVICE_INITIALIZING` gets.
+/// The Learn page below says only that the I/O manager refuses such an open; this status is the
+/// one Windows is seen to return for it (CreateFile: ERROR_FILE_NOT_FOUND).
+pub const STATUS_NO_SUCH_DEVICE: NTSTATUS = 0xC000_000E_u32 as i32;
 
 /// A device object the driver created, as the I/O manager records it.
 pub(super) struct Device {
@@ -47,6 +50,9 @@ pub(super) struct Device {
     pub(super) characteristics: u32,
     pub(super) security: Security,
     pub(super) deleted: bool,
+    /// Created while DriverEntry ran: the I/O manager clears its `DO_DEVICE_INITIALIZING` when
+    /// DriverEntry returns.
+    pub(super) in_driver_entry: bool,
 }
 
 struct Open {
@@ -67,6 +73,11 @@ pub(super) struct State {
     retired: Vec<Block>,
     arena: Arena,
     pub(super) driver_object: Option<usize>,
+    /// DriverEntry is running (devices created now are made ready when it returns).
+    pub(super) driver_entry_running: bool,
+    /// The open tried at the entry of every I/O-manager, security and object export, and what
+    /// the I/O manager answered each time (see [`IoManager::probe_opens`]).
+    probe: Option<Probe>,
     /// The poison of system buffers and the suspects it found.
     disclosure: Disclosure,
 }
@@ -77,11 +88,22 @@ pub struct IoManager {
     state: SpinLock<State>,
 }
 
+/// An open tried at the entry of every export (a test's view of a window such as the one
+/// between `IoCreateDevice` and `ZwSetSecurityObject`).
+struct Probe {
+    path: String,
+    desired: ACCESS_MASK,
+    caller: Caller,
+    answers: Vec<(&'static str, Result<(), IoError>)>,
+}
+
 /// Why a host request did not reach the driver, or did not finish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IoError {
     /// No device or link by that name (`STATUS_OBJECT_NAME_NOT_FOUND`).
     NotFound(String),
+    /// The device is still marked `DO_DEVICE_INITIALIZING` ([`STATUS_NO_SUCH_DEVICE`]).
+    Initializing(String),
     /// The device's DACL does not grant the caller the access asked for (`STATUS_ACCESS_DENIED`).
     AccessDenied { caller: Caller, desired: ACCESS_MASK, granted: ACCESS_MASK },
     /// The handle is not open (`STATUS_INVALID_HANDLE`).
@@ -99,6 +121,7 @@ impl IoError {
     pub fn status(&self) -> NTSTATUS {
         match self {
             IoError::NotFound(_) => STATUS_OBJECT_NAME_NOT_FOUND,
+            IoError::Initializing(_) => STATUS_NO_SUCH_DEVICE,
             IoError::AccessDenied { .. } => STATUS_ACCESS_DENIED,
             IoError::InvalidHandle => STATUS_INVALID_HANDLE,
             IoError::Pending { .. } => STATUS_PENDING,
@@ -112,6 +135,9 @@ impl fmt::Display for IoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IoError::NotFound(path) => write!(f, "{path}: no such device"),
+            IoError::Initializing(path) => {
+                write!(f, "{path}: the device is still initializing (DO_DEVICE_INITIALIZING)")
+            }
             IoError::AccessDenied { caller, desired, granted } => write!(
                 f,
                 "access denied: {caller:?} asked for 0x{desired:08X}, the device's DACL grants 0x{granted:08X}"
@@ -239,28 +265,123 @@ impl IoManager {
     }
 
     /// Resolves a user or NT path to a device: `\\.\X` and `\??\X` through the links, `\Device\X`
-    /// directly. Returns the device address and whether the path names something *below* the
-    /// device (`\Device\X\more`).
-    fn resolve(state: &State, path: &str) -> Option<(usize, bool)> {
-        let mut key = canonical(path);
-        if let Some((_, target)) = state.links.get(&key) {
-            key = target.to_ascii_lowercase();
-        }
+    /// directly. Returns the device address and the rest of the path *below* the device (`\more`
+    /// for `\Device\X\more`, as the I/O manager leaves it in `FileObject->FileName`; empty for
+    /// the device itself).
+    fn resolve(state: &State, path: &str) -> Option<(usize, String)> {
+        let canonical_path = canonical(path);
+        let target = state
+            .links
+            .iter()
+            .find(|(link, _)| canonical_path == **link || canonical_path.starts_with(&format!("{link}\\")))
+            .map(|(link, (_, device))| {
+                format!("{}{}", device.to_ascii_lowercase(), &canonical_path[link.len()..])
+            })
+            .unwrap_or(canonical_path);
         state.devices.iter().filter(|(_, d)| !d.deleted).find_map(|(&addr, d)| {
             let name = d.name.as_ref()?.to_ascii_lowercase();
-            if key == name {
-                Some((addr, false))
-            } else if key.starts_with(&format!("{name}\\")) {
-                Some((addr, true))
-            } else {
-                None
-            }
+            let rest = target.strip_prefix(&name)?;
+            // The rest is a suffix of `path` too (lower-casing keeps lengths): keep its case.
+            (rest.is_empty() || rest.starts_with('\\'))
+                .then(|| (addr, path[path.len() - rest.len()..].to_string()))
         })
     }
 
-    /// `CreateFile(path, desired)` as `caller`: resolves the path, checks the device's DACL (the
-    /// check `FILE_DEVICE_SECURE_OPEN` extends to names below the device), and sends
-    /// `IRP_MJ_CREATE`.
+    /// What the I/O manager checks before an open reaches the driver: the path names a device,
+    /// the device is no longer initializing, and its DACL grants `desired` to `caller` (the check
+    /// `FILE_DEVICE_SECURE_OPEN` extends to names below the device). Returns the device and the
+    /// file name below it.
+    ///
+    /// "What does DO_DEVICE_INITIALIZING really do?": the I/O manager refuses to open a device by
+    /// name while DO_DEVICE_INITIALIZING is set, and clears it for the devices a driver creates in
+    /// DriverEntry when DriverEntry returns
+    /// (https://learn.microsoft.com/previous-versions/windows/hardware/design/dn614010(v=vs.85)).
+    fn admit(
+        &self,
+        world: &World,
+        path: &str,
+        desired: ACCESS_MASK,
+        caller: Caller,
+    ) -> Result<(usize, String), IoError> {
+        let state = self.state();
+        let (device, file_name) =
+            Self::resolve(&state, path).ok_or_else(|| IoError::NotFound(path.into()))?;
+        let d = &state.devices[&device];
+        // The flag as the device object holds it now: the driver may have cleared it itself.
+        // SAFETY: a live device object this module allocated; Flags is a u32 at DEVICE_FLAGS.
+        let flags = unsafe { d.memory.ptr::<u8>().add(DEVICE_FLAGS).cast::<u32>().read() };
+        if flags & DO_DEVICE_INITIALIZING != 0 {
+            return Err(IoError::Initializing(path.into()));
+        }
+        let granted = if !file_name.is_empty() && d.characteristics & FILE_DEVICE_SECURE_OPEN == 0 {
+            // Without FILE_DEVICE_SECURE_OPEN the I/O manager leaves the check of a name below
+            // the device to the driver: the device's DACL is bypassed.
+            FILE_ALL_ACCESS
+        } else {
+            d.security.granted(caller)
+        };
+        if d.security == Security::Default {
+            verifier::report(
+                world,
+                rules::SECURE_DACL_BEFORE_LINK,
+                "sim!NtCreateFile",
+                format!("{path} opened while the device has its default DACL (Everyone may write)"),
+            );
+        }
+        if desired & !granted != 0 {
+            return Err(IoError::AccessDenied { caller, desired, granted });
+        }
+        Ok((device, file_name))
+    }
+
+    /// From now on, tries an open of `path` as `caller` at the entry of every I/O-manager,
+    /// security and object-manager export (before the export does anything) and records what
+    /// the I/O manager answered: the checks of [`IoManager::open`], without sending the IRP.
+    pub fn probe_opens(&self, path: &str, desired: ACCESS_MASK, caller: Caller) {
+        let probe = Probe { path: path.into(), desired: map_generic(desired), caller, answers: Vec::new() };
+        self.state().probe = Some(probe);
+    }
+
+    /// The answers of [`IoManager::probe_opens`] so far, as (export, answer).
+    pub fn probe_answers(&self) -> Vec<(&'static str, Result<(), IoError>)> {
+        self.state().probe.as_ref().map(|p| p.answers.clone()).unwrap_or_default()
+    }
+
+    /// Tries the probe's open, if there is one, at the entry of `export`.
+    pub(super) fn probe(&self, world: &World, export: &'static str) {
+        let Some((path, desired, caller)) =
+            self.state().probe.as_ref().map(|p| (p.path.clone(), p.desired, p.caller))
+        else {
+            return;
+        };
+        let answer = self.admit(world, &path, desired, caller).map(|_| ());
+        if let Some(probe) = self.state().probe.as_mut() {
+            probe.answers.push((export, answer));
+        }
+    }
+
+    /// DriverEntry begins: devices created from now until [`IoManager::driver_entry_returned`]
+    /// are made ready when it returns.
+    pub fn driver_entry_begins(&self) {
+        self.state().driver_entry_running = true;
+    }
+
+    /// DriverEntry returned: clears DO_DEVICE_INITIALIZING on the live devices it created, as the
+    /// I/O manager does (see [`IoManager::open`]).
+    pub fn driver_entry_returned(&self) {
+        let mut state = self.state();
+        state.driver_entry_running = false;
+        for device in state.devices.values().filter(|d| !d.deleted && d.in_driver_entry) {
+            // SAFETY: a live device object this module allocated; Flags is a u32 at DEVICE_FLAGS.
+            unsafe {
+                let flags = device.memory.ptr::<u8>().add(DEVICE_FLAGS).cast::<u32>();
+                flags.write(flags.read() & !DO_DEVICE_INITIALIZING);
+            }
+        }
+    }
+
+    /// `CreateFile(path, desired)` as `caller`: the checks of [`IoManager::admit`], then
+    /// `IRP_MJ_CREATE` with the rest of the path below the device in `FileObject->FileName`.
     pub fn open(
         &self,
         world: &Arc<World>,
@@ -269,33 +390,26 @@ impl IoManager {
         caller: Caller,
     ) -> Result<FileHandle, IoError> {
         let desired = map_generic(desired);
-        let (device, granted) = {
-            let state = self.state();
-            let (device, below) =
-                Self::resolve(&state, path).ok_or_else(|| IoError::NotFound(path.into()))?;
-            let d = &state.devices[&device];
-            let granted = if below && d.characteristics & FILE_DEVICE_SECURE_OPEN == 0 {
-                // Without FILE_DEVICE_SECURE_OPEN the I/O manager leaves the check of a name below
-                // the device to the driver: the device's DACL is bypassed.
-                FILE_ALL_ACCESS
-            } else {
-                d.security.granted(caller)
-            };
-            if d.security == Security::Default {
-                verifier::report(
-                    world,
-                    rules::SECURE_DACL_BEFORE_LINK,
-                    "sim!NtCreateFile",
-                    format!("{path} opened while the device has its default DACL (Everyone may write)"),
-                );
-            }
-            if desired & !granted != 0 {
-                return Err(IoError::AccessDenied { caller, desired, granted });
-            }
-            (device, desired)
-        };
-        let file_object = Block::new(FILE_OBJECT_SIZE);
+        let (device, file_name) = self.admit(world, path, desired, caller)?;
+        // FileObject->FileName: the rest of the path below the device, its UTF-16 right after the
+        // FILE_OBJECT in the same block (alive as long as the file object).
+        let units: Vec<u16> = file_name.encode_utf16().collect();
+        let bytes = u16::try_from(units.len() * 2).map_err(|_| IoError::NotFound(path.into()))?;
+        let file_object = Block::new(FILE_OBJECT_SIZE + units.len() * 2);
         let file_pointer = file_object.addr();
+        // SAFETY: `file_object` is zeroed simulator memory of FILE_OBJECT_SIZE + the name's bytes,
+        // 16-byte aligned; FileName (8-aligned, inside FILE_OBJECT_SIZE) and the name after it.
+        unsafe {
+            let base = file_object.ptr::<u8>();
+            let buffer = base.add(FILE_OBJECT_SIZE).cast::<u16>();
+            std::ptr::copy_nonoverlapping(units.as_ptr(), buffer, units.len());
+            let buffer = if units.is_empty() { std::ptr::null_mut() } else { buffer };
+            base.add(FILE_OBJECT_FILE_NAME).cast::<UNICODE_STRING>().write(UNICODE_STRING {
+                Length: bytes,
+                MaximumLength: bytes,
+                Buffer: buffer,
+            });
+        }
         let status = self.send(world, device, IRP_MJ_CREATE, file_pointer, None)?.0;
         if nt_error(status) {
             self.state().retired.push(file_object);
@@ -304,7 +418,7 @@ impl IoManager {
         let mut state = self.state();
         state.next_open += 1;
         let handle = state.next_open;
-        state.opens.insert(handle, Open { device, granted, file_object, caller });
+        state.opens.insert(handle, Open { device, granted: desired, file_object, caller });
         Ok(FileHandle(handle))
     }
 

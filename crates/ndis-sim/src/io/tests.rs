@@ -154,7 +154,18 @@ fn create_device(driver: &mut Driver, characteristics: u32) -> *mut DEVICE_OBJEC
     let status =
         unsafe { io_create_device(driver.ptr(), 64, &mut n.string, 0x8A7C, characteristics, 0, &mut device) };
     assert_eq!(status, STATUS_SUCCESS);
+    ready(device);
     device
+}
+
+/// These host drivers create their devices outside DriverEntry, so they clear
+/// DO_DEVICE_INITIALIZING themselves, as such a driver must (ifs/clearing-the-do-device-initializing-flag).
+fn ready(device: *mut DEVICE_OBJECT) {
+    // SAFETY: a device object IoCreateDevice just returned; Flags is a u32 at DEVICE_FLAGS.
+    unsafe {
+        let flags = device.cast::<u8>().add(DEVICE_FLAGS).cast::<u32>();
+        flags.write(flags.read() & !DO_DEVICE_INITIALIZING);
+    }
 }
 
 /// What partyline's DriverEntry does after IoCreateDevice: build and apply a DACL.
@@ -664,4 +675,62 @@ fn poison_bytes_avoid_zero_and_all_ones() {
             assert_ne!(p, !p);
         }
     }
+}
+
+/// "What does DO_DEVICE_INITIALIZING really do?": no open by name while the flag is set; the I/O
+/// manager clears it for devices created during DriverEntry when DriverEntry returns
+/// (https://learn.microsoft.com/previous-versions/windows/hardware/design/dn614010(v=vs.85)).
+#[test]
+fn a_device_created_in_driver_entry_opens_only_after_driver_entry_returns() {
+    let world = world();
+    let _entered = world.enter(0);
+    let mut driver = Driver::new();
+    let io = IoManager::of(&world);
+    io.set_driver_object(driver.ptr());
+    io.driver_entry_begins();
+    io.probe_opens(DEVICE, GENERIC_READ, Caller::Administrator);
+    let mut n = name(DEVICE);
+    let mut device = std::ptr::null_mut();
+    // SAFETY: the export under test, with valid arguments and the world entered.
+    let status = unsafe {
+        io_create_device(driver.ptr(), 0, &mut n.string, 0x8A7C, FILE_DEVICE_SECURE_OPEN, 0, &mut device)
+    };
+    assert_eq!(status, STATUS_SUCCESS);
+    let refused = io.open(&world, DEVICE, GENERIC_READ, Caller::Administrator);
+    assert_eq!(refused, Err(IoError::Initializing(DEVICE.into())));
+    assert_eq!(refused.unwrap_err().status(), STATUS_NO_SUCH_DEVICE);
+    assert_eq!(apply_dacl(device, &secure_aces()), STATUS_SUCCESS);
+    assert_eq!(link(), STATUS_SUCCESS);
+    let answers = io.probe_answers();
+    assert!(answers.iter().any(|(export, _)| *export == "ZwSetSecurityObject"), "{answers:?}");
+    assert!(
+        answers[1..].iter().all(|(_, answer)| matches!(answer, Err(IoError::Initializing(_)))),
+        "{answers:?}"
+    );
+    io.driver_entry_returned();
+    let handle =
+        io.open(&world, USER_PATH, GENERIC_READ, Caller::User).expect("ready once DriverEntry returned");
+    assert_eq!(io.close(&world, handle), Ok(STATUS_SUCCESS));
+    unload(device);
+    assert_eq!(violations(&world), Vec::<&str>::new());
+}
+
+/// The failing case: a driver that clears DO_DEVICE_INITIALIZING before its DACL is in force
+/// opens the window, and an open in it gets the default descriptor (and is reported).
+#[test]
+fn a_driver_that_clears_the_flag_early_is_open_to_everyone_in_the_window() {
+    let world = world();
+    let _entered = world.enter(0);
+    let mut driver = Driver::new();
+    let io = IoManager::of(&world);
+    io.set_driver_object(driver.ptr());
+    io.driver_entry_begins();
+    let device = create_device(&mut driver, FILE_DEVICE_SECURE_OPEN); // clears the flag at once
+    io.probe_opens(DEVICE, GENERIC_WRITE, Caller::User);
+    assert_eq!(apply_dacl(device, &secure_aces()), STATUS_SUCCESS);
+    let answers = io.probe_answers();
+    let (export, answer) = &answers[0];
+    assert_eq!((*export, answer), ("RtlCreateSecurityDescriptor", &Ok(())), "{answers:?}");
+    assert!(violations(&world).contains(&rules::SECURE_DACL_BEFORE_LINK.name));
+    io.driver_entry_returned();
 }
