@@ -25,6 +25,9 @@
 //! time is left to pass and the controller is not satisfied, the run is deadlocked: the machine
 //! reports what every context was doing (its calls, innermost last) and stops the run.
 //!
+//! `NDIS_SIM_MACHINE_TRACE=1` prints every hand-over of the baton and every piece of work a
+//! worker starts (debugging the machine itself).
+//!
 //! A stop ([`crate::kernel::fatal`]) on a worker ends only the run: the worker gives the baton to
 //! the controller and parks for good (the driver's frames, which have only Windows unwind data,
 //! are never unwound); every later request to the machine returns at once.
