@@ -69,8 +69,6 @@ impl Verdict {
 pub struct Bench {
     /// The simulation (public for campaigns that schedule network events).
     pub sim: Simulation,
-    /// Work items each drain may run before the run counts as hung.
-    pub step_bound: u64,
     hangs: Vec<String>,
     /// Call ids the driver handed out (live or not).
     pub calls: Vec<u64>,
@@ -107,14 +105,7 @@ impl Bench {
         if sim.driver_entry_status == Some(0) {
             sim.bind_all();
         }
-        Bench {
-            sim,
-            step_bound: 100_000,
-            hangs: Vec::new(),
-            calls: Vec::new(),
-            parties: Vec::new(),
-            ioctls: 0,
-        }
+        Bench { sim, hangs: Vec::new(), calls: Vec::new(), parties: Vec::new(), ioctls: 0 }
     }
 
     /// Whether DriverEntry succeeded.

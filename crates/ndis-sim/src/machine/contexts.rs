@@ -42,7 +42,6 @@ impl Machine {
             priority,
             wake: Wake::Signaled,
             work: None,
-            running: 0,
             calls: Arc::clone(&calls),
         };
         // A harness thread that left gives its slot to the next one (a harness enters once per
@@ -161,7 +160,6 @@ impl Machine {
             priority,
             wake: Wake::Signaled,
             work: None,
-            running: 0,
             calls,
         });
         Some(id)
@@ -194,9 +192,6 @@ fn worker_main(machine: Arc<Machine>, me: usize, go: Arc<AtomicBool>, calls: Cal
                 return;
             }
             let work = s.ctxs[me].work.take();
-            if let Some((id, _, _, _)) = &work {
-                s.ctxs[me].running = *id;
-            }
             work.map(|w| (w, s.ctxs[me].processor))
         };
         let Some(((id, name, world, task), processor)) = work else {

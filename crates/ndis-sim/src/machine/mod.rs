@@ -136,8 +136,6 @@ struct Ctx {
     wake: Wake,
     /// Work handed to an idle worker: (harness id or 0, name, world, task).
     work: Option<(u64, &'static str, Arc<World>, Task)>,
-    /// The harness id of the work running, 0 if none or not harness work.
-    running: u64,
     /// What it is doing, outermost first: work name, callbacks (true) and exports.
     calls: Calls,
 }
@@ -273,11 +271,6 @@ impl Machine {
         self.stopped.load(Ordering::Acquire)
     }
 
-    /// Scheduling points so far.
-    pub fn steps(&self) -> u64 {
-        self.steps.load(Ordering::Relaxed)
-    }
-
     /// Tells the machine that work may have become ready (queued work due now): the next
     /// scheduling point looks.
     pub fn notify(&self) {
@@ -295,11 +288,6 @@ impl Machine {
         drop(s);
         self.notify();
         id
-    }
-
-    /// Whether harness work `id` has finished.
-    pub fn finished(&self, id: u64) -> bool {
-        lock(&self.sched).finished.contains(&id)
     }
 
     /// Lends the baton out until `until` holds, the run is deadlocked, or it stopped. Called by the

@@ -466,7 +466,6 @@ impl Machine {
         if id != 0 {
             s.finished.push(id);
         }
-        s.ctxs[me].running = 0;
         self.release_processor(world, &mut s, me);
         s.ctxs[me].status = Status::Idle;
         self.switch(world, s, me);

@@ -557,7 +557,6 @@ pub(crate) fn call_driver<R>(
         for lock in &leaked {
             if let Some(lock_state) = state.locks.get_mut(*lock) {
                 lock_state.holder = None;
-                lock_state.thread = None;
             }
         }
         leaked

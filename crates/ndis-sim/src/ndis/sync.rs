@@ -6,13 +6,11 @@
 //!
 //! Flow: a lock is known by the address of its `NDIS_SPIN_LOCK`; the simulator records which
 //! processor holds it and how it was taken. Acquire raises the processor to DISPATCH and saves the
-//! old IRQL (also into `OldIrql`, as Windows does); release restores it. A lock held by a
-//! processor running on *another host thread* (several threads driving one world at once) is
-//! waited for, spinning, as on real hardware: the lock really excludes. A lock held by another
-//! processor on *this* host thread cannot be waited for — that processor is waiting for this code
-//! to return — and is reported as a deadlock (a lock held across an NDIS call whose completion
-//! re-enters the driver). An event is
-//! known by its address; `NdisWaitEvent` runs the scheduler until it is set.
+//! old IRQL (also into `OldIrql`, as Windows does); release restores it. A lock held by another
+//! processor is spun on: the processor's thread blocks in the machine (keeping its processor)
+//! until the release signals it, so the lock really excludes; a spin nothing can end is a
+//! deadlock the machine reports (crate::machine). An event is known by its address;
+//! `NdisWaitEvent` blocks its thread in the machine until the event is set or the wait times out.
 
 use std::ffi::c_void;
 
@@ -43,23 +41,13 @@ pub struct LockState {
     pub holder: Option<(usize, LockKind)>,
     /// IRQL to restore on `NdisReleaseSpinLock`.
     pub old_irql: Irql,
-    /// The host thread the holder runs on.
-    pub thread: Option<std::thread::ThreadId>,
 }
 
 impl Default for LockState {
     /// Allocated, not held.
     fn default() -> LockState {
-        LockState { holder: None, old_irql: PASSIVE_LEVEL, thread: None }
+        LockState { holder: None, old_irql: PASSIVE_LEVEL }
     }
-}
-
-/// The calling host thread's id (cached: `std::thread::current()` takes a reference count).
-fn this_thread() -> std::thread::ThreadId {
-    thread_local! {
-        static ID: std::thread::ThreadId = std::thread::current().id();
-    }
-    ID.with(|id| *id)
 }
 
 /// Every allocated spin lock, by the address of its `NDIS_SPIN_LOCK`, remembering the last one
@@ -290,7 +278,6 @@ fn acquire(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
             None => {
                 lock_state.holder = Some((processor, kind));
                 lock_state.old_irql = old_irql;
-                lock_state.thread = Some(this_thread());
                 break None;
             }
         }
@@ -323,7 +310,6 @@ fn release(call: &'static Call, lock: *mut NDIS_SPIN_LOCK, kind: LockKind) {
             Some(lock_state) => match lock_state.holder {
                 Some((holder, held_kind)) if holder == processor => {
                     lock_state.holder = None;
-                    lock_state.thread = None;
                     let restore = (kind == LockKind::Raise).then_some(lock_state.old_irql);
                     ((held_kind != kind).then_some(Problem::Kind { held: held_kind }), restore)
                 }
