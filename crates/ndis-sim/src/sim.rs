@@ -247,6 +247,15 @@ impl Simulation {
         ndis::run_until_idle(&self.world);
     }
 
+    /// The call manager registers its address families on `adapter`'s binding again
+    /// (ProtocolCoAfRegisterNotify for each, while the client may already have them open).
+    pub fn register_afs_again(&self, adapter: usize) {
+        let Some(binding) = self.binding_of(adapter) else { return };
+        let now = self.world.now();
+        self.ndis.state().schedule(now, 0, ndis::Work::AfRegisterNotify { binding, again: true });
+        self.world.machine().notify();
+    }
+
     /// The CM closes every open AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     pub fn notify_close_af(&self, adapter: usize) {
         let Some(binding) = self.binding_of(adapter) else { return };

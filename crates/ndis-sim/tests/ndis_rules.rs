@@ -201,6 +201,13 @@ extern "win64" fn af_register_notify(context: NDIS_HANDLE, family: *mut CO_ADDRE
         // SAFETY: the simulator's export on the event the bind waits for.
         unsafe { set(AF_NOTIFIED.with(|e| e.as_ptr())) };
     }
+    // SAFETY: NDIS's CO_ADDRESS_FAMILY for the duration of the call.
+    let offered = unsafe { family.read() };
+    if (offered.AddressFamily, offered.MajorVersion, offered.MinorVersion) != (CO_ADDRESS_FAMILY_Q2931, 3, 1)
+        && !OPEN_ANY_FAMILY.with(|o| *o.borrow())
+    {
+        return; // like partyline, this driver uses Q.2931 UNI 3.1 only
+    }
     let open: sig::NdisClOpenAddressFamilyEx = export("NdisClOpenAddressFamilyEx");
     let binding = drv(|d| d.binding);
     let af: *mut NDIS_HANDLE = drv(|d| (&raw mut d.af).cast());
@@ -941,6 +948,8 @@ fn a_wait_for_work_queued_behind_the_waiting_callback_deadlocks() {
 
 /// Set by a test: the fake driver's bind waits for its AF notification (see above).
 static WAIT_IN_BIND: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
+/// Set by a test: the fake driver opens every family it is offered, even one it already has open.
+static OPEN_ANY_FAMILY: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
 /// The event the fake driver's AF notification sets.
 static AF_NOTIFIED: WorldLocal<RefCell<NDIS_EVENT>> =
     WorldLocal::new(|| RefCell::new(NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } }));
