@@ -535,7 +535,7 @@ pub(super) fn deliver_remote_release(
     irql: Irql,
 ) {
     let Some(client) = client(ndis) else { return };
-    let fate = super::crossing::remote_release(&mut ndis.state(), vc, status);
+    let fate = super::crossing::remote_release(&mut ndis.state(), world.now(), vc, status);
     world.log_lazy(processor, &NETWORK, &[vc, status as u64], |a, f| {
         write!(f, "Vc#{} released by the network: {}", a.word(0), StatusName(a.word(1) as i32))
     });

@@ -39,7 +39,7 @@ use ndis_sys::NDIS_STATUS_SUCCESS;
 use super::callmgr::reject_status;
 use super::parties::PartyState;
 use super::vc::VcState;
-use super::State;
+use super::{State, Work};
 use crate::fast_hash::FastMap;
 
 /// What the call manager does with a network event.
@@ -68,8 +68,8 @@ impl Fate {
                  completes with it, no incoming drop",
                 super::StatusName(status)
             )),
-            Fate::SetupCleared { vc, status } => Some(format!(
-                "Vc#{vc}: the network clears the SETUP before CONNECT; NdisClMakeCall completes with {}",
+            Fate::SetupCleared { status, .. } => Some(format!(
+                "the network clears the SETUP before CONNECT; NdisClMakeCall completes with {}",
                 super::StatusName(status)
             )),
             Fate::Absorbed(why) => Some(why.to_owned()),
@@ -132,6 +132,18 @@ pub(crate) fn take_setup_cleared(state: &mut State, vc: u64) -> Option<(i32, u8)
     state.crossings.setup_cleared.remove(&vc)
 }
 
+/// The queued completion that `is` picks is due now: the network's answer arrived, and the call
+/// manager completes the request without waiting for the leaf's own answer time (rare: one scan
+/// of the queue per crossing).
+fn hasten(state: &mut State, now: u64, is: impl Fn(&Work) -> bool) {
+    let Some(key) = state.queue.iter().find(|(_, (_, work))| is(work)).map(|(key, _)| *key) else { return };
+    if key.0 > now {
+        if let Some((on, work)) = state.queue.remove(&key) {
+            state.schedule_on(now, 0, on, work);
+        }
+    }
+}
+
 /// Every pending add of call `vc` fails: the network released the call, and the parties go with
 /// it (a pending ADD PARTY cannot outlive its call).
 fn reject_pending_adds(state: &mut State, vc: u64, status: i32, cause: u8) {
@@ -142,7 +154,7 @@ fn reject_pending_adds(state: &mut State, vc: u64, status: i32, cause: u8) {
 
 /// A DROP PARTY from the network for `party` (`status` SUCCESS: the leaf hung up; else the CM
 /// detected a failure, UNI `cause`): what the call manager does with it.
-pub(crate) fn remote_drop(state: &mut State, party: u64, status: i32, cause: u8) -> Fate {
+pub(crate) fn remote_drop(state: &mut State, now: u64, party: u64, status: i32, cause: u8) -> Fate {
     let Some(p) = state.parties.get(party) else {
         return Fate::Absorbed("DROP PARTY for an endpoint reference never used: DROP PARTY ACK, cause 89");
     };
@@ -169,12 +181,14 @@ pub(crate) fn remote_drop(state: &mut State, party: u64, status: i32, cause: u8)
         PartyState::AddPending if vc_state == VcState::MakeCallPending => {
             let failed = failure(status, cause);
             state.crossings.setup_cleared.insert(vc, (failed, cause));
+            hasten(state, now, |work| matches!(work, Work::MakeCallComplete { vc: v, .. } if *v == vc));
             state.counters.crossings_absorbed += 1;
             Fate::SetupCleared { vc, status: failed }
         }
         PartyState::AddPending => {
             let failed = failure(status, cause);
             state.crossings.add_rejected.insert(party, (failed, cause));
+            hasten(state, now, |work| matches!(work, Work::AddPartyComplete { party: p, .. } if *p == party));
             state.counters.crossings_absorbed += 1;
             Fate::AddPartyRejected { status: failed }
         }
@@ -216,7 +230,7 @@ pub(crate) fn remote_drop(state: &mut State, party: u64, status: i32, cause: u8)
 
 /// A RELEASE from the network for call `vc` with `status` (SUCCESS: the remote side released):
 /// what the call manager does with it.
-pub(crate) fn remote_release(state: &mut State, vc: u64, status: i32) -> Fate {
+pub(crate) fn remote_release(state: &mut State, now: u64, vc: u64, status: i32) -> Fate {
     let (vc_state, released, context) = match state.vcs.get(&vc) {
         Some(entry) if !entry.deleted => (entry.state, entry.incoming_close.is_some(), entry.context),
         _ => return Fate::Absorbed("RELEASE for a VC that is gone: RELEASE COMPLETE; nothing for the client"),
@@ -236,6 +250,7 @@ pub(crate) fn remote_release(state: &mut State, vc: u64, status: i32) -> Fate {
         VcState::MakeCallPending => {
             let failed = failure(status, cause);
             state.crossings.setup_cleared.insert(vc, (failed, cause));
+            hasten(state, now, |work| matches!(work, Work::MakeCallComplete { vc: v, .. } if *v == vc));
             state.counters.crossings_absorbed += 1;
             Fate::SetupCleared { vc, status: failed }
         }

@@ -492,7 +492,7 @@ pub(super) fn deliver_remote_drop(
     irql: Irql,
 ) {
     let Some(client) = client(ndis) else { return };
-    let fate = super::crossing::remote_drop(&mut ndis.state(), party, status, cause);
+    let fate = super::crossing::remote_drop(&mut ndis.state(), world.now(), party, status, cause);
     world.log_lazy(processor, &NETWORK, &[party, u64::from(cause), status as u64], |a, f| {
         write!(f, "Pt#{} leaves: UNI cause {}, {}", a.word(0), a.word(1), StatusName(a.word(2) as i32))
     });
