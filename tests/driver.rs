@@ -174,10 +174,12 @@ fn a_call_released_by_a_failing_network_is_closed_and_its_vc_deleted() {
         let af = bench.af();
         bench.make_call(af, &[leaf(1), leaf(2), leaf(3)]);
         bench.make_call(af, &[leaf(4)]);
-        for (vc, status) in bench.sim.active_calls().into_iter().zip([
-            ndis_sys::NDIS_STATUS_DEST_OUT_OF_ORDER,
-            ndis_sys::NDIS_STATUS_SUCCESS,
-        ]) {
+        for (vc, status) in bench
+            .sim
+            .active_calls()
+            .into_iter()
+            .zip([ndis_sys::NDIS_STATUS_DEST_OUT_OF_ORDER, ndis_sys::NDIS_STATUS_SUCCESS])
+        {
             bench.sim.remote_release(vc, status);
         }
         bench.sim.run_until_idle();
@@ -200,7 +202,8 @@ fn a_family_registered_again_is_not_opened_twice() {
         bench.make_call(af, &[leaf(1), leaf(2)]);
         bench.assert_clean();
         let log = bench.sim.log();
-        let opens = log.iter().filter(|e| e.name == "NdisClOpenAddressFamilyEx" && e.detail.starts_with('(')).count();
+        let opens =
+            log.iter().filter(|e| e.name == "NdisClOpenAddressFamilyEx" && e.detail.starts_with('(')).count();
         assert_eq!(opens, 1, "seed {seed}:\n{}", bench.sim.timeline());
         assert_eq!(log.iter().filter(|e| e.name == "ProtocolCoAfRegisterNotify").count(), 4);
     }

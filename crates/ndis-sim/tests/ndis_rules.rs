@@ -203,7 +203,8 @@ extern "win64" fn af_register_notify(context: NDIS_HANDLE, family: *mut CO_ADDRE
     }
     // SAFETY: NDIS's CO_ADDRESS_FAMILY for the duration of the call.
     let offered = unsafe { family.read() };
-    let wanted = (offered.AddressFamily, offered.MajorVersion, offered.MinorVersion) == (CO_ADDRESS_FAMILY_Q2931, 3, 1)
+    let wanted = (offered.AddressFamily, offered.MajorVersion, offered.MinorVersion)
+        == (CO_ADDRESS_FAMILY_Q2931, 3, 1)
         && drv(|d| d.af) == 0;
     if !wanted && !OPEN_ANY_FAMILY.with(|o| *o.borrow()) {
         return; // like partyline: Q.2931 UNI 3.1 only, once
@@ -417,7 +418,10 @@ fn started(faults: FaultPolicy) -> (Simulation, ndis_sim::kernel::Entered) {
 }
 
 /// [`started`] with the configuration changed by `configure` first.
-fn started_with(faults: FaultPolicy, configure: impl FnOnce(&mut SimConfig)) -> (Simulation, ndis_sim::kernel::Entered) {
+fn started_with(
+    faults: FaultPolicy,
+    configure: impl FnOnce(&mut SimConfig),
+) -> (Simulation, ndis_sim::kernel::Entered) {
     let mut config = config(7, faults);
     configure(&mut config);
     let mut sim = Simulation::without_image(config);

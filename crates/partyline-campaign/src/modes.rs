@@ -196,7 +196,10 @@ fn random_behaviours(rng: &mut Rng) -> Vec<Behaviour> {
             2 => Behaviour::LeaveAfter { ticks: 1 + rng.below(5_000) },
             3 => Behaviour::VanishAfter { ticks: 1 + rng.below(5_000) },
             // A late ADD PARTY REJECT, which the run's drops and releases may cross.
-            4 => Behaviour::RejectAfter { cause: [17, 21, 3][rng.below(3) as usize], ticks: 1 + rng.below(5_000) },
+            4 => Behaviour::RejectAfter {
+                cause: [17, 21, 3][rng.below(3) as usize],
+                ticks: 1 + rng.below(5_000),
+            },
             5 => Behaviour::AcceptChanged,
             _ => Behaviour::Accept,
         })

@@ -106,7 +106,9 @@ pub fn step(bench: &mut Bench, rng: &mut Rng, threaded: bool) -> Vec<Op> {
         }
         80..=81 => Some(Op::NotifyCloseAf),
         // The network crosses the driver's own requests (pending adds, drops, closes).
-        95 | 96 => pick_index(rng, bench.sim.parties_in_flight().len()).map(|party| Op::RemoteDropInFlight { party }),
+        95 | 96 => {
+            pick_index(rng, bench.sim.parties_in_flight().len()).map(|party| Op::RemoteDropInFlight { party })
+        }
         97 => pick_index(rng, bench.sim.calls_in_flight().len())
             .map(|vc| Op::ReleaseInFlight { vc, failure: rng.below(2) != 0 }),
         98 if rng.below(4) == 0 => Some(Op::AfRegister),

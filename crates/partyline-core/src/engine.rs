@@ -674,9 +674,9 @@ impl Engine {
     /// manager; not on any party path).
     fn binding_has_af(&self, binding: Id) -> bool {
         self.afs.numbers().filter_map(|index| self.afs.id_at(index)).any(|af| {
-            self.afs
-                .get(af)
-                .is_some_and(|a| a.binding == binding && matches!(a.state, AfState::Opening | AfState::Open { .. }))
+            self.afs.get(af).is_some_and(|a| {
+                a.binding == binding && matches!(a.state, AfState::Opening | AfState::Open { .. })
+            })
         })
     }
 

@@ -447,7 +447,8 @@ fn a_family_registered_again_while_open_is_declined() {
     assert_eq!(fake.engine.address_families().count(), 2);
     // Closing: the family may be opened anew.
     fake.engine.on_notify_close_af(af).expect("notify close");
-    fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("a new AF once the old one closes");
+    fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1))
+        .expect("a new AF once the old one closes");
 }
 
 /// At unload every block lent to the engine goes back, one at a time (the glue frees each with

@@ -209,7 +209,13 @@ fn finish_bind(world: &World, ndis: &Ndis, id: u64, status: NDIS_STATUS) {
 
 /// The call manager registers its address families on a bound binding
 /// ([`super::callmgr::offered_families`]), once, or `again` (a repeated registration).
-pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u64, again: bool, processor: usize) {
+pub(crate) fn deliver_af_register_notify(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    id: u64,
+    again: bool,
+    processor: usize,
+) {
     let (notify, context, families) = {
         let mut state = ndis.state();
         let notify = state.protocol.as_ref().and_then(|p| p.co).and_then(|co| co.CoAfRegisterNotifyHandler);
@@ -235,10 +241,17 @@ pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u6
             CO_ADDRESS_FAMILY { AddressFamily: address_family, MajorVersion: major, MinorVersion: minor };
         let family_pointer: *mut CO_ADDRESS_FAMILY = &mut family;
         let shown = format!("({context:#x}, AF {address_family:#x} {major}.{minor})");
-        call_driver(world, ndis, processor, PASSIVE_LEVEL, Logged::Text("ProtocolCoAfRegisterNotify", shown), || {
-            // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
-            unsafe { notify(context as NDIS_HANDLE, family_pointer) }
-        });
+        call_driver(
+            world,
+            ndis,
+            processor,
+            PASSIVE_LEVEL,
+            Logged::Text("ProtocolCoAfRegisterNotify", shown),
+            || {
+                // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
+                unsafe { notify(context as NDIS_HANDLE, family_pointer) }
+            },
+        );
     }
 }
 

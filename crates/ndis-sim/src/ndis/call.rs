@@ -17,8 +17,8 @@ use ndis_sys::*;
 
 use super::callmgr;
 use super::condis::{
-    check_parameters, client, mark_parameters_changed, outcome_and_failure, reject_parameters, render_incoming, render_result,
-    CALL_MANAGER, NETWORK,
+    check_parameters, client, mark_parameters_changed, outcome_and_failure, reject_parameters,
+    render_incoming, render_result, CALL_MANAGER, NETWORK,
 };
 use super::out_param::{self, When};
 use super::params;

@@ -244,7 +244,9 @@ pub fn answer(behaviour: &Behaviour) -> Answer {
         Behaviour::VanishAfter { ticks } => {
             Answer { leave: Some((ticks.max(1), NDIS_STATUS_DEST_OUT_OF_ORDER, 27)), ..accept }
         }
-        Behaviour::RejectAfter { cause, ticks } => Answer { min_delay: ticks.max(1), ..Answer::rejected(cause) },
+        Behaviour::RejectAfter { cause, ticks } => {
+            Answer { min_delay: ticks.max(1), ..Answer::rejected(cause) }
+        }
         Behaviour::AcceptChanged => Answer { changed: true, ..accept },
     }
 }

@@ -150,8 +150,17 @@ pub(super) fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, 
 /// changes: the values stay as the client gave them. Nothing is written into a freed block (the
 /// completion's parameter check has reported that already).
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_cl_add_party_complete>
-pub(super) fn mark_parameters_changed(world: &World, processor: usize, state: &mut State, party: u64, parameters: usize) {
-    if parameters == 0 || state.pool.is_freed(parameters) || !state.parties.get(party).is_some_and(|p| p.changed) {
+pub(super) fn mark_parameters_changed(
+    world: &World,
+    processor: usize,
+    state: &mut State,
+    party: u64,
+    parameters: usize,
+) {
+    if parameters == 0
+        || state.pool.is_freed(parameters)
+        || !state.parties.get(party).is_some_and(|p| p.changed)
+    {
         return;
     }
     // SAFETY: the client's CO_CALL_PARAMETERS, which must stay valid until the request completes

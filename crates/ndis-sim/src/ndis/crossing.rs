@@ -164,9 +164,9 @@ pub(crate) fn remote_drop(state: &mut State, now: u64, party: u64, status: i32, 
         _ => return Fate::Absorbed("DROP PARTY on a call that is gone: DROP PARTY ACK, cause 89"),
     };
     match party_state {
-        PartyState::Gone => {
-            Fate::Absorbed("DROP PARTY for a party already cleared: DROP PARTY ACK, cause 89; nothing for the client")
-        }
+        PartyState::Gone => Fate::Absorbed(
+            "DROP PARTY for a party already cleared: DROP PARTY ACK, cause 89; nothing for the client",
+        ),
         PartyState::IncomingDropped { .. } => Fate::Absorbed(
             "DROP PARTY repeated for a party the network already dropped: the client's NdisClDropParty is \
              still owed; nothing more for the client",
@@ -233,7 +233,9 @@ pub(crate) fn remote_drop(state: &mut State, now: u64, party: u64, status: i32, 
 pub(crate) fn remote_release(state: &mut State, now: u64, vc: u64, status: i32) -> Fate {
     let (vc_state, released, context) = match state.vcs.get(&vc) {
         Some(entry) if !entry.deleted => (entry.state, entry.incoming_close.is_some(), entry.context),
-        _ => return Fate::Absorbed("RELEASE for a VC that is gone: RELEASE COMPLETE; nothing for the client"),
+        _ => {
+            return Fate::Absorbed("RELEASE for a VC that is gone: RELEASE COMPLETE; nothing for the client")
+        }
     };
     let cause = if status == NDIS_STATUS_SUCCESS { 16 } else { 27 };
     match vc_state {

@@ -19,7 +19,8 @@
 //! (registration, PnP), [`binding`] (bind, open, close, unbind, and their completions); the
 //! CoNDIS client surface, one object per module, each export next to the delivery of the
 //! completions it queues: [`af`], [`vc`], [`call`], [`party`], with what they share in
-//! [`condis`]; `parties` (every party with per-call indexes), [`callmgr`] (the Q.2931 CM and the
+//! [`condis`]; `parties` (every party with per-call indexes), `crossing` (network events that
+//! cross the client's requests), [`callmgr`] (the Q.2931 CM and the
 //! network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
 //! [`rules`] (the rule catalogue).
 

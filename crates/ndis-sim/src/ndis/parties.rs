@@ -61,7 +61,16 @@ impl Party {
         params: Option<Snapshot>,
         leave: Option<(u64, i32, u8)>,
     ) -> Party {
-        Party { vc, context, state, address, params: params.map(Box::new), leave, handle_out: 0, changed: false }
+        Party {
+            vc,
+            context,
+            state,
+            address,
+            params: params.map(Box::new),
+            leave,
+            handle_out: 0,
+            changed: false,
+        }
     }
 
     /// Where the party is.

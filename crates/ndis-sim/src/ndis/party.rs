@@ -16,12 +16,12 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::call::incoming_close;
-use super::crossing::Fate;
 use super::callmgr::{self, AtmAddr};
 use super::condis::{
-    check_parameters, client, mark_parameters_changed, outcome_and_failure_in, reject_parameters_reported, render_incoming,
-    render_result, render_status_context, CALL_MANAGER, NETWORK,
+    check_parameters, client, mark_parameters_changed, outcome_and_failure_in, reject_parameters_reported,
+    render_incoming, render_result, render_status_context, CALL_MANAGER, NETWORK,
 };
+use super::crossing::Fate;
 use super::out_param::{self, When};
 use super::params::{self, Parsed, Snapshot};
 use super::parties::{AddressKey, Party, PartyState};
@@ -197,9 +197,8 @@ fn add_party_answer(
                 .map(|a| a.behaviour_of_leaf(parsed))
                 .unwrap_or(callmgr::Behaviour::Accept);
             let config = &state.config.call_manager;
-            let cm_reject = |cause: u8, why: &str| {
-                callmgr::Answer::rejected(cause).with_log(world, processor, why)
-            };
+            let cm_reject =
+                |cause: u8, why: &str| callmgr::Answer::rejected(cause).with_log(world, processor, why);
             if duplicate {
                 cm_reject(21, "the leaf is already on this call")
             } else if config.max_leaves > 0 && leaves >= config.max_leaves {
