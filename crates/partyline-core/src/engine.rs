@@ -644,8 +644,9 @@ impl Engine {
         }
         // nc-ndis-protocol_co_af_register_notify: NDIS may notify the family again (from this or
         // another call manager); a client opens a family once per binding (verifier-rules.md §7.6
-        // item 45), so a registration while the binding's AF is opening or open is declined. One
-        // that is closing no longer counts: the family may be opened anew.
+        // item 45), so a registration while the binding's AF is open in NDIS (opening, open, or
+        // closing its calls before NdisClCloseAddressFamily) is declined. Once
+        // NdisClCloseAddressFamily is called, the family may be opened anew.
         if self.binding_has_af(binding) {
             self.trace.push(TraceEvent::AfIgnored { binding, family, major, minor });
             return Err(Error::UnsupportedAddressFamily);
@@ -670,12 +671,13 @@ impl Engine {
         Ok(id)
     }
 
-    /// Whether `binding` has an address family opening or open (AFs are few: one per call
-    /// manager; not on any party path).
+    /// Whether `binding` has an address family open in NDIS: opening, open, or closing its calls
+    /// (AFs are few: one per call manager; not on any party path).
     fn binding_has_af(&self, binding: Id) -> bool {
         self.afs.numbers().filter_map(|index| self.afs.id_at(index)).any(|af| {
             self.afs.get(af).is_some_and(|a| {
-                a.binding == binding && matches!(a.state, AfState::Opening | AfState::Open { .. })
+                a.binding == binding
+                    && matches!(a.state, AfState::Opening | AfState::Open { .. } | AfState::Closing { .. })
             })
         })
     }
