@@ -18,6 +18,7 @@
 //! Party bookkeeping per call is O(1): counts by state, an intrusive list of connected parties
 //! (the teardown pops its head), and one deferred drop slot (see [`Call`]).
 
+use crate::list::{Link, List, Thread, NIL};
 use crate::model::{AtmAddress, Handle, Status, TrafficProfile};
 use crate::slab::{Exhausted, Id, Returned, Slab};
 
@@ -168,12 +169,12 @@ pub struct AddressFamily {
     binding: Id,
     state: AfState,
     notify: Notify,
-    /// Calls on this AF that are not yet closing (doubly linked through `Call::af_prev/af_next`).
-    open_calls: List,
+    /// Calls on this AF that are not yet closing (linked through `Call::af_link`).
+    open_calls: List<AfCalls>,
     /// Calls on this AF, closing or not.
     calls: u32,
-    in_work: bool,
-    next_work: u32,
+    /// Its place in the AF work queue.
+    work: Link,
 }
 
 /// The life of a client-created multipoint VC and its call.
@@ -215,11 +216,11 @@ pub struct Call {
     profile: TrafficProfile,
     close: Option<CloseReason>,
     /// Parties waiting for MakeCall to complete before their AddParty.
-    queued: List,
+    queued: List<PartyLink>,
     /// Parties whose MakeCall/AddParty is pending.
     adding: u32,
     /// Connected parties, linked for O(1) removal and teardown.
-    connected: List,
+    connected: List<PartyLink>,
     /// Parties whose NdisClDropParty is pending.
     dropping: u32,
     /// A local drop of the only connected party, asked while AddParty requests were pending:
@@ -227,14 +228,11 @@ pub struct Call {
     deferred_drop: Option<u32>,
     /// The party in the SETUP while `NdisClMakeCall` is pending.
     make_call_party: u32,
-    af_linked: bool,
-    af_prev: u32,
-    af_next: u32,
-    /// In the call work queue, linked both ways (`prev_work`, `next_work`) so that a call freed
-    /// while queued is taken out in O(1) (see [`Engine::unqueue_call_work`]).
-    in_work: bool,
-    prev_work: u32,
-    next_work: u32,
+    /// Its place in its AF's `open_calls`.
+    af_link: Link,
+    /// Its place in the call work queue, from which a call freed while queued is taken out in
+    /// O(1) (see [`Engine::unqueue_call_work`]).
+    work: Link,
     parameters_changed: bool,
 }
 
@@ -274,8 +272,9 @@ pub struct Party {
     handle: Handle,
     phase: Phase,
     remote_drop: bool,
-    prev: u32,
-    next: u32,
+    /// Its place in its call's `queued` or `connected` list, or in the party work queue: one at
+    /// a time, which one told by its state (Queued, Connected, DropQueued).
+    link: Link,
     address: AtmAddress,
 }
 
@@ -301,8 +300,7 @@ impl Party {
             handle: Handle::NULL,
             phase: Phase::Queued,
             remote_drop: false,
-            prev: NIL,
-            next: NIL,
+            link: Link::NONE,
             address,
         }
     }
@@ -332,19 +330,52 @@ impl Party {
     }
 }
 
-/// Intrusive doubly linked list of slot numbers.
-#[derive(Clone, Copy, Debug, Default)]
-struct List {
-    head: u32,
-    tail: u32,
-    len: u32,
+/// A call's queued or connected parties, and the parties chosen for dropping (`Party::link`).
+enum PartyLink {}
+
+impl Thread<Party> for PartyLink {
+    fn link(party: &Party) -> &Link {
+        &party.link
+    }
+    fn link_mut(party: &mut Party) -> &mut Link {
+        &mut party.link
+    }
 }
 
-/// No object: slot numbers start at 1 (see [`crate::slab`]), so empty lists and queues are zero.
-const NIL: u32 = 0;
+/// An address family's calls that are not closing (`Call::af_link`).
+enum AfCalls {}
 
-impl List {
-    const EMPTY: List = List { head: NIL, tail: NIL, len: 0 };
+impl Thread<Call> for AfCalls {
+    fn link(call: &Call) -> &Link {
+        &call.af_link
+    }
+    fn link_mut(call: &mut Call) -> &mut Link {
+        &mut call.af_link
+    }
+}
+
+/// The calls with work to do (`Call::work`).
+enum CallWork {}
+
+impl Thread<Call> for CallWork {
+    fn link(call: &Call) -> &Link {
+        &call.work
+    }
+    fn link_mut(call: &mut Call) -> &mut Link {
+        &mut call.work
+    }
+}
+
+/// The address families with work to do (`AddressFamily::work`).
+enum AfWork {}
+
+impl Thread<AddressFamily> for AfWork {
+    fn link(af: &AddressFamily) -> &Link {
+        &af.work
+    }
+    fn link_mut(af: &mut AddressFamily) -> &mut Link {
+        &mut af.work
+    }
 }
 
 /// What a query returns about a call.
@@ -377,9 +408,9 @@ pub struct Engine {
     afs: Slab<AddressFamily>,
     calls: Slab<Call>,
     parties: Slab<Party>,
-    call_work: Fifo,
-    af_work: Fifo,
-    party_work: Fifo,
+    call_work: List<CallWork>,
+    af_work: List<AfWork>,
+    party_work: List<PartyLink>,
     deferred: Deferred,
     pub counters: Counters,
     pub trace: Trace,
@@ -404,9 +435,9 @@ impl Engine {
             afs: Slab::new(),
             calls: Slab::new(),
             parties: Slab::new(),
-            call_work: Fifo::EMPTY,
-            af_work: Fifo::EMPTY,
-            party_work: Fifo::EMPTY,
+            call_work: List::EMPTY,
+            af_work: List::EMPTY,
+            party_work: List::EMPTY,
             deferred: Deferred::EMPTY,
             counters: Counters::ZERO,
             trace: Trace::new(),
@@ -647,8 +678,7 @@ impl Engine {
             notify: Notify::None,
             open_calls: List::EMPTY,
             calls: 0,
-            in_work: false,
-            next_work: NIL,
+            work: Link::NONE,
         };
         let id = match self.afs.insert(af) {
             Ok(id) => id,
@@ -770,6 +800,10 @@ impl Engine {
     }
 
     fn free_af(&mut self, id: Id, status: Status) {
+        // No queue may link a freed slot (see `unqueue_call_work`).
+        if self.afs.get(id).is_some() {
+            self.af_work.remove(&mut self.afs, id.index());
+        }
         let Some(af) = self.afs.remove(id) else { return };
         self.trace.push(TraceEvent::AfGone { id, status });
         if let Some(binding) = self.bindings.get_mut(af.binding) {
@@ -819,12 +853,8 @@ impl Engine {
             dropping: 0,
             deferred_drop: None,
             make_call_party: NIL,
-            af_linked: false,
-            af_prev: NIL,
-            af_next: NIL,
-            in_work: false,
-            prev_work: NIL,
-            next_work: NIL,
+            af_link: Link::NONE,
+            work: Link::NONE,
             parameters_changed: false,
         };
         let Ok(id) = self.calls.insert(call) else {
@@ -1000,9 +1030,9 @@ impl Engine {
         let Some(party) = self.parties.get(id) else { return };
         let call_id = party.call;
         let Some(call) = self.calls.get_mut(call_id) else { return };
-        if call.connected.len >= 2 {
+        if call.connected.len() >= 2 {
             self.issue_drop_later(id);
-        } else if call.adding > 0 || call.queued.len > 0 {
+        } else if call.adding > 0 || !call.queued.is_empty() {
             call.deferred_drop = Some(id.index());
             self.trace.push(TraceEvent::DropDeferred { party: id });
         } else {
@@ -1032,7 +1062,8 @@ impl Engine {
     /// handle since none exists.
     fn close_if_empty(&mut self, call_id: Id) {
         let Some(call) = self.calls.get(call_id) else { return };
-        let empty = call.connected.len == 0 && call.adding == 0 && call.dropping == 0 && call.queued.len == 0;
+        let empty =
+            call.connected.is_empty() && call.adding == 0 && call.dropping == 0 && call.queued.is_empty();
         if call.state == CallState::Active && call.close.is_none() && empty {
             self.begin_call_close(call_id, CloseReason::Local);
         }
@@ -1041,7 +1072,7 @@ impl Engine {
     /// The call's adds all settled: carry out a deferred drop.
     fn after_add_settled(&mut self, call_id: Id) {
         let Some(call) = self.calls.get_mut(call_id) else { return };
-        if call.adding > 0 || call.queued.len > 0 {
+        if call.adding > 0 || !call.queued.is_empty() {
             return;
         }
         let Some(index) = call.deferred_drop.take() else { return };
@@ -1095,7 +1126,7 @@ impl Engine {
         match state {
             PartyState::Connected { .. } => {
                 let Some(call) = self.calls.get(call_id) else { return Ok(()) };
-                if call.connected.len >= 2 || call.adding > 0 {
+                if call.connected.len() >= 2 || call.adding > 0 {
                     if call.deferred_drop == Some(id.index()) {
                         if let Some(c) = self.calls.get_mut(call_id) {
                             c.deferred_drop = None;
@@ -1197,7 +1228,7 @@ impl Engine {
             self.counters.close_failures += 1;
         }
         // The party that went with the close.
-        for index in [call.connected.head] {
+        for index in [call.connected.head()] {
             if let Some(party) = self.parties.id_at(index) {
                 self.list_remove(ListOf::Connected(id), party);
                 self.free_party(party, status);
@@ -1245,7 +1276,7 @@ impl Engine {
     }
 
     fn discard_queued(&mut self, call: Id) {
-        while let Some(index) = self.calls.get(call).map(|c| c.queued.head).filter(|&h| h != NIL) {
+        while let Some(index) = self.calls.get(call).map(|c| c.queued.head()).filter(|&h| h != NIL) {
             let Some(party) = self.parties.id_at(index) else { break };
             self.list_remove(ListOf::Queued(call), party);
             self.free_party(party, Status::CLOSING);
@@ -1278,6 +1309,15 @@ impl Engine {
     }
 
     fn free_party(&mut self, id: Id, status: Status) {
+        // Out of the list its state says it is in, so that no list links a freed slot.
+        match self.parties.get(id).map(|p| (p.phase, p.call)) {
+            Some((Phase::Queued, call)) => self.list_remove(ListOf::Queued(call), id),
+            Some((Phase::Connected, call)) => self.list_remove(ListOf::Connected(call), id),
+            Some((Phase::DropQueued, _)) => {
+                self.party_work.remove(&mut self.parties, id.index());
+            }
+            _ => {}
+        }
         if self.parties.remove(id).is_some() {
             self.trace.push(TraceEvent::PartyGone { id, status });
         }
@@ -1299,9 +1339,9 @@ impl Engine {
             af: c.af,
             profile: c.profile,
             closing: c.close,
-            queued: c.queued.len,
+            queued: c.queued.len(),
             adding: c.adding,
-            connected: c.connected.len,
+            connected: c.connected.len(),
             dropping: c.dropping,
             parameters_changed: c.parameters_changed,
         })
@@ -1317,13 +1357,9 @@ impl Engine {
     /// Parties with a request in flight are counted in [`CallInfo`] but not listed.
     pub fn parties_of(&self, call: Id) -> impl Iterator<Item = Id> + '_ {
         let (connected, queued) =
-            self.calls.get(call).map_or((NIL, NIL), |c| (c.connected.head, c.queued.head));
-        let walk = move |head: u32| {
-            core::iter::successors(self.parties.id_at(head), move |&p| {
-                self.parties.get(p).and_then(|p| self.parties.id_at(p.next))
-            })
-        };
-        walk(connected).chain(walk(queued))
+            self.calls.get(call).map_or((List::EMPTY, List::EMPTY), |c| (c.connected, c.queued));
+        let parties = &self.parties;
+        connected.iter(parties).chain(queued.iter(parties)).filter_map(|n| parties.id_at(n))
     }
 
     /// Live calls: id and AF.
@@ -1393,7 +1429,7 @@ impl Engine {
                     return self.advance_call(index);
                 }
                 // The first queued party goes into the SETUP.
-                let first = self.parties.id_at(call.queued.head)?;
+                let first = self.parties.id_at(call.queued.head())?;
                 let vc = call.vc;
                 let profile = call.profile;
                 self.list_remove(ListOf::Queued(id), first);
@@ -1412,11 +1448,11 @@ impl Engine {
                 let profile = call.profile;
                 if call.close.is_none() {
                     // One AddParty per poll; the call stays queued while leaves wait.
-                    let first = self.parties.id_at(call.queued.head)?;
+                    let first = self.parties.id_at(call.queued.head())?;
                     self.list_remove(ListOf::Queued(id), first);
                     let call = self.calls.get_mut(id)?;
                     call.adding += 1;
-                    let more = call.queued.len > 0;
+                    let more = !call.queued.is_empty();
                     let party = self.parties.get_mut(first)?;
                     party.set_state(PartyState::AddPending { drop_requested: false });
                     let leaf = party.address;
@@ -1427,8 +1463,8 @@ impl Engine {
                     return Some(Action::AddParty { call: id, party: first, vc, leaf, profile });
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
-                if call.connected.len >= 2 {
-                    let head = self.parties.id_at(call.connected.head)?;
+                if call.connected.len() >= 2 {
+                    let head = self.parties.id_at(call.connected.head())?;
                     self.issue_drop_later(head);
                     self.push_call_work(id);
                     return None; // the party work list issues the drop
@@ -1436,7 +1472,7 @@ impl Engine {
                 if call.adding > 0 || call.dropping > 0 {
                     return None; // their completions re-queue the call
                 }
-                let party = self.parties.id_at(call.connected.head).and_then(|p| {
+                let party = self.parties.id_at(call.connected.head()).and_then(|p| {
                     let PartyState::Connected { handle } = self.parties.get(p)?.state() else { return None };
                     Some((p, handle))
                 });
@@ -1468,11 +1504,11 @@ impl Engine {
         let id = self.afs.id_at(index)?;
         let af = self.afs.get(id)?;
         let AfState::Closing { handle } = af.state else { return None };
-        if af.open_calls.head != NIL {
+        if af.open_calls.head() != NIL {
             // One call per poll is told to close; the AF stays queued until none is left.
-            let head = af.open_calls.head;
+            let head = af.open_calls.head();
             match self.calls.id_at(head) {
-                Some(call) if self.calls.get(call).is_some_and(|c| c.af == id && c.af_linked) => {
+                Some(call) if self.calls.get(call).is_some_and(|c| c.af == id) => {
                     self.begin_call_close(call, CloseReason::Teardown);
                 }
                 _ => {
@@ -1506,17 +1542,6 @@ enum ListOf {
     Queued(Id),
     /// A call's connected parties.
     Connected(Id),
-}
-
-/// A FIFO of slot indices, linked through the objects themselves.
-#[derive(Clone, Copy, Debug)]
-struct Fifo {
-    head: u32,
-    tail: u32,
-}
-
-impl Fifo {
-    const EMPTY: Fifo = Fifo { head: NIL, tail: NIL };
 }
 
 /// An AF- or binding-level request that outlives the object that produced it. `#[repr(u8)]`
@@ -1588,146 +1613,47 @@ impl Engine {
         }
     }
 
-    fn list_mut(&mut self, which: ListOf) -> Option<&mut List> {
-        match which {
-            ListOf::Queued(call) => self.calls.get_mut(call).map(|c| &mut c.queued),
-            ListOf::Connected(call) => self.calls.get_mut(call).map(|c| &mut c.connected),
-        }
-    }
-
-    fn party_at_mut(&mut self, index: u32) -> Option<&mut Party> {
-        let id = self.parties.id_at(index)?;
-        self.parties.get_mut(id)
+    fn party_list(&mut self, which: ListOf) -> Option<(&mut List<PartyLink>, &mut Slab<Party>)> {
+        let (call, connected) = match which {
+            ListOf::Queued(call) => (call, false),
+            ListOf::Connected(call) => (call, true),
+        };
+        let c = self.calls.get_mut(call)?;
+        Some((if connected { &mut c.connected } else { &mut c.queued }, &mut self.parties))
     }
 
     fn list_push(&mut self, which: ListOf, party: Id) {
-        let index = party.index();
-        let Some(list) = self.list_mut(which) else { return };
-        let tail = list.tail;
-        list.tail = index;
-        if list.head == NIL {
-            list.head = index;
-        }
-        list.len += 1;
-        if let Some(p) = self.parties.get_mut(party) {
-            p.prev = tail;
-            p.next = NIL;
-        }
-        if tail != NIL {
-            if let Some(t) = self.party_at_mut(tail) {
-                t.next = index;
-            }
+        if let Some((list, parties)) = self.party_list(which) {
+            list.push_back(parties, party.index());
         }
     }
 
     fn list_remove(&mut self, which: ListOf, party: Id) {
-        let Some(p) = self.parties.get_mut(party) else { return };
-        let (prev, next) = (p.prev, p.next);
-        p.prev = NIL;
-        p.next = NIL;
-        if prev != NIL {
-            if let Some(q) = self.party_at_mut(prev) {
-                q.next = next;
-            }
+        if let Some((list, parties)) = self.party_list(which) {
+            list.remove(parties, party.index());
         }
-        if next != NIL {
-            if let Some(q) = self.party_at_mut(next) {
-                q.prev = prev;
-            }
-        }
-        let index = party.index();
-        let Some(list) = self.list_mut(which) else { return };
-        if list.head == index {
-            list.head = next;
-        }
-        if list.tail == index {
-            list.tail = prev;
-        }
-        list.len = list.len.saturating_sub(1);
     }
 
     fn af_link(&mut self, af: Id, call: Id) {
-        let index = call.index();
-        let Some(a) = self.afs.get_mut(af) else { return };
-        let tail = a.open_calls.tail;
-        a.open_calls.tail = index;
-        if a.open_calls.head == NIL {
-            a.open_calls.head = index;
-        }
-        a.open_calls.len += 1;
-        if let Some(c) = self.calls.get_mut(call) {
-            c.af_prev = tail;
-            c.af_next = NIL;
-            c.af_linked = true;
-        }
-        if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
-            t.af_next = index;
+        if let Some(a) = self.afs.get_mut(af) {
+            a.open_calls.push_back(&mut self.calls, call.index());
         }
     }
 
     fn af_unlink(&mut self, af: Id, call: Id) {
-        let Some(c) = self.calls.get_mut(call) else { return };
-        if !c.af_linked {
-            return;
+        if let Some(a) = self.afs.get_mut(af) {
+            a.open_calls.remove(&mut self.calls, call.index());
         }
-        c.af_linked = false;
-        let (prev, next) = (c.af_prev, c.af_next);
-        c.af_prev = NIL;
-        c.af_next = NIL;
-        if let Some(q) = self.calls.id_at(prev).and_then(|q| self.calls.get_mut(q)) {
-            q.af_next = next;
-        }
-        if let Some(q) = self.calls.id_at(next).and_then(|q| self.calls.get_mut(q)) {
-            q.af_prev = prev;
-        }
-        let index = call.index();
-        let Some(a) = self.afs.get_mut(af) else { return };
-        if a.open_calls.head == index {
-            a.open_calls.head = next;
-        }
-        if a.open_calls.tail == index {
-            a.open_calls.tail = prev;
-        }
-        a.open_calls.len = a.open_calls.len.saturating_sub(1);
     }
 
     fn push_call_work(&mut self, id: Id) {
-        let tail = self.call_work.tail;
-        let Some(call) = self.calls.get_mut(id) else { return };
-        if call.in_work {
-            return;
+        if self.calls.get(id).is_some() {
+            self.call_work.push_back(&mut self.calls, id.index());
         }
-        call.in_work = true;
-        call.prev_work = tail;
-        call.next_work = NIL;
-        if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
-            t.next_work = id.index();
-        } else {
-            self.call_work.head = id.index();
-        }
-        self.call_work.tail = id.index();
     }
 
     fn pop_call_work(&mut self) -> Option<u32> {
-        let index = self.call_work.head;
-        if index == NIL {
-            return None;
-        }
-        let next = match self.calls.id_at(index).and_then(|c| self.calls.get_mut(c)) {
-            Some(call) => {
-                call.in_work = false;
-                call.prev_work = NIL;
-                core::mem::replace(&mut call.next_work, NIL)
-            }
-            None => NIL,
-        };
-        self.call_work.head = next;
-        if next == NIL {
-            self.call_work.tail = NIL;
-        } else if let Some(call) = self.calls.id_at(next).and_then(|c| self.calls.get_mut(c)) {
-            call.prev_work = NIL;
-        }
-        Some(index)
+        self.call_work.pop_front(&mut self.calls)
     }
 
     /// Takes call `id` out of the work queue, wherever it is in it. A call is freed when a
@@ -1737,84 +1663,30 @@ impl Engine {
     /// every call behind it (found by the concurrency campaign: a stranded call kept its address
     /// family, then the unbind, from ever completing).
     fn unqueue_call_work(&mut self, id: Id) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        if !call.in_work {
-            return;
-        }
-        call.in_work = false;
-        let prev = core::mem::replace(&mut call.prev_work, NIL);
-        let next = core::mem::replace(&mut call.next_work, NIL);
-        if prev == NIL {
-            self.call_work.head = next;
-        } else if let Some(p) = self.calls.id_at(prev).and_then(|c| self.calls.get_mut(c)) {
-            p.next_work = next;
-        }
-        if next == NIL {
-            self.call_work.tail = prev;
-        } else if let Some(n) = self.calls.id_at(next).and_then(|c| self.calls.get_mut(c)) {
-            n.prev_work = prev;
+        if self.calls.get(id).is_some() {
+            self.call_work.remove(&mut self.calls, id.index());
         }
     }
 
     fn push_af_work(&mut self, id: Id) {
-        let tail = self.af_work.tail;
-        let Some(af) = self.afs.get_mut(id) else { return };
-        if af.in_work {
-            return;
+        if self.afs.get(id).is_some() {
+            self.af_work.push_back(&mut self.afs, id.index());
         }
-        af.in_work = true;
-        af.next_work = NIL;
-        if let Some(t) = self.afs.id_at(tail).and_then(|t| self.afs.get_mut(t)) {
-            t.next_work = id.index();
-        } else {
-            self.af_work.head = id.index();
-        }
-        self.af_work.tail = id.index();
     }
 
     fn pop_af_work(&mut self) -> Option<u32> {
-        let index = self.af_work.head;
-        if index == NIL {
-            return None;
-        }
-        let next = match self.afs.id_at(index).and_then(|a| self.afs.get_mut(a)) {
-            Some(af) => {
-                af.in_work = false;
-                core::mem::replace(&mut af.next_work, NIL)
-            }
-            None => NIL,
-        };
-        self.af_work.head = next;
-        if next == NIL {
-            self.af_work.tail = NIL;
-        }
-        Some(index)
+        self.af_work.pop_front(&mut self.afs)
     }
 
-    /// Parties chosen for dropping are linked through `Party::next` (they are in no other list).
+    /// Parties chosen for dropping (DropQueued: in no other list).
     fn push_party_work(&mut self, id: Id) {
-        let tail = self.party_work.tail;
-        let Some(party) = self.parties.get_mut(id) else { return };
-        party.next = NIL;
-        if let Some(t) = self.party_at_mut(tail) {
-            t.next = id.index();
-        } else {
-            self.party_work.head = id.index();
+        if self.parties.get(id).is_some() {
+            self.party_work.push_back(&mut self.parties, id.index());
         }
-        self.party_work.tail = id.index();
     }
 
     fn pop_party_work(&mut self) -> Option<u32> {
-        let index = self.party_work.head;
-        if index == NIL {
-            return None;
-        }
-        let next = self.party_at_mut(index).map(|p| core::mem::replace(&mut p.next, NIL)).unwrap_or(NIL);
-        self.party_work.head = next;
-        if next == NIL {
-            self.party_work.tail = NIL;
-        }
-        Some(index)
+        self.party_work.pop_front(&mut self.parties)
     }
 
     fn advance_party(&mut self, index: u32) -> Option<Action> {
