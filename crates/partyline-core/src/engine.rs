@@ -31,7 +31,7 @@ pub enum LentMemory {
 }
 
 use crate::slab::Returned as Lent;
-use crate::trace::{Counters, ObjectKind, Trace, TraceEvent};
+use crate::trace::{Cause, Counters, ObjectKind, Trace, TraceEvent};
 
 /// Which table an allocation request is for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -524,7 +524,12 @@ impl Engine {
     pub fn bind(&mut self, cookie: usize) -> Result<Id> {
         match self.bindings.insert(Binding { state: BindingState::Opening, cookie, afs: 0 }) {
             Ok(id) => {
-                self.trace.push(TraceEvent::Binding { id, state: BindingState::Opening });
+                self.trace.push(TraceEvent::Binding {
+                    id,
+                    from: None,
+                    to: BindingState::Opening,
+                    cause: Cause::BindAdapter,
+                });
                 Ok(id)
             }
             Err((need, _)) => Err(Error::NeedMemory(Table::Bindings, need)),
@@ -541,8 +546,7 @@ impl Engine {
             return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
         }
         if status.is_success() && !handle.is_null() {
-            binding.state = BindingState::Open { handle };
-            self.trace.push(TraceEvent::Binding { id, state: binding.state });
+            self.binding_to(id, BindingState::Open { handle }, Cause::OpenAdapterComplete);
         } else {
             self.bindings.remove(id);
             self.trace.push(TraceEvent::BindingGone { id, status });
@@ -598,15 +602,14 @@ impl Engine {
         let BindingState::Open { handle } = binding.state else {
             return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
         };
-        binding.state = BindingState::Unbinding { handle };
         let quiet = binding.afs == 0;
-        self.trace.push(TraceEvent::Binding { id, state: binding.state });
+        self.binding_to(id, BindingState::Unbinding { handle }, Cause::UnbindAdapter);
         // Address families are few (one per call manager); walking them here is not on any
         // party path.
         for index in self.afs.numbers() {
             if let Some(af) = self.afs.id_at(index) {
                 if self.afs.get(af).is_some_and(|a| a.binding == id) {
-                    self.begin_af_close(af);
+                    self.begin_af_close(af, Cause::UnbindAdapter);
                 }
             }
         }
@@ -625,8 +628,7 @@ impl Engine {
         };
         match binding.state {
             BindingState::Unbinding { handle } if binding.afs == 0 => {
-                binding.state = BindingState::Closing;
-                self.trace.push(TraceEvent::Binding { id, state: BindingState::Closing });
+                self.binding_to(id, BindingState::Closing, Cause::CloseAdapter);
                 Ok(handle)
             }
             _ => self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding)),
@@ -687,7 +689,12 @@ impl Engine {
         if let Some(b) = self.bindings.get_mut(binding) {
             b.afs += 1;
         }
-        self.trace.push(TraceEvent::Af { id, state: AfState::Opening });
+        self.trace.push(TraceEvent::Af {
+            id,
+            from: None,
+            to: AfState::Opening,
+            cause: Cause::AfRegisterNotify,
+        });
         Ok(id)
     }
 
@@ -702,12 +709,11 @@ impl Engine {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         }
         if status.is_success() && !handle.is_null() {
-            af.state = AfState::Open { handle };
             let binding = af.binding;
-            self.trace.push(TraceEvent::Af { id, state: af.state });
+            self.af_to(id, AfState::Open { handle }, Cause::OpenAfComplete);
             // An unbind that began while the open was pending closes it now.
             if matches!(self.bindings.get(binding).map(|b| b.state), Some(BindingState::Unbinding { .. })) {
-                self.begin_af_close(id);
+                self.begin_af_close(id, Cause::OpenAfComplete);
             }
         } else {
             let binding = af.binding;
@@ -749,7 +755,7 @@ impl Engine {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         }
         af.notify = Notify::InHandler;
-        self.begin_af_close(id);
+        self.begin_af_close(id, Cause::NotifyCloseAf);
         Ok(())
     }
 
@@ -767,11 +773,10 @@ impl Engine {
         }
     }
 
-    fn begin_af_close(&mut self, id: Id) {
+    fn begin_af_close(&mut self, id: Id, cause: Cause) {
         let Some(af) = self.afs.get_mut(id) else { return };
         if let AfState::Open { handle } = af.state {
-            af.state = AfState::Closing { handle };
-            self.trace.push(TraceEvent::Af { id, state: af.state });
+            self.af_to(id, AfState::Closing { handle }, cause);
             self.push_af_work(id);
         }
     }
@@ -786,10 +791,7 @@ impl Engine {
         };
         match af.notify {
             Notify::InHandler => {
-                if let Some(af) = self.afs.get_mut(id) {
-                    af.state = AfState::Closed;
-                    self.trace.push(TraceEvent::Af { id, state: AfState::Closed });
-                }
+                self.af_to(id, AfState::Closed, Cause::CloseAfComplete);
                 return Ok(());
             }
             Notify::Pending => self.defer(Owed::NotifyCloseAfComplete { handle }),
@@ -864,6 +866,8 @@ impl Engine {
             // Capacity was checked above.
             if let Ok(pid) = self.parties.insert(Party::new(id, leaf)) {
                 self.list_push(ListOf::Queued(id), pid);
+                let to = PartyState::Queued;
+                self.trace.push(TraceEvent::Party { id: pid, from: None, to, cause: Cause::MakeCallRequest });
             }
         }
         if let Some(a) = self.afs.get_mut(af) {
@@ -871,7 +875,12 @@ impl Engine {
         }
         self.af_link(af, id);
         self.counters.calls_requested += 1;
-        self.trace.push(TraceEvent::Call { id, state: CallState::NeedVc });
+        self.trace.push(TraceEvent::Call {
+            id,
+            from: None,
+            to: CallState::NeedVc,
+            cause: Cause::MakeCallRequest,
+        });
         self.push_call_work(id);
         Ok(id)
     }
@@ -886,7 +895,7 @@ impl Engine {
         }
         if status.is_success() && !vc.is_null() {
             call.vc = vc;
-            self.set_call_state(id, CallState::Created);
+            self.call_to(id, CallState::Created, Cause::VcCreated);
         } else {
             // No VC: the call never existed for NDIS. Its parties never reached NDIS either.
             self.counters.calls_failed += 1;
@@ -915,10 +924,10 @@ impl Engine {
         call.parameters_changed |= changed;
         let first = self.first_adding_party(id);
         if status.is_success() && !party_handle.is_null() {
-            self.set_call_state(id, CallState::Active);
+            self.call_to(id, CallState::Active, Cause::MakeCallComplete);
             self.counters.calls_made += 1;
             if let Some(party) = first {
-                self.party_connected(party, party_handle);
+                self.party_connected(party, party_handle, Cause::MakeCallComplete);
             }
         } else {
             // ProtocolClMakeCallComplete: on failure release the party context and delete the VC.
@@ -927,7 +936,7 @@ impl Engine {
                 self.free_party(party, status);
             }
             self.discard_queued(id);
-            self.set_call_state(id, CallState::NeedDelete);
+            self.call_to(id, CallState::NeedDelete, Cause::MakeCallComplete);
         }
         self.push_call_work(id);
         Ok(())
@@ -956,7 +965,12 @@ impl Engine {
             Err((need, _)) => return Err(Error::NeedMemory(Table::Parties, need)),
         };
         self.list_push(ListOf::Queued(call), id);
-        self.trace.push(TraceEvent::Party { id, state: PartyState::Queued });
+        self.trace.push(TraceEvent::Party {
+            id,
+            from: None,
+            to: PartyState::Queued,
+            cause: Cause::AddPartyRequest,
+        });
         self.push_call_work(call);
         Ok(id)
     }
@@ -977,7 +991,7 @@ impl Engine {
         if status.is_success() && !handle.is_null() {
             // A drop requested meanwhile is carried out by `party_connected`.
             self.counters.parties_added += 1;
-            self.party_connected(id, handle);
+            self.party_connected(id, handle, Cause::AddPartyComplete);
         } else {
             // ProtocolClAddPartyComplete: on failure the handle is invalid; free the context.
             self.counters.parties_failed += 1;
@@ -1007,8 +1021,7 @@ impl Engine {
             PartyState::AddPending { drop_requested: false } => {
                 // "A drop requested while that party's AddParty is pending is carried out when
                 // it completes": the handle does not exist yet.
-                party.set_state(PartyState::AddPending { drop_requested: true });
-                self.trace.push(TraceEvent::Party { id, state: party.state() });
+                self.party_to(id, PartyState::AddPending { drop_requested: true }, Cause::DropPartyRequest);
                 Ok(())
             }
             PartyState::Connected { .. } => {
@@ -1031,7 +1044,7 @@ impl Engine {
         let call_id = party.call;
         let Some(call) = self.calls.get_mut(call_id) else { return };
         if call.connected.len() >= 2 {
-            self.issue_drop_later(id);
+            self.issue_drop_later(id, Cause::DropPartyRequest);
         } else if call.adding > 0 || !call.queued.is_empty() {
             call.deferred_drop = Some(id.index());
             self.trace.push(TraceEvent::DropDeferred { party: id });
@@ -1042,15 +1055,12 @@ impl Engine {
 
     /// Marks a connected party for dropping: taken out of the connected list now (so the close
     /// never picks it), `NdisClDropParty` issued by the next poll.
-    fn issue_drop_later(&mut self, id: Id) {
+    fn issue_drop_later(&mut self, id: Id, cause: Cause) {
         let Some(party) = self.parties.get_mut(id) else { return };
         let PartyState::Connected { handle } = party.state() else { return };
         let call = party.call;
         self.list_remove(ListOf::Connected(call), id);
-        if let Some(party) = self.parties.get_mut(id) {
-            party.set_state(PartyState::DropQueued { handle });
-            self.trace.push(TraceEvent::Party { id, state: party.state() });
-        }
+        self.party_to(id, PartyState::DropQueued { handle }, cause);
         if let Some(c) = self.calls.get_mut(call) {
             c.dropping += 1;
         }
@@ -1132,7 +1142,7 @@ impl Engine {
                             c.deferred_drop = None;
                         }
                     }
-                    self.issue_drop_later(id);
+                    self.issue_drop_later(id, Cause::IncomingDropParty);
                 } else {
                     self.begin_call_close(call_id, CloseReason::Remote(status));
                 }
@@ -1144,10 +1154,7 @@ impl Engine {
             // the engine yet: the network dropped the party in between. The handle is not known
             // yet; the answer goes out when the completion connects the party (`party_connected`).
             PartyState::AddPending { .. } => {
-                if let Some(party) = self.parties.get_mut(id) {
-                    party.set_state(PartyState::AddPending { drop_requested: true });
-                    self.trace.push(TraceEvent::Party { id, state: party.state() });
-                }
+                self.party_to(id, PartyState::AddPending { drop_requested: true }, Cause::IncomingDropParty);
                 Ok(())
             }
             // Our own drop or close of this party crossed the remote one: already on its way.
@@ -1235,7 +1242,7 @@ impl Engine {
             }
         }
         self.counters.calls_closed += 1;
-        self.set_call_state(id, CallState::NeedDelete);
+        self.call_to(id, CallState::NeedDelete, Cause::CloseCallComplete);
         self.push_call_work(id);
         Ok(())
     }
@@ -1289,20 +1296,19 @@ impl Engine {
         self.parties.id_at(index)
     }
 
-    fn party_connected(&mut self, id: Id, handle: Handle) {
+    fn party_connected(&mut self, id: Id, handle: Handle, cause: Cause) {
         let Some(party) = self.parties.get_mut(id) else { return };
         let call = party.call;
         let drop_requested = matches!(party.state(), PartyState::AddPending { drop_requested: true });
         let remote = party.remote_drop;
-        party.set_state(PartyState::Connected { handle });
-        self.trace.push(TraceEvent::Party { id, state: party.state() });
+        self.party_to(id, PartyState::Connected { handle }, cause);
         self.list_push(ListOf::Connected(call), id);
         let closing = self.calls.get(call).is_some_and(|c| c.close.is_some());
         if drop_requested && remote {
             // ProtocolClIncomingDropParty raced this completion: answered now, with
             // NdisClDropParty (nc-ndis-protocol_cl_incoming_drop_party). A call this leaves
             // empty is then closed by `close_if_empty`.
-            self.issue_drop_later(id);
+            self.issue_drop_later(id, Cause::IncomingDropParty);
         } else if drop_requested && !closing {
             self.request_drop(id);
         }
@@ -1323,10 +1329,42 @@ impl Engine {
         }
     }
 
-    fn set_call_state(&mut self, id: Id, state: CallState) {
+    // ----- the one traced transition of each object -----
+
+    /// Binding `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn binding_to(&mut self, id: Id, to: BindingState, cause: Cause) {
+        if let Some(binding) = self.bindings.get_mut(id) {
+            let from = core::mem::replace(&mut binding.state, to);
+            self.trace.push(TraceEvent::Binding { id, from: Some(from), to, cause });
+        }
+    }
+
+    /// Address family `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn af_to(&mut self, id: Id, to: AfState, cause: Cause) {
+        if let Some(af) = self.afs.get_mut(id) {
+            let from = core::mem::replace(&mut af.state, to);
+            self.trace.push(TraceEvent::Af { id, from: Some(from), to, cause });
+        }
+    }
+
+    /// Call `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn call_to(&mut self, id: Id, to: CallState, cause: Cause) {
         if let Some(call) = self.calls.get_mut(id) {
-            call.state = state;
-            self.trace.push(TraceEvent::Call { id, state });
+            let from = core::mem::replace(&mut call.state, to);
+            self.trace.push(TraceEvent::Call { id, from: Some(from), to, cause });
+        }
+    }
+
+    /// Party `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn party_to(&mut self, id: Id, to: PartyState, cause: Cause) {
+        if let Some(party) = self.parties.get_mut(id) {
+            let from = party.state();
+            party.set_state(to);
+            self.trace.push(TraceEvent::Party { id, from: Some(from), to, cause });
         }
     }
 
@@ -1420,12 +1458,12 @@ impl Engine {
                     self.free_call(id, Status::CLOSING);
                     return None;
                 }
-                self.set_call_state(id, CallState::CreatingVc);
+                self.call_to(id, CallState::CreatingVc, Cause::CreateVc);
                 Some(Action::CreateVc { call: id, binding, af: af_handle })
             }
             CallState::Created => {
                 if call.close.is_some() {
-                    self.set_call_state(id, CallState::NeedDelete);
+                    self.call_to(id, CallState::NeedDelete, Cause::CloseCall);
                     return self.advance_call(index);
                 }
                 // The first queued party goes into the SETUP.
@@ -1433,14 +1471,12 @@ impl Engine {
                 let vc = call.vc;
                 let profile = call.profile;
                 self.list_remove(ListOf::Queued(id), first);
-                let party = self.parties.get_mut(first)?;
-                party.set_state(PartyState::AddPending { drop_requested: false });
-                let leaf = party.address;
-                self.trace.push(TraceEvent::Party { id: first, state: party.state() });
+                let leaf = self.parties.get(first)?.address;
+                self.party_to(first, PartyState::AddPending { drop_requested: false }, Cause::MakeCall);
                 let call = self.calls.get_mut(id)?;
                 call.adding += 1;
                 call.make_call_party = first.index();
-                self.set_call_state(id, CallState::MakeCallPending);
+                self.call_to(id, CallState::MakeCallPending, Cause::MakeCall);
                 Some(Action::MakeCall { call: id, party: first, vc, leaf, profile })
             }
             CallState::Active => {
@@ -1453,10 +1489,8 @@ impl Engine {
                     let call = self.calls.get_mut(id)?;
                     call.adding += 1;
                     let more = !call.queued.is_empty();
-                    let party = self.parties.get_mut(first)?;
-                    party.set_state(PartyState::AddPending { drop_requested: false });
-                    let leaf = party.address;
-                    self.trace.push(TraceEvent::Party { id: first, state: party.state() });
+                    let leaf = self.parties.get(first)?.address;
+                    self.party_to(first, PartyState::AddPending { drop_requested: false }, Cause::AddParty);
                     if more {
                         self.push_call_work(id);
                     }
@@ -1465,7 +1499,7 @@ impl Engine {
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
                 if call.connected.len() >= 2 {
                     let head = self.parties.id_at(call.connected.head())?;
-                    self.issue_drop_later(head);
+                    self.issue_drop_later(head, Cause::DropPartyRequest);
                     self.push_call_work(id);
                     return None; // the party work list issues the drop
                 }
@@ -1477,12 +1511,9 @@ impl Engine {
                     Some((p, handle))
                 });
                 if let Some((p, _)) = party {
-                    if let Some(party) = self.parties.get_mut(p) {
-                        party.set_state(PartyState::Closing);
-                        self.trace.push(TraceEvent::Party { id: p, state: PartyState::Closing });
-                    }
+                    self.party_to(p, PartyState::Closing, Cause::CloseCall);
                 }
-                self.set_call_state(id, CallState::CloseCallPending);
+                self.call_to(id, CallState::CloseCallPending, Cause::CloseCall);
                 Some(Action::CloseCall { call: id, vc, party })
             }
             CallState::NeedDelete => {
@@ -1490,7 +1521,7 @@ impl Engine {
                     return None;
                 }
                 let vc = call.vc;
-                self.set_call_state(id, CallState::Deleting);
+                self.call_to(id, CallState::Deleting, Cause::DeleteVc);
                 Some(Action::DeleteVc { call: id, vc })
             }
             CallState::CreatingVc
@@ -1526,9 +1557,7 @@ impl Engine {
         if af.calls > 0 {
             return None; // each call's deletion re-queues the AF
         }
-        let af = self.afs.get_mut(id)?;
-        af.state = AfState::CloseAfPending { handle };
-        self.trace.push(TraceEvent::Af { id, state: af.state });
+        self.af_to(id, AfState::CloseAfPending { handle }, Cause::CloseAf);
         Some(Action::CloseAf { af: id, handle })
     }
 }
@@ -1693,8 +1722,7 @@ impl Engine {
         let id = self.parties.id_at(index)?;
         let party = self.parties.get_mut(id)?;
         let PartyState::DropQueued { handle } = party.state() else { return None };
-        party.set_state(PartyState::DropPending);
-        self.trace.push(TraceEvent::Party { id, state: PartyState::DropPending });
+        self.party_to(id, PartyState::DropPending, Cause::DropParty);
         Some(Action::DropParty { party: id, handle })
     }
 }

@@ -83,6 +83,7 @@ impl<L> List<L> {
 
     /// Appends slot `number`. Returns false (and changes nothing) if it names no live object or
     /// is already in the list.
+    #[inline(never)]
     pub fn push_back<T>(&mut self, slab: &mut Slab<T>, number: u32) -> bool
     where
         L: Thread<T>,
@@ -104,6 +105,7 @@ impl<L> List<L> {
 
     /// Takes slot `number` out of the list, wherever it is. Returns false (and changes nothing)
     /// if it is not in the list.
+    #[inline(never)]
     pub fn remove<T>(&mut self, slab: &mut Slab<T>, number: u32) -> bool
     where
         L: Thread<T>,
