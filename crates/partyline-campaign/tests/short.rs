@@ -119,6 +119,29 @@ fn a_completion_no_longer_takes_the_lock_after_waking_the_last_unbind() {
     assert!(figures.is_clean(), "{figures}");
 }
 
+/// The first crossing the schedule campaign found (issue 11): the call manager closed the address
+/// family, and registered its families again while partyline was still closing the calls of the
+/// old one; partyline opened Q.2931 UNI 3.1 a second time on the binding
+/// (Ddi_NdisClOpenAddressFamilyEx_AlreadyOpen). Schedule seed 128, minimised to three operations;
+/// an AF closing its calls now still counts as open.
+#[test]
+fn a_family_registered_again_while_its_af_closes_is_not_opened_twice() {
+    for (seed, ops) in [(128, "make 2; close-af; af-register"), (275, "make 2 9; close-af; af-register")] {
+        let options = Options {
+            only: vec![Campaign::Schedule],
+            first_seed: seed,
+            seeds: 1,
+            steps: 200,
+            replay: Some(partyline_campaign::ops::parse(ops).expect("parses")),
+            ..Options::short()
+        };
+        let figures = run(&options);
+        assert!(figures.is_clean(), "seed {seed}: {figures}");
+        let figures = run(&Options { replay: None, ..options });
+        assert!(figures.is_clean(), "seed {seed}: {figures}");
+    }
+}
+
 /// A random run is recorded faithfully: replaying its operations on the same seed repeats it
 /// event for event (the timeline is the same, host addresses aside).
 #[test]
