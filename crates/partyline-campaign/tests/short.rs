@@ -142,6 +142,25 @@ fn a_family_registered_again_while_its_af_closes_is_not_opened_twice() {
     }
 }
 
+/// The schedule and concurrency campaigns really cross the driver: over a few seeds their random
+/// operations make the network's DROP PARTY and RELEASE meet requests in flight (absorbed by the
+/// call manager or turned into failed completions, ndis::crossing), and the call manager
+/// registers its families again.
+#[test]
+fn random_runs_cross_the_drivers_requests() {
+    let options = Options { steps: 200, ..Options::short() };
+    for campaign in [Campaign::Schedule, Campaign::Concurrency] {
+        let (mut crossings, mut registrations) = (0, 0);
+        for seed in 1..=10 {
+            let (ops, bench) = partyline_campaign::random_run(&options, campaign, seed);
+            crossings += bench.sim.counters().crossings_absorbed;
+            registrations += ops.iter().filter(|op| **op == partyline_campaign::ops::Op::AfRegister).count();
+        }
+        assert!(crossings >= 2, "{campaign:?}: {crossings} crossings in 10 runs");
+        assert!(registrations > 0, "{campaign:?}: no af-register in 10 runs");
+    }
+}
+
 /// A random run is recorded faithfully: replaying its operations on the same seed repeats it
 /// event for event (the timeline is the same, host addresses aside).
 #[test]
