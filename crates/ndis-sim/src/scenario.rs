@@ -199,9 +199,9 @@ impl Target for SimTarget<'_> {
                 let wanted = atm_addr(address);
                 let party = {
                     let state = self.sim.ndis().state();
-                    let of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.is_at(&wanted));
+                    let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.is_at(&wanted));
                     let live = of_call.clone().find(|(_, p)| p.state() != PartyState::Gone).map(|(id, _)| id);
-                    match live.or_else(|| of_call.last().map(|(id, _)| id)) {
+                    match live.or_else(|| of_call.next_back().map(|(id, _)| id)) {
                         Some(id) => Ok(id),
                         None => Err(format!("no party at {wanted} on Vc#{vc}")),
                     }
