@@ -199,7 +199,9 @@ fn minimising_a_run_keeps_only_what_it_needs() {
     });
     let text = partyline_campaign::ops::render(&core);
     assert!(
-        core.len() <= 6 && core.len() * 4 < ops.len(),
+        // (Up to 8: a remote drop needs its call connected first, which under pending outcomes
+        // and late answers can take an `advance` or two per request.)
+        core.len() <= 8 && core.len() * 4 < ops.len(),
         "seed {seed}: {} of {} left: {text}",
         core.len(),
         ops.len()
