@@ -592,6 +592,7 @@ fn a_failed_address_family_open_asks_ndis_to_unbind() {
     let mut fake = Fake::new(Policy::synchronous());
     let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
     fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+    fake.engine.on_restart(binding).expect("restart");
     let af = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
     fake.engine.on_open_af_complete(af, Status::RESOURCES, Handle::NULL).expect("completion");
     fake.settle();
