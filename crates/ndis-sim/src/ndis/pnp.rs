@@ -302,9 +302,13 @@ fn send(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, event: NET_PNP_EV
         let handler = state.protocol.as_ref().and_then(|p| p.characteristics.0.NetPnPEventHandler);
         let context = binding.and_then(|id| state.bindings.get(&id)).map_or(0, |b| b.context);
         if let Some(b) = binding.and_then(|id| state.bindings.get_mut(&id)) {
-            match event {
-                NetEventPause => b.operational = Operational::Pausing,
-                NetEventRestart => b.operational = Operational::Restarting,
+            match (event, &buffer) {
+                (NetEventPause, _) => b.operational = Operational::Pausing,
+                (NetEventRestart, _) => b.operational = Operational::Restarting,
+                // The adapter is in the new state from the indication on: on D0 NDIS has
+                // powered it up already (the stack was restarted before the set-power), and
+                // on D1-D3 the driver must stop at once ("must stop generating new I/O").
+                (NetEventSetPower, Buffer::Ulong(power)) => b.power = *power,
                 _ => {}
             }
         }
@@ -444,12 +448,6 @@ pub(super) fn finish(world: &World, state: &mut State, status: NDIS_STATUS) {
                 b.operational = if failed { Operational::Paused } else { Operational::Running };
             }
         }
-        NetEventSetPower => {
-            let requested = state.pnp_power_requested(event);
-            if let (Some(b), Some(power)) = (state.bindings.get_mut(&id), requested) {
-                b.power = power;
-            }
-        }
         _ => {}
     }
 }
@@ -466,22 +464,6 @@ fn setups_in_flight(state: &State, binding: u64) -> usize {
             _ => 0,
         })
         .sum()
-}
-
-impl State {
-    /// The device power state the current set-power event carries.
-    fn pnp_power_requested(&self, event: NET_PNP_EVENT_CODE) -> Option<u32> {
-        let (_, current, notification) = self.pnp.current?;
-        if current != event {
-            return None;
-        }
-        // SAFETY: the notification and its buffer live until `send` returns, which is after
-        // this (`finish` runs inside `send` or inside NdisCompleteNetPnPEvent during its wait).
-        unsafe {
-            let event = &(*(notification as *const NET_PNP_EVENT_NOTIFICATION)).NetPnPEvent;
-            (!event.Buffer.is_null()).then(|| event.Buffer.cast::<u32>().read())
-        }
-    }
 }
 
 /// NdisClMakeCall / NdisClAddParty on `vc`: network/pausing-a-binding, "For a binding in the
