@@ -260,6 +260,15 @@ impl Simulation {
             .unwrap_or_else(|| Err("the run stopped".into()))
     }
 
+    /// `adapter`'s binding's PnP state: its operational state, whether its adapter is in D0, and
+    /// whether a query-remove awaits its cancel. `None` when it is not bound.
+    pub fn pnp_state(&self, adapter: usize) -> Option<(ndis::pnp::Operational, bool, bool)> {
+        let binding = self.binding_of(adapter)?;
+        let state = self.ndis.state();
+        let b = state.bindings.get(&binding).filter(|b| b.state == ndis::binding::BindingState::Bound)?;
+        Some((b.operational, b.power == ndis_sys::NdisDeviceStateD0, b.remove_queried))
+    }
+
     /// The CM closes every open AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     pub fn notify_close_af(&self, adapter: usize) {
         let Some(binding) = self.binding_of(adapter) else { return };
