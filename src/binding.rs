@@ -237,7 +237,8 @@ pub unsafe extern "win64" fn net_pnp_event(
             let _ = crate::global::drive_after(|e| e.on_restart(binding));
         }
         NetEventSetPower => {
-            if event.Buffer.is_null() || (event.BufferLength as usize) < size_of::<NDIS_DEVICE_POWER_STATE>() {
+            if event.Buffer.is_null() || (event.BufferLength as usize) < size_of::<NDIS_DEVICE_POWER_STATE>()
+            {
                 return NDIS_STATUS_SUCCESS;
             }
             // SAFETY: NDIS's buffer of BufferLength bytes holds an NDIS_DEVICE_POWER_STATE.

@@ -12,8 +12,8 @@ use std::ffi::c_void;
 use std::ptr::null_mut;
 
 use ndis_sim::kernel::{Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
-use ndis_sim::ndis::{handle, rules, AdapterConfig, AtmAddr, Behaviour, FaultPolicy, Kind};
 use ndis_sim::ndis::pnp::PnpStep;
+use ndis_sim::ndis::{handle, rules, AdapterConfig, AtmAddr, Behaviour, FaultPolicy, Kind};
 use ndis_sim::sim::{export_table, SimConfig, Simulation};
 use ndis_sys::signatures as sig;
 use ndis_sys::*;
@@ -1798,7 +1798,10 @@ fn a_failed_query_remove_is_allowed_and_cancelled() {
     drv(|d| d.pnp_fails = Some((NetEventQueryRemoveDevice, NDIS_STATUS_FAILURE)));
     sim.pnp(0, PnpStep::QueryRemove).expect("query remove");
     let events = drv(|d| d.events.clone());
-    assert_eq!(events, [format!("PnP {NetEventQueryRemoveDevice}"), format!("PnP {NetEventCancelRemoveDevice}")]);
+    assert_eq!(
+        events,
+        [format!("PnP {NetEventQueryRemoveDevice}"), format!("PnP {NetEventCancelRemoveDevice}")]
+    );
     assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
 }
 

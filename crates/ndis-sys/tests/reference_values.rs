@@ -29,7 +29,13 @@ fn pnp_event_buffers_match_the_headers() {
     assert_eq!(NetEventPause, 8);
     assert_eq!(NetEventRestart, 9);
     assert_eq!(
-        [NdisDeviceStateUnspecified, NdisDeviceStateD0, NdisDeviceStateD1, NdisDeviceStateD2, NdisDeviceStateD3],
+        [
+            NdisDeviceStateUnspecified,
+            NdisDeviceStateD0,
+            NdisDeviceStateD1,
+            NdisDeviceStateD2,
+            NdisDeviceStateD3
+        ],
         [0, 1, 2, 3, 4]
     );
     assert_eq!(NDIS_DEVICE_WAKE_UP_ENABLE, 1);
@@ -37,7 +43,12 @@ fn pnp_event_buffers_match_the_headers() {
     assert_eq!(NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1, 1);
     assert_eq!(NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1, 1);
     assert_eq!(
-        [NDIS_PAUSE_NDIS_INTERNAL, NDIS_PAUSE_LOW_POWER, NDIS_PAUSE_BIND_PROTOCOL, NDIS_PAUSE_UNBIND_PROTOCOL],
+        [
+            NDIS_PAUSE_NDIS_INTERNAL,
+            NDIS_PAUSE_LOW_POWER,
+            NDIS_PAUSE_BIND_PROTOCOL,
+            NDIS_PAUSE_UNBIND_PROTOCOL
+        ],
         [1, 2, 4, 8]
     );
     assert_eq!(core::mem::size_of::<NDIS_PROTOCOL_RESTART_PARAMETERS>(), 0x38);

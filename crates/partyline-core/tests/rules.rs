@@ -621,7 +621,8 @@ fn a_paused_binding_holds_new_setups_until_it_restarts() {
     let mut fake = Fake::new(Policy::synchronous());
     let (binding, af) = fake.open_binding();
     assert_eq!(fake.engine.on_pause(binding), Ok(true), "nothing in flight: paused at once");
-    let call = fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1), leaf(2)])).expect("call");
+    let call =
+        fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1), leaf(2)])).expect("call");
     fake.settle();
     assert_eq!(setups(&fake), 0, "{:?}", fake.requests);
     assert!(fake.requests.iter().any(|a| matches!(a, Action::CreateVc { .. })));
@@ -672,7 +673,8 @@ fn a_powered_down_binding_holds_new_setups_until_d0() {
 fn a_paused_binding_still_tears_down() {
     let mut fake = Fake::new(Policy::synchronous());
     let (binding, af) = fake.open_binding();
-    let call = fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1), leaf(2)])).expect("call");
+    let call =
+        fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1), leaf(2)])).expect("call");
     fake.settle();
     assert_eq!(fake.engine.on_pause(binding), Ok(true));
     fake.engine.close_call(call).expect("close");

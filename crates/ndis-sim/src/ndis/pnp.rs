@@ -296,7 +296,13 @@ pub(crate) fn restart(world: &Arc<World>, ndis: &Ndis, id: u64) {
 /// Sends one event (`binding` None: a NULL context) at PASSIVE and returns its final status (a
 /// PENDING answer is waited for). Checks the status rules, moves the binding's state, and for
 /// a pause checks what must be complete before it is.
-fn send(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, event: NET_PNP_EVENT_CODE, buffer: Buffer) -> NDIS_STATUS {
+fn send(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    binding: Option<u64>,
+    event: NET_PNP_EVENT_CODE,
+    buffer: Buffer,
+) -> NDIS_STATUS {
     let (handler, context) = {
         let mut state = ndis.state();
         let handler = state.protocol.as_ref().and_then(|p| p.characteristics.0.NetPnPEventHandler);
@@ -338,7 +344,9 @@ fn send(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, event: NET_PNP_EV
         Buffer::Wide(units) => {
             storage = vec![0; units.len().div_ceil(4)];
             // SAFETY: the storage holds at least `units.len()` u16s.
-            unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), storage.as_mut_ptr().cast(), units.len()) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(units.as_ptr(), storage.as_mut_ptr().cast(), units.len())
+            };
             (storage.as_mut_ptr() as usize, (units.len() * 2) as u32)
         }
     };
@@ -547,7 +555,12 @@ pub fn send_global(world: &Arc<World>, ndis: &Ndis, event: NET_PNP_EVENT_CODE) -
 }
 
 /// Sends `event` with no buffer (tests that play NDIS).
-pub fn send_plain(world: &Arc<World>, ndis: &Ndis, binding: Option<u64>, event: NET_PNP_EVENT_CODE) -> NDIS_STATUS {
+pub fn send_plain(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    binding: Option<u64>,
+    event: NET_PNP_EVENT_CODE,
+) -> NDIS_STATUS {
     acquire(world, ndis);
     let status = send(world, ndis, binding, event, Buffer::Null);
     release(world, ndis);

@@ -700,9 +700,15 @@ impl Scenario {
                 "pnp" => {
                     let name = s.pnp.as_deref().unwrap_or_default();
                     let step = PnpStep::parse(name).ok_or_else(|| {
-                        err(Some(line), format!("pnp = \"{name}\": not a PnP step (one of {})", PnpStep::names()))
+                        err(
+                            Some(line),
+                            format!("pnp = \"{name}\": not a PnP step (one of {})", PnpStep::names()),
+                        )
                     })?;
-                    Action::Pnp { adapter: s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?, step }
+                    Action::Pnp {
+                        adapter: s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?,
+                        step,
+                    }
                 }
                 "advance" => Action::Advance { ticks: s.advance.unwrap_or(0) },
                 "receive" => {
