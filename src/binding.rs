@@ -19,7 +19,7 @@ use crate::pool::{self, tag};
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use ndis_sys::*;
-use partyline_core::{Handle, Id, Status};
+use partyline_core::{Handle, Id, PnpEvent, Status};
 
 /// What NDIS writes to (and what an unbind waits on) for one binding, in nonpaged pool until the
 /// adapter is closed. The engine keeps its address as the binding's cookie.
@@ -231,11 +231,9 @@ pub unsafe extern "win64" fn net_pnp_event(
     let Some(notification) = (unsafe { notification.as_ref() }) else { return NDIS_STATUS_SUCCESS };
     let event = &notification.NetPnPEvent;
     let Some(binding) = id(binding_context) else { return NDIS_STATUS_SUCCESS };
-    match event.NetEvent {
-        NetEventPause => pause(binding),
-        NetEventRestart => {
-            let _ = crate::global::drive_after(|e| e.on_restart(binding));
-        }
+    let change = match event.NetEvent {
+        NetEventPause => PnpEvent::Pause,
+        NetEventRestart => PnpEvent::Restart,
         NetEventSetPower => {
             if event.Buffer.is_null() || (event.BufferLength as usize) < size_of::<NDIS_DEVICE_POWER_STATE>()
             {
@@ -243,19 +241,19 @@ pub unsafe extern "win64" fn net_pnp_event(
             }
             // SAFETY: NDIS's buffer of BufferLength bytes holds an NDIS_DEVICE_POWER_STATE.
             let state = unsafe { event.Buffer.cast::<NDIS_DEVICE_POWER_STATE>().read_unaligned() };
-            let _ = crate::global::drive_after(|e| e.on_set_power(binding, state == NdisDeviceStateD0));
+            PnpEvent::SetPower { working: state == NdisDeviceStateD0 }
         }
-        _ => {}
+        _ => return NDIS_STATUS_SUCCESS,
+    };
+    // A restart or power-up starts the held set-ups: drive.
+    if let Ok(Some(cookie)) = crate::global::drive_after(|e| e.on_pnp_event(binding, change)) {
+        wait_until_paused(binding, cookie);
     }
     NDIS_STATUS_SUCCESS
 }
 
-/// NetEventPause on `binding`: hold new set-ups, then wait at PASSIVE until none is in flight.
-fn pause(binding: Id) {
-    let Some(cookie) = with_engine(|e| e.binding_cookie(binding)) else { return };
-    if with_engine(|e| e.on_pause(binding)) != Ok(false) {
-        return;
-    }
+/// A pause found set-ups in flight: wait at PASSIVE until the last one has completed.
+fn wait_until_paused(binding: Id, cookie: usize) {
     let io = io(cookie);
     loop {
         // Reset before checking, so a wake-up between the check and the wait is not lost. The

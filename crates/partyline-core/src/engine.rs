@@ -134,6 +134,17 @@ pub enum Operational {
     Running,
 }
 
+/// A PnP event that changes what a binding may start ([`Engine::on_pnp_event`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PnpEvent {
+    /// NetEventPause.
+    Pause,
+    /// NetEventRestart.
+    Restart,
+    /// NetEventSetPower: `working` is D0.
+    SetPower { working: bool },
+}
+
 /// A binding to a CoNDIS miniport.
 #[derive(Debug)]
 pub struct Binding {
@@ -692,14 +703,38 @@ impl Engine {
     /// close every call). Returns whether the pause is already complete (no set-up in flight);
     /// otherwise the glue waits for [`Action::BindingQuiet`] and asks [`Engine::pause_settled`].
     pub fn on_pause(&mut self, id: Id) -> Result<bool> {
-        let Some(binding) = self.bindings.get_mut(id) else {
-            return self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding));
+        self.on_pnp_event(id, PnpEvent::Pause).map(|waits| waits.is_none())
+    }
+
+    /// An open binding, or the refusal (counted and traced) of a PnP event for it.
+    fn open_binding_mut(&mut self, id: Id) -> Result<&mut Binding> {
+        let error = match self.bindings.get(id).map(|b| b.state) {
+            Some(BindingState::Open { .. }) => None,
+            Some(_) => Some(Error::InvalidState(ObjectKind::Binding)),
+            None => Some(Error::UnknownId(ObjectKind::Binding)),
         };
-        if !matches!(binding.state, BindingState::Open { .. }) {
-            return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
+        if let Some(error) = error {
+            return self.reject(ObjectKind::Binding, Some(id), error);
         }
-        binding.operational = Operational::Pausing;
-        Ok(self.pause_settled(id))
+        self.bindings.get_mut(id).ok_or(Error::UnknownId(ObjectKind::Binding))
+    }
+
+    /// The three PnP events that change what the binding may start, in one entry (the glue's one
+    /// call site): `Ok(Some(cookie))` when a pause must wait for set-ups in flight (the glue
+    /// waits for [`Action::BindingQuiet`] and asks [`Engine::pause_settled`]).
+    pub fn on_pnp_event(&mut self, id: Id, event: PnpEvent) -> Result<Option<usize>> {
+        let binding = self.open_binding_mut(id)?;
+        match event {
+            PnpEvent::Pause => binding.operational = Operational::Pausing,
+            PnpEvent::Restart => binding.operational = Operational::Running,
+            PnpEvent::SetPower { working } => binding.low_power = !working,
+        }
+        let cookie = binding.cookie;
+        if event == PnpEvent::Pause {
+            return Ok((!self.pause_settled(id)).then_some(cookie));
+        }
+        self.resume_setups(id);
+        Ok(None)
     }
 
     /// Whether a pausing binding has no set-up in flight any more; if so it is now Paused.
@@ -714,15 +749,7 @@ impl Engine {
     /// NetEventRestart: the binding runs again (network/restarting-a-binding); the set-ups held
     /// while it was paused are started, unless the adapter is still in a low-power state.
     pub fn on_restart(&mut self, id: Id) -> Result {
-        let Some(binding) = self.bindings.get_mut(id) else {
-            return self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding));
-        };
-        if !matches!(binding.state, BindingState::Open { .. }) {
-            return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
-        }
-        binding.operational = Operational::Running;
-        self.resume_setups(id);
-        Ok(())
+        self.on_pnp_event(id, PnpEvent::Restart).map(|_| ())
     }
 
     /// NetEventSetPower: `working` is D0. ns-ndis-_net_pnp_event (NDIS 6.30): on a set-power
@@ -731,14 +758,7 @@ impl Engine {
     /// in-a-protocol-driver: no OID request while the adapter is in a low-power state. So a
     /// low-power state holds new set-ups (and nothing waits); D0 lets held ones go if running.
     pub fn on_set_power(&mut self, id: Id, working: bool) -> Result {
-        let Some(binding) = self.bindings.get_mut(id) else {
-            return self.reject(ObjectKind::Binding, Some(id), Error::UnknownId(ObjectKind::Binding));
-        };
-        binding.low_power = !working;
-        if working {
-            self.resume_setups(id);
-        }
-        Ok(())
+        self.on_pnp_event(id, PnpEvent::SetPower { working }).map(|_| ())
     }
 
     /// Whether new connection set-ups may be started on the binding: Running and powered.
@@ -752,7 +772,9 @@ impl Engine {
     }
 
     /// Queues every call of the binding that may have been held (O(capacity) over the call
-    /// table: control path, on restart and power-up only).
+    /// table: control path, on restart and power-up only). Out of line: called twice.
+    #[cold]
+    #[inline(never)]
     fn resume_setups(&mut self, id: Id) {
         if !self.may_start_setups(id) {
             return;
@@ -769,6 +791,7 @@ impl Engine {
 
     /// A set-up (NdisClMakeCall / NdisClAddParty) on `call`'s binding starts (`true`) or has
     /// completed (`false`). The completion of the last one wakes a pause that waits for it.
+    #[inline(never)]
     fn count_setup(&mut self, call: Id, starts: bool) {
         let Some(binding) = self.calls.get(call).and_then(|c| self.afs.get(c.af)).map(|a| a.binding) else {
             return;
@@ -1772,6 +1795,7 @@ impl Deferred {
 }
 
 impl Engine {
+    #[inline(never)]
     fn defer(&mut self, owed: Owed) {
         if self.deferred.push(owed) {
             return;
