@@ -223,6 +223,7 @@ pub fn af_handle_slot(binding: Id) -> Option<*mut NDIS_HANDLE> {
 ///   cannot be released); every other event succeeds as the page asks, and NDIS 6 drivers never
 ///   answer NOT_SUPPORTED. Pause, restart and set-power name one binding; with a NULL context
 ///   (which no page documents for them) there is nothing to do.
+#[allow(non_upper_case_globals)] // the NetEvent codes keep their NDIS names in the match
 pub unsafe extern "win64" fn net_pnp_event(
     binding_context: NDIS_HANDLE,
     notification: *mut NET_PNP_EVENT_NOTIFICATION,
