@@ -70,7 +70,7 @@ mv "$work/signed" "$package/partyline.sys"
 echo "== making partyline.cat"
 # After signing the .sys: the Authenticode hash leaves the signature out, but signing pads the
 # image, so the catalog lists the signed file's hash (the one Windows computes).
-(cd "$root" && cargo run -q --locked --profile "$profile" -p partyline-catalog -- \
+(cd "$root" && "${CARGO:-cargo}" run -q --locked --profile "$profile" -p partyline-catalog -- \
   --out "$work/unsigned" --hwid PL_PARTYLINE "$package/partyline.inf" "$package/partyline.sys")
 echo "== signing partyline.cat"
 sign
