@@ -39,7 +39,8 @@ rm -rf "$package"
 mkdir -p "$package"
 cp "$target_dir/driver/partyline.sys" "$target_dir/driver/partyline.pdb" "$package/"
 cp "$root/inf/partyline.inf" "$package/"
-cp "$exe" "$package/partyline.exe"
+# Without its DWARF debug information (24 MB with it; the Rust-side symbols are for Linux tools).
+x86_64-w64-mingw32-strip --strip-debug -o "$package/partyline.exe" "$exe"
 
 PARTYLINE_TOOL_PROFILE=$profile bash scripts/sign-linux.sh "$package" "$target_dir/test-cert"
 
