@@ -29,6 +29,7 @@ copy /y "%TARGET%\driver\partyline.sys" "%PKG%\" >nul || exit /b 1
 copy /y "%TARGET%\driver\partyline.pdb" "%PKG%\" >nul || exit /b 1
 copy /y "inf\partyline.inf" "%PKG%\" >nul || exit /b 1
 copy /y "%TARGET%\release\partyline.exe" "%PKG%\" >nul || exit /b 1
+copy /y "scripts\windows-test.ps1" "%PKG%\" >nul || exit /b 1
 
 call "%~dp0sign-windows.cmd" "%PKG%"
 if errorlevel 1 exit /b 1

@@ -5,6 +5,7 @@
 #   partyline.exe                  the `partyline` command for Windows (scripts/build-cli-windows.sh)
 #   partyline.cat                  the catalog, made by the project and signed (scripts/sign-linux.sh)
 #   partyline-test.cer             the test certificate to trust on the test machine
+# and windows-test.ps1, the tester's one-shot test (docs/INSTALL.md).
 # Windows: scripts/package-windows.cmd. Needs: rustup, openssl, osslsigncode, gcc-mingw-w64-x86-64.
 #
 # usage: scripts/package.sh [<package-dir>]
@@ -39,6 +40,7 @@ rm -rf "$package"
 mkdir -p "$package"
 cp "$target_dir/driver/partyline.sys" "$target_dir/driver/partyline.pdb" "$package/"
 cp "$root/inf/partyline.inf" "$package/"
+cp "$root/scripts/windows-test.ps1" "$package/"   # the tester's one-shot test (docs/INSTALL.md)
 # Without its DWARF debug information (24 MB with it; the Rust-side symbols are for Linux tools).
 x86_64-w64-mingw32-strip --strip-debug -o "$package/partyline.exe" "$exe"
 
