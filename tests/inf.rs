@@ -517,9 +517,10 @@ fn check_binding(text: &str) -> Vec<Finding> {
         if get("ndi\\interfaces\\upperrange").is_none_or(str::is_empty) {
             findings.push(finding(Check::Binding, format!("[{install}]: no Ndi\\Interfaces\\UpperRange")));
         }
-        for (key, allowed) in
-            [("ndi\\interfaces\\upperrange", PROTOCOL_UPPER_RANGE), ("ndi\\interfaces\\lowerrange", PROTOCOL_LOWER_RANGE)]
-        {
+        for (key, allowed) in [
+            ("ndi\\interfaces\\upperrange", PROTOCOL_UPPER_RANGE),
+            ("ndi\\interfaces\\lowerrange", PROTOCOL_LOWER_RANGE),
+        ] {
             let listed = get(key).unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty());
             for interface in listed.filter(|i| !allowed.iter().any(|a| a.eq_ignore_ascii_case(i))) {
                 findings.push(finding(
@@ -678,7 +679,10 @@ fn check_co_services(text: &str) -> Vec<Finding> {
         if co.flags.map(|flags| flags & FLG_ADDREG_TYPE_MASK) != Some(FLG_ADDREG_TYPE_MULTI_SZ) {
             findings.push(finding(
                 Check::CoServices,
-                format!("[{install}]: Ndi\\CoServices flags {:?} are not REG_MULTI_SZ (0x00010000)", co.flags),
+                format!(
+                    "[{install}]: Ndi\\CoServices flags {:?} are not REG_MULTI_SZ (0x00010000)",
+                    co.flags
+                ),
             ));
         }
         let listed: BTreeSet<String> = co.values.iter().map(|v| v.trim().to_ascii_lowercase()).collect();
@@ -687,7 +691,9 @@ fn check_co_services(text: &str) -> Vec<Finding> {
             if !listed.contains(&primary.to_ascii_lowercase()) {
                 findings.push(finding(
                     Check::CoServices,
-                    format!("[{install}]: Ndi\\CoServices {listed:?} does not include Ndi\\Service {primary:?}"),
+                    format!(
+                        "[{install}]: Ndi\\CoServices {listed:?} does not include Ndi\\Service {primary:?}"
+                    ),
                 ));
             }
         }
@@ -760,9 +766,13 @@ fn check_characteristics(text: &str) -> Vec<Finding> {
             continue; // check_sections reports it
         }
         match inf.value(&install, "Characteristics").as_deref().map(|v| (v.to_owned(), parse_number(v))) {
-            None => findings.push(finding(Check::Characteristics, format!("[{install}] has no Characteristics"))),
-            Some((text, None)) => findings
-                .push(finding(Check::Characteristics, format!("[{install}] Characteristics {text:?} is not a number"))),
+            None => {
+                findings.push(finding(Check::Characteristics, format!("[{install}] has no Characteristics")))
+            }
+            Some((text, None)) => findings.push(finding(
+                Check::Characteristics,
+                format!("[{install}] Characteristics {text:?} is not a number"),
+            )),
             Some((_, Some(flags))) if flags & !PROTOCOL_CHARACTERISTICS != 0 => findings.push(finding(
                 Check::Characteristics,
                 format!(
@@ -789,7 +799,10 @@ fn check_windows_driver(text: &str) -> Vec<Finding> {
             if let Some(directive) = NOT_IN_A_WINDOWS_DRIVER.iter().find(|d| d.eq_ignore_ascii_case(key)) {
                 findings.push(finding(
                     Check::WindowsDriver,
-                    format!("line {} [{}]: {directive} is not valid in a Windows Driver package", entry.line, section.name),
+                    format!(
+                        "line {} [{}]: {directive} is not valid in a Windows Driver package",
+                        entry.line, section.name
+                    ),
                 ));
             }
         }
@@ -888,7 +901,10 @@ mod catches {
             found.iter().any(|f| f.check == Check::Sections && f.detail.contains("[Partyline.Ndi]")),
             "{found:#?}"
         );
-        assert!(found.iter().all(|f| matches!(f.check, Check::Sections | Check::Binding | Check::CoServices)), "{found:#?}");
+        assert!(
+            found.iter().all(|f| matches!(f.check, Check::Sections | Check::Binding | Check::CoServices)),
+            "{found:#?}"
+        );
     }
 
     #[test]
@@ -1092,7 +1108,10 @@ mod catches {
     // ... listing every service the component installs (here one that nothing adds).
     #[test]
     fn co_services_names_a_service_nothing_adds() {
-        let text = mutated("CoServices, 0x00010000, \"partyline\"", "CoServices, 0x00010000, \"partyline\", \"atmarp\"");
+        let text = mutated(
+            "CoServices, 0x00010000, \"partyline\"",
+            "CoServices, 0x00010000, \"partyline\", \"atmarp\"",
+        );
         let found = check_inf(&text);
         assert!(found.iter().all(|f| f.check == Check::CoServices) && found.len() == 2, "{found:#?}");
         assert!(found[0].detail.contains("atmarp"));
@@ -1152,24 +1171,29 @@ mod catches {
     // "Installation Requirements for Network Protocols": Characteristics is required ...
     #[test]
     fn no_characteristics() {
-        let text = mutated(
-            "[Partyline.Install.Copy]\nCharacteristics = 0x0\n",
-            "[Partyline.Install.Copy]\n",
+        let text = mutated("[Partyline.Install.Copy]\nCharacteristics = 0x0\n", "[Partyline.Install.Copy]\n");
+        assert!(
+            only(&text, Check::Characteristics).contains("[Partyline.Install.Copy] has no Characteristics")
         );
-        assert!(only(&text, Check::Characteristics).contains("[Partyline.Install.Copy] has no Characteristics"));
     }
 
     // ... and only NCF_HIDDEN, NCF_NO_SERVICE, NCF_NOT_USER_REMOVABLE, NCF_HAS_UI are allowed
     // (0x1 is NCF_VIRTUAL, an adapter's).
     #[test]
     fn adapter_characteristics() {
-        let text = mutated("[Partyline.Install]\nCharacteristics = 0x0\n", "[Partyline.Install]\nCharacteristics = 0x1\n");
+        let text = mutated(
+            "[Partyline.Install]\nCharacteristics = 0x0\n",
+            "[Partyline.Install]\nCharacteristics = 0x1\n",
+        );
         assert!(only(&text, Check::Characteristics).contains("has 0x1"));
     }
 
     #[test]
     fn allowed_characteristics_pass() {
-        let text = mutated("[Partyline.Install]\nCharacteristics = 0x0\n", "[Partyline.Install]\nCharacteristics = 0xB8\n");
+        let text = mutated(
+            "[Partyline.Install]\nCharacteristics = 0x0\n",
+            "[Partyline.Install]\nCharacteristics = 0xB8\n",
+        );
         assert!(check_inf(&text).is_empty(), "{:#?}", check_inf(&text));
     }
 
@@ -1196,6 +1220,9 @@ mod catches {
         ]);
         let found = check_inf(&text);
         assert!(found.iter().all(|f| f.check == Check::Models), "{found:#?}");
-        assert!(found.iter().any(|f| f.detail.contains("\"PARTYLINE\" is not <provider>_<product>")), "{found:#?}");
+        assert!(
+            found.iter().any(|f| f.detail.contains("\"PARTYLINE\" is not <provider>_<product>")),
+            "{found:#?}"
+        );
     }
 }

@@ -112,7 +112,11 @@ fn linux_signing_script_signs_the_package_and_its_catalog() {
         // The catalog tool with the profile the tests were built with: no release build here.
         .env("PARTYLINE_TOOL_PROFILE", "dev"));
     assert!(ok, "{} failed:\n{log}", script.display());
-    assert_eq!(log.matches("Signature verification: ok").count(), 3, "osslsigncode verify did not confirm:\n{log}");
+    assert_eq!(
+        log.matches("Signature verification: ok").count(),
+        3,
+        "osslsigncode verify did not confirm:\n{log}"
+    );
     for file in ["partyline.sys", "partyline.inf", "partyline.cat", "partyline-test.cer"] {
         assert!(package.join(file).is_file(), "the package lacks {file}");
     }
@@ -152,7 +156,10 @@ fn linux_signing_script_signs_the_package_and_its_catalog() {
     // The catalog vouches for the .sys ...
     let catalog = package.join("partyline.cat");
     let (ok, log) = catalog_accepts(&cert, &catalog, &package.join("partyline.sys"));
-    assert!(ok && log.contains("Signature verification: ok"), "the catalog does not vouch for partyline.sys:\n{log}");
+    assert!(
+        ok && log.contains("Signature verification: ok"),
+        "the catalog does not vouch for partyline.sys:\n{log}"
+    );
     // ... and not for a copy with one byte of code changed (the first section's first byte).
     let first_section = file.section_table().iter().next().expect("a section");
     let code_at = first_section.pointer_to_raw_data.get(LE) as usize;
@@ -166,11 +173,15 @@ fn linux_signing_script_signs_the_package_and_its_catalog() {
 
     // openssl reads the signed catalog: a PKCS#7 SignedData of a certificate trust list, signed
     // by the test certificate.
-    let (ok, log) = run(Command::new("openssl").args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"]).arg(&catalog));
+    let (ok, log) = run(Command::new("openssl")
+        .args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"])
+        .arg(&catalog));
     assert!(ok && log.contains("CN = partyline test signing"), "openssl pkcs7 -print_certs:\n{log}");
     let (ok, dump) = run(Command::new("openssl").args(["asn1parse", "-inform", "DER", "-in"]).arg(&catalog));
     assert!(ok, "openssl asn1parse:\n{dump}");
-    for oid in ["pkcs7-signedData", ":1.3.6.1.4.1.311.10.1", ":1.3.6.1.4.1.311.12.1.1", ":1.3.6.1.4.1.311.12.1.3"] {
+    for oid in
+        ["pkcs7-signedData", ":1.3.6.1.4.1.311.10.1", ":1.3.6.1.4.1.311.12.1.1", ":1.3.6.1.4.1.311.12.1.3"]
+    {
         assert!(dump.contains(oid), "the catalog lacks {oid}:\n{dump}");
     }
     // The .inf is listed by the SHA-256 of its bytes, as openssl computes it.
@@ -179,7 +190,10 @@ fn linux_signing_script_signs_the_package_and_its_catalog() {
     assert!(ok, "openssl dgst:\n{digest}");
     let inf_hash = digest.split_whitespace().next().unwrap().to_ascii_uppercase();
     assert_eq!(inf_hash.len(), 64, "{digest}");
-    assert!(dump.contains(&format!("[HEX DUMP]:{inf_hash}")), "the catalog does not list partyline.inf ({inf_hash}):\n{dump}");
+    assert!(
+        dump.contains(&format!("[HEX DUMP]:{inf_hash}")),
+        "the catalog does not list partyline.inf ({inf_hash}):\n{dump}"
+    );
 }
 
 #[test]

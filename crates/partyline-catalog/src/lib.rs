@@ -126,17 +126,18 @@ fn trusted_subject(member: &Member<'_>, options: &Options) -> Result<TrustedSubj
     let kind = empty_tagged(if pe { TagNumber::N0 } else { TagNumber::N2 });
     let data = if pe {
         // SpcPeImageFlags: includeResources (bit 0), as signing tools write it.
-        let image = SpcPeImageData {
-            flags: BitString::new(7, [0x80])?,
-            file: spc_link_file("<<<Obsolete>>>")?,
-        };
+        let image =
+            SpcPeImageData { flags: BitString::new(7, [0x80])?, file: spc_link_file("<<<Obsolete>>>")? };
         SpcAttributeTypeAndOptionalValue { kind: SPC_PE_IMAGE_DATA, value: Some(any(&image)?) }
     } else {
         SpcAttributeTypeAndOptionalValue { kind: SPC_CAB_DATA, value: Some(any(&spc_link_file("")?)?) }
     };
     let indirect = SpcIndirectDataContent {
         data,
-        message_digest: DigestInfo { algorithm: sha256_algorithm(), digest: OctetString::new(hash.to_vec())? },
+        message_digest: DigestInfo {
+            algorithm: sha256_algorithm(),
+            digest: OctetString::new(hash.to_vec())?,
+        },
     };
     let mut attributes = SetOfVec::new();
     attributes.insert(attribute(CAT_MEMBERINFO2, &kind)?)?;
@@ -157,7 +158,10 @@ pub fn make_catalog(members: &[Member<'_>], options: &Options) -> Result<Vec<u8>
     }
     subjects.sort_by(|a, b| a.identifier.as_bytes().cmp(b.identifier.as_bytes()));
     if let Some(pair) = subjects.windows(2).find(|pair| pair[0].identifier == pair[1].identifier) {
-        return Err(Error::Duplicate(format!("the content with hash {}", hex(pair[0].identifier.as_bytes()))));
+        return Err(Error::Duplicate(format!(
+            "the content with hash {}",
+            hex(pair[0].identifier.as_bytes())
+        )));
     }
 
     // The list identifier: 16 bytes, the same for the same members (a digest of their hashes).

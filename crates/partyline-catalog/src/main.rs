@@ -14,7 +14,11 @@ use clap::Parser;
 use partyline_catalog::{hex, make_catalog, member_hash, Member, Options};
 
 #[derive(Parser)]
-#[command(name = "partyline-catalog", version, about = "Make a driver package's catalog (.cat) without inf2cat")]
+#[command(
+    name = "partyline-catalog",
+    version,
+    about = "Make a driver package's catalog (.cat) without inf2cat"
+)]
 struct Args {
     /// Where to write the catalog.
     #[arg(long)]
@@ -40,7 +44,9 @@ fn time() -> Result<Duration, String> {
             .parse::<u64>()
             .map(Duration::from_secs)
             .map_err(|e| format!("SOURCE_DATE_EPOCH={text:?} is not a number of seconds: {e}")),
-        Err(_) => SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| format!("the clock is before 1970: {e}")),
+        Err(_) => {
+            SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| format!("the clock is before 1970: {e}"))
+        }
     }
 }
 

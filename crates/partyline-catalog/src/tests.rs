@@ -28,7 +28,8 @@ fn name_values(attributes: &SetOfVec<Attribute>) -> Vec<(String, String)> {
 fn members_decode_back_sorted_with_their_attributes() {
     let image = crate::authenticode::tests::tiny_image();
     let inf = b"[Version]\r\nSignature = \"$Windows NT$\"\r\n";
-    let members = [Member { name: "partyline.sys", bytes: &image }, Member { name: "partyline.inf", bytes: inf }];
+    let members =
+        [Member { name: "partyline.sys", bytes: &image }, Member { name: "partyline.inf", bytes: inf }];
     let der = make_catalog(&members, &options()).unwrap();
     let list = read_catalog(&der).unwrap();
 
@@ -62,7 +63,8 @@ fn members_decode_back_sorted_with_their_attributes() {
         assert!(subject.attributes.iter().any(|a| a.oid == CAT_MEMBERINFO2));
     }
     // A PE image is listed by its Authenticode hash, not the hash of its bytes.
-    let sys = list.trusted_subjects.iter().find(|s| s.identifier.as_bytes() != Sha256::digest(inf).as_slice());
+    let sys =
+        list.trusted_subjects.iter().find(|s| s.identifier.as_bytes() != Sha256::digest(inf).as_slice());
     assert_ne!(sys.unwrap().identifier.as_bytes(), Sha256::digest(&image).as_slice());
 
     let extensions = list.extensions.unwrap();

@@ -19,11 +19,18 @@ fn root() -> PathBuf {
 }
 
 fn present(program: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn text(output: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// The tools this test needs, or why it cannot run.
@@ -62,10 +69,8 @@ impl Wine {
 fn partyline_exe_runs_under_wine_and_explains_a_missing_driver() {
     let missing = missing_tools();
     if !missing.is_empty() {
-        let message = format!(
-            "\n\n*** partyline.exe is NOT BUILT OR RUN: missing {} ***\n",
-            missing.join(", ")
-        );
+        let message =
+            format!("\n\n*** partyline.exe is NOT BUILT OR RUN: missing {} ***\n", missing.join(", "));
         if std::env::var_os("CI").is_some() {
             panic!("{message}CI is set, so this is a failure: .ci/run must install them.");
         }
@@ -97,7 +102,10 @@ fn partyline_exe_runs_under_wine_and_explains_a_missing_driver() {
     let (out, err) = text(&help);
     assert_eq!(help.status.code(), Some(0), "--help: {out}{err}");
     for command in ["call", "add", "drop", "close", "query", "list", "counters", "trace"] {
-        assert!(out.lines().any(|line| line.trim_start().starts_with(command)), "--help lacks {command}:\n{out}");
+        assert!(
+            out.lines().any(|line| line.trim_start().starts_with(command)),
+            "--help lacks {command}:\n{out}"
+        );
     }
 
     // Every device command, with valid arguments, reaches the device and finds none.
@@ -115,7 +123,10 @@ fn partyline_exe_runs_under_wine_and_explains_a_missing_driver() {
         let output = wine.run(args);
         let (out, err) = text(&output);
         assert_eq!(output.status.code(), Some(1), "partyline {args:?} exit status:\n{out}{err}");
-        assert!(err.contains(NOT_INSTALLED), "partyline {args:?} does not say the driver is missing:\n{out}{err}");
+        assert!(
+            err.contains(NOT_INSTALLED),
+            "partyline {args:?} does not say the driver is missing:\n{out}{err}"
+        );
         assert!(!err.contains("panicked"), "partyline {args:?} panicked:\n{err}");
     }
     // A scenario against the device: the same message, with the scenario runner's status 2.
