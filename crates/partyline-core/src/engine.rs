@@ -21,6 +21,9 @@
 use crate::model::{AtmAddress, Handle, Status, TrafficProfile};
 use crate::slab::{Exhausted, Id, Returned, Slab};
 
+mod local_address;
+pub use local_address::{LocalAddress, Query, MAX_ATTEMPTS};
+
 /// Memory lent to (or given back by) one of the engine's tables.
 pub enum LentMemory {
     Bindings(Returned<Binding>),
@@ -77,10 +80,28 @@ impl Error {
 pub enum Action {
     /// `NdisCoCreateVc(binding, af, call, &vc)`; answer with [`Engine::on_vc_created`].
     CreateVc { call: Id, binding: Handle, af: Handle },
-    /// `NdisClMakeCall(vc, params, party, &handle)` with `MULTIPOINT_VC` and a SETUP for `leaf`.
-    MakeCall { call: Id, party: Id, vc: Handle, leaf: AtmAddress, profile: TrafficProfile },
-    /// `NdisClAddParty(vc, party, params, &handle)` with ADD PARTY IEs for `leaf`.
-    AddParty { call: Id, party: Id, vc: Handle, leaf: AtmAddress, profile: TrafficProfile },
+    /// `NdisClMakeCall(vc, params, party, &handle)` with `MULTIPOINT_VC` and a SETUP for `leaf`
+    /// from `calling`, the AF's own address.
+    MakeCall {
+        call: Id,
+        party: Id,
+        vc: Handle,
+        leaf: AtmAddress,
+        calling: AtmAddress,
+        profile: TrafficProfile,
+    },
+    /// `NdisClAddParty(vc, party, params, &handle)` with ADD PARTY IEs for `leaf` from `calling`.
+    AddParty {
+        call: Id,
+        party: Id,
+        vc: Handle,
+        leaf: AtmAddress,
+        calling: AtmAddress,
+        profile: TrafficProfile,
+    },
+    /// `NdisCoOidRequest(binding, handle, NULL, NULL, request)` querying OID_CO_GET_ADDRESSES into
+    /// a `length`-byte buffer; answer with [`Engine::on_addresses_queried`].
+    QueryAddresses { af: Id, binding: Handle, handle: Handle, length: u32 },
     /// `NdisClDropParty(handle, NULL, 0)`. The handle is dead from this moment.
     DropParty { party: Id, handle: Handle },
     /// `NdisClCloseCall(vc, party handle or NULL, NULL, 0)`.
@@ -174,6 +195,8 @@ pub struct AddressFamily {
     calls: u32,
     in_work: bool,
     next_work: u32,
+    /// The AF's own address (the calling party) and its query.
+    local: LocalAddress,
 }
 
 /// The life of a client-created multipoint VC and its call.
@@ -649,6 +672,7 @@ impl Engine {
             calls: 0,
             in_work: false,
             next_work: NIL,
+            local: LocalAddress::NONE,
         };
         let id = match self.afs.insert(af) {
             Ok(id) => id,
@@ -675,6 +699,8 @@ impl Engine {
             af.state = AfState::Open { handle };
             let binding = af.binding;
             self.trace.push(TraceEvent::Af { id, state: af.state });
+            // An OID_CO_ADDRESS_CHANGE that overtook this completion is queried now.
+            self.push_af_work(id);
             // An unbind that began while the open was pending closes it now.
             if matches!(self.bindings.get(binding).map(|b| b.state), Some(BindingState::Unbinding { .. })) {
                 self.begin_af_close(id);
@@ -1366,7 +1392,7 @@ impl Engine {
 
     fn advance_call(&mut self, index: u32) -> Option<Action> {
         let id = self.calls.id_at(index)?;
-        let (binding, af_handle) = {
+        let (binding, af_handle, af_id) = {
             let call = self.calls.get(id)?;
             let af = self.afs.get(call.af)?;
             let binding = self.binding_handle(af.binding).unwrap_or(Handle::NULL);
@@ -1374,7 +1400,7 @@ impl Engine {
                 AfState::Open { handle } | AfState::Closing { handle } => handle,
                 _ => Handle::NULL,
             };
-            (binding, af_handle)
+            (binding, af_handle, call.af)
         };
         let call = self.calls.get_mut(id)?;
         match call.state {
@@ -1384,14 +1410,34 @@ impl Engine {
                     self.free_call(id, Status::CLOSING);
                     return None;
                 }
+                // Held until the AF knows its own address (the SETUP's calling party).
+                match self.hold_for_address(af_id) {
+                    Ok(true) => return None,
+                    Ok(false) => {}
+                    Err(status) => {
+                        self.counters.calls_failed += 1;
+                        self.free_call(id, status);
+                        return None;
+                    }
+                }
                 self.set_call_state(id, CallState::CreatingVc);
                 Some(Action::CreateVc { call: id, binding, af: af_handle })
             }
             CallState::Created => {
+                let calling = self.local_address(af_id);
+                let call = self.calls.get_mut(id)?;
                 if call.close.is_some() {
                     self.set_call_state(id, CallState::NeedDelete);
                     return self.advance_call(index);
                 }
+                let Some(calling) = calling else {
+                    // The address was lost to a change whose queries failed: no SETUP can name
+                    // its calling party.
+                    self.counters.calls_failed += 1;
+                    self.discard_queued(id);
+                    self.set_call_state(id, CallState::NeedDelete);
+                    return self.advance_call(index);
+                };
                 // The first queued party goes into the SETUP.
                 let first = self.parties.id_at(call.queued.head)?;
                 let vc = call.vc;
@@ -1405,7 +1451,7 @@ impl Engine {
                 call.adding += 1;
                 call.make_call_party = first.index();
                 self.set_call_state(id, CallState::MakeCallPending);
-                Some(Action::MakeCall { call: id, party: first, vc, leaf, profile })
+                Some(Action::MakeCall { call: id, party: first, vc, leaf, calling, profile })
             }
             CallState::Active => {
                 let vc = call.vc;
@@ -1413,7 +1459,16 @@ impl Engine {
                 if call.close.is_none() {
                     // One AddParty per poll; the call stays queued while leaves wait.
                     let first = self.parties.id_at(call.queued.head)?;
+                    let calling = self.local_address(af_id);
                     self.list_remove(ListOf::Queued(id), first);
+                    let Some(calling) = calling else {
+                        // As for the SETUP: no calling party, no ADD PARTY.
+                        self.counters.parties_failed += 1;
+                        self.free_party(first, Status::INVALID_ADDRESS);
+                        self.close_if_empty(id);
+                        self.push_call_work(id);
+                        return None;
+                    };
                     let call = self.calls.get_mut(id)?;
                     call.adding += 1;
                     let more = call.queued.len > 0;
@@ -1424,7 +1479,7 @@ impl Engine {
                     if more {
                         self.push_call_work(id);
                     }
-                    return Some(Action::AddParty { call: id, party: first, vc, leaf, profile });
+                    return Some(Action::AddParty { call: id, party: first, vc, leaf, calling, profile });
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
                 if call.connected.len >= 2 {
@@ -1466,6 +1521,9 @@ impl Engine {
 
     fn advance_af(&mut self, index: u32) -> Option<Action> {
         let id = self.afs.id_at(index)?;
+        if let Some(action) = self.address_action(id) {
+            return Some(action);
+        }
         let af = self.afs.get(id)?;
         let AfState::Closing { handle } = af.state else { return None };
         if af.open_calls.head != NIL {
@@ -1487,8 +1545,8 @@ impl Engine {
             self.push_af_work(id);
             return None;
         }
-        if af.calls > 0 {
-            return None; // each call's deletion re-queues the AF
+        if af.calls > 0 || self.address_query_out(id) {
+            return None; // each call's deletion, and the query's completion, re-queue the AF
         }
         let af = self.afs.get_mut(id)?;
         af.state = AfState::CloseAfPending { handle };
