@@ -152,6 +152,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         );
         if outcome == Outcome::Synchronous {
             state.counters.afs_opened += 1;
+            super::co_oid::announce(&mut state, world.now(), id);
             // NdisAfHandle: "a pointer to a caller-supplied variable in which
             // NdisClOpenAddressFamilyEx returns a handle" (nf-ndis-ndisclopenaddressfamilyex);
             // a synchronous open writes it before returning.
@@ -294,6 +295,7 @@ pub(super) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, af: u64, st
         let (context, out) = (entry.context, entry.handle_out);
         if status == NDIS_STATUS_SUCCESS {
             state.counters.afs_opened += 1;
+            super::co_oid::announce(&mut state, world.now(), af);
             // The page is silent on when a pended open writes NdisAfHandle
             // (nf-ndis-ndisclopenaddressfamilyex): at the latest legal moment, its
             // completion, just before ProtocolClOpenAfCompleteEx — which gets the handle,

@@ -27,6 +27,7 @@ pub mod af;
 pub mod binding;
 pub mod call;
 pub mod callmgr;
+pub mod co_oid;
 pub mod condis;
 pub mod faults;
 pub mod memory;
@@ -292,6 +293,8 @@ pub(crate) struct State {
     pub counters: Counters,
     /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
     pub snapshot_buffer: Vec<u8>,
+    /// The call manager's registered addresses and what each AF was told ([`co_oid`]).
+    pub addresses: co_oid::Addresses,
 }
 
 impl State {
@@ -411,6 +414,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         pnp_pending: None,
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
+        addresses: co_oid::Addresses::default(),
     };
     let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
@@ -455,6 +459,7 @@ pub fn register(table: &mut ExportTable) {
     vc::register(table);
     call::register(table);
     party::register(table);
+    co_oid::register(table);
     receive::register(table);
 }
 
@@ -752,6 +757,10 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             af::deliver_close_complete(world, ndis, af, status, processor, irql)
         }
         Work::NotifyCloseAf { af } => af::deliver_notify_close(world, ndis, af, processor, irql),
+        Work::AddressChange { af } => co_oid::deliver_address_change(world, ndis, af, processor, irql),
+        Work::CoOidRequestComplete { request, .. } => {
+            co_oid::deliver_complete(world, ndis, request, processor, irql)
+        }
         Work::MakeCallComplete { vc, status, cause } => {
             call::deliver_make_call_complete(world, ndis, vc, status, cause, processor, irql)
         }

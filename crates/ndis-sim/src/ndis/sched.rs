@@ -138,6 +138,10 @@ pub enum Work {
     NotifyCloseAf { af: u64 },
     /// NDIS unbinds (after NdisUnbindAdapter, or asked by the harness).
     Unbind { binding: u64 },
+    /// The CM tells the client of an AF its address changed: ProtocolCoOidRequest(OID_CO_ADDRESS_CHANGE).
+    AddressChange { af: u64 },
+    /// ProtocolCoOidRequestComplete for a pended NdisCoOidRequest (`request`: the CM's record).
+    CoOidRequestComplete { af: u64, request: u64 },
     /// Host work queued by another DDI module (e.g. an I/O work item), run at PASSIVE.
     Host { name: &'static str, run: Box<dyn FnOnce() + Send> },
 }
@@ -159,6 +163,8 @@ impl Work {
             Work::RemoteRelease { .. } => "sim:RemoteRelease",
             Work::NotifyCloseAf { .. } => "sim:NotifyCloseAf",
             Work::Unbind { .. } => "sim:Unbind",
+            Work::AddressChange { .. } => "sim:AddressChange",
+            Work::CoOidRequestComplete { .. } => "sim:CoOidRequestComplete",
             Work::Host { name, .. } => name,
         }
     }
@@ -186,6 +192,8 @@ impl fmt::Debug for Work {
             Work::RemoteRelease { vc, status } => write!(f, "RemoteRelease(Vc#{vc}, {status:#x})"),
             Work::NotifyCloseAf { af } => write!(f, "NotifyCloseAf(Af#{af})"),
             Work::Unbind { binding } => write!(f, "Unbind(Bd#{binding})"),
+            Work::AddressChange { af } => write!(f, "AddressChange(Af#{af})"),
+            Work::CoOidRequestComplete { af, request } => write!(f, "CoOidRequestComplete(Af#{af}, #{request})"),
             Work::Host { name, .. } => write!(f, "Host({name})"),
         }
     }
