@@ -247,6 +247,12 @@ impl Simulation {
         ndis::run_until_idle(&self.world);
     }
 
+    /// The switch address of `adapter` changes to `address`: the call manager tells every open
+    /// AF on it (OID_CO_ADDRESS_CHANGE); see [`ndis::co_oid`].
+    pub fn change_address(&self, adapter: usize, address: ndis::AtmAddr) {
+        ndis::co_oid::change_address(&self.world, &self.ndis, adapter, address);
+    }
+
     /// The CM closes every open AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     pub fn notify_close_af(&self, adapter: usize) {
         let Some(binding) = self.binding_of(adapter) else { return };

@@ -30,9 +30,9 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::callmgr::AtmAddr;
-use super::params::Leaf;
 use super::condis::{client, outcome_and_failure};
 use super::out_param::{self, When};
+use super::params::Leaf;
 use super::{
     call_driver, decode, driver_call, fmt_shown, log_lazy, pend, rules, shown, violation, Kind, Logged, Ndis,
     Outcome, State, StatusName, Work,
@@ -154,12 +154,18 @@ pub(super) fn check_calling_party(world: &World, state: &State, export: &str, af
         Some(t) if t.unanswered => "the AF has not yet queried OID_CO_GET_ADDRESSES after the change".into(),
         Some(_) => "OID_CO_GET_ADDRESSES answered it".into(),
     };
-    let calling = if calling.is_empty() { format!("{calling} (empty)") } else { calling.to_string() };
+    let calling = if calling.is_empty() {
+        "(empty: no digits, the all-zero number)".into()
+    } else {
+        calling.to_string()
+    };
     violation(
         world,
         rules::CALLING_PARTY_NOT_REGISTERED,
         export,
-        format!("CallingParty {calling} on Af#{af} is not the adapter's registered address {current}; {known}"),
+        format!(
+            "CallingParty {calling} on Af#{af} is not the adapter's registered address {current}; {known}"
+        ),
     );
 }
 
@@ -199,15 +205,15 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
         ndis,
         processor,
         irql,
-        Logged::Lazy(
-            const { &driver_call("ProtocolCoOidRequest") },
-            &[context as u64, af],
-            |a, f| write!(f, "({:#x}, NULL, NULL, OID_CO_ADDRESS_CHANGE on Af#{})", a.word(0), a.word(1)),
-        ),
+        Logged::Lazy(const { &driver_call("ProtocolCoOidRequest") }, &[context as u64, af], |a, f| {
+            write!(f, "({:#x}, NULL, NULL, OID_CO_ADDRESS_CHANGE on Af#{})", a.word(0), a.word(1))
+        }),
         || {
             // SAFETY: the driver's ProtocolCoOidRequest at <= DISPATCH with a request that lives
             // until it returns.
-            unsafe { handler(context as NDIS_HANDLE, std::ptr::null_mut(), std::ptr::null_mut(), &mut request) }
+            unsafe {
+                handler(context as NDIS_HANDLE, std::ptr::null_mut(), std::ptr::null_mut(), &mut request)
+            }
         },
     );
     world.log_lazy(processor, const { &driver_call("ProtocolCoOidRequest") }, &[status as u64], |a, f| {
@@ -233,9 +239,17 @@ fn invalid_request(state: &State, request: usize) -> Option<String> {
     let revision_1 = usize::from(NDIS_SIZEOF_OID_REQUEST_REVISION_1);
     match state.pool.live_block(request) {
         Some((start, length)) if start + length - request >= revision_1 => {}
-        Some(_) => return Some(format!("the NDIS_OID_REQUEST runs past the end of its pool block ({revision_1} bytes)")),
-        None if state.pool.is_freed(request) => return Some("the NDIS_OID_REQUEST lies in freed pool".into()),
-        None => return Some("the NDIS_OID_REQUEST is not in a live nonpaged pool block of the driver".into()),
+        Some(_) => {
+            return Some(format!(
+                "the NDIS_OID_REQUEST runs past the end of its pool block ({revision_1} bytes)"
+            ))
+        }
+        None if state.pool.is_freed(request) => {
+            return Some("the NDIS_OID_REQUEST lies in freed pool".into())
+        }
+        None => {
+            return Some("the NDIS_OID_REQUEST is not in a live nonpaged pool block of the driver".into())
+        }
     }
     // SAFETY: inside a live pool block of the driver, checked above.
     let header = unsafe { (request as *const NDIS_OBJECT_HEADER).read_unaligned() };
@@ -260,7 +274,9 @@ fn invalid_buffer(state: &State, buffer: usize, length: u32) -> Option<String> {
     match state.pool.live_block(buffer) {
         Some((start, size)) if start + size - buffer >= length as usize => None,
         Some(_) => Some(format!("InformationBufferLength {length} runs past the end of its pool block")),
-        None if buffer == 0 => Some(format!("InformationBuffer is NULL with InformationBufferLength {length}")),
+        None if buffer == 0 => {
+            Some(format!("InformationBuffer is NULL with InformationBufferLength {length}"))
+        }
         None => Some("InformationBuffer is not in a live nonpaged pool block of the driver".into()),
     }
 }
@@ -275,8 +291,11 @@ unsafe extern "win64" fn ndis_co_oid_request(
     party_handle: NDIS_HANDLE,
     request: *mut NDIS_OID_REQUEST,
 ) -> NDIS_STATUS {
-    const DDI: Ddi =
-        Ddi::ndis("NdisCoOidRequest", IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
+    const DDI: Ddi = Ddi::ndis(
+        "NdisCoOidRequest",
+        IrqlRequirement::AtMost(DISPATCH_LEVEL),
+        rules::IRQL_CONNECTION_FUNCTION,
+    );
     const EXPORT: &str = DDI.name;
     const CALL: Call = DDI.call();
     // SAFETY: an export, using what it gets only until it returns.
@@ -301,7 +320,9 @@ unsafe extern "win64" fn ndis_co_oid_request(
     let binding = decode(Kind::Binding, binding_handle as usize);
     let open = {
         let state = ndis.state();
-        binding.and_then(|id| state.bindings.get(&id)).is_some_and(|b| b.open == super::binding::OpenState::Open)
+        binding
+            .and_then(|id| state.bindings.get(&id))
+            .is_some_and(|b| b.open == super::binding::OpenState::Open)
     };
     if !open {
         violation(world, rules::BINDING_HANDLE_INVALID, EXPORT, "binding handle is not open");
@@ -387,10 +408,9 @@ unsafe extern "win64" fn ndis_co_oid_request(
             let addresses = &mut state.addresses;
             addresses.next += 1;
             let id = addresses.next;
-            addresses.pended.insert(
-                id,
-                Pended { af, request: address, request_block, buffer, buffer_block, length },
-            );
+            addresses
+                .pended
+                .insert(id, Pended { af, request: address, request_block, buffer, buffer_block, length });
             id
         };
         pend(world, ndis, processor, outcome, Work::CoOidRequestComplete { af, request: id })
@@ -415,11 +435,21 @@ fn answer(world: &World, state: &mut State, p: &Pended, when: When) -> NDIS_STAT
         let status =
             if state.rng.chance(5_000) { NDIS_STATUS_INVALID_LENGTH } else { NDIS_STATUS_BUFFER_TOO_SHORT };
         let ok = out_param::write(world, &state.pool, export, "BytesWritten", written_at, 0u32, when)
-            && out_param::write(world, &state.pool, export, "BytesNeeded", needed_at, ANSWER_LEN as u32, when);
+            && out_param::write(
+                world,
+                &state.pool,
+                export,
+                "BytesNeeded",
+                needed_at,
+                ANSWER_LEN as u32,
+                when,
+            );
         return if ok { status } else { NDIS_STATUS_FAILURE };
     }
     let mut list = [0u8; ANSWER_LEN];
-    let put = |list: &mut [u8; ANSWER_LEN], at: usize, value: u32| list[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    let put = |list: &mut [u8; ANSWER_LEN], at: usize, value: u32| {
+        list[at..at + 4].copy_from_slice(&value.to_le_bytes())
+    };
     put(&mut list, offset_of!(CO_ADDRESS_LIST, NumberOfAddressesAvailable), 1);
     put(&mut list, offset_of!(CO_ADDRESS_LIST, NumberOfAddresses), 1);
     let entry = offset_of!(CO_ADDRESS_LIST, AddressList);

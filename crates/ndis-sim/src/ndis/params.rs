@@ -394,7 +394,10 @@ pub fn validate_setup(snapshot: &Snapshot, multipoint: bool, rfc1755_strict: boo
 
 /// Validates an ADD PARTY (NdisClAddParty) against the call's SETUP, §12 item 3. Returns the
 /// called and the calling party.
-pub fn validate_add_party<'a>(snapshot: &'a Snapshot, setup: &Parsed) -> Result<(Leaf<'a>, Leaf<'a>), Reject> {
+pub fn validate_add_party<'a>(
+    snapshot: &'a Snapshot,
+    setup: &Parsed,
+) -> Result<(Leaf<'a>, Leaf<'a>), Reject> {
     // One pass over the IEs, remembering what the checks below need (in the order they ask),
     // so an ADD PARTY is validated without copying its IEs.
     let mut disallowed = None;

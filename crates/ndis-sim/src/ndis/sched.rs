@@ -193,7 +193,9 @@ impl fmt::Debug for Work {
             Work::NotifyCloseAf { af } => write!(f, "NotifyCloseAf(Af#{af})"),
             Work::Unbind { binding } => write!(f, "Unbind(Bd#{binding})"),
             Work::AddressChange { af } => write!(f, "AddressChange(Af#{af})"),
-            Work::CoOidRequestComplete { af, request } => write!(f, "CoOidRequestComplete(Af#{af}, #{request})"),
+            Work::CoOidRequestComplete { af, request } => {
+                write!(f, "CoOidRequestComplete(Af#{af}, #{request})")
+            }
             Work::Host { name, .. } => write!(f, "Host({name})"),
         }
     }

@@ -220,6 +220,8 @@ struct RawStep {
     remote_drop: Option<String>,
     remote_release: Option<String>,
     close_af: Option<AdapterRef>,
+    /// The switch address of `adapter` (0 by default) changes to this ATM address.
+    address_change: Option<String>,
     unbind: Option<AdapterRef>,
     advance: Option<u64>,
     run_until_idle: Option<bool>,
@@ -318,6 +320,12 @@ pub enum Action {
     CloseAf {
         adapter: usize,
     },
+    /// The call manager registers a new address for `adapter` and announces it
+    /// (OID_CO_ADDRESS_CHANGE) on every open AF.
+    AddressChange {
+        adapter: usize,
+        address: AtmAddress,
+    },
     Unbind {
         adapter: usize,
     },
@@ -364,6 +372,9 @@ impl fmt::Display for Action {
             Action::RemoteDrop { party, .. } => write!(f, "network: party '{party}' hangs up"),
             Action::RemoteRelease { call } => write!(f, "network: call '{call}' released"),
             Action::CloseAf { adapter } => write!(f, "call manager closes the AF on adapter {adapter}"),
+            Action::AddressChange { adapter, address } => {
+                write!(f, "call manager: the address of adapter {adapter} changes to {address}")
+            }
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
             Action::RunUntilIdle => f.write_str("run until idle"),
@@ -561,6 +572,7 @@ impl Scenario {
                 ("remote_drop", s.remote_drop.is_some()),
                 ("remote_release", s.remote_release.is_some()),
                 ("close_af", s.close_af.is_some()),
+                ("address_change", s.address_change.is_some()),
                 ("unbind", s.unbind.is_some()),
                 ("advance", s.advance.is_some()),
                 ("run_until_idle", s.run_until_idle.is_some()),
@@ -576,7 +588,7 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, unbind, advance, run_until_idle, expect, receive"
+                         remote_release, close_af, address_change, unbind, advance, run_until_idle, expect, receive"
                         .into(),
                 )),
                 many => {
@@ -593,6 +605,7 @@ impl Scenario {
                 "close" | "query" => &["settle", "status"],
                 "remote_release" | "close_af" | "unbind" => &["settle"],
                 "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
+                "address_change" => &["adapter"],
                 _ => &[],
             };
             for (key, given) in [
@@ -682,6 +695,17 @@ impl Scenario {
                 "close_af" => Action::CloseAf {
                     adapter: adapter_index(s.close_af.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
+                "address_change" => {
+                    let text = s.address_change.as_deref().unwrap_or_default();
+                    let address = AtmAddress::parse(text).map_err(|e| {
+                        err(
+                            Some(line),
+                            format!("address_change: `{text}` is not an ATM address: {}", address_error(e)),
+                        )
+                    })?;
+                    let adapter = s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?;
+                    Action::AddressChange { adapter, address }
+                }
                 "unbind" => Action::Unbind {
                     adapter: adapter_index(s.unbind.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
@@ -807,6 +831,9 @@ pub enum NetworkEvent<'a> {
     RemoteRelease { call: u64 },
     /// The call manager closes the AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     CloseAf { adapter: usize },
+    /// The call manager's registered address of `adapter` changes to `address`
+    /// (OID_CO_ADDRESS_CHANGE on every open AF).
+    AddressChange { adapter: usize, address: &'a AtmAddress },
     /// NDIS unbinds `adapter`.
     Unbind { adapter: usize },
     /// Time moves on.
@@ -1161,6 +1188,9 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
             event(target, NetworkEvent::RemoteRelease { call: id })
         })(),
         Action::CloseAf { adapter } => event(target, NetworkEvent::CloseAf { adapter: *adapter }),
+        Action::AddressChange { adapter, address } => {
+            event(target, NetworkEvent::AddressChange { adapter: *adapter, address })
+        }
         Action::Unbind { adapter } => event(target, NetworkEvent::Unbind { adapter: *adapter }),
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
