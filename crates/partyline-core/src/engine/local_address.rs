@@ -23,8 +23,9 @@
 //! `calls_failed` and `address_query_failures`). An AF's close waits for a query that is out:
 //! the completion names the AF's context, which must stay valid until then.
 
-use super::{Action, AfState, CallState, Engine, Error, ObjectKind, Result, NIL};
+use super::{Action, AfState, CallState, Engine, Error, ObjectKind, Result};
 use crate::addresses::{INITIAL_LENGTH, MAX_LENGTH};
+use crate::list::NIL;
 use crate::model::{AtmAddress, Handle, Status};
 use crate::slab::Id;
 
@@ -136,6 +137,8 @@ impl Engine {
             }
         };
         let open = matches!(entry.state, AfState::Open { .. });
+        // Calls are held only while the AF has no address: wake them when that may change.
+        let held = local.address.is_none();
         local.query = Query::Idle;
         if stale && open {
             // The switch address changed while this query was out: its answer may be old.
@@ -162,7 +165,10 @@ impl Engine {
             }
         }
         self.push_af_work(af);
-        self.wake_held_calls(af);
+        let settled = self.afs.get(af).is_some_and(|a| a.local.address.is_some() || a.local.unavailable);
+        if held && settled {
+            self.wake_held_calls(af);
+        }
         Ok(())
     }
 
@@ -180,14 +186,16 @@ impl Engine {
     /// Queues the calls of `af` that wait for its address (they are not closing, so they are in
     /// its list of open calls).
     fn wake_held_calls(&mut self, af: Id) {
-        let mut index = self.afs.get(af).map_or(NIL, |a| a.open_calls.head);
+        let Some(mut index) = self.afs.get(af).map(|a| a.open_calls.head()) else { return };
         while index != NIL {
-            let Some(id) = self.calls.id_at(index) else { break };
-            let Some(call) = self.calls.get(id) else { break };
-            index = call.af_next;
-            if call.state == CallState::NeedVc {
-                self.push_call_work(id);
+            let Some(entry) = self.afs.get(af) else { return };
+            let next = entry.open_calls.next_of(&self.calls, index);
+            if let Some(id) = self.calls.id_at(index) {
+                if self.calls.get(id).is_some_and(|c| c.state == CallState::NeedVc) {
+                    self.push_call_work(id);
+                }
             }
+            index = next;
         }
     }
 }
