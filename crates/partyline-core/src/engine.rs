@@ -1498,24 +1498,16 @@ impl Engine {
                 Some(Action::CreateVc { call: id, binding, af: af_handle })
             }
             CallState::Created => {
-                let calling = self.local_address(af_id);
-                let call = self.calls.get_mut(id)?;
                 if call.close.is_some() {
                     self.call_to(id, CallState::NeedDelete, Cause::CloseCall);
                     return self.advance_call(index);
                 }
-                let Some(calling) = calling else {
-                    // The address was lost to a change whose queries failed: no SETUP can name
-                    // its calling party.
-                    self.counters.calls_failed += 1;
-                    self.discard_queued(id);
-                    self.call_to(id, CallState::NeedDelete, Cause::MakeCall);
-                    return self.advance_call(index);
-                };
                 // The first queued party goes into the SETUP.
                 let first = self.parties.id_at(call.queued.head())?;
                 let vc = call.vc;
                 let profile = call.profile;
+                // Known: the call passed NeedVc, and an AF's address, once known, is never lost.
+                let calling = self.local_address(af_id)?;
                 self.list_remove(ListOf::Queued(id), first);
                 let leaf = self.parties.get(first)?.address;
                 self.party_to(first, PartyState::AddPending { drop_requested: false }, Cause::MakeCall);
@@ -1531,16 +1523,9 @@ impl Engine {
                 if call.close.is_none() {
                     // One AddParty per poll; the call stays queued while leaves wait.
                     let first = self.parties.id_at(call.queued.head())?;
-                    let calling = self.local_address(af_id);
+                    // Known, as for the SETUP.
+                    let calling = self.local_address(af_id)?;
                     self.list_remove(ListOf::Queued(id), first);
-                    let Some(calling) = calling else {
-                        // As for the SETUP: no calling party, no ADD PARTY.
-                        self.counters.parties_failed += 1;
-                        self.free_party(first, Status::INVALID_ADDRESS);
-                        self.close_if_empty(id);
-                        self.push_call_work(id);
-                        return None;
-                    };
                     let call = self.calls.get_mut(id)?;
                     call.adding += 1;
                     let more = !call.queued.is_empty();

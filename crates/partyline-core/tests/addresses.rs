@@ -216,3 +216,19 @@ fn a_change_before_the_open_completes_is_queried_once_open() {
     assert_eq!(fake.engine.local_address(af), Some(own_address(1)));
     assert_clean(&mut fake);
 }
+
+/// An AF that knew its address keeps calling from it when the queries after a later change all
+/// fail (counted): a passing failure to learn the new one does not stop every new call.
+#[test]
+fn failed_queries_after_a_change_keep_the_last_known_address() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    fake.failing_queries = u32::from(MAX_ATTEMPTS);
+    fake.engine.on_address_change(af).expect("address change");
+    fake.settle();
+    assert_eq!(fake.engine.counters.address_query_failures, 1);
+    assert_eq!(fake.engine.local_address(af), Some(own_address(1)));
+    let call = make_call(&mut fake, af, 2);
+    assert_eq!(fake.engine.call_info(call).expect("call").connected, 2);
+    assert_clean(&mut fake);
+}

@@ -18,10 +18,14 @@
 //! is created) and go on when the address arrives; when the AF closes first they are released
 //! with NDIS_STATUS_CLOSING like any call that never reached NDIS. A failed query is retried
 //! [`MAX_ATTEMPTS`] times per change (a too-short buffer with the `BytesNeeded` the call manager
-//! gave, up to [`crate::addresses::MAX_LENGTH`]); then the AF has no address until the next
-//! change, and its held and new calls fail with NDIS_STATUS_INVALID_ADDRESS (counted in
-//! `calls_failed` and `address_query_failures`). An AF's close waits for a query that is out:
-//! the completion names the AF's context, which must stay valid until then.
+//! gave, up to [`crate::addresses::MAX_LENGTH`]), then counted in `address_query_failures`. An AF
+//! that never learned an address then fails its held and new calls with
+//! NDIS_STATUS_INVALID_ADDRESS (counted in `calls_failed`) until the next change; one that knew
+//! an address keeps calling from it (the pages do not say; the call manager refuses a SETUP
+//! whose calling party it no longer registers, which is a failure the call already handles).
+//! So an AF's address, once known, is never lost, and a call past NeedVc always has one. An
+//! AF's close waits for a query that is out: the completion names the AF's context, which must
+//! stay valid until then.
 
 use super::{Action, AfState, CallState, Engine, Error, ObjectKind, Result};
 use crate::addresses::{INITIAL_LENGTH, MAX_LENGTH};
@@ -54,7 +58,8 @@ pub struct LocalAddress {
     attempts: u8,
     /// Information buffer to ask with.
     length: u32,
-    /// The last change's queries all failed: calls fail until the next change.
+    /// The AF never learned an address and the last change's queries all failed: calls fail
+    /// until the next change.
     unavailable: bool,
 }
 
@@ -149,9 +154,8 @@ impl Engine {
             local.attempts = 0;
         } else if open {
             local.attempts += 1;
-            let too_short = status == Status(ndis_sys::NDIS_STATUS_INVALID_LENGTH)
-                || status == Status(ndis_sys::NDIS_STATUS_BUFFER_TOO_SHORT);
-            if too_short && needed > local.length && needed <= MAX_LENGTH {
+            // BytesNeeded comes with NDIS_STATUS_INVALID_LENGTH / BUFFER_TOO_SHORT.
+            if needed > local.length && needed <= MAX_LENGTH {
                 local.length = needed;
             }
             if local.attempts < MAX_ATTEMPTS {
@@ -159,8 +163,7 @@ impl Engine {
             } else {
                 // Given up until the next change (nf-ndis-ndiscooidrequest lists the recoverable
                 // statuses; three in a row is not a passing shortage).
-                local.unavailable = true;
-                local.address = None;
+                local.unavailable = local.address.is_none();
                 self.counters.address_query_failures += 1;
             }
         }
