@@ -31,6 +31,10 @@ struct Driver {
     unbind_fails: bool,
     answer_incoming: bool,
     last_party_handle: usize,
+    /// Never queries OID_CO_GET_ADDRESSES after OID_CO_ADDRESS_CHANGE.
+    ignore_address_change: bool,
+    /// Its own pended queries (freed at their completion).
+    queries: Vec<usize>,
 }
 
 static DRIVER: WorldLocal<RefCell<Driver>> = WorldLocal::new(|| RefCell::new(Driver::default()));
@@ -225,11 +229,21 @@ extern "win64" fn oid_request(
     // SAFETY: NDIS passes a valid request for the duration of the call.
     let oid = unsafe { (*request).DATA.SET_INFORMATION.Oid };
     event(format!("OidRequest {oid:#x}"));
-    if oid == OID_CO_ADDRESS_CHANGE {
-        NDIS_STATUS_SUCCESS
-    } else {
-        NDIS_STATUS_NOT_SUPPORTED
+    if oid != OID_CO_ADDRESS_CHANGE {
+        return NDIS_STATUS_NOT_SUPPORTED;
     }
+    // As a client must (oid-co-address-change), unless this test's driver is told not to.
+    if drv(|d| d.af != 0 && !d.ignore_address_change) {
+        let request = oid_block(8 + 32);
+        let status = co_oid_request(request);
+        event(format!("Queried {status:#x}"));
+        if status == NDIS_STATUS_PENDING {
+            drv(|d| d.queries.push(request as usize));
+        } else {
+            free_block(request.cast());
+        }
+    }
+    NDIS_STATUS_SUCCESS
 }
 extern "win64" fn oid_complete(
     _: NDIS_HANDLE,
@@ -239,6 +253,13 @@ extern "win64" fn oid_complete(
     status: NDIS_STATUS,
 ) {
     event(format!("OidRequestComplete {:#x} {status:#x}", request as usize));
+    let own = drv(|d| {
+        let at = d.queries.iter().position(|q| *q == request as usize);
+        at.map(|at| d.queries.swap_remove(at)).is_some()
+    });
+    if own {
+        free_block(request.cast());
+    }
 }
 extern "win64" fn open_af_complete(_context: NDIS_HANDLE, af: NDIS_HANDLE, status: NDIS_STATUS) {
     event(format!("OpenAfComplete {status:#x}"));
@@ -1878,8 +1899,9 @@ fn proves_ddi_callingpartynotregistered() {
 fn the_old_address_is_accepted_only_until_the_change_is_queried() {
     let (sim, _entered) = started(FaultPolicy::synchronous());
     let (vc, ..) = call_with_two_parties(&sim);
+    drv(|d| d.ignore_address_change = true);
     sim.change_address(0, leaf(0x66));
-    sim.run_until_idle();
+    sim.advance(1);
     let mut add = Params::new(&leaf(3), &[aal(), blli()]);
     let mut third = 0;
     assert_eq!(add_party(vc, 0x1002, &mut add, &mut third), NDIS_STATUS_SUCCESS);
@@ -1894,4 +1916,15 @@ fn the_old_address_is_accepted_only_until_the_change_is_queried() {
     let mut fifth = 0;
     assert_eq!(add_party(vc, 0x1004, &mut new, &mut fifth), NDIS_STATUS_SUCCESS);
     assert_eq!(sim.violations().len(), before, "the new address is clean");
+}
+
+#[test]
+fn proves_ddi_addresschangenotqueried() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.run_until_idle();
+    assert!(sim.violations().is_empty(), "the fake driver queried: {:#?}", sim.violations());
+    drv(|d| d.ignore_address_change = true);
+    sim.change_address(0, leaf(0x77));
+    sim.run_until_idle();
+    assert_fired(&sim, rules::ADDRESS_CHANGE_NOT_QUERIED);
 }

@@ -225,7 +225,8 @@ fn steps_that_make_no_sense_are_refused() {
 fn an_unknown_scenario_name_lists_the_shipped_ones() {
     let out = partyline(&["run", "no-such-scenario"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("shipped: default, rejections, teardown-under-load, faults, address-change"));
+    assert!(text(&out.stderr)
+        .contains("shipped: default, rejections, teardown-under-load, faults, address-change"));
 }
 
 #[test]

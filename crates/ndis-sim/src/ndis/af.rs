@@ -295,7 +295,6 @@ pub(super) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, af: u64, st
         let (context, out) = (entry.context, entry.handle_out);
         if status == NDIS_STATUS_SUCCESS {
             state.counters.afs_opened += 1;
-            super::co_oid::announce(&mut state, world.now(), af);
             // The page is silent on when a pended open writes NdisAfHandle
             // (nf-ndis-ndisclopenaddressfamilyex): at the latest legal moment, its
             // completion, just before ProtocolClOpenAfCompleteEx — which gets the handle,
@@ -324,6 +323,10 @@ pub(super) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, af: u64, st
                 unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
             },
         );
+    }
+    if status == NDIS_STATUS_SUCCESS {
+        // The call manager's side of the open completed with this callback's return.
+        super::co_oid::announce(&mut ndis.state(), world.now(), af);
     }
 }
 

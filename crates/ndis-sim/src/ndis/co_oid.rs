@@ -54,6 +54,8 @@ pub(crate) struct AfAddress {
     /// A change was announced and no OID_CO_GET_ADDRESSES has been answered since: the client
     /// may still use the previous address.
     unanswered: bool,
+    /// The client has sent OID_CO_GET_ADDRESSES since the last change (whatever the answer).
+    queried: bool,
 }
 
 /// A pended OID_CO_GET_ADDRESSES: where the driver's request and buffer are, and which pool
@@ -169,6 +171,15 @@ pub(super) fn check_calling_party(world: &World, state: &State, export: &str, af
     );
 }
 
+/// oid-co-address-change: "Each notified client must send an OID_CO_GET_ADDRESSES query": the
+/// open AFs told of a change that never queried (for [`super::check_obligations`]).
+pub(super) fn unqueried(state: &State) -> impl Iterator<Item = u64> + '_ {
+    state.addresses.afs.iter().filter_map(|(af, told)| {
+        let open = state.afs.get(af).is_some_and(|a| a.state == super::af::AfState::Open);
+        (open && told.unanswered && !told.queried).then_some(*af)
+    })
+}
+
 /// Work::AddressChange: ProtocolCoOidRequest(OID_CO_ADDRESS_CHANGE) on an open AF, with a
 /// request of the call manager's own (a set with no information buffer).
 pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, processor: usize, irql: Irql) {
@@ -182,6 +193,7 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
         told.previous = told.announced.take();
         told.announced = current;
         told.unanswered = true;
+        told.queried = false;
         context
     };
     let Some(handler) = client.ClOidRequestHandler else { return };
@@ -385,6 +397,9 @@ unsafe extern "win64" fn ndis_co_oid_request(
             ),
         );
         return NDIS_STATUS_NOT_SUPPORTED;
+    }
+    if let Some(told) = ndis.state().addresses.afs.get_mut(&af) {
+        told.queried = true;
     }
     let buffer = query.InformationBuffer as usize;
     let length = query.InformationBufferLength;

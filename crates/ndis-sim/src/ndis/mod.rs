@@ -658,7 +658,8 @@ pub fn check_obligations(world: &World) {
             || !state.parties.no_incoming_dropped()
             || !state.incoming_closes.is_empty()
             || state.bindings.values().any(|b| b.bind_pending || b.unbind_pending)
-            || state.afs.values().any(|af| af.notify_close_pending);
+            || state.afs.values().any(|af| af.notify_close_pending)
+            || co_oid::unqueried(&state).next().is_some();
         if !anything_owed {
             return;
         }
@@ -693,6 +694,13 @@ pub fn check_obligations(world: &World) {
                     format!("ProtocolClNotifyCloseAf for Af#{id} returned PENDING and was never completed"),
                 ));
             }
+        }
+        for af in co_oid::unqueried(&state) {
+            owed.push((
+                rules::ADDRESS_CHANGE_NOT_QUERIED,
+                "NdisCoOidRequest",
+                format!("Af#{af} was sent OID_CO_ADDRESS_CHANGE and never queried OID_CO_GET_ADDRESSES"),
+            ));
         }
         for id in state.parties.incoming_dropped() {
             owed.push((

@@ -277,6 +277,13 @@ pub const CALLING_PARTY_NOT_REGISTERED: Rule = devtest(
     "Ddi_CallingPartyNotRegistered",
     "https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-address-change",
 );
+/// An open AF was sent OID_CO_ADDRESS_CHANGE and its client never sent OID_CO_GET_ADDRESSES
+/// ("Each notified client must send an OID_CO_GET_ADDRESSES query"), found when the simulation
+/// goes idle.
+pub const ADDRESS_CHANGE_NOT_QUERIED: Rule = devtest(
+    "Ddi_AddressChangeNotQueried",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-address-change",
+);
 /// NdisCoOidRequest with a request that is not in nonpaged pool, whose header is not
 /// NDIS_OBJECT_TYPE_OID_REQUEST revision 1, or whose information buffer is not the driver's
 /// nonpaged pool for InformationBufferLength bytes; or a party handle without its VC.
@@ -366,6 +373,7 @@ pub const ALL: &[Rule] = &[
     CALL_PARAMETERS_INVALID,
     INCOMING_CALL_COMPLETE_UNEXPECTED,
     CALLING_PARTY_NOT_REGISTERED,
+    ADDRESS_CHANGE_NOT_QUERIED,
     OID_REQUEST_INVALID,
     IRQL_SEND_RCV_FUNCTION,
     FLAGS_IRQL,
