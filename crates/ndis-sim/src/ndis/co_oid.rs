@@ -56,6 +56,8 @@ pub(crate) struct AfAddress {
     unanswered: bool,
     /// The client has sent OID_CO_GET_ADDRESSES since the last change (whatever the answer).
     queried: bool,
+    /// That it has not was reported (once per change).
+    reported: bool,
 }
 
 /// A pended OID_CO_GET_ADDRESSES: where the driver's request and buffer are, and which pool
@@ -176,8 +178,18 @@ pub(super) fn check_calling_party(world: &World, state: &State, export: &str, af
 pub(super) fn unqueried(state: &State) -> impl Iterator<Item = u64> + '_ {
     state.addresses.afs.iter().filter_map(|(af, told)| {
         let open = state.afs.get(af).is_some_and(|a| a.state == super::af::AfState::Open);
-        (open && told.unanswered && !told.queried).then_some(*af)
+        (open && told.unanswered && !told.queried && !told.reported).then_some(*af)
     })
+}
+
+/// Marks every change [`unqueried`] lists as reported.
+pub(super) fn reported(state: &mut State) {
+    let afs: Vec<u64> = unqueried(state).collect();
+    for af in afs {
+        if let Some(told) = state.addresses.afs.get_mut(&af) {
+            told.reported = true;
+        }
+    }
 }
 
 /// Work::AddressChange: ProtocolCoOidRequest(OID_CO_ADDRESS_CHANGE) on an open AF, with a
@@ -194,6 +206,7 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
         told.announced = current;
         told.unanswered = true;
         told.queried = false;
+        told.reported = false;
         context
     };
     let Some(handler) = client.ClOidRequestHandler else { return };

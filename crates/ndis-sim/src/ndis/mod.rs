@@ -722,6 +722,7 @@ pub fn check_obligations(world: &World) {
             }
         }
     }
+    co_oid::reported(&mut ndis.state());
     for (rule, export, detail) in owed {
         violation(world, rule, export, format!("{detail} (the simulation went idle)"));
     }
