@@ -94,8 +94,9 @@ fn a_change_while_the_query_is_out_is_queried_again() {
     assert_eq!(count(&fake, |a| matches!(a, Action::QueryAddresses { .. })), 1, "one query at a time");
     fake.local_address = own_address(3);
     // The first answer (made before the second change) carries the old address.
-    let Owed::Addresses { af: owed_af, .. } = fake.owed[0] else { panic!("{:?}", fake.owed) };
-    fake.owed[0] = Owed::Addresses { af: owed_af, status: Status::SUCCESS, address: Some(own_address(1)) };
+    let Owed::Addresses { af: owed_af, epoch, .. } = fake.owed[0] else { panic!("{:?}", fake.owed) };
+    fake.owed[0] =
+        Owed::Addresses { af: owed_af, status: Status::SUCCESS, address: Some(own_address(1)), epoch };
     fake.deliver_one(0);
     assert_eq!(count(&fake, |a| matches!(a, Action::QueryAddresses { .. })), 2, "asked again");
     assert_eq!(fake.engine.local_address(af), None, "the stale answer was not taken");

@@ -48,16 +48,19 @@ const ANSWER_LEN: usize = offset_of!(CO_ADDRESS_LIST, AddressList) + CO_ADDRESS_
 /// What the call manager has told one AF about its address.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AfAddress {
-    /// The address of the last OID_CO_ADDRESS_CHANGE, and the one before it.
-    announced: Option<AtmAddr>,
-    previous: Option<AtmAddr>,
-    /// A change was announced and no OID_CO_GET_ADDRESSES has been answered since: the client
-    /// may still use the previous address.
+    /// The address the last query asked after the latest change at its time was answered with:
+    /// what the client knows.
+    known: Option<AtmAddr>,
+    /// A change was announced and no query asked after it has been answered: the client may
+    /// still use the address it knows.
     unanswered: bool,
     /// The client has sent OID_CO_GET_ADDRESSES since the last change (whatever the answer).
     queried: bool,
     /// That it has not was reported (once per change).
     reported: bool,
+    /// Changes announced so far: a query asked before the last one may be answered with either
+    /// address, so only one asked after it answers it.
+    changes: u64,
 }
 
 /// A pended OID_CO_GET_ADDRESSES: where the driver's request and buffer are, and which pool
@@ -70,6 +73,8 @@ struct Pended {
     buffer: usize,
     buffer_block: Option<u64>,
     length: u32,
+    /// The AF's change count when the query was asked.
+    epoch: u64,
 }
 
 /// The call manager's addresses (a part of [`State`]).
@@ -141,15 +146,16 @@ pub fn change_address(world: &World, ndis: &Ndis, adapter: usize, address: AtmAd
 /// atm-call-params.md §3 ("CallingParty: the client's own registered ATM address") and
 /// oid-co-address-change (a client learns it by querying OID_CO_GET_ADDRESSES after each change):
 /// the calling party of a SETUP or ADD PARTY on `af` must be the address the call manager
-/// registered for the AF's adapter — or, while a change is announced and not yet queried, the
-/// address before it (the client cannot know the new one yet).
+/// registered for the AF's adapter — or, while a change is announced and no query asked after it
+/// has been answered, the address the AF last learned (the client cannot know the new one yet;
+/// an answer to a query asked before the change may be stale, and a careful client asks again).
 pub(super) fn check_calling_party(world: &World, state: &State, export: &str, af: u64, calling: Leaf<'_>) {
     let Some(current) = registered_ref(state, af) else { return };
     if calling.is(current) {
         return;
     }
     let told = state.addresses.afs.get(&af);
-    if told.is_some_and(|t| t.unanswered && t.previous.as_ref().is_some_and(|p| calling.is(p))) {
+    if told.is_some_and(|t| t.unanswered && t.known.as_ref().is_some_and(|k| calling.is(k))) {
         return;
     }
     let calling = calling.to_addr();
@@ -200,13 +206,11 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
         let mut state = ndis.state();
         let Some(entry) = state.afs.get(&af).filter(|a| a.state == super::af::AfState::Open) else { return };
         let context = entry.context;
-        let current = registered(&state, af);
         let told = state.addresses.afs.entry(af).or_default();
-        told.previous = told.announced.take();
-        told.announced = current;
         told.unanswered = true;
         told.queried = false;
         told.reported = false;
+        told.changes += 1;
         context
     };
     let Some(handler) = client.ClOidRequestHandler else { return };
@@ -411,9 +415,10 @@ unsafe extern "win64" fn ndis_co_oid_request(
         );
         return NDIS_STATUS_NOT_SUPPORTED;
     }
-    if let Some(told) = ndis.state().addresses.afs.get_mut(&af) {
+    let epoch = ndis.state().addresses.afs.get_mut(&af).map_or(0, |told| {
         told.queried = true;
-    }
+        told.changes
+    });
     let buffer = query.InformationBuffer as usize;
     let length = query.InformationBufferLength;
     if let Some(why) = invalid_buffer(&ndis.state(), buffer, length) {
@@ -426,7 +431,8 @@ unsafe extern "win64" fn ndis_co_oid_request(
         return NDIS_STATUS_RESOURCES;
     }
     let result = if outcome == Outcome::Synchronous {
-        let pended = Pended { af, request: address, request_block: None, buffer, buffer_block: None, length };
+        let pended =
+            Pended { af, request: address, request_block: None, buffer, buffer_block: None, length, epoch };
         answer(world, &mut ndis.state(), &pended, When::Return)
     } else {
         let id = {
@@ -436,9 +442,10 @@ unsafe extern "win64" fn ndis_co_oid_request(
             let addresses = &mut state.addresses;
             addresses.next += 1;
             let id = addresses.next;
-            addresses
-                .pended
-                .insert(id, Pended { af, request: address, request_block, buffer, buffer_block, length });
+            addresses.pended.insert(
+                id,
+                Pended { af, request: address, request_block, buffer, buffer_block, length, epoch },
+            );
             id
         };
         pend(world, ndis, processor, outcome, Work::CoOidRequestComplete { af, request: id })
@@ -494,8 +501,9 @@ fn answer(world: &World, state: &mut State, p: &Pended, when: When) -> NDIS_STAT
     if !ok {
         return NDIS_STATUS_FAILURE;
     }
-    if let Some(told) = state.addresses.afs.get_mut(&p.af) {
+    if let Some(told) = state.addresses.afs.get_mut(&p.af).filter(|t| t.changes == p.epoch) {
         told.unanswered = false;
+        told.known = Some(address);
     }
     NDIS_STATUS_SUCCESS
 }

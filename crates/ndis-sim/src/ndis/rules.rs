@@ -272,7 +272,8 @@ pub const INCOMING_CALL_COMPLETE_UNEXPECTED: Rule = devtest(
 /// The calling party of a SETUP (NdisClMakeCall) or ADD PARTY (NdisClAddParty) is not the
 /// adapter's registered ATM address (atm-call-params.md §3: CallingParty is the client's own
 /// registered address), which the client learns by querying OID_CO_GET_ADDRESSES after every
-/// OID_CO_ADDRESS_CHANGE; while a change is not yet queried the address before it is accepted.
+/// OID_CO_ADDRESS_CHANGE; while a change is not yet answered the address the AF last learned is
+/// accepted.
 pub const CALLING_PARTY_NOT_REGISTERED: Rule = devtest(
     "Ddi_CallingPartyNotRegistered",
     "https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-address-change",

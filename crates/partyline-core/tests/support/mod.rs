@@ -130,11 +130,13 @@ pub enum Owed {
         af: Id,
         handle: usize,
     },
-    /// OID_CO_GET_ADDRESSES: the list holds `address`, or the query fails with `status`.
+    /// OID_CO_GET_ADDRESSES, asked after change number `epoch`: the list holds `address`, or
+    /// the query fails with `status`.
     Addresses {
         af: Id,
         status: Status,
         address: Option<AtmAddress>,
+        epoch: u64,
     },
 }
 
@@ -169,6 +171,12 @@ pub struct Fake {
     pub local_address: AtmAddress,
     /// Queries the call manager still fails (NDIS_STATUS_RESOURCES) before it answers.
     pub failing_queries: u32,
+    /// The address the last query asked after a change was answered with, accepted as the
+    /// calling party while a later change is not yet answered (as the simulator does).
+    pub known_address: Option<AtmAddress>,
+    pub change_unanswered: bool,
+    /// Changes announced so far.
+    pub changes: u64,
     next_handle: usize,
 }
 
@@ -187,6 +195,9 @@ impl Fake {
             meanwhile: None,
             local_address: own_address(1),
             failing_queries: 0,
+            known_address: None,
+            change_unanswered: false,
+            changes: 0,
             next_handle: 0x1000,
         }
     }
@@ -476,7 +487,8 @@ impl Fake {
                     (Status::SUCCESS, Some(self.local_address))
                 };
                 let outcome = self.policy.outcome(false);
-                self.complete_now_or_later(Owed::Addresses { af, status, address }, outcome);
+                let epoch = self.changes;
+                self.complete_now_or_later(Owed::Addresses { af, status, address, epoch }, outcome);
             }
             Action::BindingQuiet { binding, .. } => self.quiet_bindings.push(binding),
             Action::UnbindAdapter { binding, .. } => self.unbind_requests.push(binding),
@@ -546,7 +558,14 @@ impl Fake {
             Owed::DropParty { party, .. } => self.engine.on_drop_party_complete(party, Status::SUCCESS),
             Owed::CloseCall { call, .. } => self.engine.on_close_call_complete(call, Status::SUCCESS),
             Owed::CloseAf { af, .. } => self.engine.on_close_af_complete(af, Status::SUCCESS),
-            Owed::Addresses { af, status, address } => {
+            Owed::Addresses { af, status, address, epoch } => {
+                // The call manager answers with the address registered when it answers; only a
+                // query asked after the last change answers it (an earlier one may be stale).
+                let address = address.map(|_| self.local_address);
+                if status.is_success() && epoch == self.changes {
+                    self.change_unanswered = false;
+                    self.known_address = address;
+                }
                 self.engine.on_addresses_queried(af, status, address, 0)
             }
         };
@@ -697,10 +716,24 @@ impl Fake {
         self.engine.on_close_adapter_complete(binding).expect("adapter closed");
     }
 
+    /// The switch address changes to `address` (or is announced again, unchanged), and the next
+    /// `failing` queries fail: OID_CO_ADDRESS_CHANGE on the AF (oid-co-address-change).
+    pub fn address_change(&mut self, af: Id, address: AtmAddress, failing: u32) {
+        self.local_address = address;
+        self.change_unanswered = true;
+        self.changes += 1;
+        self.failing_queries = failing;
+        if let Err(e) = self.engine.on_address_change(af) {
+            self.violation("ProtocolCoOidRequest", format!("OID_CO_ADDRESS_CHANGE on {af:?} refused: {e:?}"));
+        }
+        self.settle();
+    }
+
     /// The calling party of a SETUP or ADD PARTY must be the adapter's registered address
     /// (atm-call-params.md §3).
     fn check_calling(&mut self, request: &str, calling: AtmAddress) {
-        if calling != self.local_address {
+        let previous = self.change_unanswered && self.known_address == Some(calling);
+        if calling != self.local_address && !previous {
             let expected = self.local_address;
             self.violation(request, format!("calling party {calling:?} is not the registered {expected:?}"));
         }
