@@ -67,6 +67,11 @@ pub enum Behaviour {
     LeaveAfter(u64),
     /// Accepts, then its link vanishes after this many ticks (cause 27).
     VanishAfter(u64),
+    /// Rejects with this UNI cause after this many ticks: `reject_after = [CAUSE, TICKS]` (a late
+    /// ADD PARTY REJECT, which a drop of the party may cross).
+    RejectAfter(u8, u64),
+    /// Accepts with changed parameters (the call manager sets CALL_PARAMETERS_CHANGED).
+    AcceptChanged,
 }
 
 /// A remote party on an adapter's network.
@@ -222,6 +227,8 @@ struct RawStep {
     close_af: Option<AdapterRef>,
     /// The switch address of `adapter` (0 by default) changes to this ATM address.
     address_change: Option<String>,
+    /// The call manager registers its address families on this adapter again.
+    af_register: Option<AdapterRef>,
     unbind: Option<AdapterRef>,
     advance: Option<u64>,
     run_until_idle: Option<bool>,
@@ -326,6 +333,9 @@ pub enum Action {
         adapter: usize,
         address: AtmAddress,
     },
+    AfRegister {
+        adapter: usize,
+    },
     Unbind {
         adapter: usize,
     },
@@ -374,6 +384,9 @@ impl fmt::Display for Action {
             Action::CloseAf { adapter } => write!(f, "call manager closes the AF on adapter {adapter}"),
             Action::AddressChange { adapter, address } => {
                 write!(f, "call manager: the address of adapter {adapter} changes to {address}")
+            }
+            Action::AfRegister { adapter } => {
+                write!(f, "call manager registers its address families on adapter {adapter} again")
             }
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
@@ -573,6 +586,7 @@ impl Scenario {
                 ("remote_release", s.remote_release.is_some()),
                 ("close_af", s.close_af.is_some()),
                 ("address_change", s.address_change.is_some()),
+                ("af_register", s.af_register.is_some()),
                 ("unbind", s.unbind.is_some()),
                 ("advance", s.advance.is_some()),
                 ("run_until_idle", s.run_until_idle.is_some()),
@@ -588,7 +602,7 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, address_change, unbind, advance, run_until_idle, expect, receive"
+                         remote_release, close_af, af_register, address_change, unbind, advance, run_until_idle, expect, receive"
                         .into(),
                 )),
                 many => {
@@ -603,7 +617,7 @@ impl Scenario {
                 "make_call" => &["leaves", "adapter", "profile", "settle", "status"],
                 "add" | "drop" | "remote_drop" => &["call", "settle", "status"],
                 "close" | "query" => &["settle", "status"],
-                "remote_release" | "close_af" | "unbind" => &["settle"],
+                "remote_release" | "close_af" | "af_register" | "unbind" => &["settle"],
                 "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
                 "address_change" => &["adapter"],
                 _ => &[],
@@ -706,6 +720,9 @@ impl Scenario {
                     let adapter = s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?;
                     Action::AddressChange { adapter, address }
                 }
+                "af_register" => Action::AfRegister {
+                    adapter: adapter_index(s.af_register.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
+                },
                 "unbind" => Action::Unbind {
                     adapter: adapter_index(s.unbind.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
@@ -834,6 +851,8 @@ pub enum NetworkEvent<'a> {
     /// The call manager's registered address of `adapter` changes to `address`
     /// (OID_CO_ADDRESS_CHANGE on every open AF).
     AddressChange { adapter: usize, address: &'a AtmAddress },
+    /// The call manager registers its address families on `adapter` again.
+    AfRegister { adapter: usize },
     /// NDIS unbinds `adapter`.
     Unbind { adapter: usize },
     /// Time moves on.
@@ -1191,6 +1210,7 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
         Action::AddressChange { adapter, address } => {
             event(target, NetworkEvent::AddressChange { adapter: *adapter, address })
         }
+        Action::AfRegister { adapter } => event(target, NetworkEvent::AfRegister { adapter: *adapter }),
         Action::Unbind { adapter } => event(target, NetworkEvent::Unbind { adapter: *adapter }),
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
