@@ -149,24 +149,30 @@ pub unsafe extern "win64" fn delete_vc(_: NDIS_HANDLE) -> NDIS_STATUS {
     NDIS_STATUS_NOT_SUPPORTED
 }
 
-/// ProtocolCoOidRequest: partyline answers no OIDs.
+/// ProtocolCoOidRequest (<= DISPATCH_LEVEL): the call manager's OID_CO_ADDRESS_CHANGE is taken
+/// and answered SUCCESS; the AF then queries its own address ([`crate::addresses`]). Every
+/// other OID is NDIS_STATUS_NOT_SUPPORTED (nc-ndis-protocol_co_oid_request).
 pub unsafe extern "win64" fn oid_request(
-    _: NDIS_HANDLE,
-    _: NDIS_HANDLE,
-    _: NDIS_HANDLE,
-    _: *mut NDIS_OID_REQUEST,
+    af_context: NDIS_HANDLE,
+    _vc_context: NDIS_HANDLE,
+    _party_context: NDIS_HANDLE,
+    request: *mut NDIS_OID_REQUEST,
 ) -> NDIS_STATUS {
-    NDIS_STATUS_NOT_SUPPORTED
+    // SAFETY: NDIS's arguments, passed on as they came.
+    unsafe { crate::addresses::oid_request(af_context, request) }
 }
 
-/// ProtocolCoOidRequestComplete: partyline issues no OIDs.
+/// ProtocolCoOidRequestComplete (<= DISPATCH_LEVEL): a pended OID_CO_GET_ADDRESSES query
+/// finished (nc-ndis-protocol_co_oid_request_complete). Status is the last parameter.
 pub unsafe extern "win64" fn oid_request_complete(
-    _: NDIS_HANDLE,
-    _: NDIS_HANDLE,
-    _: NDIS_HANDLE,
-    _: *mut NDIS_OID_REQUEST,
-    _: NDIS_STATUS,
+    af_context: NDIS_HANDLE,
+    _vc_context: NDIS_HANDLE,
+    _party_context: NDIS_HANDLE,
+    request: *mut NDIS_OID_REQUEST,
+    status: NDIS_STATUS,
 ) {
+    // SAFETY: NDIS's arguments: the request is the one partyline passed to NdisCoOidRequest.
+    unsafe { crate::addresses::oid_request_complete(af_context, request, status) }
 }
 
 /// ProtocolClRegisterSapComplete: partyline registers no SAP.

@@ -9,6 +9,8 @@
 #![cfg_attr(target_os = "windows", no_std)]
 
 #[cfg(target_os = "windows")]
+mod addresses;
+#[cfg(target_os = "windows")]
 mod binding;
 #[cfg(target_os = "windows")]
 mod client;

@@ -32,6 +32,7 @@ pub enum Completion {
     CloseCall { call: Id, status: Status },
     VcDeleted { call: Id, status: Status },
     CloseAf { af: Id, status: Status },
+    Addresses { af: Id, answer: crate::addresses::Answer },
 }
 
 impl Completion {
@@ -49,6 +50,9 @@ impl Completion {
             Completion::CloseCall { call, status } => e.on_close_call_complete(call, status),
             Completion::VcDeleted { call, status } => e.on_vc_deleted(call, status),
             Completion::CloseAf { af, status } => e.on_close_af_complete(af, status),
+            Completion::Addresses { af, answer } => {
+                e.on_addresses_queried(af, answer.status, answer.address, answer.needed)
+            }
         };
     }
 }
@@ -64,16 +68,16 @@ pub fn perform(action: Action) -> Option<Completion> {
             let s = unsafe { NdisCoCreateVc(handle(binding), handle(af), context(call), &mut vc) };
             Some(Completion::VcCreated { call, status: status(s), vc: Handle(vc as usize) })
         }
-        Action::MakeCall { call, party, vc, leaf, profile } => {
-            let result = issue(Message::Setup, &leaf, &profile, |parameters, slot| {
+        Action::MakeCall { call, party, vc, leaf, calling, profile } => {
+            let result = issue(Message::Setup, &leaf, &calling, &profile, |parameters, slot| {
                 // SAFETY: `vc` is the VC we created; `parameters` is a complete SETUP block
                 // that stays allocated until the completion frees it; `slot` lies inside it.
                 unsafe { NdisClMakeCall(handle(vc), parameters, context(party), slot) }
             });
             result.map(|(status, party, changed)| Completion::MakeCall { call, status, party, changed })
         }
-        Action::AddParty { call: _, party, vc, leaf, profile } => {
-            let result = issue(Message::AddParty, &leaf, &profile, |parameters, slot| {
+        Action::AddParty { call: _, party, vc, leaf, calling, profile } => {
+            let result = issue(Message::AddParty, &leaf, &calling, &profile, |parameters, slot| {
                 // SAFETY: as for MakeCall; the VC has an active multipoint call (the engine
                 // only adds once MakeCall succeeded).
                 unsafe { NdisClAddParty(handle(vc), context(party), parameters, slot) }
@@ -119,6 +123,10 @@ pub fn perform(action: Action) -> Option<Completion> {
             let _ = unsafe { NdisUnbindAdapter(handle(binding_handle)) };
             None
         }
+        Action::QueryAddresses { af, binding, handle: af_handle, length } => {
+            crate::addresses::query(af, binding, af_handle, length)
+                .map(|answer| Completion::Addresses { af, answer })
+        }
         Action::BindingQuiet { cookie, .. } => {
             crate::binding::wake_unbind(cookie);
             None
@@ -132,6 +140,7 @@ pub fn perform(action: Action) -> Option<Completion> {
 fn issue(
     message: Message,
     leaf: &AtmAddress,
+    calling: &AtmAddress,
     profile: &TrafficProfile,
     request: impl FnOnce(*mut CO_CALL_PARAMETERS, *mut NDIS_HANDLE) -> NDIS_STATUS,
 ) -> Option<(Status, Handle, bool)> {
@@ -141,7 +150,7 @@ fn issue(
     };
     // SAFETY: `block` is `len` fresh bytes we own until the request takes it.
     let bytes = unsafe { core::slice::from_raw_parts_mut(block.as_ptr(), len) };
-    let Ok(slot) = params::write(bytes, block.as_ptr() as usize, message, leaf, profile) else {
+    let Ok(slot) = params::write(bytes, block.as_ptr() as usize, message, leaf, calling, profile) else {
         // SAFETY: never handed out.
         unsafe { pool::free(block) };
         return Some((Status::RESOURCES, Handle::NULL, false));

@@ -25,6 +25,8 @@ pub mod tag {
     pub const PARTY: u32 = tag(b"PlPt");
     pub const CALL_PARAMETERS: u32 = tag(b"PlCp");
     pub const DEVICE: u32 = tag(b"PlDv");
+    /// An OID_CO_GET_ADDRESSES request and its information buffer (one block).
+    pub const OID_REQUEST: u32 = tag(b"PlOr");
 }
 
 /// Allocates `len` bytes of nonpaged pool with `tag`, or `None`.

@@ -164,6 +164,49 @@ fn unload_with_calls_up_tears_everything_down() {
     }
 }
 
+/// network/oid-co-address-change, network/oid-co-get-addresses, atm-call-params.md §3: the
+/// driver learns the adapter's registered address after the AF opens and again when the switch
+/// address changes mid-call; every SETUP and ADD PARTY carries it as the calling party (the
+/// simulator flags any other: Ddi_CallingPartyNotRegistered, Ddi_AddressChangeNotQueried), and
+/// the driver counts its queries.
+#[test]
+fn the_calling_party_follows_the_registered_address() {
+    for seed in 1..=10 {
+        let bench = Bench::new(seed, FaultPolicy::default());
+        let af = bench.af();
+        let call = bench.make_call(af, &[leaf(1), leaf(2)]);
+        bench.sim.change_address(0, AtmAddr::nsap("39.8400.0F000000000000000000.0020481A2B3C.00"));
+        bench.sim.run_until_idle();
+        let (status, _) = bench.ioctl(
+            Caller::Administrator,
+            ioctl::IOCTL_PARTYLINE_ADD_PARTY,
+            &ioctl::request::encode_add_party(call, &leaf(3)),
+            64,
+        );
+        assert_eq!(status, STATUS_SUCCESS);
+        let (summary, _) = bench.query(call).expect("call exists");
+        assert_eq!(summary.connected, 3, "seed {seed}:\n{}", bench.sim.timeline());
+        let (status, out) = bench.ioctl(
+            Caller::User,
+            ioctl::IOCTL_PARTYLINE_READ_COUNTERS,
+            &ioctl::request::encode_read_counters(),
+            ioctl::response::COUNTERS_RESPONSE_LEN,
+        );
+        assert_eq!(status, STATUS_SUCCESS);
+        let counters = ioctl::response::decode_counters_response(&out).expect("counters");
+        assert!(counters.address_queries >= 2, "one query per announcement: {counters:?}");
+        assert_eq!(counters.address_query_failures, 0);
+        let log = bench.sim.log();
+        let first_query = log.iter().position(|e| e.name == "NdisCoOidRequest");
+        let first_setup = log.iter().position(|e| e.name == "NdisClMakeCall");
+        let (Some(query), Some(setup)) = (first_query, first_setup) else {
+            panic!("a query and a SETUP in the log:\n{}", bench.sim.timeline())
+        };
+        assert!(query < setup, "the address is asked for before the first SETUP");
+        bench.assert_clean();
+    }
+}
+
 /// nc-ndis-protocol_cl_incoming_close_call (Ddi_IncomingCloseCall_VcNotDeleted): the network
 /// releases a call with a failure status (and another with SUCCESS); partyline closes each and
 /// deletes its VC.

@@ -611,8 +611,11 @@ fn expected_imports_file_is_sorted_and_unique() {
 
 /// Issue #6: the release image is at most 64 KiB. Budget it below that, so that a change which
 /// grows it by several KiB is noticed here rather than at the next benchmark run (the figure and
-/// how it was reached: docs/BENCHMARKS.md, "Image size").
-const IMAGE_BUDGET: usize = 60 * 1024;
+/// how it was reached: docs/BENCHMARKS.md, "Image size"). 60 KiB until issue 11's calling-party
+/// address flow (OID_CO_ADDRESS_CHANGE / OID_CO_GET_ADDRESSES, ~3 KiB of code) and the network
+/// crossings took it to 63.5 KiB; the budget is now the target itself, so the next growth needs
+/// bytes found elsewhere (docs/BENCHMARKS.md lists where they go).
+const IMAGE_BUDGET: usize = 64 * 1024;
 
 /// Initialised writable data the image may carry: the handler tables, names and the like. The
 /// driver's state (the engine: tables, queues, trace ring) must be zero-fill, not stored in the

@@ -230,6 +230,10 @@ impl Target for SimTarget<'_> {
                 self.sim.notify_close_af(adapter);
                 EventOutcome::Done
             }
+            NetworkEvent::AddressChange { adapter, address } => {
+                self.sim.change_address(adapter, atm_addr(address));
+                EventOutcome::Done
+            }
             NetworkEvent::Unbind { adapter } => {
                 self.sim.unbind(adapter);
                 EventOutcome::Done

@@ -247,6 +247,12 @@ impl Simulation {
         ndis::run_until_idle(&self.world);
     }
 
+    /// The switch address of `adapter` changes to `address`: the call manager tells every open
+    /// AF on it (OID_CO_ADDRESS_CHANGE); see [`ndis::co_oid`].
+    pub fn change_address(&self, adapter: usize, address: ndis::AtmAddr) {
+        ndis::co_oid::change_address(&self.world, &self.ndis, adapter, address);
+    }
+
     /// The call manager registers its address families on `adapter`'s binding again
     /// (ProtocolCoAfRegisterNotify for each, while the client may already have them open).
     pub fn register_afs_again(&self, adapter: usize) {

@@ -36,6 +36,10 @@ struct Driver {
     pnp_fails: Option<(NET_PNP_EVENT_CODE, NDIS_STATUS)>,
     /// ProtocolNetPnPEvent waits (NdisWaitEvent) inside set-power events.
     pnp_waits_in_set_power: bool,
+    /// Never queries OID_CO_GET_ADDRESSES after OID_CO_ADDRESS_CHANGE.
+    ignore_address_change: bool,
+    /// Its own pended queries (freed at their completion).
+    queries: Vec<usize>,
 }
 
 static DRIVER: WorldLocal<RefCell<Driver>> = WorldLocal::new(|| RefCell::new(Driver::default()));
@@ -249,17 +253,42 @@ extern "win64" fn oid_request(
     _: NDIS_HANDLE,
     _: NDIS_HANDLE,
     _: NDIS_HANDLE,
-    _: *mut NDIS_OID_REQUEST,
+    request: *mut NDIS_OID_REQUEST,
 ) -> NDIS_STATUS {
-    NDIS_STATUS_NOT_SUPPORTED
+    // SAFETY: NDIS passes a valid request for the duration of the call.
+    let oid = unsafe { (*request).DATA.SET_INFORMATION.Oid };
+    event(format!("OidRequest {oid:#x}"));
+    if oid != OID_CO_ADDRESS_CHANGE {
+        return NDIS_STATUS_NOT_SUPPORTED;
+    }
+    // As a client must (oid-co-address-change), unless this test's driver is told not to.
+    if drv(|d| d.af != 0 && !d.ignore_address_change) {
+        let request = oid_block(8 + 32);
+        let status = co_oid_request(request);
+        event(format!("Queried {status:#x}"));
+        if status == NDIS_STATUS_PENDING {
+            drv(|d| d.queries.push(request as usize));
+        } else {
+            free_block(request.cast());
+        }
+    }
+    NDIS_STATUS_SUCCESS
 }
 extern "win64" fn oid_complete(
     _: NDIS_HANDLE,
     _: NDIS_HANDLE,
     _: NDIS_HANDLE,
-    _: *mut NDIS_OID_REQUEST,
-    _: NDIS_STATUS,
+    request: *mut NDIS_OID_REQUEST,
+    status: NDIS_STATUS,
 ) {
+    event(format!("OidRequestComplete {:#x} {status:#x}", request as usize));
+    let own = drv(|d| {
+        let at = d.queries.iter().position(|q| *q == request as usize);
+        at.map(|at| d.queries.swap_remove(at)).is_some()
+    });
+    if own {
+        free_block(request.cast());
+    }
 }
 extern "win64" fn open_af_complete(_context: NDIS_HANDLE, af: NDIS_HANDLE, status: NDIS_STATUS) {
     event(format!("OpenAfComplete {status:#x}"));
@@ -469,7 +498,12 @@ struct Params {
 }
 
 impl Params {
+    /// From the adapter's registered address, [`leaf`] 0.
     fn new(called: &AtmAddr, ies: &[(u32, Vec<u8>)]) -> Params {
+        Params::from(called, &leaf(0), ies)
+    }
+
+    fn from(called: &AtmAddr, calling: &AtmAddr, ies: &[(u32, Vec<u8>)]) -> Params {
         let mut ie_bytes = Vec::new();
         for (ie_type, payload) in ies {
             let length = 8 + payload.len();
@@ -493,6 +527,10 @@ impl Params {
         bytes[q..q + 4].copy_from_slice(&raw.AddressType.to_le_bytes());
         bytes[q + 4..q + 8].copy_from_slice(&raw.NumberOfDigits.to_le_bytes());
         bytes[q + 8..q + 28].copy_from_slice(&raw.Address);
+        let raw = calling.to_raw();
+        bytes[q + 28..q + 32].copy_from_slice(&raw.AddressType.to_le_bytes());
+        bytes[q + 32..q + 36].copy_from_slice(&raw.NumberOfDigits.to_le_bytes());
+        bytes[q + 36..q + 56].copy_from_slice(&raw.Address);
         bytes[q + 56..q + 60].copy_from_slice(&(ies.len() as u32).to_le_bytes());
         bytes[q + 60..].copy_from_slice(&ie_bytes);
         // SAFETY: `block` has room for `total` bytes.
@@ -1968,4 +2006,196 @@ fn proves_ddi_protocolnetpnpevent_waitinpowerevent() {
     drv(|d| d.pnp_waits_in_set_power = true);
     sim.pnp(0, PnpStep::PowerDown).expect("power down");
     assert_fired(&sim, rules::POWER_EVENT_WAIT);
+}
+
+// ---- the AF's own address (ndis_sim::ndis::co_oid) -------------------------------------------------------------
+
+/// Bytes before the information buffer in [`oid_block`].
+const OID_REQUEST_LEN: usize = size_of::<NDIS_OID_REQUEST>();
+
+/// An OID_CO_GET_ADDRESSES query with a `length`-byte information buffer, both in one pool block
+/// of the fake driver (nf-ndis-ndiscooidrequest: nonpaged pool), as the real driver makes it.
+fn oid_block(length: u32) -> *mut NDIS_OID_REQUEST {
+    let allocate: sig::NdisAllocateMemoryWithTagPriority = export("NdisAllocateMemoryWithTagPriority");
+    let total = OID_REQUEST_LEN as u32 + length;
+    // SAFETY: the simulator's export, at PASSIVE with a non-zero tag.
+    let block = unsafe { allocate(null_mut(), total, u32::from_le_bytes(*b"PlOr"), 16) }.cast::<u8>();
+    assert!(!block.is_null());
+    // SAFETY: a fresh block of `total` bytes; the request is written whole.
+    unsafe {
+        std::ptr::write_bytes(block, 0, total as usize);
+        let request = block.cast::<NDIS_OID_REQUEST>();
+        (*request).Header = NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_OID_REQUEST,
+            Revision: NDIS_OID_REQUEST_REVISION_1,
+            Size: NDIS_SIZEOF_OID_REQUEST_REVISION_1,
+        };
+        (*request).RequestType = NdisRequestQueryInformation;
+        (*request).DATA.QUERY_INFORMATION = NDIS_OID_REQUEST_QUERY {
+            Oid: OID_CO_GET_ADDRESSES,
+            InformationBuffer: block.add(OID_REQUEST_LEN).cast(),
+            InformationBufferLength: length,
+            BytesWritten: 0,
+            BytesNeeded: 0,
+        };
+        request
+    }
+}
+
+fn co_oid_request(request: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    let co_oid: sig::NdisCoOidRequest = export("NdisCoOidRequest");
+    let (binding, af) = drv(|d| (d.binding, d.af));
+    // SAFETY: the simulator's export, with the fake driver's handles and request.
+    unsafe { co_oid(binding as NDIS_HANDLE, af as NDIS_HANDLE, null_mut(), null_mut(), request) }
+}
+
+/// The address in a CO_ADDRESS_LIST answer (its one entry).
+fn answered_address(request: *mut NDIS_OID_REQUEST) -> AtmAddr {
+    // SAFETY: the fake driver's own request, complete.
+    unsafe {
+        let query = (*request).DATA.QUERY_INFORMATION;
+        assert_eq!(query.BytesWritten, 8 + 32);
+        let list = query.InformationBuffer.cast::<u8>();
+        assert_eq!(list.cast::<u32>().add(1).read(), 1, "NumberOfAddresses");
+        assert_eq!(list.add(8).cast::<u32>().read(), 28, "AddressSize: an ATM_ADDRESS");
+        AtmAddr::from_raw(&list.add(12).cast::<ATM_ADDRESS>().read_unaligned())
+    }
+}
+
+#[test]
+fn the_call_manager_announces_the_address_after_the_open_and_answers_the_query() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.run_until_idle();
+    assert!(drv(|d| d.events.iter().any(|e| e == &format!("OidRequest {OID_CO_ADDRESS_CHANGE:#x}"))));
+    let request = oid_block(8 + 32);
+    assert_eq!(co_oid_request(request), NDIS_STATUS_SUCCESS, "{}", sim.timeline());
+    assert_eq!(answered_address(request), leaf(0));
+    sim.change_address(0, leaf(0x55));
+    sim.run_until_idle();
+    let changes = drv(|d| d.events.iter().filter(|e| e.starts_with("OidRequest 0xfe000007")).count());
+    assert_eq!(changes, 2, "announced again");
+    let request = oid_block(8 + 32);
+    assert_eq!(co_oid_request(request), NDIS_STATUS_SUCCESS);
+    assert_eq!(answered_address(request), leaf(0x55));
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// nf-ndis-ndiscooidrequest: too small a buffer is NDIS_STATUS_INVALID_LENGTH or
+/// NDIS_STATUS_BUFFER_TOO_SHORT, with BytesNeeded the length required.
+#[test]
+fn a_short_buffer_is_told_the_bytes_needed() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let request = oid_block(8);
+    let status = co_oid_request(request);
+    assert!(matches!(status, NDIS_STATUS_INVALID_LENGTH | NDIS_STATUS_BUFFER_TOO_SHORT), "{status:#x}");
+    // SAFETY: the fake driver's own request.
+    let query = unsafe { (*request).DATA.QUERY_INFORMATION };
+    assert_eq!((query.BytesNeeded, query.BytesWritten), (40, 0));
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+#[test]
+fn other_oids_and_miniport_requests_are_not_supported() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let request = oid_block(64);
+    // SAFETY: the fake driver's own request.
+    unsafe { (*request).DATA.QUERY_INFORMATION.Oid = OID_CO_GET_CALL_INFORMATION };
+    assert_eq!(co_oid_request(request), NDIS_STATUS_NOT_SUPPORTED);
+    let co_oid: sig::NdisCoOidRequest = export("NdisCoOidRequest");
+    let binding = drv(|d| d.binding);
+    // SAFETY: the simulator's export; a NULL AF handle addresses the miniport.
+    let status = unsafe { co_oid(binding as NDIS_HANDLE, null_mut(), null_mut(), null_mut(), oid_block(64)) };
+    assert_eq!(status, NDIS_STATUS_NOT_SUPPORTED);
+    assert!(sim.log().iter().any(|e| e.detail.contains("NOT IMPLEMENTED")));
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// A pended query completes through ProtocolCoOidRequestComplete with the same request, the
+/// answer written into it first.
+#[test]
+fn a_pended_query_completes_with_the_same_request() {
+    let (sim, _entered) = started(FaultPolicy::always_pending());
+    let request = oid_block(8 + 32);
+    assert_eq!(co_oid_request(request), NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    let completed = format!("OidRequestComplete {:#x} 0x0", request as usize);
+    assert!(drv(|d| d.events.contains(&completed)), "{:?}", drv(|d| d.events.clone()));
+    assert_eq!(answered_address(request), leaf(0));
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// The driver frees its request before the completion hands it back: reported, and nothing is
+/// written into the freed memory (special pool: it would fault).
+#[test]
+fn a_request_freed_before_its_completion_is_reported_without_faulting() {
+    let (sim, _entered) = started(FaultPolicy { special_pool: true, ..FaultPolicy::always_pending() });
+    let request = oid_block(8 + 32);
+    assert_eq!(co_oid_request(request), NDIS_STATUS_PENDING);
+    free_block(request.cast());
+    sim.run_until_idle();
+    assert_fired(&sim, rules::OUT_PARAMETER_OWNERSHIP);
+}
+
+#[test]
+fn proves_ddi_ndiscooidrequest_invalidrequest() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let request = oid_block(64);
+    // SAFETY: the fake driver's own request; the misbehaving driver forgets the header.
+    unsafe { (*request).Header.Size = 0 };
+    assert_eq!(co_oid_request(request), NDIS_STATUS_INVALID_PARAMETER);
+    assert_fired(&sim, rules::OID_REQUEST_INVALID);
+    // And a request on the stack is not nonpaged pool.
+    let before = sim.violations().len();
+    let mut on_stack = [0u64; OID_REQUEST_LEN / 8];
+    assert_eq!(co_oid_request(on_stack.as_mut_ptr().cast()), NDIS_STATUS_INVALID_PARAMETER);
+    assert_eq!(sim.violations().len(), before + 1);
+}
+
+/// The misbehaving driver sends a SETUP with an empty calling party (what partyline did before
+/// it learned its address): an ATM_NSAP of no digits, the all-zero number.
+#[test]
+fn proves_ddi_callingpartynotregistered() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let vc = create_vc_on(&sim);
+    let empty = AtmAddr { address_type: ATM_NSAP, digits: Vec::new() };
+    let mut setup = Params::from(&leaf(1), &empty, &setup_ies());
+    let mut first = 0;
+    make_call(vc, &mut setup, &mut first);
+    assert_fired(&sim, rules::CALLING_PARTY_NOT_REGISTERED);
+}
+
+/// oid-co-address-change: after a change the old address is accepted only until the AF has
+/// queried the new one; an ADD PARTY from the old one after that is reported.
+#[test]
+fn the_old_address_is_accepted_only_until_the_change_is_queried() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let (vc, ..) = call_with_two_parties(&sim);
+    drv(|d| d.ignore_address_change = true);
+    sim.change_address(0, leaf(0x66));
+    sim.advance(1);
+    let mut add = Params::new(&leaf(3), &[aal(), blli()]);
+    let mut third = 0;
+    assert_eq!(add_party(vc, 0x1002, &mut add, &mut third), NDIS_STATUS_SUCCESS);
+    assert!(sim.violations().is_empty(), "not yet queried: {:#?}", sim.violations());
+    assert_eq!(co_oid_request(oid_block(8 + 32)), NDIS_STATUS_SUCCESS);
+    let mut old = Params::new(&leaf(4), &[aal(), blli()]);
+    let mut fourth = 0;
+    add_party(vc, 0x1003, &mut old, &mut fourth);
+    assert_fired(&sim, rules::CALLING_PARTY_NOT_REGISTERED);
+    let before = sim.violations().len();
+    let mut new = Params::from(&leaf(5), &leaf(0x66), &[aal(), blli()]);
+    let mut fifth = 0;
+    assert_eq!(add_party(vc, 0x1004, &mut new, &mut fifth), NDIS_STATUS_SUCCESS);
+    assert_eq!(sim.violations().len(), before, "the new address is clean");
+}
+
+#[test]
+fn proves_ddi_addresschangenotqueried() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.run_until_idle();
+    assert!(sim.violations().is_empty(), "the fake driver queried: {:#?}", sim.violations());
+    drv(|d| d.ignore_address_change = true);
+    sim.change_address(0, leaf(0x77));
+    sim.run_until_idle();
+    assert_fired(&sim, rules::ADDRESS_CHANGE_NOT_QUERIED);
 }

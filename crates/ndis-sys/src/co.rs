@@ -57,6 +57,53 @@ pub struct CO_SAP {
 }
 crate::layout!(CO_SAP, size 12; SapType == 0, SapLength == 4, Sap == 8);
 
+// ---- Addresses of the call manager (CoNDIS OIDs, ntddndis.h) -----------------------------------
+// The call manager sends OID_CO_ADDRESS_CHANGE to each client right after the client opens an
+// address family and whenever its switch address changes; the client must then query
+// OID_CO_GET_ADDRESSES, answered with a CO_ADDRESS_LIST.
+// <https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-address-change>,
+// <https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-get-addresses>.
+pub const OID_CO_ADD_PVC: u32 = 0xFE00_0001;
+pub const OID_CO_DELETE_PVC: u32 = 0xFE00_0002;
+pub const OID_CO_GET_CALL_INFORMATION: u32 = 0xFE00_0003;
+pub const OID_CO_ADD_ADDRESS: u32 = 0xFE00_0004;
+pub const OID_CO_DELETE_ADDRESS: u32 = 0xFE00_0005;
+pub const OID_CO_GET_ADDRESSES: u32 = 0xFE00_0006;
+pub const OID_CO_ADDRESS_CHANGE: u32 = 0xFE00_0007;
+pub const OID_CO_SIGNALING_ENABLED: u32 = 0xFE00_0008;
+pub const OID_CO_SIGNALING_DISABLED: u32 = 0xFE00_0009;
+pub const OID_CO_AF_CLOSE: u32 = 0xFE00_000A;
+
+/// `CO_ADDRESS` = `{ ULONG AddressSize; UCHAR Address[1]; }` (variable length): `AddressSize`
+/// bytes of an address in the call manager's format — for the ATM call manager an
+/// [`crate::atm::ATM_ADDRESS`] (atm-call-params.md §3: the calling party is the client's own
+/// registered address).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CO_ADDRESS {
+    pub AddressSize: u32,
+    pub Address: [u8; 1],
+}
+crate::layout!(CO_ADDRESS, size 8; AddressSize == 0, Address == 4);
+
+/// `CO_ADDRESS_LIST` = `{ ULONG NumberOfAddressesAvailable; ULONG NumberOfAddresses; CO_ADDRESS
+/// AddressList; }`: the answer to OID_CO_GET_ADDRESSES. The entries follow one another, each
+/// `CO_ADDRESS` of the call manager's fixed address size; the buffer holds room for
+/// `NumberOfAddressesAvailable` of them, `NumberOfAddresses` are written.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CO_ADDRESS_LIST {
+    pub NumberOfAddressesAvailable: u32,
+    pub NumberOfAddresses: u32,
+    pub AddressList: CO_ADDRESS,
+}
+crate::layout!(CO_ADDRESS_LIST, size 16; NumberOfAddressesAvailable == 0, NumberOfAddresses == 4, AddressList == 8);
+
+/// Bytes of one ATM call manager `CO_ADDRESS` entry: `AddressSize` then an `ATM_ADDRESS`.
+pub const CO_ADDRESS_ATM_ENTRY_SIZE: usize =
+    core::mem::offset_of!(CO_ADDRESS, Address) + core::mem::size_of::<crate::atm::ATM_ADDRESS>();
+const _: () = assert!(CO_ADDRESS_ATM_ENTRY_SIZE == 32);
+
 // ---- QoS (SDK qos.h) ----------------------------------------------------------------------------
 /// `SERVICETYPE` (`ULONG`).
 pub type SERVICETYPE = u32;

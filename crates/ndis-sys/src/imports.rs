@@ -119,6 +119,15 @@ imports! {
             NetPnPEventNotification: *mut NET_PNP_EVENT_NOTIFICATION,
             Status: NDIS_STATUS,
         );
+        /// IRQL: <= DISPATCH; PENDING means ProtocolCoOidRequestComplete follows, any other
+        /// status means the request is complete. <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscooidrequest>
+        fn NdisCoOidRequest(
+            NdisBindingHandle: NDIS_HANDLE,
+            NdisAfHandle: NDIS_HANDLE,
+            NdisVcHandle: NDIS_HANDLE,
+            NdisPartyHandle: NDIS_HANDLE,
+            OidRequest: *mut NDIS_OID_REQUEST,
+        ) -> NDIS_STATUS;
         /// IRQL: PASSIVE. <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclopenaddressfamilyex>
         fn NdisClOpenAddressFamilyEx(
             NdisBindingHandle: NDIS_HANDLE,

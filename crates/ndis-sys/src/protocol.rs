@@ -40,11 +40,101 @@ pub const NDIS_RECEIVE_FLAGS_RESOURCES: u32 = 0x0000_0002;
 pub const NDIS_RETURN_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
 const _: () = assert!(NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL & NDIS_RECEIVE_FLAGS_RESOURCES == 0);
 
-/// `NDIS_OID_REQUEST`: opaque here.
+// ---- OID requests (ns-ndis-_ndis_oid_request, nf-ndis-ndiscooidrequest) ------------------------
+/// `NDIS_OID` (`ULONG`).
+pub type NDIS_OID = u32;
+/// `NDIS_REQUEST_TYPE` (a 4-byte enum, ntddndis.h).
+pub type NDIS_REQUEST_TYPE = u32;
+pub const NdisRequestQueryInformation: NDIS_REQUEST_TYPE = 0;
+pub const NdisRequestSetInformation: NDIS_REQUEST_TYPE = 1;
+pub const NdisRequestMethod: NDIS_REQUEST_TYPE = 12;
+/// `Header.Type` of an `NDIS_OID_REQUEST`.
+pub const NDIS_OBJECT_TYPE_OID_REQUEST: u8 = 0x96;
+pub const NDIS_OID_REQUEST_REVISION_1: u8 = 1;
+/// `NdisReserved` is this many pointers.
+pub const NDIS_OID_REQUEST_NDIS_RESERVED_SIZE: usize = 16;
+
+/// `DATA.QUERY_INFORMATION` of an `NDIS_OID_REQUEST`.
 #[repr(C)]
-pub struct NDIS_OID_REQUEST {
-    _opaque: [u8; 0],
+#[derive(Clone, Copy, Debug)]
+pub struct NDIS_OID_REQUEST_QUERY {
+    pub Oid: NDIS_OID,
+    pub InformationBuffer: *mut c_void,
+    pub InformationBufferLength: u32,
+    pub BytesWritten: u32,
+    pub BytesNeeded: u32,
 }
+crate::layout!(NDIS_OID_REQUEST_QUERY, size 32;
+    Oid == 0, InformationBuffer == 8, InformationBufferLength == 16, BytesWritten == 20, BytesNeeded == 24);
+
+/// `DATA.SET_INFORMATION`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NDIS_OID_REQUEST_SET {
+    pub Oid: NDIS_OID,
+    pub InformationBuffer: *mut c_void,
+    pub InformationBufferLength: u32,
+    pub BytesRead: u32,
+    pub BytesNeeded: u32,
+}
+crate::layout!(NDIS_OID_REQUEST_SET, size 32;
+    Oid == 0, InformationBuffer == 8, InformationBufferLength == 16, BytesRead == 20, BytesNeeded == 24);
+
+/// `DATA.METHOD_INFORMATION`: the largest member, so it gives the union its size (40).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NDIS_OID_REQUEST_METHOD {
+    pub Oid: NDIS_OID,
+    pub InformationBuffer: *mut c_void,
+    pub InputBufferLength: u32,
+    pub OutputBufferLength: u32,
+    pub MethodId: u32,
+    pub BytesWritten: u32,
+    pub BytesRead: u32,
+    pub BytesNeeded: u32,
+}
+crate::layout!(NDIS_OID_REQUEST_METHOD, size 40; Oid == 0, InformationBuffer == 8, MethodId == 24, BytesNeeded == 36);
+
+/// `union _REQUEST_DATA` of an `NDIS_OID_REQUEST`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union NDIS_OID_REQUEST_DATA {
+    pub QUERY_INFORMATION: NDIS_OID_REQUEST_QUERY,
+    pub SET_INFORMATION: NDIS_OID_REQUEST_SET,
+    pub METHOD_INFORMATION: NDIS_OID_REQUEST_METHOD,
+}
+
+/// `NDIS_OID_REQUEST`, revision 1 (NDIS 6.0; the NDIS 6.50 `SwitchId`/`VPortId`/`Flags` tail of
+/// revision 2 is not declared). The caller sets `Header` to `NDIS_OBJECT_TYPE_OID_REQUEST`,
+/// revision 1, size [`NDIS_SIZEOF_OID_REQUEST_REVISION_1`], and allocates it and its
+/// `InformationBuffer` from nonpaged pool (nf-ndis-ndiscooidrequest, Remarks).
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/ns-ndis-_ndis_oid_request>
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NDIS_OID_REQUEST {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub RequestType: NDIS_REQUEST_TYPE,
+    pub PortNumber: NDIS_PORT_NUMBER,
+    pub Timeout: u32,
+    pub RequestId: *mut c_void,
+    pub RequestHandle: NDIS_HANDLE,
+    pub DATA: NDIS_OID_REQUEST_DATA,
+    pub NdisReserved: [u8; NDIS_OID_REQUEST_NDIS_RESERVED_SIZE * 8],
+    pub MiniportReserved: [u8; 2 * 8],
+    pub SourceReserved: [u8; 2 * 8],
+    pub SupportedRevision: u8,
+    pub Reserved1: u8,
+    pub Reserved2: u16,
+}
+crate::layout!(NDIS_OID_REQUEST, size 240;
+    Header == 0, RequestType == 4, PortNumber == 8, Timeout == 12, RequestId == 16, RequestHandle == 24,
+    DATA == 32, NdisReserved == 72, MiniportReserved == 200, SourceReserved == 216,
+    SupportedRevision == 232, Reserved1 == 233, Reserved2 == 234);
+/// `NDIS_SIZEOF_OID_REQUEST_REVISION_1`: `RTL_SIZEOF_THROUGH_FIELD(NDIS_OID_REQUEST, Reserved2)`.
+pub const NDIS_SIZEOF_OID_REQUEST_REVISION_1: u16 =
+    crate::sizeof_through_field!(NDIS_OID_REQUEST, Reserved2) as u16;
+const _: () = assert!(NDIS_SIZEOF_OID_REQUEST_REVISION_1 == 236);
+
 /// `NDIS_STATUS_INDICATION`: opaque here.
 #[repr(C)]
 pub struct NDIS_STATUS_INDICATION {

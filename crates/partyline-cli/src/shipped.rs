@@ -10,6 +10,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../../scenarios/teardown-under-load.toml"),
     ),
     ("faults", "scenarios/faults.toml", include_str!("../../../scenarios/faults.toml")),
+    (
+        "address-change",
+        "scenarios/address-change.toml",
+        include_str!("../../../scenarios/address-change.toml"),
+    ),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const SHIPPED: [&str; 4] = ["default", "rejections", "teardown-under-load", "faults"];
+const SHIPPED: [&str; 5] = ["default", "rejections", "teardown-under-load", "faults", "address-change"];
 
 fn partyline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_partyline")).args(args).output().expect("run partyline")
@@ -225,7 +225,8 @@ fn steps_that_make_no_sense_are_refused() {
 fn an_unknown_scenario_name_lists_the_shipped_ones() {
     let out = partyline(&["run", "no-such-scenario"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("shipped: default, rejections, teardown-under-load, faults"));
+    assert!(text(&out.stderr)
+        .contains("shipped: default, rejections, teardown-under-load, faults, address-change"));
 }
 
 #[test]

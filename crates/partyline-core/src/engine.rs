@@ -22,6 +22,9 @@ use crate::list::{Link, List, Thread, NIL};
 use crate::model::{AtmAddress, Handle, Status, TrafficProfile};
 use crate::slab::{Exhausted, Id, Returned, Slab};
 
+mod local_address;
+pub use local_address::{LocalAddress, Query, MAX_ATTEMPTS};
+
 /// Memory lent to (or given back by) one of the engine's tables.
 pub enum LentMemory {
     Bindings(Returned<Binding>),
@@ -79,10 +82,28 @@ impl Error {
 pub enum Action {
     /// `NdisCoCreateVc(binding, af, call, &vc)`; answer with [`Engine::on_vc_created`].
     CreateVc { call: Id, binding: Handle, af: Handle },
-    /// `NdisClMakeCall(vc, params, party, &handle)` with `MULTIPOINT_VC` and a SETUP for `leaf`.
-    MakeCall { call: Id, party: Id, vc: Handle, leaf: AtmAddress, profile: TrafficProfile },
-    /// `NdisClAddParty(vc, party, params, &handle)` with ADD PARTY IEs for `leaf`.
-    AddParty { call: Id, party: Id, vc: Handle, leaf: AtmAddress, profile: TrafficProfile },
+    /// `NdisClMakeCall(vc, params, party, &handle)` with `MULTIPOINT_VC` and a SETUP for `leaf`
+    /// from `calling`, the AF's own address.
+    MakeCall {
+        call: Id,
+        party: Id,
+        vc: Handle,
+        leaf: AtmAddress,
+        calling: AtmAddress,
+        profile: TrafficProfile,
+    },
+    /// `NdisClAddParty(vc, party, params, &handle)` with ADD PARTY IEs for `leaf` from `calling`.
+    AddParty {
+        call: Id,
+        party: Id,
+        vc: Handle,
+        leaf: AtmAddress,
+        calling: AtmAddress,
+        profile: TrafficProfile,
+    },
+    /// `NdisCoOidRequest(binding, handle, NULL, NULL, request)` querying OID_CO_GET_ADDRESSES into
+    /// a `length`-byte buffer; answer with [`Engine::on_addresses_queried`].
+    QueryAddresses { af: Id, binding: Handle, handle: Handle, length: u32 },
     /// `NdisClDropParty(handle, NULL, 0)`. The handle is dead from this moment.
     DropParty { party: Id, handle: Handle },
     /// `NdisClCloseCall(vc, party handle or NULL, NULL, 0)`.
@@ -203,6 +224,8 @@ pub struct AddressFamily {
     calls: u32,
     /// Its place in the AF work queue.
     work: Link,
+    /// The AF's own address (the calling party) and its query.
+    local: LocalAddress,
 }
 
 /// The life of a client-created multipoint VC and its call.
@@ -842,6 +865,7 @@ impl Engine {
             open_calls: List::EMPTY,
             calls: 0,
             work: Link::NONE,
+            local: LocalAddress::NONE,
         };
         let id = match self.afs.insert(af) {
             Ok(id) => id,
@@ -883,6 +907,8 @@ impl Engine {
         if status.is_success() && !handle.is_null() {
             let binding = af.binding;
             self.af_to(id, AfState::Open { handle }, Cause::OpenAfComplete);
+            // An OID_CO_ADDRESS_CHANGE that overtook this completion is queried now.
+            self.push_af_work(id);
             // An unbind that began while the open was pending closes it now.
             if matches!(self.bindings.get(binding).map(|b| b.state), Some(BindingState::Unbinding { .. })) {
                 self.begin_af_close(id, Cause::OpenAfComplete);
@@ -1614,7 +1640,7 @@ impl Engine {
 
     fn advance_call(&mut self, index: u32) -> Option<Action> {
         let id = self.calls.id_at(index)?;
-        let (binding, af_handle, may_start) = {
+        let (binding, af_handle, may_start, af_id) = {
             let call = self.calls.get(id)?;
             let af = self.afs.get(call.af)?;
             let binding = self.binding_handle(af.binding).unwrap_or(Handle::NULL);
@@ -1622,7 +1648,7 @@ impl Engine {
                 AfState::Open { handle } | AfState::Closing { handle } => handle,
                 _ => Handle::NULL,
             };
-            (binding, af_handle, self.may_start_setups(af.binding))
+            (binding, af_handle, self.may_start_setups(af.binding), call.af)
         };
         let call = self.calls.get_mut(id)?;
         match call.state {
@@ -1631,6 +1657,16 @@ impl Engine {
                     // Nothing reached NDIS yet.
                     self.free_call(id, Status::CLOSING);
                     return None;
+                }
+                // Held until the AF knows its own address (the SETUP's calling party).
+                match self.hold_for_address(af_id) {
+                    Ok(true) => return None,
+                    Ok(false) => {}
+                    Err(status) => {
+                        self.counters.calls_failed += 1;
+                        self.free_call(id, status);
+                        return None;
+                    }
                 }
                 self.call_to(id, CallState::CreatingVc, Cause::CreateVc);
                 Some(Action::CreateVc { call: id, binding, af: af_handle })
@@ -1649,6 +1685,8 @@ impl Engine {
                 let first = self.parties.id_at(call.queued.head())?;
                 let vc = call.vc;
                 let profile = call.profile;
+                // Known: the call passed NeedVc, and an AF's address, once known, is never lost.
+                let calling = self.local_address(af_id)?;
                 self.list_remove(ListOf::Queued(id), first);
                 let leaf = self.parties.get(first)?.address;
                 self.party_to(first, PartyState::AddPending { drop_requested: false }, Cause::MakeCall);
@@ -1657,7 +1695,7 @@ impl Engine {
                 call.make_call_party = first.index();
                 self.call_to(id, CallState::MakeCallPending, Cause::MakeCall);
                 self.count_setup(id, true);
-                Some(Action::MakeCall { call: id, party: first, vc, leaf, profile })
+                Some(Action::MakeCall { call: id, party: first, vc, leaf, calling, profile })
             }
             CallState::Active => {
                 let vc = call.vc;
@@ -1668,6 +1706,8 @@ impl Engine {
                     }
                     // One AddParty per poll; the call stays queued while leaves wait.
                     let first = self.parties.id_at(call.queued.head())?;
+                    // Known, as for the SETUP.
+                    let calling = self.local_address(af_id)?;
                     self.list_remove(ListOf::Queued(id), first);
                     let call = self.calls.get_mut(id)?;
                     call.adding += 1;
@@ -1678,7 +1718,7 @@ impl Engine {
                         self.push_call_work(id);
                     }
                     self.count_setup(id, true);
-                    return Some(Action::AddParty { call: id, party: first, vc, leaf, profile });
+                    return Some(Action::AddParty { call: id, party: first, vc, leaf, calling, profile });
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
                 if call.connected.len() >= 2 {
@@ -1717,6 +1757,9 @@ impl Engine {
 
     fn advance_af(&mut self, index: u32) -> Option<Action> {
         let id = self.afs.id_at(index)?;
+        if let Some(action) = self.address_action(id) {
+            return Some(action);
+        }
         let af = self.afs.get(id)?;
         let AfState::Closing { handle } = af.state else { return None };
         if af.open_calls.head() != NIL {
@@ -1738,8 +1781,8 @@ impl Engine {
             self.push_af_work(id);
             return None;
         }
-        if af.calls > 0 {
-            return None; // each call's deletion re-queues the AF
+        if af.calls > 0 || self.address_query_out(id) {
+            return None; // each call's deletion, and the query's completion, re-queue the AF
         }
         self.af_to(id, AfState::CloseAfPending { handle }, Cause::CloseAf);
         Some(Action::CloseAf { af: id, handle })

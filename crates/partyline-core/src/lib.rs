@@ -4,6 +4,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod addresses;
 pub mod engine;
 pub mod list;
 pub mod model;

@@ -144,6 +144,15 @@ impl<L> List<L> {
     }
 
     /// The slot numbers in order, first to last.
+    /// The number after `number` in this list (`NIL` at its end), for a walk that changes other
+    /// lists of the same objects on the way.
+    pub fn next_of<T>(&self, slab: &Slab<T>, number: u32) -> u32
+    where
+        L: Thread<T>,
+    {
+        slab.at(number).map_or(NIL, |v| L::link(v).next)
+    }
+
     pub fn iter<'a, T>(&self, slab: &'a Slab<T>) -> impl Iterator<Item = u32> + 'a
     where
         L: Thread<T>,

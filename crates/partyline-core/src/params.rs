@@ -93,14 +93,10 @@ impl Writer<'_> {
     fn u64(&mut self, at: usize, value: u64) {
         self.bytes(at, &value.to_le_bytes());
     }
-    fn address(&mut self, at: usize, address: Option<&AtmAddress>) {
-        let (kind, count, octets) = match address {
-            Some(a) => (a.kind() as u32, a.len() as u32, *a.raw()),
-            None => (ndis_sys::ATM_NSAP, 0, [0; 20]),
-        };
-        self.u32(at + offset_of!(ATM_ADDRESS, AddressType), kind);
-        self.u32(at + offset_of!(ATM_ADDRESS, NumberOfDigits), count);
-        self.bytes(at + offset_of!(ATM_ADDRESS, Address), &octets);
+    fn address(&mut self, at: usize, address: &AtmAddress) {
+        self.u32(at + offset_of!(ATM_ADDRESS, AddressType), address.kind() as u32);
+        self.u32(at + offset_of!(ATM_ADDRESS, NumberOfDigits), address.len() as u32);
+        self.bytes(at + offset_of!(ATM_ADDRESS, Address), address.raw());
     }
     /// An IE header at `at`; returns where its payload starts and where the next IE starts.
     fn ie(&mut self, at: usize, kind: u32, len: usize) -> (usize, usize) {
@@ -116,13 +112,15 @@ pub struct TooSmall {
     pub needed: usize,
 }
 
-/// Writes the parameters for `message` to `leaf` into `block` (zeroed first), which will live at
-/// address `base`. Returns the offset of the party-handle slot.
+/// Writes the parameters for `message` from `calling` (the AF's own address) to `leaf` into
+/// `block` (zeroed first), which will live at address `base`. Returns the offset of the
+/// party-handle slot.
 pub fn write(
     block: &mut [u8],
     base: usize,
     message: Message,
     leaf: &AtmAddress,
+    calling: &AtmAddress,
     profile: &TrafficProfile,
 ) -> Result<usize, TooSmall> {
     let needed = block_len(message);
@@ -156,10 +154,12 @@ pub fn write(
     w.u32(specific + offset_of!(CO_SPECIFIC_PARAMETERS, ParamType), ndis_sys::CALLMGR_SPECIFIC_Q2931);
     w.u32(specific + offset_of!(CO_SPECIFIC_PARAMETERS, Length), (parameters_len(message) - Q2931) as u32);
 
-    // Q2931_CALLMGR_PARAMETERS: the leaf; the calling party is left empty for the call manager
-    // to fill with the adapter's registered address.
-    w.address(Q2931 + offset_of!(Q2931_CALLMGR_PARAMETERS, CalledParty), Some(leaf));
-    w.address(Q2931 + offset_of!(Q2931_CALLMGR_PARAMETERS, CallingParty), None);
+    // Q2931_CALLMGR_PARAMETERS: the leaf, and the calling party: the client's own registered ATM
+    // address (atm-call-params.md §3), which the AF learned from the call manager with
+    // OID_CO_GET_ADDRESSES after its OID_CO_ADDRESS_CHANGE (oid-co-address-change). An "empty"
+    // ATM_NSAP is not absent: its 20 octets would read as the all-zero number.
+    w.address(Q2931 + offset_of!(Q2931_CALLMGR_PARAMETERS, CalledParty), leaf);
+    w.address(Q2931 + offset_of!(Q2931_CALLMGR_PARAMETERS, CallingParty), calling);
     let count = if message == Message::Setup { 5 } else { 2 };
     w.u32(Q2931 + offset_of!(Q2931_CALLMGR_PARAMETERS, InfoElementCount), count);
 
@@ -221,6 +221,10 @@ mod tests {
         AtmAddress::parse("47.0005.80ffe1000000f21a3fe5.0020481a3fe5.00").expect("address")
     }
 
+    fn own() -> AtmAddress {
+        AtmAddress::parse("39.8400.0f000000000000000001.0020481a0001.00").expect("address")
+    }
+
     fn u32_at(b: &[u8], at: usize) -> u32 {
         u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
     }
@@ -229,8 +233,8 @@ mod tests {
     #[test]
     fn setup_matches_the_worked_layout() {
         let mut block = [0xAAu8; block_len(Message::Setup)];
-        let slot =
-            write(&mut block, 0x1000, Message::Setup, &leaf(), &TrafficProfile::DEFAULT).expect("fits");
+        let slot = write(&mut block, 0x1000, Message::Setup, &leaf(), &own(), &TrafficProfile::DEFAULT)
+            .expect("fits");
         assert_eq!(parameters_len(Message::Setup), 320);
         assert_eq!(slot, 320);
         assert_eq!(u32_at(&block, 0), MULTIPOINT_VC);
@@ -239,6 +243,9 @@ mod tests {
         assert_eq!(u32_at(&block, 88), 1, "CALLMGR_SPECIFIC_Q2931");
         assert_eq!(u32_at(&block, 92), 224);
         assert_eq!(u32_at(&block, 96 + 4), 20, "NSAP called party");
+        assert_eq!(u32_at(&block, 96 + 28), 0, "calling party: ATM_NSAP");
+        assert_eq!(u32_at(&block, 96 + 28 + 4), 20, "calling party: 20 octets");
+        assert_eq!(&block[96 + 28 + 8..96 + 56], own().raw(), "calling party: the AF's own address");
         assert_eq!(u32_at(&block, 152), 5);
         let mut at = 156;
         let mut kinds = [0u32; 5];
@@ -254,7 +261,7 @@ mod tests {
     #[test]
     fn add_party_carries_only_aal_and_blli() {
         let mut block = [0u8; block_len(Message::AddParty)];
-        write(&mut block, 0, Message::AddParty, &leaf(), &TrafficProfile::DEFAULT).expect("fits");
+        write(&mut block, 0, Message::AddParty, &leaf(), &own(), &TrafficProfile::DEFAULT).expect("fits");
         assert_eq!(u32_at(&block, 152), 2);
         assert_eq!(u32_at(&block, 156), 0);
         assert_eq!(u32_at(&block, 156 + 24), 4);
@@ -265,7 +272,7 @@ mod tests {
     fn a_short_block_is_refused() {
         let mut block = [0u8; 100];
         assert_eq!(
-            write(&mut block, 0, Message::Setup, &leaf(), &TrafficProfile::DEFAULT),
+            write(&mut block, 0, Message::Setup, &leaf(), &own(), &TrafficProfile::DEFAULT),
             Err(TooSmall { needed: block_len(Message::Setup) })
         );
     }

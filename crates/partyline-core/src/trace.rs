@@ -146,6 +146,10 @@ pub struct Counters {
     /// Received lists given back with `NdisReturnNetBufferLists` (every owned one whose binding
     /// is open; the rest were refused).
     pub lists_returned: u64,
+    /// OID_CO_GET_ADDRESSES queries made (one per OID_CO_ADDRESS_CHANGE, plus retries).
+    pub address_queries: u64,
+    /// Address changes whose every query failed: the AF was left without an address.
+    pub address_query_failures: u64,
 }
 
 impl Counters {
@@ -165,6 +169,8 @@ impl Counters {
         lost_actions: 0,
         lists_received: 0,
         lists_returned: 0,
+        address_queries: 0,
+        address_query_failures: 0,
     };
 }
 

@@ -29,6 +29,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<u64>(), any::<bool>()).prop_map(|(pick, failure)| Op::RemoteClose { pick, failure }),
         1 => Just(Op::NotifyCloseAf),
         1 => Just(Op::ReopenAf),
+        1 => (any::<bool>(), 0u8..4).prop_map(|(new, failing)| Op::AddressChange { new, failing }),
         2 => (any::<u64>(), any::<bool>(), any::<bool>(), any::<bool>())
             .prop_map(|(pick, make, delete, fail)| Op::DuringVcRequest(DuringVcRequest { pick, make, delete, fail })),
     ]

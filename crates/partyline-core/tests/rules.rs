@@ -47,6 +47,7 @@ fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::NotifyCloseAfComplete { .. } => "NotifyCloseAfComplete",
             Action::BindingQuiet { .. } => "BindingQuiet",
             Action::UnbindAdapter { .. } => "UnbindAdapter",
+            Action::QueryAddresses { .. } => "QueryAddresses",
         })
         .collect()
 }

@@ -15,7 +15,7 @@
 //! | ADD_PARTY | 16: header, reserved u32, `party` id u64 |
 //! | DROP_PARTY, CLOSE_CALL | none (0 bytes) |
 //! | QUERY_CALL | paged header (16; `next` is a party cursor), call (48), parties of 32: `id` u64, `state` u8, `flags` u8 (bit 0: drop requested), `AddressType` u8, `NumberOfDigits` u8, `Address` [u8; 20] |
-//! | READ_COUNTERS | 128: header, `count` u32 (15), 15 × u64 in [`Counters`] field order |
+//! | READ_COUNTERS | 144: header, `count` u32 (17), 17 × u64 in [`Counters`] field order |
 //! | READ_TRACE | paged header (16; `next` is the sequence to ask from), entries of 40: `sequence` u64, `tag` u8, `a` u8, `b` u8, `c` u8, `x` u32, `y` u32, `z` u32, `id` u64, `id2` u64 |
 //!
 //! Call (48 bytes): `id` u64, `af` u64, `state` u8, `closing` u8 (0 no, 1 local, 2 remote,
@@ -47,7 +47,7 @@ pub const ID_RESPONSE_LEN: usize = 16;
 pub const CALL_BLOCK_LEN: usize = 48;
 pub const PARTY_ENTRY_LEN: usize = 32;
 /// Counters on the wire, in [`Counters`] field order.
-pub const COUNTER_COUNT: usize = 15;
+pub const COUNTER_COUNT: usize = 17;
 pub const COUNTERS_RESPONSE_LEN: usize = 8 + 8 * COUNTER_COUNT;
 pub const TRACE_ENTRY_LEN: usize = 40;
 /// An output buffer size that holds any response but the longest lists in one go.
@@ -488,6 +488,7 @@ pub enum ActionKind {
     NotifyCloseAfComplete = 8,
     BindingQuiet = 9,
     UnbindAdapter = 10,
+    QueryAddresses = 11,
 }
 
 impl ActionKind {
@@ -504,6 +505,7 @@ impl ActionKind {
             NotifyCloseAfComplete,
             BindingQuiet,
             UnbindAdapter,
+            QueryAddresses,
         ]
         .into_iter()
         .find(|k| *k as u8 == v)
@@ -557,6 +559,7 @@ impl From<TraceEvent> for Event {
                     Action::NotifyCloseAfComplete { .. } => (ActionKind::NotifyCloseAfComplete, 0),
                     Action::BindingQuiet { binding, .. } => (ActionKind::BindingQuiet, binding.to_u64()),
                     Action::UnbindAdapter { binding, .. } => (ActionKind::UnbindAdapter, binding.to_u64()),
+                    Action::QueryAddresses { af, .. } => (ActionKind::QueryAddresses, af.to_u64()),
                 };
                 Event::Lost { action: kind, id }
             }
@@ -1008,6 +1011,8 @@ fn counters_array(c: &Counters) -> [u64; COUNTER_COUNT] {
         c.lost_actions,
         c.lists_received,
         c.lists_returned,
+        c.address_queries,
+        c.address_query_failures,
     ]
 }
 
@@ -1171,6 +1176,8 @@ pub fn decode_counters_response(bytes: &[u8]) -> Result<Counters, IoctlError> {
         lost_actions: v(12)?,
         lists_received: v(13)?,
         lists_returned: v(14)?,
+        address_queries: v(15)?,
+        address_query_failures: v(16)?,
     })
 }
 

@@ -381,11 +381,13 @@ fn id_and_counter_responses_round_trip() {
         refused: u64::MAX,
         lists_received: 14,
         lists_returned: 15,
+        address_queries: 16,
+        address_query_failures: 17,
         ..Counters::default()
     };
     let len = encode_counters_response(&mut out, &counters).unwrap();
     assert_eq!(len, COUNTERS_RESPONSE_LEN);
-    assert_eq!(len, 8 + 8 * 15);
+    assert_eq!(len, 8 + 8 * 17);
     assert_eq!(decode_counters_response(&out[..len]), Ok(counters));
     assert_eq!(
         encode_counters_response(&mut out[..len - 1], &counters),

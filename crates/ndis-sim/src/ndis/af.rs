@@ -170,6 +170,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
         );
         if outcome == Outcome::Synchronous {
             state.counters.afs_opened += 1;
+            super::co_oid::announce(&mut state, world.now(), id);
             // NdisAfHandle: "a pointer to a caller-supplied variable in which
             // NdisClOpenAddressFamilyEx returns a handle" (nf-ndis-ndisclopenaddressfamilyex);
             // a synchronous open writes it before returning.
@@ -340,6 +341,10 @@ pub(super) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, af: u64, st
                 unsafe { complete(context as NDIS_HANDLE, af_handle as NDIS_HANDLE, status) }
             },
         );
+    }
+    if status == NDIS_STATUS_SUCCESS {
+        // The call manager's side of the open completed with this callback's return.
+        super::co_oid::announce(&mut ndis.state(), world.now(), af);
     }
 }
 

@@ -127,6 +127,13 @@ unsafe extern "win64" fn ndis_cl_make_call(
             for warning in &setup.warnings {
                 world.log_call(processor, "sim", "CallManager", format!("warning: {warning}"));
             }
+            {
+                let state = ndis.state();
+                let af = state.vcs[&vc].af;
+                let calling =
+                    params::Leaf { address_type: setup.calling.address_type, digits: &setup.calling.digits };
+                super::co_oid::check_calling_party(world, &state, EXPORT, af, calling);
+            }
             let behaviour = ndis
                 .state()
                 .config

@@ -28,6 +28,7 @@ pub mod af;
 pub mod binding;
 pub mod call;
 pub mod callmgr;
+pub mod co_oid;
 pub mod condis;
 pub(crate) mod crossing;
 pub mod faults;
@@ -303,6 +304,8 @@ pub(crate) struct State {
     pub counters: Counters,
     /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
     pub snapshot_buffer: Vec<u8>,
+    /// The call manager's registered addresses and what each AF was told ([`co_oid`]).
+    pub addresses: co_oid::Addresses,
 }
 
 impl State {
@@ -424,6 +427,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         pnp: pnp::PnpState::default(),
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
+        addresses: co_oid::Addresses::default(),
     };
     let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
@@ -468,6 +472,7 @@ pub fn register(table: &mut ExportTable) {
     vc::register(table);
     call::register(table);
     party::register(table);
+    co_oid::register(table);
     receive::register(table);
 }
 
@@ -669,7 +674,8 @@ pub fn check_obligations(world: &World) {
             || !state.incoming_closes.is_empty()
             || state.crossings.must_delete().next().is_some()
             || state.bindings.values().any(|b| b.bind_pending || b.unbind_pending)
-            || state.afs.values().any(|af| af.notify_close_pending);
+            || state.afs.values().any(|af| af.notify_close_pending)
+            || co_oid::unqueried(&state).next().is_some();
         if !anything_owed {
             return;
         }
@@ -705,6 +711,13 @@ pub fn check_obligations(world: &World) {
                 ));
             }
         }
+        for af in co_oid::unqueried(&state) {
+            owed.push((
+                rules::ADDRESS_CHANGE_NOT_QUERIED,
+                "NdisCoOidRequest",
+                format!("Af#{af} was sent OID_CO_ADDRESS_CHANGE and never queried OID_CO_GET_ADDRESSES"),
+            ));
+        }
         for id in state.parties.incoming_dropped() {
             owed.push((
                 rules::INCOMING_UNANSWERED,
@@ -737,6 +750,7 @@ pub fn check_obligations(world: &World) {
             }
         }
     }
+    co_oid::reported(&mut ndis.state());
     for (rule, export, detail) in owed {
         violation(world, rule, export, format!("{detail} (the simulation went idle)"));
     }
@@ -785,6 +799,10 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             af::deliver_close_complete(world, ndis, af, status, processor, irql)
         }
         Work::NotifyCloseAf { af } => af::deliver_notify_close(world, ndis, af, processor, irql),
+        Work::AddressChange { af } => co_oid::deliver_address_change(world, ndis, af, processor, irql),
+        Work::CoOidRequestComplete { request, .. } => {
+            co_oid::deliver_complete(world, ndis, request, processor, irql)
+        }
         Work::MakeCallComplete { vc, status, cause } => {
             call::deliver_make_call_complete(world, ndis, vc, status, cause, processor, irql)
         }

@@ -181,6 +181,8 @@ fn reject(cause: u8, reason: impl Into<String>) -> Reject {
 pub struct Parsed {
     /// The called party (an IE_CalledPartyNumber overrides CalledParty).
     pub called: AtmAddr,
+    /// The calling party (an IE_CallingPartyNumber overrides CallingParty).
+    pub calling: AtmAddr,
     /// The IEs in order: (IEType, where its payload lies in `payloads`).
     ies: Vec<(u32, std::ops::Range<usize>)>,
     /// The IEs' payloads (as given, IELength - 8 bytes each), back to back.
@@ -231,7 +233,13 @@ pub fn parse(snapshot: &Snapshot) -> Result<Parsed, Reject> {
         payloads.extend_from_slice(bytes);
         ies.push((ie_type, at..payloads.len()));
     })?;
-    Ok(Parsed { called: walked.called.to_addr(), ies, payloads, warnings: walked.warnings })
+    Ok(Parsed {
+        called: walked.called.to_addr(),
+        calling: walked.calling.to_addr(),
+        ies,
+        payloads,
+        warnings: walked.warnings,
+    })
 }
 
 /// A called party as the parameters hold it (no copy).
@@ -258,6 +266,7 @@ impl Leaf<'_> {
 /// What [`walk`] found besides the IEs.
 struct Walked<'a> {
     called: Leaf<'a>,
+    calling: Leaf<'a>,
     warnings: Vec<String>,
 }
 
@@ -296,6 +305,9 @@ fn walk<'a>(snapshot: &'a Snapshot, mut each: impl FnMut(u32, &'a [u8])) -> Resu
     // The called party: CalledParty, unless an IE_CalledPartyNumber overrides it (an ATM_ADDRESS:
     // type, digit count, 20 digits).
     let mut called: &[u8] = &q[..28];
+    // The calling party likewise: CallingParty, unless an IE_CallingPartyNumber (an ATM_ADDRESS
+    // and two octets) overrides it.
+    let mut calling: &[u8] = &q[28..56];
     let count = u32_at(q, 56) as usize;
     let mut offset = 60;
     for index in 0..count {
@@ -326,12 +338,17 @@ fn walk<'a>(snapshot: &'a Snapshot, mut each: impl FnMut(u32, &'a [u8])) -> Resu
         if ie_type == IE_CalledPartyNumber {
             called = bytes;
         }
+        if ie_type == IE_CallingPartyNumber {
+            calling = bytes;
+        }
         each(ie_type, bytes);
         offset += ie_length;
     }
     let digits = (u32_at(called, 4) as usize).min(20);
     let called = Leaf { address_type: u32_at(called, 0), digits: &called[8..8 + digits] };
-    Ok(Walked { called, warnings })
+    let digits = (u32_at(calling, 4) as usize).min(20);
+    let calling = Leaf { address_type: u32_at(calling, 0), digits: &calling[8..8 + digits] };
+    Ok(Walked { called, calling, warnings })
 }
 
 /// Validates a SETUP (NdisClMakeCall), §12 item 2.
@@ -375,8 +392,12 @@ pub fn validate_setup(snapshot: &Snapshot, multipoint: bool, rfc1755_strict: boo
     Ok(parsed)
 }
 
-/// Validates an ADD PARTY (NdisClAddParty) against the call's SETUP, §12 item 3.
-pub fn validate_add_party<'a>(snapshot: &'a Snapshot, setup: &Parsed) -> Result<Leaf<'a>, Reject> {
+/// Validates an ADD PARTY (NdisClAddParty) against the call's SETUP, §12 item 3. Returns the
+/// called and the calling party.
+pub fn validate_add_party<'a>(
+    snapshot: &'a Snapshot,
+    setup: &Parsed,
+) -> Result<(Leaf<'a>, Leaf<'a>), Reject> {
     // One pass over the IEs, remembering what the checks below need (in the order they ask),
     // so an ADD PARTY is validated without copying its IEs.
     let mut disallowed = None;
@@ -425,5 +446,5 @@ pub fn validate_add_party<'a>(snapshot: &'a Snapshot, setup: &Parsed) -> Result<
     if !same(IE_BLLI, blli) {
         return Err(reject(88, "B-LLI differs from the call's"));
     }
-    Ok(walked.called)
+    Ok((walked.called, walked.calling))
 }

@@ -185,7 +185,9 @@ fn add_party_answer(
         }
     };
     match params::validate_add_party(snapshot, setup) {
-        Ok(parsed) => {
+        Ok((parsed, calling)) => {
+            let af = state.vcs[&vc].af;
+            super::co_oid::check_calling_party(world, state, "NdisClAddParty", af, calling);
             let address = AddressKey::of_leaf(parsed);
             let on_call = state.parties.of_call(vc);
             let duplicate = on_call.has_address(&address);

@@ -42,56 +42,8 @@ pub enum Operational {
     Pausing,
 }
 
-/// A PnP request of the harness: the events NDIS sends for it depend on the binding's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PnpStep {
-    /// NetEventPause (a running binding).
-    Pause,
-    /// NetEventRestart (a paused binding).
-    Restart,
-    /// NetEventQueryPower(D3), NetEventSetPower(D3), then NetEventPause if running.
-    PowerDown,
-    /// NetEventRestart if paused, then NetEventSetPower(D0).
-    PowerUp,
-    /// NetEventQueryRemoveDevice; NetEventCancelRemoveDevice if it is failed.
-    QueryRemove,
-    /// NetEventCancelRemoveDevice after a query-remove that succeeded.
-    CancelRemove,
-    /// NetEventReconfigure on the binding (no protocol-specific data).
-    Reconfigure,
-    /// NetEventBindList (NULL context) with the adapters' names.
-    BindList,
-    /// NetEventPnPCapabilities: wake-up enabled.
-    Capabilities,
-}
-
-impl PnpStep {
-    /// Every step, with the name scenarios and campaign operations use.
-    pub const ALL: [(PnpStep, &'static str); 9] = [
-        (PnpStep::Pause, "pause"),
-        (PnpStep::Restart, "restart"),
-        (PnpStep::PowerDown, "power-down"),
-        (PnpStep::PowerUp, "power-up"),
-        (PnpStep::QueryRemove, "query-remove"),
-        (PnpStep::CancelRemove, "cancel-remove"),
-        (PnpStep::Reconfigure, "reconfigure"),
-        (PnpStep::BindList, "bind-list"),
-        (PnpStep::Capabilities, "capabilities"),
-    ];
-
-    pub fn name(self) -> &'static str {
-        PnpStep::ALL.iter().find(|(s, _)| *s == self).map_or("?", |(_, n)| n)
-    }
-
-    pub fn parse(name: &str) -> Option<PnpStep> {
-        PnpStep::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
-    }
-
-    /// The names, for error messages.
-    pub fn names() -> String {
-        PnpStep::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
-    }
-}
+/// A PnP request of the harness (defined with the scenario format, which the Windows CLI shares).
+pub use crate::scenario::portable::PnpStep;
 
 /// NDIS's PnP bookkeeping (one event at a time).
 #[derive(Default)]

@@ -311,6 +311,29 @@ pub const INCOMING_CALL_COMPLETE_UNEXPECTED: Rule = devtest(
     "Ddi_NdisClIncomingCallComplete_Unexpected",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclincomingcallcomplete",
 );
+/// The calling party of a SETUP (NdisClMakeCall) or ADD PARTY (NdisClAddParty) is not the
+/// adapter's registered ATM address (atm-call-params.md §3: CallingParty is the client's own
+/// registered address), which the client learns by querying OID_CO_GET_ADDRESSES after every
+/// OID_CO_ADDRESS_CHANGE; while a change is not yet answered the address the AF last learned is
+/// accepted.
+pub const CALLING_PARTY_NOT_REGISTERED: Rule = devtest(
+    "Ddi_CallingPartyNotRegistered",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-address-change",
+);
+/// An open AF was sent OID_CO_ADDRESS_CHANGE and its client never sent OID_CO_GET_ADDRESSES
+/// ("Each notified client must send an OID_CO_GET_ADDRESSES query"), found when the simulation
+/// goes idle.
+pub const ADDRESS_CHANGE_NOT_QUERIED: Rule = devtest(
+    "Ddi_AddressChangeNotQueried",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/oid-co-address-change",
+);
+/// NdisCoOidRequest with a request that is not in nonpaged pool, whose header is not
+/// NDIS_OBJECT_TYPE_OID_REQUEST revision 1, or whose information buffer is not the driver's
+/// nonpaged pool for InformationBufferLength bytes; or a party handle without its VC.
+pub const OID_REQUEST_INVALID: Rule = devtest(
+    "Ddi_NdisCoOidRequest_InvalidRequest",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscooidrequest",
+);
 
 // ---- Receive path (§7.1 item 5, §7.8 item 70; the `receive` module) ----------------------------------------
 pub const IRQL_SEND_RCV_FUNCTION: Rule = devtest(
@@ -398,6 +421,9 @@ pub const ALL: &[Rule] = &[
     INCOMING_CLOSE_VC_NOT_DELETED,
     CALL_PARAMETERS_INVALID,
     INCOMING_CALL_COMPLETE_UNEXPECTED,
+    CALLING_PARTY_NOT_REGISTERED,
+    ADDRESS_CHANGE_NOT_QUERIED,
+    OID_REQUEST_INVALID,
     IRQL_SEND_RCV_FUNCTION,
     FLAGS_IRQL,
     RETURN_NOT_OWNED,

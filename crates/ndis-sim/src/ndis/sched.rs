@@ -141,6 +141,10 @@ pub enum Work {
     Unbind { binding: u64 },
     /// NDIS sends a PnP step's events to the binding (the restart after a bind).
     Pnp { binding: u64, step: super::pnp::PnpStep },
+    /// The CM tells the client of an AF its address changed: ProtocolCoOidRequest(OID_CO_ADDRESS_CHANGE).
+    AddressChange { af: u64 },
+    /// ProtocolCoOidRequestComplete for a pended NdisCoOidRequest (`request`: the CM's record).
+    CoOidRequestComplete { af: u64, request: u64 },
     /// Host work queued by another DDI module (e.g. an I/O work item), run at PASSIVE.
     Host { name: &'static str, run: Box<dyn FnOnce() + Send> },
 }
@@ -163,6 +167,8 @@ impl Work {
             Work::NotifyCloseAf { .. } => "sim:NotifyCloseAf",
             Work::Unbind { .. } => "sim:Unbind",
             Work::Pnp { .. } => "sim:NetPnPEvent",
+            Work::AddressChange { .. } => "sim:AddressChange",
+            Work::CoOidRequestComplete { .. } => "sim:CoOidRequestComplete",
             Work::Host { name, .. } => name,
         }
     }
@@ -191,6 +197,10 @@ impl fmt::Debug for Work {
             Work::NotifyCloseAf { af } => write!(f, "NotifyCloseAf(Af#{af})"),
             Work::Unbind { binding } => write!(f, "Unbind(Bd#{binding})"),
             Work::Pnp { binding, step } => write!(f, "Pnp(Bd#{binding}, {})", step.name()),
+            Work::AddressChange { af } => write!(f, "AddressChange(Af#{af})"),
+            Work::CoOidRequestComplete { af, request } => {
+                write!(f, "CoOidRequestComplete(Af#{af}, #{request})")
+            }
             Work::Host { name, .. } => write!(f, "Host({name})"),
         }
     }

@@ -23,8 +23,6 @@ use partyline_ioctl::{CallSummary, ListEntry};
 use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 
-pub use crate::ndis::pnp::PnpStep;
-
 // ---------------------------------------------------------------------------------------------
 // The format, as written.
 
@@ -227,6 +225,8 @@ struct RawStep {
     remote_drop: Option<String>,
     remote_release: Option<String>,
     close_af: Option<AdapterRef>,
+    /// The switch address of `adapter` (0 by default) changes to this ATM address.
+    address_change: Option<String>,
     /// The call manager registers its address families on this adapter again.
     af_register: Option<AdapterRef>,
     unbind: Option<AdapterRef>,
@@ -329,6 +329,12 @@ pub enum Action {
     CloseAf {
         adapter: usize,
     },
+    /// The call manager registers a new address for `adapter` and announces it
+    /// (OID_CO_ADDRESS_CHANGE) on every open AF.
+    AddressChange {
+        adapter: usize,
+        address: AtmAddress,
+    },
     AfRegister {
         adapter: usize,
     },
@@ -383,6 +389,9 @@ impl fmt::Display for Action {
             Action::RemoteDrop { party, .. } => write!(f, "network: party '{party}' hangs up"),
             Action::RemoteRelease { call } => write!(f, "network: call '{call}' released"),
             Action::CloseAf { adapter } => write!(f, "call manager closes the AF on adapter {adapter}"),
+            Action::AddressChange { adapter, address } => {
+                write!(f, "call manager: the address of adapter {adapter} changes to {address}")
+            }
             Action::AfRegister { adapter } => {
                 write!(f, "call manager registers its address families on adapter {adapter} again")
             }
@@ -584,6 +593,7 @@ impl Scenario {
                 ("remote_drop", s.remote_drop.is_some()),
                 ("remote_release", s.remote_release.is_some()),
                 ("close_af", s.close_af.is_some()),
+                ("address_change", s.address_change.is_some()),
                 ("af_register", s.af_register.is_some()),
                 ("unbind", s.unbind.is_some()),
                 ("pnp", s.pnp.is_some()),
@@ -601,7 +611,7 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, af_register, unbind, pnp, advance, run_until_idle, expect, receive"
+                         remote_release, close_af, af_register, address_change, unbind, pnp, advance, run_until_idle, expect, receive"
                         .into(),
                 )),
                 many => {
@@ -619,6 +629,7 @@ impl Scenario {
                 "remote_release" | "close_af" | "af_register" | "unbind" => &["settle"],
                 "pnp" => &["adapter", "settle"],
                 "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
+                "address_change" => &["adapter"],
                 _ => &[],
             };
             for (key, given) in [
@@ -708,6 +719,17 @@ impl Scenario {
                 "close_af" => Action::CloseAf {
                     adapter: adapter_index(s.close_af.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
+                "address_change" => {
+                    let text = s.address_change.as_deref().unwrap_or_default();
+                    let address = AtmAddress::parse(text).map_err(|e| {
+                        err(
+                            Some(line),
+                            format!("address_change: `{text}` is not an ATM address: {}", address_error(e)),
+                        )
+                    })?;
+                    let adapter = s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?;
+                    Action::AddressChange { adapter, address }
+                }
                 "af_register" => Action::AfRegister {
                     adapter: adapter_index(s.af_register.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
@@ -849,6 +871,9 @@ pub enum NetworkEvent<'a> {
     RemoteRelease { call: u64 },
     /// The call manager closes the AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     CloseAf { adapter: usize },
+    /// The call manager's registered address of `adapter` changes to `address`
+    /// (OID_CO_ADDRESS_CHANGE on every open AF).
+    AddressChange { adapter: usize, address: &'a AtmAddress },
     /// The call manager registers its address families on `adapter` again.
     AfRegister { adapter: usize },
     /// NDIS unbinds `adapter`.
@@ -1207,6 +1232,9 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
             event(target, NetworkEvent::RemoteRelease { call: id })
         })(),
         Action::CloseAf { adapter } => event(target, NetworkEvent::CloseAf { adapter: *adapter }),
+        Action::AddressChange { adapter, address } => {
+            event(target, NetworkEvent::AddressChange { adapter: *adapter, address })
+        }
         Action::AfRegister { adapter } => event(target, NetworkEvent::AfRegister { adapter: *adapter }),
         Action::Unbind { adapter } => event(target, NetworkEvent::Unbind { adapter: *adapter }),
         Action::Pnp { adapter, step } => event(target, NetworkEvent::Pnp { adapter: *adapter, step: *step }),
@@ -1331,4 +1359,58 @@ pub fn run_steps(scenario: &Scenario, target: &mut dyn Target) -> Vec<StepRecord
             result: run_step(target, &mut names, step),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// PnP steps (simulated NDIS sends them: crate::ndis::pnp; on Windows, a scenario naming one is refused).
+
+/// A PnP request of the harness: the events NDIS sends for it depend on the binding's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PnpStep {
+    /// NetEventPause (a running binding).
+    Pause,
+    /// NetEventRestart (a paused binding).
+    Restart,
+    /// NetEventQueryPower(D3), NetEventSetPower(D3), then NetEventPause if running.
+    PowerDown,
+    /// NetEventRestart if paused, then NetEventSetPower(D0).
+    PowerUp,
+    /// NetEventQueryRemoveDevice; NetEventCancelRemoveDevice if it is failed.
+    QueryRemove,
+    /// NetEventCancelRemoveDevice after a query-remove that succeeded.
+    CancelRemove,
+    /// NetEventReconfigure on the binding (no protocol-specific data).
+    Reconfigure,
+    /// NetEventBindList (NULL context) with the adapters' names.
+    BindList,
+    /// NetEventPnPCapabilities: wake-up enabled.
+    Capabilities,
+}
+
+impl PnpStep {
+    /// Every step, with the name scenarios and campaign operations use.
+    pub const ALL: [(PnpStep, &'static str); 9] = [
+        (PnpStep::Pause, "pause"),
+        (PnpStep::Restart, "restart"),
+        (PnpStep::PowerDown, "power-down"),
+        (PnpStep::PowerUp, "power-up"),
+        (PnpStep::QueryRemove, "query-remove"),
+        (PnpStep::CancelRemove, "cancel-remove"),
+        (PnpStep::Reconfigure, "reconfigure"),
+        (PnpStep::BindList, "bind-list"),
+        (PnpStep::Capabilities, "capabilities"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        PnpStep::ALL.iter().find(|(s, _)| *s == self).map_or("?", |(_, n)| n)
+    }
+
+    pub fn parse(name: &str) -> Option<PnpStep> {
+        PnpStep::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+    }
+
+    /// The names, for error messages.
+    pub fn names() -> String {
+        PnpStep::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    }
 }

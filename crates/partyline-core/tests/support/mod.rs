@@ -105,11 +105,39 @@ pub struct CmVc {
 /// A completion the fake owes the engine.
 #[derive(Clone, Copy, Debug)]
 pub enum Owed {
-    MakeCall { call: Id, vc: usize, party: usize, status: Status },
-    AddParty { party: Id, vc: usize, handle: usize, status: Status },
-    DropParty { party: Id, vc: usize, handle: usize },
-    CloseCall { call: Id, vc: usize },
-    CloseAf { af: Id, handle: usize },
+    MakeCall {
+        call: Id,
+        vc: usize,
+        party: usize,
+        status: Status,
+    },
+    AddParty {
+        party: Id,
+        vc: usize,
+        handle: usize,
+        status: Status,
+    },
+    DropParty {
+        party: Id,
+        vc: usize,
+        handle: usize,
+    },
+    CloseCall {
+        call: Id,
+        vc: usize,
+    },
+    CloseAf {
+        af: Id,
+        handle: usize,
+    },
+    /// OID_CO_GET_ADDRESSES, asked after change number `epoch`: the list holds `address`, or
+    /// the query fails with `status`.
+    Addresses {
+        af: Id,
+        status: Status,
+        address: Option<AtmAddress>,
+        epoch: u64,
+    },
 }
 
 /// Control requests, given the call whose VC request is in flight.
@@ -138,6 +166,17 @@ pub struct Fake {
     /// Control requests that reach the engine on another processor while an `NdisCoCreateVc`
     /// or `NdisCoDeleteVc` is in flight (the glue makes both with the lock released).
     pub meanwhile: Option<Meanwhile>,
+    /// The adapter's registered ATM address, as the call manager hands it out
+    /// (OID_CO_GET_ADDRESSES) and expects as the calling party of every SETUP and ADD PARTY.
+    pub local_address: AtmAddress,
+    /// Queries the call manager still fails (NDIS_STATUS_RESOURCES) before it answers.
+    pub failing_queries: u32,
+    /// The address the last query asked after a change was answered with, accepted as the
+    /// calling party while a later change is not yet answered (as the simulator does).
+    pub known_address: Option<AtmAddress>,
+    pub change_unanswered: bool,
+    /// Changes announced so far.
+    pub changes: u64,
     next_handle: usize,
 }
 
@@ -154,6 +193,11 @@ impl Fake {
             quiet_bindings: Vec::new(),
             unbind_requests: Vec::new(),
             meanwhile: None,
+            local_address: own_address(1),
+            failing_queries: 0,
+            known_address: None,
+            change_unanswered: false,
+            changes: 0,
             next_handle: 0x1000,
         }
     }
@@ -180,8 +224,16 @@ impl Fake {
         }
     }
 
-    /// A binding with an open Q.2931 address family, both opened synchronously.
+    /// A binding with an open Q.2931 address family, both opened synchronously, that knows its
+    /// own address.
     pub fn open_binding(&mut self) -> (Id, Id) {
+        let (binding, af) = self.open_binding_without_address();
+        self.learn_address(af);
+        (binding, af)
+    }
+
+    /// [`Fake::open_binding`] before the call manager's OID_CO_ADDRESS_CHANGE.
+    pub fn open_binding_without_address(&mut self) -> (Id, Id) {
         let binding = self.with_memory(|e| e.bind(7)).expect("bind");
         let handle = Handle(self.handle());
         self.engine.on_open_adapter_complete(binding, Status::SUCCESS, handle).expect("open");
@@ -192,6 +244,21 @@ impl Fake {
         self.afs.insert(af_handle, (af, false, false));
         self.engine.on_open_af_complete(af, Status::SUCCESS, Handle(af_handle)).expect("open af");
         (binding, af)
+    }
+
+    /// The call manager's OID_CO_ADDRESS_CHANGE right after the open (oid-co-address-change),
+    /// and the client's query answered at once: the AF knows its own address.
+    pub fn learn_address(&mut self, af: Id) {
+        self.engine.on_address_change(af).expect("address change");
+        let action = self.engine.poll();
+        let Some(action @ Action::QueryAddresses { .. }) = action else {
+            panic!("expected the address query first, got {action:?}");
+        };
+        let (pending, early) = (self.policy.pending, self.policy.early);
+        (self.policy.pending, self.policy.early) = (0, 0);
+        self.perform(action);
+        (self.policy.pending, self.policy.early) = (pending, early);
+        assert_eq!(self.engine.local_address(af), Some(self.local_address), "address learned");
     }
 
     /// Polls the engine and performs every action until it has nothing more to ask.
@@ -239,8 +306,9 @@ impl Fake {
                 let status = if created { Status::SUCCESS } else { Status::RESOURCES };
                 self.engine.on_vc_created(call, status, Handle(vc)).expect("vc created");
             }
-            Action::MakeCall { call, party, vc, leaf, profile } => {
+            Action::MakeCall { call, party, vc, leaf, calling, profile } => {
                 let _ = profile.validate();
+                self.check_calling("NdisClMakeCall", calling);
                 let Some(v) = self.vcs.get_mut(&vc.0) else {
                     self.violation("NdisClMakeCall", format!("unknown VC {vc:?}"));
                     return;
@@ -260,7 +328,8 @@ impl Fake {
                 let status = if outcome == Outcome::SyncFailure { Status::FAILURE } else { Status::SUCCESS };
                 self.complete_now_or_later(Owed::MakeCall { call, vc: vc.0, party: handle, status }, outcome);
             }
-            Action::AddParty { call: _, party, vc, leaf, .. } => {
+            Action::AddParty { call: _, party, vc, leaf, calling, .. } => {
+                self.check_calling("NdisClAddParty", calling);
                 let Some(v) = self.vcs.get_mut(&vc.0) else {
                     self.violation("NdisClAddParty", format!("unknown VC {vc:?}"));
                     return;
@@ -403,6 +472,26 @@ impl Fake {
                 _ => self
                     .violation("NdisClNotifyCloseAddressFamilyComplete", format!("{handle:?} not pending")),
             },
+            Action::QueryAddresses { af, handle, length, .. } => {
+                if self.afs.get(&handle.0).is_none_or(|a| a.2 || a.0 != af) {
+                    self.violation("NdisCoOidRequest", format!("{handle:?} is not the open AF of {af:?}"));
+                }
+                if (length as usize) < 8 + 32 {
+                    self.violation(
+                        "NdisCoOidRequest",
+                        format!("{length}-byte buffer cannot hold one address"),
+                    );
+                }
+                let (status, address) = if self.failing_queries > 0 {
+                    self.failing_queries -= 1;
+                    (Status::RESOURCES, None)
+                } else {
+                    (Status::SUCCESS, Some(self.local_address))
+                };
+                let outcome = self.policy.outcome(false);
+                let epoch = self.changes;
+                self.complete_now_or_later(Owed::Addresses { af, status, address, epoch }, outcome);
+            }
             Action::BindingQuiet { binding, .. } => self.quiet_bindings.push(binding),
             Action::UnbindAdapter { binding, .. } => self.unbind_requests.push(binding),
         }
@@ -453,7 +542,7 @@ impl Fake {
                 }
             }
             // Kept while a notification is (or may still be) pending on it.
-            Owed::CloseAf { .. } => {}
+            Owed::CloseAf { .. } | Owed::Addresses { .. } => {}
         }
     }
 
@@ -471,6 +560,16 @@ impl Fake {
             Owed::DropParty { party, .. } => self.engine.on_drop_party_complete(party, Status::SUCCESS),
             Owed::CloseCall { call, .. } => self.engine.on_close_call_complete(call, Status::SUCCESS),
             Owed::CloseAf { af, .. } => self.engine.on_close_af_complete(af, Status::SUCCESS),
+            Owed::Addresses { af, status, address, epoch } => {
+                // The call manager answers with the address registered when it answers; only a
+                // query asked after the last change answers it (an earlier one may be stale).
+                let address = address.map(|_| self.local_address);
+                if status.is_success() && epoch == self.changes {
+                    self.change_unanswered = false;
+                    self.known_address = address;
+                }
+                self.engine.on_addresses_queried(af, status, address, 0)
+            }
         };
         if let Err(error) = result {
             self.violation("completion", format!("{owed:?} refused by the engine: {error:?}"));
@@ -619,6 +718,29 @@ impl Fake {
         self.engine.on_close_adapter_complete(binding).expect("adapter closed");
     }
 
+    /// The switch address changes to `address` (or is announced again, unchanged), and the next
+    /// `failing` queries fail: OID_CO_ADDRESS_CHANGE on the AF (oid-co-address-change).
+    pub fn address_change(&mut self, af: Id, address: AtmAddress, failing: u32) {
+        self.local_address = address;
+        self.change_unanswered = true;
+        self.changes += 1;
+        self.failing_queries = failing;
+        if let Err(e) = self.engine.on_address_change(af) {
+            self.violation("ProtocolCoOidRequest", format!("OID_CO_ADDRESS_CHANGE on {af:?} refused: {e:?}"));
+        }
+        self.settle();
+    }
+
+    /// The calling party of a SETUP or ADD PARTY must be the adapter's registered address
+    /// (atm-call-params.md §3).
+    fn check_calling(&mut self, request: &str, calling: AtmAddress) {
+        let previous = self.change_unanswered && self.known_address == Some(calling);
+        if calling != self.local_address && !previous {
+            let expected = self.local_address;
+            self.violation(request, format!("calling party {calling:?} is not the registered {expected:?}"));
+        }
+    }
+
     /// Checks the engine's view of every call against the call manager's.
     pub fn check_consistency(&mut self) {
         for (vc, v) in &self.vcs {
@@ -705,6 +827,16 @@ pub fn leaf(n: u32) -> AtmAddress {
     octets[1] = 0x00;
     octets[2] = 0x05;
     octets[15..19].copy_from_slice(&n.to_be_bytes());
+    AtmAddress::nsap(&octets).expect("valid NSAP")
+}
+
+/// The adapter's own NSAP address numbered `n` (a private ICD address, AFI 0x47).
+pub fn own_address(n: u32) -> AtmAddress {
+    let mut octets = [0u8; 20];
+    octets[0] = 0x47;
+    octets[1] = 0x00;
+    octets[2] = 0x91;
+    octets[13..17].copy_from_slice(&n.to_be_bytes());
     AtmAddress::nsap(&octets).expect("valid NSAP")
 }
 

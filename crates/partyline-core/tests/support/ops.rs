@@ -8,17 +8,41 @@ use super::{leaf, lend, profile, Fake, Meanwhile, Policy};
 
 #[derive(Clone, Debug)]
 pub enum Op {
-    MakeCall { leaves: u8 },
-    AddParty { pick: u64 },
-    DropParty { pick: u64 },
-    CloseCall { pick: u64 },
-    Deliver { pick: u64 },
-    DeliverRacingRemoteEvent { pick: u64, remote: u64 },
-    RemoteDrop { pick: u64 },
-    RemoteClose { pick: u64, failure: bool },
+    MakeCall {
+        leaves: u8,
+    },
+    AddParty {
+        pick: u64,
+    },
+    DropParty {
+        pick: u64,
+    },
+    CloseCall {
+        pick: u64,
+    },
+    Deliver {
+        pick: u64,
+    },
+    DeliverRacingRemoteEvent {
+        pick: u64,
+        remote: u64,
+    },
+    RemoteDrop {
+        pick: u64,
+    },
+    RemoteClose {
+        pick: u64,
+        failure: bool,
+    },
     NotifyCloseAf,
     ReopenAf,
     DuringVcRequest(DuringVcRequest),
+    /// The switch address changes (`new`) or is announced again, and the next `failing`
+    /// OID_CO_GET_ADDRESSES queries fail.
+    AddressChange {
+        new: bool,
+        failing: u8,
+    },
 }
 
 /// A CLOSE_CALL (even `pick`: of the call whose VC request is in flight; odd: of a call picked
@@ -135,6 +159,12 @@ impl Driver {
                     requests: Box::new(requests),
                 });
             }
+            Op::AddressChange { new, failing } => {
+                if let Some(af) = *af {
+                    let address = if *new { super::own_address(step as u32 + 2) } else { fake.local_address };
+                    fake.address_change(af, address, u32::from(*failing));
+                }
+            }
             Op::ReopenAf => {
                 if af.is_none() {
                     let opened = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1));
@@ -144,6 +174,9 @@ impl Driver {
                         fake.engine
                             .on_open_af_complete(new_af, Status::SUCCESS, partyline_core::Handle(handle))
                             .expect("open");
+                        // The call manager announces the AF's address right after the open.
+                        let _ = fake.engine.on_address_change(new_af);
+                        fake.settle();
                         *af = Some(new_af);
                     }
                 }
