@@ -292,6 +292,8 @@ pub(crate) struct State {
     pub counters: Counters,
     /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
     pub snapshot_buffer: Vec<u8>,
+    /// Failures a scenario armed for the next requests of an export ([`faults::Armed`]).
+    pub armed: faults::Armed,
 }
 
 impl State {
@@ -411,6 +413,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         pnp_pending: None,
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
+        armed: faults::Armed::default(),
     };
     let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());
