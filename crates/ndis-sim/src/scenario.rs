@@ -244,7 +244,7 @@ impl Target for SimTarget<'_> {
                 EventOutcome::Done
             }
             NetworkEvent::FailNext { export, count, pended } => {
-                self.sim.ndis().state().armed.arm(export, count, pended);
+                self.sim.ndis().arm_failure(export, count, pended);
                 EventOutcome::Done
             }
             NetworkEvent::Receive { call, adapter, count, resources, dispatch } => {

@@ -94,8 +94,8 @@ pub(super) fn outcome_and_failure_in(
 
 /// The outcome of a request of `export` and, if it fails, the status it fails with (one its page
 /// lists, [`super::faults::documented_failures`]). A failure a scenario armed comes first; else,
-/// if `can_fail` and the export passes the policy's `request_failure_exports`, the policy's rate
-/// and systematic registry decide ([`super::faults::inject`]).
+/// if `can_fail`, the policy's rate, export filter and systematic registry decide
+/// ([`super::faults::inject`]).
 pub(super) fn outcome_and_status_in(
     world: &World,
     state: &mut State,
@@ -133,10 +133,8 @@ pub(super) fn failure_in(
     if let Some(pended) = state.armed.take(export) {
         return (Some(statuses[0]), pended);
     }
-    let filter = &state.config.faults.request_failure_exports;
-    let eligible = filter.is_empty() || filter.iter().any(|e| e == export);
     let rate = state.config.faults.request_failure_per_10000;
-    if !super::faults::inject(world, state, export, None, eligible, rate) {
+    if !super::faults::inject(world, state, export, None, true, rate) {
         return (None, None);
     }
     let status = match statuses {

@@ -228,8 +228,23 @@ impl fmt::Debug for Systematic {
     }
 }
 
+impl super::Ndis {
+    /// Arms a failure: the next `count` requests of `export` fail with the first status its page
+    /// lists ([`documented_failures`]); `pended`: at completion (`true`), at once (`false`), or as
+    /// the policy draws. A scenario's `fail_next` step.
+    pub fn arm_failure(&self, export: &str, count: u32, pended: Option<bool>) {
+        self.state().armed.arm(export, count, pended);
+    }
+
+    /// Armed failures not yet taken, by export.
+    pub fn armed_failures(&self) -> Vec<(String, u32)> {
+        self.state().armed.left()
+    }
+}
+
 /// Whether the current call of `export` fails: the random rate `per_10000` once past warm-up (if
-/// `eligible`, e.g. the tag passes the filter), else the systematic registry's first sight. With
+/// `eligible`, e.g. the tag passes the filter, and, for a request (no `tag`), if the export
+/// passes the policy's `request_failure_exports`), else the systematic registry's first sight. With
 /// no warm-up and no registry this consumes the generator exactly as a plain `chance` would, so
 /// existing seeds replay unchanged.
 pub(crate) fn inject(
@@ -241,7 +256,9 @@ pub(crate) fn inject(
     per_10000: u32,
 ) -> bool {
     let warm = world.now() >= state.config.faults.warmup_ticks;
-    if !(eligible && warm) {
+    let filter = &state.config.faults.request_failure_exports;
+    let listed = tag.is_some() || filter.is_empty() || filter.iter().any(|e| e == export);
+    if !(eligible && warm && listed) {
         return false;
     }
     if state.rng.chance(per_10000) {
