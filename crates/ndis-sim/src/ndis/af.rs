@@ -15,8 +15,8 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::condis::{
-    client, outcome_and_failure, outcome_and_status_in, render_injected, render_injected_status,
-    render_result, render_shown, render_status_context,
+    client, log_returned, outcome_and_failure, outcome_and_status_in, render_injected,
+    render_injected_status, render_shown, render_status_context,
 };
 use super::out_param::{self, When};
 use super::{
@@ -241,7 +241,7 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         let status = failure.unwrap_or(NDIS_STATUS_SUCCESS);
         pend(world, ndis, processor, outcome, Work::CloseAfComplete { af: id, status })
     };
-    log_lazy(world, processor, &CALL, &[status as u64], render_result);
+    log_returned(world, processor, &CALL, status, failure);
     status
 }
 

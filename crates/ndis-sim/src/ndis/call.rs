@@ -17,8 +17,8 @@ use ndis_sys::*;
 
 use super::callmgr;
 use super::condis::{
-    check_parameters, client, outcome_and_failure, outcome_and_status_in, reject_parameters, render_incoming,
-    render_injected_status, render_result, CALL_MANAGER, NETWORK,
+    check_parameters, client, log_returned, outcome_and_failure, outcome_and_status_in, reject_parameters,
+    render_incoming, render_injected_status, render_result, CALL_MANAGER, NETWORK,
 };
 use super::out_param::{self, When};
 use super::params;
@@ -388,7 +388,7 @@ extern "win64" fn ndis_cl_close_call(
         let status = failure.unwrap_or(NDIS_STATUS_SUCCESS);
         pend(world, ndis, processor, outcome, Work::CloseCallComplete { vc, status })
     };
-    log_lazy(world, processor, &CALL, &[status as u64], render_result);
+    log_returned(world, processor, &CALL, status, failure);
     status
 }
 

@@ -40,6 +40,30 @@ pub(super) fn render_injected_status(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -
     write!(f, "-> {} (injected)", StatusName(a.word(0) as i32))
 }
 
+/// The log of a request's return: `-> NDIS_STATUS_X`, or for a pended request the policy fails,
+/// `-> NDIS_STATUS_PENDING (injected: completes with NDIS_STATUS_Y)` — counted as an injected
+/// fault like one that fails at once.
+pub(super) fn log_returned(
+    world: &World,
+    processor: usize,
+    call: &'static Call,
+    status: i32,
+    failure: Option<i32>,
+) {
+    match failure {
+        Some(failure) if status == ndis_sys::NDIS_STATUS_PENDING => {
+            world.log_lazy(processor, call, &[failure as u64], |a, f| {
+                write!(
+                    f,
+                    "-> NDIS_STATUS_PENDING (injected: completes with {})",
+                    StatusName(a.word(0) as i32)
+                )
+            });
+        }
+        _ => world.log_lazy(processor, call, &[status as u64], render_result),
+    }
+}
+
 /// `(X)`: one argument captured with [`shown`].
 pub(super) fn render_shown(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.write_str("(")?;

@@ -18,8 +18,9 @@ use ndis_sys::*;
 use super::call::incoming_close;
 use super::callmgr::{self, AtmAddr};
 use super::condis::{
-    check_parameters, client, outcome_and_failure_in, outcome_and_status_in, reject_parameters_reported,
-    render_incoming, render_injected_status, render_result, render_status_context, CALL_MANAGER, NETWORK,
+    check_parameters, client, log_returned, outcome_and_failure_in, outcome_and_status_in,
+    reject_parameters_reported, render_incoming, render_injected_status, render_status_context, CALL_MANAGER,
+    NETWORK,
 };
 use super::out_param::{self, When};
 use super::params::{self, Parsed, Snapshot};
@@ -391,7 +392,7 @@ extern "win64" fn ndis_cl_drop_party(
         let status = failure.unwrap_or(NDIS_STATUS_SUCCESS);
         pend(world, ndis, processor, outcome, Work::DropPartyComplete { party: id, status })
     };
-    log_lazy(world, processor, &CALL, &[status as u64], render_result);
+    log_returned(world, processor, &CALL, status, failure);
     status
 }
 
