@@ -18,6 +18,14 @@ fn every_fault_site_fails_once_and_the_driver_recovers() {
     assert!(figures.is_clean(), "{figures}");
     let (_, row) = &figures.rows[0];
     assert!(row.faults >= 10 && figures.distinct_sites.len() >= 10, "{figures}");
+    // Every request that can fail is reached, the teardown ones too (issue 11).
+    for export in ndis_sim::scenario::portable::FAILABLE_REQUESTS {
+        assert!(
+            figures.distinct_sites.iter().any(|s| s.starts_with(&format!("{export} "))),
+            "no site of {export}: {:?}",
+            figures.distinct_sites
+        );
+    }
     assert!(
         figures.distinct_sites.iter().all(|s| s.contains("partyline.sys+0x")),
         "every site is named by its return address: {:?}",
