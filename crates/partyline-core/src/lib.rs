@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod list;
 pub mod model;
 pub mod params;
 pub mod slab;
