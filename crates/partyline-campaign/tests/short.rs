@@ -207,9 +207,10 @@ fn minimising_a_run_keeps_only_what_it_needs() {
     });
     let text = partyline_campaign::ops::render(&core);
     assert!(
-        // (Up to 8: a remote drop needs its call connected first, which under pending outcomes
-        // and late answers can take an `advance` or two per request.)
-        core.len() <= 8 && core.len() * 4 < ops.len(),
+        // (Up to 10: a remote drop needs its call connected first, which under pending outcomes
+        // and late answers can take an `advance` or two per request, and with teardown requests
+        // failing too (issue 11) ddmin's 1-minimal run can keep a request or two more.)
+        core.len() <= 10 && core.len() * 4 < ops.len(),
         "seed {seed}: {} of {} left: {text}",
         core.len(),
         ops.len()
