@@ -235,6 +235,10 @@ impl Target for SimTarget<'_> {
                 self.sim.unbind(adapter);
                 EventOutcome::Done
             }
+            NetworkEvent::Pnp { adapter, step } => match self.sim.pnp(adapter, step) {
+                Ok(()) => EventOutcome::Done,
+                Err(why) => EventOutcome::Failed(why),
+            },
             NetworkEvent::Advance { ticks } => {
                 self.sim.advance(ticks);
                 EventOutcome::Done
