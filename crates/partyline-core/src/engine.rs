@@ -1802,10 +1802,15 @@ impl Engine {
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
                 if call.connected.len() >= 2 {
-                    // Never the party whose drop the call manager refused: it goes with the close.
-                    let refused = call.refused_party;
-                    let pick = call.connected.iter(&self.parties).find(|&n| n != refused);
-                    let head = self.parties.id_at(pick.unwrap_or(call.connected.head()))?;
+                    // Never the party whose drop the call manager refused: it goes with the close
+                    // (moved to the back, it is the one left).
+                    let head = self.parties.id_at(call.connected.head())?;
+                    if head.index() == call.refused_party {
+                        self.list_remove(ListOf::Connected(id), head);
+                        self.list_push(ListOf::Connected(id), head);
+                        self.push_call_work(id);
+                        return None;
+                    }
                     self.issue_drop_later(head, Cause::DropPartyRequest);
                     self.push_call_work(id);
                     return None; // the party work list issues the drop
