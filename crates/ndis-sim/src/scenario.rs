@@ -59,6 +59,7 @@ pub fn fault_policy(faults: &Faults) -> FaultPolicy {
     set(&mut p.cross_processor_weight, faults.cross_processor_weight);
     set(&mut p.request_failure_per_10000, faults.request_failure_per_10000);
     set(&mut p.allocation_failure_per_10000, faults.allocation_failure_per_10000);
+    p.request_failure_exports = faults.request_failure_exports.clone();
     set(&mut p.dispatch_delivery_per_10000, faults.dispatch_delivery_per_10000);
     if let Some(special) = faults.special_pool {
         p.special_pool = special;
@@ -248,6 +249,10 @@ impl Target for SimTarget<'_> {
             }
             NetworkEvent::RunUntilIdle => {
                 self.sim.run_until_idle();
+                EventOutcome::Done
+            }
+            NetworkEvent::FailNext { export, count, pended } => {
+                self.sim.ndis().arm_failure(export, count, pended);
                 EventOutcome::Done
             }
             NetworkEvent::Receive { call, adapter, count, resources, dispatch } => {

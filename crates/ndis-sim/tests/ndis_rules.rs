@@ -1913,6 +1913,169 @@ fn a_completion_on_another_processor_can_run_between_the_return_and_the_drivers_
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Teardown requests that fail, as documented (issue 11), and what NDIS holds after each.
+
+/// nc-ndis-protocol_cl_drop_party_complete: FAILURE means the party "was the last remaining on
+/// the client's multipoint VC" and "the client should call NdisClCloseCall to drop this party":
+/// dropping it again is a violation.
+#[test]
+fn proves_ddi_ndiscldropparty_afterrefusal() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let (_vc, _first, second, ..) = call_with_two_parties(&sim);
+    sim.ndis().arm_failure("NdisClDropParty", 1, Some(false));
+    assert_eq!(drop_party(second), NDIS_STATUS_FAILURE);
+    assert!(!fired(&sim, rules::DROP_PARTY_AFTER_REFUSAL), "the refusal itself is no violation");
+    assert_eq!(drop_party(second), NDIS_STATUS_FAILURE);
+    assert_fired(&sim, rules::DROP_PARTY_AFTER_REFUSAL);
+}
+
+/// The clean path of the reading partyline chose: after a refused drop (at once or at
+/// completion) the party is still the call manager's, connected, and its handle closes the call
+/// once the other party is dropped; the VC is then deleted and nothing is left.
+#[test]
+fn a_refused_drop_leaves_the_party_connected_and_the_call_closes_with_it() {
+    for policy in [FaultPolicy::synchronous(), FaultPolicy::always_pending()] {
+        let pended = policy == FaultPolicy::always_pending();
+        let (sim, _entered) = started(policy);
+        let vc = create_vc_on(&sim);
+        let mut setup = Params::new(&leaf(1), &setup_ies());
+        let first = pool_slot();
+        make_call(vc, &mut setup, first);
+        sim.run_until_idle();
+        let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+        let second = pool_slot();
+        add_party(vc, 0x1001, &mut add, second);
+        sim.run_until_idle();
+        sim.ndis().arm_failure("NdisClDropParty", 1, Some(pended));
+        let status = drop_party(*second);
+        sim.run_until_idle();
+        if pended {
+            assert_eq!(status, NDIS_STATUS_PENDING);
+            assert!(
+                drv(|d| d.events.iter().any(|e| e == "DropPartyComplete 0xc0000001 ctx 0x1001")),
+                "{}",
+                sim.timeline()
+            );
+        } else {
+            assert_eq!(status, NDIS_STATUS_FAILURE);
+        }
+        assert_eq!(sim.ndis().live_objects(), (1, 1, 2), "pended {pended}: both parties still live");
+        assert_eq!(drop_party(*first), drop_party_expected(pended));
+        sim.run_until_idle();
+        let closed = close_call(vc, *second);
+        assert!(closed == NDIS_STATUS_SUCCESS || closed == NDIS_STATUS_PENDING, "{closed:#x}");
+        sim.run_until_idle();
+        assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
+        assert_eq!(sim.ndis().live_objects(), (1, 0, 0));
+        assert!(sim.violations().is_empty(), "pended {pended}: {:#?}\n{}", sim.violations(), sim.timeline());
+    }
+}
+
+fn drop_party_expected(pended: bool) -> NDIS_STATUS {
+    if pended {
+        NDIS_STATUS_PENDING
+    } else {
+        NDIS_STATUS_SUCCESS
+    }
+}
+
+/// nc-ndis-protocol_cl_close_call_complete: a failed close leaves the call up — its VC cannot be
+/// deleted (nf-ndis-ndiscodeletevc) until a close succeeds, with the same party handle.
+#[test]
+fn a_failed_close_call_leaves_the_call_active_and_its_vc_undeletable() {
+    for policy in [FaultPolicy::synchronous(), FaultPolicy::always_pending()] {
+        let pended = policy == FaultPolicy::always_pending();
+        let (sim, _entered) = started(policy);
+        let vc = create_vc_on(&sim);
+        let mut setup = Params::new(&leaf(1), &setup_ies());
+        let first = pool_slot();
+        make_call(vc, &mut setup, first);
+        sim.run_until_idle();
+        sim.ndis().arm_failure("NdisClCloseCall", 1, Some(pended));
+        let status = close_call(vc, *first);
+        sim.run_until_idle();
+        if pended {
+            assert_eq!(status, NDIS_STATUS_PENDING);
+            assert!(drv(|d| d.events.iter().any(|e| e.starts_with("CloseCallComplete 0xc0000001"))));
+        } else {
+            assert_eq!(status, NDIS_STATUS_FAILURE);
+        }
+        assert_eq!(sim.ndis().live_objects(), (1, 1, 1), "pended {pended}: the call and its party are up");
+        assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+        assert_eq!(delete_vc(vc), NDIS_STATUS_NOT_ACCEPTED);
+        assert_fired(&sim, rules::DELETE_VC_WITH_CALL);
+        let again = close_call(vc, *first);
+        assert!(again == NDIS_STATUS_SUCCESS || again == NDIS_STATUS_PENDING);
+        sim.run_until_idle();
+        assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
+        assert_eq!(sim.ndis().live_objects(), (1, 0, 0));
+    }
+}
+
+/// nf-ndis-ndiscodeletevc: NOT_ACCEPTED / CLOSING leave the VC alive; a second delete deletes it.
+#[test]
+fn a_failed_vc_delete_leaves_the_vc_alive() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let vc = create_vc_on(&sim);
+    sim.ndis().arm_failure("NdisCoDeleteVc", 1, None);
+    assert_eq!(delete_vc(vc), NDIS_STATUS_NOT_ACCEPTED);
+    assert_eq!(sim.ndis().live_objects().1, 1, "the VC is still alive");
+    assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
+    assert_eq!(sim.ndis().live_objects().1, 0);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// nc-ndis-protocol_cl_close_af_complete: FAILURE leaves the AF open (at once or at completion);
+/// the client may close it again.
+#[test]
+fn a_failed_address_family_close_leaves_it_open() {
+    for policy in [FaultPolicy::synchronous(), FaultPolicy::always_pending()] {
+        let pended = policy == FaultPolicy::always_pending();
+        let (sim, _entered) = started(policy);
+        let af = drv(|d| d.af);
+        let close: sig::NdisClCloseAddressFamily = export("NdisClCloseAddressFamily");
+        sim.ndis().arm_failure("NdisClCloseAddressFamily", 1, Some(pended));
+        // SAFETY: the simulator's export.
+        let status = unsafe { close(af as NDIS_HANDLE) };
+        sim.run_until_idle();
+        if pended {
+            assert_eq!(status, NDIS_STATUS_PENDING);
+            assert!(drv(|d| d.events.iter().any(|e| e == "CloseAfComplete 0xc0000001")));
+        } else {
+            assert_eq!(status, NDIS_STATUS_FAILURE);
+        }
+        assert_eq!(sim.ndis().live_objects().0, 1, "pended {pended}: the AF is still open");
+        // SAFETY: as above: the AF is open, so its handle is still good.
+        let again = unsafe { close(af as NDIS_HANDLE) };
+        assert!(again == NDIS_STATUS_SUCCESS || again == NDIS_STATUS_PENDING);
+        sim.run_until_idle();
+        assert_eq!(sim.ndis().live_objects().0, 0);
+        assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+        drv(|d| d.af = 0);
+    }
+}
+
+/// The random low-resources mode reaches the four teardown requests, each failing only with the
+/// statuses its page lists.
+#[test]
+fn the_random_mode_fails_teardown_requests_with_documented_statuses_only() {
+    let faults = FaultPolicy {
+        request_failure_per_10000: 10_000,
+        request_failure_exports: vec!["NdisCoDeleteVc".into()],
+        ..FaultPolicy::synchronous()
+    };
+    let (sim, _entered) = started(faults);
+    let vc = create_vc_on(&sim);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        seen.insert(delete_vc(vc));
+    }
+    let documented: std::collections::BTreeSet<_> =
+        ndis_sim::ndis::faults::documented_failures("NdisCoDeleteVc").iter().copied().collect();
+    assert_eq!(seen, documented, "both documented statuses, nothing else");
+}
+
 // ---- PnP: the Paused state (ndis::pnp) ----------------------------------------------------------------
 
 /// network/pausing-a-binding: no new send (for a CoNDIS client: no call or party set-up) on a

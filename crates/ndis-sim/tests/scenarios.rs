@@ -156,6 +156,53 @@ fn receive_steps_indicate_on_the_call_and_the_binding() {
     }
 }
 
+/// scenarios/teardown-failures.toml: each teardown request fails where its `fail_next` step says
+/// (at once or at completion, with the status its Learn page lists), the real driver answers
+/// each the documented way (a refused drop closes the call with that party; a failed close,
+/// delete or AF close is made again), and the run ends clean with nothing left.
+#[test]
+fn every_teardown_request_fails_once_in_its_scenario_and_the_driver_cleans_up() {
+    let (origin, text) =
+        shipped().into_iter().find(|(o, _)| o.ends_with("teardown-failures.toml")).expect("shipped");
+    let scenario = Scenario::parse(&text, &origin).expect("parses");
+    let report = scenario::run(&scenario, partyline_image::IMAGE, None).expect("loads");
+    let timeline = report.timeline();
+    let count = |needle: &str| timeline.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("NdisClDropParty(-> NDIS_STATUS_FAILURE (injected))"), 1, "{timeline}");
+    assert_eq!(count("ProtocolClDropPartyComplete((NDIS_STATUS_FAILURE"), 1, "{timeline}");
+    assert_eq!(count("NdisClCloseCall(-> NDIS_STATUS_FAILURE (injected))"), 1, "{timeline}");
+    assert_eq!(count("ProtocolClCloseCallComplete((NDIS_STATUS_FAILURE"), 1, "{timeline}");
+    assert_eq!(count("NdisCoDeleteVc(-> NDIS_STATUS_NOT_ACCEPTED (injected))"), 2, "{timeline}");
+    assert_eq!(count("NdisClCloseAddressFamily(-> NDIS_STATUS_FAILURE (injected))"), 1, "{timeline}");
+    assert_eq!(count("ProtocolClCloseAfComplete((NDIS_STATUS_FAILURE"), 1, "{timeline}");
+    // The refused party is the one the close passes: Pt#5 (b) of the first call.
+    let refused =
+        timeline.lines().position(|l| l.contains("ProtocolClDropPartyComplete((NDIS_STATUS_FAILURE"));
+    let closed = timeline.lines().position(|l| l.contains("NdisClCloseCall((Vc#3, Pt#5"));
+    assert!(refused.is_some() && closed > refused, "{timeline}");
+    assert!(report.is_clean(), "{:#?}\n{timeline}", report.violations);
+    assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+}
+
+#[test]
+fn a_fail_next_step_naming_a_request_that_cannot_fail_is_refused_with_the_list() {
+    let text = r#"
+[[adapter]]
+local_address = "47.0005.80FFE1000000F21A2B3C.0020481AF000.00"
+
+[[step]]
+fail_next = "NdisFreeMemory"
+"#;
+    let error = Scenario::parse(text, "bad.toml").expect_err("refused").to_string();
+    assert!(error.contains("NdisFreeMemory") && error.contains("NdisClCloseCall"), "{error}");
+    let text = text.replace(
+        "[[step]]\nfail_next = \"NdisFreeMemory\"",
+        "[faults]\nrequest_failure_exports = [\"NdisFoo\"]",
+    );
+    let error = Scenario::parse(&text, "bad.toml").expect_err("refused").to_string();
+    assert!(error.contains("request_failure_exports") && error.contains("NdisFoo"), "{error}");
+}
+
 /// scenarios/crossings.toml on the real image: every crossing the call manager settles is traced
 /// with its reason, none is dropped silently, the driver answers each as documented (the run is
 /// clean), and a repeated registration of the families opens nothing more.

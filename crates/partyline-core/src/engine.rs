@@ -226,7 +226,22 @@ pub struct AddressFamily {
     work: Link,
     /// The AF's own address (the calling party) and its query.
     local: LocalAddress,
+    /// `NdisClCloseAddressFamily` requests that failed so far (see [`REQUEST_ATTEMPTS`]).
+    close_attempts: u8,
 }
+
+/// How many times partyline makes a teardown request that NDIS or the call manager failed
+/// (`NdisClCloseCall`, `NdisCoDeleteVc`, `NdisClCloseAddressFamily`) before it gives up on the
+/// object. Each failure leaves the object alive in NDIS (ProtocolClCloseCallComplete: the call
+/// manager failed the close; nf-ndis-ndiscodeletevc: NOT_ACCEPTED / CLOSING, the VC is not
+/// deleted; ProtocolClCloseAfComplete: FAILURE, the AF is not closed), so the request is made
+/// again at once, from the same drive loop. A transient failure (a low-resources moment, a
+/// deactivation still pending) clears within a few attempts; a call manager that fails every one
+/// would otherwise hold the unbind forever, so after this many the engine forgets the object —
+/// the unbind completes — and the failure stays counted (`close_failures`, `delete_failures`)
+/// and traced (`CallGone`/`AfGone` with the last failure status). At Driver Verifier's default
+/// 6 % failure rate, eight failures in a row happen once in 6 * 10^9 requests.
+pub const REQUEST_ATTEMPTS: u8 = 8;
 
 /// The life of a client-created multipoint VC and its call.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -285,6 +300,13 @@ pub struct Call {
     /// O(1) (see [`Engine::unqueue_call_work`]).
     work: Link,
     parameters_changed: bool,
+    /// Failed `NdisClCloseCall` (while closing) or `NdisCoDeleteVc` (while deleting) requests
+    /// (see [`REQUEST_ATTEMPTS`]).
+    attempts: u8,
+    /// The party whose `NdisClDropParty` the call manager refused (FAILURE: "the last remaining"
+    /// party), which goes with `NdisClCloseCall` and is never dropped (see
+    /// [`Engine::on_drop_party_complete`]); NIL if none.
+    refused_party: u32,
 }
 
 /// The life of one party of a multipoint call.
@@ -319,7 +341,10 @@ pub enum PartyState {
 #[derive(Debug)]
 pub struct Party {
     call: Id,
-    /// The handle of [`PartyState::Connected`] and [`PartyState::DropQueued`], else NULL.
+    /// The handle of [`PartyState::Connected`] and [`PartyState::DropQueued`]; kept through
+    /// [`PartyState::DropPending`] and [`PartyState::Closing`] (not used there: the handle is
+    /// NDIS's while its request is in flight) for the request that fails and gives it back; else
+    /// NULL.
     handle: Handle,
     phase: Phase,
     remote_drop: bool,
@@ -375,8 +400,8 @@ impl Party {
             PartyState::AddPending { drop_requested: true } => (Phase::AddPendingDropRequested, Handle::NULL),
             PartyState::Connected { handle } => (Phase::Connected, handle),
             PartyState::DropQueued { handle } => (Phase::DropQueued, handle),
-            PartyState::DropPending => (Phase::DropPending, Handle::NULL),
-            PartyState::Closing => (Phase::Closing, Handle::NULL),
+            PartyState::DropPending => (Phase::DropPending, self.handle),
+            PartyState::Closing => (Phase::Closing, self.handle),
         };
     }
 }
@@ -866,6 +891,7 @@ impl Engine {
             calls: 0,
             work: Link::NONE,
             local: LocalAddress::NONE,
+            close_attempts: 0,
         };
         let id = match self.afs.insert(af) {
             Ok(id) => id,
@@ -979,14 +1005,28 @@ impl Engine {
         }
     }
 
-    /// `NdisClCloseAddressFamily` completed: the AF is gone.
+    /// `NdisClCloseAddressFamily` completed: SUCCESS, the AF is gone; FAILURE, it is still open.
+    ///
+    /// nc-ndis-protocol_cl_close_af_complete: FAILURE means VCs or SAPs are still on the AF, "that
+    /// the client must release before attempting to close the AF", or a second close of an AF
+    /// already closing. partyline has neither (it closes only once its calls are gone, and never
+    /// twice), so the AF is still open and its handle still names it: the close is made again
+    /// (at most [`REQUEST_ATTEMPTS`] times in all), and only then is the AF forgotten.
     pub fn on_close_af_complete(&mut self, id: Id, status: Status) -> Result {
-        let Some(af) = self.afs.get(id) else {
+        let Some(af) = self.afs.get_mut(id) else {
             return self.reject(ObjectKind::Af, Some(id), Error::UnknownId(ObjectKind::Af));
         };
         let AfState::CloseAfPending { handle } = af.state else {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         };
+        if !status.is_success() {
+            af.close_attempts = af.close_attempts.saturating_add(1);
+            if af.close_attempts < REQUEST_ATTEMPTS {
+                self.af_to(id, AfState::Closing { handle }, Cause::CloseAfComplete);
+                self.push_af_work(id);
+                return Ok(());
+            }
+        }
         match af.notify {
             Notify::InHandler => {
                 self.af_to(id, AfState::Closed, Cause::CloseAfComplete);
@@ -1056,6 +1096,8 @@ impl Engine {
             af_link: Link::NONE,
             work: Link::NONE,
             parameters_changed: false,
+            attempts: 0,
+            refused_party: NIL,
         };
         let Ok(id) = self.calls.insert(call) else {
             return Err(Error::NeedMemory(Table::Calls, Exhausted::Chunk));
@@ -1293,33 +1335,61 @@ impl Engine {
         }
     }
 
-    /// `NdisClDropParty` completed. SUCCESS: the party is gone. FAILURE means the call manager
-    /// took it for the last party (ProtocolClDropPartyComplete); partyline never drops the last
-    /// one, so that is counted as an error, and the party is gone all the same (its handle died
-    /// when it was passed to NdisClDropParty).
+    /// `NdisClDropParty` completed. SUCCESS: the party is gone.
+    ///
+    /// Any other status is a refusal, and partyline reads the two pages together this way:
+    /// nc-ndis-protocol_cl_drop_party_complete says FAILURE means "the given party was the last
+    /// remaining on the client's multipoint VC. Therefore, the client should call NdisClCloseCall
+    /// to drop this party" — so the party was *not* dropped; nf-ndis-ndiscldropparty says the
+    /// handle is invalid once passed to NdisClDropParty — which partyline takes to mean the handle
+    /// is the request's while it is in flight, not that a refused request destroys it:
+    /// nf-ndis-ndiscmdroppartycomplete has the call manager treat the handle as invalid only "if
+    /// it passes NDIS_STATUS_SUCCESS". So after a refusal the party is connected again with the
+    /// same handle, whose one remaining use is the one the completion page names: the call is
+    /// closed (every other party dropped first, NdisClCloseCall on multipoint VCs) with this party
+    /// as the one passed to NdisClCloseCall — never dropped again. The simulator checks this
+    /// reading (`Ddi_DropPartyAfterRefusal`, and the call left up is a leak at unload).
     pub fn on_drop_party_complete(&mut self, id: Id, status: Status) -> Result {
-        let Some(party) = self.parties.get(id) else {
+        let Some(party) = self.parties.get_mut(id) else {
             return self.reject(ObjectKind::Party, Some(id), Error::UnknownId(ObjectKind::Party));
         };
         if party.state() != PartyState::DropPending {
             return self.reject(ObjectKind::Party, Some(id), Error::InvalidState(ObjectKind::Party));
         }
         let call = party.call;
+        if let Some(c) = self.calls.get_mut(call) {
+            c.dropping = c.dropping.saturating_sub(1);
+        }
+        if !status.is_success() {
+            self.counters.drop_failures += 1;
+            self.drop_refused(id);
+            return Ok(());
+        }
         if party.remote_drop {
             self.counters.parties_dropped_remote += 1;
         } else {
             self.counters.parties_dropped_local += 1;
         }
-        if !status.is_success() {
-            self.counters.drop_failures += 1;
-        }
-        if let Some(c) = self.calls.get_mut(call) {
-            c.dropping = c.dropping.saturating_sub(1);
-        }
         self.free_party(id, status);
         self.close_if_empty(call);
         self.push_call_work(call);
         Ok(())
+    }
+
+    /// The call manager refused to drop party `id` (see [`Engine::on_drop_party_complete`]): it is
+    /// connected again, the call's refused party (a teardown drops every other party, then closes
+    /// with it), and the call is closed.
+    fn drop_refused(&mut self, id: Id) {
+        let Some(party) = self.parties.get_mut(id) else { return };
+        let call = party.call;
+        let handle = party.handle;
+        self.party_to(id, PartyState::Connected { handle }, Cause::DropPartyComplete);
+        self.list_push(ListOf::Connected(call), id);
+        if let Some(c) = self.calls.get_mut(call) {
+            c.refused_party = id.index();
+        }
+        self.begin_call_close(call, CloseReason::Local);
+        self.push_call_work(call);
     }
 
     /// `ProtocolClIncomingDropParty`: the remote leaf (or the network) dropped a party that is
@@ -1423,9 +1493,18 @@ impl Engine {
         self.push_call_work(id);
     }
 
-    /// `NdisClCloseCall` completed. The last party (if any) is gone with the call.
+    /// `NdisClCloseCall` completed. SUCCESS: the last party (if any) is gone with the call, and the
+    /// VC is deleted next.
+    ///
+    /// Any other status: nc-ndis-protocol_cl_close_call_complete, "the call manager failed the
+    /// request to close the call"; the call is still up (only SUCCESS "closed the call ... and
+    /// deactivated the VC"), so its VC cannot be deleted yet (nf-ndis-ndiscodeletevc: only once
+    /// the close "has completed successfully"), and its last party and that party's handle are
+    /// still the call manager's (nf-ndis-ndiscmclosecallcomplete: unusable only after SUCCESS).
+    /// The close is made again with the same party, at most [`REQUEST_ATTEMPTS`] times in all;
+    /// then the call is forgotten (see [`REQUEST_ATTEMPTS`]).
     pub fn on_close_call_complete(&mut self, id: Id, status: Status) -> Result {
-        let Some(call) = self.calls.get(id) else {
+        let Some(call) = self.calls.get_mut(id) else {
             return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
         };
         if call.state != CallState::CloseCallPending {
@@ -1433,7 +1512,24 @@ impl Engine {
         }
         if !status.is_success() {
             self.counters.close_failures += 1;
+            call.attempts = call.attempts.saturating_add(1);
+            let retry = call.attempts < REQUEST_ATTEMPTS;
+            // The party that went with the close is connected again.
+            if let Some(party) = self.parties.id_at(call.connected.head()) {
+                if let Some(p) = self.parties.get(party).filter(|p| p.state() == PartyState::Closing) {
+                    let handle = p.handle;
+                    self.party_to(party, PartyState::Connected { handle }, Cause::CloseCallComplete);
+                }
+            }
+            if retry {
+                self.call_to(id, CallState::Active, Cause::CloseCallComplete);
+                self.push_call_work(id);
+            } else {
+                self.abandon_call(id, status);
+            }
+            return Ok(());
         }
+        call.attempts = 0;
         // The party that went with the close.
         for index in [call.connected.head()] {
             if let Some(party) = self.parties.id_at(index) {
@@ -1447,10 +1543,17 @@ impl Engine {
         Ok(())
     }
 
-    /// `NdisCoDeleteVc` returned. The call and its context are gone either way: a refused
-    /// delete is a driver bug, counted, and the simulator reports it.
+    /// `NdisCoDeleteVc` returned. SUCCESS: the VC and the call are gone.
+    ///
+    /// nf-ndis-ndiscodeletevc: NOT_ACCEPTED, "the VC is still active, so it could not be deleted";
+    /// CLOSING, "deactivation on the given VC is still pending". partyline deletes only a VC whose
+    /// call never connected or whose close completed with SUCCESS, so either is the VC's
+    /// deactivation not yet over below the call manager: the VC is still alive in NDIS and its
+    /// handle still names it (the handle dies "when NdisCoDeleteVc returns control" — having
+    /// deleted it). The delete is made again, at most [`REQUEST_ATTEMPTS`] times in all; then the
+    /// call is forgotten (see [`REQUEST_ATTEMPTS`]).
     pub fn on_vc_deleted(&mut self, id: Id, status: Status) -> Result {
-        let Some(call) = self.calls.get(id) else {
+        let Some(call) = self.calls.get_mut(id) else {
             return self.reject(ObjectKind::Call, Some(id), Error::UnknownId(ObjectKind::Call));
         };
         if call.state != CallState::Deleting {
@@ -1458,9 +1561,26 @@ impl Engine {
         }
         if !status.is_success() {
             self.counters.delete_failures += 1;
+            call.attempts = call.attempts.saturating_add(1);
+            if call.attempts < REQUEST_ATTEMPTS {
+                self.call_to(id, CallState::NeedDelete, Cause::VcDeleted);
+                self.push_call_work(id);
+                return Ok(());
+            }
         }
         self.free_call(id, status);
         Ok(())
+    }
+
+    /// Gives up on a call whose close failed [`REQUEST_ATTEMPTS`] times: its parties and the call
+    /// are forgotten (their VC stays in NDIS; see [`REQUEST_ATTEMPTS`]).
+    fn abandon_call(&mut self, id: Id, status: Status) {
+        while let Some(index) = self.calls.get(id).map(|c| c.connected.head()).filter(|&h| h != NIL) {
+            let Some(party) = self.parties.id_at(index) else { break };
+            self.list_remove(ListOf::Connected(id), party);
+            self.free_party(party, status);
+        }
+        self.free_call(id, status);
     }
 
     fn free_call(&mut self, id: Id, status: Status) {
@@ -1722,7 +1842,15 @@ impl Engine {
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
                 if call.connected.len() >= 2 {
+                    // Never the party whose drop the call manager refused: it goes with the close
+                    // (moved to the back, it is the one left).
                     let head = self.parties.id_at(call.connected.head())?;
+                    if head.index() == call.refused_party {
+                        self.list_remove(ListOf::Connected(id), head);
+                        self.list_push(ListOf::Connected(id), head);
+                        self.push_call_work(id);
+                        return None;
+                    }
                     self.issue_drop_later(head, Cause::DropPartyRequest);
                     self.push_call_work(id);
                     return None; // the party work list issues the drop

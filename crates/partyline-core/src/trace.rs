@@ -66,11 +66,15 @@ pub enum Cause {
     CloseCallComplete = 22,
     /// `NdisCoDeleteVc` made.
     DeleteVc = 23,
+    /// `NdisClDropParty` completed (a refusal: the party is connected again).
+    DropPartyComplete = 24,
+    /// `NdisCoDeleteVc` returned (a failure: the VC is still alive).
+    VcDeleted = 25,
 }
 
 impl Cause {
     /// Every cause, in wire order.
-    pub const ALL: [Cause; 23] = [
+    pub const ALL: [Cause; 25] = [
         Cause::BindAdapter,
         Cause::OpenAdapterComplete,
         Cause::UnbindAdapter,
@@ -94,6 +98,8 @@ impl Cause {
         Cause::CloseCall,
         Cause::CloseCallComplete,
         Cause::DeleteVc,
+        Cause::DropPartyComplete,
+        Cause::VcDeleted,
     ];
 
     pub fn from_u8(value: u8) -> Option<Cause> {

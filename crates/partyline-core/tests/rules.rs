@@ -633,6 +633,172 @@ fn a_failed_address_family_open_asks_ndis_to_unbind() {
     // `a_family_registered_again_while_open_is_declined`.)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Teardown requests that fail (issue 11: every request can fail, as documented).
+
+/// The parties a call manager's `NdisClCloseCall` would take with the call, by handle.
+fn close_requests(fake: &Fake) -> Vec<Option<Handle>> {
+    fake.requests
+        .iter()
+        .filter_map(|a| match a {
+            Action::CloseCall { party, .. } => Some(party.map(|(_, h)| h)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// nc-ndis-protocol_cl_drop_party_complete: FAILURE means "the given party was the last remaining
+/// on the client's multipoint VC. Therefore, the client should call NdisClCloseCall to drop this
+/// party"; nf-ndis-ndiscmdroppartycomplete: the call manager treats the handle as invalid only
+/// after SUCCESS. partyline's reading: the party is still the call manager's, its handle with it,
+/// and the call is closed with it — every other party dropped first, the refused one never
+/// dropped again (the fake reports a second NdisClDropParty of it). Synchronous and pended.
+#[test]
+fn a_refused_drop_party_closes_the_call_with_that_party() {
+    for outcome in [Outcome::SyncSuccess, Outcome::Pending] {
+        let mut fake = all(outcome);
+        let (_, af) = fake.open_binding();
+        let call = make_call(&mut fake, af, 3);
+        fake.deliver_all();
+        let listed = parties(&fake, call);
+        assert_eq!(listed.len(), 3, "{outcome:?}");
+        let refused = listed[1];
+        let handle = match fake.engine.party_info(refused).map(|p| p.state) {
+            Some(PartyState::Connected { handle }) => handle,
+            other => panic!("{outcome:?}: party is {other:?}"),
+        };
+        fake.fail_next.insert("NdisClDropParty", 1);
+        fake.requests.clear();
+        fake.engine.drop_party(refused).expect("drop");
+        fake.settle();
+        fake.deliver_all();
+        assert_eq!(fake.engine.counters.drop_failures, 1, "{outcome:?}");
+        assert_eq!(
+            kinds(&fake.requests),
+            ["DropParty", "DropParty", "DropParty", "CloseCall", "DeleteVc"],
+            "{outcome:?}: refused, then the two other parties dropped, then the close"
+        );
+        assert_eq!(close_requests(&fake), [Some(handle)], "{outcome:?}: closed with the refused party");
+        assert!(fake.engine.call_info(call).is_none(), "{outcome:?}");
+        assert!(fake.vcs.is_empty(), "{outcome:?}: the VC is deleted");
+        assert_eq!(fake.engine.population()[2..], [0, 0], "{outcome:?}: nothing left");
+        assert_clean(&mut fake);
+    }
+}
+
+/// nc-ndis-protocol_cl_drop_party_complete as above, for the drop of the next-to-last party: the
+/// call manager says the party was the last, so the call closes with it, not with the other one.
+#[test]
+fn a_refused_drop_of_one_of_two_parties_closes_the_call_with_the_refused_one() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 2);
+    fake.deliver_all();
+    let [first, second] = parties(&fake, call)[..] else { panic!("two parties") };
+    let Some(PartyState::Connected { handle }) = fake.engine.party_info(first).map(|p| p.state) else {
+        panic!("connected")
+    };
+    fake.fail_next.insert("NdisClDropParty", 1);
+    fake.requests.clear();
+    fake.engine.drop_party(first).expect("drop");
+    fake.settle();
+    fake.deliver_all();
+    assert_eq!(kinds(&fake.requests), ["DropParty", "DropParty", "CloseCall", "DeleteVc"]);
+    assert_eq!(close_requests(&fake), [Some(handle)]);
+    assert!(fake.engine.party_info(second).is_none());
+    assert!(fake.engine.call_info(call).is_none());
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_close_call_complete: on failure the call manager did not close the call
+/// (only SUCCESS "closed the call ... and deactivated the VC"), and nf-ndis-ndiscodeletevc
+/// deletes a VC only once the close "has completed successfully": partyline makes the close
+/// again, with the same party, then deletes the VC. Synchronous and pended.
+#[test]
+fn a_failed_close_call_is_made_again_before_the_vc_is_deleted() {
+    for outcome in [Outcome::SyncSuccess, Outcome::Pending] {
+        let mut fake = all(outcome);
+        let (_, af) = fake.open_binding();
+        let call = make_call(&mut fake, af, 1);
+        fake.deliver_all();
+        fake.fail_next.insert("NdisClCloseCall", 2);
+        fake.requests.clear();
+        fake.engine.close_call(call).expect("close");
+        fake.settle();
+        fake.deliver_all();
+        assert_eq!(kinds(&fake.requests), ["CloseCall", "CloseCall", "CloseCall", "DeleteVc"], "{outcome:?}");
+        let closes = close_requests(&fake);
+        assert!(closes.iter().all(|p| p.is_some() && *p == closes[0]), "{outcome:?}: same party each time");
+        assert_eq!(fake.engine.counters.close_failures, 2);
+        assert!(fake.engine.call_info(call).is_none());
+        assert!(fake.vcs.is_empty(), "{outcome:?}: no VC left in NDIS");
+        assert_eq!(fake.engine.population()[2..], [0, 0]);
+        assert_clean(&mut fake);
+    }
+}
+
+/// nf-ndis-ndiscodeletevc: NOT_ACCEPTED ("the VC is still active, so it could not be deleted")
+/// leaves the VC alive; its handle dies only with a delete that succeeds. partyline deletes it
+/// again.
+#[test]
+fn a_refused_vc_delete_is_made_again() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 2);
+    fake.fail_next.insert("NdisCoDeleteVc", 3);
+    fake.requests.clear();
+    fake.engine.close_call(call).expect("close");
+    fake.settle();
+    assert_eq!(
+        kinds(&fake.requests),
+        ["DropParty", "CloseCall", "DeleteVc", "DeleteVc", "DeleteVc", "DeleteVc"]
+    );
+    assert_eq!(fake.engine.counters.delete_failures, 3);
+    assert!(fake.engine.call_info(call).is_none());
+    assert!(fake.vcs.is_empty(), "no VC left in NDIS");
+    assert_clean(&mut fake);
+}
+
+/// nc-ndis-protocol_cl_close_af_complete: FAILURE leaves the AF open (VCs or SAPs "that the
+/// client must release before attempting to close the AF"); partyline has neither and closes it
+/// again, and the unbind completes once it is closed. Synchronous and pended.
+#[test]
+fn a_failed_address_family_close_is_made_again_and_the_unbind_completes() {
+    for outcome in [Outcome::SyncSuccess, Outcome::Pending] {
+        let mut fake = all(outcome);
+        let (binding, af) = fake.open_binding();
+        make_call(&mut fake, af, 2);
+        fake.deliver_all();
+        fake.fail_next.insert("NdisClCloseAddressFamily", 2);
+        fake.requests.clear();
+        fake.unbind(binding);
+        let closes = kinds(&fake.requests).iter().filter(|k| **k == "CloseAf").count();
+        assert_eq!(closes, 3, "{outcome:?}: {:?}", kinds(&fake.requests));
+        assert_eq!(fake.quiet_bindings, [binding], "{outcome:?}");
+        assert_eq!(fake.engine.population(), [0, 0, 0, 0], "{outcome:?}");
+        assert!(fake.afs.values().all(|a| a.2), "{outcome:?}: the AF is closed in NDIS");
+        assert_clean(&mut fake);
+    }
+}
+
+/// A call manager that fails every close: partyline makes it REQUEST_ATTEMPTS times, then gives
+/// the call up, so the unbind does not wait for it forever (the VC it leaves is the call
+/// manager's doing, and counted).
+#[test]
+fn a_close_that_always_fails_is_given_up_after_the_attempt_bound_and_the_unbind_completes() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    make_call(&mut fake, af, 1);
+    fake.fail_next.insert("NdisClCloseCall", u32::MAX);
+    fake.requests.clear();
+    fake.unbind(binding);
+    let closes = kinds(&fake.requests).iter().filter(|k| **k == "CloseCall").count();
+    assert_eq!(closes, usize::from(partyline_core::engine::REQUEST_ATTEMPTS));
+    assert_eq!(fake.engine.counters.close_failures, u64::from(partyline_core::engine::REQUEST_ATTEMPTS));
+    assert_eq!(fake.quiet_bindings, [binding]);
+    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+}
+
 // ---- PnP: pause, restart, power (network/binding-states-of-a-protocol-driver) -------------------
 
 fn setups(fake: &Fake) -> usize {

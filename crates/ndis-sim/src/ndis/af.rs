@@ -15,7 +15,8 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::condis::{
-    client, outcome_and_failure, render_injected, render_result, render_shown, render_status_context,
+    client, log_returned, outcome_and_failure, outcome_and_status_in, render_injected,
+    render_injected_status, render_shown, render_status_context,
 };
 use super::out_param::{self, When};
 use super::{
@@ -200,6 +201,11 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
 
 /// `NdisClCloseAddressFamily`: <= DISPATCH; no VCs may remain; the handle dies with the call.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclcloseaddressfamily>
+///
+/// May fail (by policy, [`super::faults`]) with the failure nc-ndis-protocol_cl_close_af_complete
+/// lists, FAILURE, at once or at completion: the AF then stays open (its VCs and SAPs are to be
+/// released "before attempting to close the AF" again), and an AF never closed is a leak at
+/// unload.
 extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const DDI: Ddi = Ddi::ndis(
         "NdisClCloseAddressFamily",
@@ -234,19 +240,27 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         violation(world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
+    let (outcome, failure) = outcome_and_status_in(world, &mut ndis.state(), 0, EXPORT, true);
+    if let (Some(status), Outcome::Synchronous) = (failure, outcome) {
+        // Failed at once: the AF is still open.
+        log_lazy(world, processor, &CALL, &[status as u64], render_injected_status);
+        return status;
+    }
     {
         let mut state = ndis.state();
         let af = state.afs.get_mut(&id).expect("checked");
         af.state = if outcome == Outcome::Synchronous { AfState::Closed } else { AfState::Closing };
-        state.counters.afs_closed += 1;
+        if outcome == Outcome::Synchronous {
+            state.counters.afs_closed += 1;
+        }
     }
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(world, ndis, processor, outcome, Work::CloseAfComplete { af: id, status: NDIS_STATUS_SUCCESS })
+        let status = failure.unwrap_or(NDIS_STATUS_SUCCESS);
+        pend(world, ndis, processor, outcome, Work::CloseAfComplete { af: id, status })
     };
-    log_lazy(world, processor, &CALL, &[status as u64], render_result);
+    log_returned(world, processor, &CALL, status, failure);
     status
 }
 
@@ -348,7 +362,8 @@ pub(super) fn deliver_open_complete(world: &Arc<World>, ndis: &Ndis, af: u64, st
     }
 }
 
-/// Work::CloseAfComplete: a pended NdisClCloseAddressFamily completes (ProtocolClCloseAfComplete).
+/// Work::CloseAfComplete: a pended NdisClCloseAddressFamily completes (ProtocolClCloseAfComplete):
+/// the AF is closed, or, failed, open again.
 pub(super) fn deliver_close_complete(
     world: &Arc<World>,
     ndis: &Ndis,
@@ -361,8 +376,13 @@ pub(super) fn deliver_close_complete(
     let context = {
         let mut state = ndis.state();
         let Some(entry) = state.afs.get_mut(&af) else { return };
-        entry.state = AfState::Closed;
-        entry.context
+        let closed = status == NDIS_STATUS_SUCCESS;
+        entry.state = if closed { AfState::Closed } else { AfState::Open };
+        let context = entry.context;
+        if closed {
+            state.counters.afs_closed += 1;
+        }
+        context
     };
     if let Some(complete) = client.ClCloseAfCompleteHandler {
         call_driver(

@@ -17,8 +17,9 @@ use ndis_sys::*;
 
 use super::callmgr;
 use super::condis::{
-    check_parameters, client, mark_parameters_changed, outcome_and_failure, reject_parameters,
-    render_incoming, render_result, CALL_MANAGER, NETWORK,
+    check_parameters, client, log_returned, mark_parameters_changed, outcome_and_failure,
+    outcome_and_status_in, reject_parameters, render_incoming, render_injected_status, render_result,
+    CALL_MANAGER, NETWORK,
 };
 use super::out_param::{self, When};
 use super::params;
@@ -284,6 +285,13 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
 /// `NdisClCloseCall`: <= DISPATCH; on a multipoint call only with exactly one party left, nothing
 /// pending, and that party's handle.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndisclclosecall>
+///
+/// May fail (by policy, [`super::faults`]) with a "CM-determined" status
+/// (nc-ndis-protocol_cl_close_call_complete): the call manager did not close the call, so the
+/// call stays active with its last party and that party's handle
+/// (nf-ndis-ndiscmclosecallcomplete: unusable only after SUCCESS), an unanswered release stays
+/// unanswered, and the VC cannot be deleted (nf-ndis-ndiscodeletevc) — a call never closed is a
+/// leak at unload.
 extern "win64" fn ndis_cl_close_call(
     vc_handle: NDIS_HANDLE,
     party_handle: NDIS_HANDLE,
@@ -365,28 +373,37 @@ extern "win64" fn ndis_cl_close_call(
             return NDIS_STATUS_FAILURE;
         }
     }
-    let (outcome, _) = outcome_and_failure(world, ndis, 0, None);
+    let (outcome, failure) = outcome_and_status_in(world, &mut ndis.state(), 0, EXPORT, true);
+    if let (Some(status), Outcome::Synchronous) = (failure, outcome) {
+        // Failed at once: nothing changed.
+        log_lazy(world, processor, &CALL, &[status as u64], render_injected_status);
+        return status;
+    }
     {
         let mut state = ndis.state();
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.closed_by_client = entry.incoming_close != Some(NDIS_STATUS_SUCCESS);
         entry.state = if outcome == Outcome::Synchronous { VcState::Closed } else { VcState::Closing };
+        entry.incoming_close_before_close = entry.incoming_close;
         let released = entry.incoming_close;
         state.crossings.closed_after_release(vc, released);
         state.set_incoming_close(vc, None);
-        state.counters.calls_closed += 1;
         if let Some(party) = party.filter(|_| multipoint) {
             if outcome == Outcome::Synchronous {
                 state.parties.set_state(party, PartyState::Gone).expect("party");
             }
         }
+        if outcome == Outcome::Synchronous {
+            state.counters.calls_closed += 1;
+        }
     }
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(world, ndis, processor, outcome, Work::CloseCallComplete { vc, status: NDIS_STATUS_SUCCESS })
+        let status = failure.unwrap_or(NDIS_STATUS_SUCCESS);
+        pend(world, ndis, processor, outcome, Work::CloseCallComplete { vc, status })
     };
-    log_lazy(world, processor, &CALL, &[status as u64], render_result);
+    log_returned(world, processor, &CALL, status, failure);
     status
 }
 
@@ -485,7 +502,8 @@ pub(super) fn deliver_make_call_complete(
     }
 }
 
-/// Work::CloseCallComplete: a pended NdisClCloseCall completes (ProtocolClCloseCallComplete).
+/// Work::CloseCallComplete: a pended NdisClCloseCall completes (ProtocolClCloseCallComplete): the
+/// call is closed with its last party, or, failed, active again as it was.
 pub(super) fn deliver_close_call_complete(
     world: &Arc<World>,
     ndis: &Ndis,
@@ -498,13 +516,22 @@ pub(super) fn deliver_close_call_complete(
     let (context, party_context) = {
         let mut state = ndis.state();
         let Some(entry) = state.vcs.get_mut(&vc) else { return };
-        entry.state = VcState::Closed;
+        let closed = status == NDIS_STATUS_SUCCESS;
+        entry.state = if closed { VcState::Closed } else { VcState::Active };
         let context = entry.context;
         let multipoint = entry.multipoint;
+        let before = entry.incoming_close_before_close.take();
+        if closed {
+            state.counters.calls_closed += 1;
+        } else {
+            state.set_incoming_close(vc, before);
+        }
         let last = state.parties.first_alive(vc);
         let party_context = match (multipoint, last) {
             (true, Some(last)) => {
-                state.parties.set_state(last, PartyState::Gone);
+                if closed {
+                    state.parties.set_state(last, PartyState::Gone);
+                }
                 state.parties.get(last).map_or(0, |p| p.context)
             }
             _ => 0,

@@ -35,6 +35,35 @@ pub(super) fn render_injected(_: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::
     f.write_str("-> NDIS_STATUS_RESOURCES (injected)")
 }
 
+/// `-> NDIS_STATUS_X (injected)`: a failure the fault policy injected, with its status (word 0).
+pub(super) fn render_injected_status(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "-> {} (injected)", StatusName(a.word(0) as i32))
+}
+
+/// The log of a request's return: `-> NDIS_STATUS_X`, or for a pended request the policy fails,
+/// `-> NDIS_STATUS_PENDING (injected: completes with NDIS_STATUS_Y)` — counted as an injected
+/// fault like one that fails at once.
+pub(super) fn log_returned(
+    world: &World,
+    processor: usize,
+    call: &'static Call,
+    status: i32,
+    failure: Option<i32>,
+) {
+    match failure {
+        Some(failure) if status == ndis_sys::NDIS_STATUS_PENDING => {
+            world.log_lazy(processor, call, &[failure as u64], |a, f| {
+                write!(
+                    f,
+                    "-> NDIS_STATUS_PENDING (injected: completes with {})",
+                    StatusName(a.word(0) as i32)
+                )
+            });
+        }
+        _ => world.log_lazy(processor, call, &[status as u64], render_result),
+    }
+}
+
 /// `(X)`: one argument captured with [`shown`].
 pub(super) fn render_shown(a: &Args<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.write_str("(")?;
@@ -75,13 +104,68 @@ pub(super) fn outcome_and_failure_in(
     min_delay: u64,
     injectable: Option<&'static str>,
 ) -> (Outcome, bool) {
-    let rate = state.config.faults.request_failure_per_10000;
-    let fail = match injectable {
-        Some(export) => super::faults::inject(world, state, export, None, true, rate),
-        None => state.rng.chance(rate),
+    let (outcome, failure) = match injectable {
+        Some(export) => outcome_and_status_in(world, state, min_delay, export, true),
+        None => {
+            let rate = state.config.faults.request_failure_per_10000;
+            let fail = state.rng.chance(rate);
+            let State { rng, config, .. } = state;
+            return (rng.outcome(&config.faults, min_delay), fail);
+        }
     };
-    let State { rng, config, .. } = state;
-    (rng.outcome(&config.faults, min_delay), fail)
+    (outcome, failure.is_some())
+}
+
+/// The outcome of a request of `export` and, if it fails, the status it fails with (one its page
+/// lists, [`super::faults::documented_failures`]). A failure a scenario armed comes first; else,
+/// if `can_fail`, the policy's rate, export filter and systematic registry decide
+/// ([`super::faults::inject`]).
+pub(super) fn outcome_and_status_in(
+    world: &World,
+    state: &mut State,
+    min_delay: u64,
+    export: &'static str,
+    can_fail: bool,
+) -> (Outcome, Option<i32>) {
+    let (failed, pended) = failure_in(world, state, export, can_fail);
+    let outcome = match pended {
+        Some(true) => {
+            Outcome::Pending { delay: 1 + state.rng.below(state.config.faults.max_delay_ticks.max(1)) }
+        }
+        Some(false) => Outcome::Synchronous,
+        None => {
+            let State { rng, config, .. } = state;
+            rng.outcome(&config.faults, min_delay)
+        }
+    };
+    (outcome, failed)
+}
+
+/// Whether the request of `export` fails, with which documented status, and whether an armed
+/// failure forces it to pend (`Some(true)`) or not (`Some(false)`). Requests that never pend
+/// (NdisCoDeleteVc) use this alone.
+pub(super) fn failure_in(
+    world: &World,
+    state: &mut State,
+    export: &'static str,
+    can_fail: bool,
+) -> (Option<i32>, Option<bool>) {
+    let statuses = super::faults::documented_failures(export);
+    if !can_fail || statuses.is_empty() {
+        return (None, None);
+    }
+    if let Some(pended) = state.armed.take(export) {
+        return (Some(statuses[0]), pended);
+    }
+    let rate = state.config.faults.request_failure_per_10000;
+    if !super::faults::inject(world, state, export, None, true, rate) {
+        return (None, None);
+    }
+    let status = match statuses {
+        [one] => *one,
+        many => many[state.rng.below(many.len() as u64) as usize],
+    };
+    (Some(status), None)
 }
 
 pub(super) fn reject_parameters(

@@ -173,6 +173,10 @@ pub(crate) fn remote_drop(state: &mut State, now: u64, party: u64, status: i32, 
         ),
         PartyState::DropPending => {
             state.counters.crossings_absorbed += 1;
+            // A refusal of that drop the call manager had decided is moot: the party is gone.
+            if let Some(entry) = state.vcs.get_mut(&vc).filter(|e| e.refused_party == Some(party)) {
+                entry.refused_party = None;
+            }
             Fate::Absorbed(
                 "DROP PARTY crosses the client's DROP PARTY: the call manager acknowledges both; the \
                  client's NdisClDropParty completes, no incoming drop",
@@ -210,7 +214,9 @@ pub(crate) fn remote_drop(state: &mut State, now: u64, party: u64, status: i32, 
                 // left the network releases the call (IncomingCloseCall), as UNI clears a call
                 // that loses its last party (nf-ndis-ndiscmdispatchincomingdropparty). This party
                 // is Connected, so it is one of the call's staying parties.
-                let others = state.parties.of_call(vc).staying() - 1;
+                // A party whose drop the call manager refused is, for it, the call's last one.
+                let refused = state.vcs.get(&vc).is_some_and(|v| v.refused_party == Some(party));
+                let others = if refused { 0 } else { state.parties.of_call(vc).staying() - 1 };
                 state.counters.parties_dropped_remotely += 1;
                 if others > 0 {
                     state.parties.set_state(party, PartyState::IncomingDropped { status }).expect("party");

@@ -1,13 +1,19 @@
 //! Fault injection beyond fixed rates: Driver Verifier's warm-up delay and its *systematic*
-//! low-resources simulation (fail each distinct call site once, then let it succeed).
+//! low-resources simulation (fail each distinct call site once, then let it succeed), each
+//! request's documented failure statuses, and failures a scenario arms for the next requests of
+//! one export.
 //!
 //! Read: verifier-rules.md §5 ("Low Resources Simulation", "Systematic low resources
 //! simulation") and §7.9 items 73–74; low-resources-simulation.md,
-//! systematic-low-resource-simulation.md.
+//! systematic-low-resource-simulation.md; for the statuses, the pages cited in
+//! [`documented_failures`].
 //!
 //! Flow: every export whose failure the driver must handle (`NdisAllocateMemoryWithTagPriority`,
 //! `NdisOpenAdapterEx`, `NdisClOpenAddressFamilyEx`, `NdisCoCreateVc`, `NdisClMakeCall`,
-//! `NdisClAddParty`) asks [`inject`] whether to fail. [`inject`] applies the policy's random rate
+//! `NdisClAddParty`, `NdisClDropParty`, `NdisClCloseCall`, `NdisCoDeleteVc`,
+//! `NdisClCloseAddressFamily`) asks [`inject`] whether to fail (the requests through
+//! [`super::condis`], which first takes a failure [`Armed`] by a scenario, and then picks the
+//! status among [`documented_failures`]). [`inject`] applies the policy's random rate
 //! (as before) once virtual time has passed [`FaultPolicy::warmup_ticks`]; if the policy carries a
 //! [`Systematic`] registry it also identifies the call [`Site`] — the export, the offset in the
 //! image of the driver's return address (as the export's thunk recorded it, checked to follow a
@@ -25,8 +31,75 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ndis_sys::*;
+
 use super::State;
 use crate::kernel::World;
+
+/// The failure statuses of a request, as its Learn page lists them; the first is the one a
+/// scenario's `fail_next` gets. Every failable request of the CoNDIS client surface is here.
+pub fn documented_failures(export: &str) -> &'static [i32] {
+    match export {
+        // nc-ndis-protocol_cl_open_af_complete_ex, nc-ndis-protocol_open_adapter_complete_ex,
+        // nf-ndis-ndiscocreatevc, nc-ndis-protocol_cl_make_call_complete,
+        // nc-ndis-protocol_cl_add_party_complete: RESOURCES, the one every page lists.
+        "NdisOpenAdapterEx"
+        | "NdisClOpenAddressFamilyEx"
+        | "NdisCoCreateVc"
+        | "NdisClMakeCall"
+        | "NdisClAddParty" => &[NDIS_STATUS_RESOURCES],
+        // nc-ndis-protocol_cl_drop_party_complete: FAILURE, "the given party was the last
+        // remaining on the client's multipoint VC" — the only failure the page lists.
+        "NdisClDropParty" => &[NDIS_STATUS_FAILURE],
+        // nc-ndis-protocol_cl_close_call_complete: "NDIS_STATUS_XXX: the call manager failed the
+        // request to close the call for some CM-determined reason" — FAILURE, and RESOURCES (a
+        // call manager out of memory for its RELEASE).
+        "NdisClCloseCall" => &[NDIS_STATUS_FAILURE, NDIS_STATUS_RESOURCES],
+        // nf-ndis-ndiscodeletevc: NOT_ACCEPTED ("the VC is still active"), CLOSING ("deactivation
+        // on the given VC is still pending").
+        "NdisCoDeleteVc" => &[NDIS_STATUS_NOT_ACCEPTED, NDIS_STATUS_CLOSING],
+        // nc-ndis-protocol_cl_close_af_complete: FAILURE.
+        "NdisClCloseAddressFamily" => &[NDIS_STATUS_FAILURE],
+        _ => &[],
+    }
+}
+
+/// Failures a scenario armed (its `fail_next` step): the next `count` requests of `export` fail
+/// with the export's first documented status, pended or not as `pended` says (`None`: as the
+/// policy draws).
+#[derive(Debug, Default)]
+pub struct Armed(Vec<ArmedFailure>);
+
+#[derive(Debug)]
+struct ArmedFailure {
+    export: String,
+    count: u32,
+    pended: Option<bool>,
+}
+
+impl Armed {
+    /// Arms the next `count` requests of `export`.
+    pub fn arm(&mut self, export: &str, count: u32, pended: Option<bool>) {
+        self.0.push(ArmedFailure { export: export.to_owned(), count, pended });
+    }
+
+    /// Takes one armed failure of `export`, if any: whether it pends.
+    pub fn take(&mut self, export: &str) -> Option<Option<bool>> {
+        let index = self.0.iter().position(|a| a.export == export && a.count > 0)?;
+        let armed = &mut self.0[index];
+        armed.count -= 1;
+        let pended = armed.pended;
+        if armed.count == 0 {
+            self.0.remove(index);
+        }
+        Some(pended)
+    }
+
+    /// Failures armed and not yet taken, by export.
+    pub fn left(&self) -> Vec<(String, u32)> {
+        self.0.iter().map(|a| (a.export.clone(), a.count)).collect()
+    }
+}
 
 /// One injectable call site: which export, from where in the image, in which driver callback.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -155,8 +228,23 @@ impl fmt::Debug for Systematic {
     }
 }
 
+impl super::Ndis {
+    /// Arms a failure: the next `count` requests of `export` fail with the first status its page
+    /// lists ([`documented_failures`]); `pended`: at completion (`true`), at once (`false`), or as
+    /// the policy draws. A scenario's `fail_next` step.
+    pub fn arm_failure(&self, export: &str, count: u32, pended: Option<bool>) {
+        self.state().armed.arm(export, count, pended);
+    }
+
+    /// Armed failures not yet taken, by export.
+    pub fn armed_failures(&self) -> Vec<(String, u32)> {
+        self.state().armed.left()
+    }
+}
+
 /// Whether the current call of `export` fails: the random rate `per_10000` once past warm-up (if
-/// `eligible`, e.g. the tag passes the filter), else the systematic registry's first sight. With
+/// `eligible`, e.g. the tag passes the filter, and, for a request (no `tag`), if the export
+/// passes the policy's `request_failure_exports`), else the systematic registry's first sight. With
 /// no warm-up and no registry this consumes the generator exactly as a plain `chance` would, so
 /// existing seeds replay unchanged.
 pub(crate) fn inject(
@@ -168,7 +256,9 @@ pub(crate) fn inject(
     per_10000: u32,
 ) -> bool {
     let warm = world.now() >= state.config.faults.warmup_ticks;
-    if !(eligible && warm) {
+    let filter = &state.config.faults.request_failure_exports;
+    let listed = tag.is_some() || filter.is_empty() || filter.iter().any(|e| e == export);
+    if !(eligible && warm && listed) {
         return false;
     }
     if state.rng.chance(per_10000) {
@@ -221,4 +311,22 @@ fn follows_call_of(address: usize, export: &str) -> bool {
 fn driver_return_address(export: &str) -> Option<usize> {
     let caller = crate::thunk::current_caller()?;
     (crate::loader::image_containing(caller).is_some() && follows_call_of(caller, export)).then_some(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::documented_failures;
+    use crate::scenario::portable::FAILABLE_REQUESTS;
+
+    /// The scenario format's list of failable requests and the statuses here name the same
+    /// requests: every one has its documented statuses, and no other has any.
+    #[test]
+    fn every_failable_request_has_its_documented_statuses() {
+        for name in FAILABLE_REQUESTS {
+            assert!(!documented_failures(name).is_empty(), "{name} has no documented failure status");
+        }
+        for name in ["NdisFreeMemory", "NdisClNotifyCloseAddressFamilyComplete", "IoCreateDevice"] {
+            assert!(documented_failures(name).is_empty(), "{name}");
+        }
+    }
 }

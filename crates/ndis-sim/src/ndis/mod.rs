@@ -306,6 +306,8 @@ pub(crate) struct State {
     pub snapshot_buffer: Vec<u8>,
     /// The call manager's registered addresses and what each AF was told ([`co_oid`]).
     pub addresses: co_oid::Addresses,
+    /// Failures a scenario armed for the next requests of an export ([`faults::Armed`]).
+    pub armed: faults::Armed,
 }
 
 impl State {
@@ -428,6 +430,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
         addresses: co_oid::Addresses::default(),
+        armed: faults::Armed::default(),
     };
     let ndis = Arc::new(Ndis { state: SpinLock::new(state) });
     world.insert_extension(ndis.clone());

@@ -18,8 +18,9 @@ use ndis_sys::*;
 use super::call::incoming_close;
 use super::callmgr::{self, AtmAddr};
 use super::condis::{
-    check_parameters, client, mark_parameters_changed, outcome_and_failure_in, reject_parameters_reported,
-    render_incoming, render_result, render_status_context, CALL_MANAGER, NETWORK,
+    check_parameters, client, log_returned, mark_parameters_changed, outcome_and_failure_in,
+    outcome_and_status_in, reject_parameters_reported, render_incoming, render_injected_status,
+    render_status_context, CALL_MANAGER, NETWORK,
 };
 use super::crossing::Fate;
 use super::out_param::{self, When};
@@ -278,6 +279,13 @@ fn add_party_settled_in(world: &World, state: &mut State, party: u64, status: i3
 /// `NdisClDropParty`: <= DISPATCH; the handle is dead from this call on; never the last party
 /// (use NdisClCloseCall); not before the party's AddParty completed.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty>
+///
+/// May fail (by policy, [`super::faults`]) with the one failure
+/// nc-ndis-protocol_cl_drop_party_complete lists: FAILURE, "the given party was the last
+/// remaining on the client's multipoint VC". The call manager then keeps the party, connected,
+/// and its handle with it (nf-ndis-ndiscmdroppartycomplete: invalid only after SUCCESS), for the
+/// NdisClCloseCall the page asks for; dropping it again is `Ddi_NdisClDropParty_AfterRefusal`,
+/// and a call never closed is a leak at unload.
 extern "win64" fn ndis_cl_drop_party(
     party_handle: NDIS_HANDLE,
     buffer: *mut c_void,
@@ -330,6 +338,19 @@ extern "win64" fn ndis_cl_drop_party(
         Some(found) => found,
     };
     let id = id.unwrap_or_default();
+    let vc = state.parties.get(id).map_or(0, |p| p.vc);
+    let refused = state.vcs.get(&vc).and_then(|v| v.refused_party);
+    if refused == Some(id) {
+        // nc-ndis-protocol_cl_drop_party_complete: after FAILURE the client "should call
+        // NdisClCloseCall to drop this party".
+        violation(
+            world,
+            rules::DROP_PARTY_AFTER_REFUSAL,
+            EXPORT,
+            format!("Pt#{id}: its drop was refused as the last party's; close the call with it"),
+        );
+        return NDIS_STATUS_FAILURE;
+    }
     if party_state == PartyState::AddPending {
         violation(
             world,
@@ -353,25 +374,31 @@ extern "win64" fn ndis_cl_drop_party(
         );
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, _) = outcome_and_failure_in(world, state, 0, None);
+    // Only a drop the client starts is refused, and on a call with no other refusal.
+    let refusable = party_state == PartyState::Connected && refused.is_none();
+    let (outcome, failure) = outcome_and_status_in(world, state, 0, EXPORT, refusable);
+    if let Some(status) = failure {
+        state.vcs.get_mut(&vc).expect("the party's VC").refused_party = Some(id);
+        if outcome == Outcome::Synchronous {
+            // Refused at once: the party never left the Connected state.
+            drop(guard);
+            log_lazy(world, processor, &CALL, &[status as u64], render_injected_status);
+            return status;
+        }
+    }
     let next = if outcome == Outcome::Synchronous { PartyState::Gone } else { PartyState::DropPending };
     state.parties.set_state(id, next).expect("party");
-    if party_state == PartyState::Connected {
+    if party_state == PartyState::Connected && failure.is_none() {
         state.counters.parties_dropped_locally += 1;
     }
     drop(guard);
     let status = if outcome == Outcome::Synchronous {
         NDIS_STATUS_SUCCESS
     } else {
-        pend(
-            world,
-            ndis,
-            processor,
-            outcome,
-            Work::DropPartyComplete { party: id, status: NDIS_STATUS_SUCCESS },
-        )
+        let status = failure.unwrap_or(NDIS_STATUS_SUCCESS);
+        pend(world, ndis, processor, outcome, Work::DropPartyComplete { party: id, status })
     };
-    log_lazy(world, processor, &CALL, &[status as u64], render_result);
+    log_returned(world, processor, &CALL, status, failure);
     status
 }
 
@@ -445,20 +472,27 @@ pub(super) fn deliver_add_party_complete(
     }
 }
 
-/// Work::DropPartyComplete: a pended NdisClDropParty completes (ProtocolClDropPartyComplete).
+/// Work::DropPartyComplete: a pended NdisClDropParty completes (ProtocolClDropPartyComplete): the
+/// party is gone, or, refused (FAILURE), connected again with its handle.
 pub(super) fn deliver_drop_party_complete(
     world: &Arc<World>,
     ndis: &Ndis,
     party: u64,
-    status: i32,
+    mut status: i32,
     processor: usize,
     irql: Irql,
 ) {
     let Some(client) = client(ndis) else { return };
     let context = {
         let mut state = ndis.state();
-        let Some(context) = state.parties.get(party).map(|p| p.context) else { return };
-        state.parties.set_state(party, PartyState::Gone);
+        let Some((context, vc)) = state.parties.get(party).map(|p| (p.context, p.vc)) else { return };
+        // A refusal a remote drop made moot (ndis::crossing) completes with SUCCESS.
+        let refused = state.vcs.get(&vc).is_some_and(|v| v.refused_party == Some(party));
+        if !refused {
+            status = NDIS_STATUS_SUCCESS;
+        }
+        let next = if status == NDIS_STATUS_SUCCESS { PartyState::Gone } else { PartyState::Connected };
+        state.parties.set_state(party, next);
         context
     };
     if let Some(complete) = client.ClDropPartyCompleteHandler {

@@ -258,6 +258,13 @@ pub const DROP_LAST_PARTY: Rule = devtest(
     "Ddi_NdisClDropParty_LastParty",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscldropparty",
 );
+/// NdisClDropParty on a party whose earlier NdisClDropParty completed with FAILURE: "the given
+/// party was the last remaining on the client's multipoint VC. Therefore, the client should call
+/// NdisClCloseCall to drop this party" — it is not dropped again.
+pub const DROP_PARTY_AFTER_REFUSAL: Rule = devtest(
+    "Ddi_NdisClDropParty_AfterRefusal",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_cl_drop_party_complete",
+);
 /// NdisClDropParty's Size is "the size in bytes at Buffer, zero if Buffer is NULL".
 pub const DROP_PARTY_BUFFER_SIZE: Rule = devtest(
     "Ddi_NdisClDropParty_BufferSize",
@@ -411,6 +418,7 @@ pub const ALL: &[Rule] = &[
     CLOSE_CALL_WITH_PARTIES,
     CLOSE_CALL_PARTY_HANDLE,
     DROP_LAST_PARTY,
+    DROP_PARTY_AFTER_REFUSAL,
     PARTY_HANDLE_AFTER_DROP,
     DROP_PARTY_BUFFER_SIZE,
     DROP_BEFORE_ADD_COMPLETE,

@@ -22,8 +22,11 @@ pub struct FaultPolicy {
     pub pending_weight: u32,
     /// Weight of completing on another processor before the request returns (then PENDING).
     pub cross_processor_weight: u32,
-    /// Rate at which requests with a documented failure (RESOURCES) fail.
+    /// Rate at which requests with a documented failure fail, each with a status its page lists
+    /// ([`super::faults::documented_failures`]).
     pub request_failure_per_10000: u32,
+    /// If non-empty, only requests of these exports fail (by rate or systematically).
+    pub request_failure_exports: Vec<String>,
     /// Rate at which NdisAllocateMemoryWithTagPriority returns NULL.
     pub allocation_failure_per_10000: u32,
     /// If non-empty, only these pool tags are failed.
@@ -49,6 +52,7 @@ impl Default for FaultPolicy {
             pending_weight: 1,
             cross_processor_weight: 1,
             request_failure_per_10000: 0,
+            request_failure_exports: Vec::new(),
             allocation_failure_per_10000: 0,
             allocation_failure_tags: Vec::new(),
             dispatch_delivery_per_10000: 5_000,

@@ -1,5 +1,6 @@
 //! Virtual connections: NdisCoCreateVc and NdisCoDeleteVc (neither pends, so nothing is delivered
-//! here), and the lookup of a live VC handle every call request starts with.
+//! here; either may fail by policy), and the lookup of a live VC handle every call request starts
+//! with.
 //!
 //! Read: nf-ndis-ndiscocreatevc, nf-ndis-ndiscodeletevc; condis-reference.md §5.
 
@@ -8,7 +9,9 @@ use std::sync::Arc;
 use ndis_sys::*;
 
 use super::af::AfState;
-use super::condis::{outcome_and_failure, render_injected, render_result, render_shown};
+use super::condis::{
+    failure_in, outcome_and_failure, render_injected, render_injected_status, render_result, render_shown,
+};
 use super::params::{Parsed, Snapshot};
 use super::{decode, fmt_shown, handle, log_lazy, rules, shown, violation, Kind, Ndis, State};
 use crate::ddi::{self, Context, Ddi, IrqlRequirement};
@@ -45,6 +48,13 @@ pub(crate) struct Vc {
     /// The driver's NdisPartyHandle variable of the last NdisClMakeCall (0: NULL), written when
     /// the call's setup completes.
     pub party_out: usize,
+    /// The party whose NdisClDropParty the call manager refused (FAILURE: the call's last party,
+    /// nc-ndis-protocol_cl_drop_party_complete), or is refusing (its completion pending). At most
+    /// one per call: a call manager that has called one party the last calls no other so.
+    pub refused_party: Option<u64>,
+    /// `incoming_close` as it was when a pended NdisClCloseCall took it: put back if the close
+    /// fails (the release is then still unanswered).
+    pub incoming_close_before_close: Option<i32>,
 }
 
 /// Registers the VC exports.
@@ -143,6 +153,8 @@ unsafe extern "win64" fn ndis_co_create_vc(
                 vci: 0,
                 leave: None,
                 party_out: 0,
+                refused_party: None,
+                incoming_close_before_close: None,
             },
         );
         state.counters.vcs_created += 1;
@@ -166,6 +178,10 @@ pub(super) fn live_vc_in(state: &State, vc_handle: NDIS_HANDLE) -> Option<u64> {
 
 /// `NdisCoDeleteVc`: <= DISPATCH; no call active, pending or closing; the handle dies.
 /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nf-ndis-ndiscodeletevc>
+///
+/// May fail (by policy, [`super::faults`]) with the statuses the page lists, NOT_ACCEPTED ("the VC
+/// is still active") and CLOSING ("deactivation on the given VC is still pending"): the VC is
+/// then not deleted and its handle still names it — a VC never deleted is a leak at unload.
 extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
     const DDI: Ddi =
         Ddi::ndis("NdisCoDeleteVc", IrqlRequirement::AtMost(DISPATCH_LEVEL), rules::IRQL_CONNECTION_FUNCTION);
@@ -202,9 +218,15 @@ extern "win64" fn ndis_co_delete_vc(vc_handle: NDIS_HANDLE) -> NDIS_STATUS {
             NDIS_STATUS_CLOSING
         }
         VcState::Idle | VcState::Closed => {
-            let mut state = ndis.state();
-            state.vcs.get_mut(&id).expect("live").deleted = true;
-            state.counters.vcs_deleted += 1;
+            let mut guard = ndis.state();
+            let (failure, _) = failure_in(world, &mut guard, EXPORT, true);
+            if let Some(status) = failure {
+                drop(guard);
+                log_lazy(world, processor, &CALL, &[status as u64], render_injected_status);
+                return status;
+            }
+            guard.vcs.get_mut(&id).expect("live").deleted = true;
+            guard.counters.vcs_deleted += 1;
             NDIS_STATUS_SUCCESS
         }
     };

@@ -126,10 +126,43 @@ pub struct Faults {
     /// Pool tags to fail (`"PlPt"`), all when empty.
     #[serde(default)]
     pub allocation_failure_tags: Vec<String>,
+    /// Requests to fail at `request_failure_per_10000` (and systematically), all when empty: names
+    /// from [`FAILABLE_REQUESTS`].
+    #[serde(default)]
+    pub request_failure_exports: Vec<String>,
     pub dispatch_delivery_per_10000: Option<u32>,
     pub max_delay_ticks: Option<u64>,
     /// Driver Verifier's special pool (`FaultPolicy::special_pool`).
     pub special_pool: Option<bool>,
+}
+
+/// The requests a scenario may make fail (`request_failure_exports`, `fail_next`): every request of
+/// the driver that can fail or complete with a failure status. ndis-sim fails each with the
+/// statuses its Learn page lists (`ndis_sim::ndis::faults::documented_failures`, which a test
+/// keeps in step with this list).
+pub const FAILABLE_REQUESTS: &[&str] = &[
+    "NdisOpenAdapterEx",
+    "NdisClOpenAddressFamilyEx",
+    "NdisCoCreateVc",
+    "NdisClMakeCall",
+    "NdisClAddParty",
+    "NdisClDropParty",
+    "NdisClCloseCall",
+    "NdisCoDeleteVc",
+    "NdisClCloseAddressFamily",
+];
+
+/// Checks a request name written in a scenario against [`FAILABLE_REQUESTS`]; the error names
+/// the key and every request that can fail.
+fn failable(name: &str, key: &str) -> Result<String, String> {
+    if FAILABLE_REQUESTS.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "{key}: `{name}` is not a request that can fail; give one of {}",
+            FAILABLE_REQUESTS.join(", ")
+        ))
+    }
 }
 
 /// `[call_manager]`: ndis-sim's `CallManagerConfig`.
@@ -236,6 +269,9 @@ struct RawStep {
     run_until_idle: Option<bool>,
     /// The miniport indicates this many NET_BUFFER_LISTs (on `call`'s VC, else on `adapter`'s binding).
     receive: Option<u32>,
+    /// The next `count` (default 1) requests of this export fail (with the first status its page
+    /// lists), pended or not as `pended` says (default: as the seed draws).
+    fail_next: Option<String>,
     // Checks.
     expect: Option<Expectation>,
     // Qualifiers.
@@ -249,6 +285,10 @@ struct RawStep {
     resources: Option<bool>,
     /// `receive`: indicated at DISPATCH_LEVEL (else PASSIVE_LEVEL).
     dispatch: Option<bool>,
+    /// `fail_next`: how many requests fail.
+    count: Option<u32>,
+    /// `fail_next`: the failure is the request's completion (`true`) or its return (`false`).
+    pended: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +399,12 @@ pub enum Action {
         resources: bool,
         dispatch: bool,
     },
+    /// The next `count` requests of `export` fail (`pended`: at completion, at once, or as drawn).
+    FailNext {
+        export: String,
+        count: u32,
+        pended: Option<bool>,
+    },
 }
 
 impl Action {
@@ -398,6 +444,14 @@ impl fmt::Display for Action {
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
             Action::Pnp { adapter, step } => write!(f, "NDIS: {} on adapter {adapter}", step.name()),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
+            Action::FailNext { export, count, pended } => {
+                write!(f, "the next {count} {export} request(s) fail")?;
+                match pended {
+                    Some(true) => f.write_str(" at completion"),
+                    Some(false) => f.write_str(" at once"),
+                    None => Ok(()),
+                }
+            }
             Action::RunUntilIdle => f.write_str("run until idle"),
             Action::Receive { call, adapter, count, resources, dispatch } => {
                 write!(f, "network: {count} NET_BUFFER_LIST(s) received ")?;
@@ -530,6 +584,9 @@ impl Scenario {
         if processors == 0 || processors > 64 {
             return Err(err(None, format!("processors = {processors}: give 1 to 64")));
         }
+        for name in &raw.faults.request_failure_exports {
+            failable(name, "request_failure_exports").map_err(|m| err(None, m))?;
+        }
         for tag in &raw.faults.allocation_failure_tags {
             if tag.len() != 4 || !tag.is_ascii() {
                 return Err(err(
@@ -601,6 +658,7 @@ impl Scenario {
                 ("run_until_idle", s.run_until_idle.is_some()),
                 ("expect", s.expect.is_some()),
                 ("receive", s.receive.is_some()),
+                ("fail_next", s.fail_next.is_some()),
             ]
             .into_iter()
             .filter(|(_, p)| *p)
@@ -611,7 +669,8 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, af_register, address_change, unbind, pnp, advance, run_until_idle, expect, receive"
+                         remote_release, close_af, af_register, address_change, unbind, pnp, advance, \
+                         run_until_idle, expect, receive, fail_next"
                         .into(),
                 )),
                 many => {
@@ -630,6 +689,7 @@ impl Scenario {
                 "pnp" => &["adapter", "settle"],
                 "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
                 "address_change" => &["adapter"],
+                "fail_next" => &["count", "pended"],
                 _ => &[],
             };
             for (key, given) in [
@@ -641,6 +701,8 @@ impl Scenario {
                 ("status", s.status.is_some()),
                 ("resources", s.resources.is_some()),
                 ("dispatch", s.dispatch.is_some()),
+                ("count", s.count.is_some()),
+                ("pended", s.pended.is_some()),
             ] {
                 if given && !allowed.contains(&key) {
                     return Err(err(Some(line), format!("`{key}` does not apply to a `{what}` step")));
@@ -750,6 +812,15 @@ impl Scenario {
                     }
                 }
                 "advance" => Action::Advance { ticks: s.advance.unwrap_or(0) },
+                "fail_next" => {
+                    let count = s.count.unwrap_or(1);
+                    if count == 0 {
+                        return Err(err(Some(line), "fail_next: count = N with N at least 1".into()));
+                    }
+                    let export = failable(s.fail_next.as_deref().unwrap_or_default(), "fail_next")
+                        .map_err(|m| err(Some(line), m))?;
+                    Action::FailNext { export, count, pended: s.pended }
+                }
                 "receive" => {
                     let count = s.receive.unwrap_or(0);
                     if count == 0 {
@@ -888,6 +959,9 @@ pub enum NetworkEvent<'a> {
     /// `adapter`'s binding; with NDIS_RECEIVE_FLAGS_RESOURCES if `resources`; at DISPATCH_LEVEL if
     /// `dispatch`.
     Receive { call: Option<u64>, adapter: usize, count: u32, resources: bool, dispatch: bool },
+    /// The next `count` requests of `export` (one of [`FAILABLE_REQUESTS`]) fail; `pended`: at
+    /// completion (`true`), at once (`false`), or as the seed draws.
+    FailNext { export: &'a str, count: u32, pended: Option<bool> },
 }
 
 /// What a target did with a network event.
@@ -1240,6 +1314,9 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
         Action::Pnp { adapter, step } => event(target, NetworkEvent::Pnp { adapter: *adapter, step: *step }),
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
+        Action::FailNext { export, count, pended } => {
+            event(target, NetworkEvent::FailNext { export, count: *count, pended: *pended })
+        }
         Action::Expect(expectation) => expect(target, names, expectation),
         Action::Receive { call, adapter, count, resources, dispatch } => (|| {
             let call = call.as_deref().map(|c| names.call(c)).transpose()?;

@@ -35,15 +35,24 @@ pub struct Policy {
     pub pending: u32,
     /// Per mille of requests whose completion runs before they return.
     pub early: u32,
+    /// Per mille of teardown requests that fail (NdisClDropParty, NdisClCloseCall, NdisCoDeleteVc,
+    /// NdisClCloseAddressFamily), each with a status its page lists.
+    pub teardown_failure: u32,
 }
 
 impl Policy {
     pub fn new(seed: u64) -> Self {
-        Policy { state: seed ^ 0x9E37_79B9_7F4A_7C15, failure: 100, pending: 300, early: 200 }
+        Policy {
+            state: seed ^ 0x9E37_79B9_7F4A_7C15,
+            failure: 100,
+            pending: 300,
+            early: 200,
+            teardown_failure: 80,
+        }
     }
 
     pub fn synchronous() -> Self {
-        Policy { state: 1, failure: 0, pending: 0, early: 0 }
+        Policy { state: 1, failure: 0, pending: 0, early: 0, teardown_failure: 0 }
     }
 
     pub fn next(&mut self) -> u64 {
@@ -57,6 +66,11 @@ impl Policy {
 
     fn per_mille(&mut self) -> u32 {
         (self.next() % 1000) as u32
+    }
+
+    /// Whether a teardown request fails (draws nothing when none may).
+    pub fn teardown_fails(&mut self) -> bool {
+        self.teardown_failure > 0 && self.per_mille() < self.teardown_failure
     }
 
     pub fn outcome(&mut self, can_fail: bool) -> Outcome {
@@ -92,6 +106,10 @@ pub enum CmParty {
     RemoteDropped,
     /// NdisClDropParty was called: the handle is dead.
     Dropping,
+    /// Its NdisClDropParty completed with FAILURE: the call manager keeps it as the call's last
+    /// party (nc-ndis-protocol_cl_drop_party_complete), to go with NdisClCloseCall; it is never
+    /// dropped again.
+    Refused,
 }
 
 pub struct CmVc {
@@ -121,14 +139,17 @@ pub enum Owed {
         party: Id,
         vc: usize,
         handle: usize,
+        status: Status,
     },
     CloseCall {
         call: Id,
         vc: usize,
+        status: Status,
     },
     CloseAf {
         af: Id,
         handle: usize,
+        status: Status,
     },
     /// OID_CO_GET_ADDRESSES, asked after change number `epoch`: the list holds `address`, or
     /// the query fails with `status`.
@@ -177,6 +198,9 @@ pub struct Fake {
     pub change_unanswered: bool,
     /// Changes announced so far.
     pub changes: u64,
+    /// The next this-many requests of each named export fail (a teardown request: with the
+    /// status its page lists), whatever the policy draws.
+    pub fail_next: BTreeMap<&'static str, u32>,
     next_handle: usize,
 }
 
@@ -198,7 +222,19 @@ impl Fake {
             known_address: None,
             change_unanswered: false,
             changes: 0,
+            fail_next: BTreeMap::new(),
             next_handle: 0x1000,
+        }
+    }
+
+    /// Whether this request of `export` fails: scripted by [`Fake::fail_next`], else drawn.
+    fn teardown_fails(&mut self, export: &'static str) -> bool {
+        match self.fail_next.get_mut(export) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
+            }
+            _ => self.policy.teardown_fails(),
         }
     }
 
@@ -387,6 +423,15 @@ impl Fake {
                         );
                         return;
                     }
+                    CmParty::Refused => {
+                        self.violation(
+                            "NdisClDropParty",
+                            format!(
+                                "{handle:?} dropped again after its drop was refused: use NdisClCloseCall"
+                            ),
+                        );
+                        return;
+                    }
                     _ => {}
                 }
                 if live < 2 {
@@ -398,10 +443,22 @@ impl Fake {
                 if call_state != CmCall::Active {
                     self.violation("NdisClDropParty", format!("call on {vc:x} is {call_state:?}"));
                 }
+                // A call manager refuses a client's drop (FAILURE: "the last remaining" party), of
+                // one party per call at most.
+                let refusable = state == CmParty::Active
+                    && !self.vcs[&vc].parties.values().any(|(s, _)| *s == CmParty::Refused)
+                    && !self.owed.iter().any(|o| {
+                        matches!(o, Owed::DropParty { vc: v, status, .. } if *v == vc && !status.is_success())
+                    });
+                let status = if refusable && self.teardown_fails("NdisClDropParty") {
+                    Status::FAILURE
+                } else {
+                    Status::SUCCESS
+                };
                 let v = self.vcs.get_mut(&vc).expect("found above");
                 v.parties.insert(handle.0, (CmParty::Dropping, party));
                 let outcome = self.policy.outcome(false);
-                self.complete_now_or_later(Owed::DropParty { party, vc, handle: handle.0 }, outcome);
+                self.complete_now_or_later(Owed::DropParty { party, vc, handle: handle.0, status }, outcome);
             }
             Action::CloseCall { call, vc, party } => {
                 let Some(v) = self.vcs.get_mut(&vc.0) else {
@@ -421,7 +478,7 @@ impl Fake {
                                 "NdisClCloseCall",
                                 format!("multipoint close with {handle:?} while the call has {parties:?}"),
                             );
-                        } else if parties[0].1 .0 == CmParty::Adding || parties[0].1 .0 == CmParty::Dropping {
+                        } else if !matches!(parties[0].1 .0, CmParty::Active | CmParty::Refused) {
                             self.violation(
                                 "NdisClCloseCall",
                                 format!("close with party in state {:?}", parties[0]),
@@ -440,13 +497,23 @@ impl Fake {
                 if let Some(v) = self.vcs.get_mut(&vc.0) {
                     v.call = CmCall::Closing;
                 }
+                let status =
+                    if self.teardown_fails("NdisClCloseCall") { Status::RESOURCES } else { Status::SUCCESS };
                 let outcome = self.policy.outcome(false);
-                self.complete_now_or_later(Owed::CloseCall { call, vc: vc.0 }, outcome);
+                self.complete_now_or_later(Owed::CloseCall { call, vc: vc.0, status }, outcome);
             }
             Action::DeleteVc { call, vc } => {
+                // nf-ndis-ndiscodeletevc: NOT_ACCEPTED leaves the VC alive.
+                let status = if self.teardown_fails("NdisCoDeleteVc") {
+                    Status(ndis_sys::NDIS_STATUS_NOT_ACCEPTED)
+                } else {
+                    Status::SUCCESS
+                };
                 match self.vcs.get(&vc.0).map(|v| v.call) {
                     Some(CmCall::None | CmCall::Closed) => {
-                        self.vcs.remove(&vc.0);
+                        if status.is_success() {
+                            self.vcs.remove(&vc.0);
+                        }
                     }
                     Some(state) => self.violation("NdisCoDeleteVc", format!("VC {vc:?} call is {state:?}")),
                     None => self.violation("NdisCoDeleteVc", format!("unknown VC {vc:?}")),
@@ -454,7 +521,7 @@ impl Fake {
                 if let Some(meanwhile) = self.meanwhile.take() {
                     (meanwhile.requests)(&mut self.engine, call);
                 }
-                self.engine.on_vc_deleted(call, Status::SUCCESS).expect("vc deleted");
+                self.engine.on_vc_deleted(call, status).expect("vc deleted");
             }
             Action::CloseAf { af, handle } => {
                 if self.vcs.values().any(|v| v.af == handle) {
@@ -464,8 +531,13 @@ impl Fake {
                     Some(entry) if !entry.2 => entry.2 = true,
                     _ => self.violation("NdisClCloseAddressFamily", format!("{handle:?} is not open")),
                 }
+                let status = if self.teardown_fails("NdisClCloseAddressFamily") {
+                    Status::FAILURE
+                } else {
+                    Status::SUCCESS
+                };
                 let outcome = self.policy.outcome(false);
-                self.complete_now_or_later(Owed::CloseAf { af, handle: handle.0 }, outcome);
+                self.complete_now_or_later(Owed::CloseAf { af, handle: handle.0, status }, outcome);
             }
             Action::NotifyCloseAfComplete { handle } => match self.afs.get_mut(&handle.0) {
                 Some(entry) if entry.1 && entry.2 => entry.1 = false,
@@ -530,19 +602,36 @@ impl Fake {
                     }
                 }
             }
-            Owed::DropParty { vc, handle, .. } => {
+            Owed::DropParty { vc, handle, status, .. } => {
                 if let Some(v) = self.vcs.get_mut(&vc) {
-                    v.parties.remove(&handle);
+                    if status.is_success() {
+                        v.parties.remove(&handle);
+                    } else if let Some(p) = v.parties.get_mut(&handle) {
+                        p.0 = CmParty::Refused;
+                    }
                 }
             }
-            Owed::CloseCall { vc, .. } => {
+            Owed::CloseCall { vc, status, .. } => {
                 if let Some(v) = self.vcs.get_mut(&vc) {
-                    v.call = CmCall::Closed;
-                    v.parties.clear();
+                    if status.is_success() {
+                        v.call = CmCall::Closed;
+                        v.parties.clear();
+                    } else {
+                        // The call manager failed the close: the call is still up.
+                        v.call = CmCall::Active;
+                    }
                 }
             }
-            // Kept while a notification is (or may still be) pending on it.
-            Owed::CloseAf { .. } | Owed::Addresses { .. } => {}
+            // Kept while a notification is (or may still be) pending on it; open again if the
+            // close failed.
+            Owed::CloseAf { handle, status, .. } => {
+                if !status.is_success() {
+                    if let Some(entry) = self.afs.get_mut(&handle) {
+                        entry.2 = false;
+                    }
+                }
+            }
+            Owed::Addresses { .. } => {}
         }
     }
 
@@ -557,9 +646,9 @@ impl Fake {
                 let h = if status.is_success() { Handle(handle) } else { Handle::NULL };
                 self.engine.on_add_party_complete(party, status, h, false)
             }
-            Owed::DropParty { party, .. } => self.engine.on_drop_party_complete(party, Status::SUCCESS),
-            Owed::CloseCall { call, .. } => self.engine.on_close_call_complete(call, Status::SUCCESS),
-            Owed::CloseAf { af, .. } => self.engine.on_close_af_complete(af, Status::SUCCESS),
+            Owed::DropParty { party, status, .. } => self.engine.on_drop_party_complete(party, status),
+            Owed::CloseCall { call, status, .. } => self.engine.on_close_call_complete(call, status),
+            Owed::CloseAf { af, status, .. } => self.engine.on_close_af_complete(af, status),
             Owed::Addresses { af, status, address, epoch } => {
                 // The call manager answers with the address registered when it answers; only a
                 // query asked after the last change answers it (an earlier one may be stale).
@@ -632,7 +721,10 @@ impl Fake {
             .iter()
             .filter(|(_, v)| v.call == CmCall::Active)
             .flat_map(|(vc, v)| {
-                v.parties.iter().filter(|(_, s)| s.0 == CmParty::Active).map(move |(h, s)| (*vc, *h, s.1))
+                v.parties
+                    .iter()
+                    .filter(|(_, s)| matches!(s.0, CmParty::Active | CmParty::Refused))
+                    .map(move |(h, s)| (*vc, *h, s.1))
             })
             .collect();
         if candidates.is_empty() {
@@ -646,7 +738,9 @@ impl Fake {
     fn remote_drop_at(&mut self, vc: usize, handle: usize, party: Id) {
         let others =
             self.vcs[&vc].parties.iter().filter(|(h, s)| **h != handle && s.0 != CmParty::Dropping).count();
-        if others == 0 {
+        // A party whose drop the call manager refused is, for it, the call's last one.
+        let refused = self.vcs[&vc].parties.get(&handle).is_some_and(|s| s.0 == CmParty::Refused);
+        if others == 0 || refused {
             self.remote_close_vc(vc, Status::SUCCESS);
             return;
         }
@@ -753,11 +847,11 @@ impl Fake {
             };
             let count = |s: CmParty| v.parties.values().filter(|p| p.0 == s).count() as u32;
             if v.call == CmCall::Active {
-                if info.connected != count(CmParty::Active) {
+                let connected = count(CmParty::Active) + count(CmParty::Refused);
+                if info.connected != connected {
                     self.violations.push(format!(
                         "count: engine has {} connected on {vc:x}, the call manager {}",
-                        info.connected,
-                        count(CmParty::Active)
+                        info.connected, connected
                     ));
                 }
                 if info.dropping != count(CmParty::Dropping) {
