@@ -29,6 +29,7 @@ pub enum LentMemory {
     Parties(Returned<Party>),
 }
 
+use crate::census::{Census, Refusals, TableCensus, WorkCensus};
 use crate::slab::Returned as Lent;
 use crate::trace::{Counters, ObjectKind, Trace, TraceEvent};
 
@@ -382,6 +383,8 @@ pub struct Engine {
     party_work: Fifo,
     deferred: Deferred,
     pub counters: Counters,
+    /// `counters.refused`, split by why and by object kind.
+    pub refusals: Refusals,
     pub trace: Trace,
 }
 
@@ -409,6 +412,7 @@ impl Engine {
             party_work: Fifo::EMPTY,
             deferred: Deferred::EMPTY,
             counters: Counters::ZERO,
+            refusals: Refusals::ZERO,
             trace: Trace::new(),
         }
     }
@@ -483,6 +487,7 @@ impl Engine {
     fn refuse(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) {
         if !matches!(error, Error::NeedMemory(..)) {
             self.counters.refused += 1;
+            self.refusals.count(kind, error);
             self.trace.push(TraceEvent::Refused { kind, id, error });
         }
     }
@@ -1332,6 +1337,50 @@ impl Engine {
             let id = self.calls.id_at(i)?;
             Some((id, self.calls.get(id)?.af))
         })
+    }
+
+    /// The driver's own state: live objects and memory per table, queued work, refusals. For
+    /// the control device; O(queued work), each queue walked at most its table's capacity.
+    pub fn census(&self) -> Census {
+        fn table<T>(slab: &Slab<T>) -> TableCensus {
+            TableCensus {
+                live: slab.len() as u32,
+                chunks: slab.chunks() as u32,
+                directory: slab.directory_len() as u32,
+                slot_bytes: core::mem::size_of::<crate::slab::Slot<T>>() as u32,
+            }
+        }
+        fn walk(head: u32, bound: usize, mut next: impl FnMut(u32) -> Option<u32>) -> u32 {
+            let (mut count, mut at) = (0u32, head);
+            while at != NIL && (count as usize) <= bound {
+                count += 1;
+                at = next(at).unwrap_or(NIL);
+            }
+            count
+        }
+        let work = WorkCensus {
+            calls: walk(self.call_work.head, self.calls.capacity(), |i| {
+                self.calls.id_at(i).and_then(|c| self.calls.get(c)).map(|c| c.next_work)
+            }),
+            afs: walk(self.af_work.head, self.afs.capacity(), |i| {
+                self.afs.id_at(i).and_then(|a| self.afs.get(a)).map(|a| a.next_work)
+            }),
+            parties: walk(self.party_work.head, self.parties.capacity(), |i| {
+                self.parties.id_at(i).and_then(|p| self.parties.get(p)).map(|p| p.next)
+            }),
+            deferred: self.deferred.len as u32,
+        };
+        let c = &self.counters;
+        Census {
+            tables: [table(&self.bindings), table(&self.afs), table(&self.calls), table(&self.parties)],
+            work,
+            refused: c.refused,
+            lost_actions: c.lost_actions,
+            drop_failures: c.drop_failures,
+            close_failures: c.close_failures,
+            delete_failures: c.delete_failures,
+            refusals: self.refusals,
+        }
     }
 
     // ----- the work queue -----

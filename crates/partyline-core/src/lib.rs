@@ -4,12 +4,14 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod census;
 pub mod engine;
 pub mod model;
 pub mod params;
 pub mod slab;
 pub mod trace;
 
+pub use census::Census;
 pub use engine::{Action, Engine, Error, LentMemory, Table};
 pub use model::{AtmAddress, Handle, Status, TrafficProfile};
 pub use slab::Id;
