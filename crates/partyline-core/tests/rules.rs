@@ -621,10 +621,10 @@ fn the_census_counts_live_objects_memory_work_and_refusals_by_kind() {
     let live = |t: Table| census.table(t).live;
     assert_eq!([live(Table::Bindings), live(Table::AddressFamilies), live(Table::Calls)], [1, 1, 1]);
     assert_eq!(live(Table::Parties), 3);
-    let parties = census.table(Table::Parties);
-    assert_eq!((parties.chunks, parties.directory), (1, 4));
-    assert!(parties.slot_bytes > 0 && parties.slot_bytes <= 56);
-    assert_eq!(parties.bytes(), 256 * u64::from(parties.slot_bytes) + 4 * 8);
+    let table = census.table(Table::Parties);
+    assert_eq!((table.chunks, table.directory), (1, 4));
+    assert!(table.slot_bytes > 0 && table.slot_bytes <= 56);
+    assert_eq!(table.bytes(), 256 * u64::from(table.slot_bytes) + 4 * 8);
     fake.deliver_all();
     let ids = parties(&fake, call);
     // Refusals: a party dropped twice (unknown once freed), a second close of a closing call, a
