@@ -367,7 +367,7 @@ fn hostile_input(rng: &mut Rng, ids: &[u64], af: u64) -> (u32, Vec<u8>, usize) {
         1 => 0,
         _ => pick(rng, ids).unwrap_or(1),
     };
-    let ioctl = ioctl::Ioctl::ALL[rng.below(9) as usize];
+    let ioctl = ioctl::Ioctl::ALL[rng.below(ioctl::Ioctl::ALL.len() as u64) as usize];
     let mut code = ioctl.code();
     let mut input: Vec<u8> = match ioctl {
         ioctl::Ioctl::ListBindings => ioctl::request::encode_list_bindings(rng.below(4)).to_vec(),
@@ -392,6 +392,7 @@ fn hostile_input(rng: &mut Rng, ids: &[u64], af: u64) -> (u32, Vec<u8>, usize) {
         ioctl::Ioctl::QueryCall => ioctl::request::encode_query_call(id(rng), rng.below(3)).to_vec(),
         ioctl::Ioctl::ReadCounters => ioctl::request::encode_read_counters().to_vec(),
         ioctl::Ioctl::ReadTrace => ioctl::request::encode_read_trace(rng.below(50)).to_vec(),
+        ioctl::Ioctl::ReadState => ioctl::request::encode_read_state().to_vec(),
     };
     match rng.below(10) {
         0 => input.truncate(rng.below(input.len() as u64 + 1) as usize),

@@ -16,6 +16,7 @@
 //! | DROP_PARTY, CLOSE_CALL | none (0 bytes) |
 //! | QUERY_CALL | paged header (16; `next` is a party cursor), call (48), parties of 32: `id` u64, `state` u8, `flags` u8 (bit 0: drop requested), `AddressType` u8, `NumberOfDigits` u8, `Address` [u8; 20] |
 //! | READ_COUNTERS | 128: header, `count` u32 (15), 15 × u64 in [`Counters`] field order |
+//! | READ_STATE | 288: the driver's census, laid out in [`crate::state`] |
 //! | READ_TRACE | paged header (16; `next` is the sequence to ask from), entries of 40: `sequence` u64, `tag` u8, `a` u8, `b` u8, `c` u8, `x` u32, `y` u32, `z` u32, `id` u64, `id2` u64 |
 //!
 //! Call (48 bytes): `id` u64, `af` u64, `state` u8, `closing` u8 (0 no, 1 local, 2 remote,
