@@ -157,6 +157,51 @@ impl<'a> SimTarget<'a> {
     }
 }
 
+impl SimTarget<'_> {
+    /// Audits the driver's tables through its control device ([`crate::driver_state`]): every
+    /// object accounted for, and every table empty when no binding is left. What it finds is
+    /// reported as violations charged to `call`.
+    fn check_leftovers(&mut self, call: &str) {
+        let world = self.sim.world().clone();
+        if world.stop().is_some() || self.sim.driver_entry_failed() {
+            return;
+        }
+        let all_unbound = self.sim.all_unbound();
+        match audit::audit(self) {
+            Ok(found) => {
+                crate::driver_state::check_leftovers(&world, &found, all_unbound, call);
+            }
+            Err(why) => crate::verifier::report(
+                &world,
+                crate::driver_state::OBJECTS_LEFT,
+                call,
+                format!("the driver's state could not be read: {why}"),
+            ),
+        }
+    }
+
+    /// The end of a run: every object accounted for, and exactly the refusals `expected`.
+    fn check_end_of_run(&mut self, expected: &audit::RefusalExpectation) {
+        const CALL: &str = "partyline.sys (end of the run, before DriverUnload)";
+        self.check_leftovers(CALL);
+        let world = self.sim.world().clone();
+        if world.stop().is_some() || self.sim.driver_entry_failed() {
+            return;
+        }
+        match audit::read_state(self) {
+            Ok(census) => {
+                crate::driver_state::check_refusals(&world, &census, expected, CALL);
+            }
+            Err(why) => crate::verifier::report(
+                &world,
+                crate::driver_state::UNEXPECTED_REFUSAL,
+                CALL,
+                format!("the driver's state could not be read: {why}"),
+            ),
+        }
+    }
+}
+
 impl Target for SimTarget<'_> {
     fn device_control(
         &mut self,
@@ -232,6 +277,9 @@ impl Target for SimTarget<'_> {
             }
             NetworkEvent::Unbind { adapter } => {
                 self.sim.unbind(adapter);
+                // The unbind ran until idle: the driver holds nothing of that binding any more,
+                // and nothing at all once no binding is left.
+                self.check_leftovers("partyline.sys!ProtocolUnbindAdapterEx");
                 EventOutcome::Done
             }
             NetworkEvent::Advance { ticks } => {
@@ -344,8 +392,10 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
     let mut sim = Simulation::new(config, image)?;
     sim.world().set_replay(format!("cargo run --release -- run {} --seed {seed}", scenario.name));
     sim.bind_all();
-    let steps = run_steps(scenario, &mut SimTarget::new(&mut sim));
-    sim.run_until_idle();
+    let mut target = SimTarget::new(&mut sim);
+    let steps = run_steps(scenario, &mut target);
+    target.sim.run_until_idle();
+    target.check_end_of_run(&scenario.expect_refusals);
     sim.unload();
     let leaks = sim
         .ndis()

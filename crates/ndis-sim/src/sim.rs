@@ -265,6 +265,11 @@ impl Simulation {
         }
     }
 
+    /// Whether NDIS has no binding of the driver left (every adapter unbound, or none bound).
+    pub fn all_unbound(&self) -> bool {
+        self.ndis.bindings().iter().all(|(_, _, bound)| !bound)
+    }
+
     /// Party `party` (a `Pt#` id) leaves: remote DROP PARTY with DropStatus SUCCESS.
     pub fn remote_drop(&self, party: u64) {
         let now = self.world.now();
