@@ -58,7 +58,12 @@ pub fn check_leftovers(world: &World, audit: &Audit, all_unbound: bool, call: &s
 }
 
 /// Reports every refusal outside `expected` (and lost deferred requests). Returns the problems.
-pub fn check_refusals(world: &World, census: &Census, expected: &RefusalExpectation, call: &str) -> Vec<String> {
+pub fn check_refusals(
+    world: &World,
+    census: &Census,
+    expected: &RefusalExpectation,
+    call: &str,
+) -> Vec<String> {
     let problems = expected.unexpected(census);
     for problem in &problems {
         verifier::report(world, UNEXPECTED_REFUSAL, call, problem.clone());

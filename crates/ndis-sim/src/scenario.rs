@@ -160,44 +160,31 @@ impl<'a> SimTarget<'a> {
 impl SimTarget<'_> {
     /// Audits the driver's tables through its control device ([`crate::driver_state`]): every
     /// object accounted for, and every table empty when no binding is left. What it finds is
-    /// reported as violations charged to `call`.
-    fn check_leftovers(&mut self, call: &str) {
+    /// reported as violations charged to `call`; the audit, if the driver could be asked.
+    fn check_leftovers(&mut self, call: &str) -> Option<audit::Audit> {
         let world = self.sim.world().clone();
         if world.stop().is_some() || self.sim.driver_entry_failed() {
-            return;
+            return None;
         }
         let all_unbound = self.sim.all_unbound();
         match audit::audit(self) {
             Ok(found) => {
                 crate::driver_state::check_leftovers(&world, &found, all_unbound, call);
+                Some(found)
             }
-            Err(why) => crate::verifier::report(
-                &world,
-                crate::driver_state::OBJECTS_LEFT,
-                call,
-                format!("the driver's state could not be read: {why}"),
-            ),
+            Err(why) => {
+                let why = format!("the driver's state could not be read: {why}");
+                crate::verifier::report(&world, crate::driver_state::OBJECTS_LEFT, call, why);
+                None
+            }
         }
     }
 
     /// The end of a run: every object accounted for, and exactly the refusals `expected`.
     fn check_end_of_run(&mut self, expected: &audit::RefusalExpectation) {
         const CALL: &str = "partyline.sys (end of the run, before DriverUnload)";
-        self.check_leftovers(CALL);
-        let world = self.sim.world().clone();
-        if world.stop().is_some() || self.sim.driver_entry_failed() {
-            return;
-        }
-        match audit::read_state(self) {
-            Ok(census) => {
-                crate::driver_state::check_refusals(&world, &census, expected, CALL);
-            }
-            Err(why) => crate::verifier::report(
-                &world,
-                crate::driver_state::UNEXPECTED_REFUSAL,
-                CALL,
-                format!("the driver's state could not be read: {why}"),
-            ),
+        if let Some(found) = self.check_leftovers(CALL) {
+            crate::driver_state::check_refusals(self.sim.world(), &found.census, expected, CALL);
         }
     }
 }

@@ -61,7 +61,8 @@ impl RefusalKind {
 }
 
 /// Object kinds in wire order (the index of [`Refusals::counts`]' inner arrays).
-pub const OBJECT_KINDS: [ObjectKind; 4] = [ObjectKind::Binding, ObjectKind::Af, ObjectKind::Call, ObjectKind::Party];
+pub const OBJECT_KINDS: [ObjectKind; 4] =
+    [ObjectKind::Binding, ObjectKind::Af, ObjectKind::Call, ObjectKind::Party];
 
 /// Refused events by [`RefusalKind`] and [`ObjectKind`]; the cells add up to
 /// [`crate::trace::Counters::refused`].

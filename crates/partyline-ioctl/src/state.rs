@@ -15,7 +15,7 @@
 //! The shape bytes let a reader refuse an answer laid out for other tables or kinds (the version
 //! changes too when they change).
 
-use partyline_core::census::{Census, Refusals, RefusalKind, TableCensus, WorkCensus, OBJECT_KINDS, TABLES};
+use partyline_core::census::{Census, RefusalKind, Refusals, TableCensus, WorkCensus, OBJECT_KINDS, TABLES};
 
 use crate::error::{IoctlError, Malformed};
 use crate::wire::{Reader, Writer};
@@ -33,9 +33,8 @@ const SHAPE: [u8; 4] = [TABLES.len() as u8, RefusalKind::ALL.len() as u8, OBJECT
 
 /// READ_STATE: e.g. `encode_state_response(out, &engine.census())`.
 pub fn encode_state_response(out: &mut [u8], census: &Census) -> Result<usize, IoctlError> {
-    let out = out
-        .get_mut(..STATE_RESPONSE_LEN)
-        .ok_or(IoctlError::BufferTooSmall { needed: STATE_RESPONSE_LEN })?;
+    let out =
+        out.get_mut(..STATE_RESPONSE_LEN).ok_or(IoctlError::BufferTooSmall { needed: STATE_RESPONSE_LEN })?;
     let mut w = Writer::new(out);
     w.u16(0, VERSION)?;
     w.u16(2, 0)?;
@@ -51,8 +50,13 @@ pub fn encode_state_response(out: &mut [u8], census: &Census) -> Result<usize, I
     for (i, v) in [work.calls, work.afs, work.parties, work.deferred].into_iter().enumerate() {
         w.u32(WORK_AT + 4 * i, v)?;
     }
-    let counters =
-        [census.refused, census.lost_actions, census.drop_failures, census.close_failures, census.delete_failures];
+    let counters = [
+        census.refused,
+        census.lost_actions,
+        census.drop_failures,
+        census.close_failures,
+        census.delete_failures,
+    ];
     for (i, v) in counters.into_iter().enumerate() {
         w.u64(COUNTERS_AT + 8 * i, v)?;
     }
@@ -98,8 +102,13 @@ pub fn decode_state_response(bytes: &[u8]) -> Result<Census, IoctlError> {
         deferred: r.u32(WORK_AT + 12)?,
     };
     let c = |i: usize| r.u64(COUNTERS_AT + 8 * i);
-    (census.refused, census.lost_actions, census.drop_failures, census.close_failures, census.delete_failures) =
-        (c(0)?, c(1)?, c(2)?, c(3)?, c(4)?);
+    (
+        census.refused,
+        census.lost_actions,
+        census.drop_failures,
+        census.close_failures,
+        census.delete_failures,
+    ) = (c(0)?, c(1)?, c(2)?, c(3)?, c(4)?);
     let mut refusals = Refusals::ZERO;
     for (i, cell) in refusals.counts.iter_mut().flatten().enumerate() {
         *cell = r.u64(REFUSALS_AT + 8 * i)?;

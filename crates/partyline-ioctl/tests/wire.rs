@@ -688,12 +688,19 @@ fn state_round_trips_and_malformed_answers_are_refused() {
         patch(&mut bytes);
         decode_state_response(&bytes)
     };
-    assert_eq!(malformed(&|b| b.truncate(STATE_RESPONSE_LEN - 1)), Err(IoctlError::Response(Malformed::Truncated)));
+    assert_eq!(
+        malformed(&|b| b.truncate(STATE_RESPONSE_LEN - 1)),
+        Err(IoctlError::Response(Malformed::Truncated))
+    );
     assert_eq!(malformed(&|b| b.truncate(2)), Err(IoctlError::Response(Malformed::Truncated)));
     assert_eq!(malformed(&|b| b.push(0)), Err(IoctlError::Response(Malformed::TrailingBytes)));
     assert_eq!(malformed(&|b| b[0] = 9), Err(IoctlError::Version { found: 9 }));
     assert_eq!(malformed(&|b| b[2] = 1), Err(IoctlError::Response(Malformed::UnknownValue)));
     for shape in 4..8 {
-        assert_eq!(malformed(&|b| b[shape] ^= 1), Err(IoctlError::Response(Malformed::UnknownValue)), "{shape}");
+        assert_eq!(
+            malformed(&|b| b[shape] ^= 1),
+            Err(IoctlError::Response(Malformed::UnknownValue)),
+            "{shape}"
+        );
     }
 }

@@ -148,7 +148,9 @@ impl Audit {
             .calls
             .iter()
             .filter_map(|c| c.summary)
-            .map(|s| u64::from(s.queued) + u64::from(s.adding) + u64::from(s.connected) + u64::from(s.dropping))
+            .map(|s| {
+                u64::from(s.queued) + u64::from(s.adding) + u64::from(s.connected) + u64::from(s.dropping)
+            })
             .sum();
         let live = self.live(Table::Parties);
         leftover(

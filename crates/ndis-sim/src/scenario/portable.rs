@@ -800,14 +800,20 @@ impl Scenario {
                 let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
                 return Err(err(
                     None,
-                    format!("expect_refusals: `{key}` is not a kind of refusal (one of: {})", names.join(", ")),
+                    format!(
+                        "expect_refusals: `{key}` is not a kind of refusal (one of: {})",
+                        names.join(", ")
+                    ),
                 ));
             };
             expect_refusals.bounds[*kind as usize] = match *value {
                 RawRefusals::Exactly(n) => (n, n),
                 RawRefusals::Between([least, most]) if least <= most => (least, most),
                 RawRefusals::Between([least, most]) => {
-                    return Err(err(None, format!("expect_refusals: {key} = [{least}, {most}] is an empty range")))
+                    return Err(err(
+                        None,
+                        format!("expect_refusals: {key} = [{least}, {most}] is an empty range"),
+                    ))
                 }
             };
         }
