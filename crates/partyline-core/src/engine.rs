@@ -18,6 +18,7 @@
 //! Party bookkeeping per call is O(1): counts by state, an intrusive list of connected parties
 //! (the teardown pops its head), and one deferred drop slot (see [`Call`]).
 
+use crate::list::{Link, List, Thread, NIL};
 use crate::model::{AtmAddress, Handle, Status, TrafficProfile};
 use crate::slab::{Exhausted, Id, Returned, Slab};
 
@@ -31,7 +32,7 @@ pub enum LentMemory {
 
 use crate::census::{Census, Refusals, TableCensus, WorkCensus};
 use crate::slab::Returned as Lent;
-use crate::trace::{Counters, ObjectKind, Trace, TraceEvent};
+use crate::trace::{Cause, Counters, ObjectKind, Trace, TraceEvent};
 
 /// Which table an allocation request is for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -169,12 +170,12 @@ pub struct AddressFamily {
     binding: Id,
     state: AfState,
     notify: Notify,
-    /// Calls on this AF that are not yet closing (doubly linked through `Call::af_prev/af_next`).
-    open_calls: List,
+    /// Calls on this AF that are not yet closing (linked through `Call::af_link`).
+    open_calls: List<AfCalls>,
     /// Calls on this AF, closing or not.
     calls: u32,
-    in_work: bool,
-    next_work: u32,
+    /// Its place in the AF work queue.
+    work: Link,
 }
 
 /// The life of a client-created multipoint VC and its call.
@@ -216,11 +217,11 @@ pub struct Call {
     profile: TrafficProfile,
     close: Option<CloseReason>,
     /// Parties waiting for MakeCall to complete before their AddParty.
-    queued: List,
+    queued: List<PartyLink>,
     /// Parties whose MakeCall/AddParty is pending.
     adding: u32,
     /// Connected parties, linked for O(1) removal and teardown.
-    connected: List,
+    connected: List<PartyLink>,
     /// Parties whose NdisClDropParty is pending.
     dropping: u32,
     /// A local drop of the only connected party, asked while AddParty requests were pending:
@@ -228,14 +229,11 @@ pub struct Call {
     deferred_drop: Option<u32>,
     /// The party in the SETUP while `NdisClMakeCall` is pending.
     make_call_party: u32,
-    af_linked: bool,
-    af_prev: u32,
-    af_next: u32,
-    /// In the call work queue, linked both ways (`prev_work`, `next_work`) so that a call freed
-    /// while queued is taken out in O(1) (see [`Engine::unqueue_call_work`]).
-    in_work: bool,
-    prev_work: u32,
-    next_work: u32,
+    /// Its place in its AF's `open_calls`.
+    af_link: Link,
+    /// Its place in the call work queue, from which a call freed while queued is taken out in
+    /// O(1) (see [`Engine::unqueue_call_work`]).
+    work: Link,
     parameters_changed: bool,
 }
 
@@ -275,8 +273,9 @@ pub struct Party {
     handle: Handle,
     phase: Phase,
     remote_drop: bool,
-    prev: u32,
-    next: u32,
+    /// Its place in its call's `queued` or `connected` list, or in the party work queue: one at
+    /// a time, which one told by its state (Queued, Connected, DropQueued).
+    link: Link,
     address: AtmAddress,
 }
 
@@ -302,8 +301,7 @@ impl Party {
             handle: Handle::NULL,
             phase: Phase::Queued,
             remote_drop: false,
-            prev: NIL,
-            next: NIL,
+            link: Link::NONE,
             address,
         }
     }
@@ -333,19 +331,52 @@ impl Party {
     }
 }
 
-/// Intrusive doubly linked list of slot numbers.
-#[derive(Clone, Copy, Debug, Default)]
-struct List {
-    head: u32,
-    tail: u32,
-    len: u32,
+/// A call's queued or connected parties, and the parties chosen for dropping (`Party::link`).
+enum PartyLink {}
+
+impl Thread<Party> for PartyLink {
+    fn link(party: &Party) -> &Link {
+        &party.link
+    }
+    fn link_mut(party: &mut Party) -> &mut Link {
+        &mut party.link
+    }
 }
 
-/// No object: slot numbers start at 1 (see [`crate::slab`]), so empty lists and queues are zero.
-const NIL: u32 = 0;
+/// An address family's calls that are not closing (`Call::af_link`).
+enum AfCalls {}
 
-impl List {
-    const EMPTY: List = List { head: NIL, tail: NIL, len: 0 };
+impl Thread<Call> for AfCalls {
+    fn link(call: &Call) -> &Link {
+        &call.af_link
+    }
+    fn link_mut(call: &mut Call) -> &mut Link {
+        &mut call.af_link
+    }
+}
+
+/// The calls with work to do (`Call::work`).
+enum CallWork {}
+
+impl Thread<Call> for CallWork {
+    fn link(call: &Call) -> &Link {
+        &call.work
+    }
+    fn link_mut(call: &mut Call) -> &mut Link {
+        &mut call.work
+    }
+}
+
+/// The address families with work to do (`AddressFamily::work`).
+enum AfWork {}
+
+impl Thread<AddressFamily> for AfWork {
+    fn link(af: &AddressFamily) -> &Link {
+        &af.work
+    }
+    fn link_mut(af: &mut AddressFamily) -> &mut Link {
+        &mut af.work
+    }
 }
 
 /// What a query returns about a call.
@@ -378,9 +409,9 @@ pub struct Engine {
     afs: Slab<AddressFamily>,
     calls: Slab<Call>,
     parties: Slab<Party>,
-    call_work: Fifo,
-    af_work: Fifo,
-    party_work: Fifo,
+    call_work: List<CallWork>,
+    af_work: List<AfWork>,
+    party_work: List<PartyLink>,
     deferred: Deferred,
     pub counters: Counters,
     /// `counters.refused`, split by why and by object kind.
@@ -407,9 +438,9 @@ impl Engine {
             afs: Slab::new(),
             calls: Slab::new(),
             parties: Slab::new(),
-            call_work: Fifo::EMPTY,
-            af_work: Fifo::EMPTY,
-            party_work: Fifo::EMPTY,
+            call_work: List::EMPTY,
+            af_work: List::EMPTY,
+            party_work: List::EMPTY,
             deferred: Deferred::EMPTY,
             counters: Counters::ZERO,
             refusals: Refusals::ZERO,
@@ -498,7 +529,12 @@ impl Engine {
     pub fn bind(&mut self, cookie: usize) -> Result<Id> {
         match self.bindings.insert(Binding { state: BindingState::Opening, cookie, afs: 0 }) {
             Ok(id) => {
-                self.trace.push(TraceEvent::Binding { id, state: BindingState::Opening });
+                self.trace.push(TraceEvent::Binding {
+                    id,
+                    from: None,
+                    to: BindingState::Opening,
+                    cause: Cause::BindAdapter,
+                });
                 Ok(id)
             }
             Err((need, _)) => Err(Error::NeedMemory(Table::Bindings, need)),
@@ -515,8 +551,7 @@ impl Engine {
             return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
         }
         if status.is_success() && !handle.is_null() {
-            binding.state = BindingState::Open { handle };
-            self.trace.push(TraceEvent::Binding { id, state: binding.state });
+            self.binding_to(id, BindingState::Open { handle }, Cause::OpenAdapterComplete);
         } else {
             self.bindings.remove(id);
             self.trace.push(TraceEvent::BindingGone { id, status });
@@ -572,15 +607,14 @@ impl Engine {
         let BindingState::Open { handle } = binding.state else {
             return self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding));
         };
-        binding.state = BindingState::Unbinding { handle };
         let quiet = binding.afs == 0;
-        self.trace.push(TraceEvent::Binding { id, state: binding.state });
+        self.binding_to(id, BindingState::Unbinding { handle }, Cause::UnbindAdapter);
         // Address families are few (one per call manager); walking them here is not on any
         // party path.
         for index in self.afs.numbers() {
             if let Some(af) = self.afs.id_at(index) {
                 if self.afs.get(af).is_some_and(|a| a.binding == id) {
-                    self.begin_af_close(af);
+                    self.begin_af_close(af, Cause::UnbindAdapter);
                 }
             }
         }
@@ -599,8 +633,7 @@ impl Engine {
         };
         match binding.state {
             BindingState::Unbinding { handle } if binding.afs == 0 => {
-                binding.state = BindingState::Closing;
-                self.trace.push(TraceEvent::Binding { id, state: BindingState::Closing });
+                self.binding_to(id, BindingState::Closing, Cause::CloseAdapter);
                 Ok(handle)
             }
             _ => self.reject(ObjectKind::Binding, Some(id), Error::InvalidState(ObjectKind::Binding)),
@@ -652,8 +685,7 @@ impl Engine {
             notify: Notify::None,
             open_calls: List::EMPTY,
             calls: 0,
-            in_work: false,
-            next_work: NIL,
+            work: Link::NONE,
         };
         let id = match self.afs.insert(af) {
             Ok(id) => id,
@@ -662,7 +694,12 @@ impl Engine {
         if let Some(b) = self.bindings.get_mut(binding) {
             b.afs += 1;
         }
-        self.trace.push(TraceEvent::Af { id, state: AfState::Opening });
+        self.trace.push(TraceEvent::Af {
+            id,
+            from: None,
+            to: AfState::Opening,
+            cause: Cause::AfRegisterNotify,
+        });
         Ok(id)
     }
 
@@ -677,12 +714,11 @@ impl Engine {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         }
         if status.is_success() && !handle.is_null() {
-            af.state = AfState::Open { handle };
             let binding = af.binding;
-            self.trace.push(TraceEvent::Af { id, state: af.state });
+            self.af_to(id, AfState::Open { handle }, Cause::OpenAfComplete);
             // An unbind that began while the open was pending closes it now.
             if matches!(self.bindings.get(binding).map(|b| b.state), Some(BindingState::Unbinding { .. })) {
-                self.begin_af_close(id);
+                self.begin_af_close(id, Cause::OpenAfComplete);
             }
         } else {
             let binding = af.binding;
@@ -724,7 +760,7 @@ impl Engine {
             return self.reject(ObjectKind::Af, Some(id), Error::InvalidState(ObjectKind::Af));
         }
         af.notify = Notify::InHandler;
-        self.begin_af_close(id);
+        self.begin_af_close(id, Cause::NotifyCloseAf);
         Ok(())
     }
 
@@ -742,11 +778,10 @@ impl Engine {
         }
     }
 
-    fn begin_af_close(&mut self, id: Id) {
+    fn begin_af_close(&mut self, id: Id, cause: Cause) {
         let Some(af) = self.afs.get_mut(id) else { return };
         if let AfState::Open { handle } = af.state {
-            af.state = AfState::Closing { handle };
-            self.trace.push(TraceEvent::Af { id, state: af.state });
+            self.af_to(id, AfState::Closing { handle }, cause);
             self.push_af_work(id);
         }
     }
@@ -761,10 +796,7 @@ impl Engine {
         };
         match af.notify {
             Notify::InHandler => {
-                if let Some(af) = self.afs.get_mut(id) {
-                    af.state = AfState::Closed;
-                    self.trace.push(TraceEvent::Af { id, state: AfState::Closed });
-                }
+                self.af_to(id, AfState::Closed, Cause::CloseAfComplete);
                 return Ok(());
             }
             Notify::Pending => self.defer(Owed::NotifyCloseAfComplete { handle }),
@@ -775,6 +807,10 @@ impl Engine {
     }
 
     fn free_af(&mut self, id: Id, status: Status) {
+        // No queue may link a freed slot (see `unqueue_call_work`).
+        if self.afs.get(id).is_some() {
+            self.af_work.remove(&mut self.afs, id.index());
+        }
         let Some(af) = self.afs.remove(id) else { return };
         self.trace.push(TraceEvent::AfGone { id, status });
         if let Some(binding) = self.bindings.get_mut(af.binding) {
@@ -824,12 +860,8 @@ impl Engine {
             dropping: 0,
             deferred_drop: None,
             make_call_party: NIL,
-            af_linked: false,
-            af_prev: NIL,
-            af_next: NIL,
-            in_work: false,
-            prev_work: NIL,
-            next_work: NIL,
+            af_link: Link::NONE,
+            work: Link::NONE,
             parameters_changed: false,
         };
         let Ok(id) = self.calls.insert(call) else {
@@ -839,6 +871,8 @@ impl Engine {
             // Capacity was checked above.
             if let Ok(pid) = self.parties.insert(Party::new(id, leaf)) {
                 self.list_push(ListOf::Queued(id), pid);
+                let to = PartyState::Queued;
+                self.trace.push(TraceEvent::Party { id: pid, from: None, to, cause: Cause::MakeCallRequest });
             }
         }
         if let Some(a) = self.afs.get_mut(af) {
@@ -846,7 +880,12 @@ impl Engine {
         }
         self.af_link(af, id);
         self.counters.calls_requested += 1;
-        self.trace.push(TraceEvent::Call { id, state: CallState::NeedVc });
+        self.trace.push(TraceEvent::Call {
+            id,
+            from: None,
+            to: CallState::NeedVc,
+            cause: Cause::MakeCallRequest,
+        });
         self.push_call_work(id);
         Ok(id)
     }
@@ -861,7 +900,7 @@ impl Engine {
         }
         if status.is_success() && !vc.is_null() {
             call.vc = vc;
-            self.set_call_state(id, CallState::Created);
+            self.call_to(id, CallState::Created, Cause::VcCreated);
         } else {
             // No VC: the call never existed for NDIS. Its parties never reached NDIS either.
             self.counters.calls_failed += 1;
@@ -890,10 +929,10 @@ impl Engine {
         call.parameters_changed |= changed;
         let first = self.first_adding_party(id);
         if status.is_success() && !party_handle.is_null() {
-            self.set_call_state(id, CallState::Active);
+            self.call_to(id, CallState::Active, Cause::MakeCallComplete);
             self.counters.calls_made += 1;
             if let Some(party) = first {
-                self.party_connected(party, party_handle);
+                self.party_connected(party, party_handle, Cause::MakeCallComplete);
             }
         } else {
             // ProtocolClMakeCallComplete: on failure release the party context and delete the VC.
@@ -902,7 +941,7 @@ impl Engine {
                 self.free_party(party, status);
             }
             self.discard_queued(id);
-            self.set_call_state(id, CallState::NeedDelete);
+            self.call_to(id, CallState::NeedDelete, Cause::MakeCallComplete);
         }
         self.push_call_work(id);
         Ok(())
@@ -931,7 +970,12 @@ impl Engine {
             Err((need, _)) => return Err(Error::NeedMemory(Table::Parties, need)),
         };
         self.list_push(ListOf::Queued(call), id);
-        self.trace.push(TraceEvent::Party { id, state: PartyState::Queued });
+        self.trace.push(TraceEvent::Party {
+            id,
+            from: None,
+            to: PartyState::Queued,
+            cause: Cause::AddPartyRequest,
+        });
         self.push_call_work(call);
         Ok(id)
     }
@@ -952,7 +996,7 @@ impl Engine {
         if status.is_success() && !handle.is_null() {
             // A drop requested meanwhile is carried out by `party_connected`.
             self.counters.parties_added += 1;
-            self.party_connected(id, handle);
+            self.party_connected(id, handle, Cause::AddPartyComplete);
         } else {
             // ProtocolClAddPartyComplete: on failure the handle is invalid; free the context.
             self.counters.parties_failed += 1;
@@ -982,8 +1026,7 @@ impl Engine {
             PartyState::AddPending { drop_requested: false } => {
                 // "A drop requested while that party's AddParty is pending is carried out when
                 // it completes": the handle does not exist yet.
-                party.set_state(PartyState::AddPending { drop_requested: true });
-                self.trace.push(TraceEvent::Party { id, state: party.state() });
+                self.party_to(id, PartyState::AddPending { drop_requested: true }, Cause::DropPartyRequest);
                 Ok(())
             }
             PartyState::Connected { .. } => {
@@ -1005,9 +1048,9 @@ impl Engine {
         let Some(party) = self.parties.get(id) else { return };
         let call_id = party.call;
         let Some(call) = self.calls.get_mut(call_id) else { return };
-        if call.connected.len >= 2 {
-            self.issue_drop_later(id);
-        } else if call.adding > 0 || call.queued.len > 0 {
+        if call.connected.len() >= 2 {
+            self.issue_drop_later(id, Cause::DropPartyRequest);
+        } else if call.adding > 0 || !call.queued.is_empty() {
             call.deferred_drop = Some(id.index());
             self.trace.push(TraceEvent::DropDeferred { party: id });
         } else {
@@ -1017,15 +1060,12 @@ impl Engine {
 
     /// Marks a connected party for dropping: taken out of the connected list now (so the close
     /// never picks it), `NdisClDropParty` issued by the next poll.
-    fn issue_drop_later(&mut self, id: Id) {
+    fn issue_drop_later(&mut self, id: Id, cause: Cause) {
         let Some(party) = self.parties.get_mut(id) else { return };
         let PartyState::Connected { handle } = party.state() else { return };
         let call = party.call;
         self.list_remove(ListOf::Connected(call), id);
-        if let Some(party) = self.parties.get_mut(id) {
-            party.set_state(PartyState::DropQueued { handle });
-            self.trace.push(TraceEvent::Party { id, state: party.state() });
-        }
+        self.party_to(id, PartyState::DropQueued { handle }, cause);
         if let Some(c) = self.calls.get_mut(call) {
             c.dropping += 1;
         }
@@ -1037,7 +1077,8 @@ impl Engine {
     /// handle since none exists.
     fn close_if_empty(&mut self, call_id: Id) {
         let Some(call) = self.calls.get(call_id) else { return };
-        let empty = call.connected.len == 0 && call.adding == 0 && call.dropping == 0 && call.queued.len == 0;
+        let empty =
+            call.connected.is_empty() && call.adding == 0 && call.dropping == 0 && call.queued.is_empty();
         if call.state == CallState::Active && call.close.is_none() && empty {
             self.begin_call_close(call_id, CloseReason::Local);
         }
@@ -1046,7 +1087,7 @@ impl Engine {
     /// The call's adds all settled: carry out a deferred drop.
     fn after_add_settled(&mut self, call_id: Id) {
         let Some(call) = self.calls.get_mut(call_id) else { return };
-        if call.adding > 0 || call.queued.len > 0 {
+        if call.adding > 0 || !call.queued.is_empty() {
             return;
         }
         let Some(index) = call.deferred_drop.take() else { return };
@@ -1100,13 +1141,13 @@ impl Engine {
         match state {
             PartyState::Connected { .. } => {
                 let Some(call) = self.calls.get(call_id) else { return Ok(()) };
-                if call.connected.len >= 2 || call.adding > 0 {
+                if call.connected.len() >= 2 || call.adding > 0 {
                     if call.deferred_drop == Some(id.index()) {
                         if let Some(c) = self.calls.get_mut(call_id) {
                             c.deferred_drop = None;
                         }
                     }
-                    self.issue_drop_later(id);
+                    self.issue_drop_later(id, Cause::IncomingDropParty);
                 } else {
                     self.begin_call_close(call_id, CloseReason::Remote(status));
                 }
@@ -1118,10 +1159,7 @@ impl Engine {
             // the engine yet: the network dropped the party in between. The handle is not known
             // yet; the answer goes out when the completion connects the party (`party_connected`).
             PartyState::AddPending { .. } => {
-                if let Some(party) = self.parties.get_mut(id) {
-                    party.set_state(PartyState::AddPending { drop_requested: true });
-                    self.trace.push(TraceEvent::Party { id, state: party.state() });
-                }
+                self.party_to(id, PartyState::AddPending { drop_requested: true }, Cause::IncomingDropParty);
                 Ok(())
             }
             // Our own drop or close of this party crossed the remote one: already on its way.
@@ -1202,14 +1240,14 @@ impl Engine {
             self.counters.close_failures += 1;
         }
         // The party that went with the close.
-        for index in [call.connected.head] {
+        for index in [call.connected.head()] {
             if let Some(party) = self.parties.id_at(index) {
                 self.list_remove(ListOf::Connected(id), party);
                 self.free_party(party, status);
             }
         }
         self.counters.calls_closed += 1;
-        self.set_call_state(id, CallState::NeedDelete);
+        self.call_to(id, CallState::NeedDelete, Cause::CloseCallComplete);
         self.push_call_work(id);
         Ok(())
     }
@@ -1250,7 +1288,7 @@ impl Engine {
     }
 
     fn discard_queued(&mut self, call: Id) {
-        while let Some(index) = self.calls.get(call).map(|c| c.queued.head).filter(|&h| h != NIL) {
+        while let Some(index) = self.calls.get(call).map(|c| c.queued.head()).filter(|&h| h != NIL) {
             let Some(party) = self.parties.id_at(index) else { break };
             self.list_remove(ListOf::Queued(call), party);
             self.free_party(party, Status::CLOSING);
@@ -1263,35 +1301,75 @@ impl Engine {
         self.parties.id_at(index)
     }
 
-    fn party_connected(&mut self, id: Id, handle: Handle) {
+    fn party_connected(&mut self, id: Id, handle: Handle, cause: Cause) {
         let Some(party) = self.parties.get_mut(id) else { return };
         let call = party.call;
         let drop_requested = matches!(party.state(), PartyState::AddPending { drop_requested: true });
         let remote = party.remote_drop;
-        party.set_state(PartyState::Connected { handle });
-        self.trace.push(TraceEvent::Party { id, state: party.state() });
+        self.party_to(id, PartyState::Connected { handle }, cause);
         self.list_push(ListOf::Connected(call), id);
         let closing = self.calls.get(call).is_some_and(|c| c.close.is_some());
         if drop_requested && remote {
             // ProtocolClIncomingDropParty raced this completion: answered now, with
             // NdisClDropParty (nc-ndis-protocol_cl_incoming_drop_party). A call this leaves
             // empty is then closed by `close_if_empty`.
-            self.issue_drop_later(id);
+            self.issue_drop_later(id, Cause::IncomingDropParty);
         } else if drop_requested && !closing {
             self.request_drop(id);
         }
     }
 
     fn free_party(&mut self, id: Id, status: Status) {
+        // Out of the list its state says it is in, so that no list links a freed slot.
+        match self.parties.get(id).map(|p| (p.phase, p.call)) {
+            Some((Phase::Queued, call)) => self.list_remove(ListOf::Queued(call), id),
+            Some((Phase::Connected, call)) => self.list_remove(ListOf::Connected(call), id),
+            Some((Phase::DropQueued, _)) => {
+                self.party_work.remove(&mut self.parties, id.index());
+            }
+            _ => {}
+        }
         if self.parties.remove(id).is_some() {
             self.trace.push(TraceEvent::PartyGone { id, status });
         }
     }
 
-    fn set_call_state(&mut self, id: Id, state: CallState) {
+    // ----- the one traced transition of each object -----
+
+    /// Binding `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn binding_to(&mut self, id: Id, to: BindingState, cause: Cause) {
+        if let Some(binding) = self.bindings.get_mut(id) {
+            let from = core::mem::replace(&mut binding.state, to);
+            self.trace.push(TraceEvent::Binding { id, from: Some(from), to, cause });
+        }
+    }
+
+    /// Address family `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn af_to(&mut self, id: Id, to: AfState, cause: Cause) {
+        if let Some(af) = self.afs.get_mut(id) {
+            let from = core::mem::replace(&mut af.state, to);
+            self.trace.push(TraceEvent::Af { id, from: Some(from), to, cause });
+        }
+    }
+
+    /// Call `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn call_to(&mut self, id: Id, to: CallState, cause: Cause) {
         if let Some(call) = self.calls.get_mut(id) {
-            call.state = state;
-            self.trace.push(TraceEvent::Call { id, state });
+            let from = core::mem::replace(&mut call.state, to);
+            self.trace.push(TraceEvent::Call { id, from: Some(from), to, cause });
+        }
+    }
+
+    /// Party `id` moves to `to` because of `cause`; traced old ⇒ new.
+    #[inline(never)]
+    fn party_to(&mut self, id: Id, to: PartyState, cause: Cause) {
+        if let Some(party) = self.parties.get_mut(id) {
+            let from = party.state();
+            party.set_state(to);
+            self.trace.push(TraceEvent::Party { id, from: Some(from), to, cause });
         }
     }
 
@@ -1304,9 +1382,9 @@ impl Engine {
             af: c.af,
             profile: c.profile,
             closing: c.close,
-            queued: c.queued.len,
+            queued: c.queued.len(),
             adding: c.adding,
-            connected: c.connected.len,
+            connected: c.connected.len(),
             dropping: c.dropping,
             parameters_changed: c.parameters_changed,
         })
@@ -1322,13 +1400,9 @@ impl Engine {
     /// Parties with a request in flight are counted in [`CallInfo`] but not listed.
     pub fn parties_of(&self, call: Id) -> impl Iterator<Item = Id> + '_ {
         let (connected, queued) =
-            self.calls.get(call).map_or((NIL, NIL), |c| (c.connected.head, c.queued.head));
-        let walk = move |head: u32| {
-            core::iter::successors(self.parties.id_at(head), move |&p| {
-                self.parties.get(p).and_then(|p| self.parties.id_at(p.next))
-            })
-        };
-        walk(connected).chain(walk(queued))
+            self.calls.get(call).map_or((List::EMPTY, List::EMPTY), |c| (c.connected, c.queued));
+        let parties = &self.parties;
+        connected.iter(parties).chain(queued.iter(parties)).filter_map(|n| parties.id_at(n))
     }
 
     /// Live calls: id and AF.
@@ -1433,27 +1507,25 @@ impl Engine {
                     self.free_call(id, Status::CLOSING);
                     return None;
                 }
-                self.set_call_state(id, CallState::CreatingVc);
+                self.call_to(id, CallState::CreatingVc, Cause::CreateVc);
                 Some(Action::CreateVc { call: id, binding, af: af_handle })
             }
             CallState::Created => {
                 if call.close.is_some() {
-                    self.set_call_state(id, CallState::NeedDelete);
+                    self.call_to(id, CallState::NeedDelete, Cause::CloseCall);
                     return self.advance_call(index);
                 }
                 // The first queued party goes into the SETUP.
-                let first = self.parties.id_at(call.queued.head)?;
+                let first = self.parties.id_at(call.queued.head())?;
                 let vc = call.vc;
                 let profile = call.profile;
                 self.list_remove(ListOf::Queued(id), first);
-                let party = self.parties.get_mut(first)?;
-                party.set_state(PartyState::AddPending { drop_requested: false });
-                let leaf = party.address;
-                self.trace.push(TraceEvent::Party { id: first, state: party.state() });
+                let leaf = self.parties.get(first)?.address;
+                self.party_to(first, PartyState::AddPending { drop_requested: false }, Cause::MakeCall);
                 let call = self.calls.get_mut(id)?;
                 call.adding += 1;
                 call.make_call_party = first.index();
-                self.set_call_state(id, CallState::MakeCallPending);
+                self.call_to(id, CallState::MakeCallPending, Cause::MakeCall);
                 Some(Action::MakeCall { call: id, party: first, vc, leaf, profile })
             }
             CallState::Active => {
@@ -1461,41 +1533,36 @@ impl Engine {
                 let profile = call.profile;
                 if call.close.is_none() {
                     // One AddParty per poll; the call stays queued while leaves wait.
-                    let first = self.parties.id_at(call.queued.head)?;
+                    let first = self.parties.id_at(call.queued.head())?;
                     self.list_remove(ListOf::Queued(id), first);
                     let call = self.calls.get_mut(id)?;
                     call.adding += 1;
-                    let more = call.queued.len > 0;
-                    let party = self.parties.get_mut(first)?;
-                    party.set_state(PartyState::AddPending { drop_requested: false });
-                    let leaf = party.address;
-                    self.trace.push(TraceEvent::Party { id: first, state: party.state() });
+                    let more = !call.queued.is_empty();
+                    let leaf = self.parties.get(first)?.address;
+                    self.party_to(first, PartyState::AddPending { drop_requested: false }, Cause::AddParty);
                     if more {
                         self.push_call_work(id);
                     }
                     return Some(Action::AddParty { call: id, party: first, vc, leaf, profile });
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
-                if call.connected.len >= 2 {
-                    let head = self.parties.id_at(call.connected.head)?;
-                    self.issue_drop_later(head);
+                if call.connected.len() >= 2 {
+                    let head = self.parties.id_at(call.connected.head())?;
+                    self.issue_drop_later(head, Cause::DropPartyRequest);
                     self.push_call_work(id);
                     return None; // the party work list issues the drop
                 }
                 if call.adding > 0 || call.dropping > 0 {
                     return None; // their completions re-queue the call
                 }
-                let party = self.parties.id_at(call.connected.head).and_then(|p| {
+                let party = self.parties.id_at(call.connected.head()).and_then(|p| {
                     let PartyState::Connected { handle } = self.parties.get(p)?.state() else { return None };
                     Some((p, handle))
                 });
                 if let Some((p, _)) = party {
-                    if let Some(party) = self.parties.get_mut(p) {
-                        party.set_state(PartyState::Closing);
-                        self.trace.push(TraceEvent::Party { id: p, state: PartyState::Closing });
-                    }
+                    self.party_to(p, PartyState::Closing, Cause::CloseCall);
                 }
-                self.set_call_state(id, CallState::CloseCallPending);
+                self.call_to(id, CallState::CloseCallPending, Cause::CloseCall);
                 Some(Action::CloseCall { call: id, vc, party })
             }
             CallState::NeedDelete => {
@@ -1503,7 +1570,7 @@ impl Engine {
                     return None;
                 }
                 let vc = call.vc;
-                self.set_call_state(id, CallState::Deleting);
+                self.call_to(id, CallState::Deleting, Cause::DeleteVc);
                 Some(Action::DeleteVc { call: id, vc })
             }
             CallState::CreatingVc
@@ -1517,11 +1584,11 @@ impl Engine {
         let id = self.afs.id_at(index)?;
         let af = self.afs.get(id)?;
         let AfState::Closing { handle } = af.state else { return None };
-        if af.open_calls.head != NIL {
+        if af.open_calls.head() != NIL {
             // One call per poll is told to close; the AF stays queued until none is left.
-            let head = af.open_calls.head;
+            let head = af.open_calls.head();
             match self.calls.id_at(head) {
-                Some(call) if self.calls.get(call).is_some_and(|c| c.af == id && c.af_linked) => {
+                Some(call) if self.calls.get(call).is_some_and(|c| c.af == id) => {
                     self.begin_call_close(call, CloseReason::Teardown);
                 }
                 _ => {
@@ -1539,9 +1606,7 @@ impl Engine {
         if af.calls > 0 {
             return None; // each call's deletion re-queues the AF
         }
-        let af = self.afs.get_mut(id)?;
-        af.state = AfState::CloseAfPending { handle };
-        self.trace.push(TraceEvent::Af { id, state: af.state });
+        self.af_to(id, AfState::CloseAfPending { handle }, Cause::CloseAf);
         Some(Action::CloseAf { af: id, handle })
     }
 }
@@ -1555,17 +1620,6 @@ enum ListOf {
     Queued(Id),
     /// A call's connected parties.
     Connected(Id),
-}
-
-/// A FIFO of slot indices, linked through the objects themselves.
-#[derive(Clone, Copy, Debug)]
-struct Fifo {
-    head: u32,
-    tail: u32,
-}
-
-impl Fifo {
-    const EMPTY: Fifo = Fifo { head: NIL, tail: NIL };
 }
 
 /// An AF- or binding-level request that outlives the object that produced it. `#[repr(u8)]`
@@ -1637,146 +1691,47 @@ impl Engine {
         }
     }
 
-    fn list_mut(&mut self, which: ListOf) -> Option<&mut List> {
-        match which {
-            ListOf::Queued(call) => self.calls.get_mut(call).map(|c| &mut c.queued),
-            ListOf::Connected(call) => self.calls.get_mut(call).map(|c| &mut c.connected),
-        }
-    }
-
-    fn party_at_mut(&mut self, index: u32) -> Option<&mut Party> {
-        let id = self.parties.id_at(index)?;
-        self.parties.get_mut(id)
+    fn party_list(&mut self, which: ListOf) -> Option<(&mut List<PartyLink>, &mut Slab<Party>)> {
+        let (call, connected) = match which {
+            ListOf::Queued(call) => (call, false),
+            ListOf::Connected(call) => (call, true),
+        };
+        let c = self.calls.get_mut(call)?;
+        Some((if connected { &mut c.connected } else { &mut c.queued }, &mut self.parties))
     }
 
     fn list_push(&mut self, which: ListOf, party: Id) {
-        let index = party.index();
-        let Some(list) = self.list_mut(which) else { return };
-        let tail = list.tail;
-        list.tail = index;
-        if list.head == NIL {
-            list.head = index;
-        }
-        list.len += 1;
-        if let Some(p) = self.parties.get_mut(party) {
-            p.prev = tail;
-            p.next = NIL;
-        }
-        if tail != NIL {
-            if let Some(t) = self.party_at_mut(tail) {
-                t.next = index;
-            }
+        if let Some((list, parties)) = self.party_list(which) {
+            list.push_back(parties, party.index());
         }
     }
 
     fn list_remove(&mut self, which: ListOf, party: Id) {
-        let Some(p) = self.parties.get_mut(party) else { return };
-        let (prev, next) = (p.prev, p.next);
-        p.prev = NIL;
-        p.next = NIL;
-        if prev != NIL {
-            if let Some(q) = self.party_at_mut(prev) {
-                q.next = next;
-            }
+        if let Some((list, parties)) = self.party_list(which) {
+            list.remove(parties, party.index());
         }
-        if next != NIL {
-            if let Some(q) = self.party_at_mut(next) {
-                q.prev = prev;
-            }
-        }
-        let index = party.index();
-        let Some(list) = self.list_mut(which) else { return };
-        if list.head == index {
-            list.head = next;
-        }
-        if list.tail == index {
-            list.tail = prev;
-        }
-        list.len = list.len.saturating_sub(1);
     }
 
     fn af_link(&mut self, af: Id, call: Id) {
-        let index = call.index();
-        let Some(a) = self.afs.get_mut(af) else { return };
-        let tail = a.open_calls.tail;
-        a.open_calls.tail = index;
-        if a.open_calls.head == NIL {
-            a.open_calls.head = index;
-        }
-        a.open_calls.len += 1;
-        if let Some(c) = self.calls.get_mut(call) {
-            c.af_prev = tail;
-            c.af_next = NIL;
-            c.af_linked = true;
-        }
-        if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
-            t.af_next = index;
+        if let Some(a) = self.afs.get_mut(af) {
+            a.open_calls.push_back(&mut self.calls, call.index());
         }
     }
 
     fn af_unlink(&mut self, af: Id, call: Id) {
-        let Some(c) = self.calls.get_mut(call) else { return };
-        if !c.af_linked {
-            return;
+        if let Some(a) = self.afs.get_mut(af) {
+            a.open_calls.remove(&mut self.calls, call.index());
         }
-        c.af_linked = false;
-        let (prev, next) = (c.af_prev, c.af_next);
-        c.af_prev = NIL;
-        c.af_next = NIL;
-        if let Some(q) = self.calls.id_at(prev).and_then(|q| self.calls.get_mut(q)) {
-            q.af_next = next;
-        }
-        if let Some(q) = self.calls.id_at(next).and_then(|q| self.calls.get_mut(q)) {
-            q.af_prev = prev;
-        }
-        let index = call.index();
-        let Some(a) = self.afs.get_mut(af) else { return };
-        if a.open_calls.head == index {
-            a.open_calls.head = next;
-        }
-        if a.open_calls.tail == index {
-            a.open_calls.tail = prev;
-        }
-        a.open_calls.len = a.open_calls.len.saturating_sub(1);
     }
 
     fn push_call_work(&mut self, id: Id) {
-        let tail = self.call_work.tail;
-        let Some(call) = self.calls.get_mut(id) else { return };
-        if call.in_work {
-            return;
+        if self.calls.get(id).is_some() {
+            self.call_work.push_back(&mut self.calls, id.index());
         }
-        call.in_work = true;
-        call.prev_work = tail;
-        call.next_work = NIL;
-        if let Some(t) = self.calls.id_at(tail).and_then(|t| self.calls.get_mut(t)) {
-            t.next_work = id.index();
-        } else {
-            self.call_work.head = id.index();
-        }
-        self.call_work.tail = id.index();
     }
 
     fn pop_call_work(&mut self) -> Option<u32> {
-        let index = self.call_work.head;
-        if index == NIL {
-            return None;
-        }
-        let next = match self.calls.id_at(index).and_then(|c| self.calls.get_mut(c)) {
-            Some(call) => {
-                call.in_work = false;
-                call.prev_work = NIL;
-                core::mem::replace(&mut call.next_work, NIL)
-            }
-            None => NIL,
-        };
-        self.call_work.head = next;
-        if next == NIL {
-            self.call_work.tail = NIL;
-        } else if let Some(call) = self.calls.id_at(next).and_then(|c| self.calls.get_mut(c)) {
-            call.prev_work = NIL;
-        }
-        Some(index)
+        self.call_work.pop_front(&mut self.calls)
     }
 
     /// Takes call `id` out of the work queue, wherever it is in it. A call is freed when a
@@ -1786,92 +1741,37 @@ impl Engine {
     /// every call behind it (found by the concurrency campaign: a stranded call kept its address
     /// family, then the unbind, from ever completing).
     fn unqueue_call_work(&mut self, id: Id) {
-        let Some(call) = self.calls.get_mut(id) else { return };
-        if !call.in_work {
-            return;
-        }
-        call.in_work = false;
-        let prev = core::mem::replace(&mut call.prev_work, NIL);
-        let next = core::mem::replace(&mut call.next_work, NIL);
-        if prev == NIL {
-            self.call_work.head = next;
-        } else if let Some(p) = self.calls.id_at(prev).and_then(|c| self.calls.get_mut(c)) {
-            p.next_work = next;
-        }
-        if next == NIL {
-            self.call_work.tail = prev;
-        } else if let Some(n) = self.calls.id_at(next).and_then(|c| self.calls.get_mut(c)) {
-            n.prev_work = prev;
+        if self.calls.get(id).is_some() {
+            self.call_work.remove(&mut self.calls, id.index());
         }
     }
 
     fn push_af_work(&mut self, id: Id) {
-        let tail = self.af_work.tail;
-        let Some(af) = self.afs.get_mut(id) else { return };
-        if af.in_work {
-            return;
+        if self.afs.get(id).is_some() {
+            self.af_work.push_back(&mut self.afs, id.index());
         }
-        af.in_work = true;
-        af.next_work = NIL;
-        if let Some(t) = self.afs.id_at(tail).and_then(|t| self.afs.get_mut(t)) {
-            t.next_work = id.index();
-        } else {
-            self.af_work.head = id.index();
-        }
-        self.af_work.tail = id.index();
     }
 
     fn pop_af_work(&mut self) -> Option<u32> {
-        let index = self.af_work.head;
-        if index == NIL {
-            return None;
-        }
-        let next = match self.afs.id_at(index).and_then(|a| self.afs.get_mut(a)) {
-            Some(af) => {
-                af.in_work = false;
-                core::mem::replace(&mut af.next_work, NIL)
-            }
-            None => NIL,
-        };
-        self.af_work.head = next;
-        if next == NIL {
-            self.af_work.tail = NIL;
-        }
-        Some(index)
+        self.af_work.pop_front(&mut self.afs)
     }
 
-    /// Parties chosen for dropping are linked through `Party::next` (they are in no other list).
+    /// Parties chosen for dropping (DropQueued: in no other list).
     fn push_party_work(&mut self, id: Id) {
-        let tail = self.party_work.tail;
-        let Some(party) = self.parties.get_mut(id) else { return };
-        party.next = NIL;
-        if let Some(t) = self.party_at_mut(tail) {
-            t.next = id.index();
-        } else {
-            self.party_work.head = id.index();
+        if self.parties.get(id).is_some() {
+            self.party_work.push_back(&mut self.parties, id.index());
         }
-        self.party_work.tail = id.index();
     }
 
     fn pop_party_work(&mut self) -> Option<u32> {
-        let index = self.party_work.head;
-        if index == NIL {
-            return None;
-        }
-        let next = self.party_at_mut(index).map(|p| core::mem::replace(&mut p.next, NIL)).unwrap_or(NIL);
-        self.party_work.head = next;
-        if next == NIL {
-            self.party_work.tail = NIL;
-        }
-        Some(index)
+        self.party_work.pop_front(&mut self.parties)
     }
 
     fn advance_party(&mut self, index: u32) -> Option<Action> {
         let id = self.parties.id_at(index)?;
         let party = self.parties.get_mut(id)?;
         let PartyState::DropQueued { handle } = party.state() else { return None };
-        party.set_state(PartyState::DropPending);
-        self.trace.push(TraceEvent::Party { id, state: PartyState::DropPending });
+        self.party_to(id, PartyState::DropPending, Cause::DropParty);
         Some(Action::DropParty { party: id, handle })
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod census;
 pub mod engine;
+pub mod list;
 pub mod model;
 pub mod params;
 pub mod slab;

@@ -246,6 +246,17 @@ impl<T> Slab<T> {
         slot.value.as_mut()
     }
 
+    /// The live object in slot `number` (from 1; 0 gives `None`), whatever its generation: for
+    /// the engine's lists, which link objects by slot number. O(1).
+    pub fn at(&self, number: u32) -> Option<&T> {
+        self.slot(number)?.value.as_ref()
+    }
+
+    /// [`Slab::at`], mutable.
+    pub fn at_mut(&mut self, number: u32) -> Option<&mut T> {
+        self.slot_mut(number)?.value.as_mut()
+    }
+
     /// The live id of the object in slot `number` (from 1; 0 gives `None`), if any.
     pub fn id_at(&self, number: u32) -> Option<Id> {
         let slot = self.slot(number)?;

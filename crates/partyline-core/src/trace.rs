@@ -14,19 +14,107 @@ pub enum ObjectKind {
     Party = 4,
 }
 
-/// What happened, in order.
+/// What moved an object to a new state: a handler NDIS called, a request the driver made of
+/// NDIS (the pending state is recorded as it is made), or a control-device request. Named after
+/// the NDIS pages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Cause {
+    /// `ProtocolBindAdapterEx`.
+    BindAdapter = 1,
+    /// `NdisOpenAdapterEx` completed.
+    OpenAdapterComplete = 2,
+    /// `ProtocolUnbindAdapterEx`.
+    UnbindAdapter = 3,
+    /// `NdisCloseAdapterEx` made.
+    CloseAdapter = 4,
+    /// `ProtocolCoAfRegisterNotify`.
+    AfRegisterNotify = 5,
+    /// `NdisClOpenAddressFamilyEx` completed.
+    OpenAfComplete = 6,
+    /// `ProtocolClNotifyCloseAf`.
+    NotifyCloseAf = 7,
+    /// `NdisClCloseAddressFamily` made.
+    CloseAf = 8,
+    /// `NdisClCloseAddressFamily` completed.
+    CloseAfComplete = 9,
+    /// A control-device MAKE_CALL.
+    MakeCallRequest = 10,
+    /// `NdisCoCreateVc` made.
+    CreateVc = 11,
+    /// `NdisCoCreateVc` returned.
+    VcCreated = 12,
+    /// `NdisClMakeCall` made.
+    MakeCall = 13,
+    /// `NdisClMakeCall` completed.
+    MakeCallComplete = 14,
+    /// A control-device ADD_PARTY.
+    AddPartyRequest = 15,
+    /// `NdisClAddParty` made.
+    AddParty = 16,
+    /// `NdisClAddParty` completed.
+    AddPartyComplete = 17,
+    /// A control-device DROP_PARTY (or the close of a call choosing a party to drop).
+    DropPartyRequest = 18,
+    /// `NdisClDropParty` made.
+    DropParty = 19,
+    /// `ProtocolClIncomingDropParty`.
+    IncomingDropParty = 20,
+    /// `NdisClCloseCall` made.
+    CloseCall = 21,
+    /// `NdisClCloseCall` completed.
+    CloseCallComplete = 22,
+    /// `NdisCoDeleteVc` made.
+    DeleteVc = 23,
+}
+
+impl Cause {
+    /// Every cause, in wire order.
+    pub const ALL: [Cause; 23] = [
+        Cause::BindAdapter,
+        Cause::OpenAdapterComplete,
+        Cause::UnbindAdapter,
+        Cause::CloseAdapter,
+        Cause::AfRegisterNotify,
+        Cause::OpenAfComplete,
+        Cause::NotifyCloseAf,
+        Cause::CloseAf,
+        Cause::CloseAfComplete,
+        Cause::MakeCallRequest,
+        Cause::CreateVc,
+        Cause::VcCreated,
+        Cause::MakeCall,
+        Cause::MakeCallComplete,
+        Cause::AddPartyRequest,
+        Cause::AddParty,
+        Cause::AddPartyComplete,
+        Cause::DropPartyRequest,
+        Cause::DropParty,
+        Cause::IncomingDropParty,
+        Cause::CloseCall,
+        Cause::CloseCallComplete,
+        Cause::DeleteVc,
+    ];
+
+    pub fn from_u8(value: u8) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| *c as u8 == value)
+    }
+}
+
+/// What happened, in order. A state change is one entry, old ⇒ new with its cause (`from` is
+/// `None` when the object was just made); an object's end is its `*Gone` entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TraceEvent {
-    Binding { id: Id, state: BindingState },
+    Binding { id: Id, from: Option<BindingState>, to: BindingState, cause: Cause },
     BindingGone { id: Id, status: Status },
-    Af { id: Id, state: AfState },
+    Af { id: Id, from: Option<AfState>, to: AfState, cause: Cause },
     AfGone { id: Id, status: Status },
     AfIgnored { binding: Id, family: u32, major: u32, minor: u32 },
-    Call { id: Id, state: CallState },
+    Call { id: Id, from: Option<CallState>, to: CallState, cause: Cause },
     CallGone { id: Id, status: Status },
     CloseRequested { call: Id, reason: CloseReason },
     IncomingClose { call: Id, status: Status },
-    Party { id: Id, state: PartyState },
+    Party { id: Id, from: Option<PartyState>, to: PartyState, cause: Cause },
     PartyGone { id: Id, status: Status },
     IncomingDrop { party: Id, status: Status },
     DropDeferred { party: Id },

@@ -29,7 +29,7 @@ use partyline_core::engine::{
 };
 use partyline_core::model::{AtmAddress, ServiceCategory, Status, TrafficProfile};
 use partyline_core::slab::{Exhausted, Id};
-use partyline_core::trace::{Counters, ObjectKind, TraceEvent};
+use partyline_core::trace::{Cause, Counters, ObjectKind, TraceEvent};
 
 use crate::error::{IoctlError, Malformed};
 use crate::request::{encode_leaf, LEAF_LEN};
@@ -400,9 +400,12 @@ impl WireEntry for PartyEntry {
 /// What the driver did, as user mode sees it (a [`TraceEvent`] without kernel handles).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Event {
+    /// A state change: `from` ⇒ `state` because of `cause` (`from` is `None` for a new object).
     Binding {
         id: u64,
+        from: Option<BindingStatus>,
         state: BindingStatus,
+        cause: Cause,
     },
     BindingGone {
         id: u64,
@@ -410,7 +413,9 @@ pub enum Event {
     },
     Af {
         id: u64,
+        from: Option<AfStatus>,
         state: AfStatus,
+        cause: Cause,
     },
     AfGone {
         id: u64,
@@ -424,7 +429,9 @@ pub enum Event {
     },
     Call {
         id: u64,
+        from: Option<CallState>,
         state: CallState,
+        cause: Cause,
     },
     CallGone {
         id: u64,
@@ -440,7 +447,9 @@ pub enum Event {
     },
     Party {
         id: u64,
+        from: Option<PartyStatus>,
         state: PartyStatus,
+        cause: Cause,
     },
     PartyGone {
         id: u64,
@@ -505,14 +514,20 @@ impl ActionKind {
 impl From<TraceEvent> for Event {
     fn from(e: TraceEvent) -> Self {
         match e {
-            TraceEvent::Binding { id, state } => Event::Binding { id: id.to_u64(), state: state.into() },
+            TraceEvent::Binding { id, from, to, cause } => {
+                Event::Binding { id: id.to_u64(), from: from.map(Into::into), state: to.into(), cause }
+            }
             TraceEvent::BindingGone { id, status } => Event::BindingGone { id: id.to_u64(), status },
-            TraceEvent::Af { id, state } => Event::Af { id: id.to_u64(), state: state.into() },
+            TraceEvent::Af { id, from, to, cause } => {
+                Event::Af { id: id.to_u64(), from: from.map(Into::into), state: to.into(), cause }
+            }
             TraceEvent::AfGone { id, status } => Event::AfGone { id: id.to_u64(), status },
             TraceEvent::AfIgnored { binding, family, major, minor } => {
                 Event::AfIgnored { binding: binding.to_u64(), family, major, minor }
             }
-            TraceEvent::Call { id, state } => Event::Call { id: id.to_u64(), state },
+            TraceEvent::Call { id, from, to, cause } => {
+                Event::Call { id: id.to_u64(), from, state: to, cause }
+            }
             TraceEvent::CallGone { id, status } => Event::CallGone { id: id.to_u64(), status },
             TraceEvent::CloseRequested { call, reason } => {
                 Event::CloseRequested { call: call.to_u64(), reason }
@@ -520,7 +535,9 @@ impl From<TraceEvent> for Event {
             TraceEvent::IncomingClose { call, status } => {
                 Event::IncomingClose { call: call.to_u64(), status }
             }
-            TraceEvent::Party { id, state } => Event::Party { id: id.to_u64(), state: state.into() },
+            TraceEvent::Party { id, from, to, cause } => {
+                Event::Party { id: id.to_u64(), from: from.map(Into::into), state: to.into(), cause }
+            }
             TraceEvent::PartyGone { id, status } => Event::PartyGone { id: id.to_u64(), status },
             TraceEvent::IncomingDrop { party, status } => {
                 Event::IncomingDrop { party: party.to_u64(), status }
@@ -595,6 +612,26 @@ fn error_from_wire(b: u8, c: u8, x: u32, y: u32) -> Option<CoreError> {
     })
 }
 
+/// A transition's old state on the wire: its code, or `NO_STATE` for a new object.
+const NO_STATE: u32 = u32::MAX;
+
+fn from_to_wire(code: Option<u32>) -> u32 {
+    code.unwrap_or(NO_STATE)
+}
+
+/// `Some(from)` (the old state, `None` for a new object), or `None` if `code` names no state.
+fn from_from_wire<S>(code: u32, state: impl FnOnce(u32) -> Option<S>) -> Option<Option<S>> {
+    if code == NO_STATE {
+        Some(None)
+    } else {
+        state(code).map(Some)
+    }
+}
+
+fn cause_from_wire(code: u32) -> Option<Cause> {
+    Cause::from_u8(u8::try_from(code).ok()?)
+}
+
 /// One trace entry: its sequence number and event.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TraceRecord {
@@ -620,23 +657,44 @@ impl Event {
     fn to_fields(self) -> Fields {
         let f = Fields::default();
         match self {
-            Event::Binding { id, state } => Fields { tag: 1, a: state as u8, id, ..f },
+            Event::Binding { id, from, state, cause } => Fields {
+                tag: 1,
+                a: state as u8,
+                y: from_to_wire(from.map(|s| s as u32)),
+                z: cause as u32,
+                id,
+                ..f
+            },
             Event::BindingGone { id, status } => Fields { tag: 2, x: status.0 as u32, id, ..f },
-            Event::Af { id, state } => Fields { tag: 3, a: state as u8, id, ..f },
+            Event::Af { id, from, state, cause } => Fields {
+                tag: 3,
+                a: state as u8,
+                y: from_to_wire(from.map(|s| s as u32)),
+                z: cause as u32,
+                id,
+                ..f
+            },
             Event::AfGone { id, status } => Fields { tag: 4, x: status.0 as u32, id, ..f },
             Event::AfIgnored { binding, family, major, minor } => {
                 Fields { tag: 5, x: family, y: major, z: minor, id: binding, ..f }
             }
-            Event::Call { id, state } => Fields { tag: 6, a: call_state_to_u8(state), id, ..f },
+            Event::Call { id, from, state, cause } => {
+                let y = from_to_wire(from.map(|s| u32::from(call_state_to_u8(s))));
+                Fields { tag: 6, a: call_state_to_u8(state), y, z: cause as u32, id, ..f }
+            }
             Event::CallGone { id, status } => Fields { tag: 7, x: status.0 as u32, id, ..f },
             Event::CloseRequested { call, reason } => {
                 let (a, status) = close_to_wire(Some(reason));
                 Fields { tag: 8, a, x: status as u32, id: call, ..f }
             }
             Event::IncomingClose { call, status } => Fields { tag: 9, x: status.0 as u32, id: call, ..f },
-            Event::Party { id, state } => {
+            Event::Party { id, from, state, cause } => {
                 let (a, b) = state.to_wire();
-                Fields { tag: 10, a, b, id, ..f }
+                let y = from_to_wire(from.map(|s| {
+                    let (a, b) = s.to_wire();
+                    u32::from(a) | u32::from(b) << 8
+                }));
+                Fields { tag: 10, a, b, y, z: cause as u32, id, ..f }
             }
             Event::PartyGone { id, status } => Fields { tag: 11, x: status.0 as u32, id, ..f },
             Event::IncomingDrop { party, status } => Fields { tag: 12, x: status.0 as u32, id: party, ..f },
@@ -661,26 +719,43 @@ impl Event {
         };
         let id = f.id;
         Some(match f.tag {
-            1 if only(true, false, false, false, false) => {
-                Event::Binding { id, state: BindingStatus::from_u8(f.a)? }
-            }
+            1 if only(true, false, false, true, false) => Event::Binding {
+                id,
+                from: from_from_wire(f.y, |v| BindingStatus::from_u8(u8::try_from(v).ok()?))?,
+                state: BindingStatus::from_u8(f.a)?,
+                cause: cause_from_wire(f.z)?,
+            },
             2 if only(false, false, true, false, false) => Event::BindingGone { id, status },
-            3 if only(true, false, false, false, false) => Event::Af { id, state: AfStatus::from_u8(f.a)? },
+            3 if only(true, false, false, true, false) => Event::Af {
+                id,
+                from: from_from_wire(f.y, |v| AfStatus::from_u8(u8::try_from(v).ok()?))?,
+                state: AfStatus::from_u8(f.a)?,
+                cause: cause_from_wire(f.z)?,
+            },
             4 if only(false, false, true, false, false) => Event::AfGone { id, status },
             5 if only(false, false, true, true, false) => {
                 Event::AfIgnored { binding: id, family: f.x, major: f.y, minor: f.z }
             }
-            6 if only(true, false, false, false, false) => {
-                Event::Call { id, state: call_state_from_u8(f.a)? }
-            }
+            6 if only(true, false, false, true, false) => Event::Call {
+                id,
+                from: from_from_wire(f.y, |v| call_state_from_u8(u8::try_from(v).ok()?))?,
+                state: call_state_from_u8(f.a)?,
+                cause: cause_from_wire(f.z)?,
+            },
             7 if only(false, false, true, false, false) => Event::CallGone { id, status },
             8 if only(true, false, true, false, false) => {
                 Event::CloseRequested { call: id, reason: close_from_wire(f.a, f.x as i32)?? }
             }
             9 if only(false, false, true, false, false) => Event::IncomingClose { call: id, status },
-            10 if f.c == 0 && only(true, true, false, false, false) => {
-                Event::Party { id, state: PartyStatus::from_wire(f.a, f.b)? }
-            }
+            10 if f.c == 0 && only(true, true, false, true, false) => Event::Party {
+                id,
+                from: from_from_wire(f.y, |v| {
+                    let [a, b, 0, 0] = v.to_le_bytes() else { return None };
+                    PartyStatus::from_wire(a, b)
+                })?,
+                state: PartyStatus::from_wire(f.a, f.b)?,
+                cause: cause_from_wire(f.z)?,
+            },
             11 if only(false, false, true, false, false) => Event::PartyGone { id, status },
             12 if only(false, false, true, false, false) => Event::IncomingDrop { party: id, status },
             13 if only(false, false, false, false, false) => Event::DropDeferred { party: id },

@@ -8,7 +8,7 @@ use partyline_core::model::{
     AddressError, AtmAddress, Handle, ProfileError, ServiceCategory, Status, TrafficProfile,
 };
 use partyline_core::slab::{Exhausted, Id};
-use partyline_core::trace::{Counters, ObjectKind, TraceEvent};
+use partyline_core::trace::{Cause, Counters, ObjectKind, TraceEvent};
 use partyline_ioctl::error::*;
 use partyline_ioctl::request::*;
 use partyline_ioctl::*;
@@ -401,18 +401,47 @@ fn all_events() -> Vec<TraceEvent> {
     let (a, b) = (id(0x3_0000_0001), id(0x4_0000_0002));
     let h = Handle(0xFFFF_8000_0000_2000);
     vec![
-        TraceEvent::Binding { id: a, state: BindingState::Unbinding { handle: h } },
+        TraceEvent::Binding {
+            id: a,
+            from: Some(BindingState::Open { handle: h }),
+            to: BindingState::Unbinding { handle: h },
+            cause: Cause::UnbindAdapter,
+        },
+        TraceEvent::Binding { id: b, from: None, to: BindingState::Opening, cause: Cause::BindAdapter },
         TraceEvent::BindingGone { id: a, status: Status::FAILURE },
-        TraceEvent::Af { id: a, state: AfState::CloseAfPending { handle: h } },
+        TraceEvent::Af {
+            id: a,
+            from: Some(AfState::Closing { handle: h }),
+            to: AfState::CloseAfPending { handle: h },
+            cause: Cause::CloseAf,
+        },
+        TraceEvent::Af { id: b, from: None, to: AfState::Opening, cause: Cause::AfRegisterNotify },
         TraceEvent::AfGone { id: a, status: Status::SUCCESS },
         TraceEvent::AfIgnored { binding: a, family: 5, major: 4, minor: 0 },
-        TraceEvent::Call { id: a, state: CallState::Deleting },
+        TraceEvent::Call {
+            id: a,
+            from: Some(CallState::NeedDelete),
+            to: CallState::Deleting,
+            cause: Cause::DeleteVc,
+        },
+        TraceEvent::Call { id: b, from: None, to: CallState::NeedVc, cause: Cause::MakeCallRequest },
         TraceEvent::CallGone { id: a, status: Status::CLOSING },
         TraceEvent::CloseRequested { call: a, reason: CloseReason::Remote(Status::INVALID_STATE) },
         TraceEvent::CloseRequested { call: a, reason: CloseReason::Teardown },
         TraceEvent::IncomingClose { call: a, status: Status::SUCCESS },
-        TraceEvent::Party { id: b, state: PartyState::AddPending { drop_requested: true } },
-        TraceEvent::Party { id: b, state: PartyState::DropQueued { handle: h } },
+        TraceEvent::Party {
+            id: b,
+            from: Some(PartyState::AddPending { drop_requested: false }),
+            to: PartyState::AddPending { drop_requested: true },
+            cause: Cause::IncomingDropParty,
+        },
+        TraceEvent::Party {
+            id: b,
+            from: Some(PartyState::Connected { handle: h }),
+            to: PartyState::DropQueued { handle: h },
+            cause: Cause::DropPartyRequest,
+        },
+        TraceEvent::Party { id: a, from: None, to: PartyState::Queued, cause: Cause::AddPartyRequest },
         TraceEvent::PartyGone { id: b, status: Status::SUCCESS },
         TraceEvent::IncomingDrop { party: b, status: Status::FAILURE },
         TraceEvent::DropDeferred { party: b },

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod ops;
+
 use partyline_core::engine::{AddressFamily, Binding, Call, Party};
 use partyline_core::slab::{Slot, CHUNK_LEN};
 use partyline_core::{
