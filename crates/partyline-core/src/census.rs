@@ -3,9 +3,9 @@
 //! (`IOCTL_PARTYLINE_READ_STATE`) so that a test bench can check that a teardown leaves every
 //! table empty and that no event was refused unexpectedly.
 //!
-//! Flow: [`crate::Engine::census`] fills a [`Census`] under the driver's lock (O(queued work):
-//! the work queues are walked, bounded by their table's capacity); [`Refusals`] is kept by the
-//! engine as it refuses, beside the total in [`crate::trace::Counters::refused`].
+//! Flow: [`crate::Engine::census`] fills a [`Census`] under the driver's lock, in O(1) (tables
+//! and work queues know their lengths); [`Refusals`] is kept by the engine as it refuses, beside
+//! the total in [`crate::trace::Counters::refused`].
 
 use crate::engine::{Error, Table};
 use crate::trace::ObjectKind;
