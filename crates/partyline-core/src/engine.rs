@@ -1414,7 +1414,7 @@ impl Engine {
     }
 
     /// The driver's own state: live objects and memory per table, queued work, refusals. For
-    /// the control device; O(queued work), each queue walked at most its table's capacity.
+    /// the control device; O(1).
     pub fn census(&self) -> Census {
         fn table<T>(slab: &Slab<T>) -> TableCensus {
             TableCensus {
@@ -1424,24 +1424,10 @@ impl Engine {
                 slot_bytes: core::mem::size_of::<crate::slab::Slot<T>>() as u32,
             }
         }
-        fn walk(head: u32, bound: usize, mut next: impl FnMut(u32) -> Option<u32>) -> u32 {
-            let (mut count, mut at) = (0u32, head);
-            while at != NIL && (count as usize) <= bound {
-                count += 1;
-                at = next(at).unwrap_or(NIL);
-            }
-            count
-        }
         let work = WorkCensus {
-            calls: walk(self.call_work.head, self.calls.capacity(), |i| {
-                self.calls.id_at(i).and_then(|c| self.calls.get(c)).map(|c| c.next_work)
-            }),
-            afs: walk(self.af_work.head, self.afs.capacity(), |i| {
-                self.afs.id_at(i).and_then(|a| self.afs.get(a)).map(|a| a.next_work)
-            }),
-            parties: walk(self.party_work.head, self.parties.capacity(), |i| {
-                self.parties.id_at(i).and_then(|p| self.parties.get(p)).map(|p| p.next)
-            }),
+            calls: self.call_work.len(),
+            afs: self.af_work.len(),
+            parties: self.party_work.len(),
             deferred: self.deferred.len as u32,
         };
         let c = &self.counters;
