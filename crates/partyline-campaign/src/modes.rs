@@ -95,6 +95,7 @@ fn grow_drop_close(bench: &mut Bench) {
 }
 
 fn unload_with_calls(bench: &mut Bench) {
+    bench.unload_with_bindings = true;
     let Some(af) = bench.af() else { return };
     bench.make_call(af, &[leaf(1), leaf(2)]);
     bench.make_call(af, &[leaf(3)]);

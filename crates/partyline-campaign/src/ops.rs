@@ -185,7 +185,12 @@ impl Op {
                 };
             }
             Op::NotifyCloseAf => bench.sim.notify_close_af(0),
-            Op::Unbind => bench.sim.unbind(0),
+            Op::Unbind => {
+                bench.sim.unbind(0);
+                // The unbind ran until idle: the driver's tables hold nothing of it.
+                let all_unbound = bench.sim.all_unbound();
+                bench.check_driver_state(all_unbound, false, "partyline.sys!ProtocolUnbindAdapterEx");
+            }
             Op::Advance { ticks } => bench.advance(*ticks),
             Op::Drain => bench.drain(),
         }
