@@ -297,6 +297,14 @@ impl Simulation {
             .collect()
     }
 
+    /// The connected party at `address` (its `Pt#` id), if any: the first one found.
+    pub fn connected_party_at(&self, address: &ndis::AtmAddr) -> Option<u64> {
+        let state = self.ndis.state();
+        let found =
+            state.parties.iter().find(|(_, p)| p.state() == ndis::PartyState::Connected && p.is_at(address));
+        found.map(|(id, _)| id)
+    }
+
     /// Active calls (VC ids).
     pub fn active_calls(&self) -> Vec<u64> {
         let state = self.ndis.state();

@@ -511,3 +511,20 @@ pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
     }
     row
 }
+
+// ---------------------------------------------------------------------------------------------
+// Soak: a million add/drop cycles on long-lived calls (see `crate::soak`).
+
+pub(crate) fn soak(options: &Options, figures: &mut Figures) -> Row {
+    let mut row = Row { scenarios: 1, seeds: 1, ..Row::default() };
+    let seed = options.first_seed;
+    set_current(format!("soak seed {seed}"));
+    let warmup = (options.cycles / 10).clamp(crate::soak::CHECKPOINT.min(options.cycles), 10_000);
+    let (soak, verdict) = crate::soak::soak(seed, options.cycles, warmup, options.special_pool);
+    row.steps += soak.cycles;
+    row.ioctls += soak.ioctls;
+    row.faults += soak.failed_requests;
+    record(figures, &mut row, options, (Campaign::Soak, "add-drop-cycles", seed), &verdict);
+    figures.soak = Some(soak);
+    row
+}

@@ -213,3 +213,20 @@ fn a_failed_address_family_open_makes_the_real_driver_ask_for_an_unbind() {
     }
     panic!("no run failed NdisClOpenAddressFamilyEx");
 }
+
+/// The soak, short: add/drop cycles on long-lived calls with remote drops and failed requests;
+/// the pool's high-water mark stays within one chunk after warm-up and every table of the driver
+/// returns to its baseline. A driver that leaks (`git apply
+/// mutants/leak-party-on-remote-drop.patch`) fails it: its parties table outgrows the baseline.
+#[test]
+fn a_short_soak_keeps_memory_and_tables_flat() {
+    let figures = run(&Options { only: vec![Campaign::Soak], ..Options::short() });
+    assert!(figures.is_clean(), "{figures}");
+    let soak = figures.soak.as_ref().expect("the soak ran");
+    assert!(soak.cycles >= 2_000, "{figures}");
+    assert!(soak.remote_drops > 0 && soak.local_drops > 0, "{figures}");
+    assert!(soak.failed_requests > 0, "requests were failed: {figures}");
+    assert!(soak.high_water_after_warmup > 0 && soak.growth_problem().is_none(), "{figures}");
+    let parties = soak.baseline.table(partyline_core::Table::Parties).live as usize;
+    assert_eq!(parties, partyline_campaign::soak::CALLS * partyline_campaign::soak::BASE_LEAVES);
+}
