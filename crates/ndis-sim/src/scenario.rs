@@ -180,12 +180,13 @@ impl SimTarget<'_> {
         }
     }
 
-    /// The end of a run: every object accounted for, and exactly the refusals `expected`.
-    fn check_end_of_run(&mut self, expected: &audit::RefusalExpectation) {
+    /// The end of a run: every object accounted for, and exactly the refusals `expected`. The
+    /// driver's census, if it could be read.
+    fn check_end_of_run(&mut self, expected: &audit::RefusalExpectation) -> Option<partyline_core::Census> {
         const CALL: &str = "partyline.sys (end of the run, before DriverUnload)";
-        if let Some(found) = self.check_leftovers(CALL) {
-            crate::driver_state::check_refusals(self.sim.world(), &found.census, expected, CALL);
-        }
+        let found = self.check_leftovers(CALL)?;
+        crate::driver_state::check_refusals(self.sim.world(), &found.census, expected, CALL);
+        Some(found.census)
     }
 }
 
@@ -320,6 +321,9 @@ pub struct Report {
     pub leaks: Vec<(String, u64)>,
     /// Simulated time at the end (100 ns ticks).
     pub end_time: u64,
+    /// The driver's own state at the end of the steps, before DriverUnload (READ_STATE), if it
+    /// could be read.
+    pub census: Option<partyline_core::Census>,
     /// How the run stopped, if it did (a bug check, a deadlock, a special-pool fault, a cap):
     /// the stop's first line; its full report went to stderr.
     pub stop: Option<String>,
@@ -382,7 +386,7 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
     let mut target = SimTarget::new(&mut sim);
     let steps = run_steps(scenario, &mut target);
     target.sim.run_until_idle();
-    target.check_end_of_run(&scenario.expect_refusals);
+    let census = target.check_end_of_run(&scenario.expect_refusals);
     sim.unload();
     let leaks = sim
         .ndis()
@@ -401,6 +405,7 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         counters: sim.counters(),
         leaks,
         end_time: sim.world().now(),
+        census,
         stop: sim.stop().map(|stop| stop.to_string().lines().next().unwrap_or_default().to_owned()),
     })
 }
