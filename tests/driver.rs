@@ -164,6 +164,51 @@ fn unload_with_calls_up_tears_everything_down() {
     }
 }
 
+/// nc-ndis-protocol_cl_incoming_close_call (Ddi_IncomingCloseCall_VcNotDeleted): the network
+/// releases a call with a failure status (and another with SUCCESS); partyline closes each and
+/// deletes its VC.
+#[test]
+fn a_call_released_by_a_failing_network_is_closed_and_its_vc_deleted() {
+    for seed in 1..=5 {
+        let bench = Bench::new(seed, FaultPolicy::default());
+        let af = bench.af();
+        bench.make_call(af, &[leaf(1), leaf(2), leaf(3)]);
+        bench.make_call(af, &[leaf(4)]);
+        for (vc, status) in bench
+            .sim
+            .active_calls()
+            .into_iter()
+            .zip([ndis_sys::NDIS_STATUS_DEST_OUT_OF_ORDER, ndis_sys::NDIS_STATUS_SUCCESS])
+        {
+            bench.sim.remote_release(vc, status);
+        }
+        bench.sim.run_until_idle();
+        bench.assert_clean();
+        assert_eq!(bench.sim.ndis().live_objects(), (1, 0, 0), "seed {seed}:\n{}", bench.sim.timeline());
+    }
+}
+
+/// nc-ndis-protocol_co_af_register_notify; verifier-rules.md §7.6 item 45
+/// (Ddi_NdisClOpenAddressFamilyEx_AlreadyOpen): the call manager offers two families (UNI 4.0,
+/// then Q.2931 UNI 3.1) and registers them again while partyline has UNI 3.1 open; partyline opens
+/// UNI 3.1 once, declines the rest, and still makes calls.
+#[test]
+fn a_family_registered_again_is_not_opened_twice() {
+    for seed in 1..=5 {
+        let bench = Bench::new(seed, FaultPolicy::default());
+        bench.sim.register_afs_again(0);
+        bench.sim.run_until_idle();
+        let af = bench.af();
+        bench.make_call(af, &[leaf(1), leaf(2)]);
+        bench.assert_clean();
+        let log = bench.sim.log();
+        let opens =
+            log.iter().filter(|e| e.name == "NdisClOpenAddressFamilyEx" && e.detail.starts_with('(')).count();
+        assert_eq!(opens, 1, "seed {seed}:\n{}", bench.sim.timeline());
+        assert_eq!(log.iter().filter(|e| e.name == "ProtocolCoAfRegisterNotify").count(), 4);
+    }
+}
+
 /// network/receiving-data-in-protocol-drivers, network/receiving-net-buffer-structures-in-condis-drivers,
 /// nf-ndis-ndisreturnnetbufferlists: the miniport indicates receives on an active VC
 /// (ProtocolCoReceiveNetBufferLists) and on the binding (ProtocolReceiveNetBufferLists), with and

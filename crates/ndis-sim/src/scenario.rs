@@ -21,7 +21,6 @@ use partyline_core::model::AtmAddress;
 use crate::io::{Caller, IoManager};
 use crate::kernel::LogEntry;
 use crate::loader::LoadError;
-use crate::ndis::vc::VcState;
 use crate::ndis::PartyState;
 use crate::ndis::{self, AdapterConfig, AtmAddr, CallManagerConfig, Counters, FaultPolicy};
 use crate::sim::{SimConfig, Simulation};
@@ -38,6 +37,8 @@ fn behaviour(b: Behaviour) -> ndis::Behaviour {
         Behaviour::AnswerAfter(ticks) => ndis::Behaviour::AnswerAfter { ticks },
         Behaviour::LeaveAfter(ticks) => ndis::Behaviour::LeaveAfter { ticks },
         Behaviour::VanishAfter(ticks) => ndis::Behaviour::VanishAfter { ticks },
+        Behaviour::RejectAfter(cause, ticks) => ndis::Behaviour::RejectAfter { cause, ticks },
+        Behaviour::AcceptChanged => ndis::Behaviour::AcceptChanged,
     }
 }
 
@@ -110,6 +111,7 @@ pub fn sim_config(scenario: &Scenario, seed: Option<u64>) -> SimConfig {
             report_invalid_parameters: cm
                 .report_invalid_parameters
                 .unwrap_or(defaults.report_invalid_parameters),
+            families: defaults.families,
         },
         schedule: crate::machine::Schedule::default(),
     }
@@ -224,20 +226,17 @@ impl Target for SimTarget<'_> {
                 let Some(vc) = self.vc_of(call) else {
                     return EventOutcome::Failed(format!("call {call:#x} has no VC in the simulator"));
                 };
+                // The party at that address in whatever state it is (a live one first, else the
+                // last one there was): the call manager decides what a DROP PARTY for it becomes
+                // (ndis::crossing), and logs it.
                 let wanted = atm_addr(address);
                 let party = {
                     let state = self.sim.ndis().state();
                     let mut of_call = state.parties.iter().filter(|(_, p)| p.vc == vc && p.is_at(&wanted));
-                    let connected =
-                        of_call.clone().find(|(_, p)| p.state() == PartyState::Connected).map(|(id, _)| id);
-                    match connected {
+                    let live = of_call.clone().find(|(_, p)| p.state() != PartyState::Gone).map(|(id, _)| id);
+                    match live.or_else(|| of_call.next_back().map(|(id, _)| id)) {
                         Some(id) => Ok(id),
-                        None => Err(match of_call.next_back() {
-                            Some((id, p)) => {
-                                format!("party Pt#{id} at {wanted} is {:?}, not connected", p.state())
-                            }
-                            None => format!("no party at {wanted} on Vc#{vc}"),
-                        }),
+                        None => Err(format!("no party at {wanted} on Vc#{vc}")),
                     }
                 };
                 match party {
@@ -252,11 +251,12 @@ impl Target for SimTarget<'_> {
                 let Some(vc) = self.vc_of(call) else {
                     return EventOutcome::Failed(format!("call {call:#x} has no VC in the simulator"));
                 };
-                let state = self.sim.ndis().state().vcs.get(&vc).map(|v| v.state);
-                if state != Some(VcState::Active) {
-                    return EventOutcome::Failed(format!("Vc#{vc} is {state:?}, not an active call"));
-                }
+                // In whatever state the call is: the call manager decides (ndis::crossing).
                 self.sim.remote_release(vc, ndis_sys::NDIS_STATUS_SUCCESS);
+                EventOutcome::Done
+            }
+            NetworkEvent::AfRegister { adapter } => {
+                self.sim.register_afs_again(adapter);
                 EventOutcome::Done
             }
             NetworkEvent::CloseAf { adapter } => {

@@ -247,6 +247,15 @@ impl Simulation {
         ndis::run_until_idle(&self.world);
     }
 
+    /// The call manager registers its address families on `adapter`'s binding again
+    /// (ProtocolCoAfRegisterNotify for each, while the client may already have them open).
+    pub fn register_afs_again(&self, adapter: usize) {
+        let Some(binding) = self.binding_of(adapter) else { return };
+        let now = self.world.now();
+        self.ndis.state().schedule(now, 0, ndis::Work::AfRegisterNotify { binding, again: true });
+        self.world.machine().notify();
+    }
+
     /// The CM closes every open AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     pub fn notify_close_af(&self, adapter: usize) {
         let Some(binding) = self.binding_of(adapter) else { return };
@@ -303,6 +312,43 @@ impl Simulation {
         let found =
             state.parties.iter().find(|(_, p)| p.state() == ndis::PartyState::Connected && p.is_at(address));
         found.map(|(id, _)| id)
+    }
+
+    /// Parties with a request or a network event in flight (ids): being added, being dropped by
+    /// the client, dropped by the network and not yet answered, or on a call the client is
+    /// closing. What a DROP PARTY from the network crosses ([`ndis::crossing`]).
+    pub fn parties_in_flight(&self) -> Vec<u64> {
+        let state = self.ndis.state();
+        let closing = |vc: u64| state.vcs.get(&vc).is_some_and(|v| v.state == ndis::vc::VcState::Closing);
+        state
+            .parties
+            .iter()
+            .filter(|(_, p)| match p.state() {
+                ndis::PartyState::Gone => false,
+                ndis::PartyState::Connected => closing(p.vc),
+                _ => true,
+            })
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Calls with a request or a network event in flight (VC ids): MakeCall pending, closing, or
+    /// released by the network and not yet closed. What a RELEASE from the network crosses.
+    pub fn calls_in_flight(&self) -> Vec<u64> {
+        let state = self.ndis.state();
+        state
+            .vcs
+            .iter()
+            .filter(|(_, vc)| {
+                !vc.deleted
+                    && match vc.state {
+                        ndis::vc::VcState::MakeCallPending | ndis::vc::VcState::Closing => true,
+                        ndis::vc::VcState::Active => vc.incoming_close.is_some(),
+                        _ => false,
+                    }
+            })
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Active calls (VC ids).

@@ -201,6 +201,14 @@ extern "win64" fn af_register_notify(context: NDIS_HANDLE, family: *mut CO_ADDRE
         // SAFETY: the simulator's export on the event the bind waits for.
         unsafe { set(AF_NOTIFIED.with(|e| e.as_ptr())) };
     }
+    // SAFETY: NDIS's CO_ADDRESS_FAMILY for the duration of the call.
+    let offered = unsafe { family.read() };
+    let wanted = (offered.AddressFamily, offered.MajorVersion, offered.MinorVersion)
+        == (CO_ADDRESS_FAMILY_Q2931, 3, 1)
+        && drv(|d| d.af) == 0;
+    if !wanted && !OPEN_ANY_FAMILY.with(|o| *o.borrow()) {
+        return; // like partyline: Q.2931 UNI 3.1 only, once
+    }
     let open: sig::NdisClOpenAddressFamilyEx = export("NdisClOpenAddressFamilyEx");
     let binding = drv(|d| d.binding);
     let af: *mut NDIS_HANDLE = drv(|d| (&raw mut d.af).cast());
@@ -406,7 +414,17 @@ fn config(seed: u64, faults: FaultPolicy) -> SimConfig {
 /// A simulation with the fake driver registered, bound and its AF open; the test thread is
 /// entered on processor 0 (the guard is returned).
 fn started(faults: FaultPolicy) -> (Simulation, ndis_sim::kernel::Entered) {
-    let mut sim = Simulation::without_image(config(7, faults));
+    started_with(faults, |_| {})
+}
+
+/// [`started`] with the configuration changed by `configure` first.
+fn started_with(
+    faults: FaultPolicy,
+    configure: impl FnOnce(&mut SimConfig),
+) -> (Simulation, ndis_sim::kernel::Entered) {
+    let mut config = config(7, faults);
+    configure(&mut config);
+    let mut sim = Simulation::without_image(config);
     let entered = sim.world().enter(0);
     // The fake driver's state (one per world) stands for its image's data: NDIS may write
     // out-parameters there when a pended request completes.
@@ -941,6 +959,8 @@ fn a_wait_for_work_queued_behind_the_waiting_callback_deadlocks() {
 
 /// Set by a test: the fake driver's bind waits for its AF notification (see above).
 static WAIT_IN_BIND: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
+/// Set by a test: the fake driver opens every family it is offered, even one it already has open.
+static OPEN_ANY_FAMILY: WorldLocal<RefCell<bool>> = WorldLocal::new(|| RefCell::new(false));
 /// The event the fake driver's AF notification sets.
 static AF_NOTIFIED: WorldLocal<RefCell<NDIS_EVENT>> =
     WorldLocal::new(|| RefCell::new(NDIS_EVENT { Event: KEVENT { Opaque: [0; 0x18] } }));
@@ -1308,6 +1328,141 @@ fn proves_ddi_incomingdroporcloseunanswered() {
     sim.remote_release(id, NDIS_STATUS_SUCCESS);
     sim.run_until_idle(); // the fake driver never answers with NdisClCloseCall
     assert_fired(&sim, rules::INCOMING_UNANSWERED);
+}
+
+/// nc-ndis-protocol_co_af_register_notify; verifier-rules.md §7.6 item 45: a driver that opens
+/// every family it is offered opens Q.2931 UNI 3.1 a second time when the call manager registers
+/// its families again.
+#[test]
+fn proves_ddi_ndisclopenaddressfamilyex_alreadyopen() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    OPEN_ANY_FAMILY.with(|o| *o.borrow_mut() = true);
+    sim.register_afs_again(0);
+    sim.run_until_idle();
+    assert_fired(&sim, rules::OPEN_AF_ALREADY_OPEN);
+}
+
+/// The clean path: the families registered again, the driver keeps the one it has.
+#[test]
+fn a_family_registered_again_and_declined_is_clean() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.register_afs_again(0);
+    sim.run_until_idle();
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+    let events = drv(|d| d.events.clone());
+    // UNI 4.0 and UNI 3.1, twice; one open.
+    assert_eq!(events.iter().filter(|e| *e == "AfRegisterNotify").count(), 4, "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.starts_with("OpenAf")).count(), 1, "{events:?}");
+}
+
+/// nc-ndis-protocol_cl_incoming_close_call: after an IncomingCloseCall with a failure status the
+/// client closes the call and must delete the VC it created.
+#[test]
+fn proves_ddi_incomingclosecall_vcnotdeleted() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    released_and_closed(&sim, NDIS_STATUS_DEST_OUT_OF_ORDER);
+    sim.run_until_idle(); // the fake driver never deletes the VC
+    assert_fired(&sim, rules::INCOMING_CLOSE_VC_NOT_DELETED);
+}
+
+/// The clean paths: deleted after a failure release; kept (for reuse) after a SUCCESS one.
+#[test]
+fn a_vc_deleted_after_a_failed_release_or_kept_after_a_normal_one_is_clean() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let (vc, _) = released_and_closed(&sim, NDIS_STATUS_DEST_OUT_OF_ORDER);
+    assert_eq!(delete_vc(vc), NDIS_STATUS_SUCCESS);
+    let _ = released_and_closed(&sim, NDIS_STATUS_SUCCESS);
+    sim.run_until_idle();
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// A call of one party, released by the network with `status` and closed by the test.
+fn released_and_closed(sim: &Simulation, status: NDIS_STATUS) -> (usize, usize) {
+    let vc = create_vc_on(sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut first = 0;
+    assert_eq!(make_call(vc, &mut setup, &mut first), NDIS_STATUS_SUCCESS, "{}", sim.timeline());
+    sim.remote_release(ndis_sim::ndis::decode(Kind::Vc, vc).unwrap(), status);
+    sim.advance(1); // IncomingCloseCall
+    assert_eq!(close_call(vc, first), NDIS_STATUS_SUCCESS, "{}", sim.timeline());
+    (vc, first)
+}
+
+/// nf-ndis-ndiscmdispatchincomingdropparty, nc-ndis-protocol_cl_add_party_complete: a DROP PARTY
+/// for a party whose ADD PARTY is still pending reaches the client as a failed
+/// ProtocolClAddPartyComplete (an ADD PARTY REJECT), at once, never as an incoming drop.
+#[test]
+fn a_remote_drop_of_a_party_being_added_fails_its_add() {
+    let (sim, _entered) = started(FaultPolicy::always_pending());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let first = pool_slot();
+    assert_eq!(make_call(vc, &mut setup, first), NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+    let second = pool_slot();
+    assert_eq!(add_party(vc, 0x1001, &mut add, second), NDIS_STATUS_PENDING);
+    let party = sim.parties_in_flight().into_iter().max().expect("the pending add");
+    sim.remote_drop(party);
+    sim.run_until_idle();
+    let events = drv(|d| d.events.clone());
+    assert!(events.iter().any(|e| e.starts_with("AddPartyComplete 0xc0000001 ctx 0x1001")), "{events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("IncomingDropParty")), "{events:?}");
+    assert!(sim.log().iter().any(|e| e.detail.contains("ADD PARTY REJECT")), "{}", sim.timeline());
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// A RELEASE crossing the client's pending NdisClCloseCall (clear collision) and a DROP PARTY
+/// crossing its pending NdisClDropParty are absorbed by the call manager: the client's requests
+/// complete, nothing is dispatched, and the log says why.
+#[test]
+fn a_release_or_drop_crossing_the_clients_own_is_absorbed_and_logged() {
+    let (sim, _entered) = started(FaultPolicy::always_pending());
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let first = pool_slot();
+    assert_eq!(make_call(vc, &mut setup, first), NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+    let second = pool_slot();
+    assert_eq!(add_party(vc, 0x1001, &mut add, second), NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    let party = ndis_sim::ndis::decode(Kind::Party, *second).expect("a party handle");
+    assert_eq!(drop_party(*second), NDIS_STATUS_PENDING);
+    sim.remote_drop(party);
+    sim.run_until_idle();
+    assert_eq!(close_call(vc, *first), NDIS_STATUS_PENDING);
+    sim.remote_release(ndis_sim::ndis::decode(Kind::Vc, vc).unwrap(), NDIS_STATUS_SUCCESS);
+    sim.run_until_idle();
+    let events = drv(|d| d.events.clone());
+    assert!(events.iter().any(|e| e.starts_with("DropPartyComplete 0x0 ctx 0x1001")), "{events:?}");
+    assert!(events.iter().any(|e| e.starts_with("CloseCallComplete 0x0")), "{events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("Incoming")), "{events:?}");
+    let log = sim.timeline();
+    assert!(log.contains("DROP PARTY crosses the client's DROP PARTY"), "{log}");
+    assert!(log.contains("RELEASE crosses the client's RELEASE"), "{log}");
+    assert_eq!(sim.counters().crossings_absorbed, 2);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// nc-ndis-protocol_cl_add_party_complete: a leaf that answers with other parameters has the
+/// call manager set CALL_PARAMETERS_CHANGED in the client's CO_CALL_PARAMETERS before the
+/// completion.
+#[test]
+fn a_leaf_accepting_with_changed_parameters_sets_the_flag() {
+    let (sim, _entered) = started_with(FaultPolicy::synchronous(), |c| {
+        c.adapters[0] = c.adapters[0].clone().with_remote(leaf(2), Behaviour::AcceptChanged);
+    });
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut first = 0;
+    assert_eq!(make_call(vc, &mut setup, &mut first), NDIS_STATUS_SUCCESS);
+    assert_eq!(setup.block[0] as u32 & CALL_PARAMETERS_CHANGED, 0);
+    let mut add = Params::new(&leaf(2), &[aal(), blli()]);
+    let mut second = 0;
+    assert_eq!(add_party(vc, 0x1001, &mut add, &mut second), NDIS_STATUS_SUCCESS);
+    assert_ne!(add.block[0] as u32 & CALL_PARAMETERS_CHANGED, 0);
+    assert_eq!(sim.counters().parameters_changed, 1);
 }
 
 #[test]

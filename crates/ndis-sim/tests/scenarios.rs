@@ -153,3 +153,54 @@ fn receive_steps_indicate_on_the_call_and_the_binding() {
         assert!(error.message.contains(message), "{steps}: {error}");
     }
 }
+
+/// scenarios/crossings.toml on the real image: every crossing the call manager settles is traced
+/// with its reason, none is dropped silently, the driver answers each as documented (the run is
+/// clean), and a repeated registration of the families opens nothing more.
+#[test]
+fn the_crossings_scenario_traces_every_crossing() {
+    let (origin, text) =
+        shipped().into_iter().find(|(o, _)| o.ends_with("crossings.toml")).expect("crossings");
+    let scenario = Scenario::parse(&text, &origin).expect("parses");
+    for seed in [scenario.seed, 1, 2, 3] {
+        let report = scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("loads");
+        let steps: Vec<String> = report.steps.iter().map(|s| s.to_string()).collect();
+        assert!(
+            report.is_clean(),
+            "seed {seed}:\n{}\n{:#?}\n{}",
+            steps.join("\n"),
+            report.violations,
+            report.timeline()
+        );
+        let log = report.timeline();
+        // Every network event reached the driver or was absorbed with a reason logged next to it.
+        let network = report.log.iter().filter(|e| e.name == "Network").count();
+        let reasons =
+            report.log.iter().filter(|e| e.name == "CallManager" && e.detail.contains(": ")).count();
+        let dispatched = report.log.iter().filter(|e| e.name.starts_with("ProtocolClIncoming")).count();
+        assert!(network > 0 && reasons + dispatched >= network, "seed {seed}\n{log}");
+        if seed != scenario.seed {
+            continue; // the scenario's own seed puts every crossing where its steps say
+        }
+        for crossing in [
+            "ADD PARTY REJECT",
+            "DROP PARTY crosses the client's DROP PARTY",
+            "DROP PARTY for a party already cleared",
+            "RELEASE crosses the client's RELEASE",
+            "the network clears the SETUP before CONNECT",
+            "DROP PARTY crosses the client's RELEASE of the call",
+            "CALL_PARAMETERS_CHANGED set",
+        ] {
+            assert!(log.contains(crossing), "seed {seed}: no `{crossing}` in\n{log}");
+        }
+        let opens = report
+            .log
+            .iter()
+            .filter(|e| e.name == "NdisClOpenAddressFamilyEx" && e.detail.starts_with('('))
+            .count();
+        assert_eq!(opens, 1, "seed {seed}: one AF open\n{log}");
+        let notifies = report.log.iter().filter(|e| e.name == "ProtocolCoAfRegisterNotify").count();
+        assert_eq!(notifies, 4, "seed {seed}: two families, registered twice\n{log}");
+        assert_eq!(report.counters.crossings_absorbed, 5, "seed {seed}");
+    }
+}

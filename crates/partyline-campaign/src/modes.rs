@@ -191,11 +191,17 @@ pub(crate) fn systematic(options: &Options, figures: &mut Figures) -> Row {
 
 fn random_behaviours(rng: &mut Rng) -> Vec<Behaviour> {
     (0..8)
-        .map(|_| match rng.below(6) {
+        .map(|_| match rng.below(8) {
             0 => Behaviour::Reject { cause: [17, 21, 3][rng.below(3) as usize] },
             1 => Behaviour::AnswerAfter { ticks: 1 + rng.below(5_000) },
             2 => Behaviour::LeaveAfter { ticks: 1 + rng.below(5_000) },
             3 => Behaviour::VanishAfter { ticks: 1 + rng.below(5_000) },
+            // A late ADD PARTY REJECT, which the run's drops and releases may cross.
+            4 => Behaviour::RejectAfter {
+                cause: [17, 21, 3][rng.below(3) as usize],
+                ticks: 1 + rng.below(5_000),
+            },
+            5 => Behaviour::AcceptChanged,
             _ => Behaviour::Accept,
         })
         .collect()

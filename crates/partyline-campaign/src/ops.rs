@@ -8,7 +8,8 @@
 //!
 //! Text form (what a failure report prints and `--replay` takes), operations separated by `;`:
 //! `make 1 4 7` (leaves), `list`, `add 2 5` (call index, leaf), `drop 3`, `close 0`, `remote-drop 1`,
-//! `release 0 ok|fail`, `query 2`, `receive 1|adapter 3 owned|lent passive|dispatch`, `close-af`, `unbind`, `advance 1200`, `drain`.
+//! `release 0 ok|fail`, `cross-drop 1` and `cross-release 0 ok|fail` (the network crossing a request in
+//! flight), `af-register`, `query 2`, `receive 1|adapter 3 owned|lent passive|dispatch`, `close-af`, `unbind`, `advance 1200`, `drain`.
 
 use std::fmt;
 
@@ -34,6 +35,14 @@ pub enum Op {
     RemoteDrop { party: u64 },
     /// The network releases the active call at `vc`.
     RemoteRelease { vc: u64, failure: bool },
+    /// The network drops the party at `party` among those with a request in flight (being added,
+    /// dropped, or closing with its call): a crossing the call manager settles (ndis::crossing).
+    RemoteDropInFlight { party: u64 },
+    /// The network releases the call at `vc` among those with a request in flight (MakeCall
+    /// pending, closing, already released): a crossing.
+    ReleaseInFlight { vc: u64, failure: bool },
+    /// The call manager registers its address families again.
+    AfRegister,
     /// IOCTL_PARTYLINE_QUERY_CALL (learns the call's party ids).
     Query { call: u64 },
     /// The miniport indicates `count` received lists on the active call at `vc` (or, `None`,
@@ -96,6 +105,13 @@ pub fn step(bench: &mut Bench, rng: &mut Rng, threaded: bool) -> Vec<Op> {
             })
         }
         80..=81 => Some(Op::NotifyCloseAf),
+        // The network crosses the driver's own requests (pending adds, drops, closes).
+        95 | 96 => {
+            pick_index(rng, bench.sim.parties_in_flight().len()).map(|party| Op::RemoteDropInFlight { party })
+        }
+        97 => pick_index(rng, bench.sim.calls_in_flight().len())
+            .map(|vc| Op::ReleaseInFlight { vc, failure: rng.below(2) != 0 }),
+        98 if rng.below(4) == 0 => Some(Op::AfRegister),
         82 if !threaded => Some(Op::Unbind),
         83..=94 if !threaded => Some(Op::Advance { ticks: rng.below(3_000) }),
         _ if !threaded => Some(Op::Drain),
@@ -160,6 +176,19 @@ impl Op {
                     bench.sim.remote_release(vc, status);
                 }
             }
+            Op::RemoteDropInFlight { party } => {
+                if let Some(party) = at(&bench.sim.parties_in_flight(), *party) {
+                    bench.sim.remote_drop(party);
+                }
+            }
+            Op::ReleaseInFlight { vc, failure } => {
+                if let Some(vc) = at(&bench.sim.calls_in_flight(), *vc) {
+                    let status =
+                        if *failure { ndis_sys::NDIS_STATUS_FAILURE } else { ndis_sys::NDIS_STATUS_SUCCESS };
+                    bench.sim.remote_release(vc, status);
+                }
+            }
+            Op::AfRegister => bench.sim.register_afs_again(0),
             Op::Query { call } => {
                 if let Some(call) = at(&bench.calls, *call) {
                     bench.query(call);
@@ -212,6 +241,11 @@ impl fmt::Display for Op {
             Op::RemoteRelease { vc, failure } => {
                 write!(f, "release {vc} {}", if *failure { "fail" } else { "ok" })
             }
+            Op::RemoteDropInFlight { party } => write!(f, "cross-drop {party}"),
+            Op::ReleaseInFlight { vc, failure } => {
+                write!(f, "cross-release {vc} {}", if *failure { "fail" } else { "ok" })
+            }
+            Op::AfRegister => f.write_str("af-register"),
             Op::Query { call } => write!(f, "query {call}"),
             Op::Receive { vc, count, lent, dispatch } => write!(
                 f,
@@ -295,6 +329,23 @@ pub fn parse(text: &str) -> Result<Vec<Op>, String> {
                 };
                 Op::RemoteRelease { vc: number(1)?, failure }
             }
+            "cross-drop" => {
+                arity(1)?;
+                Op::RemoteDropInFlight { party: number(1)? }
+            }
+            "cross-release" => {
+                arity(2)?;
+                let failure = match words[2] {
+                    "ok" => false,
+                    "fail" => true,
+                    other => return Err(at(format!("`{other}` is not ok or fail"))),
+                };
+                Op::ReleaseInFlight { vc: number(1)?, failure }
+            }
+            "af-register" => {
+                arity(0)?;
+                Op::AfRegister
+            }
             "query" => {
                 arity(1)?;
                 Op::Query { call: number(1)? }
@@ -337,7 +388,7 @@ pub fn parse(text: &str) -> Result<Vec<Op>, String> {
             other => {
                 return Err(at(format!(
                     "unknown operation `{other}` (make, list, add, drop, close, remote-drop, release, \
-                     query, receive, close-af, unbind, advance, drain)"
+                     cross-drop, cross-release, af-register, query, receive, close-af, unbind, advance, drain)"
                 )))
             }
         };
@@ -397,6 +448,9 @@ mod tests {
             Op::RemoteDrop { party: 1 },
             Op::RemoteRelease { vc: 0, failure: true },
             Op::RemoteRelease { vc: 1, failure: false },
+            Op::RemoteDropInFlight { party: 4 },
+            Op::ReleaseInFlight { vc: 2, failure: true },
+            Op::AfRegister,
             Op::Query { call: 2 },
             Op::Receive { vc: Some(1), count: 3, lent: false, dispatch: true },
             Op::Receive { vc: None, count: 1, lent: true, dispatch: false },
@@ -408,7 +462,8 @@ mod tests {
         let text = render(&ops);
         assert_eq!(
             text,
-            "make 1 4 10; list; add 2 5; drop 3; close 0; remote-drop 1; release 0 fail; release 1 ok; query 2; \
+            "make 1 4 10; list; add 2 5; drop 3; close 0; remote-drop 1; release 0 fail; release 1 ok; cross-drop 4; \
+             cross-release 2 fail; af-register; query 2; \
              receive 1 3 owned dispatch; receive adapter 1 lent passive; close-af; unbind; advance 1200; drain"
         );
         assert_eq!(parse(&text), Ok(ops));
@@ -424,6 +479,8 @@ mod tests {
             ("add 1", "takes 2"),
             ("drop x", "`x` is not a number"),
             ("release 0 maybe", "not ok or fail"),
+            ("cross-release 0 maybe", "not ok or fail"),
+            ("af-register 1", "takes 0"),
             ("drain 3", "takes 0"),
             ("advance -1", "not a number"),
             ("drain; explode", "operation 2 `explode`: unknown operation"),

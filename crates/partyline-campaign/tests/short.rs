@@ -119,6 +119,48 @@ fn a_completion_no_longer_takes_the_lock_after_waking_the_last_unbind() {
     assert!(figures.is_clean(), "{figures}");
 }
 
+/// The first crossing the schedule campaign found (issue 11): the call manager closed the address
+/// family, and registered its families again while partyline was still closing the calls of the
+/// old one; partyline opened Q.2931 UNI 3.1 a second time on the binding
+/// (Ddi_NdisClOpenAddressFamilyEx_AlreadyOpen). Schedule seed 128, minimised to three operations;
+/// an AF closing its calls now still counts as open.
+#[test]
+fn a_family_registered_again_while_its_af_closes_is_not_opened_twice() {
+    for (seed, ops) in [(128, "make 2; close-af; af-register"), (275, "make 2 9; close-af; af-register")] {
+        let options = Options {
+            only: vec![Campaign::Schedule],
+            first_seed: seed,
+            seeds: 1,
+            steps: 200,
+            replay: Some(partyline_campaign::ops::parse(ops).expect("parses")),
+            ..Options::short()
+        };
+        let figures = run(&options);
+        assert!(figures.is_clean(), "seed {seed}: {figures}");
+        let figures = run(&Options { replay: None, ..options });
+        assert!(figures.is_clean(), "seed {seed}: {figures}");
+    }
+}
+
+/// The schedule and concurrency campaigns really cross the driver: over a few seeds their random
+/// operations make the network's DROP PARTY and RELEASE meet requests in flight (absorbed by the
+/// call manager or turned into failed completions, ndis::crossing), and the call manager
+/// registers its families again.
+#[test]
+fn random_runs_cross_the_drivers_requests() {
+    let options = Options { steps: 200, ..Options::short() };
+    for campaign in [Campaign::Schedule, Campaign::Concurrency] {
+        let (mut crossings, mut registrations) = (0, 0);
+        for seed in 1..=10 {
+            let (ops, bench) = partyline_campaign::random_run(&options, campaign, seed);
+            crossings += bench.sim.counters().crossings_absorbed;
+            registrations += ops.iter().filter(|op| **op == partyline_campaign::ops::Op::AfRegister).count();
+        }
+        assert!(crossings >= 2, "{campaign:?}: {crossings} crossings in 10 runs");
+        assert!(registrations > 0, "{campaign:?}: no af-register in 10 runs");
+    }
+}
+
 /// A random run is recorded faithfully: replaying its operations on the same seed repeats it
 /// event for event (the timeline is the same, host addresses aside).
 #[test]
@@ -157,7 +199,9 @@ fn minimising_a_run_keeps_only_what_it_needs() {
     });
     let text = partyline_campaign::ops::render(&core);
     assert!(
-        core.len() <= 6 && core.len() * 4 < ops.len(),
+        // (Up to 8: a remote drop needs its call connected first, which under pending outcomes
+        // and late answers can take an `advance` or two per request.)
+        core.len() <= 8 && core.len() * 4 < ops.len(),
         "seed {seed}: {} of {} left: {text}",
         core.len(),
         ops.len()

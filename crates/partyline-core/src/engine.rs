@@ -54,7 +54,8 @@ pub enum Error {
     InvalidState(ObjectKind),
     /// The object is being torn down.
     Closing,
-    /// The address family is not the one partyline uses (Q.2931, UNI 3.1).
+    /// The address family is not one partyline uses: not Q.2931 UNI 3.1, or the binding already
+    /// has its Q.2931 UNI 3.1 family opening or open.
     UnsupportedAddressFamily,
     /// A call needs at least one leaf.
     NoLeaves,
@@ -679,6 +680,15 @@ impl Engine {
                 return self.reject(ObjectKind::Binding, Some(binding), Error::UnknownId(ObjectKind::Binding))
             }
         }
+        // nc-ndis-protocol_co_af_register_notify: NDIS may notify the family again (from this or
+        // another call manager); a client opens a family once per binding (verifier-rules.md §7.6
+        // item 45), so a registration while the binding's AF is open in NDIS (opening, open, or
+        // closing its calls before NdisClCloseAddressFamily) is declined. Once
+        // NdisClCloseAddressFamily is called, the family may be opened anew.
+        if self.binding_has_af(binding) {
+            self.trace.push(TraceEvent::AfIgnored { binding, family, major, minor });
+            return Err(Error::UnsupportedAddressFamily);
+        }
         let af = AddressFamily {
             binding,
             state: AfState::Opening,
@@ -701,6 +711,17 @@ impl Engine {
             cause: Cause::AfRegisterNotify,
         });
         Ok(id)
+    }
+
+    /// Whether `binding` has an address family open in NDIS: opening, open, or closing its calls
+    /// (AFs are few: one per call manager; not on any party path).
+    fn binding_has_af(&self, binding: Id) -> bool {
+        self.afs.numbers().filter_map(|index| self.afs.id_at(index)).any(|af| {
+            self.afs.get(af).is_some_and(|a| {
+                a.binding == binding
+                    && matches!(a.state, AfState::Opening | AfState::Open { .. } | AfState::Closing { .. })
+            })
+        })
     }
 
     /// `NdisClOpenAddressFamilyEx` completed. On failure the AF is gone, and when the binding is

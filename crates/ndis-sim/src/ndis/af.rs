@@ -50,6 +50,8 @@ pub(crate) struct Af {
     pub notify_completed_early: bool,
     /// The driver's NdisAfHandle variable, written when a pended open completes.
     pub handle_out: usize,
+    /// The family opened: (AddressFamily, MajorVersion, MinorVersion).
+    pub family: (u32, u32, u32),
 }
 
 impl Af {
@@ -113,11 +115,15 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
     }
     // SAFETY: non-NULL; the driver's CO_ADDRESS_FAMILY.
     let requested = unsafe { family.read_unaligned() };
-    if !registered
-        || requested.AddressFamily != CO_ADDRESS_FAMILY_Q2931
-        || requested.MajorVersion != 3
-        || requested.MinorVersion != 1
-    {
+    let key = (requested.AddressFamily, requested.MajorVersion, requested.MinorVersion);
+    let (offered, already_open) = {
+        let state = ndis.state();
+        let offered = registered && state.config.call_manager.families.contains(&key);
+        let binding = binding.unwrap_or_default();
+        let open = state.afs.values().any(|af| af.binding == binding && af.family == key && af.is_alive());
+        (offered, open)
+    };
+    if !offered {
         violation(
             world,
             rules::OPEN_AF_UNREGISTERED,
@@ -126,6 +132,17 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
                 "AF {:#x} {}.{} was not registered on this binding",
                 requested.AddressFamily, requested.MajorVersion, requested.MinorVersion
             ),
+        );
+        return NDIS_STATUS_FAILURE;
+    }
+    if already_open {
+        // nc-ndis-protocol_co_af_register_notify: NDIS may notify a family again; the client
+        // opens a family once per binding (verifier-rules.md §7.6 item 45). Refused.
+        violation(
+            world,
+            rules::OPEN_AF_ALREADY_OPEN,
+            EXPORT,
+            format!("AF {:#x} {}.{} is already open on this binding", key.0, key.1, key.2),
         );
         return NDIS_STATUS_FAILURE;
     }
@@ -148,6 +165,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
                 notify_in_handler: false,
                 notify_completed_early: false,
                 handle_out: af_handle as usize,
+                family: key,
             },
         );
         if outcome == Outcome::Synchronous {

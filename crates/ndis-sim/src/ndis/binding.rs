@@ -191,7 +191,7 @@ fn finish_bind(world: &World, ndis: &Ndis, id: u64, status: NDIS_STATUS) {
     if status == NDIS_STATUS_SUCCESS && binding.open == OpenState::Open {
         binding.state = BindingState::Bound;
         state.counters.bindings_opened += 1;
-        state.schedule(now, 1, Work::AfRegisterNotify { binding: id });
+        state.schedule(now, 1, Work::AfRegisterNotify { binding: id, again: false });
     } else {
         binding.state = BindingState::Failed;
         let still_open = binding.open == OpenState::Open;
@@ -207,17 +207,25 @@ fn finish_bind(world: &World, ndis: &Ndis, id: u64, status: NDIS_STATUS) {
     }
 }
 
-/// The call manager registers CO_ADDRESS_FAMILY_Q2931 3.1 on a bound binding.
-pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize) {
-    let (notify, context) = {
+/// The call manager registers its address families on a bound binding
+/// ([`super::callmgr::offered_families`]), once, or `again` (a repeated registration).
+pub(crate) fn deliver_af_register_notify(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    id: u64,
+    again: bool,
+    processor: usize,
+) {
+    let (notify, context, families) = {
         let mut state = ndis.state();
         let notify = state.protocol.as_ref().and_then(|p| p.co).and_then(|co| co.CoAfRegisterNotifyHandler);
+        let families = state.config.call_manager.families.clone();
         let Some(binding) = state.bindings.get_mut(&id) else { return };
-        if binding.state != BindingState::Bound || binding.af_registered {
+        if binding.state != BindingState::Bound || binding.af_registered != again {
             return;
         }
         binding.af_registered = true;
-        (notify, binding.context)
+        (notify, binding.context, families)
     };
     let Some(notify) = notify else {
         world.log_call(
@@ -228,20 +236,23 @@ pub(crate) fn deliver_af_register_notify(world: &Arc<World>, ndis: &Ndis, id: u6
         );
         return;
     };
-    let mut family =
-        CO_ADDRESS_FAMILY { AddressFamily: CO_ADDRESS_FAMILY_Q2931, MajorVersion: 3, MinorVersion: 1 };
-    let family_pointer: *mut CO_ADDRESS_FAMILY = &mut family;
-    call_driver(
-        world,
-        ndis,
-        processor,
-        PASSIVE_LEVEL,
-        Logged::Text("ProtocolCoAfRegisterNotify", format!("({context:#x}, Q2931 3.1)")),
-        || {
-            // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
-            unsafe { notify(context as NDIS_HANDLE, family_pointer) }
-        },
-    );
+    for (address_family, major, minor) in families {
+        let mut family =
+            CO_ADDRESS_FAMILY { AddressFamily: address_family, MajorVersion: major, MinorVersion: minor };
+        let family_pointer: *mut CO_ADDRESS_FAMILY = &mut family;
+        let shown = format!("({context:#x}, AF {address_family:#x} {major}.{minor})");
+        call_driver(
+            world,
+            ndis,
+            processor,
+            PASSIVE_LEVEL,
+            Logged::Text("ProtocolCoAfRegisterNotify", shown),
+            || {
+                // SAFETY: the driver's ProtocolCoAfRegisterNotify at PASSIVE; `family` outlives the call.
+                unsafe { notify(context as NDIS_HANDLE, family_pointer) }
+            },
+        );
+    }
 }
 
 /// `NdisOpenAdapterEx`: PASSIVE, only inside ProtocolBindAdapterEx. Selects NdisMediumAtm.

@@ -17,8 +17,8 @@ use ndis_sys::*;
 
 use super::callmgr;
 use super::condis::{
-    check_parameters, client, outcome_and_failure, reject_parameters, render_incoming, render_result,
-    CALL_MANAGER, NETWORK,
+    check_parameters, client, mark_parameters_changed, outcome_and_failure, reject_parameters,
+    render_incoming, render_result, CALL_MANAGER, NETWORK,
 };
 use super::out_param::{self, When};
 use super::params;
@@ -137,15 +137,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
         }
         Err(reject) => {
             reject_parameters(world, ndis, processor, EXPORT, &reject);
-            (
-                callmgr::Answer {
-                    status: callmgr::reject_status(reject.cause),
-                    cause: reject.cause,
-                    min_delay: 0,
-                    leave: None,
-                },
-                None,
-            )
+            (callmgr::Answer::rejected(reject.cause), None)
         }
     };
     let (outcome, fail) = outcome_and_failure(world, ndis, answer.min_delay, Some(EXPORT));
@@ -160,7 +152,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
         let party = multipoint.then(|| state.new_id());
         if let Some(party) = party {
             let address = setup.as_ref().map(|s| s.called.clone()).unwrap_or_default();
-            let new = Party::new(
+            let mut new = Party::new(
                 vc,
                 party_context as usize,
                 PartyState::AddPending,
@@ -168,6 +160,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
                 None,
                 answer.leave,
             );
+            new.changed = answer.changed;
             state.parties.insert(party, new);
         }
         let entry = state.vcs.get_mut(&vc).expect("live");
@@ -182,7 +175,11 @@ unsafe extern "win64" fn ndis_cl_make_call(
         party
     };
     let result = if outcome == Outcome::Synchronous {
-        make_call_settled(world, ndis, vc, status, cause);
+        if make_call_settled(world, ndis, vc, status, cause) == NDIS_STATUS_SUCCESS {
+            if let Some(party) = party {
+                mark_parameters_changed(world, processor, &mut ndis.state(), party, call_parameters as usize);
+            }
+        }
         write_make_call_party(world, ndis, vc, party, status, When::Return);
         status
     } else {
@@ -218,10 +215,16 @@ fn write_make_call_party(world: &World, ndis: &Ndis, vc: u64, party: Option<u64>
     );
 }
 
-/// Applies the CM's answer to a MakeCall: Active (VPI/VCI assigned) or back to Idle.
-fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8) {
+/// Applies the CM's answer to a MakeCall: Active (VPI/VCI assigned) or back to Idle; a SETUP the
+/// network cleared while the MakeCall pended fails ([`super::crossing`]). Returns the status the
+/// MakeCall completes with.
+fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8) -> i32 {
     let mut state = ndis.state();
     let now = world.now();
+    let (status, cause) = match super::crossing::take_setup_cleared(&mut state, vc) {
+        Some(cleared) if status == NDIS_STATUS_SUCCESS => cleared,
+        _ => (status, cause),
+    };
     let binding = state.vcs[&vc].binding;
     let vci = state.bindings.get_mut(&binding).map_or(32, |b| {
         b.next_vci += 1;
@@ -267,6 +270,7 @@ fn make_call_settled(world: &World, ndis: &Ndis, vc: u64, status: i32, cause: u8
             )
         });
     }
+    status
 }
 
 /// `NdisClCloseCall`: <= DISPATCH; on a multipoint call only with exactly one party left, nothing
@@ -359,6 +363,8 @@ extern "win64" fn ndis_cl_close_call(
         let entry = state.vcs.get_mut(&vc).expect("live");
         entry.closed_by_client = entry.incoming_close != Some(NDIS_STATUS_SUCCESS);
         entry.state = if outcome == Outcome::Synchronous { VcState::Closed } else { VcState::Closing };
+        let released = entry.incoming_close;
+        state.crossings.closed_after_release(vc, released);
         state.set_incoming_close(vc, None);
         state.counters.calls_closed += 1;
         if let Some(party) = party.filter(|_| multipoint) {
@@ -431,10 +437,13 @@ pub(super) fn deliver_make_call_complete(
     if let Some(snapshot) = &snapshot {
         check_parameters(world, ndis, snapshot, "ProtocolClMakeCallComplete");
     }
-    make_call_settled(world, ndis, vc, status, cause);
+    let status = make_call_settled(world, ndis, vc, status, cause);
+    let parameters = snapshot.map_or(0, |s| s.address);
+    if let Some(party) = party.filter(|_| status == NDIS_STATUS_SUCCESS) {
+        mark_parameters_changed(world, processor, &mut ndis.state(), party, parameters);
+    }
     write_make_call_party(world, ndis, vc, party, status, When::Completion);
     let party_handle = party.filter(|_| status == NDIS_STATUS_SUCCESS).map_or(0, |p| handle(Kind::Party, p));
-    let parameters = snapshot.map_or(0, |s| s.address);
     if let Some(complete) = client.ClMakeCallCompleteHandler {
         call_driver(
             world,
@@ -513,7 +522,10 @@ pub(super) fn deliver_close_call_complete(
     }
 }
 
-/// Work::RemoteRelease: the network releases the whole call (ProtocolClIncomingCloseCall).
+/// Work::RemoteRelease: the network releases the whole call. What the client sees depends on
+/// where the call is ([`super::crossing::remote_release`]): ProtocolClIncomingCloseCall, a failed
+/// completion of its pending MakeCall, or nothing (absorbed by the call manager, with the reason
+/// logged).
 pub(super) fn deliver_remote_release(
     world: &Arc<World>,
     ndis: &Ndis,
@@ -523,20 +535,16 @@ pub(super) fn deliver_remote_release(
     irql: Irql,
 ) {
     let Some(client) = client(ndis) else { return };
-    let context = {
-        let mut state = ndis.state();
-        let Some(entry) = state.vcs.get_mut(&vc) else { return };
-        if entry.state != VcState::Active || entry.incoming_close.is_some() || entry.deleted {
-            return;
-        }
-        state.set_incoming_close(vc, Some(status));
-        state.counters.remote_releases += 1;
-        state.vcs[&vc].context
-    };
+    let fate = super::crossing::remote_release(&mut ndis.state(), world.now(), vc, status);
     world.log_lazy(processor, &NETWORK, &[vc, status as u64], |a, f| {
         write!(f, "Vc#{} released by the network: {}", a.word(0), StatusName(a.word(1) as i32))
     });
-    incoming_close(world, ndis, &client, processor, irql, status, context);
+    if let Some(reason) = fate.reason() {
+        world.log_call(processor, "sim", "CallManager", format!("Vc#{vc}: {reason}"));
+    }
+    if let super::crossing::Fate::IncomingCloseCall { context } = fate {
+        incoming_close(world, ndis, &client, processor, irql, status, context);
+    }
 }
 
 /// Calls the driver's ProtocolClIncomingCloseCall: a call released by the network, or whose last

@@ -92,6 +92,12 @@ pub enum Behaviour {
     LeaveAfter { ticks: u64 },
     /// Accepts, then its link vanishes after `ticks` (network drop, cause 27, non-SUCCESS status).
     VanishAfter { ticks: u64 },
+    /// Rejects with this UNI cause after `ticks` (a late ADD PARTY REJECT or release of the SETUP:
+    /// the request pends, and may meet the client's own drop of the party meanwhile).
+    RejectAfter { cause: u8, ticks: u64 },
+    /// Accepts with parameters other than those asked for (a CONNECT or ADD PARTY ACKNOWLEDGE whose
+    /// AAL parameters were negotiated down): the call manager sets CALL_PARAMETERS_CHANGED.
+    AcceptChanged,
 }
 
 /// A leaf on the network.
@@ -161,6 +167,18 @@ pub struct CallManagerConfig {
     pub rfc1755_strict: bool,
     /// Report rejected call parameters as a verifier violation (`Ddi_CallParametersInvalid`).
     pub report_invalid_parameters: bool,
+    /// The address families registered on every binding, in order, as (AddressFamily,
+    /// MajorVersion, MinorVersion): by default a UNI 4.0 signalling family the client does not
+    /// use, then Q.2931 UNI 3.1 ([`offered_families`]).
+    pub families: Vec<(u32, u32, u32)>,
+}
+
+/// The address families a call manager offers on an ATM adapter by default: Q.2931 for UNI 4.0
+/// signalling, which partyline must decline, and Q.2931 UNI 3.1, the one it opens
+/// (nc-ndis-protocol_co_af_register_notify: NDIS notifies the client of every family registered on
+/// the binding, and the client opens only those it can use).
+pub fn offered_families() -> Vec<(u32, u32, u32)> {
+    vec![(CO_ADDRESS_FAMILY_Q2931, 4, 0), (CO_ADDRESS_FAMILY_Q2931, 3, 1)]
 }
 
 impl Default for CallManagerConfig {
@@ -170,6 +188,7 @@ impl Default for CallManagerConfig {
             max_pending_adds: 0,
             rfc1755_strict: true,
             report_invalid_parameters: true,
+            families: offered_families(),
         }
     }
 }
@@ -201,11 +220,20 @@ pub struct Answer {
     pub min_delay: u64,
     /// After connecting: (ticks, status, cause) of a remote drop.
     pub leave: Option<(u64, NDIS_STATUS, u8)>,
+    /// Accepted with changed parameters (CALL_PARAMETERS_CHANGED).
+    pub changed: bool,
+}
+
+impl Answer {
+    /// The call manager rejects with UNI `cause`, at once.
+    pub fn rejected(cause: u8) -> Answer {
+        Answer { status: reject_status(cause), cause, min_delay: 0, leave: None, changed: false }
+    }
 }
 
 /// How the network answers a call to a leaf with `behaviour`.
 pub fn answer(behaviour: &Behaviour) -> Answer {
-    let accept = Answer { status: NDIS_STATUS_SUCCESS, cause: 0, min_delay: 0, leave: None };
+    let accept = Answer { status: NDIS_STATUS_SUCCESS, cause: 0, min_delay: 0, leave: None, changed: false };
     match *behaviour {
         Behaviour::Accept => accept,
         Behaviour::Reject { cause } => Answer { status: reject_status(cause), cause, ..accept },
@@ -216,6 +244,10 @@ pub fn answer(behaviour: &Behaviour) -> Answer {
         Behaviour::VanishAfter { ticks } => {
             Answer { leave: Some((ticks.max(1), NDIS_STATUS_DEST_OUT_OF_ORDER, 27)), ..accept }
         }
+        Behaviour::RejectAfter { cause, ticks } => {
+            Answer { min_delay: ticks.max(1), ..Answer::rejected(cause) }
+        }
+        Behaviour::AcceptChanged => Answer { changed: true, ..accept },
     }
 }
 

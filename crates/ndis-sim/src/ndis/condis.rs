@@ -142,6 +142,42 @@ pub(super) fn check_parameters(world: &World, ndis: &Ndis, snapshot: &Snapshot, 
     }
 }
 
+/// The call manager accepted party `party` with parameters other than those asked for (the
+/// leaf's CONNECT or ADD PARTY ACKNOWLEDGE negotiated them): it sets CALL_PARAMETERS_CHANGED in the
+/// client's CO_CALL_PARAMETERS at `parameters`, before the request returns or, if it pended, just
+/// before its completion handler, which must look at the flag (nc-ndis-protocol_cl_make_call_complete,
+/// nc-ndis-protocol_cl_add_party_complete; condis-reference.md, "Adding a party", 7). Only the flag
+/// changes: the values stay as the client gave them. Nothing is written into a freed block (the
+/// completion's parameter check has reported that already).
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_cl_add_party_complete>
+pub(super) fn mark_parameters_changed(
+    world: &World,
+    processor: usize,
+    state: &mut State,
+    party: u64,
+    parameters: usize,
+) {
+    if parameters == 0
+        || state.pool.is_freed(parameters)
+        || !state.parties.get(party).is_some_and(|p| p.changed)
+    {
+        return;
+    }
+    // SAFETY: the client's CO_CALL_PARAMETERS, which must stay valid until the request completes
+    // (nf-ndis-ndisclmakecall, nf-ndis-ndiscladdparty), and was just read whole by the snapshot.
+    unsafe {
+        let flags = parameters as *mut u32;
+        flags.write_unaligned(flags.read_unaligned() | CALL_PARAMETERS_CHANGED);
+    }
+    state.counters.parameters_changed += 1;
+    world.log_call(
+        processor,
+        "sim",
+        "CallManager",
+        format!("Pt#{party} accepted with changed parameters: CALL_PARAMETERS_CHANGED set"),
+    );
+}
+
 pub(super) fn params_pointer(snapshot: &Snapshot, at: usize) -> usize {
     snapshot.call().get(at..at + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")) as usize)
 }

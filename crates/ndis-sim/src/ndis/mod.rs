@@ -19,7 +19,8 @@
 //! (registration, PnP), [`binding`] (bind, open, close, unbind, and their completions); the
 //! CoNDIS client surface, one object per module, each export next to the delivery of the
 //! completions it queues: [`af`], [`vc`], [`call`], [`party`], with what they share in
-//! [`condis`]; `parties` (every party with per-call indexes), [`callmgr`] (the Q.2931 CM and the
+//! [`condis`]; `parties` (every party with per-call indexes), `crossing` (network events that
+//! cross the client's requests), [`callmgr`] (the Q.2931 CM and the
 //! network), [`params`] (call-parameter validation), [`sched`] (generator, policy, queue),
 //! [`rules`] (the rule catalogue).
 
@@ -28,6 +29,7 @@ pub mod binding;
 pub mod call;
 pub mod callmgr;
 pub mod condis;
+pub(crate) mod crossing;
 pub mod faults;
 pub mod memory;
 pub mod out_param;
@@ -93,6 +95,11 @@ pub struct Counters {
     pub parties_dropped_locally: u64,
     pub parties_dropped_remotely: u64,
     pub remote_releases: u64,
+    /// Network events that crossed the client's own request and were absorbed by the call
+    /// manager or turned into a failed completion ([`crossing`]).
+    pub crossings_absorbed: u64,
+    /// Calls and parties accepted with CALL_PARAMETERS_CHANGED.
+    pub parameters_changed: u64,
     pub allocations_failed: u64,
 }
 
@@ -283,6 +290,8 @@ pub(crate) struct State {
     pub afs: BTreeMap<u64, af::Af>,
     pub vcs: BTreeMap<u64, vc::Vc>,
     pub parties: parties::Parties,
+    /// What the call manager keeps about crossings ([`crossing`]).
+    pub crossings: crossing::Crossings,
     /// VCs whose `incoming_close` is set (see [`State::set_incoming_close`]), for the idle check.
     pub incoming_closes: std::collections::BTreeSet<u64>,
     pub pool: memory::Pool,
@@ -409,6 +418,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         afs: BTreeMap::new(),
         vcs: BTreeMap::new(),
         parties: parties::Parties::default(),
+        crossings: crossing::Crossings::default(),
         incoming_closes: std::collections::BTreeSet::new(),
         pool: memory::Pool::default(),
         locks: sync::Locks::default(),
@@ -651,12 +661,15 @@ pub fn check_obligations(world: &World) {
     }
     let mut owed = Vec::new();
     {
-        let state = ndis.state();
+        let mut state = ndis.state();
+        let State { crossings, vcs, .. } = &mut *state;
+        crossings.forget_deleted(vcs);
         // Nothing owed (the usual case) is told at a glance; otherwise each obligation is
         // listed below, in order.
         let anything_owed = state.pnp_pending.is_some()
             || !state.parties.no_incoming_dropped()
             || !state.incoming_closes.is_empty()
+            || state.crossings.must_delete().next().is_some()
             || state.bindings.values().any(|b| b.bind_pending || b.unbind_pending)
             || state.afs.values().any(|af| af.notify_close_pending);
         if !anything_owed {
@@ -713,6 +726,18 @@ pub fn check_obligations(world: &World) {
                 ));
             }
         }
+        for id in state.crossings.must_delete() {
+            if state.vcs.get(&id).is_some_and(|vc| vc.state == vc::VcState::Closed && !vc.deleted) {
+                owed.push((
+                    rules::INCOMING_CLOSE_VC_NOT_DELETED,
+                    "NdisCoDeleteVc",
+                    format!(
+                        "Vc#{id} was closed after ProtocolClIncomingCloseCall with a failure status and \
+                         never deleted"
+                    ),
+                ));
+            }
+        }
     }
     for (rule, export, detail) in owed {
         violation(world, rule, export, format!("{detail} (the simulation went idle)"));
@@ -741,8 +766,8 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
         }
     };
     match work {
-        Work::AfRegisterNotify { binding } => {
-            binding::deliver_af_register_notify(world, ndis, binding, processor)
+        Work::AfRegisterNotify { binding, again } => {
+            binding::deliver_af_register_notify(world, ndis, binding, again, processor)
         }
         Work::OpenAdapterComplete { binding, status } => {
             binding::deliver_open_complete(world, ndis, binding, status, processor)

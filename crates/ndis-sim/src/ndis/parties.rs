@@ -47,6 +47,8 @@ pub(crate) struct Party {
     /// The driver's NdisPartyHandle variable of the NdisClAddParty that added it (0: none), written
     /// when the add completes ([`super::out_param`]).
     pub handle_out: usize,
+    /// The leaf accepts with changed parameters (CALL_PARAMETERS_CHANGED at the completion).
+    pub changed: bool,
 }
 
 impl Party {
@@ -59,7 +61,16 @@ impl Party {
         params: Option<Snapshot>,
         leave: Option<(u64, i32, u8)>,
     ) -> Party {
-        Party { vc, context, state, address, params: params.map(Box::new), leave, handle_out: 0 }
+        Party {
+            vc,
+            context,
+            state,
+            address,
+            params: params.map(Box::new),
+            leave,
+            handle_out: 0,
+            changed: false,
+        }
     }
 
     /// Where the party is.

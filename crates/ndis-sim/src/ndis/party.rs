@@ -18,9 +18,10 @@ use ndis_sys::*;
 use super::call::incoming_close;
 use super::callmgr::{self, AtmAddr};
 use super::condis::{
-    check_parameters, client, outcome_and_failure_in, reject_parameters_reported, render_incoming,
-    render_result, render_status_context, CALL_MANAGER, NETWORK,
+    check_parameters, client, mark_parameters_changed, outcome_and_failure_in, reject_parameters_reported,
+    render_incoming, render_result, render_status_context, CALL_MANAGER, NETWORK,
 };
+use super::crossing::Fate;
 use super::out_param::{self, When};
 use super::params::{self, Parsed, Snapshot};
 use super::parties::{AddressKey, Party, PartyState};
@@ -144,9 +145,12 @@ unsafe extern "win64" fn ndis_cl_add_party(
     let mut new =
         Party::new(vc, party_context as usize, PartyState::AddPending, address, params, answer.leave);
     new.handle_out = party_handle as usize;
+    new.changed = answer.changed;
     state.parties.insert(party, new);
     let result = if outcome == Outcome::Synchronous {
-        add_party_settled_in(world, state, party, status, cause);
+        if add_party_settled_in(world, state, party, status, cause) == NDIS_STATUS_SUCCESS {
+            mark_parameters_changed(world, processor, state, party, call_parameters as usize);
+        }
         write_add_party_handle(world, state, party, party_handle as usize, status, When::Return);
         drop(guard);
         status
@@ -193,10 +197,8 @@ fn add_party_answer(
                 .map(|a| a.behaviour_of_leaf(parsed))
                 .unwrap_or(callmgr::Behaviour::Accept);
             let config = &state.config.call_manager;
-            let cm_reject = |cause: u8, why: &str| {
-                callmgr::Answer { status: callmgr::reject_status(cause), cause, min_delay: 0, leave: None }
-                    .with_log(world, processor, why)
-            };
+            let cm_reject =
+                |cause: u8, why: &str| callmgr::Answer::rejected(cause).with_log(world, processor, why);
             if duplicate {
                 cm_reject(21, "the leaf is already on this call")
             } else if config.max_leaves > 0 && leaves >= config.max_leaves {
@@ -211,15 +213,7 @@ fn add_party_answer(
         Err(reject) => {
             let report = state.config.call_manager.report_invalid_parameters;
             reject_parameters_reported(world, report, processor, "NdisClAddParty", &reject);
-            (
-                callmgr::Answer {
-                    status: callmgr::reject_status(reject.cause),
-                    cause: reject.cause,
-                    min_delay: 0,
-                    leave: None,
-                },
-                AddressKey::of(&AtmAddr::default()),
-            )
+            (callmgr::Answer::rejected(reject.cause), AddressKey::of(&AtmAddr::default()))
         }
     }
 }
@@ -243,14 +237,22 @@ impl AnswerExt for callmgr::Answer {
     }
 }
 
-fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause: u8) {
-    add_party_settled_in(world, &mut ndis.state(), party, status, cause);
+/// Settles party `party`'s add with `status` (UNI `cause` if it failed), unless the network
+/// cleared the party while the add was pending ([`super::crossing`]): then it fails with that
+/// ADD PARTY REJECT. Returns the status the add completes with.
+fn add_party_settled(world: &World, ndis: &Ndis, party: u64, status: i32, cause: u8) -> i32 {
+    add_party_settled_in(world, &mut ndis.state(), party, status, cause)
 }
 
 /// [`add_party_settled`] with the state already locked.
-fn add_party_settled_in(world: &World, state: &mut State, party: u64, status: i32, cause: u8) {
+fn add_party_settled_in(world: &World, state: &mut State, party: u64, status: i32, cause: u8) -> i32 {
     let now = world.now();
-    let Some(leave) = state.parties.get(party).map(|p| p.leave) else { return };
+    let rejected = super::crossing::take_add_rejected(state, party);
+    let (status, cause) = match rejected {
+        Some(rejected) if status == NDIS_STATUS_SUCCESS => rejected,
+        _ => (status, cause),
+    };
+    let Some(leave) = state.parties.get(party).map(|p| p.leave) else { return status };
     // Checked by now (a completion checks them before settling): the party need not keep them.
     state.parties.take_params(party);
     if status == NDIS_STATUS_SUCCESS {
@@ -267,6 +269,7 @@ fn add_party_settled_in(world: &World, state: &mut State, party: u64, status: i3
             write!(f, "Pt#{} ADD PARTY failed: {status} (UNI cause {})", a.word(0), a.word(2))
         });
     }
+    status
 }
 
 /// `NdisClDropParty`: <= DISPATCH; the handle is dead from this call on; never the last party
@@ -403,10 +406,13 @@ pub(super) fn deliver_add_party_complete(
     if let Some(snapshot) = &snapshot {
         check_parameters(world, ndis, snapshot, "ProtocolClAddPartyComplete");
     }
-    add_party_settled(world, ndis, party, status, cause);
+    let status = add_party_settled(world, ndis, party, status, cause);
+    let parameters = snapshot.map_or(0, |s| s.address);
+    if status == NDIS_STATUS_SUCCESS {
+        mark_parameters_changed(world, processor, &mut ndis.state(), party, parameters);
+    }
     write_add_party_handle(world, &ndis.state(), party, out, status, When::Completion);
     let party_handle = if status == NDIS_STATUS_SUCCESS { handle(Kind::Party, party) } else { 0 };
-    let parameters = snapshot.map_or(0, |s| s.address);
     if let Some(complete) = client.ClAddPartyCompleteHandler {
         call_driver(
             world,
@@ -471,8 +477,10 @@ pub(super) fn deliver_drop_party_complete(
     }
 }
 
-/// Work::RemoteDrop: the network drops a leaf (ProtocolClIncomingDropParty), or, when it was the
-/// call's last staying party, releases the call (ProtocolClIncomingCloseCall).
+/// Work::RemoteDrop: the network drops a leaf. What the client sees depends on where the party
+/// is ([`super::crossing::remote_drop`]): ProtocolClIncomingDropParty, ProtocolClIncomingCloseCall
+/// when it was the call's last staying party, a failed completion of its pending add, or nothing
+/// (absorbed by the call manager, with the reason logged).
 pub(super) fn deliver_remote_drop(
     world: &Arc<World>,
     ndis: &Ndis,
@@ -483,39 +491,15 @@ pub(super) fn deliver_remote_drop(
     irql: Irql,
 ) {
     let Some(client) = client(ndis) else { return };
-    let decision = {
-        let mut state = ndis.state();
-        let Some(p) = state.parties.get(party) else { return };
-        if p.state() != PartyState::Connected {
-            return;
-        }
-        let vc = p.vc;
-        let context = p.context;
-        // The parties that stay: those already leaving (dropped by the network and not
-        // yet answered, or being dropped) do not keep the call up, so when only they are
-        // left the network releases the call (IncomingCloseCall), as UNI clears a call
-        // that loses its last party.
-        // (This party is Connected, so it is one of the call's staying parties.)
-        let others = state.parties.of_call(vc).staying() - 1;
-        if others > 0 {
-            state.parties.set_state(party, PartyState::IncomingDropped { status }).expect("party");
-            state.counters.parties_dropped_remotely += 1;
-            Some((true, context))
-        } else {
-            let Some(entry) = state.vcs.get_mut(&vc) else { return };
-            if entry.state != VcState::Active || entry.incoming_close.is_some() {
-                return;
-            }
-            state.set_incoming_close(vc, Some(status));
-            state.counters.parties_dropped_remotely += 1;
-            Some((false, state.vcs[&vc].context))
-        }
-    };
+    let fate = super::crossing::remote_drop(&mut ndis.state(), world.now(), party, status, cause);
     world.log_lazy(processor, &NETWORK, &[party, u64::from(cause), status as u64], |a, f| {
         write!(f, "Pt#{} leaves: UNI cause {}, {}", a.word(0), a.word(1), StatusName(a.word(2) as i32))
     });
-    match decision {
-        Some((true, context)) => {
+    if let Some(reason) = fate.reason() {
+        world.log_call(processor, "sim", "CallManager", format!("Pt#{party}: {reason}"));
+    }
+    match fate {
+        Fate::IncomingDropParty { context } => {
             if let Some(incoming) = client.ClIncomingDropPartyHandler {
                 call_driver(
                     world,
@@ -534,7 +518,9 @@ pub(super) fn deliver_remote_drop(
                 );
             }
         }
-        Some((false, context)) => incoming_close(world, ndis, &client, processor, irql, status, context),
-        None => {}
+        Fate::IncomingCloseCall { context } => {
+            incoming_close(world, ndis, &client, processor, irql, status, context)
+        }
+        Fate::AddPartyRejected { .. } | Fate::SetupCleared { .. } | Fate::Absorbed(_) => {}
     }
 }

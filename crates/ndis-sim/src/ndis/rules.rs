@@ -185,6 +185,15 @@ pub const OPEN_AF_UNREGISTERED: Rule = devtest(
     "Ddi_NdisClOpenAddressFamilyEx_Unregistered",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_co_af_register_notify",
 );
+/// A second NdisClOpenAddressFamilyEx for an address family (family and version) that is already
+/// open or opening on the same binding (§7.6 item 45). An AF is one association of client, call
+/// manager and adapter ("Address Families"); NDIS may notify the client of a family again, from
+/// this or another call manager, and the client must look before it opens
+/// (nc-ndis-protocol_co_af_register_notify). Stricter than the verifier's warning.
+pub const OPEN_AF_ALREADY_OPEN: Rule = devtest(
+    "Ddi_NdisClOpenAddressFamilyEx_AlreadyOpen",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_co_af_register_notify",
+);
 
 // ---- VCs (§7.7) -------------------------------------------------------------------------------------------
 pub const CREATE_VC_HANDLE_NOT_NULL: Rule = devtest(
@@ -258,6 +267,13 @@ pub const CALL_PARAMETERS_MODIFIED: Rule = devtest(
 pub const INCOMING_UNANSWERED: Rule = devtest(
     "Ddi_IncomingDropOrCloseUnanswered",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_cl_incoming_drop_party",
+);
+/// A VC the client created and closed after ProtocolClIncomingCloseCall with a CloseStatus other
+/// than SUCCESS is never deleted: the network became inoperative and the client must tear the VC
+/// down with NdisCoDeleteVc (§7.7 item 55).
+pub const INCOMING_CLOSE_VC_NOT_DELETED: Rule = devtest(
+    "Ddi_IncomingCloseCall_VcNotDeleted",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_cl_incoming_close_call",
 );
 /// Call parameters the Q.2931 call manager rejects (atm-call-params.md §12, verifier §7.72).
 pub const CALL_PARAMETERS_INVALID: Rule = devtest(
@@ -334,6 +350,7 @@ pub const ALL: &[Rule] = &[
     CLOSE_AF_WITH_VCS,
     AF_HANDLE_INVALID,
     OPEN_AF_UNREGISTERED,
+    OPEN_AF_ALREADY_OPEN,
     CREATE_VC_HANDLE_NOT_NULL,
     MAKE_CALL_VC_BUSY,
     DELETE_VC_WITH_CALL,
@@ -348,6 +365,7 @@ pub const ALL: &[Rule] = &[
     NULL_ARGUMENT,
     CALL_PARAMETERS_MODIFIED,
     INCOMING_UNANSWERED,
+    INCOMING_CLOSE_VC_NOT_DELETED,
     CALL_PARAMETERS_INVALID,
     INCOMING_CALL_COMPLETE_UNEXPECTED,
     IRQL_SEND_RCV_FUNCTION,

@@ -112,8 +112,9 @@ impl Rng {
 
 /// Work the simulated NDIS, call manager or network will do at a virtual time.
 pub enum Work {
-    /// The CM registers the Q.2931 AF on a bound binding: ProtocolCoAfRegisterNotify.
-    AfRegisterNotify { binding: u64 },
+    /// The CM registers its address families on a bound binding: ProtocolCoAfRegisterNotify for
+    /// each; `again`: a registration repeated while the binding already has them.
+    AfRegisterNotify { binding: u64, again: bool },
     /// ProtocolOpenAdapterCompleteEx for a pended NdisOpenAdapterEx.
     OpenAdapterComplete { binding: u64, status: i32 },
     /// ProtocolCloseAdapterCompleteEx for a pended NdisCloseAdapterEx.
@@ -167,7 +168,7 @@ impl Work {
 impl fmt::Debug for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Work::AfRegisterNotify { binding } => write!(f, "AfRegisterNotify(Bd#{binding})"),
+            Work::AfRegisterNotify { binding, again } => write!(f, "AfRegisterNotify(Bd#{binding}, {again})"),
             Work::OpenAdapterComplete { binding, status } => {
                 write!(f, "OpenAdapterComplete(Bd#{binding}, {status:#x})")
             }

@@ -71,6 +71,11 @@ pub enum Behaviour {
     LeaveAfter(u64),
     /// Accepts, then its link vanishes after this many ticks (cause 27).
     VanishAfter(u64),
+    /// Rejects with this UNI cause after this many ticks: `reject_after = [CAUSE, TICKS]` (a late
+    /// ADD PARTY REJECT, which a drop of the party may cross).
+    RejectAfter(u8, u64),
+    /// Accepts with changed parameters (the call manager sets CALL_PARAMETERS_CHANGED).
+    AcceptChanged,
 }
 
 /// A remote party on an adapter's network.
@@ -224,6 +229,8 @@ struct RawStep {
     remote_drop: Option<String>,
     remote_release: Option<String>,
     close_af: Option<AdapterRef>,
+    /// The call manager registers its address families on this adapter again.
+    af_register: Option<AdapterRef>,
     unbind: Option<AdapterRef>,
     advance: Option<u64>,
     run_until_idle: Option<bool>,
@@ -333,6 +340,9 @@ pub enum Action {
     CloseAf {
         adapter: usize,
     },
+    AfRegister {
+        adapter: usize,
+    },
     Unbind {
         adapter: usize,
     },
@@ -379,6 +389,9 @@ impl fmt::Display for Action {
             Action::RemoteDrop { party, .. } => write!(f, "network: party '{party}' hangs up"),
             Action::RemoteRelease { call } => write!(f, "network: call '{call}' released"),
             Action::CloseAf { adapter } => write!(f, "call manager closes the AF on adapter {adapter}"),
+            Action::AfRegister { adapter } => {
+                write!(f, "call manager registers its address families on adapter {adapter} again")
+            }
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
             Action::RunUntilIdle => f.write_str("run until idle"),
@@ -579,6 +592,7 @@ impl Scenario {
                 ("remote_drop", s.remote_drop.is_some()),
                 ("remote_release", s.remote_release.is_some()),
                 ("close_af", s.close_af.is_some()),
+                ("af_register", s.af_register.is_some()),
                 ("unbind", s.unbind.is_some()),
                 ("advance", s.advance.is_some()),
                 ("run_until_idle", s.run_until_idle.is_some()),
@@ -594,7 +608,7 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, unbind, advance, run_until_idle, expect, receive"
+                         remote_release, close_af, af_register, unbind, advance, run_until_idle, expect, receive"
                         .into(),
                 )),
                 many => {
@@ -609,7 +623,7 @@ impl Scenario {
                 "make_call" => &["leaves", "adapter", "profile", "settle", "status"],
                 "add" | "drop" | "remote_drop" => &["call", "settle", "status"],
                 "close" | "query" => &["settle", "status"],
-                "remote_release" | "close_af" | "unbind" => &["settle"],
+                "remote_release" | "close_af" | "af_register" | "unbind" => &["settle"],
                 "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
                 _ => &[],
             };
@@ -699,6 +713,9 @@ impl Scenario {
                 },
                 "close_af" => Action::CloseAf {
                     adapter: adapter_index(s.close_af.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
+                },
+                "af_register" => Action::AfRegister {
+                    adapter: adapter_index(s.af_register.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
                 "unbind" => Action::Unbind {
                     adapter: adapter_index(s.unbind.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
@@ -850,6 +867,8 @@ pub enum NetworkEvent<'a> {
     RemoteRelease { call: u64 },
     /// The call manager closes the AF on `adapter` (NdisCmNotifyCloseAddressFamily).
     CloseAf { adapter: usize },
+    /// The call manager registers its address families on `adapter` again.
+    AfRegister { adapter: usize },
     /// NDIS unbinds `adapter`.
     Unbind { adapter: usize },
     /// Time moves on.
@@ -1204,6 +1223,7 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
             event(target, NetworkEvent::RemoteRelease { call: id })
         })(),
         Action::CloseAf { adapter } => event(target, NetworkEvent::CloseAf { adapter: *adapter }),
+        Action::AfRegister { adapter } => event(target, NetworkEvent::AfRegister { adapter: *adapter }),
         Action::Unbind { adapter } => event(target, NetworkEvent::Unbind { adapter: *adapter }),
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
