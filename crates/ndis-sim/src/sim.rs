@@ -306,12 +306,12 @@ impl Simulation {
             .collect()
     }
 
-    /// The connected party at `address` (its `Pt#` id), if any: the first one found.
-    pub fn connected_party_at(&self, address: &ndis::AtmAddr) -> Option<u64> {
+    /// The party at `address` that is not gone (its `Pt#` id and state), if any: the last one made.
+    pub fn party_at(&self, address: &ndis::AtmAddr) -> Option<(u64, ndis::PartyState)> {
         let state = self.ndis.state();
         let found =
-            state.parties.iter().find(|(_, p)| p.state() == ndis::PartyState::Connected && p.is_at(address));
-        found.map(|(id, _)| id)
+            state.parties.iter().rev().find(|(_, p)| p.state() != ndis::PartyState::Gone && p.is_at(address));
+        found.map(|(id, p)| (id, p.state()))
     }
 
     /// Parties with a request or a network event in flight (ids): being added, being dropped by

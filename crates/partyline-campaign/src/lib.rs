@@ -263,12 +263,13 @@ impl fmt::Display for Figures {
         if let Some(soak) = &self.soak {
             writeln!(
                 f,
-                "soak: {} add/drop cycles ({} local drops, {} remote; {} requests failed), {} long-lived calls made again; pool \
+                "soak: {} add/drop cycles ({} local drops, {} remote, {} crossed; {} requests failed), {} long-lived calls made again; pool \
                  high-water mark {} bytes after warm-up, {} at the end (growth allowed: one chunk, {} bytes); \
                  baseline tables (bindings, address families, calls, parties) {:?}",
                 soak.cycles,
                 soak.local_drops,
                 soak.remote_drops,
+                soak.crossings,
                 soak.failed_requests,
                 soak.calls_remade,
                 soak.high_water_after_warmup,

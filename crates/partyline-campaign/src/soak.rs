@@ -7,7 +7,8 @@
 //! Flow: one machine, one adapter, [`CALLS`] long-lived calls of [`BASE_LEAVES`] leaves each.
 //! A round adds one leaf to every call (IOCTL_PARTYLINE_ADD_PARTY), runs until idle, then drops
 //! each added party, locally (IOCTL_PARTYLINE_DROP_PARTY) or by the network (a remote DROP
-//! PARTY, answered by the driver with NdisClDropParty), picked by the seed; every request may
+//! PARTY, answered by the driver with NdisClDropParty), or both at once (the network's DROP PARTY
+//! crossing the driver's, [`CROSSING_ONE_IN`]), picked by the seed; every request may
 //! be failed by the fault policy ([`REQUEST_FAILURES_PER_10000`]), synchronously or at
 //! completion. One add and its drop is a cycle. Every [`CHECKPOINT`] cycles the bench runs until
 //! idle, makes again any long-lived call a failure closed, and checks the driver's census (READ_STATE)
@@ -17,7 +18,7 @@
 //! to its baseline; then the usual end of a run (NDIS unbinds, every table empty, unload, pool
 //! leaks).
 
-use ndis_sim::ndis::{FaultPolicy, Rng};
+use ndis_sim::ndis::{FaultPolicy, PartyState, Rng};
 use partyline_core::census::{Census, TABLES};
 use partyline_core::slab::CHUNK_LEN;
 use partyline_core::Table;
@@ -35,6 +36,9 @@ pub const CHECKPOINT: u64 = 1_000;
 pub const REQUEST_FAILURES_PER_10000: u32 = 50;
 /// One remote drop in this many cycles (the rest are local drops).
 pub const REMOTE_DROP_ONE_IN: u64 = 3;
+/// Of the local drops, one in about this many is crossed by a DROP PARTY from the network for the
+/// same party (`ndis_sim::ndis::crossing`: the call manager settles it).
+pub const CROSSING_ONE_IN: u64 = 8;
 
 /// What a soak run measured.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,6 +46,8 @@ pub struct SoakFigures {
     pub cycles: u64,
     pub remote_drops: u64,
     pub local_drops: u64,
+    /// Local drops crossed by a DROP PARTY from the network.
+    pub crossings: u64,
     /// Long-lived calls made again after a failure closed them.
     pub calls_remade: u64,
     /// The pool's high-water mark at the end of warm-up and at the end (bytes).
@@ -92,9 +98,9 @@ pub fn policy(special_pool: bool) -> FaultPolicy {
     }
 }
 
-/// The simulator's id of the connected party at `address`, if any.
-fn network_party(bench: &Bench, address: &partyline_core::AtmAddress) -> Option<u64> {
-    bench.sim.connected_party_at(&atm_addr(address))
+/// The simulator's id of the party at `address` (not gone), if any, and whether it is connected.
+fn network_party(bench: &Bench, address: &partyline_core::AtmAddress) -> Option<(u64, bool)> {
+    bench.sim.party_at(&atm_addr(address)).map(|(id, state)| (id, state == PartyState::Connected))
 }
 
 /// Makes long-lived call `index` (its base leaves), runs until idle; its id if it is up.
@@ -184,13 +190,29 @@ pub fn soak(seed: u64, cycles: u64, warmup: u64, special_pool: bool) -> (SoakFig
             .collect();
         bench.drain();
         for (index, party) in added {
-            let remote = rng.below(REMOTE_DROP_ONE_IN) == 0;
-            match remote.then(|| network_party(&bench, &leaf_of(index, BASE_LEAVES))).flatten() {
-                Some(network) => {
-                    bench.sim.remote_drop(network);
-                    figures.remote_drops += 1;
+            let address = leaf_of(index, BASE_LEAVES);
+            match rng.below(REMOTE_DROP_ONE_IN * CROSSING_ONE_IN) {
+                // The network drops it.
+                n if n < CROSSING_ONE_IN => match network_party(&bench, &address) {
+                    Some((network, true)) => {
+                        bench.sim.remote_drop(network);
+                        figures.remote_drops += 1;
+                    }
+                    _ => {
+                        bench.drop_party(party);
+                        figures.local_drops += 1;
+                    }
+                },
+                // The driver drops it and the network's DROP PARTY crosses that drop.
+                n if n == CROSSING_ONE_IN => {
+                    bench.drop_party(party);
+                    figures.local_drops += 1;
+                    if let Some((network, _)) = network_party(&bench, &address) {
+                        bench.sim.remote_drop(network);
+                        figures.crossings += 1;
+                    }
                 }
-                None => {
+                _ => {
                     bench.drop_party(party);
                     figures.local_drops += 1;
                 }

@@ -268,7 +268,7 @@ fn a_short_soak_keeps_memory_and_tables_flat() {
     assert!(figures.is_clean(), "{figures}");
     let soak = figures.soak.as_ref().expect("the soak ran");
     assert!(soak.cycles >= 2_000, "{figures}");
-    assert!(soak.remote_drops > 0 && soak.local_drops > 0, "{figures}");
+    assert!(soak.remote_drops > 0 && soak.local_drops > 0 && soak.crossings > 0, "{figures}");
     assert!(soak.failed_requests > 0, "requests were failed: {figures}");
     assert!(soak.high_water_after_warmup > 0 && soak.growth_problem().is_none(), "{figures}");
     let parties = soak.baseline.table(partyline_core::Table::Parties).live as usize;
