@@ -6,7 +6,8 @@
 //! per-binding storage), nc-ndis-protocol_unbind_adapter_ex (an unbind cannot fail; everything
 //! CoNDIS is released before NdisCloseAdapterEx; the binding context lives until the close
 //! completes), nf-ndis-ndiscloseadapterex, nc-ndis-protocol_net_pnp_event (NDIS 6 drivers must
-//! not return NOT_SUPPORTED).
+//! not return NOT_SUPPORTED), network/binding-states-of-a-protocol-driver,
+//! network/pausing-a-binding, network/restarting-a-binding, ns-ndis-_net_pnp_event.
 //!
 //! Bind and unbind never pend: when NdisOpenAdapterEx or NdisCloseAdapterEx pends, the handler
 //! waits at PASSIVE for its completion (as the NDISPROT sample does). Returning PENDING instead
@@ -18,7 +19,7 @@ use crate::pool::{self, tag};
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use ndis_sys::*;
-use partyline_core::{Handle, Id, Status};
+use partyline_core::{Handle, Id, PnpEvent, Status};
 
 /// What NDIS writes to (and what an unbind waits on) for one binding, in nonpaged pool until the
 /// adapter is closed. The engine keeps its address as the binding's cookie.
@@ -30,7 +31,8 @@ struct BindingIo {
     selected_medium: u32,
     /// NdisClOpenAddressFamilyEx's NdisAfHandle out-parameter.
     af_handle: NDIS_HANDLE,
-    /// Set when every address family of an unbinding binding is closed.
+    /// Set when every address family of an unbinding binding is closed, or when the last set-up
+    /// of a pausing binding completes.
     quiet: NDIS_EVENT,
     /// Set by ProtocolOpenAdapterCompleteEx; the status it brought.
     opened: NDIS_EVENT,
@@ -206,13 +208,66 @@ pub fn af_handle_slot(binding: Id) -> Option<*mut NDIS_HANDLE> {
     Some(unsafe { &raw mut (*io(cookie)).af_handle })
 }
 
-/// ProtocolNetPnPEvent (PASSIVE_LEVEL). partyline keeps no per-binding send path, so pause and
-/// restart need no work; every event succeeds (NDIS 6 drivers must not answer NOT_SUPPORTED).
+/// ProtocolNetPnPEvent (PASSIVE_LEVEL): what a protocol does in each binding state.
+///
+/// - NetEventPause: the binding is Pausing; new connection set-ups are held, and the pause
+///   completes once the set-ups already made (NdisClMakeCall, NdisClAddParty) have completed,
+///   waited for here at PASSIVE (network/pausing-a-binding: "must wait for outstanding send
+///   requests to complete"; partyline reads a CoNDIS client's set-ups as its sends, see
+///   `Engine::on_pause`). A pause cannot fail (network/binding-states-of-a-protocol-driver).
+/// - NetEventRestart: Running again; the held set-ups start (network/restarting-a-binding).
+/// - NetEventSetPower: to D1-D3 no new set-up starts and nothing is waited for; D0 releases
+///   them (ns-ndis-_net_pnp_event, the NDIS 6.30 guidelines).
+/// - NetEventQueryRemoveDevice: partyline can always release the adapter (its unbind closes
+///   every call), so it succeeds (nc-ndis-protocol_net_pnp_event: fail it only when the device
+///   cannot be released); every other event succeeds as the page asks, and NDIS 6 drivers never
+///   answer NOT_SUPPORTED. Pause, restart and set-power name one binding; with a NULL context
+///   (which no page documents for them) there is nothing to do.
+#[allow(non_upper_case_globals)] // the NetEvent codes keep their NDIS names in the match
 pub unsafe extern "win64" fn net_pnp_event(
-    _binding_context: NDIS_HANDLE,
-    _notification: *mut NET_PNP_EVENT_NOTIFICATION,
+    binding_context: NDIS_HANDLE,
+    notification: *mut NET_PNP_EVENT_NOTIFICATION,
 ) -> NDIS_STATUS {
+    // SAFETY: NDIS passes a valid notification for the duration of the call.
+    let Some(notification) = (unsafe { notification.as_ref() }) else { return NDIS_STATUS_SUCCESS };
+    let event = &notification.NetPnPEvent;
+    let Some(binding) = id(binding_context) else { return NDIS_STATUS_SUCCESS };
+    let change = match event.NetEvent {
+        NetEventPause => PnpEvent::Pause,
+        NetEventRestart => PnpEvent::Restart,
+        NetEventSetPower => {
+            if event.Buffer.is_null() || (event.BufferLength as usize) < size_of::<NDIS_DEVICE_POWER_STATE>()
+            {
+                return NDIS_STATUS_SUCCESS;
+            }
+            // SAFETY: NDIS's buffer of BufferLength bytes holds an NDIS_DEVICE_POWER_STATE.
+            let state = unsafe { event.Buffer.cast::<NDIS_DEVICE_POWER_STATE>().read_unaligned() };
+            PnpEvent::SetPower { working: state == NdisDeviceStateD0 }
+        }
+        _ => return NDIS_STATUS_SUCCESS,
+    };
+    // A restart or power-up starts the held set-ups: drive.
+    if let Ok(Some(cookie)) = crate::global::drive_after(|e| e.on_pnp_event(binding, change)) {
+        wait_until_paused(binding, cookie);
+    }
     NDIS_STATUS_SUCCESS
+}
+
+/// A pause found set-ups in flight: wait at PASSIVE until the last one has completed.
+fn wait_until_paused(binding: Id, cookie: usize) {
+    let io = io(cookie);
+    loop {
+        // Reset before checking, so a wake-up between the check and the wait is not lost. The
+        // unbind's event is free: NDIS never unbinds a binding while pausing it.
+        // SAFETY: the event was initialised at bind; PASSIVE_LEVEL here.
+        unsafe { NdisResetEvent(&raw mut (*io).quiet) };
+        if with_engine(|e| e.pause_settled(binding)) {
+            break;
+        }
+        // SAFETY: PASSIVE_LEVEL (ProtocolNetPnPEvent), no lock held; the completions of the
+        // set-ups run on other threads and wake this one (Action::BindingQuiet).
+        unsafe { NdisWaitEvent(&raw mut (*io).quiet, 0) };
+    }
 }
 
 /// ProtocolUninstall (PASSIVE_LEVEL): nothing to clean up beyond DriverUnload.

@@ -4,7 +4,17 @@
 //! (https://learn.microsoft.com/windows-hardware/drivers/install/general-syntax-rules-for-inf-files),
 //! "INF AddService Directive" (https://learn.microsoft.com/windows-hardware/drivers/install/inf-addservice-directive),
 //! "Specifying Binding Interfaces"
-//! (https://learn.microsoft.com/windows-hardware/drivers/network/specifying-binding-interfaces).
+//! (https://learn.microsoft.com/windows-hardware/drivers/network/specifying-binding-interfaces),
+//! "Installation Requirements for Network Protocols"
+//! (https://learn.microsoft.com/windows-hardware/drivers/network/installation-requirements-for-network-protocols),
+//! "Adding Service-Related Values to the Ndi Key"
+//! (https://learn.microsoft.com/windows-hardware/drivers/network/adding-service-related-values-to-the-ndi-key),
+//! "Manufacturer Section in a Network INF File"
+//! (https://learn.microsoft.com/windows-hardware/drivers/network/manufacturer-section-in-a-network-inf-file),
+//! "INF DelService Directive" (https://learn.microsoft.com/windows-hardware/drivers/install/inf-delservice-directive),
+//! "INF DelFiles Directive" (https://learn.microsoft.com/windows-hardware/drivers/install/inf-delfiles-directive).
+//! Each check's doc names the page whose rule it enforces. InfVerif (Windows only) is the
+//! authoritative checker; docs/INSTALL.md says how to run it.
 //!
 //! Flow: a small INF reader (sections, `key = value` entries and bare lines, comma-separated
 //! fields, `;` comments outside quotes, `%string%` tokens from `[Strings]`); every check is a
@@ -25,6 +35,23 @@ const NETTRANS_CLASS_GUID: &str = "{4d36e975-e325-11ce-bfc1-08002be10318}";
 /// them ("Specifying Binding Interfaces": "ndisatm ... Specified value for any ATM network
 /// component, such as an ATM adapter, whose upper edge interfaces with NDIS").
 const ATM_BINDING_INTERFACE: &str = "ndisatm";
+/// The binding interfaces a protocol may name ("Installation Requirements for Network Protocols":
+/// "Allowable binding interfaces").
+const PROTOCOL_UPPER_RANGE: &[&str] = &["netbios", "ipx", "tdi", "winsock", "noupper"];
+const PROTOCOL_LOWER_RANGE: &[&str] = &["ndis5", "ndisatm", "nolower"];
+/// NCF_HIDDEN | NCF_NO_SERVICE | NCF_NOT_USER_REMOVABLE | NCF_HAS_UI: the only Characteristics a
+/// protocol may have (same page, "DDInstall Section ... Allowable values").
+const PROTOCOL_CHARACTERISTICS: u32 = 0x08 | 0x10 | 0x20 | 0x80;
+/// FLG_ADDREG_TYPE_MULTI_SZ, and the mask of the AddReg type bits ("INF AddReg Directive").
+const FLG_ADDREG_TYPE_MULTI_SZ: u32 = 0x0001_0000;
+const FLG_ADDREG_TYPE_MASK: u32 = 0xffff_0001;
+/// The first build whose network configuration interfaces install a package that runs from the
+/// driver store, DIRID 13 ("Manufacturer Section in a Network INF File").
+const FIRST_DRIVER_STORE_BUILD: u32 = 25319;
+/// Directives that are "not valid" in a Windows Driver package ("INF DelService Directive",
+/// "INF DelFiles Directive": "If you are building a universal or Windows Driver package, this
+/// directive is not valid").
+const NOT_IN_A_WINDOWS_DRIVER: &[&str] = &["DelService", "DelFiles"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Check {
@@ -38,6 +65,14 @@ enum Check {
     Service,
     /// The `Ndi` registry keys: service, help text, binding interfaces.
     Binding,
+    /// `Ndi\CoServices`: present, REG_MULTI_SZ, the primary service among them, each one added.
+    CoServices,
+    /// DIRID 13 (run from the driver store) only in models sections for build 25319 and later.
+    DriverStore,
+    /// The install sections' `Characteristics`: present and only the flags a protocol may have.
+    Characteristics,
+    /// No directive that a Windows Driver package may not use.
+    WindowsDriver,
     /// Every copied file is in `[SourceDisksFiles]` on a disk of `[SourceDisksNames]` and has a
     /// destination.
     Files,
@@ -335,6 +370,22 @@ fn check_models(text: &str) -> Vec<Finding> {
     }
     for (_, section) in &models {
         for entry in inf.entries(section) {
+            // "Installation Requirements for Network Protocols", Models Section: "The hw-id should
+            // consist of a provider name followed by an underscore and a manufacturer name or the
+            // product name, for example: MS_DLC."
+            if let Some(id) = entry.fields.get(1) {
+                let well_formed = id.split_once('_').is_some_and(|(provider, product)| {
+                    [provider, product]
+                        .iter()
+                        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
+                });
+                if !well_formed {
+                    findings.push(finding(
+                        Check::Models,
+                        format!("line {}: hw-id {id:?} is not <provider>_<product>", entry.line),
+                    ));
+                }
+            }
             match entry.fields.get(1) {
                 Some(id) if id == COMPONENT_ID => {}
                 other => findings.push(finding(
@@ -466,6 +517,18 @@ fn check_binding(text: &str) -> Vec<Finding> {
         if get("ndi\\interfaces\\upperrange").is_none_or(str::is_empty) {
             findings.push(finding(Check::Binding, format!("[{install}]: no Ndi\\Interfaces\\UpperRange")));
         }
+        for (key, allowed) in [
+            ("ndi\\interfaces\\upperrange", PROTOCOL_UPPER_RANGE),
+            ("ndi\\interfaces\\lowerrange", PROTOCOL_LOWER_RANGE),
+        ] {
+            let listed = get(key).unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty());
+            for interface in listed.filter(|i| !allowed.iter().any(|a| a.eq_ignore_ascii_case(i))) {
+                findings.push(finding(
+                    Check::Binding,
+                    format!("[{install}]: {key} names {interface:?}, which a protocol may not (allowed: {allowed:?})"),
+                ));
+            }
+        }
         let lower = get("ndi\\interfaces\\lowerrange").unwrap_or_default();
         if !lower.split(',').any(|interface| interface.trim().eq_ignore_ascii_case(ATM_BINDING_INTERFACE)) {
             findings.push(finding(
@@ -563,6 +626,190 @@ fn check_strings(text: &str) -> Vec<Finding> {
     findings
 }
 
+fn parse_number(text: &str) -> Option<u32> {
+    let text = text.trim();
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// An `HKR` line of an add-registry section: `subkey\name` (lower case), its flags, its values.
+struct RegValue {
+    key: String,
+    flags: Option<u32>,
+    values: Vec<String>,
+}
+
+fn hkr_values(inf: &Inf, add_regs: &[String]) -> Vec<RegValue> {
+    let mut found = Vec::new();
+    for add_reg in add_regs {
+        for entry in inf.entries(add_reg) {
+            if let [root, subkey, name, flags, values @ ..] = entry.fields.as_slice() {
+                if root.eq_ignore_ascii_case("HKR") {
+                    found.push(RegValue {
+                        key: format!("{subkey}\\{name}").to_ascii_lowercase(),
+                        flags: if flags.trim().is_empty() { Some(0) } else { parse_number(flags) },
+                        values: values.iter().map(|value| inf.expand(value)).collect(),
+                    });
+                }
+            }
+        }
+    }
+    found
+}
+
+/// "Adding Service-Related Values to the Ndi Key": "The CoServices value is required for all
+/// NetTrans, NetClient, and NetService components"; it is a MULTI_SZ that "specifies all the
+/// services that the component installs, including the primary service specified by the Service
+/// value". So: present, REG_MULTI_SZ, containing Ndi\Service, and exactly the services that the
+/// install's `.Services` section adds.
+fn check_co_services(text: &str) -> Vec<Finding> {
+    let inf = match parsed(text) {
+        Ok(inf) => inf,
+        Err(findings) => return findings,
+    };
+    let mut findings = Vec::new();
+    for install in inf.install_sections() {
+        let values = hkr_values(&inf, &inf.referenced(&install, "AddReg"));
+        let Some(co) = values.iter().find(|value| value.key == "ndi\\coservices") else {
+            findings.push(finding(Check::CoServices, format!("[{install}]: no Ndi\\CoServices")));
+            continue;
+        };
+        if co.flags.map(|flags| flags & FLG_ADDREG_TYPE_MASK) != Some(FLG_ADDREG_TYPE_MULTI_SZ) {
+            findings.push(finding(
+                Check::CoServices,
+                format!(
+                    "[{install}]: Ndi\\CoServices flags {:?} are not REG_MULTI_SZ (0x00010000)",
+                    co.flags
+                ),
+            ));
+        }
+        let listed: BTreeSet<String> = co.values.iter().map(|v| v.trim().to_ascii_lowercase()).collect();
+        let primary = values.iter().find(|value| value.key == "ndi\\service").and_then(|v| v.values.first());
+        if let Some(primary) = primary {
+            if !listed.contains(&primary.to_ascii_lowercase()) {
+                findings.push(finding(
+                    Check::CoServices,
+                    format!(
+                        "[{install}]: Ndi\\CoServices {listed:?} does not include Ndi\\Service {primary:?}"
+                    ),
+                ));
+            }
+        }
+        let added: BTreeSet<String> = inf
+            .values(&format!("{install}.Services"), "AddService")
+            .filter_map(|fields| fields.first())
+            .map(|name| name.to_ascii_lowercase())
+            .collect();
+        if listed != added {
+            findings.push(finding(
+                Check::CoServices,
+                format!("[{install}]: Ndi\\CoServices {listed:?} is not the set of added services {added:?}"),
+            ));
+        }
+    }
+    findings
+}
+
+/// The build number of a TargetOSVersion decoration
+/// `NT<arch>[.<major>[.<minor>[.<product>[.<suite>[.<build>]]]]]` ("INF Manufacturer Section").
+fn decoration_build(decoration: &str) -> Option<u32> {
+    decoration.split('.').nth(5).and_then(parse_number)
+}
+
+/// "Manufacturer Section in a Network INF File": installing through the network configuration
+/// interfaces with the driver store (DIRID 13) needs build 25319 or later, so the models section
+/// whose install runs the image from DIRID 13 is decorated `NTamd64.10.0...<build>` with a build
+/// of at least 25319, and any other models section copies it to DIRID 12.
+fn check_driver_store(text: &str) -> Vec<Finding> {
+    let inf = match parsed(text) {
+        Ok(inf) => inf,
+        Err(findings) => return findings,
+    };
+    let mut findings = Vec::new();
+    for (decoration, models) in inf.models_sections() {
+        let build = decoration_build(&decoration);
+        let new_enough = build.is_some_and(|build| build >= FIRST_DRIVER_STORE_BUILD);
+        for entry in inf.entries(&models) {
+            let Some(install) = entry.fields.first() else { continue };
+            let dirid = copy_dirid(&inf, install, IMAGE_FILE);
+            match (dirid.as_deref(), new_enough) {
+                (Some("13"), false) => findings.push(finding(
+                    Check::DriverStore,
+                    format!(
+                        "[{models}] (build {build:?}) installs [{install}], which runs from the driver store (DIRID 13): needs a decoration with build {FIRST_DRIVER_STORE_BUILD} or later"
+                    ),
+                )),
+                (Some(other), true) if other != "13" => findings.push(finding(
+                    Check::DriverStore,
+                    format!("[{models}] is for build {build:?}, which runs from the driver store, but [{install}] copies the image to DIRID {other}"),
+                )),
+                _ => {}
+            }
+        }
+    }
+    findings
+}
+
+/// "Installation Requirements for Network Protocols", DDInstall Section: required, with a
+/// Characteristics entry whose allowable values are NCF_HIDDEN, NCF_NO_SERVICE,
+/// NCF_NOT_USER_REMOVABLE and NCF_HAS_UI.
+fn check_characteristics(text: &str) -> Vec<Finding> {
+    let inf = match parsed(text) {
+        Ok(inf) => inf,
+        Err(findings) => return findings,
+    };
+    let mut findings = Vec::new();
+    for install in inf.install_sections() {
+        if inf.section(&install).is_none() {
+            continue; // check_sections reports it
+        }
+        match inf.value(&install, "Characteristics").as_deref().map(|v| (v.to_owned(), parse_number(v))) {
+            None => {
+                findings.push(finding(Check::Characteristics, format!("[{install}] has no Characteristics")))
+            }
+            Some((text, None)) => findings.push(finding(
+                Check::Characteristics,
+                format!("[{install}] Characteristics {text:?} is not a number"),
+            )),
+            Some((_, Some(flags))) if flags & !PROTOCOL_CHARACTERISTICS != 0 => findings.push(finding(
+                Check::Characteristics,
+                format!(
+                    "[{install}] Characteristics {flags:#x} has {:#x}, which a protocol may not have",
+                    flags & !PROTOCOL_CHARACTERISTICS
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    findings
+}
+
+/// No directive that "is not valid" in a Windows Driver package, anywhere in the INF.
+fn check_windows_driver(text: &str) -> Vec<Finding> {
+    let inf = match parsed(text) {
+        Ok(inf) => inf,
+        Err(findings) => return findings,
+    };
+    let mut findings = Vec::new();
+    for section in &inf.sections {
+        for entry in &section.entries {
+            let Some(key) = entry.key.as_deref() else { continue };
+            if let Some(directive) = NOT_IN_A_WINDOWS_DRIVER.iter().find(|d| d.eq_ignore_ascii_case(key)) {
+                findings.push(finding(
+                    Check::WindowsDriver,
+                    format!(
+                        "line {} [{}]: {directive} is not valid in a Windows Driver package",
+                        entry.line, section.name
+                    ),
+                ));
+            }
+        }
+    }
+    findings
+}
+
 fn check_inf(text: &str) -> Vec<Finding> {
     if let Err(finding) = parse(text) {
         return vec![finding];
@@ -574,6 +821,10 @@ fn check_inf(text: &str) -> Vec<Finding> {
     findings.extend(check_binding(text));
     findings.extend(check_files(text));
     findings.extend(check_strings(text));
+    findings.extend(check_co_services(text));
+    findings.extend(check_driver_store(text));
+    findings.extend(check_characteristics(text));
+    findings.extend(check_windows_driver(text));
     findings
 }
 
@@ -634,9 +885,11 @@ mod catches {
 
     #[test]
     fn services_section_missing() {
-        let detail =
-            only(&mutated("[Partyline.Install.Services]", "[Partyline.Install.Servicez]"), Check::Sections);
-        assert!(detail.contains("[Partyline.Install.Services]"));
+        let found = check_inf(&mutated("[Partyline.Install.Services]", "[Partyline.Install.Servicez]"));
+        let kinds: Vec<Check> = found.iter().map(|f| f.check).collect();
+        // Sections names the cause; CoServices lists a service that nothing adds now.
+        assert_eq!(kinds, [Check::Sections, Check::CoServices], "{found:#?}");
+        assert!(found[0].detail.contains("[Partyline.Install.Services]"));
     }
 
     #[test]
@@ -648,7 +901,10 @@ mod catches {
             found.iter().any(|f| f.check == Check::Sections && f.detail.contains("[Partyline.Ndi]")),
             "{found:#?}"
         );
-        assert!(found.iter().all(|f| matches!(f.check, Check::Sections | Check::Binding)), "{found:#?}");
+        assert!(
+            found.iter().all(|f| matches!(f.check, Check::Sections | Check::Binding | Check::CoServices)),
+            "{found:#?}"
+        );
     }
 
     #[test]
@@ -687,15 +943,15 @@ mod catches {
     #[test]
     fn x86_decoration() {
         let text = mutated(
-            "NTamd64.10.0...25292, NTamd64\n",
-            "NTamd64.10.0...25292, NTamd64, NTx86\n\n[Partyline.NTx86]\n%Partyline.DeviceDesc% = Partyline.Install.Copy, PL_PARTYLINE\n",
+            "NTamd64.10.0...25319, NTamd64\n",
+            "NTamd64.10.0...25319, NTamd64, NTx86\n\n[Partyline.NTx86]\n%Partyline.DeviceDesc% = Partyline.Install.Copy, PL_PARTYLINE\n",
         );
         assert!(only(&text, Check::Models).contains("NTx86"));
     }
 
     #[test]
     fn no_plain_ntamd64_fallback() {
-        let text = mutated("NTamd64.10.0...25292, NTamd64\n", "NTamd64.10.0...25292\n");
+        let text = mutated("NTamd64.10.0...25319, NTamd64\n", "NTamd64.10.0...25319\n");
         assert!(only(&text, Check::Models).contains("plain NTamd64"));
     }
 
@@ -711,7 +967,11 @@ mod catches {
             "AddService = partyline, , Partyline.Service.Drivers",
             "AddService = partylin, , Partyline.Service.Drivers",
         );
-        assert!(only(&text, Check::Service).contains("\"partylin\""));
+        let found = check_inf(&text);
+        let kinds: Vec<Check> = found.iter().map(|f| f.check).collect();
+        // Service names the wrong name; CoServices no longer matches the services added.
+        assert_eq!(kinds, [Check::Service, Check::CoServices], "{found:#?}");
+        assert!(found[0].detail.contains("\"partylin\""));
     }
 
     #[test]
@@ -762,7 +1022,13 @@ mod catches {
     #[test]
     fn ndi_service_not_the_service() {
         let text = mutated("Service,    0, \"partyline\"", "Service,    0, \"ndisprot\"");
-        assert!(only(&text, Check::Binding).contains("Ndi\\Service"));
+        let found = check_inf(&text);
+        let kinds: Vec<Check> = found.iter().map(|f| f.check).collect();
+        // Binding names the wrong primary service (once for the shared AddReg section); CoServices,
+        // for each install, that it is not among the CoServices.
+        assert_eq!(kinds, [Check::Binding, Check::CoServices, Check::CoServices], "{found:#?}");
+        assert!(found[0].detail.contains("Ndi\\Service"));
+        assert!(found[1].detail.contains("does not include Ndi\\Service \"ndisprot\""));
     }
 
     #[test]
@@ -809,5 +1075,154 @@ mod catches {
         // The unexpanded token still counts as help text; only Strings reports it.
         assert_eq!(kinds, [Check::Strings], "{found:#?}");
         assert!(found[0].detail.contains("%Partyline.HelpText%"));
+    }
+
+    /// The INF with each `(from, to)` replaced exactly once.
+    fn mutated_all(edits: &[(&str, &str)]) -> String {
+        let mut text = INF.to_owned();
+        for (from, to) in edits {
+            assert_eq!(text.matches(from).count(), 1, "mutation {from:?} must match exactly once");
+            text = text.replacen(from, to, 1);
+        }
+        text
+    }
+
+    // "Adding Service-Related Values to the Ndi Key": CoServices is required for NetTrans.
+    #[test]
+    fn no_co_services() {
+        let text = mutated("HKR, Ndi,            CoServices, 0x00010000, \"partyline\"\n", "");
+        let found = check_inf(&text);
+        assert!(found.iter().all(|f| f.check == Check::CoServices) && found.len() == 2, "{found:#?}");
+        assert!(found[0].detail.contains("no Ndi\\CoServices"));
+    }
+
+    // ... and it is a MULTI_SZ value.
+    #[test]
+    fn co_services_as_reg_sz() {
+        let text = mutated("CoServices, 0x00010000, \"partyline\"", "CoServices, 0, \"partyline\"");
+        let found = check_inf(&text);
+        assert!(found.iter().all(|f| f.check == Check::CoServices) && found.len() == 2, "{found:#?}");
+        assert!(found[0].detail.contains("not REG_MULTI_SZ"));
+    }
+
+    // ... listing every service the component installs (here one that nothing adds).
+    #[test]
+    fn co_services_names_a_service_nothing_adds() {
+        let text = mutated(
+            "CoServices, 0x00010000, \"partyline\"",
+            "CoServices, 0x00010000, \"partyline\", \"atmarp\"",
+        );
+        let found = check_inf(&text);
+        assert!(found.iter().all(|f| f.check == Check::CoServices) && found.len() == 2, "{found:#?}");
+        assert!(found[0].detail.contains("atmarp"));
+    }
+
+    // "Manufacturer Section in a Network INF File": DIRID 13 needs build 25319 or later.
+    #[test]
+    fn driver_store_section_for_build_25292() {
+        let text = mutated_all(&[
+            ("NTamd64.10.0...25319, NTamd64\n", "NTamd64.10.0...25292, NTamd64\n"),
+            ("[Partyline.NTamd64.10.0...25319]", "[Partyline.NTamd64.10.0...25292]"),
+        ]);
+        let detail = only(&text, Check::DriverStore);
+        assert!(detail.contains("build Some(25292)") && detail.contains("25319"), "{detail}");
+    }
+
+    // ... and the undecorated section (every older build) may not run from the driver store.
+    #[test]
+    fn driver_store_in_the_undecorated_section() {
+        let text = mutated(
+            "%Partyline.DeviceDesc% = Partyline.Install.Copy, PL_PARTYLINE",
+            "%Partyline.DeviceDesc% = Partyline.Install, PL_PARTYLINE",
+        );
+        assert!(only(&text, Check::DriverStore).contains("[Partyline.NTamd64] (build None)"));
+    }
+
+    // ... while the section for 25319 and later runs from it (Windows Driver isolation).
+    #[test]
+    fn drivers_directory_in_the_driver_store_section() {
+        let text = mutated(
+            "%Partyline.DeviceDesc% = Partyline.Install, PL_PARTYLINE",
+            "%Partyline.DeviceDesc% = Partyline.Install.Copy, PL_PARTYLINE",
+        );
+        assert!(only(&text, Check::DriverStore).contains("copies the image to DIRID 12"));
+    }
+
+    // "INF DelService Directive": not valid in a Windows Driver package.
+    #[test]
+    fn del_service_is_not_for_a_windows_driver() {
+        let text = mutated(
+            "[Partyline.Service.DriverStore]\n",
+            "[Partyline.Install.Remove.Services]\nDelService = partyline, 0x200\n\n[Partyline.Service.DriverStore]\n",
+        );
+        assert!(only(&text, Check::WindowsDriver).contains("DelService"));
+    }
+
+    // "INF DelFiles Directive": neither is DelFiles.
+    #[test]
+    fn del_files_is_not_for_a_windows_driver() {
+        let text = mutated(
+            "CopyFiles       = Partyline.Files.Drivers\n",
+            "CopyFiles       = Partyline.Files.Drivers\nDelFiles        = Partyline.Files.Drivers\n",
+        );
+        assert!(only(&text, Check::WindowsDriver).contains("DelFiles"));
+    }
+
+    // "Installation Requirements for Network Protocols": Characteristics is required ...
+    #[test]
+    fn no_characteristics() {
+        let text = mutated("[Partyline.Install.Copy]\nCharacteristics = 0x0\n", "[Partyline.Install.Copy]\n");
+        assert!(
+            only(&text, Check::Characteristics).contains("[Partyline.Install.Copy] has no Characteristics")
+        );
+    }
+
+    // ... and only NCF_HIDDEN, NCF_NO_SERVICE, NCF_NOT_USER_REMOVABLE, NCF_HAS_UI are allowed
+    // (0x1 is NCF_VIRTUAL, an adapter's).
+    #[test]
+    fn adapter_characteristics() {
+        let text = mutated(
+            "[Partyline.Install]\nCharacteristics = 0x0\n",
+            "[Partyline.Install]\nCharacteristics = 0x1\n",
+        );
+        assert!(only(&text, Check::Characteristics).contains("has 0x1"));
+    }
+
+    #[test]
+    fn allowed_characteristics_pass() {
+        let text = mutated(
+            "[Partyline.Install]\nCharacteristics = 0x0\n",
+            "[Partyline.Install]\nCharacteristics = 0xB8\n",
+        );
+        assert!(check_inf(&text).is_empty(), "{:#?}", check_inf(&text));
+    }
+
+    // ... the allowable binding interfaces of a protocol (UpperRange).
+    #[test]
+    fn upper_range_an_adapter_interface() {
+        let text = mutated("UpperRange, 0, \"noupper\"", "UpperRange, 0, \"ndis5\"");
+        assert!(only(&text, Check::Binding).contains("\"ndis5\", which a protocol may not"));
+    }
+
+    // ... (LowerRange).
+    #[test]
+    fn lower_range_a_media_type() {
+        let text = mutated("LowerRange, 0, \"ndisatm\"", "LowerRange, 0, \"ndisatm, atm\"");
+        assert!(only(&text, Check::Binding).contains("\"atm\", which a protocol may not"));
+    }
+
+    // ... and the hw-id is <provider>_<product>.
+    #[test]
+    fn hw_id_without_provider() {
+        let text = mutated_all(&[
+            ("= Partyline.Install, PL_PARTYLINE", "= Partyline.Install, PARTYLINE"),
+            ("= Partyline.Install.Copy, PL_PARTYLINE", "= Partyline.Install.Copy, PARTYLINE"),
+        ]);
+        let found = check_inf(&text);
+        assert!(found.iter().all(|f| f.check == Check::Models), "{found:#?}");
+        assert!(
+            found.iter().any(|f| f.detail.contains("\"PARTYLINE\" is not <provider>_<product>")),
+            "{found:#?}"
+        );
     }
 }

@@ -1,9 +1,16 @@
-//! The Linux test-signing path (`scripts/sign-linux.sh`, what `cargo make sign` runs on Linux)
-//! really signs `partyline.sys`: run on a copy of the image, the result carries an Authenticode
-//! signature that `osslsigncode verify` accepts, a valid PE checksum, and otherwise the same bytes.
+//! The Linux test-signing path (`scripts/sign-linux.sh`, what `cargo make package` and
+//! `cargo make sign` run on Linux) really signs the package: run on a package folder with a copy
+//! of the image and the INF, `partyline.sys` carries an Authenticode signature that
+//! `osslsigncode verify` accepts, a valid PE checksum and otherwise the same bytes; and the
+//! catalog the project makes (crates/partyline-catalog) is proven by tools that share no code with
+//! it: `osslsigncode verify -catalog` accepts `partyline.sys` and rejects a modified copy, openssl
+//! parses the signed catalog (PKCS#7 SignedData with the certificate trust list, szOID_CTL), and
+//! the SHA-256 that `openssl dgst` computes for `partyline.inf` is listed in it.
 //!
 //! Read: "Attribute certificate table" in the PE format
-//! (https://learn.microsoft.com/windows/win32/debug/pe-format#the-attribute-certificate-table-image-only).
+//! (https://learn.microsoft.com/windows/win32/debug/pe-format#the-attribute-certificate-table-image-only),
+//! "Catalog Files and Digital Signatures"
+//! (https://learn.microsoft.com/windows-hardware/drivers/install/catalog-files).
 //!
 //! Needs `openssl` and `osslsigncode`. Without them the test passes with a loud message, unless
 //! the `CI` variable is set (CI installs osslsigncode): then it fails.
@@ -54,13 +61,31 @@ fn aligned_copy(bytes: &[u8]) -> (Vec<u8>, usize) {
     (buffer, start)
 }
 
+fn run(command: &mut Command) -> (bool, String) {
+    let output = command.output().expect("run a tool");
+    let log =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), log)
+}
+
+/// `osslsigncode verify -catalog`: does the catalog vouch for `file`?
+fn catalog_accepts(cert: &Path, catalog: &Path, file: &Path) -> (bool, String) {
+    run(Command::new("osslsigncode")
+        .args(["verify", "-CAfile"])
+        .arg(cert)
+        .arg("-catalog")
+        .arg(catalog)
+        .arg("-in")
+        .arg(file))
+}
+
 #[test]
-fn linux_signing_script_signs_a_copy_of_the_image() {
+fn linux_signing_script_signs_the_package_and_its_catalog() {
     let missing: Vec<&str> =
         ["openssl", "osslsigncode"].into_iter().filter(|tool| !tool_present(tool)).collect();
     if !missing.is_empty() {
         let message = format!(
-            "\n\n*** the Linux signing path is NOT TESTED: {} missing (apt-get install -y osslsigncode openssl) ***\n",
+            "\n\n*** the Linux signing path and the catalog are NOT TESTED: {} missing (apt-get install -y osslsigncode openssl) ***\n",
             missing.join(" and ")
         );
         if std::env::var_os("CI").is_some() {
@@ -72,27 +97,33 @@ fn linux_signing_script_signs_a_copy_of_the_image() {
     }
 
     let scratch = Scratch::new("sign");
-    let unsigned_path = scratch.0.join("partyline.sys");
-    let signed_path = scratch.0.join("signed").join("partyline.sys");
-    std::fs::create_dir_all(signed_path.parent().unwrap()).unwrap();
+    let package = scratch.0.join("package");
+    std::fs::create_dir_all(&package).unwrap();
     let unsigned = partyline_image::IMAGE;
-    std::fs::write(&unsigned_path, unsigned).unwrap();
+    let inf = include_str!("../inf/partyline.inf");
+    std::fs::write(package.join("partyline.sys"), unsigned).unwrap();
+    std::fs::write(package.join("partyline.inf"), inf).unwrap();
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sign-linux.sh");
-    let output = Command::new("bash")
+    let (ok, log) = run(Command::new("bash")
         .arg(&script)
-        .arg(&unsigned_path)
-        .arg(&signed_path)
+        .arg(&package)
         .arg(scratch.0.join("cert"))
-        .output()
-        .expect("run bash");
-    let log =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{} failed:\n{log}", script.display());
-    assert!(log.contains("Signature verification: ok"), "osslsigncode verify did not confirm:\n{log}");
-    assert!(scratch.0.join("cert/partyline-test.cer").is_file(), "no DER certificate for the test machine");
+        // The catalog tool with the profile the tests were built with: no release build here.
+        .env("PARTYLINE_TOOL_PROFILE", "dev"));
+    assert!(ok, "{} failed:\n{log}", script.display());
+    assert_eq!(
+        log.matches("Signature verification: ok").count(),
+        3,
+        "osslsigncode verify did not confirm:\n{log}"
+    );
+    for file in ["partyline.sys", "partyline.inf", "partyline.cat", "partyline-test.cer"] {
+        assert!(package.join(file).is_file(), "the package lacks {file}");
+    }
+    let cert = scratch.0.join("cert/partyline-test.pem");
 
-    let signed = std::fs::read(&signed_path).expect("read the signed image");
+    // The signed image.
+    let signed = std::fs::read(package.join("partyline.sys")).expect("read the signed image");
     let (buffer, start) = aligned_copy(&signed);
     let file = PeFile64::parse(&buffer[start..]).expect("the signed image still parses as PE32+");
 
@@ -121,6 +152,48 @@ fn linux_signing_script_signs_a_copy_of_the_image() {
         })
         .collect();
     assert!(changed.is_empty(), "signing changed image bytes at {changed:#x?}");
+
+    // The catalog vouches for the .sys ...
+    let catalog = package.join("partyline.cat");
+    let (ok, log) = catalog_accepts(&cert, &catalog, &package.join("partyline.sys"));
+    assert!(
+        ok && log.contains("Signature verification: ok"),
+        "the catalog does not vouch for partyline.sys:\n{log}"
+    );
+    // ... and not for a copy with one byte of code changed (the first section's first byte).
+    let first_section = file.section_table().iter().next().expect("a section");
+    let code_at = first_section.pointer_to_raw_data.get(LE) as usize;
+    let mut modified = signed.clone();
+    modified[code_at] ^= 0xff;
+    let modified_path = scratch.0.join("modified.sys");
+    std::fs::write(&modified_path, &modified).unwrap();
+    let (ok, log) = catalog_accepts(&cert, &catalog, &modified_path);
+    assert!(!ok, "the catalog vouches for a modified partyline.sys:\n{log}");
+    assert!(log.contains("Catalog verification: failed"), "rejected, but not by the catalog check:\n{log}");
+
+    // openssl reads the signed catalog: a PKCS#7 SignedData of a certificate trust list, signed
+    // by the test certificate.
+    let (ok, log) = run(Command::new("openssl")
+        .args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"])
+        .arg(&catalog));
+    assert!(ok && log.contains("CN = partyline test signing"), "openssl pkcs7 -print_certs:\n{log}");
+    let (ok, dump) = run(Command::new("openssl").args(["asn1parse", "-inform", "DER", "-in"]).arg(&catalog));
+    assert!(ok, "openssl asn1parse:\n{dump}");
+    for oid in
+        ["pkcs7-signedData", ":1.3.6.1.4.1.311.10.1", ":1.3.6.1.4.1.311.12.1.1", ":1.3.6.1.4.1.311.12.1.3"]
+    {
+        assert!(dump.contains(oid), "the catalog lacks {oid}:\n{dump}");
+    }
+    // The .inf is listed by the SHA-256 of its bytes, as openssl computes it.
+    let (ok, digest) =
+        run(Command::new("openssl").args(["dgst", "-sha256", "-r"]).arg(package.join("partyline.inf")));
+    assert!(ok, "openssl dgst:\n{digest}");
+    let inf_hash = digest.split_whitespace().next().unwrap().to_ascii_uppercase();
+    assert_eq!(inf_hash.len(), 64, "{digest}");
+    assert!(
+        dump.contains(&format!("[HEX DUMP]:{inf_hash}")),
+        "the catalog does not list partyline.inf ({inf_hash}):\n{dump}"
+    );
 }
 
 #[test]

@@ -270,6 +270,10 @@ impl Target for SimTarget<'_> {
                 self.check_leftovers("partyline.sys!ProtocolUnbindAdapterEx");
                 EventOutcome::Done
             }
+            NetworkEvent::Pnp { adapter, step } => match self.sim.pnp(adapter, step) {
+                Ok(()) => EventOutcome::Done,
+                Err(why) => EventOutcome::Failed(why),
+            },
             NetworkEvent::Advance { ticks } => {
                 self.sim.advance(ticks);
                 EventOutcome::Done

@@ -217,7 +217,7 @@ impl Simulation {
             for adapter in 0..adapters {
                 ndis::binding::bind_adapter(&world, &ndis, adapter);
             }
-            ndis::protocol::net_pnp_event(&world, &ndis, None, ndis_sys::NetEventBindsComplete);
+            ndis::pnp::send_global(&world, &ndis, ndis_sys::NetEventBindsComplete);
         });
         self.run_until_idle();
     }
@@ -236,12 +236,12 @@ impl Simulation {
         self.ndis.bindings().into_iter().filter(|(_, a, _)| *a == adapter).map(|(id, _, _)| id).next_back()
     }
 
-    /// NDIS unbinds `adapter` (NetEventPause, then ProtocolUnbindAdapterEx) and runs until idle.
+    /// NDIS unbinds `adapter` (NetEventPause if it runs, then ProtocolUnbindAdapterEx) and runs
+    /// until idle.
     pub fn unbind(&self, adapter: usize) {
         let Some(binding) = self.binding_of(adapter) else { return };
         let (world, ndis) = (Arc::clone(&self.world), Arc::clone(&self.ndis));
         self.on_processor(0, "sim:Unbind", move || {
-            ndis::protocol::net_pnp_event(&world, &ndis, Some(binding), ndis_sys::NetEventPause);
             ndis::binding::unbind_binding(&world, &ndis, binding, 0);
         });
         ndis::run_until_idle(&self.world);
@@ -254,6 +254,28 @@ impl Simulation {
         let now = self.world.now();
         self.ndis.state().schedule(now, 0, ndis::Work::AfRegisterNotify { binding, again: true });
         self.world.machine().notify();
+    }
+
+    /// NDIS sends the events of `step` to `adapter`'s binding ([`ndis::pnp::deliver_step`]) on
+    /// processor 0, at PASSIVE, while the rest of the world runs (completions in flight go on);
+    /// returns once the step's last event has its final status. Nothing else runs on after it:
+    /// the caller settles. `Err` says why the step does not apply (nothing was sent).
+    pub fn pnp(&self, adapter: usize, step: ndis::pnp::PnpStep) -> Result<(), String> {
+        let Some(binding) = self.binding_of(adapter) else {
+            return Err(format!("adapter {adapter} has no binding"));
+        };
+        let (world, ndis) = (Arc::clone(&self.world), Arc::clone(&self.ndis));
+        self.on_processor(0, "sim:NetPnPEvent", move || ndis::pnp::deliver_step(&world, &ndis, binding, step))
+            .unwrap_or_else(|| Err("the run stopped".into()))
+    }
+
+    /// `adapter`'s binding's PnP state: its operational state, whether its adapter is in D0, and
+    /// whether a query-remove awaits its cancel. `None` when it is not bound.
+    pub fn pnp_state(&self, adapter: usize) -> Option<(ndis::pnp::Operational, bool, bool)> {
+        let binding = self.binding_of(adapter)?;
+        let state = self.ndis.state();
+        let b = state.bindings.get(&binding).filter(|b| b.state == ndis::binding::BindingState::Bound)?;
+        Some((b.operational, b.power == ndis_sys::NdisDeviceStateD0, b.remove_queried))
     }
 
     /// The CM closes every open AF on `adapter` (NdisCmNotifyCloseAddressFamily).

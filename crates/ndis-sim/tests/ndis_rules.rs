@@ -12,6 +12,7 @@ use std::ffi::c_void;
 use std::ptr::null_mut;
 
 use ndis_sim::kernel::{Irql, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use ndis_sim::ndis::pnp::PnpStep;
 use ndis_sim::ndis::{handle, rules, AdapterConfig, AtmAddr, Behaviour, FaultPolicy, Kind};
 use ndis_sim::sim::{export_table, SimConfig, Simulation};
 use ndis_sys::signatures as sig;
@@ -31,6 +32,10 @@ struct Driver {
     unbind_fails: bool,
     answer_incoming: bool,
     last_party_handle: usize,
+    /// ProtocolNetPnPEvent answers this event code with `pnp_failure` instead of SUCCESS.
+    pnp_fails: Option<(NET_PNP_EVENT_CODE, NDIS_STATUS)>,
+    /// ProtocolNetPnPEvent waits (NdisWaitEvent) inside set-power events.
+    pnp_waits_in_set_power: bool,
 }
 
 static DRIVER: WorldLocal<RefCell<Driver>> = WorldLocal::new(|| RefCell::new(Driver::default()));
@@ -175,7 +180,23 @@ extern "win64" fn pnp(_context: NDIS_HANDLE, notification: *mut NET_PNP_EVENT_NO
     // SAFETY: NDIS passes a valid notification.
     let code = unsafe { (*notification).NetPnPEvent.NetEvent };
     event(format!("PnP {code}"));
-    NDIS_STATUS_SUCCESS
+    if code == NetEventSetPower && drv(|d| d.pnp_waits_in_set_power) {
+        // SAFETY: NDIS_EVENT is plain data; NdisInitializeEvent sets it up.
+        let mut done: NDIS_EVENT = unsafe { std::mem::zeroed() };
+        let initialize: sig::NdisInitializeEvent = export("NdisInitializeEvent");
+        let set: sig::NdisSetEvent = export("NdisSetEvent");
+        let wait: sig::NdisWaitEvent = export("NdisWaitEvent");
+        // SAFETY: the simulator's exports on an event that lives for the calls.
+        unsafe {
+            initialize(&mut done);
+            set(&mut done);
+            wait(&mut done, 0);
+        }
+    }
+    match drv(|d| d.pnp_fails) {
+        Some((failed, status)) if failed == code => status,
+        _ => NDIS_STATUS_SUCCESS,
+    }
 }
 
 extern "win64" fn receive(_: NDIS_HANDLE, lists: *mut NET_BUFFER_LIST, _: u32, _: u32, flags: u32) {
@@ -1852,4 +1873,99 @@ fn a_completion_on_another_processor_can_run_between_the_return_and_the_drivers_
     for order in [Order::BetweenReturnAndLock, Order::AfterLock] {
         assert!(seen.contains(&order), "{order:?} never happened in 40 seeds: {seen:?}");
     }
+}
+
+// ---- PnP: the Paused state (ndis::pnp) ----------------------------------------------------------------
+
+/// network/pausing-a-binding: no new send (for a CoNDIS client: no call or party set-up) on a
+/// Paused binding; after NetEventRestart the same request is clean.
+#[test]
+fn proves_ddi_pausedbinding_newsetup() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    let vc = create_vc_on(&sim);
+    sim.pnp(0, PnpStep::Pause).expect("pause");
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut party = 0;
+    make_call(vc, &mut setup, &mut party);
+    assert_fired(&sim, rules::PAUSED_NEW_SETUP);
+}
+
+#[test]
+fn a_restarted_binding_may_make_calls_again() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    sim.pnp(0, PnpStep::Pause).expect("pause");
+    assert!(sim.pnp(0, PnpStep::Pause).is_err(), "a paused binding is not paused twice");
+    sim.pnp(0, PnpStep::Restart).expect("restart");
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut party = 0;
+    assert_eq!(make_call(vc, &mut setup, &mut party), NDIS_STATUS_SUCCESS);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// ns-ndis-_net_pnp_event (NDIS 6.30): after NetEventSetPower to a low-power state no new I/O;
+/// the power-down sequence is QueryPower, SetPower, Pause; power-up is Restart, SetPower(D0).
+#[test]
+fn a_powered_down_binding_refuses_new_setups_and_powers_up_in_order() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    drv(|d| d.events.clear());
+    sim.pnp(0, PnpStep::PowerDown).expect("power down");
+    let events = drv(|d| d.events.clone());
+    let expected: Vec<String> =
+        [NetEventQueryPower, NetEventSetPower, NetEventPause].iter().map(|c| format!("PnP {c}")).collect();
+    assert_eq!(events, expected);
+    sim.pnp(0, PnpStep::PowerUp).expect("power up");
+    let events = drv(|d| d.events.clone());
+    assert_eq!(events[3..], [format!("PnP {NetEventRestart}"), format!("PnP {NetEventSetPower}")]);
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// network/pausing-a-binding: "The pause operation is not complete until ... all of the driver's
+/// outstanding send requests" have completed; a pause answered while a MakeCall pends fires.
+#[test]
+fn proves_ddi_pausecompletedwithsetupsoutstanding() {
+    let faults = FaultPolicy { max_delay_ticks: 1_000_000, ..FaultPolicy::always_pending() };
+    let (sim, _entered) = started(faults);
+    let vc = create_vc_on(&sim);
+    let mut setup = Params::new(&leaf(1), &setup_ies());
+    let mut party = 0;
+    assert_eq!(make_call(vc, &mut setup, &mut party), NDIS_STATUS_PENDING);
+    sim.pnp(0, PnpStep::Pause).expect("pause");
+    assert_fired(&sim, rules::PAUSE_WITH_SETUPS_OUTSTANDING);
+}
+
+/// nc-ndis-protocol_net_pnp_event: a protocol "should always succeed" NetEventReconfigure (and
+/// every event but query-remove and port activation).
+#[test]
+fn proves_ddi_protocolnetpnpevent_mustsucceed() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    drv(|d| d.pnp_fails = Some((NetEventReconfigure, NDIS_STATUS_FAILURE)));
+    sim.pnp(0, PnpStep::Reconfigure).expect("reconfigure");
+    assert_fired(&sim, rules::NET_PNP_MUST_SUCCEED);
+}
+
+/// The same page: a driver that cannot release the device fails NetEventQueryRemoveDevice; that
+/// is no violation, and NDIS then cancels the removal.
+#[test]
+fn a_failed_query_remove_is_allowed_and_cancelled() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    drv(|d| d.events.clear());
+    drv(|d| d.pnp_fails = Some((NetEventQueryRemoveDevice, NDIS_STATUS_FAILURE)));
+    sim.pnp(0, PnpStep::QueryRemove).expect("query remove");
+    let events = drv(|d| d.events.clone());
+    assert_eq!(
+        events,
+        [format!("PnP {NetEventQueryRemoveDevice}"), format!("PnP {NetEventCancelRemoveDevice}")]
+    );
+    assert!(sim.violations().is_empty(), "{:#?}", sim.violations());
+}
+
+/// ns-ndis-_net_pnp_event (NDIS 6.30): on NetEventSetPower "the driver must not wait for the
+/// completion of any pending I/O requests".
+#[test]
+fn proves_ddi_protocolnetpnpevent_waitinpowerevent() {
+    let (sim, _entered) = started(FaultPolicy::synchronous());
+    drv(|d| d.pnp_waits_in_set_power = true);
+    sim.pnp(0, PnpStep::PowerDown).expect("power down");
+    assert_fired(&sim, rules::POWER_EVENT_WAIT);
 }

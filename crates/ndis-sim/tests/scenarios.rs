@@ -101,7 +101,9 @@ fn parse_errors_name_the_line_and_the_problem() {
         ("[[step]]\nexpect = { parties = 1 }\n", "add `call", 3),
         ("[[step]]\nunbind = 3\n", "adapter 3 does not exist", 3),
         ("[[step]]\nadvance = 1\nsettle = 4\n", "does not apply", 3),
-        ("[[step]]\nmake_call = \"c\"\nleaves = [\"+1\"]\nprofile = { peak_cell_rate = 0 }\n", "PeakCellRate", 3),
+        ("[[step]]\nmake_call = \"c\"\nleaves = [\"+1\"]\nprofile = { peak_cell_rate = 0 }\n", "PeakCellRate", 3),        ("[[step]]\npnp = \"hibernate\"\n", "not a PnP step (one of pause, restart", 3),
+        ("[[step]]\npnp = \"pause\"\nadapter = 2\n", "adapter 2 does not exist", 3),
+        ("[[step]]\npnp = \"pause\"\ncall = \"c\"\n", "does not apply", 3),
     ];
     for (steps, message, line) in step_cases {
         let text = format!("{ADAPTER}{steps}");

@@ -74,6 +74,9 @@ pub const NDIS_OBJECT_TYPE_CO_PROTOCOL_CHARACTERISTICS: u8 = 0x90;
 pub const NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS: u8 = 0x95;
 pub const NDIS_OBJECT_TYPE_CO_CALL_MANAGER_OPTIONAL_HANDLERS: u8 = 0xA5;
 pub const NDIS_OBJECT_TYPE_CO_CLIENT_OPTIONAL_HANDLERS: u8 = 0xA6;
+/// The header type of `NDIS_PROTOCOL_RESTART_PARAMETERS` (ns-ndis-_ndis_protocol_restart_parameters;
+/// value from the SDK's ntddndis.h, as MinGW-w64 ships it).
+pub const NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS: u8 = 0xA3;
 
 // ---- Revisions ----------------------------------------------------------------------------------
 pub const NDIS_OBJECT_REVISION_1: u8 = 1;
@@ -89,6 +92,8 @@ pub const NDIS_BIND_PARAMETERS_REVISION_2: u8 = 2;
 pub const NDIS_BIND_PARAMETERS_REVISION_3: u8 = 3;
 pub const NDIS_BIND_PARAMETERS_REVISION_4: u8 = 4;
 pub const NET_PNP_EVENT_NOTIFICATION_REVISION_1: u8 = 1;
+pub const NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1: u8 = 1;
 pub const NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1: u8 = 1;
 
 // ---- NDIS versions (condis-reference §10) -------------------------------------------------------

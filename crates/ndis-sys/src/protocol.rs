@@ -286,6 +286,81 @@ crate::layout!(NET_PNP_EVENT_NOTIFICATION, size 0xB0;
     VPortId == 0xA8,
 );
 
+/// `NDIS_DEVICE_POWER_STATE` (ntddndis.h, C enum, 32-bit): the `Buffer` of NetEventSetPower and
+/// NetEventQueryPower (ns-ndis-_net_pnp_event: "the device power state to which the device is
+/// transitioning"). For a protocol, only D0 means the adapter can send and receive.
+pub type NDIS_DEVICE_POWER_STATE = u32;
+pub const NdisDeviceStateUnspecified: NDIS_DEVICE_POWER_STATE = 0;
+pub const NdisDeviceStateD0: NDIS_DEVICE_POWER_STATE = 1;
+pub const NdisDeviceStateD1: NDIS_DEVICE_POWER_STATE = 2;
+pub const NdisDeviceStateD2: NDIS_DEVICE_POWER_STATE = 3;
+pub const NdisDeviceStateD3: NDIS_DEVICE_POWER_STATE = 4;
+pub const NdisDeviceStateMaximum: NDIS_DEVICE_POWER_STATE = 5;
+
+/// The `Buffer` of NetEventPnPCapabilities is a ULONG bitmask; this bit set means the adapter's
+/// wake-up capabilities are enabled (ns-ndis-_net_pnp_event; ntddndis.h).
+pub const NDIS_DEVICE_WAKE_UP_ENABLE: u32 = 0x0000_0001;
+
+/// `PauseReason` of [`NDIS_PROTOCOL_PAUSE_PARAMETERS`] (ns-ndis-_ndis_protocol_pause_parameters;
+/// deprecated from NDIS 6.40, where it is always `NDIS_PAUSE_NDIS_INTERNAL`).
+pub const NDIS_PAUSE_NDIS_INTERNAL: u32 = 0x0000_0001;
+pub const NDIS_PAUSE_LOW_POWER: u32 = 0x0000_0002;
+pub const NDIS_PAUSE_BIND_PROTOCOL: u32 = 0x0000_0004;
+pub const NDIS_PAUSE_UNBIND_PROTOCOL: u32 = 0x0000_0008;
+
+/// `NDIS_PROTOCOL_PAUSE_PARAMETERS`: the `Buffer` of NetEventPause (Header Type
+/// [`NDIS_OBJECT_TYPE_DEFAULT`], revision 1). ns-ndis-_ndis_protocol_pause_parameters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NDIS_PROTOCOL_PAUSE_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    /// Reserved.
+    pub Flags: u32,
+    pub PauseReason: u32,
+}
+crate::layout!(NDIS_PROTOCOL_PAUSE_PARAMETERS, size 0x0C; Header == 0x00, Flags == 0x04, PauseReason == 0x08);
+/// Through `PauseReason`: 0x0C.
+pub const NDIS_SIZEOF_PROTOCOL_PAUSE_PARAMETERS_REVISION_1: u16 =
+    crate::sizeof_through_field!(NDIS_PROTOCOL_PAUSE_PARAMETERS, PauseReason) as u16;
+
+/// `NET_IFINDEX` (ifdef.h): a network interface index.
+pub type NET_IFINDEX = u32;
+/// `NET_LUID` (ifdef.h): a union whose `Value` is a ULONG64 (so 8-byte aligned).
+pub type NET_LUID = u64;
+
+/// `NDIS_RESTART_ATTRIBUTES`: opaque here; partyline reads nothing in the restart attributes
+/// (the list's entries describe offloads and media of connectionless adapters).
+#[repr(C)]
+pub struct NDIS_RESTART_ATTRIBUTES {
+    _opaque: [u8; 0],
+}
+
+/// `NDIS_PROTOCOL_RESTART_PARAMETERS`: the `Buffer` of NetEventRestart, or NULL when "the restart
+/// attributes have not changed since the previous restart" (ns-ndis-_net_pnp_event). Header
+/// Type [`NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS`], revision 1.
+/// ns-ndis-_ndis_protocol_restart_parameters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NDIS_PROTOCOL_RESTART_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    /// USHORT length + WCHARs per underlying filter module name, `FilterModuleNameBufferLength`
+    /// bytes in all (names not NUL-terminated).
+    pub FilterModuleNameBuffer: *mut u8,
+    pub FilterModuleNameBufferLength: u32,
+    pub RestartAttributes: *mut NDIS_RESTART_ATTRIBUTES,
+    pub BoundIfIndex: NET_IFINDEX,
+    pub BoundIfNetluid: NET_LUID,
+    /// Reserved.
+    pub Flags: u32,
+}
+crate::layout!(NDIS_PROTOCOL_RESTART_PARAMETERS, size 0x38;
+    Header == 0x00, FilterModuleNameBuffer == 0x08, FilterModuleNameBufferLength == 0x10,
+    RestartAttributes == 0x18, BoundIfIndex == 0x20, BoundIfNetluid == 0x28, Flags == 0x30,
+);
+/// Through `Flags`: x64 0x34 (tail padding excluded).
+pub const NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1: u16 =
+    crate::sizeof_through_field!(NDIS_PROTOCOL_RESTART_PARAMETERS, Flags) as u16;
+
 /// `NDIS_DEVICE_OBJECT_ATTRIBUTES` (§7.2), for `NdisRegisterDeviceEx` (documented for miniport and
 /// filter handles only; partyline uses `IoCreateDevice` instead).
 #[repr(C)]

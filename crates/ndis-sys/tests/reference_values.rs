@@ -15,6 +15,43 @@ fn ndis_sizeof_constants_match_the_reference() {
     assert_eq!(NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1, 0x34);
     assert_eq!(NDIS_SIZEOF_OPEN_PARAMETERS_REVSION_1, 0x34);
     assert_eq!(NDIS_SIZEOF_DEVICE_OBJECT_ATTRIBUTES_REVISION_1, 0x38);
+    assert_eq!(NDIS_SIZEOF_PROTOCOL_PAUSE_PARAMETERS_REVISION_1, 0x0C);
+    assert_eq!(NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1, 0x34);
+}
+
+/// ns-ndis-_net_pnp_event (the buffers of each event) and ntddndis.h (MinGW-w64 ships the
+/// NDIS_DEVICE_POWER_STATE enum, NDIS_DEVICE_WAKE_UP_ENABLE and the restart parameters' object
+/// type); the pause reasons as the Windows metadata gives them (windows-rs,
+/// Wdk::NetworkManagement::Ndis::NDIS_PAUSE_*).
+#[test]
+fn pnp_event_buffers_match_the_headers() {
+    assert_eq!(NetEventSetPower, 0);
+    assert_eq!(NetEventPause, 8);
+    assert_eq!(NetEventRestart, 9);
+    assert_eq!(
+        [
+            NdisDeviceStateUnspecified,
+            NdisDeviceStateD0,
+            NdisDeviceStateD1,
+            NdisDeviceStateD2,
+            NdisDeviceStateD3
+        ],
+        [0, 1, 2, 3, 4]
+    );
+    assert_eq!(NDIS_DEVICE_WAKE_UP_ENABLE, 1);
+    assert_eq!(NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS, 0xA3);
+    assert_eq!(NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1, 1);
+    assert_eq!(NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1, 1);
+    assert_eq!(
+        [
+            NDIS_PAUSE_NDIS_INTERNAL,
+            NDIS_PAUSE_LOW_POWER,
+            NDIS_PAUSE_BIND_PROTOCOL,
+            NDIS_PAUSE_UNBIND_PROTOCOL
+        ],
+        [1, 2, 4, 8]
+    );
+    assert_eq!(core::mem::size_of::<NDIS_PROTOCOL_RESTART_PARAMETERS>(), 0x38);
 }
 
 #[test]

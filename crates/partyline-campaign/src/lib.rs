@@ -263,7 +263,7 @@ impl fmt::Display for Figures {
         if let Some(soak) = &self.soak {
             writeln!(
                 f,
-                "soak: {} add/drop cycles ({} local drops, {} remote, {} crossed; {} requests failed), {} long-lived calls made again; pool \
+                "soak: {} add/drop cycles ({} local drops, {} remote, {} crossed; {} requests failed; {} PnP events), {} long-lived calls made again; pool \
                  high-water mark {} bytes after warm-up, {} at the end (growth allowed: one chunk, {} bytes); \
                  baseline tables (bindings, address families, calls, parties) {:?}",
                 soak.cycles,
@@ -271,6 +271,7 @@ impl fmt::Display for Figures {
                 soak.remote_drops,
                 soak.crossings,
                 soak.failed_requests,
+                soak.pnp_events,
                 soak.calls_remade,
                 soak.high_water_after_warmup,
                 soak.high_water_at_end,

@@ -269,12 +269,15 @@ fn replay_command(options: &Options, campaign: Campaign, seed: u64) -> String {
 /// the operations drawn and the machine after them, not yet finished.
 pub fn random_run(options: &Options, campaign: Campaign, seed: u64) -> (Vec<Op>, Bench) {
     let (mut bench, mut rng) = fuzz_bench(options, campaign, seed);
+    // PnP steps come from a generator of their own: the other draws of a seed stay as they were.
+    let mut pnp_rng = Rng::new(seed ^ 0x9E7E_7E17);
     let mut ops = Vec::new();
     for _ in 0..options.steps {
         if !bench.loaded() {
             break;
         }
         ops.extend(ops::step(&mut bench, &mut rng, false));
+        ops.extend(ops::pnp_step(&mut bench, &mut pnp_rng));
     }
     (ops, bench)
 }

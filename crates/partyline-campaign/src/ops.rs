@@ -9,10 +9,13 @@
 //! Text form (what a failure report prints and `--replay` takes), operations separated by `;`:
 //! `make 1 4 7` (leaves), `list`, `add 2 5` (call index, leaf), `drop 3`, `close 0`, `remote-drop 1`,
 //! `release 0 ok|fail`, `cross-drop 1` and `cross-release 0 ok|fail` (the network crossing a request in
-//! flight), `af-register`, `query 2`, `receive 1|adapter 3 owned|lent passive|dispatch`, `close-af`, `unbind`, `advance 1200`, `drain`.
+//! flight), `af-register`, `query 2`, `receive 1|adapter 3 owned|lent passive|dispatch`, `close-af`, `unbind`,
+//! `pnp pause|restart|power-down|power-up|query-remove|cancel-remove|reconfigure|bind-list|capabilities`,
+//! `advance 1200`, `drain`.
 
 use std::fmt;
 
+use ndis_sim::ndis::pnp::{Operational, PnpStep};
 use ndis_sim::ndis::Rng;
 
 use crate::bench::{leaf, Bench};
@@ -53,6 +56,9 @@ pub enum Op {
     NotifyCloseAf,
     /// NDIS unbinds the adapter.
     Unbind,
+    /// NDIS sends a PnP step's events to the adapter's binding (nothing when the step does not
+    /// apply in the binding's state then).
+    Pnp { step: PnpStep },
     /// Virtual time moves on by this many ticks, running the work due.
     Advance { ticks: u64 },
     /// Every queued work item runs.
@@ -129,6 +135,37 @@ pub fn step(bench: &mut Bench, rng: &mut Rng, threaded: bool) -> Vec<Op> {
         ops.push(op);
     }
     ops
+}
+
+/// Sometimes (3 steps in 100) a PnP step for the binding, drawn from `rng` — a generator of its
+/// own, so the other operations of a seed are drawn as they always were — and carried out at
+/// once, whatever requests are in flight: a powered-down adapter powers up, a queried removal
+/// is cancelled, a paused binding restarts; a running one is paused, powered down, queried for
+/// removal, reconfigured, sent its bind list or its wake-up capabilities.
+pub fn pnp_step(bench: &mut Bench, rng: &mut Rng) -> Option<Op> {
+    if rng.below(100) >= 3 {
+        return None;
+    }
+    let (operational, powered, remove_queried) = bench.sim.pnp_state(0)?;
+    let step = if !powered {
+        PnpStep::PowerUp
+    } else if remove_queried {
+        PnpStep::CancelRemove
+    } else if operational == Operational::Paused {
+        PnpStep::Restart
+    } else {
+        match rng.below(100) {
+            0..=34 => PnpStep::Pause,
+            35..=54 => PnpStep::PowerDown,
+            55..=69 => PnpStep::QueryRemove,
+            70..=79 => PnpStep::Reconfigure,
+            80..=89 => PnpStep::BindList,
+            _ => PnpStep::Capabilities,
+        }
+    };
+    let op = Op::Pnp { step };
+    op.apply(bench);
+    Some(op)
 }
 
 fn make_call(bench: &mut Bench, af: u64, leaves: &[u8]) {
@@ -220,6 +257,10 @@ impl Op {
                 let all_unbound = bench.sim.all_unbound();
                 bench.check_driver_state(all_unbound, false, "partyline.sys!ProtocolUnbindAdapterEx");
             }
+            Op::Pnp { step } => {
+                // A step that does not apply in the binding's state is skipped.
+                let _ = bench.sim.pnp(0, *step);
+            }
             Op::Advance { ticks } => bench.advance(*ticks),
             Op::Drain => bench.drain(),
         }
@@ -256,6 +297,7 @@ impl fmt::Display for Op {
             ),
             Op::NotifyCloseAf => f.write_str("close-af"),
             Op::Unbind => f.write_str("unbind"),
+            Op::Pnp { step } => write!(f, "pnp {}", step.name()),
             Op::Advance { ticks } => write!(f, "advance {ticks}"),
             Op::Drain => f.write_str("drain"),
         }
@@ -377,6 +419,12 @@ pub fn parse(text: &str) -> Result<Vec<Op>, String> {
                 arity(0)?;
                 Op::Unbind
             }
+            "pnp" => {
+                arity(1)?;
+                let step = PnpStep::parse(words[1])
+                    .ok_or_else(|| at(format!("`{}` is not a PnP step ({})", words[1], PnpStep::names())))?;
+                Op::Pnp { step }
+            }
             "advance" => {
                 arity(1)?;
                 Op::Advance { ticks: number(1)? }
@@ -388,7 +436,7 @@ pub fn parse(text: &str) -> Result<Vec<Op>, String> {
             other => {
                 return Err(at(format!(
                     "unknown operation `{other}` (make, list, add, drop, close, remote-drop, release, \
-                     cross-drop, cross-release, af-register, query, receive, close-af, unbind, advance, drain)"
+                     cross-drop, cross-release, af-register, query, receive, close-af, unbind, pnp, advance, drain)"
                 )))
             }
         };
@@ -456,6 +504,7 @@ mod tests {
             Op::Receive { vc: None, count: 1, lent: true, dispatch: false },
             Op::NotifyCloseAf,
             Op::Unbind,
+            Op::Pnp { step: PnpStep::PowerDown },
             Op::Advance { ticks: 1200 },
             Op::Drain,
         ];
@@ -464,7 +513,7 @@ mod tests {
             text,
             "make 1 4 10; list; add 2 5; drop 3; close 0; remote-drop 1; release 0 fail; release 1 ok; cross-drop 4; \
              cross-release 2 fail; af-register; query 2; \
-             receive 1 3 owned dispatch; receive adapter 1 lent passive; close-af; unbind; advance 1200; drain"
+             receive 1 3 owned dispatch; receive adapter 1 lent passive; close-af; unbind; pnp power-down; advance 1200; drain"
         );
         assert_eq!(parse(&text), Ok(ops));
         assert_eq!(parse(" ; drain ;"), Ok(vec![Op::Drain]));

@@ -8,7 +8,9 @@
 //! A round adds one leaf to every call (IOCTL_PARTYLINE_ADD_PARTY), runs until idle, then drops
 //! each added party, locally (IOCTL_PARTYLINE_DROP_PARTY) or by the network (a remote DROP
 //! PARTY, answered by the driver with NdisClDropParty), or both at once (the network's DROP PARTY
-//! crossing the driver's, [`CROSSING_ONE_IN`]), picked by the seed; every request may
+//! crossing the driver's, [`CROSSING_ONE_IN`]), picked by the seed; now and then a PnP pair
+//! (pause and restart, or power down and up) arrives while the adds are in flight
+//! ([`PNP_ONE_IN_ROUNDS`]); every request may
 //! be failed by the fault policy ([`REQUEST_FAILURES_PER_10000`]), synchronously or at
 //! completion. One add and its drop is a cycle. Every [`CHECKPOINT`] cycles the bench runs until
 //! idle, makes again any long-lived call a failure closed, and checks the driver's census (READ_STATE)
@@ -36,6 +38,9 @@ pub const CHECKPOINT: u64 = 1_000;
 pub const REQUEST_FAILURES_PER_10000: u32 = 50;
 /// One remote drop in this many cycles (the rest are local drops).
 pub const REMOTE_DROP_ONE_IN: u64 = 3;
+/// One round (a cycle on every call) in this many is interrupted, with its adds in flight, by a
+/// PnP pair: NetEventPause then NetEventRestart, or a power-down (D3) then up (D0).
+pub const PNP_ONE_IN_ROUNDS: u64 = 16;
 /// Of the local drops, one in about this many is crossed by a DROP PARTY from the network for the
 /// same party (`ndis_sim::ndis::crossing`: the call manager settles it).
 pub const CROSSING_ONE_IN: u64 = 8;
@@ -48,6 +53,8 @@ pub struct SoakFigures {
     pub local_drops: u64,
     /// Local drops crossed by a DROP PARTY from the network.
     pub crossings: u64,
+    /// PnP events delivered (each pause, restart, power-down and power-up counted once).
+    pub pnp_events: u64,
     /// Long-lived calls made again after a failure closed them.
     pub calls_remade: u64,
     /// The pool's high-water mark at the end of warm-up and at the end (bytes).
@@ -188,6 +195,21 @@ pub fn soak(seed: u64, cycles: u64, warmup: u64, special_pool: bool) -> (SoakFig
             .enumerate()
             .filter_map(|(i, call)| Some((i, bench.add_party((*call)?, &leaf_of(i, BASE_LEAVES))?)))
             .collect();
+        if rng.below(PNP_ONE_IN_ROUNDS) == 0 {
+            // The adds are in flight: the pause waits for them, the restart resumes what it held.
+            use ndis_sim::ndis::pnp::PnpStep;
+            let pair = if rng.below(2) == 0 {
+                [PnpStep::Pause, PnpStep::Restart]
+            } else {
+                [PnpStep::PowerDown, PnpStep::PowerUp]
+            };
+            for step in pair {
+                match bench.sim.pnp(0, step) {
+                    Ok(()) => figures.pnp_events += 1,
+                    Err(why) => problems.push(format!("cycle {cycle}: PnP {step:?} not delivered: {why}")),
+                }
+            }
+        }
         bench.drain();
         for (index, party) in added {
             let address = leaf_of(index, BASE_LEAVES);

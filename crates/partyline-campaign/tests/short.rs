@@ -270,7 +270,39 @@ fn a_short_soak_keeps_memory_and_tables_flat() {
     assert!(soak.cycles >= 2_000, "{figures}");
     assert!(soak.remote_drops > 0 && soak.local_drops > 0 && soak.crossings > 0, "{figures}");
     assert!(soak.failed_requests > 0, "requests were failed: {figures}");
+    assert!(soak.pnp_events >= 4, "PnP events were delivered: {figures}");
     assert!(soak.high_water_after_warmup > 0 && soak.growth_problem().is_none(), "{figures}");
     let parties = soak.baseline.table(partyline_core::Table::Parties).live as usize;
     assert_eq!(parties, partyline_campaign::soak::CALLS * partyline_campaign::soak::BASE_LEAVES);
+}
+
+/// The schedule campaign delivers PnP steps at random points — a pause, a power-down, a restart
+/// while calls and parties are being added, dropped and closed — the run stays clean, and a PnP
+/// step replays from its text form (`pnp pause`).
+#[test]
+fn random_runs_deliver_pnp_events_mid_request_and_stay_clean() {
+    let options = Options { steps: 200, ..Options::short() };
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 1..=12 {
+        let (ops, bench) = partyline_campaign::random_run(&options, Campaign::Schedule, seed);
+        for op in &ops {
+            if let partyline_campaign::ops::Op::Pnp { step } = op {
+                seen.insert(step.name());
+            }
+        }
+        let delivered = bench.sim.log().iter().filter(|e| e.name == "ProtocolNetPnPEvent").count();
+        assert!(delivered >= 2, "seed {seed}: {delivered} PnP events (the restart after the bind and more)");
+        let v = bench.finish();
+        assert!(
+            v.violations.is_empty() && v.leaks.is_empty() && v.hangs.is_empty() && v.stops.is_empty(),
+            "seed {seed}: {:?} {:?} {:?} {:?}",
+            v.violations,
+            v.leaks,
+            v.hangs,
+            v.stops
+        );
+    }
+    for step in ["pause", "restart", "power-down", "power-up"] {
+        assert!(seen.contains(step), "no `pnp {step}` in 12 seeds: {seen:?}");
+    }
 }

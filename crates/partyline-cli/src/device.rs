@@ -51,8 +51,9 @@ impl Device {
             // SAFETY: no other call since CreateFileW failed on this thread.
             let error = unsafe { GetLastError() };
             return Err(match error {
-                2 => format!(
-                    "{} not found: is partyline.sys installed and started? (see docs/INSTALL.md)",
+                // ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND: no such device object.
+                2 | 3 => format!(
+                    "the partyline driver is not installed: {} was not found (install it and start it: see docs/INSTALL.md)",
                     ioctl::USER_PATH
                 ),
                 5 => format!(

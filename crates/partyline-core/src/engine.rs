@@ -94,7 +94,8 @@ pub enum Action {
     CloseAf { af: Id, handle: Handle },
     /// `NdisClNotifyCloseAddressFamilyComplete(handle, SUCCESS)` after a pended ProtocolClNotifyCloseAf.
     NotifyCloseAfComplete { handle: Handle },
-    /// Every address family of an unbinding binding is closed: wake the unbind thread.
+    /// Every address family of an unbinding binding is closed, or the last set-up of a pausing
+    /// binding completed: wake the thread that waits for it (unbind or pause).
     BindingQuiet { binding: Id, cookie: usize },
     /// `NdisUnbindAdapter(handle)`: the binding's address family could not be opened, so the
     /// binding is of no use; NDIS unbinds it later (ProtocolUnbindAdapterEx), or not at all.
@@ -125,6 +126,27 @@ pub enum BindingState {
     Closing,
 }
 
+/// Where an open binding's data path is, after network/binding-states-of-a-protocol-driver:
+/// a binding enters *Paused* when its open succeeds, *Running* when NDIS restarts it
+/// (NetEventRestart), *Pausing* on NetEventPause, and *Paused* once the pause is complete.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Operational {
+    Paused,
+    Pausing,
+    Running,
+}
+
+/// A PnP event that changes what a binding may start ([`Engine::on_pnp_event`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PnpEvent {
+    /// NetEventPause.
+    Pause,
+    /// NetEventRestart.
+    Restart,
+    /// NetEventSetPower: `working` is D0.
+    SetPower { working: bool },
+}
+
 /// A binding to a CoNDIS miniport.
 #[derive(Debug)]
 pub struct Binding {
@@ -132,6 +154,11 @@ pub struct Binding {
     /// Opaque glue value (its per-binding I/O block), returned in [`Action::BindingQuiet`].
     cookie: usize,
     afs: u32,
+    operational: Operational,
+    /// NetEventSetPower to D1-D3 was indicated and D0 not yet.
+    low_power: bool,
+    /// NdisClMakeCall / NdisClAddParty requests made on the binding and not yet completed.
+    setups: u32,
 }
 
 /// `ProtocolCoAfRegisterNotify` → `NdisClOpenAddressFamilyEx` → … → `NdisClCloseAddressFamily`.
@@ -528,7 +555,15 @@ impl Engine {
 
     /// `ProtocolBindAdapterEx`: a new binding, about to call `NdisOpenAdapterEx`.
     pub fn bind(&mut self, cookie: usize) -> Result<Id> {
-        match self.bindings.insert(Binding { state: BindingState::Opening, cookie, afs: 0 }) {
+        let binding = Binding {
+            state: BindingState::Opening,
+            cookie,
+            afs: 0,
+            operational: Operational::Paused,
+            low_power: false,
+            setups: 0,
+        };
+        match self.bindings.insert(binding) {
             Ok(id) => {
                 self.trace.push(TraceEvent::Binding {
                     id,
@@ -661,6 +696,122 @@ impl Engine {
             let b = self.bindings.get(id)?;
             Some((id, b.state, b.afs))
         })
+    }
+
+    // ----- PnP: pause, restart, power -----
+
+    /// NetEventPause: the binding enters Pausing. network/pausing-a-binding: the protocol
+    /// "should not initiate any new send requests" and the pause "is not complete until" its
+    /// outstanding sends are; for a CoNDIS client partyline reads *sends* as the connection
+    /// set-ups it starts (NdisClMakeCall, NdisClAddParty), which put signalling and then data on
+    /// the paused adapter. New set-ups are held from now on ([`Engine::may_start_setups`]);
+    /// teardown goes on (ProtocolUnbindAdapterEx, which NDIS calls only on a paused binding, must
+    /// close every call). Returns whether the pause is already complete (no set-up in flight);
+    /// otherwise the glue waits for [`Action::BindingQuiet`] and asks [`Engine::pause_settled`].
+    pub fn on_pause(&mut self, id: Id) -> Result<bool> {
+        self.on_pnp_event(id, PnpEvent::Pause).map(|waits| waits.is_none())
+    }
+
+    /// An open binding, or the refusal (counted and traced) of a PnP event for it.
+    fn open_binding_mut(&mut self, id: Id) -> Result<&mut Binding> {
+        let error = match self.bindings.get(id).map(|b| b.state) {
+            Some(BindingState::Open { .. }) => None,
+            Some(_) => Some(Error::InvalidState(ObjectKind::Binding)),
+            None => Some(Error::UnknownId(ObjectKind::Binding)),
+        };
+        if let Some(error) = error {
+            return self.reject(ObjectKind::Binding, Some(id), error);
+        }
+        self.bindings.get_mut(id).ok_or(Error::UnknownId(ObjectKind::Binding))
+    }
+
+    /// The three PnP events that change what the binding may start, in one entry (the glue's one
+    /// call site): `Ok(Some(cookie))` when a pause must wait for set-ups in flight (the glue
+    /// waits for [`Action::BindingQuiet`] and asks [`Engine::pause_settled`]).
+    pub fn on_pnp_event(&mut self, id: Id, event: PnpEvent) -> Result<Option<usize>> {
+        let binding = self.open_binding_mut(id)?;
+        match event {
+            PnpEvent::Pause => binding.operational = Operational::Pausing,
+            PnpEvent::Restart => binding.operational = Operational::Running,
+            PnpEvent::SetPower { working } => binding.low_power = !working,
+        }
+        let cookie = binding.cookie;
+        if event == PnpEvent::Pause {
+            return Ok((!self.pause_settled(id)).then_some(cookie));
+        }
+        self.resume_setups(id);
+        Ok(None)
+    }
+
+    /// Whether a pausing binding has no set-up in flight any more; if so it is now Paused.
+    pub fn pause_settled(&mut self, id: Id) -> bool {
+        let Some(binding) = self.bindings.get_mut(id) else { return true };
+        if binding.operational == Operational::Pausing && binding.setups == 0 {
+            binding.operational = Operational::Paused;
+        }
+        binding.operational != Operational::Pausing
+    }
+
+    /// NetEventRestart: the binding runs again (network/restarting-a-binding); the set-ups held
+    /// while it was paused are started, unless the adapter is still in a low-power state.
+    pub fn on_restart(&mut self, id: Id) -> Result {
+        self.on_pnp_event(id, PnpEvent::Restart).map(|_| ())
+    }
+
+    /// NetEventSetPower: `working` is D0. ns-ndis-_net_pnp_event (NDIS 6.30): on a set-power
+    /// event the driver "must stop generating new I/O requests" and "must not wait for the
+    /// completion of any pending I/O requests"; handling-pnp-events-and-power-management-events-
+    /// in-a-protocol-driver: no OID request while the adapter is in a low-power state. So a
+    /// low-power state holds new set-ups (and nothing waits); D0 lets held ones go if running.
+    pub fn on_set_power(&mut self, id: Id, working: bool) -> Result {
+        self.on_pnp_event(id, PnpEvent::SetPower { working }).map(|_| ())
+    }
+
+    /// Whether new connection set-ups may be started on the binding: Running and powered.
+    fn may_start_setups(&self, binding: Id) -> bool {
+        self.bindings.get(binding).is_some_and(|b| b.operational == Operational::Running && !b.low_power)
+    }
+
+    /// Where the binding's data path is, and whether it is in a low-power state.
+    pub fn operational(&self, id: Id) -> Option<(Operational, bool)> {
+        self.bindings.get(id).map(|b| (b.operational, b.low_power))
+    }
+
+    /// Queues every call of the binding that may have been held (O(capacity) over the call
+    /// table: control path, on restart and power-up only). Out of line: called twice.
+    #[cold]
+    #[inline(never)]
+    fn resume_setups(&mut self, id: Id) {
+        if !self.may_start_setups(id) {
+            return;
+        }
+        for index in self.calls.numbers() {
+            let Some(call) = self.calls.id_at(index) else { continue };
+            let on_binding =
+                self.calls.get(call).and_then(|c| self.afs.get(c.af)).is_some_and(|a| a.binding == id);
+            if on_binding {
+                self.push_call_work(call);
+            }
+        }
+    }
+
+    /// A set-up (NdisClMakeCall / NdisClAddParty) on `call`'s binding starts (`true`) or has
+    /// completed (`false`). The completion of the last one wakes a pause that waits for it.
+    #[inline(never)]
+    fn count_setup(&mut self, call: Id, starts: bool) {
+        let Some(binding) = self.calls.get(call).and_then(|c| self.afs.get(c.af)).map(|a| a.binding) else {
+            return;
+        };
+        let Some(b) = self.bindings.get_mut(binding) else { return };
+        if starts {
+            b.setups += 1;
+            return;
+        }
+        b.setups = b.setups.saturating_sub(1);
+        if b.setups == 0 && b.operational == Operational::Pausing {
+            let cookie = b.cookie;
+            self.defer(Owed::BindingQuiet { binding, cookie });
+        }
     }
 
     // ----- address families -----
@@ -948,6 +1099,7 @@ impl Engine {
         }
         call.adding = call.adding.saturating_sub(1);
         call.parameters_changed |= changed;
+        self.count_setup(id, false);
         let first = self.first_adding_party(id);
         if status.is_success() && !party_handle.is_null() {
             self.call_to(id, CallState::Active, Cause::MakeCallComplete);
@@ -1014,6 +1166,7 @@ impl Engine {
             call.adding = call.adding.saturating_sub(1);
             call.parameters_changed |= changed;
         }
+        self.count_setup(call_id, false);
         if status.is_success() && !handle.is_null() {
             // A drop requested meanwhile is carried out by `party_connected`.
             self.counters.parties_added += 1;
@@ -1496,7 +1649,7 @@ impl Engine {
 
     fn advance_call(&mut self, index: u32) -> Option<Action> {
         let id = self.calls.id_at(index)?;
-        let (binding, af_handle) = {
+        let (binding, af_handle, may_start) = {
             let call = self.calls.get(id)?;
             let af = self.afs.get(call.af)?;
             let binding = self.binding_handle(af.binding).unwrap_or(Handle::NULL);
@@ -1504,7 +1657,7 @@ impl Engine {
                 AfState::Open { handle } | AfState::Closing { handle } => handle,
                 _ => Handle::NULL,
             };
-            (binding, af_handle)
+            (binding, af_handle, self.may_start_setups(af.binding))
         };
         let call = self.calls.get_mut(id)?;
         match call.state {
@@ -1522,6 +1675,11 @@ impl Engine {
                     self.call_to(id, CallState::NeedDelete, Cause::CloseCall);
                     return self.advance_call(index);
                 }
+                if !may_start {
+                    // Held while the binding is paused or powered down; `resume_setups` queues
+                    // the call again on restart / D0.
+                    return None;
+                }
                 // The first queued party goes into the SETUP.
                 let first = self.parties.id_at(call.queued.head())?;
                 let vc = call.vc;
@@ -1533,12 +1691,16 @@ impl Engine {
                 call.adding += 1;
                 call.make_call_party = first.index();
                 self.call_to(id, CallState::MakeCallPending, Cause::MakeCall);
+                self.count_setup(id, true);
                 Some(Action::MakeCall { call: id, party: first, vc, leaf, profile })
             }
             CallState::Active => {
                 let vc = call.vc;
                 let profile = call.profile;
                 if call.close.is_none() {
+                    if !may_start {
+                        return None; // held, as above
+                    }
                     // One AddParty per poll; the call stays queued while leaves wait.
                     let first = self.parties.id_at(call.queued.head())?;
                     self.list_remove(ListOf::Queued(id), first);
@@ -1550,6 +1712,7 @@ impl Engine {
                     if more {
                         self.push_call_work(id);
                     }
+                    self.count_setup(id, true);
                     return Some(Action::AddParty { call: id, party: first, vc, leaf, profile });
                 }
                 // Closing: drop all but one party, one per poll; close once nothing is pending.
@@ -1688,6 +1851,7 @@ impl Deferred {
 }
 
 impl Engine {
+    #[inline(never)]
     fn defer(&mut self, owed: Owed) {
         if self.deferred.push(owed) {
             return;

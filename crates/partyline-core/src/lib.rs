@@ -13,6 +13,6 @@ pub mod slab;
 pub mod trace;
 
 pub use census::Census;
-pub use engine::{Action, Engine, Error, LentMemory, Table};
+pub use engine::{Action, Engine, Error, LentMemory, Operational, PnpEvent, Table};
 pub use model::{AtmAddress, Handle, Status, TrafficProfile};
 pub use slab::Id;

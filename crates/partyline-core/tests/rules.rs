@@ -4,7 +4,7 @@
 mod support;
 
 use partyline_core::engine::{CallState, PartyState};
-use partyline_core::{Action, Error, Handle, Id, Status};
+use partyline_core::{Action, Error, Handle, Id, Operational, Status, TrafficProfile};
 use support::{leaf, profile, Fake, Outcome, Owed, Policy};
 
 fn synchronous() -> Fake {
@@ -622,6 +622,7 @@ fn a_failed_address_family_open_asks_ndis_to_unbind() {
     let mut fake = Fake::new(Policy::synchronous());
     let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
     fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+    fake.engine.on_restart(binding).expect("restart");
     let af = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
     fake.engine.on_open_af_complete(af, Status::RESOURCES, Handle::NULL).expect("completion");
     fake.settle();
@@ -677,4 +678,80 @@ fn the_census_counts_live_objects_memory_work_and_refusals_by_kind() {
     assert_eq!(census.table(Table::Parties).chunks, 1, "chunks stay lent until unload");
     assert_eq!(census.work, Default::default());
     assert_ne!(census.table(Table::Calls), TableCensus::default());
+}
+
+// ---- PnP: pause, restart, power (network/binding-states-of-a-protocol-driver) -------------------
+
+fn setups(fake: &Fake) -> usize {
+    fake.requests.iter().filter(|a| matches!(a, Action::MakeCall { .. } | Action::AddParty { .. })).count()
+}
+
+/// network/pausing-a-binding: no new send on a Paused binding (partyline's reading for a CoNDIS
+/// client: no call or party set-up); network/restarting-a-binding: the held set-ups start on the
+/// restart. A call requested while paused gets its VC (local to NDIS) but no SETUP.
+#[test]
+fn a_paused_binding_holds_new_setups_until_it_restarts() {
+    let mut fake = Fake::new(Policy::synchronous());
+    let (binding, af) = fake.open_binding();
+    assert_eq!(fake.engine.on_pause(binding), Ok(true), "nothing in flight: paused at once");
+    let call =
+        fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1), leaf(2)])).expect("call");
+    fake.settle();
+    assert_eq!(setups(&fake), 0, "{:?}", fake.requests);
+    assert!(fake.requests.iter().any(|a| matches!(a, Action::CreateVc { .. })));
+    fake.engine.on_restart(binding).expect("restart");
+    fake.settle();
+    assert_eq!(setups(&fake), 2, "{:?}", fake.requests);
+    assert_eq!(fake.engine.call_info(call).map(|c| c.state), Some(CallState::Active));
+}
+
+/// network/pausing-a-binding: the pause "is not complete until" the outstanding requests are; a
+/// pause that finds a MakeCall in flight waits (the glue's wait is woken by BindingQuiet) and
+/// completes when it does.
+#[test]
+fn a_pause_waits_for_the_setups_in_flight() {
+    let mut policy = Policy::synchronous();
+    policy.pending = 1000;
+    let mut fake = Fake::new(policy);
+    let (binding, af) = fake.open_binding();
+    fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1)])).expect("call");
+    fake.settle();
+    assert_eq!(setups(&fake), 1);
+    assert_eq!(fake.engine.on_pause(binding), Ok(false), "a MakeCall is in flight");
+    assert!(!fake.engine.pause_settled(binding));
+    fake.deliver_all();
+    assert!(fake.requests.iter().any(|a| matches!(a, Action::BindingQuiet { .. })), "{:?}", fake.requests);
+    assert!(fake.engine.pause_settled(binding));
+    assert_eq!(fake.engine.operational(binding), Some((Operational::Paused, false)));
+}
+
+/// ns-ndis-_net_pnp_event (NDIS 6.30): on a set-power to a low-power state no new I/O starts;
+/// D0 lets the held set-ups go (the binding runs).
+#[test]
+fn a_powered_down_binding_holds_new_setups_until_d0() {
+    let mut fake = Fake::new(Policy::synchronous());
+    let (binding, af) = fake.open_binding();
+    fake.engine.on_set_power(binding, false).expect("D3");
+    fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1)])).expect("call");
+    fake.settle();
+    assert_eq!(setups(&fake), 0);
+    fake.engine.on_set_power(binding, true).expect("D0");
+    fake.settle();
+    assert_eq!(setups(&fake), 1);
+}
+
+/// Teardown is not held: ProtocolUnbindAdapterEx comes only on a paused binding and must close
+/// every call (nc-ndis-protocol_unbind_adapter_ex), so a paused binding still drops and closes.
+#[test]
+fn a_paused_binding_still_tears_down() {
+    let mut fake = Fake::new(Policy::synchronous());
+    let (binding, af) = fake.open_binding();
+    let call =
+        fake.with_memory(|e| e.make_call(af, TrafficProfile::DEFAULT, [leaf(1), leaf(2)])).expect("call");
+    fake.settle();
+    assert_eq!(fake.engine.on_pause(binding), Ok(true));
+    fake.engine.close_call(call).expect("close");
+    fake.settle();
+    assert!(fake.requests.iter().any(|a| matches!(a, Action::CloseCall { .. })));
+    assert!(fake.engine.call_info(call).is_none(), "the call is gone");
 }

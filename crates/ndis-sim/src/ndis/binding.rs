@@ -66,6 +66,12 @@ pub(crate) struct Binding {
     /// Out-pointers of a pended open: (*NdisBindingHandle, *SelectedMediumIndex, index).
     pub open_out: (usize, usize, u32),
     pub af_registered: bool,
+    /// The data path's state while bound (network/binding-states-of-a-protocol-driver).
+    pub operational: super::pnp::Operational,
+    /// The adapter's NDIS_DEVICE_POWER_STATE as last set by NetEventSetPower.
+    pub power: u32,
+    /// NetEventQueryRemoveDevice succeeded and no cancel came yet.
+    pub remove_queried: bool,
     pub next_vci: u32,
     /// NDIS_BIND_PARAMETERS and its strings, owned here (u64 storage keeps them aligned).
     pub bind_parameters: Vec<u64>,
@@ -112,6 +118,9 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
             unbind_pending: false,
             open_out: (0, 0, 0),
             af_registered: false,
+            operational: super::pnp::Operational::Paused,
+            power: NdisDeviceStateD0,
+            remove_queried: false,
             next_vci: 32,
             bind_parameters: Vec::new(),
             strings,
@@ -191,6 +200,10 @@ fn finish_bind(world: &World, ndis: &Ndis, id: u64, status: NDIS_STATUS) {
     if status == NDIS_STATUS_SUCCESS && binding.open == OpenState::Open {
         binding.state = BindingState::Bound;
         state.counters.bindings_opened += 1;
+        // The binding is Paused; NDIS restarts the stack it paused to bind the protocol
+        // (network/binding-states-of-a-protocol-driver, NDIS_PAUSE_BIND_PROTOCOL). The call
+        // manager registers its AF independently.
+        state.schedule(now, 1, Work::Pnp { binding: id, step: super::pnp::PnpStep::Restart });
         state.schedule(now, 1, Work::AfRegisterNotify { binding: id, again: false });
     } else {
         binding.state = BindingState::Failed;
@@ -574,8 +587,24 @@ extern "win64" fn ndis_complete_bind_adapter_ex(bind_context: NDIS_HANDLE, statu
     finish_bind(world, ndis, id.unwrap_or_default(), status);
 }
 
-/// Calls ProtocolUnbindAdapterEx for a bound binding (PASSIVE).
+/// NDIS unbinds a bound binding (PASSIVE): it pauses it first if it runs (nc-ndis-
+/// protocol_unbind_adapter_ex; network/binding-states-of-a-protocol-driver: Closing is entered
+/// from Paused), then calls ProtocolUnbindAdapterEx. One PnP operation at a time
+/// ([`super::pnp::acquire`]).
 pub fn unbind_binding(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize) {
+    super::pnp::acquire(world, ndis);
+    let running = ndis.state().bindings.get(&id).is_some_and(|b| {
+        b.state == BindingState::Bound
+            && matches!(b.operational, super::pnp::Operational::Running | super::pnp::Operational::Restarting)
+    });
+    if running {
+        super::pnp::pause(world, ndis, id, NDIS_PAUSE_UNBIND_PROTOCOL);
+    }
+    call_unbind(world, ndis, id, processor);
+    super::pnp::release(world, ndis);
+}
+
+fn call_unbind(world: &Arc<World>, ndis: &Ndis, id: u64, processor: usize) {
     let (unbind, context) = {
         let mut state = ndis.state();
         let unbind = state.protocol.as_ref().and_then(|p| p.characteristics.0.UnbindAdapterHandlerEx);

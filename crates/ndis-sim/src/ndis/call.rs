@@ -79,6 +79,7 @@ unsafe extern "win64" fn ndis_cl_make_call(
     };
     let (vc_state, closed_by_client) = {
         let state = ndis.state();
+        super::pnp::check_new_setup(world, &state, vc, EXPORT);
         (state.vcs[&vc].state, state.vcs[&vc].closed_by_client)
     };
     let reusable = vc_state == VcState::Idle || (vc_state == VcState::Closed && !closed_by_client);

@@ -36,6 +36,7 @@ pub mod out_param;
 pub mod params;
 pub(crate) mod parties;
 pub mod party;
+pub mod pnp;
 pub mod protocol;
 pub mod receive;
 pub mod rules;
@@ -298,6 +299,7 @@ pub(crate) struct State {
     pub locks: sync::Locks,
     pub events: FastMap<usize, bool>,
     pub pnp_pending: Option<u64>,
+    pub pnp: pnp::PnpState,
     pub counters: Counters,
     /// A buffer for call-parameter snapshots that are not kept (see NdisClAddParty).
     pub snapshot_buffer: Vec<u8>,
@@ -424,6 +426,7 @@ pub fn install(world: &World, config: NdisConfig) -> Arc<Ndis> {
         locks: sync::Locks::default(),
         events: FastMap::default(),
         pnp_pending: None,
+        pnp: pnp::PnpState::default(),
         counters: Counters::default(),
         snapshot_buffer: Vec::new(),
     };
@@ -755,6 +758,7 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             | Work::CloseAdapterComplete { .. }
             | Work::OpenAfComplete { .. }
             | Work::Unbind { .. }
+            | Work::Pnp { .. }
             | Work::Host { .. }
     );
     let irql = if passive_only {
@@ -776,6 +780,10 @@ pub(crate) fn deliver(world: &Arc<World>, ndis: &Ndis, work: Work, processor: us
             binding::deliver_close_complete(world, ndis, binding, processor)
         }
         Work::Unbind { binding } => binding::unbind_binding(world, ndis, binding, processor),
+        Work::Pnp { binding, step } => {
+            // A step that does not apply any more (the binding went away meanwhile) is dropped.
+            let _ = pnp::deliver_step(world, ndis, binding, step);
+        }
         Work::Host { name, run } => run_host(world, name, run, processor),
         Work::OpenAfComplete { af, status } => af::deliver_open_complete(world, ndis, af, status, processor),
         Work::CloseAfComplete { af, status } => {

@@ -81,6 +81,7 @@ unsafe extern "win64" fn ndis_cl_add_party(
         violation(world, rules::VC_HANDLE_INVALID, EXPORT, "VC handle was deleted or never given");
         return NDIS_STATUS_FAILURE;
     };
+    super::pnp::check_new_setup(world, state, vc, EXPORT);
     if party_context.is_null() || party_handle.is_null() || call_parameters.is_null() {
         violation(
             world,

@@ -8,7 +8,7 @@
 //!
 //! Flow: `NdisRegisterProtocolDriver` validates and copies the characteristics and calls
 //! ProtocolSetOptions, in which the client registers its CoNDIS tables. [`net_pnp_event`] sends a
-//! PnP event and waits for a pended answer. `NdisDeregisterProtocolDriver` unbinds every binding
+//! PnP event ([`super::pnp`]) and waits for a pended answer. `NdisDeregisterProtocolDriver` unbinds every binding
 //! ([`super::binding::unbind_binding`]).
 
 use std::ffi::c_void;
@@ -319,68 +319,15 @@ unsafe extern "win64" fn ndis_set_optional_handlers(
     NDIS_STATUS_SUCCESS
 }
 
-/// What NDIS waits on for a pended ProtocolNetPnPEvent (not an address: a handle-like value).
-const PNP_WAIT_KEY: usize = super::handle_wait_key(Kind::Protocol, 0);
-
-/// Sends a PnP event to the protocol (`binding` None: a global event with a NULL context) at
-/// PASSIVE; a PENDING answer is waited for by running the scheduler.
+/// Sends a PnP event with no buffer to the protocol (`binding` None: a NULL context) at PASSIVE;
+/// a PENDING answer is waited for. See [`super::pnp`] for the events with buffers and sequences.
 pub fn net_pnp_event(
     world: &Arc<World>,
     ndis: &Ndis,
     binding: Option<u64>,
     event: NET_PNP_EVENT_CODE,
 ) -> NDIS_STATUS {
-    let (handler, context) = {
-        let state = ndis.state();
-        let handler = state.protocol.as_ref().and_then(|p| p.characteristics.0.NetPnPEventHandler);
-        let context = binding.and_then(|id| state.bindings.get(&id)).map_or(0, |b| b.context);
-        (handler, context)
-    };
-    let Some(handler) = handler else { return NDIS_STATUS_FAILURE };
-    // NET_PNP_EVENT_NOTIFICATION (0xB0 bytes), zeroed, with the header and event code.
-    let mut block = vec![0_u64; 0xB0 / 8];
-    let base = block.as_mut_ptr().cast::<u8>();
-    // SAFETY: `block` is 0xB0 bytes, 8-aligned; the writes are inside it.
-    unsafe {
-        base.cast::<NDIS_OBJECT_HEADER>().write(NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_DEFAULT,
-            Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1,
-            Size: 0xB0,
-        });
-        base.add(8).cast::<u32>().write(event);
-    }
-    let notification = base as usize;
-    let status = call_driver(
-        world,
-        ndis,
-        0,
-        PASSIVE_LEVEL,
-        Logged::Text("ProtocolNetPnPEvent", format!("({context:#x}, event {event})")),
-        || {
-            // SAFETY: the driver's ProtocolNetPnPEvent at PASSIVE with an NDIS-owned notification.
-            unsafe { handler(context as NDIS_HANDLE, notification as *mut NET_PNP_EVENT_NOTIFICATION) }
-        },
-    );
-    world.log_call(0, super::DRIVER_DLL, "ProtocolNetPnPEvent", format!("returned {}", status_name(status)));
-    if status == NDIS_STATUS_NOT_SUPPORTED {
-        violation(
-            world,
-            rules::NET_PNP_NOT_SUPPORTED,
-            "partyline.sys!ProtocolNetPnPEvent",
-            format!("event {event}: NDIS 6 drivers must not return NDIS_STATUS_NOT_SUPPORTED"),
-        );
-    }
-    if status == NDIS_STATUS_PENDING {
-        // NDIS waits for NdisCompleteNetPnPEvent (which signals this key) before it goes on.
-        ndis.state().pnp_pending = Some(binding.unwrap_or(0));
-        while ndis.state().pnp_pending.is_some() {
-            if world.machine().wait(world, PNP_WAIT_KEY, None) == crate::machine::Wake::Stopped {
-                break;
-            }
-        }
-    }
-    drop(block);
-    status
+    super::pnp::send_plain(world, ndis, binding, event)
 }
 
 /// `NdisCompleteNetPnPEvent`: PASSIVE; exactly once after ProtocolNetPnPEvent returned PENDING.
@@ -412,8 +359,15 @@ extern "win64" fn ndis_complete_net_pnp_event(
             );
         })
     };
-    let was_pending = ndis.state().pnp_pending.take().is_some();
-    world.machine().signal(PNP_WAIT_KEY);
+    let was_pending = {
+        let mut state = ndis.state();
+        let was_pending = state.pnp_pending.take().is_some();
+        if was_pending {
+            super::pnp::finish(world, &mut state, status);
+        }
+        was_pending
+    };
+    world.machine().signal(super::pnp::PENDING_KEY);
     if !was_pending {
         violation(world, rules::EXACTLY_ONCE_COMPLETION, EXPORT, "no ProtocolNetPnPEvent is pending");
     } else if status == NDIS_STATUS_PENDING {

@@ -157,6 +157,32 @@ pub const NET_PNP_NOT_SUPPORTED: Rule = devtest(
     "Ddi_ProtocolNetPnPEvent_NotSupported",
     "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_net_pnp_event",
 );
+/// Only NetEventQueryRemoveDevice and NetEventPortActivation may be failed; a protocol "should
+/// always succeed" every other event (and "cannot fail a pause operation").
+pub const NET_PNP_MUST_SUCCEED: Rule = devtest(
+    "Ddi_ProtocolNetPnPEvent_MustSucceed",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_net_pnp_event",
+);
+/// No new connection set-up (NdisClMakeCall, NdisClAddParty) on a Paused binding or a powered-down
+/// adapter ("must not make any send requests" while Paused; NDIS 6.30: "stop generating new I/O
+/// requests" on set-power). partyline's reading of sends for a CoNDIS client.
+pub const PAUSED_NEW_SETUP: Rule = devtest(
+    "Ddi_PausedBinding_NewSetup",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/pausing-a-binding",
+);
+/// A pause completes only once the binding's outstanding requests have ("The pause operation is not
+/// complete until NDIS calls the ProtocolSendNetBufferListsComplete function for all of the
+/// driver's outstanding send requests"): for a CoNDIS client, its pending MakeCall/AddParty.
+pub const PAUSE_WITH_SETUPS_OUTSTANDING: Rule = devtest(
+    "Ddi_PauseCompletedWithSetupsOutstanding",
+    "https://learn.microsoft.com/windows-hardware/drivers/network/pausing-a-binding",
+);
+/// NDIS 6.30: on NetEventSetPower / NetEventQueryPower "the driver must not wait for the
+/// completion of any pending I/O requests" within ProtocolNetPnPEvent.
+pub const POWER_EVENT_WAIT: Rule = devtest(
+    "Ddi_ProtocolNetPnPEvent_WaitInPowerEvent",
+    "https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/ns-ndis-_net_pnp_event",
+);
 /// Every PENDING gets exactly one completion: a completion without a pending request, a second
 /// completion, or one that never comes (§7.5 items 34-35, §7.8 item 66).
 pub const EXACTLY_ONCE_COMPLETION: Rule = devtest(
@@ -345,6 +371,10 @@ pub const ALL: &[Rule] = &[
     CLOSE_ADAPTER_WITH_RESOURCES,
     UNBIND_FAILED,
     NET_PNP_NOT_SUPPORTED,
+    NET_PNP_MUST_SUCCEED,
+    PAUSED_NEW_SETUP,
+    PAUSE_WITH_SETUPS_OUTSTANDING,
+    POWER_EVENT_WAIT,
     EXACTLY_ONCE_COMPLETION,
     COMPLETION_WITH_PENDING,
     CLOSE_AF_WITH_VCS,

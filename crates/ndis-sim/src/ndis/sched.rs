@@ -139,6 +139,8 @@ pub enum Work {
     NotifyCloseAf { af: u64 },
     /// NDIS unbinds (after NdisUnbindAdapter, or asked by the harness).
     Unbind { binding: u64 },
+    /// NDIS sends a PnP step's events to the binding (the restart after a bind).
+    Pnp { binding: u64, step: super::pnp::PnpStep },
     /// Host work queued by another DDI module (e.g. an I/O work item), run at PASSIVE.
     Host { name: &'static str, run: Box<dyn FnOnce() + Send> },
 }
@@ -160,6 +162,7 @@ impl Work {
             Work::RemoteRelease { .. } => "sim:RemoteRelease",
             Work::NotifyCloseAf { .. } => "sim:NotifyCloseAf",
             Work::Unbind { .. } => "sim:Unbind",
+            Work::Pnp { .. } => "sim:NetPnPEvent",
             Work::Host { name, .. } => name,
         }
     }
@@ -187,6 +190,7 @@ impl fmt::Debug for Work {
             Work::RemoteRelease { vc, status } => write!(f, "RemoteRelease(Vc#{vc}, {status:#x})"),
             Work::NotifyCloseAf { af } => write!(f, "NotifyCloseAf(Af#{af})"),
             Work::Unbind { binding } => write!(f, "Unbind(Bd#{binding})"),
+            Work::Pnp { binding, step } => write!(f, "Pnp(Bd#{binding}, {})", step.name()),
             Work::Host { name, .. } => write!(f, "Host({name})"),
         }
     }

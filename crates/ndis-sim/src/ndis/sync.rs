@@ -437,6 +437,7 @@ extern "win64" fn ndis_wait_event(event: *mut NDIS_EVENT, ms_to_wait: u32) -> u8
         );
         return 0;
     }
+    super::pnp::check_wait(world, ndis, EXPORT);
     let deadline = (ms_to_wait != 0).then(|| world.now() + u64::from(ms_to_wait) * 10_000);
     loop {
         if ndis.state().events.get(&(event as usize)).copied().unwrap_or(false) {

@@ -26,6 +26,7 @@ use serde::Deserialize;
 // The driver's own state, checked (compiled from this directory on every host, like this file).
 #[path = "audit.rs"]
 pub mod audit;
+pub use crate::ndis::pnp::PnpStep;
 
 // ---------------------------------------------------------------------------------------------
 // The format, as written.
@@ -232,6 +233,8 @@ struct RawStep {
     /// The call manager registers its address families on this adapter again.
     af_register: Option<AdapterRef>,
     unbind: Option<AdapterRef>,
+    /// NDIS sends a PnP step's events to `adapter`'s binding (`pause`, `restart`, `power-down`, ...).
+    pnp: Option<String>,
     advance: Option<u64>,
     run_until_idle: Option<bool>,
     /// The miniport indicates this many NET_BUFFER_LISTs (on `call`'s VC, else on `adapter`'s binding).
@@ -346,6 +349,11 @@ pub enum Action {
     Unbind {
         adapter: usize,
     },
+    /// NDIS sends `step`'s PnP events to `adapter`'s binding.
+    Pnp {
+        adapter: usize,
+        step: PnpStep,
+    },
     Advance {
         ticks: u64,
     },
@@ -393,6 +401,7 @@ impl fmt::Display for Action {
                 write!(f, "call manager registers its address families on adapter {adapter} again")
             }
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
+            Action::Pnp { adapter, step } => write!(f, "NDIS: {} on adapter {adapter}", step.name()),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
             Action::RunUntilIdle => f.write_str("run until idle"),
             Action::Receive { call, adapter, count, resources, dispatch } => {
@@ -594,6 +603,7 @@ impl Scenario {
                 ("close_af", s.close_af.is_some()),
                 ("af_register", s.af_register.is_some()),
                 ("unbind", s.unbind.is_some()),
+                ("pnp", s.pnp.is_some()),
                 ("advance", s.advance.is_some()),
                 ("run_until_idle", s.run_until_idle.is_some()),
                 ("expect", s.expect.is_some()),
@@ -608,7 +618,7 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, af_register, unbind, advance, run_until_idle, expect, receive"
+                         remote_release, close_af, af_register, unbind, pnp, advance, run_until_idle, expect, receive"
                         .into(),
                 )),
                 many => {
@@ -624,6 +634,7 @@ impl Scenario {
                 "add" | "drop" | "remote_drop" => &["call", "settle", "status"],
                 "close" | "query" => &["settle", "status"],
                 "remote_release" | "close_af" | "af_register" | "unbind" => &["settle"],
+                "pnp" => &["adapter", "settle"],
                 "receive" => &["call", "adapter", "resources", "dispatch", "settle"],
                 _ => &[],
             };
@@ -720,6 +731,19 @@ impl Scenario {
                 "unbind" => Action::Unbind {
                     adapter: adapter_index(s.unbind.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
+                "pnp" => {
+                    let name = s.pnp.as_deref().unwrap_or_default();
+                    let step = PnpStep::parse(name).ok_or_else(|| {
+                        err(
+                            Some(line),
+                            format!("pnp = \"{name}\": not a PnP step (one of {})", PnpStep::names()),
+                        )
+                    })?;
+                    Action::Pnp {
+                        adapter: s.adapter.as_ref().map_or(Ok(0), |a| adapter_index(a, line))?,
+                        step,
+                    }
+                }
                 "advance" => Action::Advance { ticks: s.advance.unwrap_or(0) },
                 "receive" => {
                     let count = s.receive.unwrap_or(0);
@@ -871,6 +895,8 @@ pub enum NetworkEvent<'a> {
     AfRegister { adapter: usize },
     /// NDIS unbinds `adapter`.
     Unbind { adapter: usize },
+    /// NDIS sends `step`'s PnP events to `adapter`'s binding.
+    Pnp { adapter: usize, step: PnpStep },
     /// Time moves on.
     Advance { ticks: u64 },
     /// Queued work runs until none is left.
@@ -1225,6 +1251,7 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
         Action::CloseAf { adapter } => event(target, NetworkEvent::CloseAf { adapter: *adapter }),
         Action::AfRegister { adapter } => event(target, NetworkEvent::AfRegister { adapter: *adapter }),
         Action::Unbind { adapter } => event(target, NetworkEvent::Unbind { adapter: *adapter }),
+        Action::Pnp { adapter, step } => event(target, NetworkEvent::Pnp { adapter: *adapter, step: *step }),
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
         Action::Expect(expectation) => expect(target, names, expectation),

@@ -185,6 +185,8 @@ impl Fake {
         let binding = self.with_memory(|e| e.bind(7)).expect("bind");
         let handle = Handle(self.handle());
         self.engine.on_open_adapter_complete(binding, Status::SUCCESS, handle).expect("open");
+        // NDIS restarts a binding it has just bound (network/binding-states-of-a-protocol-driver).
+        self.engine.on_restart(binding).expect("restart");
         let af = self.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
         let af_handle = self.handle();
         self.afs.insert(af_handle, (af, false, false));
