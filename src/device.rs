@@ -304,6 +304,7 @@ fn answer(query: Request<'_>, buffer: *mut u8, output_len: usize) -> Result<usiz
         Request::QueryCall { call, cursor } => Query::Call(call, cursor),
         Request::ReadCounters => Query::Counters,
         Request::ReadTrace { from } => Query::Trace(from),
+        Request::ReadState => Query::State,
         _ => return Err(STATUS_INVALID_DEVICE_REQUEST),
     };
     let output = output_slice(buffer, output_len);
@@ -328,6 +329,8 @@ fn answer(query: Request<'_>, buffer: *mut u8, output_len: usize) -> Result<usiz
             None => Err(ioctl::IoctlError::Id { field: ioctl::IdField::Call, value: call.to_u64() }),
         },
         Query::Counters => ioctl::encode_counters_response(output, &e.counters),
+        // The driver's own tables, work queues and refusals (O(queued work), control path).
+        Query::State => ioctl::encode_state_response(output, &e.census()),
         Query::Trace(from) => {
             ioctl::encode_trace_response(output, e.trace.next_sequence(), e.trace.since(from))
         }
@@ -345,4 +348,5 @@ enum Query {
     Call(partyline_core::Id, u64),
     Counters,
     Trace(u64),
+    State,
 }

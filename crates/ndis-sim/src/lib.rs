@@ -19,6 +19,7 @@ compile_error!("ndis-sim runs x86-64 kernel images in place and needs an x86-64 
 
 pub(crate) mod chunk;
 pub(crate) mod ddi;
+pub mod driver_state;
 pub mod exports;
 pub(crate) mod fast_hash;
 pub mod fault_trap;

@@ -22,6 +22,7 @@ pub const FAMILIES: &[Family] = &[
     Family { name: "NDIS", rules: crate::ndis::rules::ALL },
     Family { name: "I/O manager", rules: crate::io::rules::IO_MANAGER },
     Family { name: "security", rules: crate::io::rules::SECURITY },
+    crate::driver_state::FAMILY,
 ];
 
 const COUNT: usize = {

@@ -160,6 +160,39 @@ impl<'a> SimTarget<'a> {
     }
 }
 
+impl SimTarget<'_> {
+    /// Audits the driver's tables through its control device ([`crate::driver_state`]): every
+    /// object accounted for, and every table empty when no binding is left. What it finds is
+    /// reported as violations charged to `call`; the audit, if the driver could be asked.
+    fn check_leftovers(&mut self, call: &str) -> Option<audit::Audit> {
+        let world = self.sim.world().clone();
+        if world.stop().is_some() || self.sim.driver_entry_failed() {
+            return None;
+        }
+        let all_unbound = self.sim.all_unbound();
+        match audit::audit(self) {
+            Ok(found) => {
+                crate::driver_state::check_leftovers(&world, &found, all_unbound, call);
+                Some(found)
+            }
+            Err(why) => {
+                let why = format!("the driver's state could not be read: {why}");
+                crate::verifier::report(&world, crate::driver_state::OBJECTS_LEFT, call, why);
+                None
+            }
+        }
+    }
+
+    /// The end of a run: every object accounted for, and exactly the refusals `expected`. The
+    /// driver's census, if it could be read.
+    fn check_end_of_run(&mut self, expected: &audit::RefusalExpectation) -> Option<partyline_core::Census> {
+        const CALL: &str = "partyline.sys (end of the run, before DriverUnload)";
+        let found = self.check_leftovers(CALL)?;
+        crate::driver_state::check_refusals(self.sim.world(), &found.census, expected, CALL);
+        Some(found.census)
+    }
+}
+
 impl Target for SimTarget<'_> {
     fn device_control(
         &mut self,
@@ -237,6 +270,9 @@ impl Target for SimTarget<'_> {
             }
             NetworkEvent::Unbind { adapter } => {
                 self.sim.unbind(adapter);
+                // The unbind ran until idle: the driver holds nothing of that binding any more,
+                // and nothing at all once no binding is left.
+                self.check_leftovers("partyline.sys!ProtocolUnbindAdapterEx");
                 EventOutcome::Done
             }
             NetworkEvent::Pnp { adapter, step } => match self.sim.pnp(adapter, step) {
@@ -298,6 +334,9 @@ pub struct Report {
     pub leaks: Vec<(String, u64)>,
     /// Simulated time at the end (100 ns ticks).
     pub end_time: u64,
+    /// The driver's own state at the end of the steps, before DriverUnload (READ_STATE), if it
+    /// could be read.
+    pub census: Option<partyline_core::Census>,
     /// How the run stopped, if it did (a bug check, a deadlock, a special-pool fault, a cap):
     /// the stop's first line; its full report went to stderr.
     pub stop: Option<String>,
@@ -357,8 +396,10 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
     let mut sim = Simulation::new(config, image)?;
     sim.world().set_replay(format!("cargo run --release -- run {} --seed {seed}", scenario.name));
     sim.bind_all();
-    let steps = run_steps(scenario, &mut SimTarget::new(&mut sim));
-    sim.run_until_idle();
+    let mut target = SimTarget::new(&mut sim);
+    let steps = run_steps(scenario, &mut target);
+    target.sim.run_until_idle();
+    let census = target.check_end_of_run(&scenario.expect_refusals);
     sim.unload();
     let leaks = sim
         .ndis()
@@ -377,6 +418,7 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         counters: sim.counters(),
         leaks,
         end_time: sim.world().now(),
+        census,
         stop: sim.stop().map(|stop| stop.to_string().lines().next().unwrap_or_default().to_owned()),
     })
 }

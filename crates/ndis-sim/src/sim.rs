@@ -302,6 +302,11 @@ impl Simulation {
         }
     }
 
+    /// Whether NDIS has no binding of the driver left (every adapter unbound, or none bound).
+    pub fn all_unbound(&self) -> bool {
+        self.ndis.bindings().iter().all(|(_, _, bound)| !bound)
+    }
+
     /// Party `party` (a `Pt#` id) leaves: remote DROP PARTY with DropStatus SUCCESS.
     pub fn remote_drop(&self, party: u64) {
         let now = self.world.now();
@@ -327,6 +332,14 @@ impl Simulation {
             .filter(|(_, p)| p.state() == ndis::PartyState::Connected)
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// The party at `address` that is not gone (its `Pt#` id and state), if any: the last one made.
+    pub fn party_at(&self, address: &ndis::AtmAddr) -> Option<(u64, ndis::PartyState)> {
+        let state = self.ndis.state();
+        let found =
+            state.parties.iter().rev().find(|(_, p)| p.state() != ndis::PartyState::Gone && p.is_at(address));
+        found.map(|(id, p)| (id, p.state()))
     }
 
     /// Parties with a request or a network event in flight (ids): being added, being dropped by

@@ -1,5 +1,5 @@
 //! The rule catalogue ([`ndis_sim::rules::ALL`]) against the tests: every rule of every family
-//! (NDIS, I/O manager, security) has a test `proves_<rule name in lower case>` that makes it fire
+//! (NDIS, I/O manager, security, driver state) has a test `proves_<rule name in lower case>` that makes it fire
 //! with a deliberately misbehaving driver action, every rule cites a Microsoft Learn page, and no
 //! two rules share a name.
 
@@ -10,6 +10,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("tests/ndis_rules.rs", include_str!("ndis_rules.rs")),
     ("tests/driver_entry.rs", include_str!("driver_entry.rs")),
     ("tests/special_pool.rs", include_str!("special_pool.rs")),
+    ("tests/driver_state.rs", include_str!("driver_state.rs")),
     ("src/io/tests.rs", include_str!("../src/io/tests.rs")),
 ];
 

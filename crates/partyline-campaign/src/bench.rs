@@ -5,7 +5,10 @@
 use ndis_sim::io::{Caller, IoError, IoManager};
 use ndis_sim::machine::Schedule;
 use ndis_sim::ndis::{self, AdapterConfig, AtmAddr, Behaviour, FaultPolicy};
+use ndis_sim::scenario::audit::{self, RefusalExpectation};
+use ndis_sim::scenario::{EventOutcome, NetworkEvent, Target};
 use ndis_sim::sim::{SimConfig, Simulation};
+use partyline_core::census::RefusalKind;
 use partyline_core::{AtmAddress, TrafficProfile};
 use partyline_ioctl as ioctl;
 
@@ -76,6 +79,45 @@ pub struct Bench {
     pub parties: Vec<u64>,
     /// IOCTLs sent.
     pub ioctls: u64,
+    /// Requests the driver refused, by the status it answered with (what the run expects the
+    /// driver to count as refusals, [`RefusalKind`] order).
+    pub refusals_answered: [u64; RefusalKind::ALL.len()],
+    /// Keep the binding to the end and let DriverUnload's deregistration unbind it (the
+    /// `unload-with-calls` scenario); otherwise the run ends with NDIS unbinding the adapter,
+    /// after which every table of the driver must be empty.
+    pub unload_with_bindings: bool,
+}
+
+/// The refusal a state-changing request answered with `status` was counted as by the engine
+/// (`partyline_ioctl::core_status`, the other way round); `None` for success and for memory
+/// shortages, which are not refusals.
+pub fn refusal_of(status: i32) -> Option<RefusalKind> {
+    use partyline_ioctl::error::*;
+    match status {
+        STATUS_NOT_FOUND => Some(RefusalKind::UnknownId),
+        STATUS_INVALID_DEVICE_STATE => Some(RefusalKind::InvalidState),
+        STATUS_DELETE_PENDING => Some(RefusalKind::Closing),
+        STATUS_NOT_SUPPORTED => Some(RefusalKind::UnsupportedAddressFamily),
+        STATUS_INVALID_PARAMETER => Some(RefusalKind::NoLeaves),
+        _ => None,
+    }
+}
+
+/// The bench as the scenario runner's [`Target`], so the audit of the driver's state
+/// ([`audit::audit`]) reads it through the control device the same way.
+impl Target for Bench {
+    fn device_control(
+        &mut self,
+        code: u32,
+        input: &[u8],
+        output_len: usize,
+    ) -> Result<(i32, Vec<u8>), String> {
+        self.send(code, input, output_len).ok_or_else(|| "the I/O manager refused the request".into())
+    }
+
+    fn network(&mut self, _event: NetworkEvent<'_>) -> EventOutcome {
+        EventOutcome::Skipped("the bench makes its network events itself".into())
+    }
 }
 
 impl Bench {
@@ -105,7 +147,15 @@ impl Bench {
         if sim.driver_entry_status == Some(0) {
             sim.bind_all();
         }
-        Bench { sim, hangs: Vec::new(), calls: Vec::new(), parties: Vec::new(), ioctls: 0 }
+        Bench {
+            sim,
+            hangs: Vec::new(),
+            calls: Vec::new(),
+            parties: Vec::new(),
+            ioctls: 0,
+            refusals_answered: [0; RefusalKind::ALL.len()],
+            unload_with_bindings: false,
+        }
     }
 
     /// Whether DriverEntry succeeded.
@@ -140,7 +190,15 @@ impl Bench {
             output_len,
             Caller::Administrator,
         ) {
-            Ok(answer) => Some(answer),
+            Ok(answer) => {
+                let changes_state = ioctl::Ioctl::from_code(code).is_some_and(|i| i.changes_state());
+                if changes_state && ioctl::decode_request(code, input).is_ok() {
+                    if let Some(kind) = refusal_of(answer.0) {
+                        self.refusals_answered[kind as usize] += 1;
+                    }
+                }
+                Some(answer)
+            }
             Err(IoError::Pending { status }) => {
                 self.hangs.push(format!("IOCTL {code:#x} left its IRP pending ({status:#x})"));
                 None
@@ -216,11 +274,68 @@ impl Bench {
         Some((summary.connected, ids))
     }
 
+    /// The refusals the driver should have counted: exactly those its requests were answered
+    /// with, plus, for unknown ids, at most one per network event of the run (a remote drop or
+    /// release). Such an event may cross the driver's own release of its object: the call manager
+    /// has committed to ProtocolClIncomingDropParty (or ProtocolClIncomingCloseCall) when, on
+    /// another processor, the driver's NdisClCloseCall carrying that party (or its NdisCoDeleteVc)
+    /// completes first, so the indication names a context the driver has already freed, and
+    /// refusing it as an unknown id is the driver's right answer (found by the concurrency
+    /// campaign: `--only concurrency --first-seed 74 --seeds 1 --replay "make 9 10 10;
+    /// remote-drop 1; release 0 ok"`).
+    pub fn expected_refusals(&self) -> RefusalExpectation {
+        let mut expected = RefusalKind::ALL.into_iter().fold(RefusalExpectation::default(), |e, kind| {
+            e.exactly(kind, self.refusals_answered[kind as usize])
+        });
+        let counters = self.sim.counters();
+        let crossings = counters.parties_dropped_remotely + counters.remote_releases;
+        let unknown = &mut expected.bounds[RefusalKind::UnknownId as usize];
+        unknown.1 += crossings;
+        expected
+    }
+
+    /// Audits the driver's own state ([`ndis_sim::driver_state`]): every object accounted for
+    /// (`all_unbound`: every table empty, nothing queued), and, at `refusals`, exactly the
+    /// refusals the run's requests were answered with. Reported as violations of the run.
+    pub fn check_driver_state(&mut self, all_unbound: bool, refusals: bool, call: &str) {
+        if !self.loaded() || self.sim.stop().is_some() {
+            return;
+        }
+        let world = self.sim.world().clone();
+        match audit::audit(self) {
+            Ok(found) => {
+                ndis_sim::driver_state::check_leftovers(&world, &found, all_unbound, call);
+                if refusals {
+                    let expected = self.expected_refusals();
+                    ndis_sim::driver_state::check_refusals(&world, &found.census, &expected, call);
+                }
+            }
+            Err(why) => ndis_sim::verifier::report(
+                &world,
+                ndis_sim::driver_state::OBJECTS_LEFT,
+                call,
+                format!("the driver's state could not be read: {why}"),
+            ),
+        }
+    }
+
     /// Unloads the driver (or, if DriverEntry failed, checks it left nothing behind) and returns
-    /// the verdict.
+    /// the verdict. Before unloading, the driver's own state is audited: every object accounted
+    /// for and exactly the refusals the run's requests met; then, unless
+    /// [`Bench::unload_with_bindings`], NDIS unbinds the adapter and every table must be empty.
     pub fn finish(mut self) -> Verdict {
         if self.loaded() && self.sim.stop().is_none() {
             self.drain();
+            self.check_driver_state(self.sim.all_unbound(), true, "partyline.sys (end of the run)");
+            if !self.unload_with_bindings && !self.sim.all_unbound() {
+                self.sim.unbind(0);
+                self.drain();
+                self.check_driver_state(
+                    true,
+                    false,
+                    "partyline.sys!ProtocolUnbindAdapterEx (end of the run)",
+                );
+            }
         }
         // After a failed DriverEntry this only checks it left nothing behind (no DriverUnload).
         self.sim.unload();
@@ -230,7 +345,10 @@ impl Bench {
         }
         for violation in self.sim.violations() {
             let rule = violation.rule.name;
-            if rule == ndis::rules::POOL_LEAK.name || rule == ndis::rules::UNLOAD_WITH_OBJECTS.name {
+            if rule == ndis::rules::POOL_LEAK.name
+                || rule == ndis::rules::UNLOAD_WITH_OBJECTS.name
+                || rule == ndis_sim::driver_state::OBJECTS_LEFT.name
+            {
                 verdict.leaks.push(violation.to_string());
             } else {
                 verdict.violations.push(violation.to_string());

@@ -47,6 +47,9 @@ pub struct CampaignArgs {
     /// Do not minimise failing random runs.
     #[arg(long)]
     pub no_minimise: bool,
+    /// Add/drop cycles of the soak campaign (`--only soak --cycles 1000000` for the full soak).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub cycles: u64,
     /// Run without Driver Verifier's special pool (on by default: a guard page after every
     /// driver allocation, freed blocks made inaccessible).
     #[arg(long)]
@@ -102,6 +105,7 @@ pub fn run(args: CampaignArgs) -> ExitCode {
             replay: args.replay.map(|r| r.0),
             minimise: !args.no_minimise,
             special_pool: !args.no_special_pool,
+            cycles: args.cycles,
         }
     };
     if let Err(e) = options.check() {

@@ -19,6 +19,13 @@
 //!   each on a simulated processor of its own, while IOCTLs run on another.
 //! - **hostile**: malformed, truncated, oversized, unknown-code and stale-id IOCTLs; each refusal
 //!   must carry the status `partyline_ioctl::decode_request` gives for it.
+//! - **soak**: `cycles` add/drop cycles on long-lived calls, remote drops and failed requests
+//!   mixed in; the pool's high-water mark stays flat after warm-up and every table of the driver
+//!   returns to its baseline ([`soak`]).
+//!
+//! Every run ends with the driver's own state audited through its control device
+//! ([`ndis_sim::driver_state`]): every object accounted for, exactly the refusals the run's
+//! requests met, and, once NDIS has unbound the adapter, every table empty.
 //!
 //! A crash stops the process (the simulator's bug check); an `atexit` hook then names the run.
 
@@ -26,6 +33,7 @@ pub mod bench;
 pub mod cli;
 mod modes;
 pub mod ops;
+pub mod soak;
 
 pub use modes::{random_run, replayed_run, send_hostile, still_consistent};
 
@@ -66,6 +74,8 @@ pub struct Options {
     /// freed blocks inaccessible): a stray access stops the run, reported, and the campaign goes
     /// on. On by default.
     pub special_pool: bool,
+    /// Add/drop cycles of the soak.
+    pub cycles: u64,
 }
 
 impl Default for Options {
@@ -84,6 +94,7 @@ impl Default for Options {
             replay: None,
             minimise: true,
             special_pool: true,
+            cycles: 20_000,
         }
     }
 }
@@ -91,7 +102,7 @@ impl Default for Options {
 impl Options {
     /// A short version of every campaign, for the test suite.
     pub fn short() -> Options {
-        Options { seeds: 6, steps: 30, ioctl_inputs: 150, ..Options::default() }
+        Options { seeds: 6, steps: 30, ioctl_inputs: 150, cycles: 2_000, ..Options::default() }
     }
 
     /// Refuses option combinations that mean nothing: a replay names one random campaign.
@@ -120,16 +131,18 @@ pub enum Campaign {
     Schedule,
     Concurrency,
     Hostile,
+    Soak,
 }
 
 impl Campaign {
     /// Every campaign.
-    pub const ALL: [Campaign; 5] = [
+    pub const ALL: [Campaign; 6] = [
         Campaign::Systematic,
         Campaign::LowResources,
         Campaign::Schedule,
         Campaign::Concurrency,
         Campaign::Hostile,
+        Campaign::Soak,
     ];
 
     /// The command-line name.
@@ -140,6 +153,7 @@ impl Campaign {
             Campaign::Schedule => "schedule",
             Campaign::Concurrency => "concurrency",
             Campaign::Hostile => "hostile",
+            Campaign::Soak => "soak",
         }
     }
 
@@ -186,6 +200,8 @@ pub struct Figures {
     /// Distinct fault sites over every systematic scenario.
     pub distinct_sites: BTreeSet<String>,
     pub failures: Vec<Failure>,
+    /// What the soak measured, if it ran.
+    pub soak: Option<soak::SoakFigures>,
 }
 
 impl Figures {
@@ -244,6 +260,25 @@ impl fmt::Display for Figures {
                 r.stops
             )?;
         }
+        if let Some(soak) = &self.soak {
+            writeln!(
+                f,
+                "soak: {} add/drop cycles ({} local drops, {} remote, {} crossed; {} requests failed; {} PnP events), {} long-lived calls made again; pool \
+                 high-water mark {} bytes after warm-up, {} at the end (growth allowed: one chunk, {} bytes); \
+                 baseline tables (bindings, address families, calls, parties) {:?}",
+                soak.cycles,
+                soak.local_drops,
+                soak.remote_drops,
+                soak.crossings,
+                soak.failed_requests,
+                soak.pnp_events,
+                soak.calls_remade,
+                soak.high_water_after_warmup,
+                soak.high_water_at_end,
+                soak.allowed_growth,
+                soak.baseline.tables.map(|t| t.live)
+            )?;
+        }
         if std::env::var_os("PARTYLINE_CAMPAIGN_SITES").is_some() {
             for site in &self.distinct_sites {
                 writeln!(f, "site: {site}")?;
@@ -285,6 +320,7 @@ pub fn run(options: &Options) -> Figures {
                 Campaign::Schedule => modes::fuzz(options, &mut figures, Campaign::Schedule),
                 Campaign::Concurrency => modes::concurrency(options, &mut figures),
                 Campaign::Hostile => modes::hostile(options, &mut figures),
+                Campaign::Soak => modes::soak(options, &mut figures),
             };
             figures.rows.push((campaign, row));
         }

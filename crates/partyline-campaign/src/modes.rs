@@ -95,6 +95,7 @@ fn grow_drop_close(bench: &mut Bench) {
 }
 
 fn unload_with_calls(bench: &mut Bench) {
+    bench.unload_with_bindings = true;
     let Some(af) = bench.af() else { return };
     bench.make_call(af, &[leaf(1), leaf(2)]);
     bench.make_call(af, &[leaf(3)]);
@@ -376,7 +377,7 @@ fn hostile_input(rng: &mut Rng, ids: &[u64], af: u64) -> (u32, Vec<u8>, usize) {
         1 => 0,
         _ => pick(rng, ids).unwrap_or(1),
     };
-    let ioctl = ioctl::Ioctl::ALL[rng.below(9) as usize];
+    let ioctl = ioctl::Ioctl::ALL[rng.below(ioctl::Ioctl::ALL.len() as u64) as usize];
     let mut code = ioctl.code();
     let mut input: Vec<u8> = match ioctl {
         ioctl::Ioctl::ListBindings => ioctl::request::encode_list_bindings(rng.below(4)).to_vec(),
@@ -401,6 +402,7 @@ fn hostile_input(rng: &mut Rng, ids: &[u64], af: u64) -> (u32, Vec<u8>, usize) {
         ioctl::Ioctl::QueryCall => ioctl::request::encode_query_call(id(rng), rng.below(3)).to_vec(),
         ioctl::Ioctl::ReadCounters => ioctl::request::encode_read_counters().to_vec(),
         ioctl::Ioctl::ReadTrace => ioctl::request::encode_read_trace(rng.below(50)).to_vec(),
+        ioctl::Ioctl::ReadState => ioctl::request::encode_read_state().to_vec(),
     };
     match rng.below(10) {
         0 => input.truncate(rng.below(input.len() as u64 + 1) as usize),
@@ -516,5 +518,22 @@ pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
         verdict.violations.extend(problems);
         record(figures, &mut row, options, (Campaign::Hostile, "ioctl-fuzz", seed), &verdict);
     }
+    row
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soak: a million add/drop cycles on long-lived calls (see `crate::soak`).
+
+pub(crate) fn soak(options: &Options, figures: &mut Figures) -> Row {
+    let mut row = Row { scenarios: 1, seeds: 1, ..Row::default() };
+    let seed = options.first_seed;
+    set_current(format!("soak seed {seed}"));
+    let warmup = (options.cycles / 10).clamp(crate::soak::CHECKPOINT.min(options.cycles), 10_000);
+    let (soak, verdict) = crate::soak::soak(seed, options.cycles, warmup, options.special_pool);
+    row.steps += soak.cycles;
+    row.ioctls += soak.ioctls;
+    row.faults += soak.failed_requests;
+    record(figures, &mut row, options, (Campaign::Soak, "add-drop-cycles", seed), &verdict);
+    figures.soak = Some(soak);
     row
 }

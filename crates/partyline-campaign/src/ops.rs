@@ -251,7 +251,12 @@ impl Op {
                 };
             }
             Op::NotifyCloseAf => bench.sim.notify_close_af(0),
-            Op::Unbind => bench.sim.unbind(0),
+            Op::Unbind => {
+                bench.sim.unbind(0);
+                // The unbind ran until idle: the driver's tables hold nothing of it.
+                let all_unbound = bench.sim.all_unbound();
+                bench.check_driver_state(all_unbound, false, "partyline.sys!ProtocolUnbindAdapterEx");
+            }
             Op::Pnp { step } => {
                 // A step that does not apply in the binding's state is skipped.
                 let _ = bench.sim.pnp(0, *step);

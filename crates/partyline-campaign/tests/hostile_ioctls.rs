@@ -84,6 +84,7 @@ fn build(input: &Input, ids: &[u64], af: u64) -> (u32, Vec<u8>) {
         Ioctl::QueryCall => ioctl::request::encode_query_call(id, input.small % 3).to_vec(),
         Ioctl::ReadCounters => ioctl::request::encode_read_counters().to_vec(),
         Ioctl::ReadTrace => ioctl::request::encode_read_trace(input.small).to_vec(),
+        Ioctl::ReadState => ioctl::request::encode_read_state().to_vec(),
     };
     match &input.mangle {
         Mangle::None => {}

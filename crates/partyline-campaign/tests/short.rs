@@ -159,13 +159,13 @@ fn random_runs_cross_the_drivers_requests() {
     let options = Options { steps: 200, ..Options::short() };
     for campaign in [Campaign::Schedule, Campaign::Concurrency] {
         let (mut crossings, mut registrations) = (0, 0);
-        for seed in 1..=10 {
+        for seed in 1..=30 {
             let (ops, bench) = partyline_campaign::random_run(&options, campaign, seed);
             crossings += bench.sim.counters().crossings_absorbed;
             registrations += ops.iter().filter(|op| **op == partyline_campaign::ops::Op::AfRegister).count();
         }
-        assert!(crossings >= 2, "{campaign:?}: {crossings} crossings in 10 runs");
-        assert!(registrations > 0, "{campaign:?}: no af-register in 10 runs");
+        assert!(crossings >= 2, "{campaign:?}: {crossings} crossings in 30 runs");
+        assert!(registrations > 0, "{campaign:?}: no af-register in 30 runs");
     }
 }
 
@@ -265,6 +265,24 @@ fn a_failed_address_family_open_makes_the_real_driver_ask_for_an_unbind() {
         bench.finish();
     }
     panic!("no run failed NdisClOpenAddressFamilyEx");
+}
+
+/// The soak, short: add/drop cycles on long-lived calls with remote drops and failed requests;
+/// the pool's high-water mark stays within one chunk after warm-up and every table of the driver
+/// returns to its baseline. A driver that leaks (`git apply
+/// mutants/leak-party-on-remote-drop.patch`) fails it: its parties table outgrows the baseline.
+#[test]
+fn a_short_soak_keeps_memory_and_tables_flat() {
+    let figures = run(&Options { only: vec![Campaign::Soak], ..Options::short() });
+    assert!(figures.is_clean(), "{figures}");
+    let soak = figures.soak.as_ref().expect("the soak ran");
+    assert!(soak.cycles >= 2_000, "{figures}");
+    assert!(soak.remote_drops > 0 && soak.local_drops > 0 && soak.crossings > 0, "{figures}");
+    assert!(soak.failed_requests > 0, "requests were failed: {figures}");
+    assert!(soak.pnp_events >= 4, "PnP events were delivered: {figures}");
+    assert!(soak.high_water_after_warmup > 0 && soak.growth_problem().is_none(), "{figures}");
+    let parties = soak.baseline.table(partyline_core::Table::Parties).live as usize;
+    assert_eq!(parties, partyline_campaign::soak::CALLS * partyline_campaign::soak::BASE_LEAVES);
 }
 
 /// The schedule campaign delivers PnP steps at random points — a pause, a power-down, a restart

@@ -336,6 +336,26 @@ pub fn list() -> ExitCode {
     })())
 }
 
+/// `partyline state`: the running driver's census (READ_STATE) and whatever no live parent
+/// accounts for, as on the simulator.
+pub fn state() -> ExitCode {
+    finish((|| {
+        let mut target = DeviceTarget { device: Device::open(false)? };
+        let found = portable::audit::audit(&mut target)?;
+        print!("{}", portable::audit::describe_state(&found.census));
+        let unaccounted = found.unaccounted();
+        if unaccounted.is_empty() {
+            println!("every object is accounted for by a live parent");
+            return Ok(());
+        }
+        for leftover in &unaccounted {
+            println!("unaccounted: {leftover}");
+        }
+        Err("the driver holds objects no live parent accounts for (or work is queued: run again once idle)"
+            .into())
+    })())
+}
+
 pub fn counters() -> ExitCode {
     finish((|| {
         let (status, out) = Device::open(false)?.control(

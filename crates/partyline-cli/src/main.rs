@@ -49,6 +49,10 @@ enum Command {
     Run(RunArgs),
     /// List the scenarios that ship with partyline.
     Scenarios,
+    /// Show the driver's own state: live objects, memory and queued work per table, and its
+    /// refusals by kind. On Linux, at the end of a scenario on the simulator (before DriverUnload);
+    /// on Windows, the running driver.
+    State(StateArgs),
     /// Run the robustness campaigns on the simulator and print the figures (docs/ROBUSTNESS.md).
     #[cfg(target_os = "linux")]
     Campaign(partyline_campaign::cli::CampaignArgs),
@@ -105,6 +109,16 @@ pub struct RunArgs {
     /// Leave out the timeline.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(clap::Args, Default)]
+pub struct StateArgs {
+    /// Linux: the scenario to play first (a .toml file or a shipped scenario's name; the default
+    /// one when omitted). Windows: not allowed (the running driver is read as it is).
+    pub scenario: Option<String>,
+    /// Linux: use this seed instead of the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// A scenario to run: its text, where it came from, and how to name it on a command line.
@@ -182,6 +196,47 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+fn state(args: &StateArgs) -> ExitCode {
+    #[cfg(windows)]
+    {
+        if args.scenario.is_some() || args.seed.is_some() {
+            eprintln!(
+                "partyline: on Windows `partyline state` reads the running driver as it is; a scenario \
+                 and a seed apply only on the simulator (Linux)"
+            );
+            return ExitCode::from(2);
+        }
+        device::state()
+    }
+    #[cfg(not(windows))]
+    {
+        let source = match load(args.scenario.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("partyline: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let scenario = match parse(&source) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("partyline: the scenario is not valid:\n  {e}");
+                return ExitCode::from(2);
+            }
+        };
+        #[cfg(target_os = "linux")]
+        {
+            simulator::state(&scenario, &source, args.seed)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = scenario;
+            eprintln!("partyline: the simulator needs an x86-64 Linux host");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // The benchmark's scaling run re-executes this program under callgrind.
     #[cfg(target_os = "linux")]
@@ -191,6 +246,7 @@ fn main() -> ExitCode {
         None => run(&RunArgs::default()),
         Some(Command::Run(args)) => run(&args),
         Some(Command::Scenarios) => list_scenarios(),
+        Some(Command::State(args)) => state(&args),
         #[cfg(target_os = "linux")]
         Some(Command::Campaign(args)) => partyline_campaign::cli::run(args),
         #[cfg(target_os = "linux")]

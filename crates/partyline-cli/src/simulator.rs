@@ -172,6 +172,51 @@ fn print_json(report: &Report, scenario: &Scenario, source: &Source) {
     );
 }
 
+/// `partyline state`: plays `scenario` on the simulator and prints the driver's own state as it
+/// was at the end of the steps (READ_STATE, before DriverUnload), and what the audit of it found.
+/// Exit status 0 when the driver's state is clean, 1 when a driver-state rule was broken (or
+/// anything else in the run), 2 when the driver could not be asked.
+pub fn state(scenario: &Scenario, source: &Source, seed: Option<u64>) -> ExitCode {
+    let report = match scenario::run(scenario, partyline_image::IMAGE, seed) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("partyline: the simulator could not load partyline.sys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(census) = &report.census else {
+        eprintln!(
+            "partyline: the driver's state could not be read at the end of '{}' (seed {}): {}",
+            scenario.name,
+            report.seed,
+            report.stop.as_deref().unwrap_or("DriverEntry failed or the run stopped")
+        );
+        return ExitCode::from(2);
+    };
+    println!(
+        "partyline: the driver's own state at the end of scenario '{}' (seed {}), before DriverUnload",
+        scenario.name, report.seed
+    );
+    print!("{}", scenario::audit::describe_state(census));
+    let family = ndis_sim::driver_state::RULES;
+    let broken: Vec<_> = report.violations.iter().filter(|v| family.contains(&v.rule)).collect();
+    for v in &broken {
+        println!("{v}");
+    }
+    if report.is_clean() {
+        println!("clean: every object accounted for, no unexpected refusal");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "FAIL: {} driver-state violation(s), {} in all; `{}` shows the whole run",
+            broken.len(),
+            report.violations.len(),
+            replay_command(source, report.seed)
+        );
+        ExitCode::from(1)
+    }
+}
+
 /// Runs `scenario` on the simulator and prints the result; the exit status says whether it was clean.
 pub fn run(scenario: &Scenario, source: &Source, args: &RunArgs) -> ExitCode {
     let report = match scenario::run(scenario, partyline_image::IMAGE, args.seed) {

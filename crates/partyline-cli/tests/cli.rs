@@ -239,3 +239,33 @@ fn scenarios_lists_the_shipped_ones() {
     }
     assert!(!stdout.contains("does not parse"), "{stdout}");
 }
+
+/// `partyline state` plays a scenario and prints the driver's own tables, work queues and
+/// refusals as READ_STATE reported them before DriverUnload; an unexpected refusal fails it with
+/// the rule that says so; a missing scenario or a bad seed is refused with status 2.
+#[test]
+fn state_shows_the_drivers_tables_and_refusals() {
+    let out = partyline(&["state"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for needle in
+        ["scenario 'default'", "bindings", "address families", "calls", "parties", "queued work", "refused"]
+    {
+        assert!(stdout.contains(needle), "{needle}:\n{stdout}");
+    }
+    assert!(stdout.contains("clean: every object accounted for"), "{stdout}");
+    let path = scenario_file(
+        "state-refused",
+        &format!("{HEADER}\n[[step]]\nmake_call = \"c\"\nleaves = [\"alice\", \"bob\"]\n\n[[step]]\nclose = \"c\"\n\n[[step]]\nclose = \"c\"\nstatus = \"STATUS_NOT_FOUND\"\n"),
+    );
+    let out = partyline(&["state", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("refused           1, 1 unknown_id"), "{stdout}");
+    assert!(stdout.contains("DriverState_UnexpectedRefusal"), "{stdout}");
+    for args in [&["state", "no-such-scenario"][..], &["state", "--seed", "x"]] {
+        let out = partyline(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+}

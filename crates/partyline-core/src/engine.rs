@@ -33,6 +33,7 @@ pub enum LentMemory {
     Parties(Returned<Party>),
 }
 
+use crate::census::{Census, Refusals, TableCensus, WorkCensus};
 use crate::slab::Returned as Lent;
 use crate::trace::{Cause, Counters, ObjectKind, Trace, TraceEvent};
 
@@ -489,6 +490,8 @@ pub struct Engine {
     party_work: List<PartyLink>,
     deferred: Deferred,
     pub counters: Counters,
+    /// `counters.refused`, split by why and by object kind.
+    pub refusals: Refusals,
     pub trace: Trace,
 }
 
@@ -516,6 +519,7 @@ impl Engine {
             party_work: List::EMPTY,
             deferred: Deferred::EMPTY,
             counters: Counters::ZERO,
+            refusals: Refusals::ZERO,
             trace: Trace::new(),
         }
     }
@@ -590,6 +594,7 @@ impl Engine {
     fn refuse(&mut self, kind: ObjectKind, id: Option<Id>, error: Error) {
         if !matches!(error, Error::NeedMemory(..)) {
             self.counters.refused += 1;
+            self.refusals.count(kind, error);
             self.trace.push(TraceEvent::Refused { kind, id, error });
         }
     }
@@ -773,12 +778,12 @@ impl Engine {
     /// waits for [`Action::BindingQuiet`] and asks [`Engine::pause_settled`]).
     pub fn on_pnp_event(&mut self, id: Id, event: PnpEvent) -> Result<Option<usize>> {
         let binding = self.open_binding_mut(id)?;
+        let (operational, low_power, cookie) = (binding.operational, binding.low_power, binding.cookie);
         match event {
-            PnpEvent::Pause => binding.operational = Operational::Pausing,
-            PnpEvent::Restart => binding.operational = Operational::Running,
-            PnpEvent::SetPower { working } => binding.low_power = !working,
+            PnpEvent::Pause => self.operational_to(id, Operational::Pausing, low_power, Cause::Pause),
+            PnpEvent::Restart => self.operational_to(id, Operational::Running, low_power, Cause::Restart),
+            PnpEvent::SetPower { working } => self.operational_to(id, operational, !working, Cause::SetPower),
         }
-        let cookie = binding.cookie;
         if event == PnpEvent::Pause {
             return Ok((!self.pause_settled(id)).then_some(cookie));
         }
@@ -788,11 +793,12 @@ impl Engine {
 
     /// Whether a pausing binding has no set-up in flight any more; if so it is now Paused.
     pub fn pause_settled(&mut self, id: Id) -> bool {
-        let Some(binding) = self.bindings.get_mut(id) else { return true };
+        let Some(binding) = self.bindings.get(id) else { return true };
         if binding.operational == Operational::Pausing && binding.setups == 0 {
-            binding.operational = Operational::Paused;
+            let low_power = binding.low_power;
+            self.operational_to(id, Operational::Paused, low_power, Cause::PauseComplete);
         }
-        binding.operational != Operational::Pausing
+        self.bindings.get(id).is_none_or(|b| b.operational != Operational::Pausing)
     }
 
     /// NetEventRestart: the binding runs again (network/restarting-a-binding); the set-ups held
@@ -1660,6 +1666,17 @@ impl Engine {
         }
     }
 
+    /// Binding `id`'s data path and power move to `to` and `low_power` because of `cause`;
+    /// traced old ⇒ new.
+    #[inline(never)]
+    fn operational_to(&mut self, id: Id, to: Operational, low_power: bool, cause: Cause) {
+        if let Some(binding) = self.bindings.get_mut(id) {
+            let from = (binding.operational, binding.low_power);
+            (binding.operational, binding.low_power) = (to, low_power);
+            self.trace.push(TraceEvent::Operational { id, from, to: (to, low_power), cause });
+        }
+    }
+
     /// Address family `id` moves to `to` because of `cause`; traced old ⇒ new.
     #[inline(never)]
     fn af_to(&mut self, id: Id, to: AfState, cause: Cause) {
@@ -1726,6 +1743,36 @@ impl Engine {
             let id = self.calls.id_at(i)?;
             Some((id, self.calls.get(id)?.af))
         })
+    }
+
+    /// The driver's own state: live objects and memory per table, queued work, refusals. For
+    /// the control device; O(1).
+    pub fn census(&self) -> Census {
+        fn table<T>(slab: &Slab<T>) -> TableCensus {
+            TableCensus {
+                live: slab.len() as u32,
+                chunks: slab.chunks() as u32,
+                directory: slab.directory_len() as u32,
+                slot_bytes: core::mem::size_of::<crate::slab::Slot<T>>() as u32,
+            }
+        }
+        let work = WorkCensus {
+            calls: self.call_work.len(),
+            afs: self.af_work.len(),
+            parties: self.party_work.len(),
+            deferred: self.deferred.len as u32,
+        };
+        let c = &self.counters;
+        Census {
+            tables: [table(&self.bindings), table(&self.afs), table(&self.calls), table(&self.parties)],
+            work,
+            refused: c.refused,
+            lost_actions: c.lost_actions,
+            drop_failures: c.drop_failures,
+            close_failures: c.close_failures,
+            delete_failures: c.delete_failures,
+            refusals: self.refusals,
+        }
     }
 
     // ----- the work queue -----

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addresses;
+pub mod census;
 pub mod engine;
 pub mod list;
 pub mod model;
@@ -12,6 +13,7 @@ pub mod params;
 pub mod slab;
 pub mod trace;
 
+pub use census::Census;
 pub use engine::{Action, Engine, Error, LentMemory, Operational, PnpEvent, Table};
 pub use model::{AtmAddress, Handle, Status, TrafficProfile};
 pub use slab::Id;

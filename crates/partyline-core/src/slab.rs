@@ -117,8 +117,14 @@ impl<T> Slab<T> {
         Slab { directory: None, chunks: 0, free_head: NONE, len: 0 }
     }
 
-    fn directory_len(&self) -> usize {
+    /// Entries of the chunk directory.
+    pub fn directory_len(&self) -> usize {
         self.directory.as_ref().map_or(0, |d| d.len())
+    }
+
+    /// Chunks lent to the table.
+    pub fn chunks(&self) -> usize {
+        self.chunks
     }
 
     /// Objects in the table.

@@ -1,6 +1,6 @@
 //! Counters and a fixed ring of recent trace events, readable through the control device.
 
-use crate::engine::{Action, AfState, BindingState, CallState, CloseReason, Error, PartyState};
+use crate::engine::{Action, AfState, BindingState, CallState, CloseReason, Error, Operational, PartyState};
 use crate::model::Status;
 use crate::slab::Id;
 
@@ -70,11 +70,19 @@ pub enum Cause {
     DropPartyComplete = 24,
     /// `NdisCoDeleteVc` returned (a failure: the VC is still alive).
     VcDeleted = 25,
+    /// NetEventPause.
+    Pause = 26,
+    /// NetEventRestart.
+    Restart = 27,
+    /// NetEventSetPower.
+    SetPower = 28,
+    /// The last set-up in flight on a pausing binding completed: the pause is complete.
+    PauseComplete = 29,
 }
 
 impl Cause {
     /// Every cause, in wire order.
-    pub const ALL: [Cause; 25] = [
+    pub const ALL: [Cause; 29] = [
         Cause::BindAdapter,
         Cause::OpenAdapterComplete,
         Cause::UnbindAdapter,
@@ -100,6 +108,10 @@ impl Cause {
         Cause::DeleteVc,
         Cause::DropPartyComplete,
         Cause::VcDeleted,
+        Cause::Pause,
+        Cause::Restart,
+        Cause::SetPower,
+        Cause::PauseComplete,
     ];
 
     pub fn from_u8(value: u8) -> Option<Cause> {
@@ -111,21 +123,83 @@ impl Cause {
 /// `None` when the object was just made); an object's end is its `*Gone` entry.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TraceEvent {
-    Binding { id: Id, from: Option<BindingState>, to: BindingState, cause: Cause },
-    BindingGone { id: Id, status: Status },
-    Af { id: Id, from: Option<AfState>, to: AfState, cause: Cause },
-    AfGone { id: Id, status: Status },
-    AfIgnored { binding: Id, family: u32, major: u32, minor: u32 },
-    Call { id: Id, from: Option<CallState>, to: CallState, cause: Cause },
-    CallGone { id: Id, status: Status },
-    CloseRequested { call: Id, reason: CloseReason },
-    IncomingClose { call: Id, status: Status },
-    Party { id: Id, from: Option<PartyState>, to: PartyState, cause: Cause },
-    PartyGone { id: Id, status: Status },
-    IncomingDrop { party: Id, status: Status },
-    DropDeferred { party: Id },
-    Refused { kind: ObjectKind, id: Option<Id>, error: Error },
-    Lost { action: Action },
+    Binding {
+        id: Id,
+        from: Option<BindingState>,
+        to: BindingState,
+        cause: Cause,
+    },
+    BindingGone {
+        id: Id,
+        status: Status,
+    },
+    /// A binding's data path (NDIS 6 binding states) and whether its adapter is in a low-power
+    /// state, old ⇒ new.
+    Operational {
+        id: Id,
+        from: (Operational, bool),
+        to: (Operational, bool),
+        cause: Cause,
+    },
+    Af {
+        id: Id,
+        from: Option<AfState>,
+        to: AfState,
+        cause: Cause,
+    },
+    AfGone {
+        id: Id,
+        status: Status,
+    },
+    AfIgnored {
+        binding: Id,
+        family: u32,
+        major: u32,
+        minor: u32,
+    },
+    Call {
+        id: Id,
+        from: Option<CallState>,
+        to: CallState,
+        cause: Cause,
+    },
+    CallGone {
+        id: Id,
+        status: Status,
+    },
+    CloseRequested {
+        call: Id,
+        reason: CloseReason,
+    },
+    IncomingClose {
+        call: Id,
+        status: Status,
+    },
+    Party {
+        id: Id,
+        from: Option<PartyState>,
+        to: PartyState,
+        cause: Cause,
+    },
+    PartyGone {
+        id: Id,
+        status: Status,
+    },
+    IncomingDrop {
+        party: Id,
+        status: Status,
+    },
+    DropDeferred {
+        party: Id,
+    },
+    Refused {
+        kind: ObjectKind,
+        id: Option<Id>,
+        error: Error,
+    },
+    Lost {
+        action: Action,
+    },
 }
 
 /// Running totals since the driver loaded.

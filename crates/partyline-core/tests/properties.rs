@@ -53,6 +53,7 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
     if end_with_unbind {
         fake.unbind(binding);
         prop_assert_eq!(fake.engine.population(), [0, 0, 0, 0], "leak at unbind");
+        prop_assert!(fake.engine.census().is_empty(), "work left at unbind: {:?}", fake.engine.census());
         prop_assert!(fake.vcs.is_empty(), "VCs left in the call manager: {}", fake.vcs.len());
     } else {
         let calls: Vec<Id> = fake.engine.calls().map(|(c, _)| c).collect();
@@ -67,6 +68,7 @@ fn run(seed: u64, ops: &[Op], end_with_unbind: bool) -> Result<(), TestCaseError
     fake.check_consistency();
     prop_assert!(fake.violations.is_empty(), "{:#?}", fake.violations);
     prop_assert_eq!(fake.engine.counters.lost_actions, 0);
+    prop_assert_eq!(fake.engine.refusals.total(), fake.engine.counters.refused, "the split adds up");
     Ok(())
 }
 

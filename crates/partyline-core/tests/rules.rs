@@ -874,3 +874,51 @@ fn a_paused_binding_still_tears_down() {
     assert!(fake.requests.iter().any(|a| matches!(a, Action::CloseCall { .. })));
     assert!(fake.engine.call_info(call).is_none(), "the call is gone");
 }
+
+/// The census the control device reports (IOCTL_PARTYLINE_READ_STATE): live objects and memory per
+/// table, work queued, and every refusal split by why and by object kind, the split adding up to
+/// the `refused` counter. After an unbind every table is empty and no work is left.
+#[test]
+fn the_census_counts_live_objects_memory_work_and_refusals_by_kind() {
+    use partyline_core::census::{RefusalKind, TableCensus};
+    use partyline_core::trace::ObjectKind;
+    use partyline_core::Table;
+    let mut fake = all(Outcome::Pending);
+    let (binding, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    let census = fake.engine.census();
+    let live = |t: Table| census.table(t).live;
+    assert_eq!([live(Table::Bindings), live(Table::AddressFamilies), live(Table::Calls)], [1, 1, 1]);
+    assert_eq!(live(Table::Parties), 3);
+    let table = census.table(Table::Parties);
+    assert_eq!((table.chunks, table.directory), (1, 4));
+    assert!(table.slot_bytes > 0 && table.slot_bytes <= 56);
+    assert_eq!(table.bytes(), 256 * u64::from(table.slot_bytes) + 4 * 8);
+    fake.deliver_all();
+    let ids = parties(&fake, call);
+    // Refusals: a party dropped twice (unknown once freed), a second close of a closing call, a
+    // call with no leaves, a drop of the party that goes with the close.
+    fake.engine.drop_party(ids[2]).expect("drop");
+    fake.settle();
+    fake.deliver_all();
+    assert!(fake.engine.drop_party(ids[2]).is_err());
+    assert_eq!(fake.engine.make_call(af, profile(), core::iter::empty()), Err(Error::NoLeaves));
+    fake.engine.close_call(call).expect("close");
+    assert_eq!(fake.engine.close_call(call), Err(Error::Closing));
+    let census = fake.engine.census();
+    assert!(census.work.calls >= 1, "the closing call is queued: {:?}", census.work);
+    let r = census.refusals;
+    assert_eq!(r.counts[RefusalKind::UnknownId as usize][ObjectKind::Party as usize - 1], 1);
+    assert_eq!(r.of_kind(RefusalKind::NoLeaves), 1);
+    assert_eq!(r.counts[RefusalKind::Closing as usize][ObjectKind::Call as usize - 1], 1);
+    assert_eq!(r.total(), 3);
+    assert_eq!(census.refused, r.total());
+    fake.settle();
+    fake.deliver_all();
+    fake.unbind(binding);
+    let census = fake.engine.census();
+    assert!(census.is_empty(), "{census:?}");
+    assert_eq!(census.table(Table::Parties).chunks, 1, "chunks stay lent until unload");
+    assert_eq!(census.work, Default::default());
+    assert_ne!(census.table(Table::Calls), TableCensus::default());
+}

@@ -11,7 +11,7 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use partyline_core::engine::{AfState, BindingState, CallState, PartyState};
+use partyline_core::engine::{AfState, BindingState, CallState, Operational, PartyState, PnpEvent};
 use partyline_core::trace::{Cause, TraceEvent, TRACE_LEN};
 use partyline_core::{Id, Status};
 use support::ops::{Driver, DuringVcRequest, Op};
@@ -89,6 +89,12 @@ impl Last {
             }
             TraceEvent::Party { id, from, to, cause } => {
                 moved("party", id, from.map(party_name), cause, party_name(to))
+            }
+            TraceEvent::Operational { from, to, cause, .. } => {
+                let name = |(state, low_power): (Operational, bool)| {
+                    format!("{state:?}{}", if low_power { "+low-power" } else { "" })
+                };
+                row("data", Some(&name(from)), &format!("{cause:?}"), &name(to))
             }
             TraceEvent::BindingGone { id, status } => self.gone("binding", id, status),
             TraceEvent::AfGone { id, status } => self.gone("af", id, status),
@@ -169,6 +175,19 @@ fn table() -> BTreeSet<String> {
         }
         driver.fake.meanwhile = None;
         driver.fake.deliver_all();
+        collect(&driver, &mut seen);
+        // NDIS's PnP sequences on the binding, quiet now (the property test has no PnP
+        // operations; partyline-core/tests/rules.rs covers a pause with set-ups in flight):
+        // pause, restart, power down and back up.
+        let binding = driver.binding;
+        let engine = &mut driver.fake.engine;
+        for event in
+            [PnpEvent::Pause, PnpEvent::Restart, PnpEvent::SetPower { working: false }, PnpEvent::Pause]
+        {
+            let _ = engine.on_pnp_event(binding, event);
+        }
+        let _ = engine.on_pnp_event(binding, PnpEvent::Restart);
+        let _ = engine.on_pnp_event(binding, PnpEvent::SetPower { working: true });
         collect(&driver, &mut seen);
         let binding = driver.binding;
         driver.fake.unbind(binding);

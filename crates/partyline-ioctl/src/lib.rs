@@ -12,7 +12,7 @@
 //! accepted one is applied to the engine and answered with one of the `encode_*_response`
 //! writers in [`response`], which either fill the output buffer or say how much is needed. No
 //! request is left pending; progress is observed with [`Ioctl::QueryCall`] and
-//! [`Ioctl::ReadTrace`]. The host tools build requests with [`request`]'s encoders and read the
+//! [`Ioctl::ReadTrace`], the driver's own tables with [`Ioctl::ReadState`]. The host tools build requests with [`request`]'s encoders and read the
 //! answers with [`response`]'s decoders.
 //!
 //! Every buffer starts with a 16-bit version ([`VERSION`]); requests then carry a 16-bit reserved
@@ -23,11 +23,13 @@
 pub mod error;
 pub mod request;
 pub mod response;
+pub mod state;
 mod wire;
 
 pub use error::{core_status, status_message, IdField, IoctlError, Malformed, STATUS_NOT_FOUND};
 pub use request::{decode_request, LeafIter, Leaves, Request};
 pub use response::*;
+pub use state::{decode_state_response, encode_state_response, STATE_RESPONSE_LEN};
 
 /// The wire format version every request and response carries first.
 pub const VERSION: u16 = 1;
@@ -103,6 +105,8 @@ pub enum Ioctl {
     ReadCounters,
     /// Recent trace events (read).
     ReadTrace,
+    /// The driver's own state: live objects, memory and queued work per table, refusals (read).
+    ReadState,
 }
 
 /// `IOCTL_PARTYLINE_LIST_BINDINGS`.
@@ -132,10 +136,13 @@ pub const IOCTL_PARTYLINE_READ_TRACE: u32 =
 /// `IOCTL_PARTYLINE_LIST_CALLS`.
 pub const IOCTL_PARTYLINE_LIST_CALLS: u32 =
     ctl_code(FILE_DEVICE_PARTYLINE, 0x808, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// `IOCTL_PARTYLINE_READ_STATE`.
+pub const IOCTL_PARTYLINE_READ_STATE: u32 =
+    ctl_code(FILE_DEVICE_PARTYLINE, 0x809, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 impl Ioctl {
     /// Every IOCTL, in function-code order.
-    pub const ALL: [Ioctl; 9] = [
+    pub const ALL: [Ioctl; 10] = [
         Ioctl::ListBindings,
         Ioctl::MakeCall,
         Ioctl::AddParty,
@@ -145,6 +152,7 @@ impl Ioctl {
         Ioctl::ReadCounters,
         Ioctl::ReadTrace,
         Ioctl::ListCalls,
+        Ioctl::ReadState,
     ];
 
     pub const fn code(self) -> u32 {
@@ -158,6 +166,7 @@ impl Ioctl {
             Ioctl::QueryCall => IOCTL_PARTYLINE_QUERY_CALL,
             Ioctl::ReadCounters => IOCTL_PARTYLINE_READ_COUNTERS,
             Ioctl::ReadTrace => IOCTL_PARTYLINE_READ_TRACE,
+            Ioctl::ReadState => IOCTL_PARTYLINE_READ_STATE,
         }
     }
 
@@ -188,6 +197,7 @@ impl Ioctl {
             Ioctl::QueryCall => "IOCTL_PARTYLINE_QUERY_CALL",
             Ioctl::ReadCounters => "IOCTL_PARTYLINE_READ_COUNTERS",
             Ioctl::ReadTrace => "IOCTL_PARTYLINE_READ_TRACE",
+            Ioctl::ReadState => "IOCTL_PARTYLINE_READ_STATE",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | QUERY_CALL | 24: header, reserved u32, `call` id u64, party `cursor` u64 |
 //! | READ_COUNTERS | 4: header |
 //! | READ_TRACE | 16: header, reserved u32, `from` sequence u64 |
+//! | READ_STATE | 4: header |
 //!
 //! Profile (12 bytes): `service` u8 (0 UBR, 1 CBR), reserved [u8; 3], `peak_cell_rate` u32
 //! (cells/s), `max_sdu` u32 (bytes). Leaf (24 bytes, an `ATM_ADDRESS`): `AddressType` u8
@@ -47,6 +48,8 @@ pub const QUERY_CALL_REQUEST_LEN: usize = 24;
 pub const READ_COUNTERS_REQUEST_LEN: usize = 4;
 /// READ_TRACE input.
 pub const READ_TRACE_REQUEST_LEN: usize = 16;
+/// READ_STATE input.
+pub const READ_STATE_REQUEST_LEN: usize = 4;
 
 /// A validated request. Ids decode; addresses and the profile are checked.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,6 +63,7 @@ pub enum Request<'a> {
     QueryCall { call: Id, cursor: u64 },
     ReadCounters,
     ReadTrace { from: u64 },
+    ReadState,
 }
 
 /// The leaves of a make-call, every one already checked by [`decode_request`]. A view over the
@@ -291,6 +295,10 @@ pub fn decode_request(code: u32, input: &[u8]) -> Result<Request<'_>, IoctlError
             reserved32(&r, 4)?;
             Ok(Request::ReadTrace { from: r.u64(8)? })
         }
+        Ioctl::ReadState => {
+            fixed(input, READ_STATE_REQUEST_LEN)?;
+            Ok(Request::ReadState)
+        }
     }
 }
 
@@ -391,6 +399,13 @@ pub fn encode_query_call(call: u64, cursor: u64) -> [u8; QUERY_CALL_REQUEST_LEN]
 /// READ_COUNTERS input.
 pub fn encode_read_counters() -> [u8; READ_COUNTERS_REQUEST_LEN] {
     let mut out = [0u8; READ_COUNTERS_REQUEST_LEN];
+    out[..2].copy_from_slice(&VERSION.to_le_bytes());
+    out
+}
+
+/// READ_STATE input.
+pub fn encode_read_state() -> [u8; READ_STATE_REQUEST_LEN] {
+    let mut out = [0u8; READ_STATE_REQUEST_LEN];
     out[..2].copy_from_slice(&VERSION.to_le_bytes());
     out
 }

@@ -16,6 +16,7 @@
 //! | DROP_PARTY, CLOSE_CALL | none (0 bytes) |
 //! | QUERY_CALL | paged header (16; `next` is a party cursor), call (48), parties of 32: `id` u64, `state` u8, `flags` u8 (bit 0: drop requested), `AddressType` u8, `NumberOfDigits` u8, `Address` [u8; 20] |
 //! | READ_COUNTERS | 144: header, `count` u32 (17), 17 × u64 in [`Counters`] field order |
+//! | READ_STATE | 288: the driver's census, laid out in [`crate::state`] |
 //! | READ_TRACE | paged header (16; `next` is the sequence to ask from), entries of 40: `sequence` u64, `tag` u8, `a` u8, `b` u8, `c` u8, `x` u32, `y` u32, `z` u32, `id` u64, `id2` u64 |
 //!
 //! Call (48 bytes): `id` u64, `af` u64, `state` u8, `closing` u8 (0 no, 1 local, 2 remote,
@@ -23,8 +24,8 @@
 //! `peak_cell_rate` u32, `max_sdu` u32, `queued` u32, `adding` u32, `connected` u32, `dropping` u32.
 
 use partyline_core::engine::{
-    Action, AfState, BindingState, CallInfo, CallState, CloseReason, Error as CoreError, PartyInfo,
-    PartyState, Table,
+    Action, AfState, BindingState, CallInfo, CallState, CloseReason, Error as CoreError, Operational,
+    PartyInfo, PartyState, Table,
 };
 use partyline_core::model::{AtmAddress, ServiceCategory, Status, TrafficProfile};
 use partyline_core::slab::{Exhausted, Id};
@@ -410,6 +411,13 @@ pub enum Event {
         id: u64,
         status: Status,
     },
+    /// A binding's data path and low-power flag: `from` ⇒ `to` because of `cause`.
+    Operational {
+        id: u64,
+        from: (Operational, bool),
+        to: (Operational, bool),
+        cause: Cause,
+    },
     Af {
         id: u64,
         from: Option<AfStatus>,
@@ -519,6 +527,9 @@ impl From<TraceEvent> for Event {
                 Event::Binding { id: id.to_u64(), from: from.map(Into::into), state: to.into(), cause }
             }
             TraceEvent::BindingGone { id, status } => Event::BindingGone { id: id.to_u64(), status },
+            TraceEvent::Operational { id, from, to, cause } => {
+                Event::Operational { id: id.to_u64(), from, to, cause }
+            }
             TraceEvent::Af { id, from, to, cause } => {
                 Event::Af { id: id.to_u64(), from: from.map(Into::into), state: to.into(), cause }
             }
@@ -630,6 +641,27 @@ fn from_from_wire<S>(code: u32, state: impl FnOnce(u32) -> Option<S>) -> Option<
     }
 }
 
+/// A binding's data path and low-power flag in one byte: 0 Paused, 1 Pausing, 2 Running, +4 if
+/// in a low-power state.
+fn operational_to_u8((state, low_power): (Operational, bool)) -> u8 {
+    let code = match state {
+        Operational::Paused => 0,
+        Operational::Pausing => 1,
+        Operational::Running => 2,
+    };
+    code | u8::from(low_power) << 2
+}
+
+fn operational_from_u8(code: u8) -> Option<(Operational, bool)> {
+    let state = match code & 3 {
+        0 => Operational::Paused,
+        1 => Operational::Pausing,
+        2 => Operational::Running,
+        _ => return None,
+    };
+    (code >> 3 == 0).then_some((state, code & 4 != 0))
+}
+
 fn cause_from_wire(code: u32) -> Option<Cause> {
     Cause::from_u8(u8::try_from(code).ok()?)
 }
@@ -706,6 +738,14 @@ impl Event {
                 Fields { tag: 14, a: kind as u8, b, c, x, y, id, ..f }
             }
             Event::Lost { action, id } => Fields { tag: 15, a: action as u8, id, ..f },
+            Event::Operational { id, from, to, cause } => Fields {
+                tag: 16,
+                a: operational_to_u8(to),
+                y: u32::from(operational_to_u8(from)),
+                z: cause as u32,
+                id,
+                ..f
+            },
         }
     }
 
@@ -767,6 +807,12 @@ impl Event {
             15 if only(true, false, false, false, false) => {
                 Event::Lost { action: ActionKind::from_u8(f.a)?, id }
             }
+            16 if only(true, false, false, true, false) => Event::Operational {
+                id,
+                from: operational_from_u8(u8::try_from(f.y).ok()?)?,
+                to: operational_from_u8(f.a)?,
+                cause: cause_from_wire(f.z)?,
+            },
             _ => return None,
         })
     }

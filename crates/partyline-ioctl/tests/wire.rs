@@ -2,7 +2,8 @@
 //! with its precise error and status, never a panic.
 
 use partyline_core::engine::{
-    AfState, BindingState, CallInfo, CallState, CloseReason, Error as CoreError, PartyInfo, PartyState, Table,
+    AfState, BindingState, CallInfo, CallState, CloseReason, Error as CoreError, Operational, PartyInfo,
+    PartyState, Table,
 };
 use partyline_core::model::{
     AddressError, AtmAddress, Handle, ProfileError, ServiceCategory, Status, TrafficProfile,
@@ -46,6 +47,7 @@ fn valid_inputs() -> Vec<(Ioctl, Vec<u8>)> {
         (Ioctl::QueryCall, encode_query_call(CALL, 7).to_vec()),
         (Ioctl::ReadCounters, encode_read_counters().to_vec()),
         (Ioctl::ReadTrace, encode_read_trace(99).to_vec()),
+        (Ioctl::ReadState, encode_read_state().to_vec()),
     ]
 }
 
@@ -65,6 +67,7 @@ fn every_valid_request_decodes() {
             Request::QueryCall { call, cursor } => (Ioctl::QueryCall, call == id(CALL) && cursor == 7),
             Request::ReadCounters => (Ioctl::ReadCounters, true),
             Request::ReadTrace { from } => (Ioctl::ReadTrace, from == 99),
+            Request::ReadState => (Ioctl::ReadState, true),
         };
         assert_eq!(expected_kind, (ioctl, true));
     }
@@ -128,7 +131,7 @@ fn unknown_codes_are_invalid_device_requests() {
         0,
         0x0022_0000,
         ctl_code(FILE_DEVICE_PARTYLINE, 0x7FF, METHOD_BUFFERED, FILE_READ_ACCESS),
-        ctl_code(FILE_DEVICE_PARTYLINE, 0x809, METHOD_BUFFERED, FILE_READ_ACCESS),
+        ctl_code(FILE_DEVICE_PARTYLINE, 0x80A, METHOD_BUFFERED, FILE_READ_ACCESS),
         // Right function, wrong method or access.
         IOCTL_PARTYLINE_DROP_PARTY | 3,
         ctl_code(FILE_DEVICE_PARTYLINE, 0x803, METHOD_BUFFERED, FILE_READ_ACCESS),
@@ -409,6 +412,12 @@ fn all_events() -> Vec<TraceEvent> {
         },
         TraceEvent::Binding { id: b, from: None, to: BindingState::Opening, cause: Cause::BindAdapter },
         TraceEvent::BindingGone { id: a, status: Status::FAILURE },
+        TraceEvent::Operational {
+            id: a,
+            from: (Operational::Running, false),
+            to: (Operational::Pausing, true),
+            cause: Cause::SetPower,
+        },
         TraceEvent::Af {
             id: a,
             from: Some(AfState::Closing { handle: h }),
@@ -633,11 +642,12 @@ proptest! {
         let _ = decode_trace_response(&bytes);
         let _ = decode_counters_response(&bytes);
         let _ = decode_make_call_response(&bytes);
+        let _ = decode_state_response(&bytes);
     }
 
     /// Mutating one byte of a valid request either still decodes or is refused; never a panic.
     #[test]
-    fn mutated_valid_requests_never_panic(which in 0usize..9, at in any::<prop::sample::Index>(), value in any::<u8>()) {
+    fn mutated_valid_requests_never_panic(which in 0usize..10, at in any::<prop::sample::Index>(), value in any::<u8>()) {
         let (ioctl, mut input) = valid_inputs().swap_remove(which);
         let i = at.index(input.len());
         input[i] = value;
@@ -659,5 +669,76 @@ proptest! {
             Err(e) => prop_assert!(false, "{e:?}"),
         }
         let _ = encode_counters_response(&mut out, &Counters::default());
+    }
+}
+
+fn census() -> partyline_core::Census {
+    use partyline_core::census::{Census, TableCensus, WorkCensus};
+    let mut census = Census {
+        work: WorkCensus { calls: 1, afs: 2, parties: 3, deferred: 4 },
+        refused: 0,
+        lost_actions: 5,
+        drop_failures: 6,
+        close_failures: 7,
+        delete_failures: 8,
+        ..Census::default()
+    };
+    for (i, t) in census.tables.iter_mut().enumerate() {
+        let i = i as u32;
+        *t = TableCensus { live: 100 + i, chunks: 10 + i, directory: 4 << i, slot_bytes: 48 + i };
+    }
+    let mut n = 0;
+    for cell in census.refusals.counts.iter_mut().flatten() {
+        n += 1;
+        *cell = n * 1000 + n;
+    }
+    census.refused = census.refusals.total();
+    census
+}
+
+/// READ_STATE: the census goes over the wire and comes back the same; its input is the bare
+/// header, and every malformed answer (short, long, another version, another shape, flags) is
+/// refused with its reason.
+#[test]
+fn state_round_trips_and_malformed_answers_are_refused() {
+    assert_eq!(decode_request(IOCTL_PARTYLINE_READ_STATE, &encode_read_state()), Ok(Request::ReadState));
+    assert_eq!(
+        decode_request(IOCTL_PARTYLINE_READ_STATE, &[1, 0, 0, 0, 0]),
+        Err(IoctlError::InputLength { expected: 4, actual: 5 })
+    );
+    assert_eq!(
+        decode_request(IOCTL_PARTYLINE_READ_STATE, &[2, 0, 0, 0]).map_err(|e| e.status()),
+        Err(STATUS_REVISION_MISMATCH)
+    );
+    assert_eq!(Ioctl::ReadState.required_access(), FILE_READ_ACCESS, "anyone may look");
+    let census = census();
+    let mut out = vec![0u8; STATE_RESPONSE_LEN + 10];
+    assert_eq!(encode_state_response(&mut out, &census), Ok(STATE_RESPONSE_LEN));
+    out.truncate(STATE_RESPONSE_LEN);
+    assert_eq!(STATE_RESPONSE_LEN, 288);
+    assert_eq!(decode_state_response(&out), Ok(census));
+    assert_eq!(
+        encode_state_response(&mut [0u8; 100], &census),
+        Err(IoctlError::BufferTooSmall { needed: STATE_RESPONSE_LEN })
+    );
+    let malformed = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = out.clone();
+        patch(&mut bytes);
+        decode_state_response(&bytes)
+    };
+    assert_eq!(
+        malformed(&|b| b.truncate(STATE_RESPONSE_LEN - 1)),
+        Err(IoctlError::Response(Malformed::Truncated))
+    );
+    assert_eq!(malformed(&|b| b.truncate(2)), Err(IoctlError::Response(Malformed::Truncated)));
+    assert_eq!(malformed(&|b| b.push(0)), Err(IoctlError::Response(Malformed::TrailingBytes)));
+    assert_eq!(malformed(&|b| b[0] = 9), Err(IoctlError::Version { found: 9 }));
+    assert_eq!(malformed(&|b| b[2] = 1), Err(IoctlError::Response(Malformed::UnknownValue)));
+    for shape in 4..8 {
+        assert_eq!(
+            malformed(&|b| b[shape] ^= 1),
+            Err(IoctlError::Response(Malformed::UnknownValue)),
+            "{shape}"
+        );
     }
 }

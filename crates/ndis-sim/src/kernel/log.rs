@@ -329,6 +329,16 @@ impl World {
         self.log.lock().render(0)
     }
 
+    /// Forgets every entry logged so far (the log starts again, numbered from 0), for runs too
+    /// long to keep whole (the soak campaign clears it at each checkpoint, so a failure reports
+    /// what happened since the last one). Returns how many entries were dropped.
+    pub fn clear_log(&self) -> usize {
+        let mut log = self.log.lock();
+        let dropped = log.len;
+        *log = Log::new();
+        dropped
+    }
+
     /// How many entries the log holds.
     pub fn log_len(&self) -> usize {
         self.log.lock().len

@@ -171,7 +171,9 @@ struct Sched {
     processors: Vec<usize>,
     pending: VecDeque<Pending>,
     next_id: u64,
-    finished: Vec<u64>,
+    /// Harness work finished and not yet collected by the `run_task` waiting for it (a set: a long
+    /// run, such as the soak's millions of requests, must not search a list of every task ever run).
+    finished: std::collections::BTreeSet<u64>,
     controller: Option<(usize, Until)>,
     baton: usize,
     /// Priorities given to queued work (PCT), by its id, until it starts.
@@ -227,7 +229,7 @@ impl Machine {
                 processors: vec![NONE; processor_count],
                 pending: VecDeque::new(),
                 next_id: 0,
-                finished: Vec::new(),
+                finished: std::collections::BTreeSet::new(),
                 controller: None,
                 baton: NONE,
                 queued_priority: Vec::new(),
@@ -363,6 +365,7 @@ impl Machine {
             }),
         );
         self.run(world, Until::Done(id));
+        lock(&self.sched).finished.remove(&id);
         let result = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         result
     }

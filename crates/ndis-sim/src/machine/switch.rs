@@ -464,7 +464,7 @@ impl Machine {
     pub(super) fn finish(self: &Arc<Self>, world: &World, me: usize, id: u64) {
         let mut s = lock(&self.sched);
         if id != 0 {
-            s.finished.push(id);
+            s.finished.insert(id);
         }
         self.release_processor(world, &mut s, me);
         s.ctxs[me].status = Status::Idle;

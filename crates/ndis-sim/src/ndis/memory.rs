@@ -75,6 +75,10 @@ pub struct Pool {
     /// Per tag, in order of first use (a handful of tags).
     stats: Vec<(u32, TagStats)>,
     number: u64,
+    /// Bytes held now, over every tag.
+    held: u64,
+    /// The pool's high-water mark: the most bytes the driver ever held at once, over every tag.
+    high_water: u64,
 }
 
 impl Drop for Pool {
@@ -137,6 +141,8 @@ impl Pool {
         stats.blocks_held += 1;
         stats.bytes_held += length as u64;
         stats.peak_bytes = stats.peak_bytes.max(stats.bytes_held);
+        self.held += length as u64;
+        self.high_water = self.high_water.max(self.held);
         pointer as usize
     }
 
@@ -152,6 +158,7 @@ impl Pool {
             stats.frees += 1;
             stats.blocks_held -= 1;
             stats.bytes_held -= block.length as u64;
+            self.held -= block.length as u64;
             let corrupted = super::special_pool::free(address, caller).and_then(|(_, at)| at).map(|at| {
                 format!(
                     "{} block #{} ({} bytes): slack byte {} past its end overwritten (found at free)",
@@ -171,6 +178,7 @@ impl Pool {
             stats.frees += 1;
             stats.blocks_held -= 1;
             stats.bytes_held -= block.length as u64;
+            self.held -= block.length as u64;
             // SAFETY: the block was allocated by `allocate` with this length and is still ours.
             unsafe { std::ptr::write_bytes(address as *mut u8, 0xDD, block.length) };
             self.freed.insert(address, block);
@@ -279,7 +287,13 @@ impl Pool {
 
     /// Bytes the driver holds, over every tag.
     pub fn bytes_held(&self) -> u64 {
-        self.stats.iter().map(|(_, stats)| stats.bytes_held).sum()
+        self.held
+    }
+
+    /// The high-water mark: the most bytes the driver ever held at once, over every tag (each
+    /// tag's own is [`TagStats::peak_bytes`]). A soak checks that it stops growing after warm-up.
+    pub fn high_water(&self) -> u64 {
+        self.high_water
     }
 
     /// Bytes held per tag.
@@ -476,5 +490,28 @@ mod tests {
         assert_eq!(unsafe { *(again as *const u8).add(7) }, 0xCD, "filled as NDIS leaves new memory");
         assert_eq!(pool.stats()[&TAG].blocks_held, 1);
         pool.free(again, 0).expect("a live block");
+    }
+}
+
+#[cfg(test)]
+mod high_water {
+    use super::*;
+
+    /// The high-water mark is the most held at once over every tag, not the sum of each tag's peak,
+    /// and freeing never lowers it.
+    #[test]
+    fn high_water_is_the_most_held_at_once_over_every_tag() {
+        let (a, b) = (u32::from_le_bytes(*b"PlPt"), u32::from_le_bytes(*b"PlVc"));
+        let mut pool = Pool::default();
+        let first = pool.allocate(100, a, false, 0);
+        pool.free(first, 0).expect("live");
+        let second = pool.allocate(60, b, false, 0);
+        assert_eq!((pool.bytes_held(), pool.high_water()), (60, 100));
+        let third = pool.allocate(50, a, false, 0);
+        assert_eq!((pool.bytes_held(), pool.high_water()), (110, 110));
+        pool.free(second, 0).expect("live");
+        pool.free(third, 0).expect("live");
+        assert_eq!((pool.bytes_held(), pool.high_water()), (0, 110));
+        assert_eq!(pool.stats()[&a].peak_bytes + pool.stats()[&b].peak_bytes, 160);
     }
 }

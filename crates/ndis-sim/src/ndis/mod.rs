@@ -371,6 +371,11 @@ impl Ndis {
         self.state().pool.bytes_held_per_tag()
     }
 
+    /// The pool's high-water mark: the most bytes the driver ever held at once, over every tag.
+    pub fn pool_high_water(&self) -> u64 {
+        self.state().pool.high_water()
+    }
+
     /// Per-tag allocation statistics.
     pub fn pool_stats(&self) -> BTreeMap<u32, memory::TagStats> {
         self.state().pool.stats()

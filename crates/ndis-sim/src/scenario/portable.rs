@@ -23,6 +23,10 @@ use partyline_ioctl::{CallSummary, ListEntry};
 use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 
+// The driver's own state, checked (compiled from this directory on every host, like this file).
+#[path = "audit.rs"]
+pub mod audit;
+
 // ---------------------------------------------------------------------------------------------
 // The format, as written.
 
@@ -307,6 +311,17 @@ struct RawScenario {
     adapters: Vec<Adapter>,
     #[serde(default, rename = "step")]
     steps: Vec<toml::Spanned<RawStep>>,
+    /// Refusals the driver may count by the end, per kind: `{ invalid_state = 2, closing = [0, 1] }`.
+    #[serde(default)]
+    expect_refusals: BTreeMap<String, RawRefusals>,
+}
+
+/// How many refusals of a kind a scenario expects: exactly `n`, or `[least, most]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+enum RawRefusals {
+    Exactly(u64),
+    Between([u64; 2]),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,6 +530,9 @@ pub struct Scenario {
     pub call_manager: CallManager,
     pub adapters: Vec<Adapter>,
     pub steps: Vec<Step>,
+    /// The refusals the driver may count by the end of the run (`expect_refusals`; none when
+    /// the key is left out). Any other refusal is a violation.
+    pub expect_refusals: audit::RefusalExpectation,
 }
 
 /// Why a scenario file was refused.
@@ -910,7 +928,32 @@ impl Scenario {
             };
             steps.push(Step { number: index + 1, line, action, settle, status });
         }
+        let mut expect_refusals = audit::RefusalExpectation::default();
+        for (key, value) in &raw.expect_refusals {
+            let kinds = partyline_core::census::RefusalKind::ALL;
+            let Some(kind) = kinds.iter().find(|k| k.name() == key) else {
+                let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                return Err(err(
+                    None,
+                    format!(
+                        "expect_refusals: `{key}` is not a kind of refusal (one of: {})",
+                        names.join(", ")
+                    ),
+                ));
+            };
+            expect_refusals.bounds[*kind as usize] = match *value {
+                RawRefusals::Exactly(n) => (n, n),
+                RawRefusals::Between([least, most]) if least <= most => (least, most),
+                RawRefusals::Between([least, most]) => {
+                    return Err(err(
+                        None,
+                        format!("expect_refusals: {key} = [{least}, {most}] is an empty range"),
+                    ))
+                }
+            };
+        }
         Ok(Scenario {
+            expect_refusals,
             name: raw.name.unwrap_or_else(|| {
                 origin.rsplit('/').next().unwrap_or(origin).trim_end_matches(".toml").into()
             }),
