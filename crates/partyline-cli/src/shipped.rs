@@ -15,6 +15,13 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         "scenarios/address-change.toml",
         include_str!("../../../scenarios/address-change.toml"),
     ),
+    ("crossings", "scenarios/crossings.toml", include_str!("../../../scenarios/crossings.toml")),
+    ("pnp", "scenarios/pnp.toml", include_str!("../../../scenarios/pnp.toml")),
+    (
+        "teardown-failures",
+        "scenarios/teardown-failures.toml",
+        include_str!("../../../scenarios/teardown-failures.toml"),
+    ),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).

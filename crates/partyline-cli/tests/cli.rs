@@ -5,7 +5,16 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const SHIPPED: [&str; 5] = ["default", "rejections", "teardown-under-load", "faults", "address-change"];
+const SHIPPED: [&str; 8] = [
+    "default",
+    "rejections",
+    "teardown-under-load",
+    "faults",
+    "address-change",
+    "crossings",
+    "pnp",
+    "teardown-failures",
+];
 
 fn partyline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_partyline")).args(args).output().expect("run partyline")
