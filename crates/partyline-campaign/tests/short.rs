@@ -315,3 +315,32 @@ fn random_runs_deliver_pnp_events_mid_request_and_stay_clean() {
         assert!(seen.contains(step), "no `pnp {step}` in 12 seeds: {seen:?}");
     }
 }
+
+/// Found by the merged issue 11 campaign: the call manager registered its families again, and
+/// NDIS unbound before the registration was delivered; the driver counted the registration that
+/// crossed the unbind as a refused event (DriverState_UnexpectedRefusal). It is declined now, as
+/// nc-ndis-protocol_co_af_register_notify allows it at any time the binding exists.
+/// Low-resources seed 323, minimised (the tail of the 37 operations is what matters).
+#[test]
+fn a_family_registered_while_the_binding_unbinds_is_not_a_refusal() {
+    let options = Options {
+        only: vec![Campaign::LowResources],
+        first_seed: 323,
+        seeds: 1,
+        steps: 200,
+        replay: Some(
+            partyline_campaign::ops::parse(
+                "make 7; advance 297; remote-drop 0; add 0 4; advance 293; advance 81; advance 345; \
+                 advance 209; advance 105; add 0 10; advance 439; add 0 8; query 0; advance 57; add 0 1; \
+                 pnp query-remove; pnp cancel-remove; close 1; pnp pause; add 0 4; make 9; make 7 2 3; \
+                 make 1 4; make 1; query 5; add 4 1; advance 396; make 5 3 9 6; advance 264; drop 0; \
+                 advance 188; make 6 6; make 4 3; drop 1; close 2; af-register; unbind",
+            )
+            .expect("parses"),
+        ),
+        ..Options::short()
+    };
+    let figures = run(&options);
+    assert!(figures.is_clean(), "{figures}");
+    assert_eq!(figures.rows[0].1.runs, 1);
+}

@@ -875,7 +875,15 @@ impl Engine {
         }
         match self.bindings.get(binding).map(|b| b.state) {
             Some(BindingState::Open { .. }) => {}
-            Some(_) => return self.reject(ObjectKind::Binding, Some(binding), Error::Closing),
+            // The call manager's registration crossed the unbind (ProtocolUnbindAdapterEx began,
+            // or the adapter is closing): nc-ndis-protocol_co_af_register_notify lets NDIS notify
+            // at any time the binding exists, so this is not an illegal event but one the client
+            // declines, as it declines a family it does not use; not counted as a refusal (found
+            // by the low-resources campaign, seed 323: `af-register; unbind`).
+            Some(_) => {
+                self.trace.push(TraceEvent::AfIgnored { binding, family, major, minor });
+                return Err(Error::Closing);
+            }
             None => {
                 return self.reject(ObjectKind::Binding, Some(binding), Error::UnknownId(ObjectKind::Binding))
             }

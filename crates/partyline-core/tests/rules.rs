@@ -312,6 +312,23 @@ fn unbind_tears_everything_down_before_the_adapter_closes() {
     assert_clean(&mut fake);
 }
 
+/// nc-ndis-protocol_co_af_register_notify: NDIS may notify a family whenever the binding exists,
+/// so a registration that crosses the unbind is declined (no AF opened) without being counted as
+/// a refused event (the low-resources campaign's seed 323: `af-register; unbind`).
+#[test]
+fn a_family_registered_while_the_binding_unbinds_is_declined_not_refused() {
+    let mut fake = Fake::new(Policy::new(7));
+    let (binding, af) = fake.open_binding();
+    make_call(&mut fake, af, 2);
+    fake.engine.unbind(binding).expect("unbind");
+    let refused = fake.engine.counters.refused;
+    assert_eq!(fake.engine.on_af_register_notify(binding, 1, 3, 1), Err(Error::Closing));
+    assert_eq!(fake.engine.counters.refused, refused, "declined, not refused");
+    fake.settle();
+    fake.deliver_all();
+    assert_eq!(fake.engine.population()[1..], [0, 0, 0], "the unbind closed everything");
+}
+
 /// nc-ndis-protocol_cl_notify_close_af: when everything closes synchronously inside the handler,
 /// the handler returns SUCCESS and no completion is called (none is owed).
 #[test]
