@@ -20,7 +20,7 @@ fn config() -> SimConfig {
 
 #[test]
 fn no_open_reaches_the_device_before_driver_entry_returns() {
-    let sim = Simulation::new_with(config(), partyline_image::IMAGE, |world| {
+    let sim = Simulation::new_with(config(), partyline_image::image(), |world| {
         IoManager::of(world).probe_opens(r"\Device\Partyline", GENERIC_READ, Caller::User)
     })
     .expect("the image loads");
@@ -45,7 +45,7 @@ fn no_open_reaches_the_device_before_driver_entry_returns() {
 
 #[test]
 fn an_open_with_a_trailing_file_name_is_refused_by_the_driver() {
-    let sim = Simulation::new(config(), partyline_image::IMAGE).expect("the image loads");
+    let sim = Simulation::new(config(), partyline_image::image()).expect("the image loads");
     let io = IoManager::of(sim.world());
     let world = sim.world();
     for caller in [Caller::System, Caller::Administrator, Caller::User] {

@@ -17,7 +17,7 @@ const ADAPTER: &str = "[[adapter]]\nlocal_address = \"47.0005.80FFE1000000F21A2B
 
 fn run(text: &str, seed: u64) -> scenario::Report {
     let scenario = Scenario::parse(text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
-    scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("image loads")
+    scenario::run(&scenario, partyline_image::image(), Some(seed)).expect("image loads")
 }
 
 fn rules_broken(report: &scenario::Report) -> Vec<&'static str> {

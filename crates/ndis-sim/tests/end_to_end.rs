@@ -11,7 +11,7 @@ fn config(seed: u64, faults: FaultPolicy) -> SimConfig {
 
 #[test]
 fn driver_entry_binds_and_opens_the_q2931_af() {
-    let mut sim = Simulation::new(config(1, FaultPolicy::synchronous()), partyline_image::IMAGE)
+    let mut sim = Simulation::new(config(1, FaultPolicy::synchronous()), partyline_image::image())
         .expect("partyline.sys loads");
     println!("seed 1");
     assert_eq!(sim.driver_entry_status, Some(0), "{}", sim.timeline());

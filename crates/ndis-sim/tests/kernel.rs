@@ -107,7 +107,7 @@ fn missing_imports_can_be_bound_to_not_implemented_traps() {
     table.insert_not_implemented_for_missing(ndis_imports());
     assert_eq!(table.get("ndis.sys", "NdisAllocateSpinLock").unwrap().kind, ExportKind::NotImplemented);
     assert_eq!(table.get("ntoskrnl.exe", "memset").unwrap().kind, ExportKind::Function);
-    let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).expect("every import binds");
+    let image = Image::load("partyline.sys", partyline_image::image(), &table).expect("every import binds");
     let trap = image.imports().iter().find(|i| i.name == "NdisAllocateSpinLock").unwrap();
     assert_eq!(trap.kind, ExportKind::NotImplemented);
 }
@@ -118,7 +118,7 @@ fn calling_a_not_implemented_import_stops_the_run_naming_it() {
         // DriverEntry's first call into NDIS is NdisAllocateSpinLock: bound to a trap here.
         let mut table = ExportTable::with_kernel();
         table.insert_not_implemented_for_missing(ndis_imports());
-        let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
+        let image = Image::load("partyline.sys", partyline_image::image(), &table).unwrap();
         let world = World::new(1);
         let _entered = world.enter(0);
         // SAFETY: the entry point of `image`, which outlives the call.
@@ -165,7 +165,7 @@ fn bugcheck_from_the_image_names_the_image_offset_of_the_caller() {
         let bugcheck: signatures::KeBugCheckEx = bound(&table, "ntoskrnl.exe", "KeBugCheckEx");
         table.insert("ndis.sys", "NdisAllocateSpinLock", bugcheck);
         table.insert_not_implemented_for_missing(ndis_imports());
-        let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
+        let image = Image::load("partyline.sys", partyline_image::image(), &table).unwrap();
         let world = World::new(1);
         let _entered = world.enter(0);
         // SAFETY: the entry point of `image`, which outlives the call.

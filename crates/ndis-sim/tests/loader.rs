@@ -17,7 +17,7 @@ fn load(bytes: &[u8]) -> Result<Image, LoadError> {
 
 #[test]
 fn driver_entry_runs_and_calls_its_imports() {
-    let image = load(partyline_image::IMAGE).expect("partyline.sys loads");
+    let image = load(partyline_image::image()).expect("partyline.sys loads");
     let world = World::new(2);
     world.set_irql(1, APC_LEVEL);
     let _entered = world.enter(1);
@@ -36,7 +36,7 @@ fn driver_entry_runs_and_calls_its_imports() {
 #[test]
 fn imports_are_bound_to_the_table_entries() {
     let table = table();
-    let image = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap();
+    let image = Image::load("partyline.sys", partyline_image::image(), &table).unwrap();
     for (dll, name) in [
         ("ntoskrnl.exe", "memset"),
         ("ntoskrnl.exe", "memcpy"),
@@ -55,14 +55,14 @@ fn imports_are_bound_to_the_table_entries() {
 
 #[test]
 fn image_exposes_entry_point_exports_sections_and_range() {
-    let image = load(partyline_image::IMAGE).unwrap();
+    let image = load(partyline_image::image()).unwrap();
     assert_eq!(image.export("DriverEntry"), Some(image.entry_point()));
     assert_eq!(image.export("NoSuchExport"), None);
     assert!(image.contains(image.entry_point()));
     assert!(image.contains(image.base()));
     assert!(!image.contains(image.base() + image.size()));
-    assert_eq!(image.offset_of(image.entry_point()), Some(entry_rva(partyline_image::IMAGE) as usize));
-    assert_eq!(image.preferred_base(), image_base(partyline_image::IMAGE));
+    assert_eq!(image.offset_of(image.entry_point()), Some(entry_rva(partyline_image::image()) as usize));
+    assert_eq!(image.preferred_base(), image_base(partyline_image::image()));
     let protection = |name: &str| image.sections().iter().find(|s| s.name == name).map(|s| s.protection);
     assert_eq!(protection(".text"), Some(Protection::ReadExecute));
     assert_eq!(protection(".rdata"), Some(Protection::Read));
@@ -73,7 +73,7 @@ fn image_exposes_entry_point_exports_sections_and_range() {
 fn unresolved_import_fails_the_load_naming_it() {
     let mut table = table();
     table.remove("ndis.sys", "NdisRegisterProtocolDriver").unwrap();
-    let error = Image::load("partyline.sys", partyline_image::IMAGE, &table).unwrap_err();
+    let error = Image::load("partyline.sys", partyline_image::image(), &table).unwrap_err();
     assert!(
         matches!(&error, LoadError::UnresolvedImport { dll, symbol }
             if dll == "ndis.sys" && symbol == "NdisRegisterProtocolDriver"),
@@ -89,14 +89,14 @@ fn unresolved_import_fails_the_load_naming_it() {
 fn import_dll_names_match_without_regard_to_case() {
     let table = table_with_dll("NDIS.SYS");
     let image =
-        Image::load("partyline.sys", partyline_image::IMAGE, &table).expect("NDIS.SYS binds ndis.sys");
+        Image::load("partyline.sys", partyline_image::image(), &table).expect("NDIS.SYS binds ndis.sys");
     let bound = image.imports().iter().find(|i| i.name == "NdisRegisterProtocolDriver").unwrap();
     assert_eq!(bound.kind, ExportKind::Function, "bound to the NDIS.SYS export, not a trap");
 }
 
 #[test]
 fn ordinal_import_fails_the_load_naming_the_ordinal() {
-    let mut bytes = partyline_image::IMAGE.to_vec();
+    let mut bytes = partyline_image::image().to_vec();
     let dll = make_first_import_by_ordinal(&mut bytes, 7);
     let error = load(&bytes).unwrap_err();
     assert!(matches!(&error, LoadError::OrdinalImport { ordinal: 7, .. }), "{error:?}");
@@ -108,7 +108,7 @@ fn ordinal_import_fails_the_load_naming_the_ordinal() {
 
 #[test]
 fn wrong_machine_is_refused() {
-    let mut bytes = partyline_image::IMAGE.to_vec();
+    let mut bytes = partyline_image::image().to_vec();
     set_machine(&mut bytes, 0x014c); // IMAGE_FILE_MACHINE_I386
     let error = load(&bytes).unwrap_err();
     assert!(matches!(error, LoadError::WrongMachine { machine: 0x014c }), "{error:?}");
@@ -120,7 +120,7 @@ fn wrong_machine_is_refused() {
 
 #[test]
 fn user_mode_subsystem_is_refused() {
-    let mut bytes = partyline_image::IMAGE.to_vec();
+    let mut bytes = partyline_image::image().to_vec();
     set_subsystem(&mut bytes, 3); // IMAGE_SUBSYSTEM_WINDOWS_CUI
     let error = load(&bytes).unwrap_err();
     assert!(matches!(error, LoadError::WrongSubsystem { subsystem: 3 }), "{error:?}");
@@ -128,7 +128,7 @@ fn user_mode_subsystem_is_refused() {
 
 #[test]
 fn truncated_section_is_refused_naming_it() {
-    let mut bytes = partyline_image::IMAGE.to_vec();
+    let mut bytes = partyline_image::image().to_vec();
     let (name, _, _, raw, _, _) =
         section_headers(&bytes).into_iter().max_by_key(|s| s.3).expect("the image has sections");
     bytes.truncate(raw as usize + 1);
@@ -143,7 +143,7 @@ fn truncated_section_is_refused_naming_it() {
 
 #[test]
 fn writable_code_section_is_refused() {
-    let mut bytes = partyline_image::IMAGE.to_vec();
+    let mut bytes = partyline_image::image().to_vec();
     let (_, _, _, _, _, characteristics) =
         section_headers(&bytes).into_iter().find(|s| s.0 == ".text").unwrap();
     bytes[characteristics + 3] |= 0x80; // IMAGE_SCN_MEM_WRITE

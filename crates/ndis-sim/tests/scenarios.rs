@@ -23,7 +23,7 @@ fn every_shipped_scenario_parses_and_runs_clean() {
     assert!(files.len() >= 4, "default plus at least three more");
     for (origin, text) in files {
         let scenario = Scenario::parse(&text, &origin).unwrap_or_else(|e| panic!("{e}"));
-        let report = scenario::run(&scenario, partyline_image::IMAGE, None).expect("image loads");
+        let report = scenario::run(&scenario, partyline_image::image(), None).expect("image loads");
         let steps: Vec<String> = report.steps.iter().map(|s| s.to_string()).collect();
         assert!(
             report.is_clean(),
@@ -41,7 +41,7 @@ fn every_shipped_scenario_parses_and_runs_clean() {
 fn requests_go_through_the_control_device() {
     let (origin, text) = shipped().into_iter().find(|(o, _)| o.ends_with("default.toml")).expect("default");
     let scenario = Scenario::parse(&text, &origin).expect("parses");
-    let report = scenario::run(&scenario, partyline_image::IMAGE, None).expect("loads");
+    let report = scenario::run(&scenario, partyline_image::image(), None).expect("loads");
     let ioctls = report.log.iter().filter(|e| e.name == "IRP_MJ_DEVICE_CONTROL").count();
     assert!(
         ioctls >= scenario.steps.iter().filter(|s| s.action.is_request()).count(),
@@ -58,8 +58,8 @@ fn a_seed_replays_exactly() {
     for (origin, text) in shipped() {
         let scenario = Scenario::parse(&text, &origin).expect("parses");
         for seed in [1, 42] {
-            let a = scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("loads");
-            let b = scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("loads");
+            let a = scenario::run(&scenario, partyline_image::image(), Some(seed)).expect("loads");
+            let b = scenario::run(&scenario, partyline_image::image(), Some(seed)).expect("loads");
             // Host addresses (where this process mapped the image and its buffers) are the only
             // thing allowed to differ between two runs.
             assert_eq!(
@@ -134,7 +134,7 @@ fn receive_steps_indicate_on_the_call_and_the_binding() {
         "network: 2 NET_BUFFER_LIST(s) received on call 'c', low on resources at DISPATCH_LEVEL"
     );
     for seed in 1..=5 {
-        let report = scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("image loads");
+        let report = scenario::run(&scenario, partyline_image::image(), Some(seed)).expect("image loads");
         let steps: Vec<String> = report.steps.iter().map(|s| s.to_string()).collect();
         assert!(report.is_clean(), "seed {seed}:\n{}\n{:#?}", steps.join("\n"), report.violations);
         assert!(report.steps.iter().all(|s| matches!(s.result, StepResult::Ok(_))), "{}", steps.join("\n"));
@@ -165,7 +165,7 @@ fn every_teardown_request_fails_once_in_its_scenario_and_the_driver_cleans_up() 
     let (origin, text) =
         shipped().into_iter().find(|(o, _)| o.ends_with("teardown-failures.toml")).expect("shipped");
     let scenario = Scenario::parse(&text, &origin).expect("parses");
-    let report = scenario::run(&scenario, partyline_image::IMAGE, None).expect("loads");
+    let report = scenario::run(&scenario, partyline_image::image(), None).expect("loads");
     let timeline = report.timeline();
     let count = |needle: &str| timeline.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(count("NdisClDropParty(-> NDIS_STATUS_FAILURE (injected))"), 1, "{timeline}");
@@ -212,7 +212,7 @@ fn the_crossings_scenario_traces_every_crossing() {
         shipped().into_iter().find(|(o, _)| o.ends_with("crossings.toml")).expect("crossings");
     let scenario = Scenario::parse(&text, &origin).expect("parses");
     for seed in [scenario.seed, 1, 2, 3] {
-        let report = scenario::run(&scenario, partyline_image::IMAGE, Some(seed)).expect("loads");
+        let report = scenario::run(&scenario, partyline_image::image(), Some(seed)).expect("loads");
         let steps: Vec<String> = report.steps.iter().map(|s| s.to_string()).collect();
         assert!(
             report.is_clean(),

@@ -226,7 +226,7 @@ fn the_real_driver_runs_clean_under_special_pool() {
         scenario.faults.special_pool = Some(true);
         for seed in [None, Some(1), Some(2), Some(3), Some(42)] {
             let before = ndis_sim::ndis::special_pool::allocations();
-            let report = ndis_sim::scenario::run(&scenario, partyline_image::IMAGE, seed).expect("loads");
+            let report = ndis_sim::scenario::run(&scenario, partyline_image::image(), seed).expect("loads");
             assert!(
                 report.is_clean() && report.leaks.is_empty(),
                 "{origin} seed {:?}: {:#?}\n{}",

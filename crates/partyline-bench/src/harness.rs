@@ -41,7 +41,7 @@ impl Harness {
     /// Loads a fresh image instance, runs DriverEntry, binds, and opens the control device; then
     /// switches the verifier off if `verifier` is false (only to measure what it costs).
     pub fn new(config: SimConfig, verifier: bool) -> Harness {
-        let mut sim = Simulation::new(config, partyline_image::IMAGE).expect("partyline.sys loads");
+        let mut sim = Simulation::new(config, partyline_image::image()).expect("partyline.sys loads");
         assert_eq!(sim.driver_entry_status, Some(0), "DriverEntry failed");
         sim.bind_all();
         let world = sim.world().clone();

@@ -90,7 +90,7 @@ pub const SEED: u64 = 6;
 
 /// Runs every benchmark and returns the figures.
 pub fn run(options: &Options) -> Report {
-    let image_bytes = partyline_image::IMAGE.len() as u64;
+    let image_bytes = partyline_image::image().len() as u64;
     let scaling = if options.callgrind {
         callgrind::scaling(options)
     } else {
@@ -230,7 +230,7 @@ pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml
 /// instance is loaded, bound, driven through the control device, unloaded and judged.
 pub fn default_scenario(scenario: &ndis_sim::scenario::Scenario, seed: u64) {
     let report =
-        ndis_sim::scenario::run(scenario, partyline_image::IMAGE, Some(seed)).expect("partyline.sys loads");
+        ndis_sim::scenario::run(scenario, partyline_image::image(), Some(seed)).expect("partyline.sys loads");
     assert!(report.is_clean(), "the default scenario failed with seed {seed}:\n{}", report.timeline());
 }
 

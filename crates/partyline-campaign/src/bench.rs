@@ -143,7 +143,7 @@ impl Bench {
             schedule,
             ..SimConfig::default()
         };
-        let mut sim = Simulation::new(config, partyline_image::IMAGE).expect("partyline.sys loads");
+        let mut sim = Simulation::new(config, partyline_image::image()).expect("partyline.sys loads");
         if sim.driver_entry_status == Some(0) {
             sim.bind_all();
         }

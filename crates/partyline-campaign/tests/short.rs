@@ -35,7 +35,7 @@ fn every_fault_site_fails_once_and_the_driver_recovers() {
     // the very export the site names (not a stale address left on the host stack).
     let image = ndis_sim::loader::Image::load(
         "partyline.sys",
-        partyline_image::IMAGE,
+        partyline_image::image(),
         &ndis_sim::sim::export_table(),
     )
     .expect("the image loads");

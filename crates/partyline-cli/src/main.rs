@@ -41,6 +41,11 @@ mod portable;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Load this partyline.sys instead of the embedded one (a driver built elsewhere, or one with
+    /// a planted bug; see `partyline-mutants`).
+    #[cfg(target_os = "linux")]
+    #[arg(long, global = true, value_name = "FILE")]
+    image: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -242,6 +247,13 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     partyline_bench::dispatch_child();
     let cli = Cli::parse();
+    #[cfg(target_os = "linux")]
+    if let Some(file) = &cli.image {
+        if let Err(e) = partyline_image::use_file(file) {
+            eprintln!("partyline: --image {e}");
+            return ExitCode::from(2);
+        }
+    }
     match cli.command {
         None => run(&RunArgs::default()),
         Some(Command::Run(args)) => run(&args),

@@ -78,7 +78,7 @@ fn print_human(report: &Report, scenario: &Scenario, source: &Source, args: &Run
         scenario.name,
         source.origin,
         report.seed,
-        partyline_image::IMAGE.len()
+        partyline_image::image().len()
     );
     if !scenario.description.is_empty() {
         for line in scenario.description.lines() {
@@ -177,7 +177,7 @@ fn print_json(report: &Report, scenario: &Scenario, source: &Source) {
 /// Exit status 0 when the driver's state is clean, 1 when a driver-state rule was broken (or
 /// anything else in the run), 2 when the driver could not be asked.
 pub fn state(scenario: &Scenario, source: &Source, seed: Option<u64>) -> ExitCode {
-    let report = match scenario::run(scenario, partyline_image::IMAGE, seed) {
+    let report = match scenario::run(scenario, partyline_image::image(), seed) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("partyline: the simulator could not load partyline.sys: {e}");
@@ -219,7 +219,7 @@ pub fn state(scenario: &Scenario, source: &Source, seed: Option<u64>) -> ExitCod
 
 /// Runs `scenario` on the simulator and prints the result; the exit status says whether it was clean.
 pub fn run(scenario: &Scenario, source: &Source, args: &RunArgs) -> ExitCode {
-    let report = match scenario::run(scenario, partyline_image::IMAGE, args.seed) {
+    let report = match scenario::run(scenario, partyline_image::image(), args.seed) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("partyline: the simulator could not load partyline.sys: {e}");
@@ -267,7 +267,7 @@ mod tests {
             argument: "default".into(),
         };
         let scenario = Scenario::parse(&source.text, &source.origin).expect("parses");
-        let mut report = scenario::run(&scenario, partyline_image::IMAGE, Some(3)).expect("loads");
+        let mut report = scenario::run(&scenario, partyline_image::image(), Some(3)).expect("loads");
         assert!(report.is_clean());
         report.violations.push(Violation {
             rule: Rule::new(

@@ -241,7 +241,7 @@ pub fn add_section(bytes: &mut Vec<u8>, name: &str, data: &[u8]) -> u32 {
 /// `IMAGE_REL_BASED_DIR64`), after the image's own relocation blocks. Returns the bytes and the
 /// pointer's RVA.
 pub fn image_with_relocated_pointer(kind: u16) -> (Vec<u8>, u32) {
-    let mut bytes = partyline_image::IMAGE.to_vec();
+    let mut bytes = partyline_image::image().to_vec();
     let rva = next_section_rva(&bytes);
     let mut data = (image_base(&bytes) + u64::from(entry_rva(&bytes))).to_le_bytes().to_vec();
     let (old_rva, old_size) = directory(&bytes, BASE_RELOCATION_DIRECTORY);
