@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Builds the image of the tree at `tree` in `target`, copies it to `image`, and keeps the
-/// build's output in `log`. The error is the build's first error line.
+/// build's output in `log`. The error is the compiler's first error line.
 pub fn build(tree: &Path, target: &Path, image: &Path, log: &Path) -> Result<(), String> {
     let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err_file = log_file.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
@@ -23,7 +23,14 @@ pub fn build(tree: &Path, target: &Path, image: &Path, log: &Path) -> Result<(),
     let status = command.status().map_err(|e| format!("could not run cargo: {e}"))?;
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let first = text.lines().find(|l| l.starts_with("error")).unwrap_or("cargo failed");
+        // The compiler's own first error (the nested build indents it), else cargo's.
+        let errors: Vec<&str> = text.lines().map(str::trim).filter(|l| l.starts_with("error")).collect();
+        let first = errors
+            .iter()
+            .find(|l| l.starts_with("error["))
+            .or(errors.first())
+            .copied()
+            .unwrap_or("cargo failed");
         return Err(format!("{first} (the whole output: {})", log.display()));
     }
     let built = target.join("driver").join("partyline.sys");
