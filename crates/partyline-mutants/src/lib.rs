@@ -166,7 +166,7 @@ pub fn run_mutant(
     let mut done = Vec::new();
     for plan in &options.plans {
         progress(&plan.label);
-        let run = runs::run(&options.partyline, &image, plan, &logs);
+        let run = runs::run(&options.partyline, Some(&image), plan, &logs);
         let caught = run.fired.contains(&patch.header.rule);
         done.push(run);
         if caught && !options.all_runs {

@@ -1,7 +1,8 @@
 //! `partyline-mutants`: plants each bug of `mutants/*.patch` in a copy of the driver, builds that
 //! `partyline.sys`, runs the unmodified `partyline` command on it (default scenario, every shipped
 //! scenario, `campaign --short`) and reports whether the rule the patch names caught it, then the
-//! score and which catalogue rules no planted bug covers.
+//! score and which catalogue rules no planted bug covers. First, as a baseline, the same runs on
+//! the unmodified driver (the image embedded in `partyline`) must be clean.
 //!
 //! Exit status: 0 when every mutant run was caught by its rule and (when all ran) no rule is
 //! uncovered; 1 otherwise; 2 for a bad patch header, EXEMPT.md entry or command line.
@@ -145,6 +146,28 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         options.plans.iter().map(|p| p.label.as_str()).collect::<Vec<_>>().join(", "),
         workspace.build_dir().display()
     );
+
+    // A verdict means something only if the unmodified driver passes the same runs.
+    eprint!(
+        "partyline-mutants: baseline, the image embedded in {} (the unmodified driver):",
+        partyline.display()
+    );
+    let logs = workspace.logs("baseline");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    for plan in &options.plans {
+        eprint!(" {}…", plan.label);
+        let run = runs::run(&partyline, None, plan, &logs);
+        if run.failed() {
+            return Err(format!(
+                "the unmodified driver already fails `{}` ({}; rules: {:?}; log {}): fix that first, a planted bug's verdict would mean nothing",
+                plan.label,
+                run.exit,
+                run.fired,
+                logs.display()
+            ));
+        }
+    }
+    eprintln!(" clean");
 
     let mut tree = tree::Tree::new(&root, &workspace.tree());
     let mut results = Vec::new();

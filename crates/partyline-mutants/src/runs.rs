@@ -76,8 +76,9 @@ pub fn shipped_scenarios(partyline: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Runs `plan` on `image`; the output lands in `<logs>/<label>.txt`.
-pub fn run(partyline: &Path, image: &Path, plan: &Plan, logs: &Path) -> Run {
+/// Runs `plan` on `image` (None: the image embedded in `partyline`); the output lands in
+/// `<logs>/<label>.txt`.
+pub fn run(partyline: &Path, image: Option<&Path>, plan: &Plan, logs: &Path) -> Run {
     let log = logs.join(format!("{}.txt", plan.label.replace(' ', "-")));
     let exit = execute(partyline, image, plan, &log).unwrap_or_else(|e| {
         let _ = std::fs::write(&log, format!("partyline-mutants: {e}\n"));
@@ -87,13 +88,15 @@ pub fn run(partyline: &Path, image: &Path, plan: &Plan, logs: &Path) -> Run {
     Run { label: plan.label.clone(), fired: fired_rules(&output), exit }
 }
 
-fn execute(partyline: &Path, image: &Path, plan: &Plan, log: &PathBuf) -> Result<Exit, String> {
+fn execute(partyline: &Path, image: Option<&Path>, plan: &Plan, log: &PathBuf) -> Result<Exit, String> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = file.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut child = Command::new(partyline)
-        .arg("--image")
-        .arg(image)
+    let mut command = Command::new(partyline);
+    if let Some(image) = image {
+        command.arg("--image").arg(image);
+    }
+    let mut child = command
         .args(&plan.args)
         .stdin(Stdio::null())
         .stdout(file)
