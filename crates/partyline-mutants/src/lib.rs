@@ -108,7 +108,7 @@ pub struct Workspace {
     /// The repository whose `mutants/` and sources are used.
     pub root: PathBuf,
     /// `<target>/mutants`: `tree/` (the copy), `build/` (its target dir), `images/<name>.sys`,
-    /// `logs/<name>/…`.
+    /// `logs/<name>/…`, `baseline/` (the unmodified driver's runs).
     pub dir: PathBuf,
 }
 

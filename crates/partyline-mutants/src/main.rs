@@ -28,7 +28,7 @@ struct Cli {
     /// Only these planted bugs (names of mutants/<name>.patch; default: all).
     names: Vec<String>,
     /// List the planted bugs (rule, description, whether each applies) and the rule coverage;
-    /// build nothing.
+    /// build nothing (exit 1 if a patch is stale).
     #[arg(long)]
     list: bool,
     /// JSON lines on stdout: one per mutant, one per catalogue rule, then a summary.
@@ -112,10 +112,14 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let coverage = coverage::of(&catalogue, &patches, &exemptions);
 
     if cli.list {
+        let mut stale = 0;
         for patch in &selected {
             let applies = match tree::check_applies(&root, &patch.path) {
                 Ok(()) => "applies".to_string(),
-                Err(e) => format!("STALE: {e}"),
+                Err(e) => {
+                    stale += 1;
+                    format!("STALE: {e}")
+                }
             };
             if cli.json {
                 println!(
@@ -130,7 +134,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             }
         }
         print_coverage(&coverage, cli.json);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if stale == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
 
     let target = target_dir(&root);
@@ -152,7 +156,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         "partyline-mutants: baseline, the image embedded in {} (the unmodified driver):",
         partyline.display()
     );
-    let logs = workspace.logs("baseline");
+    let logs = workspace.dir.join("baseline");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     for plan in &options.plans {
         eprint!(" {}…", plan.label);
