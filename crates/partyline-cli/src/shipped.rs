@@ -22,6 +22,7 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         "scenarios/teardown-failures.toml",
         include_str!("../../../scenarios/teardown-failures.toml"),
     ),
+    ("receives", "scenarios/receives.toml", include_str!("../../../scenarios/receives.toml")),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).
