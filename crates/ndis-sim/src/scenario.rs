@@ -18,7 +18,7 @@ pub use portable::*;
 
 use partyline_core::model::AtmAddress;
 
-use crate::io::{Caller, IoManager};
+use crate::io::{Caller, IoManager, Poison, Suspects};
 use crate::kernel::LogEntry;
 use crate::loader::LoadError;
 use crate::ndis::PartyState;
@@ -390,10 +390,39 @@ pub fn mask_host_addresses(text: &str) -> String {
 
 /// Plays `scenario` on the simulator with `image` (with `seed` instead of the scenario's when
 /// given): DriverEntry, bind every adapter, the steps, then DriverUnload and the unload checks.
+///
+/// The system buffers of the run are poisoned ([`crate::io::disclosure`]). When some returned
+/// byte still held the poison, the run is played once more, the same seed and steps, with the
+/// complementary poison: the suspects that hold the complement then were never written by the
+/// driver, and are reported (`Ddi_DeviceControl_UninitializedOutput`) among the first run's
+/// violations. A driver that writes every byte it returns is run once.
 pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Report, LoadError> {
+    let (mut report, suspects) = run_poisoned(scenario, image, seed, None)?;
+    if suspects.is_empty() || report.stop.is_some() {
+        return Ok(report);
+    }
+    let confirm = Poison::Confirm { seed: report.seed, suspects };
+    let (replay, _) = run_poisoned(scenario, image, Some(report.seed), Some(confirm))?;
+    let rule = crate::io::rules::UNINITIALIZED_OUTPUT;
+    report.violations.extend(replay.violations.into_iter().filter(|v| v.rule == rule));
+    Ok(report)
+}
+
+/// One run of [`run`], with the I/O manager's poison replaced by `poison` when given; the
+/// report and the returned bytes that held the poison.
+fn run_poisoned(
+    scenario: &Scenario,
+    image: &[u8],
+    seed: Option<u64>,
+    poison: Option<Poison>,
+) -> Result<(Report, Suspects), LoadError> {
     let config = sim_config(scenario, seed);
     let seed = config.seed;
-    let mut sim = Simulation::new(config, image)?;
+    let mut sim = Simulation::new_with(config, image, |world| {
+        if let Some(poison) = poison {
+            IoManager::of(world).set_poison(poison);
+        }
+    })?;
     sim.world().set_replay(format!("cargo run --release -- run {} --seed {seed}", scenario.name));
     sim.bind_all();
     let mut target = SimTarget::new(&mut sim);
@@ -408,7 +437,8 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         .filter(|(_, bytes)| *bytes > 0)
         .map(|(tag, bytes)| (ndis::memory::tag_name(tag), bytes))
         .collect();
-    Ok(Report {
+    let suspects = IoManager::of(sim.world()).disclosure_suspects();
+    let report = Report {
         scenario: scenario.name.clone(),
         seed,
         driver_entry_status: sim.driver_entry_status,
@@ -420,5 +450,6 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         end_time: sim.world().now(),
         census,
         stop: sim.stop().map(|stop| stop.to_string().lines().next().unwrap_or_default().to_owned()),
-    })
+    };
+    Ok((report, suspects))
 }
