@@ -7,8 +7,10 @@
 //! Flow: [`Scenario::parse`] (in [`portable`], shared with `partyline` on Windows) checks the file;
 //! [`run`] maps it onto a [`SimConfig`], loads the image, binds every adapter, plays the steps
 //! with [`run_steps`] against a [`SimTarget`] (requests go through `\\.\Partyline` as an
-//! administrator, exactly as `DeviceIoControl` would send them), then unloads the driver and
-//! collects the verifier's verdict, the timeline, the counters and the pool left behind.
+//! administrator, exactly as `DeviceIoControl` would send them), opens a name below the control
+//! device as a user would (the create path's IRP rules), then unloads the driver and collects the
+//! verifier's verdict, the timeline, the counters and the pool left behind. A run whose returned
+//! bytes held the I/O manager's poison is replayed once to prove which were never written.
 
 pub mod portable;
 
@@ -180,6 +182,25 @@ impl SimTarget<'_> {
                 crate::verifier::report(&world, crate::driver_state::OBJECTS_LEFT, call, why);
                 None
             }
+        }
+    }
+
+    /// Opens a name below the control device (`\\.\Partyline\probe`) as an ordinary user, as a
+    /// confused or hostile program may, and closes it if the driver lets it open: the I/O manager
+    /// checks the create path as it checks every IRP (completed once, before the dispatch routine
+    /// returns, with the status it returns; Ddi_DispatchRoutine_*, MultipleIrpComplete). Refusing
+    /// the name is what a device without a namespace should do ("Controlling Device Namespace
+    /// Access", https://learn.microsoft.com/windows-hardware/drivers/kernel/controlling-device-namespace-access),
+    /// and allowing it is not a rule this probe checks: either answer passes.
+    fn probe_namespace(&mut self) {
+        let world = self.sim.world().clone();
+        if world.stop().is_some() || self.sim.driver_entry_failed() {
+            return;
+        }
+        let io = IoManager::of(&world);
+        let path = format!("{}\\probe", partyline_ioctl::USER_PATH);
+        if let Ok(handle) = io.open(&world, &path, ndis_sys::kernel::GENERIC_READ, Caller::User) {
+            let _ = io.close(&world, handle);
         }
     }
 
@@ -428,6 +449,7 @@ fn run_poisoned(
     let mut target = SimTarget::new(&mut sim);
     let steps = run_steps(scenario, &mut target);
     target.sim.run_until_idle();
+    target.probe_namespace();
     let census = target.check_end_of_run(&scenario.expect_refusals);
     sim.unload();
     let leaks = sim

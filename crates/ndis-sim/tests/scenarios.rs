@@ -53,6 +53,20 @@ fn requests_go_through_the_control_device() {
     assert!(report.steps.iter().all(|s| matches!(s.result, StepResult::Ok(_))), "{:#?}", report.steps);
 }
 
+/// Every run ends with a user opening a name below the control device: the create path's IRP
+/// handling is checked in every scenario (mutants/create-denied-completed-twice.patch is caught
+/// there). partyline has no namespace and refuses the name, so that open is the one create with
+/// no close.
+#[test]
+fn every_run_opens_a_name_below_the_device() {
+    let (origin, text) = shipped().into_iter().find(|(o, _)| o.ends_with("default.toml")).expect("default");
+    let scenario = Scenario::parse(&text, &origin).expect("parses");
+    let report = scenario::run(&scenario, partyline_image::image(), None).expect("loads");
+    let count = |name: &str| report.log.iter().filter(|e| e.name == name).count();
+    assert_eq!(count("IRP_MJ_CREATE"), count("IRP_MJ_CLOSE") + 1, "{}", report.timeline());
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     for (origin, text) in shipped() {
