@@ -289,6 +289,12 @@ impl Target for SimTarget<'_> {
                 self.sim.change_address(adapter, atm_addr(address));
                 EventOutcome::Done
             }
+            NetworkEvent::Uninstall => {
+                self.sim.uninstall();
+                // Every binding is gone: every table must be empty.
+                self.check_leftovers("partyline.sys!ProtocolUninstall");
+                EventOutcome::Done
+            }
             NetworkEvent::Unbind { adapter } => {
                 self.sim.unbind(adapter);
                 // The unbind ran until idle: the driver holds nothing of that binding any more,

@@ -23,6 +23,7 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../../scenarios/teardown-failures.toml"),
     ),
     ("receives", "scenarios/receives.toml", include_str!("../../../scenarios/receives.toml")),
+    ("uninstall", "scenarios/uninstall.toml", include_str!("../../../scenarios/uninstall.toml")),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).
