@@ -71,12 +71,15 @@ fn every_run_opens_a_name_below_the_device() {
 /// still comes last (nc-ndis-protocol_uninstall); the step's own form is checked.
 #[test]
 fn an_uninstall_step_unbinds_everything_then_calls_protocol_uninstall() {
-    let (origin, text) = shipped().into_iter().find(|(o, _)| o.ends_with("uninstall.toml")).expect("uninstall");
+    let (origin, text) =
+        shipped().into_iter().find(|(o, _)| o.ends_with("uninstall.toml")).expect("uninstall");
     let scenario = Scenario::parse(&text, &origin).expect("parses");
     let report = scenario::run(&scenario, partyline_image::image(), None).expect("loads");
     assert!(report.is_clean(), "{:#?}\n{:#?}", report.violations, report.steps);
-    let at = |name: &str| report.log.iter().filter(|e| e.name == name).map(|e| e.sequence).collect::<Vec<_>>();
-    let (unbinds, uninstall, unload) = (at("ProtocolUnbindAdapterEx"), at("ProtocolUninstall"), at("DriverUnload"));
+    let at =
+        |name: &str| report.log.iter().filter(|e| e.name == name).map(|e| e.sequence).collect::<Vec<_>>();
+    let (unbinds, uninstall, unload) =
+        (at("ProtocolUnbindAdapterEx"), at("ProtocolUninstall"), at("DriverUnload"));
     assert_eq!(unbinds.len(), 4, "two adapters, each entry and return logged:\n{}", report.timeline());
     assert_eq!(uninstall.len(), 2, "{}", report.timeline());
     assert!(unbinds.iter().all(|u| *u < uninstall[0]) && uninstall[1] < unload[0], "{}", report.timeline());

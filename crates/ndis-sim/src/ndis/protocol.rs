@@ -459,9 +459,16 @@ fn _unused(_: *mut c_void) {}
 pub fn call_uninstall(world: &Arc<World>, ndis: &Ndis, processor: usize) {
     let handler = ndis.state().protocol.as_ref().and_then(|p| p.characteristics.0.UninstallHandler);
     let Some(handler) = handler else { return };
-    call_driver(world, ndis, processor, PASSIVE_LEVEL, Logged::Text("ProtocolUninstall", String::new()), || {
-        // SAFETY: the driver's ProtocolUninstall (no arguments) at PASSIVE.
-        unsafe { handler() }
-    });
+    call_driver(
+        world,
+        ndis,
+        processor,
+        PASSIVE_LEVEL,
+        Logged::Text("ProtocolUninstall", String::new()),
+        || {
+            // SAFETY: the driver's ProtocolUninstall (no arguments) at PASSIVE.
+            unsafe { handler() }
+        },
+    );
     world.log_call(processor, super::DRIVER_DLL, "ProtocolUninstall", "returned".into());
 }

@@ -462,7 +462,9 @@ impl fmt::Display for Action {
                 write!(f, "call manager registers its address families on adapter {adapter} again")
             }
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
-            Action::Uninstall => write!(f, "NDIS uninstalls the protocol (unbinds every adapter, ProtocolUninstall)"),
+            Action::Uninstall => {
+                write!(f, "NDIS uninstalls the protocol (unbinds every adapter, ProtocolUninstall)")
+            }
             Action::Pnp { adapter, step } => write!(f, "NDIS: {} on adapter {adapter}", step.name()),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
             Action::FailNext { export, count, pended } => {
