@@ -120,6 +120,23 @@ fn set_ups_decided_before_a_power_down_stay_clean() {
     }
 }
 
+/// Found by the first 10^6-seed run: under low resources the block of the OID_CO_GET_ADDRESSES
+/// query could not be allocated three times in a row, the driver gave up, and the AF never
+/// learned its address (Ddi_AddressChangeNotQueried). It now queries with its binding's reserve
+/// block (`scenarios/address-query-low-memory.toml`, `mutants/address-query-gives-up-when-pool-is-short.patch`).
+#[test]
+fn the_address_is_queried_when_the_pool_is_short() {
+    for seed in [8707, 9210] {
+        let figures = run(&Options {
+            only: vec![Campaign::LowResources],
+            first_seed: seed,
+            seeds: 1,
+            ..Options::default()
+        });
+        assert!(figures.is_clean(), "low-resources seed {seed}:\n{figures}");
+    }
+}
+
 /// The first race the deterministic multi-processor machine found in the real driver
 /// (docs/ROBUSTNESS.md): a completion's drive loop woke the unbind DriverUnload was waiting for,
 /// then took the driver's spin lock again, which DriverUnload had meanwhile freed
