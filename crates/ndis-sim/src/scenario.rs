@@ -7,8 +7,10 @@
 //! Flow: [`Scenario::parse`] (in [`portable`], shared with `partyline` on Windows) checks the file;
 //! [`run`] maps it onto a [`SimConfig`], loads the image, binds every adapter, plays the steps
 //! with [`run_steps`] against a [`SimTarget`] (requests go through `\\.\Partyline` as an
-//! administrator, exactly as `DeviceIoControl` would send them), then unloads the driver and
-//! collects the verifier's verdict, the timeline, the counters and the pool left behind.
+//! administrator, exactly as `DeviceIoControl` would send them), opens a name below the control
+//! device as a user would (the create path's IRP rules), then unloads the driver and collects the
+//! verifier's verdict, the timeline, the counters and the pool left behind. A run whose returned
+//! bytes held the I/O manager's poison is replayed once to prove which were never written.
 
 pub mod portable;
 
@@ -18,7 +20,7 @@ pub use portable::*;
 
 use partyline_core::model::AtmAddress;
 
-use crate::io::{Caller, IoManager};
+use crate::io::{Caller, IoManager, Poison, Suspects};
 use crate::kernel::LogEntry;
 use crate::loader::LoadError;
 use crate::ndis::PartyState;
@@ -183,6 +185,25 @@ impl SimTarget<'_> {
         }
     }
 
+    /// Opens a name below the control device (`\\.\Partyline\probe`) as an ordinary user, as a
+    /// confused or hostile program may, and closes it if the driver lets it open: the I/O manager
+    /// checks the create path as it checks every IRP (completed once, before the dispatch routine
+    /// returns, with the status it returns; Ddi_DispatchRoutine_*, MultipleIrpComplete). Refusing
+    /// the name is what a device without a namespace should do ("Controlling Device Namespace
+    /// Access", https://learn.microsoft.com/windows-hardware/drivers/kernel/controlling-device-namespace-access),
+    /// and allowing it is not a rule this probe checks: either answer passes.
+    fn probe_namespace(&mut self) {
+        let world = self.sim.world().clone();
+        if world.stop().is_some() || self.sim.driver_entry_failed() {
+            return;
+        }
+        let io = IoManager::of(&world);
+        let path = format!("{}\\probe", partyline_ioctl::USER_PATH);
+        if let Ok(handle) = io.open(&world, &path, ndis_sys::kernel::GENERIC_READ, Caller::User) {
+            let _ = io.close(&world, handle);
+        }
+    }
+
     /// The end of a run: every object accounted for, and exactly the refusals `expected`. The
     /// driver's census, if it could be read.
     fn check_end_of_run(&mut self, expected: &audit::RefusalExpectation) -> Option<partyline_core::Census> {
@@ -266,6 +287,12 @@ impl Target for SimTarget<'_> {
             }
             NetworkEvent::AddressChange { adapter, address } => {
                 self.sim.change_address(adapter, atm_addr(address));
+                EventOutcome::Done
+            }
+            NetworkEvent::Uninstall => {
+                self.sim.uninstall();
+                // Every binding is gone: every table must be empty.
+                self.check_leftovers("partyline.sys!ProtocolUninstall");
                 EventOutcome::Done
             }
             NetworkEvent::Unbind { adapter } => {
@@ -390,15 +417,45 @@ pub fn mask_host_addresses(text: &str) -> String {
 
 /// Plays `scenario` on the simulator with `image` (with `seed` instead of the scenario's when
 /// given): DriverEntry, bind every adapter, the steps, then DriverUnload and the unload checks.
+///
+/// The system buffers of the run are poisoned ([`crate::io::disclosure`]). When some returned
+/// byte still held the poison, the run is played once more, the same seed and steps, with the
+/// complementary poison: the suspects that hold the complement then were never written by the
+/// driver, and are reported (`Ddi_DeviceControl_UninitializedOutput`) among the first run's
+/// violations. A driver that writes every byte it returns is run once.
 pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Report, LoadError> {
+    let (mut report, suspects) = run_poisoned(scenario, image, seed, None)?;
+    if suspects.is_empty() || report.stop.is_some() {
+        return Ok(report);
+    }
+    let confirm = Poison::Confirm { seed: report.seed, suspects };
+    let (replay, _) = run_poisoned(scenario, image, Some(report.seed), Some(confirm))?;
+    let rule = crate::io::rules::UNINITIALIZED_OUTPUT;
+    report.violations.extend(replay.violations.into_iter().filter(|v| v.rule == rule));
+    Ok(report)
+}
+
+/// One run of [`run`], with the I/O manager's poison replaced by `poison` when given; the
+/// report and the returned bytes that held the poison.
+fn run_poisoned(
+    scenario: &Scenario,
+    image: &[u8],
+    seed: Option<u64>,
+    poison: Option<Poison>,
+) -> Result<(Report, Suspects), LoadError> {
     let config = sim_config(scenario, seed);
     let seed = config.seed;
-    let mut sim = Simulation::new(config, image)?;
+    let mut sim = Simulation::new_with(config, image, |world| {
+        if let Some(poison) = poison {
+            IoManager::of(world).set_poison(poison);
+        }
+    })?;
     sim.world().set_replay(format!("cargo run --release -- run {} --seed {seed}", scenario.name));
     sim.bind_all();
     let mut target = SimTarget::new(&mut sim);
     let steps = run_steps(scenario, &mut target);
     target.sim.run_until_idle();
+    target.probe_namespace();
     let census = target.check_end_of_run(&scenario.expect_refusals);
     sim.unload();
     let leaks = sim
@@ -408,7 +465,8 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         .filter(|(_, bytes)| *bytes > 0)
         .map(|(tag, bytes)| (ndis::memory::tag_name(tag), bytes))
         .collect();
-    Ok(Report {
+    let suspects = IoManager::of(sim.world()).disclosure_suspects();
+    let report = Report {
         scenario: scenario.name.clone(),
         seed,
         driver_entry_status: sim.driver_entry_status,
@@ -420,5 +478,6 @@ pub fn run(scenario: &Scenario, image: &[u8], seed: Option<u64>) -> Result<Repor
         end_time: sim.world().now(),
         census,
         stop: sim.stop().map(|stop| stop.to_string().lines().next().unwrap_or_default().to_owned()),
-    })
+    };
+    Ok((report, suspects))
 }

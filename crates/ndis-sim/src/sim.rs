@@ -247,6 +247,22 @@ impl Simulation {
         ndis::run_until_idle(&self.world);
     }
 
+    /// NDIS uninstalls the protocol: every adapter still bound is unbound ([`Simulation::unbind`]),
+    /// then ProtocolUninstall runs ([`ndis::protocol::call_uninstall`]) and the world runs until
+    /// idle. DriverUnload comes later, as for any run.
+    pub fn uninstall(&self) {
+        let adapters: Vec<usize> =
+            self.ndis.bindings().into_iter().filter(|(_, _, bound)| *bound).map(|(_, a, _)| a).collect();
+        for adapter in adapters {
+            self.unbind(adapter);
+        }
+        let (world, ndis) = (Arc::clone(&self.world), Arc::clone(&self.ndis));
+        self.on_processor(0, "sim:Uninstall", move || {
+            ndis::protocol::call_uninstall(&world, &ndis, 0);
+        });
+        ndis::run_until_idle(&self.world);
+    }
+
     /// The switch address of `adapter` changes to `address`: the call manager tells every open
     /// AF on it (OID_CO_ADDRESS_CHANGE); see [`ndis::co_oid`].
     pub fn change_address(&self, adapter: usize, address: ndis::AtmAddr) {

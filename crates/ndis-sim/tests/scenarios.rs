@@ -53,6 +53,42 @@ fn requests_go_through_the_control_device() {
     assert!(report.steps.iter().all(|s| matches!(s.result, StepResult::Ok(_))), "{:#?}", report.steps);
 }
 
+/// Every run ends with a user opening a name below the control device: the create path's IRP
+/// handling is checked in every scenario (mutants/create-denied-completed-twice.patch is caught
+/// there). partyline has no namespace and refuses the name, so that open is the one create with
+/// no close.
+#[test]
+fn every_run_opens_a_name_below_the_device() {
+    let (origin, text) = shipped().into_iter().find(|(o, _)| o.ends_with("default.toml")).expect("default");
+    let scenario = Scenario::parse(&text, &origin).expect("parses");
+    let report = scenario::run(&scenario, partyline_image::image(), None).expect("loads");
+    let count = |name: &str| report.log.iter().filter(|e| e.name == name).count();
+    assert_eq!(count("IRP_MJ_CREATE"), count("IRP_MJ_CLOSE") + 1, "{}", report.timeline());
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}
+
+/// `uninstall = true`: NDIS unbinds every adapter, then calls ProtocolUninstall, and DriverUnload
+/// still comes last (nc-ndis-protocol_uninstall); the step's own form is checked.
+#[test]
+fn an_uninstall_step_unbinds_everything_then_calls_protocol_uninstall() {
+    let (origin, text) =
+        shipped().into_iter().find(|(o, _)| o.ends_with("uninstall.toml")).expect("uninstall");
+    let scenario = Scenario::parse(&text, &origin).expect("parses");
+    let report = scenario::run(&scenario, partyline_image::image(), None).expect("loads");
+    assert!(report.is_clean(), "{:#?}\n{:#?}", report.violations, report.steps);
+    let at =
+        |name: &str| report.log.iter().filter(|e| e.name == name).map(|e| e.sequence).collect::<Vec<_>>();
+    let (unbinds, uninstall, unload) =
+        (at("ProtocolUnbindAdapterEx"), at("ProtocolUninstall"), at("DriverUnload"));
+    assert_eq!(unbinds.len(), 4, "two adapters, each entry and return logged:\n{}", report.timeline());
+    assert_eq!(uninstall.len(), 2, "{}", report.timeline());
+    assert!(unbinds.iter().all(|u| *u < uninstall[0]) && uninstall[1] < unload[0], "{}", report.timeline());
+
+    let header = text.split("[[step]]").next().expect("header");
+    let refused = Scenario::parse(&format!("{header}[[step]]\nuninstall = false\n"), "inline").unwrap_err();
+    assert!(refused.to_string().contains("uninstall = true"), "{refused}");
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     for (origin, text) in shipped() {

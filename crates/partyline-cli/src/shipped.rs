@@ -27,6 +27,8 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         "scenarios/teardown-failures.toml",
         include_str!("../../../scenarios/teardown-failures.toml"),
     ),
+    ("receives", "scenarios/receives.toml", include_str!("../../../scenarios/receives.toml")),
+    ("uninstall", "scenarios/uninstall.toml", include_str!("../../../scenarios/uninstall.toml")),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).

@@ -447,3 +447,28 @@ extern "win64" fn ndis_get_version() -> u32 {
 
 #[allow(dead_code)]
 fn _unused(_: *mut c_void) {}
+
+/// ProtocolUninstall at PASSIVE on `processor`, as NDIS calls it when the protocol is uninstalled,
+/// after ProtocolUnbindAdapterEx for every bound adapter (the caller unbinds them first:
+/// [`crate::sim::Simulation::uninstall`]). The handler is optional; nothing happens without one.
+/// The protocol stays registered: its DriverUnload deregisters it later, as on Windows once the
+/// I/O manager unloads the driver. A ProtocolUninstall that deregisters breaks
+/// [`rules::DEREGISTER_FROM_CALLBACK`] ("must not call NdisDeregisterProtocolDriver from any entry
+/// point that NDIS calls").
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/ndis/nc-ndis-protocol_uninstall>
+pub fn call_uninstall(world: &Arc<World>, ndis: &Ndis, processor: usize) {
+    let handler = ndis.state().protocol.as_ref().and_then(|p| p.characteristics.0.UninstallHandler);
+    let Some(handler) = handler else { return };
+    call_driver(
+        world,
+        ndis,
+        processor,
+        PASSIVE_LEVEL,
+        Logged::Text("ProtocolUninstall", String::new()),
+        || {
+            // SAFETY: the driver's ProtocolUninstall (no arguments) at PASSIVE.
+            unsafe { handler() }
+        },
+    );
+    world.log_call(processor, super::DRIVER_DLL, "ProtocolUninstall", "returned".into());
+}

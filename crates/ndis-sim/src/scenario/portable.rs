@@ -267,6 +267,9 @@ struct RawStep {
     /// The call manager registers its address families on this adapter again.
     af_register: Option<AdapterRef>,
     unbind: Option<AdapterRef>,
+    /// `uninstall = true`: NDIS uninstalls the protocol (unbinds every adapter, then
+    /// ProtocolUninstall).
+    uninstall: Option<bool>,
     /// NDIS sends a PnP step's events to `adapter`'s binding (`pause`, `restart`, `power-down`, ...).
     pnp: Option<String>,
     advance: Option<u64>,
@@ -396,6 +399,8 @@ pub enum Action {
     Unbind {
         adapter: usize,
     },
+    /// NDIS uninstalls the protocol: every adapter is unbound, then ProtocolUninstall runs.
+    Uninstall,
     /// NDIS sends `step`'s PnP events to `adapter`'s binding.
     Pnp {
         adapter: usize,
@@ -457,6 +462,9 @@ impl fmt::Display for Action {
                 write!(f, "call manager registers its address families on adapter {adapter} again")
             }
             Action::Unbind { adapter } => write!(f, "NDIS unbinds adapter {adapter}"),
+            Action::Uninstall => {
+                write!(f, "NDIS uninstalls the protocol (unbinds every adapter, ProtocolUninstall)")
+            }
             Action::Pnp { adapter, step } => write!(f, "NDIS: {} on adapter {adapter}", step.name()),
             Action::Advance { ticks } => write!(f, "advance {ticks} ticks"),
             Action::FailNext { export, count, pended } => {
@@ -671,6 +679,7 @@ impl Scenario {
                 ("address_change", s.address_change.is_some()),
                 ("af_register", s.af_register.is_some()),
                 ("unbind", s.unbind.is_some()),
+                ("uninstall", s.uninstall.is_some()),
                 ("pnp", s.pnp.is_some()),
                 ("advance", s.advance.is_some()),
                 ("run_until_idle", s.run_until_idle.is_some()),
@@ -687,8 +696,8 @@ impl Scenario {
                 [] => return Err(err(
                     Some(line),
                     "this step does nothing: give one of make_call, add, drop, close, query, remote_drop, \
-                         remote_release, close_af, af_register, address_change, unbind, pnp, advance, \
-                         run_until_idle, expect, receive, fail_next"
+                         remote_release, close_af, af_register, address_change, unbind, uninstall, pnp, \
+                         advance, run_until_idle, expect, receive, fail_next"
                         .into(),
                 )),
                 many => {
@@ -816,6 +825,12 @@ impl Scenario {
                 "unbind" => Action::Unbind {
                     adapter: adapter_index(s.unbind.as_ref().unwrap_or(&AdapterRef::Index(0)), line)?,
                 },
+                "uninstall" => {
+                    if s.uninstall != Some(true) {
+                        return Err(err(Some(line), "uninstall = true is the only form of this step".into()));
+                    }
+                    Action::Uninstall
+                }
                 "pnp" => {
                     let name = s.pnp.as_deref().unwrap_or_default();
                     let step = PnpStep::parse(name).ok_or_else(|| {
@@ -992,6 +1007,8 @@ pub enum NetworkEvent<'a> {
     AfRegister { adapter: usize },
     /// NDIS unbinds `adapter`.
     Unbind { adapter: usize },
+    /// NDIS uninstalls the protocol: unbinds every adapter, then calls ProtocolUninstall.
+    Uninstall,
     /// NDIS sends `step`'s PnP events to `adapter`'s binding.
     Pnp { adapter: usize, step: PnpStep },
     /// Time moves on.
@@ -1354,6 +1371,7 @@ fn run_step(target: &mut dyn Target, names: &mut Names, step: &Step) -> StepResu
         }
         Action::AfRegister { adapter } => event(target, NetworkEvent::AfRegister { adapter: *adapter }),
         Action::Unbind { adapter } => event(target, NetworkEvent::Unbind { adapter: *adapter }),
+        Action::Uninstall => event(target, NetworkEvent::Uninstall),
         Action::Pnp { adapter, step } => event(target, NetworkEvent::Pnp { adapter: *adapter, step: *step }),
         Action::Advance { ticks } => event(target, NetworkEvent::Advance { ticks: *ticks }),
         Action::RunUntilIdle => event(target, NetworkEvent::RunUntilIdle),
