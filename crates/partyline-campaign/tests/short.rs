@@ -145,7 +145,8 @@ fn the_address_is_queried_when_the_pool_is_short() {
 /// crossing the AF's close was counted as a refusal (DriverState_UnexpectedRefusal;
 /// `a_change_that_crosses_the_close_is_declined_not_refused` in addresses.rs); schedule 44143, the
 /// simulated NDIS delivered an address change to an AF the unbind had closed meanwhile
-/// (`an_af_closed_while_a_request_is_delivered_on_it_completes_after_the_request` in ndis-sim).
+/// (`an_af_closed_while_a_request_is_delivered_on_it_completes_after_the_request` in ndis-sim);
+/// concurrency 132954, the same with ProtocolClNotifyCloseAf.
 #[test]
 fn crossings_of_an_address_family_close_stay_clean() {
     for (campaign, seed) in [
@@ -153,6 +154,7 @@ fn crossings_of_an_address_family_close_stay_clean() {
         (Campaign::LowResources, 6663),
         (Campaign::Schedule, 72252),
         (Campaign::Schedule, 44143),
+        (Campaign::Concurrency, 132954),
     ] {
         let figures =
             run(&Options { only: vec![campaign], first_seed: seed, seeds: 1, ..Options::default() });

@@ -54,16 +54,21 @@ pub(crate) struct Af {
     /// The family opened: (AddressFamily, MajorVersion, MinorVersion).
     pub family: (u32, u32, u32),
     /// Call manager requests being delivered to the client on this AF (an
-    /// OID_CO_ADDRESS_CHANGE): NDIS's reference on the AF, so its close does not complete while
-    /// one runs, and no request reaches the client for an AF it has closed (found by the 10^6-seed
-    /// run, schedule seed 44143: the unbind's close completed at the scheduling point that opens
-    /// the indication's callback).
+    /// OID_CO_ADDRESS_CHANGE): part of [`Af::delivering`].
     pub indications: u32,
 }
 
 impl Af {
     pub fn is_alive(&self) -> bool {
         matches!(self.state, AfState::OpenPending | AfState::Open)
+    }
+
+    /// NDIS is delivering something to the client on this AF (a call manager's request, or
+    /// ProtocolClNotifyCloseAf): it holds a reference, so the AF's close completes only after
+    /// (found by the 10^6-seed run: schedule seed 44143, concurrency seed 132954, where the
+    /// unbind closed the AF at the scheduling point that opens the indication's callback).
+    pub fn delivering(&self) -> bool {
+        self.indications > 0 || self.notify_in_handler
     }
 }
 
@@ -248,7 +253,7 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         return NDIS_STATUS_FAILURE;
     }
     let (mut outcome, failure) = outcome_and_status_in(world, &mut ndis.state(), 0, EXPORT, true);
-    if outcome == Outcome::Synchronous && ndis.state().afs.get(&id).is_some_and(|af| af.indications > 0) {
+    if outcome == Outcome::Synchronous && ndis.state().afs.get(&id).is_some_and(Af::delivering) {
         // A request of the call manager is being delivered on this AF: NDIS completes the close
         // once it returns (deliver_close_complete waits for it).
         outcome = Outcome::Pending { delay: 1 };
@@ -388,8 +393,8 @@ pub(super) fn deliver_close_complete(
     let context = {
         let mut state = ndis.state();
         let Some(entry) = state.afs.get_mut(&af) else { return };
-        if entry.indications > 0 {
-            // NDIS's reference (Af::indications): complete when the request has returned.
+        if entry.delivering() {
+            // NDIS's reference (Af::delivering): complete when the indication has returned.
             state.schedule(world.now(), 1, Work::CloseAfComplete { af, status });
             return;
         }
