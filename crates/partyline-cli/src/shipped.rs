@@ -22,6 +22,7 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         "scenarios/teardown-failures.toml",
         include_str!("../../../scenarios/teardown-failures.toml"),
     ),
+    ("receive", "scenarios/receive.toml", include_str!("../../../scenarios/receive.toml")),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).

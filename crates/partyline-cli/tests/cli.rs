@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const SHIPPED: [&str; 8] = [
+const SHIPPED: [&str; 9] = [
     "default",
     "rejections",
     "teardown-under-load",
@@ -14,6 +14,7 @@ const SHIPPED: [&str; 8] = [
     "crossings",
     "pnp",
     "teardown-failures",
+    "receive",
 ];
 
 fn partyline(args: &[&str]) -> Output {
