@@ -23,6 +23,7 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../../scenarios/teardown-failures.toml"),
     ),
     ("receive", "scenarios/receive.toml", include_str!("../../../scenarios/receive.toml")),
+    ("low-memory", "scenarios/low-memory.toml", include_str!("../../../scenarios/low-memory.toml")),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const SHIPPED: [&str; 9] = [
+const SHIPPED: [&str; 10] = [
     "default",
     "rejections",
     "teardown-under-load",
@@ -15,6 +15,7 @@ const SHIPPED: [&str; 9] = [
     "pnp",
     "teardown-failures",
     "receive",
+    "low-memory",
 ];
 
 fn partyline(args: &[&str]) -> Output {
