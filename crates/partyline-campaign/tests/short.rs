@@ -281,7 +281,7 @@ fn a_short_soak_keeps_memory_and_tables_flat() {
     assert!(soak.failed_requests > 0, "requests were failed: {figures}");
     assert!(soak.pnp_events >= 4, "PnP events were delivered: {figures}");
     assert!(soak.high_water_after_warmup > 0 && soak.growth_problem().is_none(), "{figures}");
-    let parties = soak.baseline.table(partyline_core::Table::Parties).live as usize;
+    let parties = soak.baseline_live[partyline_core::Table::Parties as usize] as usize;
     assert_eq!(parties, partyline_campaign::soak::CALLS * partyline_campaign::soak::BASE_LEAVES);
 }
 
