@@ -49,6 +49,11 @@ pub struct ResultFile {
     /// [`VERSION`] when written.
     pub version: u32,
     pub options: Options,
+    /// The driver image the run loaded: its size and FNV-1a hash (shards of one run load one
+    /// image).
+    pub image: String,
+    /// The version of the partyline that ran it.
+    pub partyline: String,
     /// The shard, or `1/1` for a whole run.
     pub shard: Shard,
     pub figures: Figures,
@@ -66,6 +71,8 @@ impl ResultFile {
             format: FORMAT.into(),
             version: VERSION,
             options: Options { verbose: false, ..options.clone() },
+            image: image_identity(partyline_image::image()),
+            partyline: env!("CARGO_PKG_VERSION").into(),
             shard: shard.unwrap_or(Shard { index: 1, count: 1 }),
             figures: figures.clone(),
         }
@@ -126,6 +133,12 @@ pub fn merge(files: &[(String, ResultFile)]) -> Result<(Options, Figures), Strin
                 describe(&first.options)
             ));
         }
+        if (&file.image, &file.partyline) != (&first.image, &first.partyline) {
+            return Err(format!(
+                "{path} and {first_path} are not shards of one run: one ran image {} with partyline {}, the other image {} with partyline {}",
+                file.image, file.partyline, first.image, first.partyline
+            ));
+        }
         if file.shard.count != count {
             return Err(format!(
                 "{path} is shard {} and {first_path} shard {}: not shards of one run",
@@ -147,6 +160,14 @@ pub fn merge(files: &[(String, ResultFile)]) -> Result<(Options, Figures), Strin
     }
     let outcomes = files.iter().map(|(_, file)| crate::plan::Outcome::Figures(file.figures.clone()));
     Ok((first.options.clone(), crate::plan::assemble(&first.options, outcomes)))
+}
+
+/// `bytes`' size and 64-bit FNV-1a hash: which driver image a run loaded.
+pub fn image_identity(bytes: &[u8]) -> String {
+    let hash = bytes
+        .iter()
+        .fold(0xCBF2_9CE4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3));
+    format!("{} bytes, fnv1a {hash:016x}", bytes.len())
 }
 
 /// The options as JSON, for an error message.
