@@ -53,6 +53,12 @@ pub(crate) struct Af {
     pub handle_out: usize,
     /// The family opened: (AddressFamily, MajorVersion, MinorVersion).
     pub family: (u32, u32, u32),
+    /// Call manager requests being delivered to the client on this AF (an
+    /// OID_CO_ADDRESS_CHANGE): NDIS's reference on the AF, so its close does not complete while
+    /// one runs, and no request reaches the client for an AF it has closed (found by the 10^6-seed
+    /// run, schedule seed 44143: the unbind's close completed at the scheduling point that opens
+    /// the indication's callback).
+    pub indications: u32,
 }
 
 impl Af {
@@ -165,6 +171,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
                 notify_close_pending: false,
                 notify_in_handler: false,
                 notify_completed_early: false,
+                indications: 0,
                 handle_out: af_handle as usize,
                 family: key,
             },
@@ -240,7 +247,12 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         violation(world, rules::CLOSE_AF_WITH_VCS, EXPORT, format!("{vcs} VC(s) not deleted on Af#{id}"));
         return NDIS_STATUS_FAILURE;
     }
-    let (outcome, failure) = outcome_and_status_in(world, &mut ndis.state(), 0, EXPORT, true);
+    let (mut outcome, failure) = outcome_and_status_in(world, &mut ndis.state(), 0, EXPORT, true);
+    if outcome == Outcome::Synchronous && ndis.state().afs.get(&id).is_some_and(|af| af.indications > 0) {
+        // A request of the call manager is being delivered on this AF: NDIS completes the close
+        // once it returns (deliver_close_complete waits for it).
+        outcome = Outcome::Pending { delay: 1 };
+    }
     if let (Some(status), Outcome::Synchronous) = (failure, outcome) {
         // Failed at once: the AF is still open.
         log_lazy(world, processor, &CALL, &[status as u64], render_injected_status);
@@ -375,6 +387,12 @@ pub(super) fn deliver_close_complete(
     let Some(client) = client(ndis) else { return };
     let context = {
         let mut state = ndis.state();
+        let Some(entry) = state.afs.get_mut(&af) else { return };
+        if entry.indications > 0 {
+            // NDIS's reference (Af::indications): complete when the request has returned.
+            state.schedule(world.now(), 1, Work::CloseAfComplete { af, status });
+            return;
+        }
         let Some(entry) = state.afs.get_mut(&af) else { return };
         let closed = status == NDIS_STATUS_SUCCESS;
         entry.state = if closed { AfState::Closed } else { AfState::Open };

@@ -204,7 +204,10 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
     let Some(client) = client(ndis) else { return };
     let context = {
         let mut state = ndis.state();
-        let Some(entry) = state.afs.get(&af).filter(|a| a.state == super::af::AfState::Open) else { return };
+        let Some(entry) = state.afs.get_mut(&af).filter(|a| a.state == super::af::AfState::Open) else {
+            return;
+        };
+        entry.indications += 1;
         let context = entry.context;
         let told = state.addresses.afs.entry(af).or_default();
         told.unanswered = true;
@@ -213,7 +216,36 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
         told.changes += 1;
         context
     };
-    let Some(handler) = client.ClOidRequestHandler else { return };
+    let delivered = deliver_change(world, ndis, af, context, processor, irql, client.ClOidRequestHandler);
+    if let Some(entry) = ndis.state().afs.get_mut(&af) {
+        entry.indications -= 1;
+    }
+    let Some(status) = delivered else { return };
+    if status == NDIS_STATUS_PENDING {
+        // nc-ndis-protocol_co_oid_request: PENDING is owed NdisCoOidRequestComplete, which the
+        // simulator does not implement (no client needs to pend this notification).
+        violation(
+            world,
+            rules::EXACTLY_ONCE_COMPLETION,
+            "ProtocolCoOidRequest",
+            "returned PENDING for OID_CO_ADDRESS_CHANGE: NdisCoOidRequestComplete is NOT IMPLEMENTED by the \
+             simulator, so the request can never be completed",
+        );
+    }
+}
+
+/// Calls the driver's ProtocolCoOidRequest with the call manager's OID_CO_ADDRESS_CHANGE on
+/// `af` (its context `context`); the status it returned, or `None` without a handler.
+fn deliver_change(
+    world: &Arc<World>,
+    ndis: &Ndis,
+    af: u64,
+    context: usize,
+    processor: usize,
+    irql: Irql,
+    handler: CO_OID_REQUEST_HANDLER,
+) -> Option<NDIS_STATUS> {
+    let handler = handler?;
     // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value (integers and null pointers).
     let mut request: NDIS_OID_REQUEST = unsafe { std::mem::zeroed() };
     request.Header = NDIS_OBJECT_HEADER {
@@ -248,17 +280,7 @@ pub(super) fn deliver_address_change(world: &Arc<World>, ndis: &Ndis, af: u64, p
     world.log_lazy(processor, const { &driver_call("ProtocolCoOidRequest") }, &[status as u64], |a, f| {
         write!(f, "returned {}", StatusName(a.word(0) as i32))
     });
-    if status == NDIS_STATUS_PENDING {
-        // nc-ndis-protocol_co_oid_request: PENDING is owed NdisCoOidRequestComplete, which the
-        // simulator does not implement (no client needs to pend this notification).
-        violation(
-            world,
-            rules::EXACTLY_ONCE_COMPLETION,
-            "ProtocolCoOidRequest",
-            "returned PENDING for OID_CO_ADDRESS_CHANGE: NdisCoOidRequestComplete is NOT IMPLEMENTED by the \
-             simulator, so the request can never be completed",
-        );
-    }
+    Some(status)
 }
 
 /// Why the driver's NDIS_OID_REQUEST at `request` is not one NdisCoOidRequest accepts, if it is
