@@ -29,6 +29,8 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
     ),
     ("receives", "scenarios/receives.toml", include_str!("../../../scenarios/receives.toml")),
     ("uninstall", "scenarios/uninstall.toml", include_str!("../../../scenarios/uninstall.toml")),
+    ("receive", "scenarios/receive.toml", include_str!("../../../scenarios/receive.toml")),
+    ("low-memory", "scenarios/low-memory.toml", include_str!("../../../scenarios/low-memory.toml")),
 ];
 
 /// The shipped scenario called `name` (with or without `.toml`).

@@ -16,6 +16,8 @@ const SHIPPED: [&str; 10] = [
     "teardown-failures",
     "receives",
     "uninstall",
+    "receive",
+    "low-memory",
 ];
 
 fn partyline(args: &[&str]) -> Output {
