@@ -1,0 +1,125 @@
+//! The driver's own state as the control device reports it (IOCTL_PARTYLINE_READ_STATE): live
+//! objects and memory per table, queued work, refusals by kind, and the memory the engine gives
+//! back at unload. The simulator's DriverState rules and the `partyline state` command read these
+//! figures, so each is checked here against what the engine really holds.
+
+mod support;
+
+use partyline_core::census::{table_name, Census, RefusalKind, WorkCensus, TABLES};
+use partyline_core::{Error, Id, LentMemory, Table};
+use support::{leaf, profile, Fake, Policy};
+
+fn synchronous() -> Fake {
+    Fake::new(Policy::synchronous())
+}
+
+fn make_call(fake: &mut Fake, af: Id, leaves: u32) -> Id {
+    let leaves: Vec<_> = (1..=leaves).map(leaf).collect();
+    let call = fake.with_memory(|e| e.make_call(af, profile(), leaves.iter().copied())).expect("make call");
+    fake.settle();
+    call
+}
+
+/// A census is empty only when no table holds an object and no work is queued: a binding left
+/// open is not "empty" even with nothing to do, and queued work is not "empty" even with no
+/// object (the DriverState_ObjectsLeft check relies on both halves).
+#[test]
+fn a_census_is_empty_only_with_no_object_and_no_work() {
+    let mut fake = synchronous();
+    assert!(fake.engine.census().is_empty(), "a new engine");
+    let (binding, _af) = fake.open_binding();
+    fake.settle();
+    let census = fake.engine.census();
+    assert_eq!(census.work.total(), 0, "settled: nothing queued");
+    assert!(!census.is_empty(), "an open binding and its AF are live objects: {census:?}");
+    let work_only = Census { work: WorkCensus { deferred: 1, ..WorkCensus::default() }, ..Census::default() };
+    assert!(!work_only.is_empty(), "a deferred request is work left");
+    fake.unbind(binding);
+    assert!(fake.engine.census().is_empty(), "{:?}", fake.engine.census());
+}
+
+/// The work total is every queue's entries together (calls, address families, parties waiting
+/// for their drop, deferred requests).
+#[test]
+fn the_work_total_adds_up_every_queue() {
+    let work = WorkCensus { calls: 1, afs: 2, parties: 4, deferred: 8 };
+    assert_eq!(work.total(), 15);
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 3);
+    fake.engine.close_call(call).expect("close");
+    let census = fake.engine.census();
+    assert_eq!(census.work.calls, 1, "the closing call is queued");
+    assert_eq!(census.work.total(), 1, "{:?}", census.work);
+}
+
+/// The pool a census reports is the sum over the four tables of their chunks and directories,
+/// and live objects are counted per table (`Engine::population` gives the same numbers).
+#[test]
+fn the_census_counts_objects_per_table_and_the_pool_they_hold() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 3);
+    assert_eq!(fake.engine.population(), [1, 1, 1, 3]);
+    let census = fake.engine.census();
+    let live: Vec<u32> = TABLES.iter().map(|t| census.table(*t).live).collect();
+    assert_eq!(live, [1, 1, 1, 3]);
+    let per_table: u64 = TABLES.iter().map(|t| census.table(*t).bytes()).sum();
+    assert_eq!(census.bytes(), per_table);
+    // One chunk of 256 slots and a directory of four entries in each table.
+    let slots: u64 = TABLES.iter().map(|t| 256 * u64::from(census.table(*t).slot_bytes)).sum();
+    assert_eq!(census.bytes(), slots + 4 * 4 * 8);
+}
+
+/// Refusals are counted by kind over every object kind: zero for a kind never refused, and each
+/// refusal once (a declined address family is not a refusal).
+#[test]
+fn refusals_are_counted_by_kind() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    for _ in 0..2 {
+        assert_eq!(fake.engine.make_call(af, profile(), core::iter::empty()), Err(Error::NoLeaves));
+    }
+    assert_eq!(fake.engine.on_af_register_notify(binding, 1, 4, 0), Err(Error::UnsupportedAddressFamily));
+    let refusals = fake.engine.census().refusals;
+    assert_eq!(refusals.of_kind(RefusalKind::NoLeaves), 2);
+    assert_eq!(refusals.of_kind(RefusalKind::UnsupportedAddressFamily), 0, "declined, not refused");
+    assert_eq!(refusals.of_kind(RefusalKind::UnknownId), 0);
+    assert_eq!(refusals.total(), 2);
+}
+
+/// The names scenario files use in `expect_refusals` (scenarios/default.toml lists them) and the
+/// table names the leftover reports print: one per kind and table, in wire order.
+#[test]
+fn refusal_kinds_and_tables_have_the_names_scenarios_and_reports_use() {
+    let kinds: Vec<&str> = RefusalKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(kinds, ["unknown_id", "invalid_state", "closing", "unsupported_address_family", "no_leaves"]);
+    let tables: Vec<&str> = TABLES.iter().map(|t| table_name(*t)).collect();
+    assert_eq!(tables, ["bindings", "address families", "calls", "parties"]);
+}
+
+/// At unload `take_memory` gives back every chunk and directory of the four tables at once; the
+/// census then shows no pool held, and the engine asks for memory again before its next object.
+#[test]
+fn take_memory_gives_back_every_block_of_every_table() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    make_call(&mut fake, af, 300);
+    fake.unbind(binding);
+    let mut blocks = [0usize; 4];
+    fake.engine.take_memory(|memory| {
+        let table = match memory {
+            LentMemory::Bindings(_) => Table::Bindings,
+            LentMemory::AddressFamilies(_) => Table::AddressFamilies,
+            LentMemory::Calls(_) => Table::Calls,
+            LentMemory::Parties(_) => Table::Parties,
+        };
+        blocks[table as usize] += 1;
+    });
+    // A chunk and a directory each; the parties' two chunks.
+    assert_eq!(blocks, [2, 2, 2, 3]);
+    let census = fake.engine.census();
+    assert_eq!(census.bytes(), 0, "{census:?}");
+    assert!(fake.engine.take_one_memory().is_none(), "nothing left to give back");
+    assert!(matches!(fake.engine.bind(1), Err(Error::NeedMemory(Table::Bindings, _))));
+}
