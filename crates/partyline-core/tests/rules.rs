@@ -329,6 +329,28 @@ fn a_family_registered_while_the_binding_unbinds_is_declined_not_refused() {
     assert_eq!(fake.engine.population()[1..], [0, 0, 0], "the unbind closed everything");
 }
 
+/// nc-ndis-protocol_co_af_register_notify: the client opens only the address families it uses;
+/// partyline uses Q.2931 (CO_ADDRESS_FAMILY_Q2931, 1) UNI 3.1. A registration that differs in the
+/// family, the major or the minor version alone is declined (no AF opened, nothing counted), and
+/// the right one is then opened.
+#[test]
+fn only_a_q2931_uni_3_1_family_is_opened() {
+    let mut fake = synchronous();
+    let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+    fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x10)).expect("open");
+    for (family, major, minor) in [(2, 3, 1), (1, 4, 1), (1, 3, 0)] {
+        assert_eq!(
+            fake.with_memory(|e| e.on_af_register_notify(binding, family, major, minor)),
+            Err(Error::UnsupportedAddressFamily),
+            "family {family} version {major}.{minor}"
+        );
+    }
+    assert_eq!(fake.engine.address_families().count(), 0);
+    assert_eq!(fake.engine.counters.refused, 0, "declined, not refused");
+    fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("Q.2931 UNI 3.1");
+    assert_eq!(fake.engine.address_families().count(), 1);
+}
+
 /// nc-ndis-protocol_cl_notify_close_af: when everything closes synchronously inside the handler,
 /// the handler returns SUCCESS and no completion is called (none is owed).
 #[test]
