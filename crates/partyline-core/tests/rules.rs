@@ -672,6 +672,45 @@ fn a_failed_address_family_open_asks_ndis_to_unbind() {
     // `a_family_registered_again_while_open_is_declined`.)
 }
 
+/// nc-ndis-protocol_cl_open_af_complete_ex: the AF handle is valid only when the open succeeded.
+/// A failed open is the end of the AF whatever the out-parameter holds, and a success that gave
+/// no handle cannot be used either: in both cases the AF is gone and NDIS is asked to unbind
+/// the binding it leaves without an address family.
+#[test]
+fn an_address_family_opens_only_with_success_and_a_handle() {
+    for (status, handle) in [(Status::FAILURE, Handle(0x600)), (Status::SUCCESS, Handle::NULL)] {
+        let mut fake = Fake::new(Policy::synchronous());
+        let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+        fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+        let af = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
+        fake.engine.on_open_af_complete(af, status, handle).expect("completion");
+        fake.settle();
+        assert_eq!(fake.engine.address_families().count(), 0, "{status:?} {handle:?}");
+        assert_eq!(fake.unbind_requests, [binding], "{status:?} {handle:?}");
+    }
+}
+
+/// nc-ndis-protocol_cl_notify_close_af: NDIS calls ProtocolClNotifyCloseAf for an AF it opened,
+/// once. A notification for an AF whose open has not completed, or a second one while the first
+/// is pending, is refused (InvalidState) and changes nothing.
+#[test]
+fn notify_close_af_is_refused_before_the_open_completes_and_while_one_pends() {
+    let mut fake = all(Outcome::Pending);
+    let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+    fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+    let opening = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
+    let invalid = Err(Error::InvalidState(partyline_core::trace::ObjectKind::Af));
+    assert_eq!(fake.engine.on_notify_close_af(opening), invalid, "the open is still pending");
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 2);
+    fake.deliver_all();
+    fake.engine.on_notify_close_af(af).expect("first notification");
+    fake.settle();
+    assert_eq!(fake.engine.finish_notify_close_af(af), Status::PENDING);
+    assert_eq!(fake.engine.on_notify_close_af(af), invalid, "one is pending");
+    assert_eq!(fake.engine.counters.refused, 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Teardown requests that fail (issue 11: every request can fail, as documented).
 
