@@ -4,6 +4,7 @@
 
 mod support;
 
+use partyline_core::slab::{Chunk, Directory, Exhausted, Slab, Slot, CHUNK_LEN};
 use partyline_core::{Error, Id};
 use support::{leaf, profile, Fake, Policy};
 
@@ -41,4 +42,47 @@ fn a_context_with_a_zero_slot_or_generation_is_no_id() {
     assert_eq!(Id::from_u64(1 << 32), None, "slot 0");
     assert_eq!(Id::from_u64(1), None, "generation 0");
     assert!(Id::from_u64((1 << 32) | 1).is_some());
+}
+
+fn chunk() -> Chunk<u32> {
+    let slots = (0..CHUNK_LEN).map(|_| Slot::VACANT).collect::<Vec<_>>().into_boxed_slice();
+    Box::leak(Box::<[Slot<u32>; CHUNK_LEN]>::try_from(slots).ok().expect("CHUNK_LEN slots"))
+}
+
+fn directory(len: usize) -> Directory<u32> {
+    Box::leak((0..len).map(|_| None).collect::<Vec<_>>().into_boxed_slice())
+}
+
+/// A slab asks for its memory as it fills: a directory of four entries first, then chunks until
+/// the directory is full, then a directory twice as big (so a table of n chunks has copied its
+/// directory O(log n) times); it is empty exactly when every object it held was removed.
+#[test]
+fn a_slab_grows_by_chunks_and_doubling_directories_and_empties_again() {
+    let mut slab: Slab<u32> = Slab::new();
+    assert!(slab.is_empty());
+    let mut directories = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..(9 * CHUNK_LEN) as u32 {
+        loop {
+            match slab.insert(n) {
+                Ok(id) => break ids.push(id),
+                Err((Exhausted::Chunk, _)) => {
+                    assert!(slab.add_chunk(chunk()).is_ok(), "room in the directory")
+                }
+                Err((Exhausted::Directory { len }, _)) => {
+                    directories.push(len);
+                    slab.replace_directory(directory(len));
+                }
+            }
+        }
+        assert!(!slab.is_empty());
+    }
+    assert_eq!(directories, [4, 8, 16]);
+    assert_eq!((slab.len(), slab.chunks(), slab.directory_len()), (9 * CHUNK_LEN, 9, 16));
+    for (n, id) in ids.iter().enumerate() {
+        assert!(!slab.is_empty());
+        assert_eq!(slab.remove(*id), Some(n as u32));
+    }
+    assert!(slab.is_empty());
+    assert_eq!(slab.len(), 0);
 }
