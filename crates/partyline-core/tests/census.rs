@@ -123,3 +123,48 @@ fn take_memory_gives_back_every_block_of_every_table() {
     assert!(fake.engine.take_one_memory().is_none(), "nothing left to give back");
     assert!(matches!(fake.engine.bind(1), Err(Error::NeedMemory(Table::Bindings, _))));
 }
+
+/// The running totals the control device reports (IOCTL_PARTYLINE_READ_COUNTERS) count each
+/// event once: calls asked for, made, failed (here a VC NDIS would not create) and closed; parties
+/// added, dropped locally and by the network.
+#[test]
+fn the_counters_count_each_event_once() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    fake.settle();
+    let failing = fake.with_memory(|e| e.make_call(af, profile(), [leaf(9)])).expect("make call");
+    let Some(partyline_core::Action::CreateVc { .. }) = fake.engine.poll() else { panic!("CreateVc") };
+    fake.engine
+        .on_vc_created(failing, partyline_core::Status::RESOURCES, partyline_core::Handle::NULL)
+        .expect("no VC");
+    let call = make_call(&mut fake, af, 4);
+    let other = make_call(&mut fake, af, 2);
+    let parties: Vec<Id> = fake.engine.parties_of(call).collect();
+    fake.engine.drop_party(parties[1]).expect("drop");
+    fake.settle();
+    fake.remote_drop_party(parties[2]);
+    fake.engine.close_call(other).expect("close");
+    fake.settle();
+    let c = fake.engine.counters;
+    assert_eq!((c.calls_requested, c.calls_made, c.calls_failed, c.calls_closed), (3, 2, 1, 1), "{c:?}");
+    assert_eq!((c.parties_added, c.parties_dropped_local, c.parties_dropped_remote), (4, 2, 1), "{c:?}");
+}
+
+/// A call asks for party memory only when the free slots cannot hold its leaves: a call that
+/// fills a chunk exactly asks for no second chunk, and a call that needs more than the free
+/// slots gets every leaf (none is left out for want of a slot).
+#[test]
+fn a_call_asks_for_party_memory_exactly_when_its_leaves_do_not_fit() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    let full = make_call(&mut fake, af, 256);
+    assert_eq!(fake.engine.census().table(Table::Parties).chunks, 1, "256 leaves fill one chunk");
+    assert_eq!(fake.engine.call_info(full).map(|c| c.connected), Some(256));
+    fake.engine.close_call(full).expect("close");
+    fake.settle();
+    let first = make_call(&mut fake, af, 100);
+    let second = make_call(&mut fake, af, 200);
+    assert_eq!(fake.engine.call_info(first).map(|c| c.connected), Some(100));
+    assert_eq!(fake.engine.call_info(second).map(|c| c.connected), Some(200), "every leaf has its party");
+    assert_eq!(fake.engine.census().table(Table::Parties).chunks, 2);
+}

@@ -711,6 +711,27 @@ fn notify_close_af_is_refused_before_the_open_completes_and_while_one_pends() {
     assert_eq!(fake.engine.counters.refused, 2);
 }
 
+/// nf-ndis-ndiscocreatevc: the VC handle is valid only when NdisCoCreateVc succeeds. A failure
+/// leaves no VC whatever the out-parameter holds, and a "success" without a handle cannot be
+/// used: either way the call never reaches NDIS (no MakeCall, no DeleteVc) and is released,
+/// counted as failed.
+#[test]
+fn a_call_goes_on_only_with_a_created_vc_handle() {
+    for (status, vc) in [(Status::RESOURCES, Handle(0x700)), (Status::SUCCESS, Handle::NULL)] {
+        let mut fake = synchronous();
+        let (_, af) = fake.open_binding();
+        fake.settle();
+        let call = fake.with_memory(|e| e.make_call(af, profile(), [leaf(1)])).expect("make call");
+        let Some(Action::CreateVc { .. }) = fake.engine.poll() else { panic!("CreateVc first") };
+        fake.engine.on_vc_created(call, status, vc).expect("answer");
+        fake.settle();
+        assert!(fake.engine.call_info(call).is_none(), "{status:?} {vc:?}");
+        assert!(fake.requests.is_empty(), "{status:?} {vc:?}: {:?}", fake.requests);
+        assert_eq!(fake.engine.population()[2..], [0, 0]);
+        assert_eq!(fake.engine.counters.calls_failed, 1);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Teardown requests that fail (issue 11: every request can fail, as documented).
 
@@ -861,20 +882,37 @@ fn a_failed_address_family_close_is_made_again_and_the_unbind_completes() {
 
 /// A call manager that fails every close: partyline makes it REQUEST_ATTEMPTS times, then gives
 /// the call up, so the unbind does not wait for it forever (the VC it leaves is the call
-/// manager's doing, and counted).
+/// manager's doing, and counted). The same bound holds for NdisCoDeleteVc and
+/// NdisClCloseAddressFamily: each is made exactly REQUEST_ATTEMPTS times.
 #[test]
 fn a_close_that_always_fails_is_given_up_after_the_attempt_bound_and_the_unbind_completes() {
-    let mut fake = synchronous();
-    let (binding, af) = fake.open_binding();
-    make_call(&mut fake, af, 1);
-    fake.fail_next.insert("NdisClCloseCall", u32::MAX);
-    fake.requests.clear();
-    fake.unbind(binding);
-    let closes = kinds(&fake.requests).iter().filter(|k| **k == "CloseCall").count();
-    assert_eq!(closes, usize::from(partyline_core::engine::REQUEST_ATTEMPTS));
-    assert_eq!(fake.engine.counters.close_failures, u64::from(partyline_core::engine::REQUEST_ATTEMPTS));
-    assert_eq!(fake.quiet_bindings, [binding]);
-    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+    let attempts = usize::from(partyline_core::engine::REQUEST_ATTEMPTS);
+    for (export, request) in [
+        ("NdisClCloseCall", "CloseCall"),
+        ("NdisCoDeleteVc", "DeleteVc"),
+        ("NdisClCloseAddressFamily", "CloseAf"),
+    ] {
+        let mut fake = synchronous();
+        let (binding, af) = fake.open_binding();
+        make_call(&mut fake, af, 1);
+        fake.fail_next.insert(export, u32::MAX);
+        fake.requests.clear();
+        fake.unbind(binding);
+        let made = kinds(&fake.requests).iter().filter(|k| **k == request).count();
+        assert_eq!(made, attempts, "{export}: {:?}", kinds(&fake.requests));
+        let counters = fake.engine.counters;
+        // (A failed address-family close has no counter of its own.)
+        let failures = match request {
+            "CloseCall" => Some(counters.close_failures),
+            "DeleteVc" => Some(counters.delete_failures),
+            _ => None,
+        };
+        if let Some(failures) = failures {
+            assert_eq!(failures, attempts as u64, "{export}");
+        }
+        assert_eq!(fake.quiet_bindings, [binding], "{export}");
+        assert_eq!(fake.engine.population(), [0, 0, 0, 0], "{export}");
+    }
 }
 
 // ---- PnP: pause, restart, power (network/binding-states-of-a-protocol-driver) -------------------

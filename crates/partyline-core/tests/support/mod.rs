@@ -743,6 +743,16 @@ impl Fake {
         self.remote_drop_at(vc, handle, party);
     }
 
+    /// The network drops the client's party `party`: IncomingDropParty, or IncomingCloseCall if
+    /// it is the last.
+    pub fn remote_drop_party(&mut self, party: Id) {
+        let found = self.vcs.iter().find_map(|(vc, v)| {
+            v.parties.iter().find(|(_, state)| state.1 == party).map(|(handle, _)| (*vc, *handle))
+        });
+        let (vc, handle) = found.expect("a party the call manager knows");
+        self.remote_drop_at(vc, handle, party);
+    }
+
     /// The network drops the party `handle` of `vc` (`party` is the client's context).
     fn remote_drop_at(&mut self, vc: usize, handle: usize, party: Id) {
         let others =
