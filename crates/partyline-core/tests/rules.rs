@@ -732,6 +732,67 @@ fn a_call_goes_on_only_with_a_created_vc_handle() {
     }
 }
 
+/// A call on `af` driven by hand up to its pending NdisClMakeCall: (call, first party).
+fn call_with_make_call_pending(fake: &mut Fake, af: Id, leaves: u32) -> (Id, Id) {
+    let addresses: Vec<_> = (1..=leaves).map(leaf).collect();
+    let call =
+        fake.with_memory(|e| e.make_call(af, profile(), addresses.iter().copied())).expect("make call");
+    let Some(Action::CreateVc { .. }) = fake.engine.poll() else { panic!("CreateVc first") };
+    fake.engine.on_vc_created(call, Status::SUCCESS, Handle(0x900)).expect("vc");
+    let Some(Action::MakeCall { party, .. }) = fake.engine.poll() else { panic!("MakeCall next") };
+    (call, party)
+}
+
+/// nc-ndis-protocol_cl_make_call_complete / nc-ndis-protocol_cl_add_party_complete: the party
+/// handle is valid only on success. A failed completion releases the party whatever handle
+/// accompanies it, and a "success" without a handle connects nothing: the MakeCall party, or the
+/// added party, is gone and counted as failed.
+#[test]
+fn a_party_connects_only_with_success_and_a_handle() {
+    for (status, handle) in [(Status::FAILURE, Handle(0x910)), (Status::SUCCESS, Handle::NULL)] {
+        let mut fake = synchronous();
+        let (_, af) = fake.open_binding();
+        fake.settle();
+        let (call, party) = call_with_make_call_pending(&mut fake, af, 1);
+        fake.engine.on_make_call_complete(call, status, handle, false).expect("completion");
+        assert!(fake.engine.party_info(party).is_none(), "{status:?} {handle:?}");
+        assert_ne!(fake.engine.call_info(call).map(|c| c.state), Some(CallState::Active));
+        assert_eq!(fake.engine.counters.calls_failed, 1);
+
+        let call = make_call(&mut fake, af, 1);
+        let added = fake.engine.add_party(call, leaf(2)).expect("add");
+        let Some(Action::AddParty { party, .. }) = fake.engine.poll() else { panic!("AddParty") };
+        assert_eq!(party, added);
+        fake.engine.on_add_party_complete(added, status, handle, false).expect("completion");
+        assert!(fake.engine.party_info(added).is_none(), "{status:?} {handle:?}");
+        assert_eq!(fake.engine.call_info(call).map(|c| c.connected), Some(1));
+        assert_eq!(fake.engine.counters.parties_failed, 1);
+    }
+}
+
+/// nc-ndis-protocol_cl_make_call_complete, nc-ndis-protocol_cl_add_party_complete: the call
+/// manager may change the call parameters (CALL_PARAMETERS_CHANGED); the change is remembered for
+/// the call (CallInfo::parameters_changed, which the control device reports), whichever
+/// completion brings it, and a later completion without the flag does not clear it.
+#[test]
+fn changed_call_parameters_are_remembered_from_either_completion() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    fake.settle();
+    let (by_setup, _) = call_with_make_call_pending(&mut fake, af, 2);
+    fake.engine.on_make_call_complete(by_setup, Status::SUCCESS, Handle(0x920), true).expect("made");
+    let Some(Action::AddParty { party, .. }) = fake.engine.poll() else { panic!("AddParty") };
+    fake.engine.on_add_party_complete(party, Status::SUCCESS, Handle(0x921), false).expect("added");
+    assert_eq!(fake.engine.call_info(by_setup).map(|c| c.parameters_changed), Some(true));
+
+    let (by_add, _) = call_with_make_call_pending(&mut fake, af, 2);
+    fake.engine.on_make_call_complete(by_add, Status::SUCCESS, Handle(0x930), false).expect("made");
+    assert_eq!(fake.engine.call_info(by_add).map(|c| c.parameters_changed), Some(false));
+    let Some(Action::AddParty { party, .. }) = fake.engine.poll() else { panic!("AddParty") };
+    fake.engine.on_add_party_complete(party, Status::SUCCESS, Handle(0x931), true).expect("added");
+    assert_eq!(fake.engine.call_info(by_add).map(|c| c.parameters_changed), Some(true));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Teardown requests that fail (issue 11: every request can fail, as documented).
 

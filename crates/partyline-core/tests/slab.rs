@@ -86,3 +86,28 @@ fn a_slab_grows_by_chunks_and_doubling_directories_and_empties_again() {
     assert!(slab.is_empty());
     assert_eq!(slab.len(), 0);
 }
+
+/// The glue may lend a directory that turns out not to be bigger (another thread grew the table
+/// first): it is given back untouched, and no chunk is lost, rather than copying four chunks
+/// into two entries. A directory that already names chunks is refused the same way.
+#[test]
+fn a_directory_no_bigger_than_the_one_in_use_is_given_back_untouched() {
+    let mut slab: Slab<u32> = Slab::new();
+    slab.replace_directory(directory(4));
+    for _ in 0..4 {
+        assert!(slab.add_chunk(chunk()).is_ok());
+    }
+    let ids: Vec<Id> = (0..(4 * CHUNK_LEN) as u32).map(|n| slab.insert(n).ok().expect("room")).collect();
+    for len in [2, 4] {
+        let smaller = directory(len);
+        let lent = smaller.as_ptr();
+        let back = slab.replace_directory(smaller);
+        assert_eq!((back.as_ptr(), back.len()), (lent, len), "the lent directory comes back");
+    }
+    let named = directory(8);
+    named[0] = Some(chunk());
+    let lent = named.as_ptr();
+    assert_eq!(slab.replace_directory(named).as_ptr(), lent, "a directory naming a chunk is refused");
+    assert_eq!(slab.directory_len(), 4);
+    assert!(ids.iter().all(|id| slab.get(*id).is_some()), "every object is still found");
+}
