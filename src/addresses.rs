@@ -15,8 +15,10 @@
 //! asks for [`Action::QueryAddresses`](partyline_core::Action::QueryAddresses), which [`query`]
 //! makes with one pool block: the `NDIS_OID_REQUEST` then its information buffer. The block is
 //! NDIS's until the request completes; [`oid_request_complete`] (or `query` itself, when the
-//! request did not pend) reads the list, frees the block and feeds the engine. A block that
-//! cannot be allocated is a failed query (NDIS_STATUS_RESOURCES), retried by the engine.
+//! request did not pend) reads the list, frees the block and feeds the engine. When pool is
+//! short the query uses its binding's [`Reserve`] instead: the client "must" query after every
+//! change, and a query that could not even be made would leave the AF without an address until
+//! the next change (found by the first 10^6-seed low-resources run, seeds 8707 and 9210).
 
 use crate::global::{context, drive, drive_after, id, with_engine};
 use crate::pool::{self, tag};
@@ -28,6 +30,24 @@ use partyline_core::{AtmAddress, Handle, Id, Status};
 
 /// Where the information buffer starts in the block (after the request, 8-aligned).
 const BUFFER: usize = (size_of::<NDIS_OID_REQUEST>() + 7) & !7;
+
+/// A binding's own query block, in its I/O block (allocated at bind): used when the pool has no
+/// block for a query. One is enough: an address family queries one at a time (a change that
+/// arrives meanwhile is queried after), a binding opens one address family at a time, and its
+/// close waits for the query that is out. Sized for the largest query.
+#[repr(C, align(16))]
+pub struct Reserve([u8; RESERVE_LEN]);
+
+const RESERVE_LEN: usize = BUFFER + partyline_core::addresses::MAX_LENGTH as usize;
+
+impl Reserve {
+    pub const EMPTY: Reserve = Reserve([0; RESERVE_LEN]);
+}
+
+/// The reserve block of the binding `af` is on.
+fn reserve_of(af: Id) -> Option<NonNull<u8>> {
+    with_engine(|e| e.af_cookie(af)).and_then(crate::binding::oid_reserve)
+}
 
 /// What a finished query tells the engine.
 pub struct Answer {
@@ -64,7 +84,14 @@ pub unsafe fn oid_request(af_context: NDIS_HANDLE, request: *const NDIS_OID_REQU
 /// the answer when the request did not pend.
 pub fn query(af: Id, binding: Handle, af_handle: Handle, length: u32) -> Option<Answer> {
     let failed = Some(Answer { status: Status::RESOURCES, address: None, needed: 0 });
-    let Some(block) = pool::allocate(BUFFER + length as usize, tag::OID_REQUEST) else { return failed };
+    let block = match pool::allocate(BUFFER + length as usize, tag::OID_REQUEST) {
+        Some(block) => block,
+        None if BUFFER + length as usize <= RESERVE_LEN => match reserve_of(af) {
+            Some(reserve) => reserve,
+            None => return failed,
+        },
+        None => return failed,
+    };
     let request = block.as_ptr().cast::<NDIS_OID_REQUEST>();
     // SAFETY: `block` is fresh, 16-aligned pool of BUFFER + length bytes, ours until the request;
     // the request is written whole before NDIS sees it.
@@ -102,7 +129,7 @@ pub fn query(af: Id, binding: Handle, af_handle: Handle, length: u32) -> Option<
         return None; // ProtocolCoOidRequestComplete finishes it, perhaps already has
     }
     // SAFETY: the request did not pend: the block is ours again, and freed once, here.
-    Some(unsafe { finish(block, status) })
+    Some(unsafe { finish(block, status, af) })
 }
 
 /// ProtocolCoOidRequestComplete: the query of [`query`] finished.
@@ -123,17 +150,19 @@ pub unsafe fn oid_request_complete(
     if !ours {
         return;
     }
-    // SAFETY: as above; freed once, here.
-    let answer = unsafe { finish(block, status) };
     let Some(af) = id(af_context) else { return };
+    // SAFETY: as above; freed once, here.
+    let answer = unsafe { finish(block, status, af) };
     let _ = drive_after(|e| e.on_addresses_queried(af, answer.status, answer.address, answer.needed));
 }
 
-/// Reads a completed query's answer and frees its block.
+/// Reads a completed query's answer and frees its block (unless it is `af`'s binding's
+/// reserve).
 ///
 /// # Safety
-/// `block` is a block of [`query`] whose request completed with `status`; not used afterwards.
-unsafe fn finish(block: NonNull<u8>, status: NDIS_STATUS) -> Answer {
+/// `block` is a block of [`query`] for `af` whose request completed with `status`; not used
+/// afterwards.
+unsafe fn finish(block: NonNull<u8>, status: NDIS_STATUS, af: Id) -> Answer {
     let request = block.as_ptr().cast::<NDIS_OID_REQUEST>();
     // SAFETY: the caller's guarantee: our request, complete.
     let query = unsafe { (*request).DATA.QUERY_INFORMATION };
@@ -146,7 +175,9 @@ unsafe fn finish(block: NonNull<u8>, status: NDIS_STATUS) -> Answer {
     } else {
         None
     };
-    // SAFETY: allocated by `query`, freed exactly once.
-    unsafe { pool::free(block) };
+    if reserve_of(af) != Some(block) {
+        // SAFETY: allocated by `query`, freed exactly once.
+        unsafe { pool::free(block) };
+    }
     Answer { status: Status(status), address, needed: query.BytesNeeded }
 }

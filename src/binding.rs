@@ -39,6 +39,9 @@ struct BindingIo {
     open_status: NDIS_STATUS,
     /// Set by ProtocolCloseAdapterCompleteEx.
     closed: NDIS_EVENT,
+    /// The OID_CO_GET_ADDRESSES block its address family queries with when pool is short
+    /// ([`crate::addresses::Reserve`]).
+    oid_reserve: crate::addresses::Reserve,
 }
 
 /// partyline binds only to ATM (the INF binds it below `ndisatm` adapters).
@@ -81,6 +84,7 @@ pub unsafe extern "win64" fn bind_adapter(
             opened: core::mem::zeroed(),
             open_status: NDIS_STATUS_PENDING,
             closed: core::mem::zeroed(),
+            oid_reserve: crate::addresses::Reserve::EMPTY,
         });
         NdisInitializeEvent(&raw mut (*io).quiet);
         NdisInitializeEvent(&raw mut (*io).opened);
@@ -199,6 +203,12 @@ pub fn wake_unbind(cookie: usize) {
     // SAFETY: the cookie is a live BindingIo (the binding is unbinding, so not yet freed);
     // NdisSetEvent is callable at <= DISPATCH.
     unsafe { NdisSetEvent(&raw mut (*io(cookie)).quiet) };
+}
+
+/// The reserve query block of the binding whose I/O block is `cookie`.
+pub fn oid_reserve(cookie: usize) -> Option<NonNull<u8>> {
+    // SAFETY: a live BindingIo (the engine knows its cookie); only a field address is taken.
+    NonNull::new(unsafe { (&raw mut (*io(cookie)).oid_reserve).cast::<u8>() })
 }
 
 /// The per-binding NdisClOpenAddressFamilyEx out-parameter.

@@ -10,12 +10,16 @@
 //!   completing synchronously, with the verifier on and off.
 //! - **Scenario rate**: runs per minute of the shipped default scenario (`scenarios/default.toml`),
 //!   each with a fresh image instance, a new seed each run.
+//! - **Campaigns on every core**: the seeded campaigns on one worker process and on two
+//!   ([`campaigns`]); the speed-up, and that both give the same figures.
 //!
 //! The scaling figure runs in a child process under callgrind: the child is this same executable
 //! with `PARTYLINE_BENCH_CHILD` set, so any binary that calls [`run`] must call
-//! [`dispatch_child`] first thing in `main`.
+//! [`dispatch_child`] first thing in `main`, and `partyline_campaign::workers::dispatch` for the
+//! campaign workers.
 
 pub mod callgrind;
+pub mod campaigns;
 pub mod cli;
 pub mod harness;
 mod report;
@@ -49,8 +53,13 @@ pub struct Options {
     pub throughput_batches: u32,
     /// Wall time spent on the scenario-rate measurement.
     pub scenario_time: Duration,
-    /// The executable to run under valgrind as the scaling child (default: this one).
+    /// The executable to run under valgrind as the scaling child, and as the campaign workers
+    /// (default: this one).
     pub child_exe: Option<std::path::PathBuf>,
+    /// Seeds per seeded campaign in the campaign speed-up measurement (0: not measured).
+    pub campaign_seeds: u64,
+    /// Times each worker count is measured (the best time counts).
+    pub campaign_rounds: u32,
 }
 
 impl Default for Options {
@@ -65,6 +74,8 @@ impl Default for Options {
             throughput_batches: 5,
             scenario_time: Duration::from_secs(5),
             child_exe: None,
+            campaign_seeds: 600,
+            campaign_rounds: 2,
         }
     }
 }
@@ -80,6 +91,8 @@ impl Options {
             throughput_rounds: 10,
             throughput_batches: 3,
             scenario_time: Duration::from_millis(500),
+            campaign_seeds: 32,
+            campaign_rounds: 1,
             ..Options::default()
         }
     }
@@ -100,6 +113,11 @@ pub fn run(options: &Options) -> Report {
     let (throughput_on, throughput_off, throughput_special) = throughput(options);
     let (scenario_runs, scenario_elapsed) = scenario_rate(options, false);
     let (special_scenario_runs, special_scenario_elapsed) = scenario_rate(options, true);
+    let campaign_scaling = if options.campaign_seeds == 0 {
+        Err("not measured: disabled".into())
+    } else {
+        campaigns::measure(options.campaign_seeds, options.campaign_rounds, options.child_exe.as_deref())
+    };
     Report {
         machine: Machine::this(),
         image_bytes,
@@ -114,6 +132,7 @@ pub fn run(options: &Options) -> Report {
         scenario_elapsed,
         special_scenario_runs,
         special_scenario_elapsed,
+        campaign_scaling,
     }
 }
 

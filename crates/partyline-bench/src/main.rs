@@ -12,5 +12,6 @@ struct Main {
 
 fn main() -> std::process::ExitCode {
     partyline_bench::dispatch_child();
+    partyline_campaign::workers::dispatch();
     partyline_bench::cli::run(Main::parse().args)
 }

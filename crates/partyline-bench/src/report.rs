@@ -99,6 +99,8 @@ pub struct Report {
     /// Default-scenario runs with special pool on, and the time they took.
     pub special_scenario_runs: u64,
     pub special_scenario_elapsed: Duration,
+    /// The seeded campaigns on one worker process and on two.
+    pub campaign_scaling: Result<crate::campaigns::CampaignScaling, String>,
 }
 
 /// A target and whether it was met.
@@ -172,6 +174,13 @@ impl Report {
             (
                 "special pool cost <= 3x",
                 met(self.special_pool_cost().max(self.special_pool_scenario_cost()) <= 3.0),
+            ),
+            (
+                "campaigns on 2 workers >= 1.8x as fast as on 1, same figures",
+                match &self.campaign_scaling {
+                    Ok(c) if self.machine.cores >= 2 => met(c.speedup() >= 1.8 && c.same_figures),
+                    _ => Target::NotMeasured,
+                },
             ),
         ]
     }
@@ -289,6 +298,21 @@ impl fmt::Display for Report {
             self.special_pool_scenario_cost(),
             t[6].1
         )?;
+        match &self.campaign_scaling {
+            Ok(c) => writeln!(
+                f,
+                "| campaigns on every core: {} seeded runs ({} seeds each of schedule, low resources, concurrency; hostile a quarter), 1 worker {:.2} s, {} workers {:.2} s (best of each); figures {} | {:.2}x | >= 1.8x | {} |",
+                thousands(c.runs as f64),
+                thousands(c.seeds as f64),
+                c.one.as_secs_f64(),
+                c.workers,
+                c.many.as_secs_f64(),
+                if c.same_figures { "identical" } else { "DIFFERENT" },
+                c.speedup(),
+                t[7].1
+            )?,
+            Err(why) => writeln!(f, "| campaigns on every core | {why} | >= 1.8x | {} |", t[7].1)?,
+        }
         Ok(())
     }
 }

@@ -1,13 +1,16 @@
 //! The campaigns' command line, shared by `partyline campaign` and the `partyline-campaign`
 //! binary: the options, checked as they are parsed, and the run that prints the figures.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::{ops, Campaign, Options};
+use crate::shard::{self, ResultFile, Shard};
+use crate::{ops, workers, Campaign, Executor, Figures, Options};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CampaignArgs {
-    /// Seeds per seeded campaign (concurrency and hostile use a quarter of them).
+    /// Seeds per seeded campaign (hostile uses a quarter of them).
     #[arg(long, default_value_t = 200)]
     pub seeds: u64,
     /// The first seed.
@@ -54,6 +57,41 @@ pub struct CampaignArgs {
     /// driver allocation, freed blocks made inaccessible).
     #[arg(long)]
     pub no_special_pool: bool,
+    /// Worker processes (default: one per processor; 1 runs everything in this process). The
+    /// figures do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+    /// Run only the I-th of N disjoint parts of the seeds (1 <= I <= N), e.g. `--shard 3/8`; merge
+    /// the `--json` files of every shard with `partyline campaign merge`.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Also write what the run found to FILE, as JSON (what `partyline campaign merge` reads).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: Option<CampaignAction>,
+}
+
+/// What `partyline campaign` can do besides running campaigns.
+#[derive(clap::Subcommand)]
+pub enum CampaignAction {
+    /// Combine the `--json` files of every shard of a run into the table one run over all the
+    /// seeds gives (shrinking its failing random runs, as that run would).
+    Merge {
+        /// The result files, one per shard (any order).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Worker processes for the shrinking (default: one per processor).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jobs: Option<u64>,
+        /// Also write the merged result to FILE, as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    text.parse()
 }
 
 /// The operations of `--replay` (one value, so clap keeps the list whole).
@@ -80,9 +118,13 @@ fn parse_tag(tag: &str) -> Result<u32, String> {
     Ok(u32::from_le_bytes(bytes))
 }
 
-/// Runs the campaigns `args` select and prints the figures: exit 0 when clean, 1 when something
-/// was found, 2 for options that mean nothing together.
+/// Runs the campaigns `args` select (or merges shards) and prints the figures: exit 0 when clean,
+/// 1 when something was found, 2 for options that mean nothing together or files that do not
+/// merge.
 pub fn run(args: CampaignArgs) -> ExitCode {
+    if let Some(CampaignAction::Merge { files, jobs, json }) = args.action {
+        return merge(&files, jobs, json.as_deref());
+    }
     let options = if args.short {
         Options {
             only: args.only,
@@ -113,9 +155,85 @@ pub fn run(args: CampaignArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let started = std::time::Instant::now();
-    let figures = crate::run(&options);
+    let jobs = jobs_or_default(args.jobs);
+    let figures = match with_executor(jobs, |executor| crate::run_with(&options, args.shard, executor)) {
+        Ok(figures) => figures,
+        Err(e) => {
+            eprintln!("partyline campaign: {e}");
+            return ExitCode::from(2);
+        }
+    };
     print!("{figures}");
-    println!("({:.1} s)", started.elapsed().as_secs_f64());
+    if let Some(shard) = args.shard {
+        println!(
+            "(shard {shard}: its part of the seeds, failing runs not shrunk; `partyline campaign merge` \
+             the --json files of every shard for the whole table)"
+        );
+    }
+    println!("({:.1} s, {})", started.elapsed().as_secs_f64(), describe(jobs));
+    finish(&figures, args.json.map(|path| (path, ResultFile::new(&options, args.shard, &figures))))
+}
+
+/// `partyline campaign merge FILES`.
+fn merge(files: &[PathBuf], jobs: Option<u64>, json: Option<&std::path::Path>) -> ExitCode {
+    let mut read = Vec::new();
+    for path in files {
+        match ResultFile::read(path) {
+            Ok(file) => read.push((path.display().to_string(), file)),
+            Err(e) => {
+                eprintln!("partyline campaign merge: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    let jobs = jobs_or_default(jobs);
+    let merged = shard::merge(&read).and_then(|(options, mut figures)| {
+        with_executor(jobs, |executor| crate::minimise(&options, &mut figures, executor))?;
+        Ok((options, figures))
+    });
+    let (options, figures) = match merged {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("partyline campaign merge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{figures}");
+    println!("({} shards merged; {:.1} s, {})", read.len(), started.elapsed().as_secs_f64(), describe(jobs));
+    finish(&figures, json.map(|path| (path.to_path_buf(), ResultFile::new(&options, None, &figures))))
+}
+
+fn jobs_or_default(jobs: Option<u64>) -> usize {
+    jobs.map_or_else(workers::default_jobs, |j| j as usize)
+}
+
+/// Runs `f` in this process for one job, else on workers started from this very program.
+fn with_executor<T>(jobs: usize, f: impl FnOnce(Executor<'_>) -> Result<T, String>) -> Result<T, String> {
+    if jobs <= 1 {
+        return f(Executor::InProcess);
+    }
+    let program =
+        std::env::current_exe().map_err(|e| format!("cannot find this program to start workers: {e}"))?;
+    f(Executor::Workers { jobs, program: &program })
+}
+
+fn describe(jobs: usize) -> String {
+    if jobs <= 1 {
+        "in this process".into()
+    } else {
+        format!("{jobs} worker processes")
+    }
+}
+
+/// Writes the result file if asked, and the exit status of `figures`.
+fn finish(figures: &Figures, json: Option<(PathBuf, ResultFile)>) -> ExitCode {
+    if let Some((path, file)) = json {
+        if let Err(e) = file.write(&path) {
+            eprintln!("partyline campaign: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if figures.is_clean() {
         ExitCode::SUCCESS
     } else {

@@ -33,7 +33,10 @@ pub mod bench;
 pub mod cli;
 mod modes;
 pub mod ops;
+pub mod plan;
+pub mod shard;
 pub mod soak;
+pub mod workers;
 
 pub use modes::{random_run, replayed_run, send_hostile, still_consistent};
 
@@ -42,8 +45,8 @@ use std::fmt;
 
 pub use ndis_sim::ndis::Rng;
 
-/// What to run.
-#[derive(Clone, Debug)]
+/// What to run. Serialized for worker processes and result files (`replay` in its text form).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     /// Seeds `first_seed..first_seed + seeds` for the seeded campaigns.
     pub seeds: u64,
@@ -67,6 +70,7 @@ pub struct Options {
     pub verbose: bool,
     /// Schedule and low-resources: run exactly these operations on each seed instead of random
     /// ones (a minimised failure's replay, [`ops::parse`]).
+    #[serde(with = "ops::text")]
     pub replay: Option<Vec<ops::Op>>,
     /// Minimise failing schedule and low-resources runs to the operations that still fail.
     pub minimise: bool,
@@ -124,7 +128,8 @@ impl Options {
 }
 
 /// The campaigns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Campaign {
     Systematic,
     LowResources,
@@ -164,7 +169,7 @@ impl Campaign {
 }
 
 /// The figures of one campaign.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub scenarios: u64,
     pub seeds: u64,
@@ -182,11 +187,15 @@ pub struct Row {
 }
 
 /// A run that found something: enough to replay it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     pub campaign: Campaign,
     pub scenario: String,
     pub seed: u64,
+    /// Its place in its campaign's report: the seed, or the systematic campaign's (scenario,
+    /// schedule) pair. Failures are reported in campaign order, then this order, whichever
+    /// worker or shard found them.
+    pub order: u64,
     pub problem: String,
     /// Random runs: the minimised operations that still fail the same way (text form), and how
     /// many operations the run had.
@@ -194,7 +203,7 @@ pub struct Failure {
 }
 
 /// Everything a campaign run measured. `Display` prints the table.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Figures {
     pub rows: Vec<(Campaign, Row)>,
     /// Distinct fault sites over every systematic scenario.
@@ -218,20 +227,27 @@ impl Figures {
     fn total(&self) -> Row {
         let mut t = Row::default();
         for (_, r) in &self.rows {
-            t.scenarios += r.scenarios;
-            t.seeds += r.seeds;
-            t.runs += r.runs;
-            t.steps += r.steps;
-            t.faults += r.faults;
-            t.sites += r.sites;
-            t.ioctls += r.ioctls;
-            t.violations += r.violations;
-            t.leaks += r.leaks;
-            t.hangs += r.hangs;
-            t.stops += r.stops;
+            t.add(r);
         }
         t.sites = self.distinct_sites.len() as u64;
         t
+    }
+}
+
+impl Row {
+    /// Adds `other`'s figures to these.
+    pub fn add(&mut self, other: &Row) {
+        self.scenarios += other.scenarios;
+        self.seeds += other.seeds;
+        self.runs += other.runs;
+        self.steps += other.steps;
+        self.faults += other.faults;
+        self.sites += other.sites;
+        self.ioctls += other.ioctls;
+        self.violations += other.violations;
+        self.leaks += other.leaks;
+        self.hangs += other.hangs;
+        self.stops += other.stops;
     }
 }
 
@@ -276,7 +292,7 @@ impl fmt::Display for Figures {
                 soak.high_water_after_warmup,
                 soak.high_water_at_end,
                 soak.allowed_growth,
-                soak.baseline.tables.map(|t| t.live)
+                soak.baseline_live
             )?;
         }
         if std::env::var_os("PARTYLINE_CAMPAIGN_SITES").is_some() {
@@ -308,22 +324,59 @@ impl fmt::Display for Figures {
     }
 }
 
-/// Runs the campaigns `options` selects and returns their figures.
-pub fn run(options: &Options) -> Figures {
-    modes::install_crash_reporter();
-    let mut figures = Figures::default();
-    for campaign in Campaign::ALL {
-        if options.runs(campaign) {
-            let row = match campaign {
-                Campaign::Systematic => modes::systematic(options, &mut figures),
-                Campaign::LowResources => modes::fuzz(options, &mut figures, Campaign::LowResources),
-                Campaign::Schedule => modes::fuzz(options, &mut figures, Campaign::Schedule),
-                Campaign::Concurrency => modes::concurrency(options, &mut figures),
-                Campaign::Hostile => modes::hostile(options, &mut figures),
-                Campaign::Soak => modes::soak(options, &mut figures),
-            };
-            figures.rows.push((campaign, row));
+/// Where the units of a run ([`plan`]) run.
+#[derive(Clone, Copy, Debug)]
+pub enum Executor<'a> {
+    /// One after the other, in this process.
+    InProcess,
+    /// On `jobs` worker processes started from `program` ([`workers`]).
+    Workers { jobs: usize, program: &'a std::path::Path },
+}
+
+impl Executor<'_> {
+    fn execute(&self, options: &Options, units: Vec<plan::Unit>) -> Result<Vec<plan::Outcome>, String> {
+        match self {
+            Executor::InProcess => Ok(units.iter().map(|unit| plan::run_unit(options, unit)).collect()),
+            Executor::Workers { jobs, program } => workers::execute(options, units, *jobs, program),
         }
     }
+}
+
+/// Runs the campaigns `options` selects in this process, one unit of work after the other, and
+/// returns their figures.
+pub fn run(options: &Options) -> Figures {
+    modes::install_crash_reporter();
+    let mut figures =
+        plan::assemble(options, plan::units(options, None).iter().map(|u| plan::run_unit(options, u)));
+    let asked = plan::minimise_units(options, &figures);
+    let shrunk = asked.iter().map(|unit| plan::run_unit(options, unit)).collect();
+    plan::attach_minimised(&mut figures, &asked, shrunk);
     figures
+}
+
+/// Runs the campaigns `options` selects, or the shard `shard` of them, on `executor`: the same
+/// figures as [`run`] (for a shard, its part of them, not yet shrunk: see [`shard::merge`]).
+/// `Err` when the workers cannot start.
+pub fn run_with(
+    options: &Options,
+    shard: Option<shard::Shard>,
+    executor: Executor<'_>,
+) -> Result<Figures, String> {
+    if matches!(executor, Executor::InProcess) {
+        modes::install_crash_reporter();
+    }
+    let mut figures = plan::assemble(options, executor.execute(options, plan::units(options, shard))?);
+    if shard.is_none() {
+        minimise(options, &mut figures, executor)?;
+    }
+    Ok(figures)
+}
+
+/// Shrinks the failing random runs of `figures` that [`plan::minimise_units`] names, on
+/// `executor`.
+pub fn minimise(options: &Options, figures: &mut Figures, executor: Executor<'_>) -> Result<(), String> {
+    let asked = plan::minimise_units(options, figures);
+    let shrunk = executor.execute(options, asked.clone())?;
+    plan::attach_minimised(figures, &asked, shrunk);
+    Ok(())
 }

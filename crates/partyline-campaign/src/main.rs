@@ -12,5 +12,7 @@ struct Main {
 }
 
 fn main() -> std::process::ExitCode {
+    // Started as a worker of a campaign on several processes: serve and exit.
+    partyline_campaign::workers::dispatch();
     partyline_campaign::cli::run(Main::parse().args)
 }

@@ -47,6 +47,20 @@ fn record(
     failure: (Campaign, &str, u64),
     verdict: &Verdict,
 ) {
+    let order = failure.2;
+    record_at(figures, row, options, failure, order, verdict);
+}
+
+/// [`record`], with the failure's place in its campaign's order given apart from its seed (the
+/// systematic campaign's runs all have seed 1).
+fn record_at(
+    figures: &mut Figures,
+    row: &mut Row,
+    options: &Options,
+    failure: (Campaign, &str, u64),
+    order: u64,
+    verdict: &Verdict,
+) {
     row.runs += 1;
     row.faults += verdict.faults;
     row.violations += verdict.violations.len() as u64;
@@ -59,6 +73,7 @@ fn record(
             campaign,
             scenario: scenario.to_owned(),
             seed,
+            order,
             problem: problem.to_owned(),
             minimised: None,
         };
@@ -143,45 +158,50 @@ pub(crate) const SCENARIOS: [(&str, Scenario); 5] = [
     ("remote-release-mid-add", remote_release_mid_add),
 ];
 
-pub(crate) fn systematic(options: &Options, figures: &mut Figures) -> Row {
-    let mut row = Row { seeds: 1, ..Row::default() };
+/// The (scenario, schedule) pairs of the systematic campaign, in order: each is a unit of work of
+/// its own (its registry starts empty).
+pub(crate) const SYSTEMATIC_PAIRS: usize = SCENARIOS.len() * 2;
+
+/// Systematic low resources over the pairs `pairs` (indices below [`SYSTEMATIC_PAIRS`]).
+pub(crate) fn systematic(options: &Options, figures: &mut Figures, pairs: std::ops::Range<usize>) -> Row {
+    let mut row = Row::default();
     let policies = [("sync", FaultPolicy::synchronous()), ("pending", FaultPolicy::always_pending())];
-    for (name, scenario) in SCENARIOS {
-        for (policy_name, policy) in &policies {
-            row.scenarios += 1;
-            let label = format!("{name}/{policy_name}");
-            let registry = Systematic::one_per_run();
-            // Each run fails at most one new site; stop when a run meets none (or at a bound).
-            for _ in 0..2_000 {
-                registry.begin_run();
-                set_current(format!("systematic {label} seed 1 (site #{})", registry.injected().len() + 1));
-                let faults = FaultPolicy {
-                    systematic: Some(registry.clone()),
-                    special_pool: options.special_pool,
-                    ..policy.clone()
-                };
-                let mut bench = Bench::new(1, 2, faults, &[]);
-                if bench.loaded() {
-                    scenario(&mut bench);
-                }
-                row.ioctls += bench.ioctls;
-                let verdict = bench.finish();
-                let site = registry.injected_this_run().first().map(|s| s.to_string()).unwrap_or_default();
-                record(
-                    figures,
-                    &mut row,
-                    options,
-                    (Campaign::Systematic, &format!("{label} [{site}]"), 1),
-                    &verdict,
-                );
-                if registry.injected_this_run().is_empty() {
-                    break;
-                }
+    for pair in pairs {
+        let ((name, scenario), (policy_name, policy)) = (SCENARIOS[pair / 2], &policies[pair % 2]);
+        row.scenarios += 1;
+        let label = format!("{name}/{policy_name}");
+        let registry = Systematic::one_per_run();
+        // Each run fails at most one new site; stop when a run meets none (or at a bound).
+        for _ in 0..2_000 {
+            registry.begin_run();
+            set_current(format!("systematic {label} seed 1 (site #{})", registry.injected().len() + 1));
+            let faults = FaultPolicy {
+                systematic: Some(registry.clone()),
+                special_pool: options.special_pool,
+                ..policy.clone()
+            };
+            let mut bench = Bench::new(1, 2, faults, &[]);
+            if bench.loaded() {
+                scenario(&mut bench);
             }
-            let seen = registry.seen();
-            row.sites += seen.len() as u64;
-            figures.distinct_sites.extend(seen.iter().map(|s| s.to_string()));
+            row.ioctls += bench.ioctls;
+            let verdict = bench.finish();
+            let site = registry.injected_this_run().first().map(|s| s.to_string()).unwrap_or_default();
+            record_at(
+                figures,
+                &mut row,
+                options,
+                (Campaign::Systematic, &format!("{label} [{site}]"), 1),
+                pair as u64,
+                &verdict,
+            );
+            if registry.injected_this_run().is_empty() {
+                break;
+            }
         }
+        let seen = registry.seen();
+        row.sites += seen.len() as u64;
+        figures.distinct_sites.extend(seen.iter().map(|s| s.to_string()));
     }
     row
 }
@@ -255,14 +275,14 @@ fn fuzz_bench(options: &Options, campaign: Campaign, seed: u64) -> (Bench, Rng) 
 }
 
 /// The command that runs `campaign` on `seed` alone again (a stop prints it).
-fn replay_command(options: &Options, campaign: Campaign, seed: u64) -> String {
+pub(crate) fn replay_command(options: &Options, campaign: Campaign, seed: u64) -> String {
     format!(
         "cargo run --release -- campaign --only {} --first-seed {seed} --seeds 1 --steps {} --threads {}{}",
         campaign.name(),
         options.steps,
         options.threads,
         if options.special_pool { "" } else { " --no-special-pool" }
-    )
+    ) + &partyline_image::file().map(|f| format!(" --image {}", f.display())).unwrap_or_default()
 }
 
 /// One random run of `campaign` (schedule or low-resources) on `seed`, `options.steps` steps:
@@ -303,18 +323,26 @@ fn signature(problem: &str) -> String {
 
 /// Replays a run at most this many times while minimising it.
 const MINIMISE_BUDGET: usize = 400;
-/// Failing runs minimised per campaign (each costs up to the budget in replays).
-const MINIMISE_RUNS: usize = 8;
+/// Failing runs minimised per campaign, the first ones in seed order (each costs up to the budget
+/// in replays).
+pub(crate) const MINIMISE_RUNS: usize = 8;
 
-pub(crate) fn fuzz(options: &Options, figures: &mut Figures, campaign: Campaign) -> Row {
-    let mut row = Row { scenarios: 1, ..Row::default() };
-    let mut minimised = 0;
-    for seed in options.first_seed..options.first_seed + options.seeds {
+/// The random runs of `campaign` (schedule, low resources or concurrency) on `seeds`. Failures
+/// are recorded as they are; [`minimise`] shrinks some of them afterwards, whatever worker ran
+/// them.
+pub(crate) fn fuzz(
+    options: &Options,
+    figures: &mut Figures,
+    campaign: Campaign,
+    seeds: std::ops::Range<u64>,
+) -> Row {
+    let mut row = Row::default();
+    for seed in seeds {
         row.seeds += 1;
         set_current(format!("{} seed {seed}", campaign.name()));
-        let (ops, bench) = match &options.replay {
-            Some(replay) => (Vec::new(), replayed_run(options, campaign, seed, replay)),
-            None => random_run(options, campaign, seed),
+        let bench = match &options.replay {
+            Some(replay) => replayed_run(options, campaign, seed, replay),
+            None => random_run(options, campaign, seed).1,
         };
         // Operations run only once DriverEntry succeeded (a low-resources fault can fail it).
         if bench.loaded() {
@@ -322,38 +350,44 @@ pub(crate) fn fuzz(options: &Options, figures: &mut Figures, campaign: Campaign)
         }
         row.ioctls += bench.ioctls;
         let verdict = bench.finish();
-        let failures = figures.failures.len();
-        record(figures, &mut row, options, (campaign, "random-operations", seed), &verdict);
-        // A new failure of a random run: minimise it to the operations that still fail the same
-        // way, for the report and a regression test.
-        if figures.failures.len() > failures
-            && options.minimise
-            && !ops.is_empty()
-            && minimised < MINIMISE_RUNS
-        {
-            minimised += 1;
-            let wanted = verdict.first_problem().map(signature).unwrap_or_default();
-            set_current(format!("{} seed {seed} (minimising)", campaign.name()));
-            let core = ops::minimise(&ops, MINIMISE_BUDGET, |candidate| {
-                replayed_run(options, campaign, seed, candidate)
-                    .finish()
-                    .first_problem()
-                    .is_some_and(|p| signature(p) == wanted)
-            });
-            set_current(String::new());
-            if let Some(failure) = figures.failures.last_mut() {
-                failure.minimised = Some((ops::render(&core), ops.len()));
-            }
-        }
+        record(figures, &mut row, options, (campaign, RANDOM_OPERATIONS, seed), &verdict);
     }
     row
 }
 
-// ---------------------------------------------------------------------------------------------
-// Concurrency: the machine's processors interleaved by PCT, seeded and replayable.
+/// The scenario names of failures: random runs (the ones [`minimise`] can shrink), hostile runs,
+/// the soak.
+pub(crate) const RANDOM_OPERATIONS: &str = "random-operations";
+pub(crate) const HOSTILE_RUN: &str = "ioctl-fuzz";
+pub(crate) const SOAK_RUN: &str = "add-drop-cycles";
 
-pub(crate) fn concurrency(options: &Options, figures: &mut Figures) -> Row {
-    fuzz(options, figures, Campaign::Concurrency)
+/// Shrinks the failing random run `seed` of `campaign` to the operations that still fail the same
+/// way as `problem` (its kind and rule): the operations, and how many the run had. `None` when
+/// the run has no operations (the driver never loaded) or is a replay.
+pub(crate) fn minimise(
+    options: &Options,
+    campaign: Campaign,
+    seed: u64,
+    problem: &str,
+) -> Option<(String, usize)> {
+    if options.replay.is_some() {
+        return None;
+    }
+    set_current(format!("{} seed {seed} (minimising)", campaign.name()));
+    let (ops, bench) = random_run(options, campaign, seed);
+    drop(bench.finish());
+    if ops.is_empty() {
+        return None;
+    }
+    let wanted = signature(problem);
+    let core = ops::minimise(&ops, MINIMISE_BUDGET, |candidate| {
+        replayed_run(options, campaign, seed, candidate)
+            .finish()
+            .first_problem()
+            .is_some_and(|p| signature(p) == wanted)
+    });
+    set_current(String::new());
+    Some((ops::render(&core), ops.len()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,9 +511,10 @@ pub fn still_consistent(bench: &mut Bench) -> Vec<String> {
     problems
 }
 
-pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
-    let mut row = Row { scenarios: 1, ..Row::default() };
-    for seed in options.first_seed..options.first_seed + options.seeds.div_ceil(4).max(1) {
+/// The hostile runs on `seeds`.
+pub(crate) fn hostile(options: &Options, figures: &mut Figures, seeds: std::ops::Range<u64>) -> Row {
+    let mut row = Row::default();
+    for seed in seeds {
         row.seeds += 1;
         let mut rng = Rng::new(seed ^ 0x4057_11E0);
         set_current(format!("hostile seed {seed}"));
@@ -516,7 +551,7 @@ pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
         row.ioctls += bench.ioctls;
         let mut verdict = bench.finish();
         verdict.violations.extend(problems);
-        record(figures, &mut row, options, (Campaign::Hostile, "ioctl-fuzz", seed), &verdict);
+        record(figures, &mut row, options, (Campaign::Hostile, HOSTILE_RUN, seed), &verdict);
     }
     row
 }
@@ -525,7 +560,7 @@ pub(crate) fn hostile(options: &Options, figures: &mut Figures) -> Row {
 // Soak: a million add/drop cycles on long-lived calls (see `crate::soak`).
 
 pub(crate) fn soak(options: &Options, figures: &mut Figures) -> Row {
-    let mut row = Row { scenarios: 1, seeds: 1, ..Row::default() };
+    let mut row = Row { seeds: 1, ..Row::default() };
     let seed = options.first_seed;
     set_current(format!("soak seed {seed}"));
     let warmup = (options.cycles / 10).clamp(crate::soak::CHECKPOINT.min(options.cycles), 10_000);
@@ -533,7 +568,7 @@ pub(crate) fn soak(options: &Options, figures: &mut Figures) -> Row {
     row.steps += soak.cycles;
     row.ioctls += soak.ioctls;
     row.faults += soak.failed_requests;
-    record(figures, &mut row, options, (Campaign::Soak, "add-drop-cycles", seed), &verdict);
+    record(figures, &mut row, options, (Campaign::Soak, SOAK_RUN, seed), &verdict);
     figures.soak = Some(soak);
     row
 }

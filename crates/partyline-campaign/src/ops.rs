@@ -572,3 +572,19 @@ mod tests {
         assert_eq!(calls, 5);
     }
 }
+
+/// Serde for a replay (`Option<Vec<Op>>`) in the text form of [`render`] and [`parse`].
+pub mod text {
+    use super::{parse, render, Op};
+
+    pub fn serialize<S: serde::Serializer>(ops: &Option<Vec<Op>>, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&ops.as_deref().map(render), serializer)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<Op>>, D::Error> {
+        let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+        text.map(|t| parse(&t).map_err(serde::de::Error::custom)).transpose()
+    }
+}

@@ -60,7 +60,7 @@ enum Command {
     State(StateArgs),
     /// Run the robustness campaigns on the simulator and print the figures (docs/ROBUSTNESS.md).
     #[cfg(target_os = "linux")]
-    Campaign(partyline_campaign::cli::CampaignArgs),
+    Campaign(Box<partyline_campaign::cli::CampaignArgs>),
     /// Run the benchmarks and print the results table (docs/BENCHMARKS.md).
     #[cfg(target_os = "linux")]
     Bench(partyline_bench::cli::BenchArgs),
@@ -246,6 +246,9 @@ fn main() -> ExitCode {
     // The benchmark's scaling run re-executes this program under callgrind.
     #[cfg(target_os = "linux")]
     partyline_bench::dispatch_child();
+    // A campaign on several processes re-executes this program as its workers.
+    #[cfg(target_os = "linux")]
+    partyline_campaign::workers::dispatch();
     let cli = Cli::parse();
     #[cfg(target_os = "linux")]
     if let Some(file) = &cli.image {
@@ -260,7 +263,7 @@ fn main() -> ExitCode {
         Some(Command::Scenarios) => list_scenarios(),
         Some(Command::State(args)) => state(&args),
         #[cfg(target_os = "linux")]
-        Some(Command::Campaign(args)) => partyline_campaign::cli::run(args),
+        Some(Command::Campaign(args)) => partyline_campaign::cli::run(*args),
         #[cfg(target_os = "linux")]
         Some(Command::Bench(args)) => partyline_bench::cli::run(args),
         #[cfg(windows)]

@@ -15,6 +15,11 @@ pub const SHIPPED: &[(&str, &str, &str)] = &[
         "scenarios/address-change.toml",
         include_str!("../../../scenarios/address-change.toml"),
     ),
+    (
+        "address-query-low-memory",
+        "scenarios/address-query-low-memory.toml",
+        include_str!("../../../scenarios/address-query-low-memory.toml"),
+    ),
     ("crossings", "scenarios/crossings.toml", include_str!("../../../scenarios/crossings.toml")),
     ("pnp", "scenarios/pnp.toml", include_str!("../../../scenarios/pnp.toml")),
     (

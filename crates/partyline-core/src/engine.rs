@@ -648,6 +648,11 @@ impl Engine {
         self.bindings.get(id).map(|b| b.cookie)
     }
 
+    /// The glue's per-binding value of the binding address family `af` is on.
+    pub fn af_cookie(&self, af: Id) -> Option<usize> {
+        self.afs.get(af).and_then(|a| self.bindings.get(a.binding)).map(|b| b.cookie)
+    }
+
     pub fn binding_handle(&self, id: Id) -> Option<Handle> {
         match self.bindings.get(id)?.state {
             BindingState::Open { handle } | BindingState::Unbinding { handle } => Some(handle),

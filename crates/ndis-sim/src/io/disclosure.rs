@@ -111,11 +111,37 @@ impl Pattern {
     fn byte(&mut self, offset: usize) -> u8 {
         let index = offset / 8;
         if self.word.0 != index {
-            self.word = (index, mix(self.key ^ mix(index as u64 ^ 0x5EED)));
+            self.word = (index, self.word_at(index));
         }
-        let byte = (self.word.1 >> (8 * (offset % 8))) as u8;
-        1 + byte % 254
+        poison_byte((self.word.1 >> (8 * (offset % 8))) as u8)
     }
+
+    /// The 8-byte word that holds the poison of offsets `8 * index ..`.
+    fn word_at(&self, index: usize) -> u64 {
+        mix(self.key ^ mix(index as u64 ^ 0x5EED))
+    }
+
+    /// Writes `P(offset) ^ flip` for the offsets `first..` into `out`, a word at a time (the
+    /// output buffers of IOCTLs are up to 64 KiB, poisoned on every request).
+    fn fill(&self, out: &mut [u8], first: usize, flip: u8) {
+        let mut offset = first;
+        let mut rest = out;
+        while !rest.is_empty() {
+            let word = self.word_at(offset / 8).to_le_bytes();
+            let skip = offset % 8;
+            let (head, tail) = rest.split_at_mut((8 - skip).min(rest.len()));
+            for (byte, w) in head.iter_mut().zip(&word[skip..]) {
+                *byte = poison_byte(*w) ^ flip;
+            }
+            offset += head.len();
+            rest = tail;
+        }
+    }
+}
+
+/// A poison byte from a random one: never 0 or 0xFF, the bytes a driver most often writes.
+fn poison_byte(random: u8) -> u8 {
+    1 + random % 254
 }
 
 /// The poison state of one I/O manager.
@@ -158,10 +184,7 @@ impl Disclosure {
             Poison::Suspect { seed } => (*seed, 0),
             Poison::Confirm { seed, .. } => (*seed, 0xFF),
         };
-        let mut pattern = Pattern::new(seed, request);
-        for (i, byte) in returnable.iter_mut().enumerate() {
-            *byte = pattern.byte(first + i) ^ flip;
-        }
+        Pattern::new(seed, request).fill(returnable, first, flip);
         request
     }
 

@@ -144,8 +144,27 @@ struct Ctx {
 type Calls = Arc<SpinLock<Vec<Call>>>;
 
 /// One entry of a context's calls: the name, whether it is a driver callback, and for an export
-/// the driver's return address (0 otherwise).
+/// the driver's return address, for a callback its entry number ([`entries_so_far`]).
 type Call = (&'static str, bool, usize);
+
+/// Driver callbacks entered so far, over every world: each entry's number orders it against
+/// what the driver was told before (see [`outermost_entry`]).
+static ENTRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The number of the last driver callback entered (any context, any world).
+pub fn entries_so_far() -> usize {
+    ENTRIES.load(Ordering::SeqCst)
+}
+
+/// The entry number of the outermost driver callback the calling context is in: when the
+/// driver activity that is running now began.
+pub fn outermost_entry() -> Option<usize> {
+    CALLS.with(|c| {
+        let calls = c.borrow();
+        let calls = calls.as_ref()?.lock();
+        calls.iter().find(|(_, callback, _)| *callback).map(|(_, _, entry)| *entry)
+    })
+}
 
 /// Harness work not started yet.
 struct Pending {
@@ -468,7 +487,7 @@ pub fn push_export(name: &'static str, caller: usize) {
 /// Records that the calling context entered the driver callback `name`.
 #[inline]
 pub fn push_callback(name: &'static str) {
-    push((name, true, 0));
+    push((name, true, ENTRIES.fetch_add(1, Ordering::SeqCst) + 1));
 }
 
 #[inline]
@@ -505,7 +524,11 @@ pub fn current_caller() -> Option<usize> {
     CALLS.with(|c| {
         let calls = c.borrow();
         let calls = calls.as_ref()?.lock();
-        calls.iter().rev().find(|(_, _, caller)| *caller != 0).map(|(_, _, caller)| *caller)
+        calls
+            .iter()
+            .rev()
+            .find(|(_, callback, caller)| !*callback && *caller != 0)
+            .map(|(_, _, caller)| *caller)
     })
 }
 

@@ -70,6 +70,11 @@ pub(crate) struct Binding {
     pub operational: super::pnp::Operational,
     /// The adapter's NDIS_DEVICE_POWER_STATE as last set by NetEventSetPower.
     pub power: u32,
+    /// For a power-down: the last driver entry ([`crate::machine::entries_so_far`]) made before
+    /// ProtocolNetPnPEvent(NetEventSetPower) returned (`usize::MAX` while it runs). A set-up by a
+    /// driver activity entered up to then may have been decided before the driver saw the
+    /// event ([`super::pnp::check_new_setup`]).
+    pub powered_down_after: usize,
     /// NetEventQueryRemoveDevice succeeded and no cancel came yet.
     pub remove_queried: bool,
     pub next_vci: u32,
@@ -120,6 +125,7 @@ pub fn bind_adapter(world: &Arc<World>, ndis: &Ndis, adapter: usize) -> Option<u
             af_registered: false,
             operational: super::pnp::Operational::Paused,
             power: NdisDeviceStateD0,
+            powered_down_after: 0,
             remove_queried: false,
             next_vci: 32,
             bind_parameters: Vec::new(),

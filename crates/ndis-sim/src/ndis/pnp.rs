@@ -266,7 +266,10 @@ fn send(
                 // The adapter is in the new state from the indication on: on D0 NDIS has
                 // powered it up already (the stack was restarted before the set-power), and
                 // on D1-D3 the driver must stop at once ("must stop generating new I/O").
-                (NetEventSetPower, Buffer::Ulong(power)) => b.power = *power,
+                (NetEventSetPower, Buffer::Ulong(power)) => {
+                    b.power = *power;
+                    b.powered_down_after = usize::MAX;
+                }
                 _ => {}
             }
         }
@@ -335,7 +338,15 @@ fn send(
             unsafe { handler(context as NDIS_HANDLE, notification as *mut NET_PNP_EVENT_NOTIFICATION) }
         },
     );
-    ndis.state().pnp.in_power_handler = false;
+    {
+        let mut state = ndis.state();
+        state.pnp.in_power_handler = false;
+        if event == NetEventSetPower {
+            if let Some(b) = binding.and_then(|id| state.bindings.get_mut(&id)) {
+                b.powered_down_after = crate::machine::entries_so_far();
+            }
+        }
+    }
     world.log_call(0, super::DRIVER_DLL, "ProtocolNetPnPEvent", format!("returned {}", status_name(status)));
     if status == NDIS_STATUS_NOT_SUPPORTED {
         violation(
@@ -433,11 +444,23 @@ fn setups_in_flight(state: &State, binding: u64) -> usize {
 /// call or party set-up starts signalling and then data on the adapter, so partyline's reading
 /// forbids starting one while the binding is Paused or its adapter is not in D0. (Pausing is
 /// allowed: only "should not"; the pause then waits for it, [`finish`].)
+///
+/// "New" I/O after a power-down is I/O a driver activity that began after the driver returned
+/// from NetEventSetPower starts, or the handler itself: a set-up issued by a callback entered
+/// before that return (a completion on another processor that decided it under the driver's
+/// lock before the handler took the lock) races the event legitimately, and the pause NDIS sends
+/// next waits for it. Once the binding is Paused nothing is excused.
 pub(crate) fn check_new_setup(world: &World, state: &State, vc: u64, export: &str) {
     let Some(binding) = state.vcs.get(&vc).map(|v| v.binding) else { return };
     let Some(b) = state.bindings.get(&binding) else { return };
+    let decided_before = || {
+        !crate::machine::current_callbacks().contains(&"ProtocolNetPnPEvent")
+            && crate::machine::outermost_entry().is_some_and(|entry| entry <= b.powered_down_after)
+    };
     let why = if b.operational == Operational::Paused {
         "is Paused (after NetEventPause, before NetEventRestart)".to_string()
+    } else if b.power != NdisDeviceStateD0 && decided_before() {
+        return;
     } else if b.power != NdisDeviceStateD0 {
         format!("is powered down (NetEventSetPower D{})", b.power.saturating_sub(1))
     } else {
