@@ -84,3 +84,17 @@ fn the_adapter_closes_only_once_its_address_families_are_closed() {
     assert!(fake.engine.binding_quiet(binding));
     assert!(fake.engine.begin_close_adapter(binding).is_ok());
 }
+
+/// The glue finds the reserve block for an address family's OID_CO_GET_ADDRESSES query through
+/// the cookie of the binding the AF is on: each AF gives its own binding's, and a freed AF none.
+#[test]
+fn an_address_family_gives_the_cookie_of_its_binding() {
+    let mut fake = synchronous();
+    let (first, first_af) = fake.open_binding();
+    let second = open_bare(&mut fake, 0x9000, 0x30);
+    let second_af = fake.with_memory(|e| e.on_af_register_notify(second, 1, 3, 1)).expect("af");
+    assert_eq!(fake.engine.af_cookie(first_af), fake.engine.binding_cookie(first));
+    assert_eq!(fake.engine.af_cookie(second_af), Some(0x9000));
+    fake.engine.on_open_af_complete(second_af, Status::FAILURE, Handle::NULL).expect("failed open");
+    assert_eq!(fake.engine.af_cookie(second_af), None, "the AF is gone");
+}
