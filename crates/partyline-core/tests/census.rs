@@ -126,7 +126,7 @@ fn take_memory_gives_back_every_block_of_every_table() {
 
 /// The running totals the control device reports (IOCTL_PARTYLINE_READ_COUNTERS) count each
 /// event once: calls asked for, made, failed (here a VC NDIS would not create) and closed; parties
-/// added, dropped locally and by the network.
+/// added, dropped locally (a leaf still queued behind its SETUP too) and by the network.
 #[test]
 fn the_counters_count_each_event_once() {
     let mut fake = synchronous();
@@ -139,6 +139,11 @@ fn the_counters_count_each_event_once() {
         .expect("no VC");
     let call = make_call(&mut fake, af, 4);
     let other = make_call(&mut fake, af, 2);
+    let queued =
+        fake.with_memory(|e| e.make_call(af, profile(), [leaf(7), leaf(8)].into_iter())).expect("make");
+    let waiting = fake.engine.parties_of(queued).nth(1).expect("a leaf queued behind the SETUP");
+    fake.engine.drop_party(waiting).expect("drop a queued leaf");
+    fake.settle();
     let parties: Vec<Id> = fake.engine.parties_of(call).collect();
     fake.engine.drop_party(parties[1]).expect("drop");
     fake.settle();
@@ -146,8 +151,9 @@ fn the_counters_count_each_event_once() {
     fake.engine.close_call(other).expect("close");
     fake.settle();
     let c = fake.engine.counters;
-    assert_eq!((c.calls_requested, c.calls_made, c.calls_failed, c.calls_closed), (3, 2, 1, 1), "{c:?}");
-    assert_eq!((c.parties_added, c.parties_dropped_local, c.parties_dropped_remote), (4, 2, 1), "{c:?}");
+    assert_eq!((c.calls_requested, c.calls_made, c.calls_failed, c.calls_closed), (4, 3, 1, 1), "{c:?}");
+    // Dropped locally: the queued leaf, one party of `call`, one of `other` before its close.
+    assert_eq!((c.parties_added, c.parties_dropped_local, c.parties_dropped_remote), (4, 3, 1), "{c:?}");
 }
 
 /// A call asks for party memory only when the free slots cannot hold its leaves: a call that
@@ -167,4 +173,14 @@ fn a_call_asks_for_party_memory_exactly_when_its_leaves_do_not_fit() {
     assert_eq!(fake.engine.call_info(first).map(|c| c.connected), Some(100));
     assert_eq!(fake.engine.call_info(second).map(|c| c.connected), Some(200), "every leaf has its party");
     assert_eq!(fake.engine.census().table(Table::Parties).chunks, 2);
+}
+
+/// The listings of the control device walk every slot of a table, the last one of a chunk too.
+#[test]
+fn a_listing_reaches_the_object_in_the_last_slot_of_a_chunk() {
+    let mut fake = synchronous();
+    let ids: Vec<Id> = (0..256).map(|n| fake.with_memory(|e| e.bind(n)).expect("bind")).collect();
+    assert_eq!(fake.engine.census().table(Table::Bindings).chunks, 1);
+    let listed: Vec<Id> = fake.engine.bindings().map(|b| b.0).collect();
+    assert_eq!(listed, ids);
 }
