@@ -6,6 +6,7 @@
 mod support;
 
 use partyline_core::census::{table_name, Census, RefusalKind, WorkCensus, TABLES};
+use partyline_core::slab::Returned;
 use partyline_core::{Error, Id, LentMemory, Table};
 use support::{leaf, profile, Fake, Policy};
 
@@ -183,4 +184,40 @@ fn a_listing_reaches_the_object_in_the_last_slot_of_a_chunk() {
     assert_eq!(fake.engine.census().table(Table::Bindings).chunks, 1);
     let listed: Vec<Id> = fake.engine.bindings().map(|b| b.0).collect();
     assert_eq!(listed, ids);
+}
+
+/// At unload the glue frees the engine's memory one block at a time with the lock released
+/// (`take_one_memory`): every chunk of every table comes back, each table's chunks before the
+/// directory that names them, and then nothing more.
+#[test]
+fn take_one_memory_gives_back_every_chunk_before_its_directory() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    make_call(&mut fake, af, 300);
+    fake.unbind(binding);
+    let mut blocks = Vec::new();
+    while let Some(memory) = fake.engine.take_one_memory() {
+        let (table, chunk) = match memory {
+            LentMemory::Bindings(m) => (Table::Bindings, matches!(m, Returned::Chunk(_))),
+            LentMemory::AddressFamilies(m) => (Table::AddressFamilies, matches!(m, Returned::Chunk(_))),
+            LentMemory::Calls(m) => (Table::Calls, matches!(m, Returned::Chunk(_))),
+            LentMemory::Parties(m) => (Table::Parties, matches!(m, Returned::Chunk(_))),
+        };
+        blocks.push((table, if chunk { "chunk" } else { "directory" }));
+    }
+    assert_eq!(
+        blocks,
+        [
+            (Table::Parties, "chunk"),
+            (Table::Parties, "chunk"),
+            (Table::Parties, "directory"),
+            (Table::Calls, "chunk"),
+            (Table::Calls, "directory"),
+            (Table::AddressFamilies, "chunk"),
+            (Table::AddressFamilies, "directory"),
+            (Table::Bindings, "chunk"),
+            (Table::Bindings, "directory"),
+        ]
+    );
+    assert_eq!(fake.engine.census().bytes(), 0);
 }

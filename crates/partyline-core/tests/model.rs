@@ -1,0 +1,21 @@
+//! The values a control-device request carries, checked before the engine sees them
+//! (crates/partyline-core/src/model.rs): a MAKE_CALL's traffic profile.
+
+use partyline_core::model::{ProfileError, ServiceCategory, TrafficProfile};
+
+fn profile(peak_cell_rate: u32, max_sdu: u32) -> TrafficProfile {
+    TrafficProfile { service: ServiceCategory::Cbr, peak_cell_rate, max_sdu }
+}
+
+/// A profile is accepted from 1 cell/s up to an OC-12 line (1,412,830 cells/s) and from a 1-byte
+/// SDU up to AAL5's 65,535 bytes, and refused just outside either range, with the field named.
+#[test]
+fn a_traffic_profile_is_refused_outside_the_oc12_and_aal5_limits() {
+    for ok in [profile(1, 1), profile(1_412_830, 65_535), TrafficProfile::DEFAULT] {
+        assert_eq!(ok.validate(), Ok(()), "{ok:?}");
+    }
+    assert_eq!(profile(0, 9180).validate(), Err(ProfileError::PeakCellRate));
+    assert_eq!(profile(1_412_831, 9180).validate(), Err(ProfileError::PeakCellRate));
+    assert_eq!(profile(353_207, 0).validate(), Err(ProfileError::MaxSdu));
+    assert_eq!(profile(353_207, 65_536).validate(), Err(ProfileError::MaxSdu));
+}
