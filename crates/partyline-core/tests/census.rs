@@ -221,3 +221,20 @@ fn take_one_memory_gives_back_every_chunk_before_its_directory() {
     );
     assert_eq!(fake.engine.census().bytes(), 0);
 }
+
+/// Memory taken back while objects are still alive (an unload that leaks): each table goes on
+/// counting its objects while it holds a chunk, and counts none once its last chunk is gone, so
+/// the census never shows objects in a table that has no memory.
+#[test]
+fn objects_left_at_unload_are_counted_until_their_last_chunk_goes() {
+    let mut fake = synchronous();
+    let (_binding, af) = fake.open_binding();
+    make_call(&mut fake, af, 300);
+    assert_eq!(fake.engine.population(), [1, 1, 1, 300]);
+    let memory = fake.engine.take_one_memory().expect("the parties' last chunk");
+    assert!(matches!(memory, LentMemory::Parties(Returned::Chunk(_))));
+    assert_eq!(fake.engine.population()[3], 300, "a chunk is still lent to the parties");
+    while fake.engine.take_one_memory().is_some() {}
+    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+    assert!(fake.engine.census().tables.iter().all(|t| t.live == 0 && t.chunks == 0));
+}
