@@ -1001,6 +1001,30 @@ fn a_paused_binding_holds_new_setups_until_it_restarts() {
     assert_eq!(fake.engine.call_info(call).map(|c| c.state), Some(CallState::Active));
 }
 
+/// nf-ndis-ndiscldropparty (the last party goes with NdisClCloseCall): a drop of the only
+/// connected party while a leaf waits to be added (here held by a pause) is deferred, not turned
+/// into a close that would throw the waiting leaf away; after the restart the leaf is added and
+/// then the party is dropped, and the call goes on with the new leaf.
+#[test]
+fn dropping_the_only_party_while_a_leaf_waits_to_be_added_keeps_the_call_for_it() {
+    let mut fake = Fake::new(Policy::synchronous());
+    let (binding, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    let first = parties(&fake, call)[0];
+    assert_eq!(fake.engine.on_pause(binding), Ok(true));
+    let waiting = fake.with_memory(|e| e.add_party(call, leaf(2))).expect("add while paused");
+    fake.settle();
+    fake.engine.drop_party(first).expect("drop the only connected party");
+    fake.settle();
+    assert_eq!(fake.engine.call_info(call).and_then(|c| c.closing), None, "not closed: a leaf waits");
+    fake.engine.on_restart(binding).expect("restart");
+    fake.settle();
+    assert!(fake.engine.party_info(first).is_none(), "the deferred drop was carried out");
+    assert_eq!(parties(&fake, call), [waiting]);
+    assert_eq!(fake.engine.call_info(call).map(|c| (c.state, c.connected)), Some((CallState::Active, 1)));
+    assert_clean(&mut fake);
+}
+
 /// network/pausing-a-binding: the pause "is not complete until" the outstanding requests are; a
 /// pause that finds a MakeCall in flight waits (the glue's wait is woken by BindingQuiet) and
 /// completes when it does.
