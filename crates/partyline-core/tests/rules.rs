@@ -182,7 +182,8 @@ fn dropping_the_only_party_closes_the_call() {
 }
 
 /// Dropping the only connected party while another AddParty pends is deferred: if the add
-/// succeeds the party is dropped, and if it fails the call is closed with it.
+/// succeeds the party is dropped and the call goes on with the added leaf, and if it fails the
+/// call is closed with it.
 #[test]
 fn dropping_the_only_connected_party_while_an_add_pends_waits_for_the_add() {
     for add_succeeds in [true, false] {
@@ -206,6 +207,10 @@ fn dropping_the_only_connected_party_while_an_add_pends_waits_for_the_add() {
         let expected: &[&str] = if add_succeeds { &["DropParty"] } else { &["CloseCall"] };
         assert_eq!(kinds(&fake.requests), expected);
         fake.deliver_all();
+        if add_succeeds {
+            let info = fake.engine.call_info(call).map(|c| (c.state, c.connected, c.closing));
+            assert_eq!(info, Some((CallState::Active, 1, None)), "the call goes on with the added leaf");
+        }
         assert_clean(&mut fake);
     }
 }
