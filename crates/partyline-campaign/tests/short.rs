@@ -137,6 +137,24 @@ fn the_address_is_queried_when_the_pool_is_short() {
     }
 }
 
+/// Found by the 10^6-seed run (docs/ROBUSTNESS.md, "Found and fixed"): concurrency 84726, a
+/// registration on one processor opened the family again between the engine's decision to close
+/// the old AF (on another processor) and that NdisClCloseAddressFamily reaching NDIS
+/// (Ddi_NdisClOpenAddressFamilyEx_AlreadyOpen; `a_family_registered_while_its_close_is_being_made_is_declined`
+/// in partyline-core's rules.rs); low-resources 6663 and schedule 72252, an OID_CO_ADDRESS_CHANGE
+/// crossing the AF's close was counted as a refusal (DriverState_UnexpectedRefusal;
+/// `a_change_that_crosses_the_close_is_declined_not_refused` in addresses.rs).
+#[test]
+fn crossings_of_an_address_family_close_stay_clean() {
+    for (campaign, seed) in
+        [(Campaign::Concurrency, 84726), (Campaign::LowResources, 6663), (Campaign::Schedule, 72252)]
+    {
+        let figures =
+            run(&Options { only: vec![campaign], first_seed: seed, seeds: 1, ..Options::default() });
+        assert!(figures.is_clean(), "{campaign:?} seed {seed}:\n{figures}");
+    }
+}
+
 /// The first race the deterministic multi-processor machine found in the real driver
 /// (docs/ROBUSTNESS.md): a completion's drive loop woke the unbind DriverUnload was waiting for,
 /// then took the driver's spin lock again, which DriverUnload had meanwhile freed

@@ -493,6 +493,10 @@ pub struct Engine {
     /// `counters.refused`, split by why and by object kind.
     pub refusals: Refusals,
     pub trace: Trace,
+    /// The address family whose `NdisClCloseAddressFamily` the last [`Engine::poll`] asked for:
+    /// the glue makes that request with the lock released, and polls again only after it, so
+    /// until the next poll the family is still open in NDIS ([`Engine::binding_has_af`]).
+    close_unissued: Option<Id>,
 }
 
 impl Default for Engine {
@@ -521,6 +525,7 @@ impl Engine {
             counters: Counters::ZERO,
             refusals: Refusals::ZERO,
             trace: Trace::new(),
+            close_unissued: None,
         }
     }
 
@@ -896,8 +901,9 @@ impl Engine {
         // nc-ndis-protocol_co_af_register_notify: NDIS may notify the family again (from this or
         // another call manager); a client opens a family once per binding (verifier-rules.md §7.6
         // item 45), so a registration while the binding's AF is open in NDIS (opening, open, or
-        // closing its calls before NdisClCloseAddressFamily) is declined. Once
-        // NdisClCloseAddressFamily is called, the family may be opened anew.
+        // closing its calls before NdisClCloseAddressFamily, or that close decided and not yet
+        // made) is declined. Once NdisClCloseAddressFamily is called, the family may be opened
+        // anew.
         if self.binding_has_af(binding) {
             self.trace.push(TraceEvent::AfIgnored { binding, family, major, minor });
             return Err(Error::UnsupportedAddressFamily);
@@ -934,7 +940,11 @@ impl Engine {
         self.afs.numbers().filter_map(|index| self.afs.id_at(index)).any(|af| {
             self.afs.get(af).is_some_and(|a| {
                 a.binding == binding
-                    && matches!(a.state, AfState::Opening | AfState::Open { .. } | AfState::Closing { .. })
+                    && (matches!(a.state, AfState::Opening | AfState::Open { .. } | AfState::Closing { .. })
+                        // Its close decided but not yet made: a registration on another processor
+                        // would otherwise open the family again before NDIS sees the close (found
+                        // by the 10^6-seed concurrency campaign, seed 84726).
+                        || self.close_unissued == Some(af))
             })
         })
     }
@@ -1785,6 +1795,8 @@ impl Engine {
 
     /// The next request to make of NDIS, its pending state recorded. O(1) amortised.
     pub fn poll(&mut self) -> Option<Action> {
+        // The request of the previous poll has been made (see `close_unissued`).
+        self.close_unissued = None;
         loop {
             if let Some(action) = self.deferred.pop() {
                 return Some(action);
@@ -1966,6 +1978,7 @@ impl Engine {
             return None; // each call's deletion, and the query's completion, re-queue the AF
         }
         self.af_to(id, AfState::CloseAfPending { handle }, Cause::CloseAf);
+        self.close_unissued = Some(id);
         Some(Action::CloseAf { af: id, handle })
     }
 }

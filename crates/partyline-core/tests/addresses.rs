@@ -249,3 +249,19 @@ fn every_call_held_for_the_address_goes_on_when_it_arrives() {
     }
     assert_clean(&mut fake);
 }
+
+/// oid-co-address-change: the call manager may announce a change whenever the AF is open in
+/// NDIS, so one that crosses the AF's close (the unbind closing it) is declined with
+/// NDIS_STATUS_CLOSING, nothing is queried, and it is not counted as a refusal of an invalid
+/// event (the 10^6-seed run: low-resources seed 6663, schedule seed 72252).
+#[test]
+fn a_change_that_crosses_the_close_is_declined_not_refused() {
+    let mut fake = pending();
+    let (binding, af) = fake.open_binding();
+    fake.engine.unbind(binding).expect("unbind");
+    let refused = fake.engine.counters.refused;
+    assert_eq!(fake.engine.on_address_change(af), Err(partyline_core::Error::Closing));
+    assert_eq!(fake.engine.counters.refused, refused, "a crossing, not a refusal");
+    fake.settle();
+    assert_eq!(count(&fake, |a| matches!(a, Action::QueryAddresses { .. })), 0, "nothing to learn");
+}

@@ -503,6 +503,24 @@ fn a_family_registered_again_while_open_is_declined() {
         .expect("a new AF once the old one closed");
 }
 
+/// The close of a family is decided under the lock and made after it is released; a
+/// registration that comes between (on another processor) must not open the family again
+/// before NDIS sees the close. The 10^6-seed concurrency campaign found it (seed 84726: the
+/// new NdisClOpenAddressFamilyEx reached NDIS before the old AF's NdisClCloseAddressFamily).
+#[test]
+fn a_family_registered_while_its_close_is_being_made_is_declined() {
+    let mut fake = synchronous();
+    let (binding, af) = fake.open_binding();
+    fake.engine.on_notify_close_af(af).expect("notify close");
+    let close = std::iter::from_fn(|| fake.engine.poll()).find(|a| matches!(a, Action::CloseAf { .. }));
+    assert!(close.is_some(), "the engine asks to close the AF");
+    // The glue is making the close, with the lock released: the family is still open in NDIS.
+    assert_eq!(fake.engine.on_af_register_notify(binding, 1, 3, 1), Err(Error::UnsupportedAddressFamily));
+    // The glue polls again only once the close is made: now the family may be opened anew.
+    let _ = fake.engine.poll();
+    fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("a new AF once the close is made");
+}
+
 /// At unload every block lent to the engine goes back, one at a time (the glue frees each with
 /// the lock released).
 #[test]
