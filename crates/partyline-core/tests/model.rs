@@ -19,3 +19,18 @@ fn a_traffic_profile_is_refused_outside_the_oc12_and_aal5_limits() {
     assert_eq!(profile(353_207, 0).validate(), Err(ProfileError::MaxSdu));
     assert_eq!(profile(353_207, 65_536).validate(), Err(ProfileError::MaxSdu));
 }
+
+/// atm-call-params.md §3: a native E.164 number has 1 to 15 digits; an empty one and a
+/// sixteen-digit one are refused, whichever way they arrive (text or raw `ATM_ADDRESS`).
+#[test]
+fn an_e164_number_has_one_to_fifteen_digits() {
+    use partyline_core::model::{AddressError, AtmAddress};
+    assert_eq!(AtmAddress::e164(b""), Err(AddressError::E164Length));
+    assert_eq!(AtmAddress::e164(b"1234567890123456"), Err(AddressError::E164Length));
+    assert_eq!(AtmAddress::parse("+"), Err(AddressError::E164Length));
+    let mut raw = [b'5'; 20];
+    raw[16..].fill(0);
+    assert_eq!(AtmAddress::from_raw(1, 16, &raw), Err(AddressError::E164Length));
+    assert_eq!(AtmAddress::e164(b"1").map(|a| a.len()), Ok(1));
+    assert_eq!(AtmAddress::e164(b"123456789012345").map(|a| a.len()), Ok(15));
+}
