@@ -140,8 +140,7 @@ fn the_counters_count_each_event_once() {
         .expect("no VC");
     let call = make_call(&mut fake, af, 4);
     let other = make_call(&mut fake, af, 2);
-    let queued =
-        fake.with_memory(|e| e.make_call(af, profile(), [leaf(7), leaf(8)].into_iter())).expect("make");
+    let queued = fake.with_memory(|e| e.make_call(af, profile(), [leaf(7), leaf(8)])).expect("make");
     let waiting = fake.engine.parties_of(queued).nth(1).expect("a leaf queued behind the SETUP");
     fake.engine.drop_party(waiting).expect("drop a queued leaf");
     fake.settle();

@@ -14,8 +14,7 @@ use support::{leaf, profile, Fake, Policy};
 fn an_id_survives_its_64_bit_form_and_a_reused_slot_gets_a_new_one() {
     let mut fake = Fake::new(Policy::synchronous());
     let (_, af) = fake.open_binding();
-    let call =
-        fake.with_memory(|e| e.make_call(af, profile(), [leaf(1), leaf(2)].into_iter())).expect("make call");
+    let call = fake.with_memory(|e| e.make_call(af, profile(), [leaf(1), leaf(2)])).expect("make call");
     fake.settle();
     let party = fake.engine.parties_of(call).next().expect("a party");
     for id in [af, call, party] {
@@ -26,8 +25,7 @@ fn an_id_survives_its_64_bit_form_and_a_reused_slot_gets_a_new_one() {
     }
     fake.engine.close_call(call).expect("close");
     fake.settle();
-    let again =
-        fake.with_memory(|e| e.make_call(af, profile(), [leaf(3)].into_iter())).expect("make call again");
+    let again = fake.with_memory(|e| e.make_call(af, profile(), [leaf(3)])).expect("make call again");
     assert_eq!(again.index(), call.index(), "the freed slot is reused");
     assert_ne!(again.to_u64(), call.to_u64(), "with a new generation");
     let stale = Id::from_u64(call.to_u64()).expect("well-formed");
@@ -97,7 +95,7 @@ fn a_directory_no_bigger_than_the_one_in_use_is_given_back_untouched() {
     for _ in 0..4 {
         assert!(slab.add_chunk(chunk()).is_ok());
     }
-    let ids: Vec<Id> = (0..(4 * CHUNK_LEN) as u32).map(|n| slab.insert(n).ok().expect("room")).collect();
+    let ids: Vec<Id> = (0..(4 * CHUNK_LEN) as u32).map(|n| slab.insert(n).expect("room")).collect();
     for len in [2, 4] {
         let smaller = directory(len);
         let lent = smaller.as_ptr();
