@@ -34,3 +34,16 @@ fn an_e164_number_has_one_to_fifteen_digits() {
     assert_eq!(AtmAddress::e164(b"1").map(|a| a.len()), Ok(1));
     assert_eq!(AtmAddress::e164(b"123456789012345").map(|a| a.len()), Ok(15));
 }
+
+/// From the raw `ATM_ADDRESS` fields: an NSAP address is exactly 20 octets, an E.164 number's
+/// digit count cannot exceed the 20-octet field, and any other address type is not ATM's.
+#[test]
+fn a_raw_atm_address_is_checked_field_by_field() {
+    use partyline_core::model::{AddressError, AtmAddress};
+    let mut nsap = [0u8; 20];
+    nsap[0] = 0x47;
+    assert!(AtmAddress::from_raw(0, 20, &nsap).is_ok());
+    assert_eq!(AtmAddress::from_raw(0, 19, &nsap), Err(AddressError::NsapLength));
+    assert_eq!(AtmAddress::from_raw(1, 21, &[b'1'; 20]), Err(AddressError::E164Length));
+    assert_eq!(AtmAddress::from_raw(2, 20, &nsap), Err(AddressError::Syntax));
+}

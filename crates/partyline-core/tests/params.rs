@@ -92,3 +92,11 @@ fn the_add_party_carries_the_aal5_sdu_and_the_leaf() {
     assert_eq!(u32_at(&block, 188), 0x0C, "BLLI_L2_LLC");
     assert_eq!(&block[96 + 8..96 + 28], leaf().raw());
 }
+
+/// §4: the block the driver allocates per request is the parameters, rounded up to 8, plus one
+/// NDIS_HANDLE for the party handle: 328 bytes for a SETUP, 232 for an ADD PARTY (156 + AAL 24 + B-LLI 44).
+#[test]
+fn a_block_is_the_parameters_and_one_handle_slot() {
+    assert_eq!(block_len(Message::Setup), 320 + 8);
+    assert_eq!(block_len(Message::AddParty), 224 + 8);
+}

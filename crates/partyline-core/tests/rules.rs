@@ -567,6 +567,40 @@ fn a_call_left_with_no_party_is_closed_without_a_party_handle() {
     assert_clean(&mut fake);
 }
 
+/// The other way the same race can end: the AddParty pending while the network took every
+/// connected party succeeds, and the call goes on with that party (it is not closed for having
+/// been empty for a moment).
+#[test]
+fn a_call_whose_parties_all_left_while_an_add_pends_goes_on_with_the_added_party() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    fake.deliver_all();
+    let added = fake.with_memory(|e| e.add_party(call, leaf(2))).expect("add");
+    fake.settle(); // AddParty pending
+    fake.remote_drop(0); // the only connected party leaves
+    fake.deliver_all_but_adds();
+    fake.deliver_all(); // the AddParty succeeds
+    let info = fake.engine.call_info(call).map(|c| (c.state, c.connected, c.closing));
+    assert_eq!(info, Some((CallState::Active, 1, None)));
+    assert_eq!(parties(&fake, call), [added]);
+    assert_clean(&mut fake);
+}
+
+/// network/adding-a-party-to-a-multipoint-call: once the call is up, the AddParty of every leaf
+/// waiting behind the SETUP is made at once (one per poll), without waiting for the previous
+/// AddParty to complete.
+#[test]
+fn every_waiting_leaf_is_added_as_soon_as_the_call_is_up() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 4);
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall"]);
+    fake.deliver_one(0); // MakeCall completes
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall", "AddParty", "AddParty", "AddParty"]);
+    assert_eq!(fake.owed.len(), 3, "three AddParty requests pending together");
+}
+
 /// nc-ndis-protocol_cl_incoming_close_call: once NdisClMakeCall has completed (by returning
 /// SUCCESS, or by ProtocolClMakeCallComplete on another processor), the call manager may release
 /// the call at any time, so the release can reach the client before the client has processed the
