@@ -980,13 +980,6 @@ impl Engine {
         Ok(())
     }
 
-    pub fn af_handle(&self, id: Id) -> Option<Handle> {
-        match self.afs.get(id)?.state {
-            AfState::Open { handle } => Some(handle),
-            _ => None,
-        }
-    }
-
     /// Live address families: id, binding, state, calls.
     pub fn address_families(&self) -> impl Iterator<Item = (Id, Id, AfState, u32)> + '_ {
         self.afs.numbers().filter_map(move |i| {

@@ -234,6 +234,22 @@ fn failed_queries_after_a_change_keep_the_last_known_address() {
     assert_clean(&mut fake);
 }
 
+/// Every call held for the address is made once it is known, not only the first of the AF's
+/// calls (they are woken by a walk over the AF's open calls).
+#[test]
+fn every_call_held_for_the_address_goes_on_when_it_arrives() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding_without_address();
+    let calls: Vec<Id> = (0..3).map(|_| make_call(&mut fake, af, 2)).collect();
+    assert!(fake.requests.is_empty(), "held: {:?}", fake.requests);
+    fake.engine.on_address_change(af).expect("address change");
+    fake.settle();
+    for call in calls {
+        assert_eq!(fake.engine.call_info(call).map(|c| c.connected), Some(2), "{call:?}");
+    }
+    assert_clean(&mut fake);
+}
+
 /// oid-co-address-change: the call manager may announce a change whenever the AF is open in
 /// NDIS, so one that crosses the AF's close (the unbind closing it) is declined with
 /// NDIS_STATUS_CLOSING, nothing is queried, and it is not counted as a refusal of an invalid

@@ -182,7 +182,8 @@ fn dropping_the_only_party_closes_the_call() {
 }
 
 /// Dropping the only connected party while another AddParty pends is deferred: if the add
-/// succeeds the party is dropped, and if it fails the call is closed with it.
+/// succeeds the party is dropped and the call goes on with the added leaf, and if it fails the
+/// call is closed with it.
 #[test]
 fn dropping_the_only_connected_party_while_an_add_pends_waits_for_the_add() {
     for add_succeeds in [true, false] {
@@ -206,6 +207,10 @@ fn dropping_the_only_connected_party_while_an_add_pends_waits_for_the_add() {
         let expected: &[&str] = if add_succeeds { &["DropParty"] } else { &["CloseCall"] };
         assert_eq!(kinds(&fake.requests), expected);
         fake.deliver_all();
+        if add_succeeds {
+            let info = fake.engine.call_info(call).map(|c| (c.state, c.connected, c.closing));
+            assert_eq!(info, Some((CallState::Active, 1, None)), "the call goes on with the added leaf");
+        }
         assert_clean(&mut fake);
     }
 }
@@ -327,6 +332,28 @@ fn a_family_registered_while_the_binding_unbinds_is_declined_not_refused() {
     fake.settle();
     fake.deliver_all();
     assert_eq!(fake.engine.population()[1..], [0, 0, 0], "the unbind closed everything");
+}
+
+/// nc-ndis-protocol_co_af_register_notify: the client opens only the address families it uses;
+/// partyline uses Q.2931 (CO_ADDRESS_FAMILY_Q2931, 1) UNI 3.1. A registration that differs in the
+/// family, the major or the minor version alone is declined (no AF opened, nothing counted), and
+/// the right one is then opened.
+#[test]
+fn only_a_q2931_uni_3_1_family_is_opened() {
+    let mut fake = synchronous();
+    let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+    fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x10)).expect("open");
+    for (family, major, minor) in [(2, 3, 1), (1, 4, 1), (1, 3, 0)] {
+        assert_eq!(
+            fake.with_memory(|e| e.on_af_register_notify(binding, family, major, minor)),
+            Err(Error::UnsupportedAddressFamily),
+            "family {family} version {major}.{minor}"
+        );
+    }
+    assert_eq!(fake.engine.address_families().count(), 0);
+    assert_eq!(fake.engine.counters.refused, 0, "declined, not refused");
+    fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("Q.2931 UNI 3.1");
+    assert_eq!(fake.engine.address_families().count(), 1);
 }
 
 /// nc-ndis-protocol_cl_notify_close_af: when everything closes synchronously inside the handler,
@@ -540,6 +567,40 @@ fn a_call_left_with_no_party_is_closed_without_a_party_handle() {
     assert_clean(&mut fake);
 }
 
+/// The other way the same race can end: the AddParty pending while the network took every
+/// connected party succeeds, and the call goes on with that party (it is not closed for having
+/// been empty for a moment).
+#[test]
+fn a_call_whose_parties_all_left_while_an_add_pends_goes_on_with_the_added_party() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    fake.deliver_all();
+    let added = fake.with_memory(|e| e.add_party(call, leaf(2))).expect("add");
+    fake.settle(); // AddParty pending
+    fake.remote_drop(0); // the only connected party leaves
+    fake.deliver_all_but_adds();
+    fake.deliver_all(); // the AddParty succeeds
+    let info = fake.engine.call_info(call).map(|c| (c.state, c.connected, c.closing));
+    assert_eq!(info, Some((CallState::Active, 1, None)));
+    assert_eq!(parties(&fake, call), [added]);
+    assert_clean(&mut fake);
+}
+
+/// network/adding-a-party-to-a-multipoint-call: once the call is up, the AddParty of every leaf
+/// waiting behind the SETUP is made at once (one per poll), without waiting for the previous
+/// AddParty to complete.
+#[test]
+fn every_waiting_leaf_is_added_as_soon_as_the_call_is_up() {
+    let mut fake = all(Outcome::Pending);
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 4);
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall"]);
+    fake.deliver_one(0); // MakeCall completes
+    assert_eq!(kinds(&fake.requests), ["CreateVc", "MakeCall", "AddParty", "AddParty", "AddParty"]);
+    assert_eq!(fake.owed.len(), 3, "three AddParty requests pending together");
+}
+
 /// nc-ndis-protocol_cl_incoming_close_call: once NdisClMakeCall has completed (by returning
 /// SUCCESS, or by ProtocolClMakeCallComplete on another processor), the call manager may release
 /// the call at any time, so the release can reach the client before the client has processed the
@@ -666,6 +727,127 @@ fn a_failed_address_family_open_asks_ndis_to_unbind() {
     assert!(fake.requests.iter().any(|a| matches!(a, Action::UnbindAdapter { handle: Handle(0x500), .. })));
     // (A binding never has a second AF open in NDIS while one is: see
     // `a_family_registered_again_while_open_is_declined`.)
+}
+
+/// nc-ndis-protocol_cl_open_af_complete_ex: the AF handle is valid only when the open succeeded.
+/// A failed open is the end of the AF whatever the out-parameter holds, and a success that gave
+/// no handle cannot be used either: in both cases the AF is gone and NDIS is asked to unbind
+/// the binding it leaves without an address family.
+#[test]
+fn an_address_family_opens_only_with_success_and_a_handle() {
+    for (status, handle) in [(Status::FAILURE, Handle(0x600)), (Status::SUCCESS, Handle::NULL)] {
+        let mut fake = Fake::new(Policy::synchronous());
+        let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+        fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+        let af = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
+        fake.engine.on_open_af_complete(af, status, handle).expect("completion");
+        fake.settle();
+        assert_eq!(fake.engine.address_families().count(), 0, "{status:?} {handle:?}");
+        assert_eq!(fake.unbind_requests, [binding], "{status:?} {handle:?}");
+    }
+}
+
+/// nc-ndis-protocol_cl_notify_close_af: NDIS calls ProtocolClNotifyCloseAf for an AF it opened,
+/// once. A notification for an AF whose open has not completed, or a second one while the first
+/// is pending, is refused (InvalidState) and changes nothing.
+#[test]
+fn notify_close_af_is_refused_before_the_open_completes_and_while_one_pends() {
+    let mut fake = all(Outcome::Pending);
+    let binding = fake.with_memory(|e| e.bind(7)).expect("bind");
+    fake.engine.on_open_adapter_complete(binding, Status::SUCCESS, Handle(0x500)).expect("open");
+    let opening = fake.with_memory(|e| e.on_af_register_notify(binding, 1, 3, 1)).expect("af");
+    let invalid = Err(Error::InvalidState(partyline_core::trace::ObjectKind::Af));
+    assert_eq!(fake.engine.on_notify_close_af(opening), invalid, "the open is still pending");
+    let (_, af) = fake.open_binding();
+    make_call(&mut fake, af, 2);
+    fake.deliver_all();
+    fake.engine.on_notify_close_af(af).expect("first notification");
+    fake.settle();
+    assert_eq!(fake.engine.finish_notify_close_af(af), Status::PENDING);
+    assert_eq!(fake.engine.on_notify_close_af(af), invalid, "one is pending");
+    assert_eq!(fake.engine.counters.refused, 2);
+}
+
+/// nf-ndis-ndiscocreatevc: the VC handle is valid only when NdisCoCreateVc succeeds. A failure
+/// leaves no VC whatever the out-parameter holds, and a "success" without a handle cannot be
+/// used: either way the call never reaches NDIS (no MakeCall, no DeleteVc) and is released,
+/// counted as failed.
+#[test]
+fn a_call_goes_on_only_with_a_created_vc_handle() {
+    for (status, vc) in [(Status::RESOURCES, Handle(0x700)), (Status::SUCCESS, Handle::NULL)] {
+        let mut fake = synchronous();
+        let (_, af) = fake.open_binding();
+        fake.settle();
+        let call = fake.with_memory(|e| e.make_call(af, profile(), [leaf(1)])).expect("make call");
+        let Some(Action::CreateVc { .. }) = fake.engine.poll() else { panic!("CreateVc first") };
+        fake.engine.on_vc_created(call, status, vc).expect("answer");
+        fake.settle();
+        assert!(fake.engine.call_info(call).is_none(), "{status:?} {vc:?}");
+        assert!(fake.requests.is_empty(), "{status:?} {vc:?}: {:?}", fake.requests);
+        assert_eq!(fake.engine.population()[2..], [0, 0]);
+        assert_eq!(fake.engine.counters.calls_failed, 1);
+    }
+}
+
+/// A call on `af` driven by hand up to its pending NdisClMakeCall: (call, first party).
+fn call_with_make_call_pending(fake: &mut Fake, af: Id, leaves: u32) -> (Id, Id) {
+    let addresses: Vec<_> = (1..=leaves).map(leaf).collect();
+    let call =
+        fake.with_memory(|e| e.make_call(af, profile(), addresses.iter().copied())).expect("make call");
+    let Some(Action::CreateVc { .. }) = fake.engine.poll() else { panic!("CreateVc first") };
+    fake.engine.on_vc_created(call, Status::SUCCESS, Handle(0x900)).expect("vc");
+    let Some(Action::MakeCall { party, .. }) = fake.engine.poll() else { panic!("MakeCall next") };
+    (call, party)
+}
+
+/// nc-ndis-protocol_cl_make_call_complete / nc-ndis-protocol_cl_add_party_complete: the party
+/// handle is valid only on success. A failed completion releases the party whatever handle
+/// accompanies it, and a "success" without a handle connects nothing: the MakeCall party, or the
+/// added party, is gone and counted as failed.
+#[test]
+fn a_party_connects_only_with_success_and_a_handle() {
+    for (status, handle) in [(Status::FAILURE, Handle(0x910)), (Status::SUCCESS, Handle::NULL)] {
+        let mut fake = synchronous();
+        let (_, af) = fake.open_binding();
+        fake.settle();
+        let (call, party) = call_with_make_call_pending(&mut fake, af, 1);
+        fake.engine.on_make_call_complete(call, status, handle, false).expect("completion");
+        assert!(fake.engine.party_info(party).is_none(), "{status:?} {handle:?}");
+        assert_ne!(fake.engine.call_info(call).map(|c| c.state), Some(CallState::Active));
+        assert_eq!(fake.engine.counters.calls_failed, 1);
+
+        let call = make_call(&mut fake, af, 1);
+        let added = fake.engine.add_party(call, leaf(2)).expect("add");
+        let Some(Action::AddParty { party, .. }) = fake.engine.poll() else { panic!("AddParty") };
+        assert_eq!(party, added);
+        fake.engine.on_add_party_complete(added, status, handle, false).expect("completion");
+        assert!(fake.engine.party_info(added).is_none(), "{status:?} {handle:?}");
+        assert_eq!(fake.engine.call_info(call).map(|c| c.connected), Some(1));
+        assert_eq!(fake.engine.counters.parties_failed, 1);
+    }
+}
+
+/// nc-ndis-protocol_cl_make_call_complete, nc-ndis-protocol_cl_add_party_complete: the call
+/// manager may change the call parameters (CALL_PARAMETERS_CHANGED); the change is remembered for
+/// the call (CallInfo::parameters_changed, which the control device reports), whichever
+/// completion brings it, and a later completion without the flag does not clear it.
+#[test]
+fn changed_call_parameters_are_remembered_from_either_completion() {
+    let mut fake = synchronous();
+    let (_, af) = fake.open_binding();
+    fake.settle();
+    let (by_setup, _) = call_with_make_call_pending(&mut fake, af, 2);
+    fake.engine.on_make_call_complete(by_setup, Status::SUCCESS, Handle(0x920), true).expect("made");
+    let Some(Action::AddParty { party, .. }) = fake.engine.poll() else { panic!("AddParty") };
+    fake.engine.on_add_party_complete(party, Status::SUCCESS, Handle(0x921), false).expect("added");
+    assert_eq!(fake.engine.call_info(by_setup).map(|c| c.parameters_changed), Some(true));
+
+    let (by_add, _) = call_with_make_call_pending(&mut fake, af, 2);
+    fake.engine.on_make_call_complete(by_add, Status::SUCCESS, Handle(0x930), false).expect("made");
+    assert_eq!(fake.engine.call_info(by_add).map(|c| c.parameters_changed), Some(false));
+    let Some(Action::AddParty { party, .. }) = fake.engine.poll() else { panic!("AddParty") };
+    fake.engine.on_add_party_complete(party, Status::SUCCESS, Handle(0x931), true).expect("added");
+    assert_eq!(fake.engine.call_info(by_add).map(|c| c.parameters_changed), Some(true));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -818,20 +1000,37 @@ fn a_failed_address_family_close_is_made_again_and_the_unbind_completes() {
 
 /// A call manager that fails every close: partyline makes it REQUEST_ATTEMPTS times, then gives
 /// the call up, so the unbind does not wait for it forever (the VC it leaves is the call
-/// manager's doing, and counted).
+/// manager's doing, and counted). The same bound holds for NdisCoDeleteVc and
+/// NdisClCloseAddressFamily: each is made exactly REQUEST_ATTEMPTS times.
 #[test]
 fn a_close_that_always_fails_is_given_up_after_the_attempt_bound_and_the_unbind_completes() {
-    let mut fake = synchronous();
-    let (binding, af) = fake.open_binding();
-    make_call(&mut fake, af, 1);
-    fake.fail_next.insert("NdisClCloseCall", u32::MAX);
-    fake.requests.clear();
-    fake.unbind(binding);
-    let closes = kinds(&fake.requests).iter().filter(|k| **k == "CloseCall").count();
-    assert_eq!(closes, usize::from(partyline_core::engine::REQUEST_ATTEMPTS));
-    assert_eq!(fake.engine.counters.close_failures, u64::from(partyline_core::engine::REQUEST_ATTEMPTS));
-    assert_eq!(fake.quiet_bindings, [binding]);
-    assert_eq!(fake.engine.population(), [0, 0, 0, 0]);
+    let attempts = usize::from(partyline_core::engine::REQUEST_ATTEMPTS);
+    for (export, request) in [
+        ("NdisClCloseCall", "CloseCall"),
+        ("NdisCoDeleteVc", "DeleteVc"),
+        ("NdisClCloseAddressFamily", "CloseAf"),
+    ] {
+        let mut fake = synchronous();
+        let (binding, af) = fake.open_binding();
+        make_call(&mut fake, af, 1);
+        fake.fail_next.insert(export, u32::MAX);
+        fake.requests.clear();
+        fake.unbind(binding);
+        let made = kinds(&fake.requests).iter().filter(|k| **k == request).count();
+        assert_eq!(made, attempts, "{export}: {:?}", kinds(&fake.requests));
+        let counters = fake.engine.counters;
+        // (A failed address-family close has no counter of its own.)
+        let failures = match request {
+            "CloseCall" => Some(counters.close_failures),
+            "DeleteVc" => Some(counters.delete_failures),
+            _ => None,
+        };
+        if let Some(failures) = failures {
+            assert_eq!(failures, attempts as u64, "{export}");
+        }
+        assert_eq!(fake.quiet_bindings, [binding], "{export}");
+        assert_eq!(fake.engine.population(), [0, 0, 0, 0], "{export}");
+    }
 }
 
 // ---- PnP: pause, restart, power (network/binding-states-of-a-protocol-driver) -------------------
@@ -857,6 +1056,30 @@ fn a_paused_binding_holds_new_setups_until_it_restarts() {
     fake.settle();
     assert_eq!(setups(&fake), 2, "{:?}", fake.requests);
     assert_eq!(fake.engine.call_info(call).map(|c| c.state), Some(CallState::Active));
+}
+
+/// nf-ndis-ndiscldropparty (the last party goes with NdisClCloseCall): a drop of the only
+/// connected party while a leaf waits to be added (here held by a pause) is deferred, not turned
+/// into a close that would throw the waiting leaf away; after the restart the leaf is added and
+/// then the party is dropped, and the call goes on with the new leaf.
+#[test]
+fn dropping_the_only_party_while_a_leaf_waits_to_be_added_keeps_the_call_for_it() {
+    let mut fake = Fake::new(Policy::synchronous());
+    let (binding, af) = fake.open_binding();
+    let call = make_call(&mut fake, af, 1);
+    let first = parties(&fake, call)[0];
+    assert_eq!(fake.engine.on_pause(binding), Ok(true));
+    let waiting = fake.with_memory(|e| e.add_party(call, leaf(2))).expect("add while paused");
+    fake.settle();
+    fake.engine.drop_party(first).expect("drop the only connected party");
+    fake.settle();
+    assert_eq!(fake.engine.call_info(call).and_then(|c| c.closing), None, "not closed: a leaf waits");
+    fake.engine.on_restart(binding).expect("restart");
+    fake.settle();
+    assert!(fake.engine.party_info(first).is_none(), "the deferred drop was carried out");
+    assert_eq!(parties(&fake, call), [waiting]);
+    assert_eq!(fake.engine.call_info(call).map(|c| (c.state, c.connected)), Some((CallState::Active, 1)));
+    assert_clean(&mut fake);
 }
 
 /// network/pausing-a-binding: the pause "is not complete until" the outstanding requests are; a

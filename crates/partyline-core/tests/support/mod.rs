@@ -238,6 +238,11 @@ impl Fake {
         }
     }
 
+    /// Whether [`Fake::teardown_fails`] can answer true for `export` (it draws nothing then).
+    fn teardown_may_fail(&self, export: &'static str) -> bool {
+        self.fail_next.get(export).is_some_and(|count| *count > 0) || self.policy.teardown_failure > 0
+    }
+
     fn handle(&mut self) -> usize {
         self.next_handle += 0x10;
         self.next_handle
@@ -378,9 +383,9 @@ impl Fake {
                     );
                     return;
                 }
-                if v.leaves.contains(&leaf) {
-                    // The network refuses a leaf twice on one call; the engine must cope.
-                }
+                // A leaf asked for twice on one call is accepted here (a network may refuse it; the
+                // engine must cope either way): no scan of `leaves`, which would make a call of
+                // 65,535 parties quadratic.
                 v.leaves.push(leaf);
                 let handle = self.handle();
                 if let Some(v) = self.vcs.get_mut(&vc.0) {
@@ -403,7 +408,8 @@ impl Fake {
                 };
                 let v = &self.vcs[&vc];
                 let (state, context) = v.parties[&handle.0];
-                let live = v.parties.values().filter(|(s, _)| *s != CmParty::Dropping).count();
+                // Two live parties are enough to tell (a full count is quadratic over a big call).
+                let live = v.parties.values().filter(|(s, _)| *s != CmParty::Dropping).take(2).count();
                 let call_state = v.call;
                 if context != party {
                     self.violation(
@@ -445,7 +451,10 @@ impl Fake {
                 }
                 // A call manager refuses a client's drop (FAILURE: "the last remaining" party), of
                 // one party per call at most.
+                // (The scans run only when a refusal can be drawn at all: they are linear in the
+                // call's parties.)
                 let refusable = state == CmParty::Active
+                    && self.teardown_may_fail("NdisClDropParty")
                     && !self.vcs[&vc].parties.values().any(|(s, _)| *s == CmParty::Refused)
                     && !self.owed.iter().any(|o| {
                         matches!(o, Owed::DropParty { vc: v, status, .. } if *v == vc && !status.is_success())
@@ -731,6 +740,16 @@ impl Fake {
             return;
         }
         let (vc, handle, party) = candidates[(pick % candidates.len() as u64) as usize];
+        self.remote_drop_at(vc, handle, party);
+    }
+
+    /// The network drops the client's party `party`: IncomingDropParty, or IncomingCloseCall if
+    /// it is the last.
+    pub fn remote_drop_party(&mut self, party: Id) {
+        let found = self.vcs.iter().find_map(|(vc, v)| {
+            v.parties.iter().find(|(_, state)| state.1 == party).map(|(handle, _)| (*vc, *handle))
+        });
+        let (vc, handle) = found.expect("a party the call manager knows");
         self.remote_drop_at(vc, handle, party);
     }
 
