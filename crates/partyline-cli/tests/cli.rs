@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const SHIPPED: [&str; 10] = [
+const SHIPPED: [&str; 13] = [
     "default",
     "rejections",
     "teardown-under-load",
     "faults",
     "address-change",
+    "address-query-low-memory",
     "crossings",
     "pnp",
     "teardown-failures",
