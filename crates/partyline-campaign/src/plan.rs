@@ -19,7 +19,7 @@ use crate::{Campaign, Failure, Figures, Options, Row};
 
 /// Seeds per unit of a seeded campaign: enough to make a unit's overhead (a message to a worker)
 /// negligible, few enough that the workers finish together.
-pub const SEEDS_PER_UNIT: u64 = 32;
+pub const SEEDS_PER_UNIT: u64 = 8;
 
 /// One unit of work.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
