@@ -56,6 +56,9 @@ pub(crate) struct Af {
     /// Call manager requests being delivered to the client on this AF (an
     /// OID_CO_ADDRESS_CHANGE): part of [`Af::delivering`].
     pub indications: u32,
+    /// The client's close was made while NDIS delivered something else on the AF: it completes
+    /// only once that delivery has returned.
+    pub close_waits: bool,
 }
 
 impl Af {
@@ -64,11 +67,15 @@ impl Af {
     }
 
     /// NDIS is delivering something to the client on this AF (a call manager's request, or
-    /// ProtocolClNotifyCloseAf): it holds a reference, so the AF's close completes only after
-    /// (found by the 10^6-seed run: schedule seed 44143, concurrency seed 132954, where the
-    /// unbind closed the AF at the scheduling point that opens the indication's callback).
+    /// ProtocolClNotifyCloseAf): it holds a reference, so a close made elsewhere completes only
+    /// after (found by the 10^6-seed run: schedule seed 44143, concurrency seed 132954, where the
+    /// unbind closed the AF at the scheduling point that opens the indication's callback). The
+    /// close a ProtocolClNotifyCloseAf handler makes itself is the one NDIS asked for, and may
+    /// complete at once.
     pub fn delivering(&self) -> bool {
-        self.indications > 0 || self.notify_in_handler
+        self.indications > 0
+            || (self.notify_in_handler
+                && !crate::machine::current_callbacks().contains(&"ProtocolClNotifyCloseAf"))
     }
 }
 
@@ -177,6 +184,7 @@ unsafe extern "win64" fn ndis_cl_open_address_family_ex(
                 notify_in_handler: false,
                 notify_completed_early: false,
                 indications: 0,
+                close_waits: false,
                 handle_out: af_handle as usize,
                 family: key,
             },
@@ -253,10 +261,16 @@ extern "win64" fn ndis_cl_close_address_family(af_handle: NDIS_HANDLE) -> NDIS_S
         return NDIS_STATUS_FAILURE;
     }
     let (mut outcome, failure) = outcome_and_status_in(world, &mut ndis.state(), 0, EXPORT, true);
-    if outcome == Outcome::Synchronous && ndis.state().afs.get(&id).is_some_and(Af::delivering) {
-        // A request of the call manager is being delivered on this AF: NDIS completes the close
-        // once it returns (deliver_close_complete waits for it).
-        outcome = Outcome::Pending { delay: 1 };
+    let waits = ndis.state().afs.get(&id).is_some_and(Af::delivering);
+    if waits {
+        // NDIS is delivering something else on this AF: it completes the close once that has
+        // returned (deliver_close_complete waits for it).
+        if let Some(af) = ndis.state().afs.get_mut(&id) {
+            af.close_waits = true;
+        }
+        if outcome == Outcome::Synchronous {
+            outcome = Outcome::Pending { delay: 1 };
+        }
     }
     if let (Some(status), Outcome::Synchronous) = (failure, outcome) {
         // Failed at once: the AF is still open.
@@ -393,11 +407,12 @@ pub(super) fn deliver_close_complete(
     let context = {
         let mut state = ndis.state();
         let Some(entry) = state.afs.get_mut(&af) else { return };
-        if entry.delivering() {
+        if entry.close_waits && (entry.indications > 0 || entry.notify_in_handler) {
             // NDIS's reference (Af::delivering): complete when the indication has returned.
             state.schedule(world.now(), 1, Work::CloseAfComplete { af, status });
             return;
         }
+        entry.close_waits = false;
         let Some(entry) = state.afs.get_mut(&af) else { return };
         let closed = status == NDIS_STATUS_SUCCESS;
         entry.state = if closed { AfState::Closed } else { AfState::Open };
